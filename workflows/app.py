@@ -1,0 +1,21 @@
+"""The Flask app as seen from RQ jobs: one per worker process, created lazily."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+_app = None
+
+
+def get_app():
+    global _app
+    if _app is None:
+        from crm import create_app
+
+        _app = create_app()
+    return _app
+
+
+@contextmanager
+def app_context():
+    with get_app().app_context():
+        yield
