@@ -42,12 +42,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from crm import models  # noqa: F401  (registers every table on the metadata)
     from crm.accounts.routes import bp as accounts_bp
+    from crm.api.routes import bp as api_bp
     from crm.admin.routes import bp as admin_bp
     from crm.core.routes import bp as core_bp
     from crm.referential.routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
 
-    for blueprint in (core_bp, accounts_bp, structures_bp, referential_bp, admin_bp):
+    for blueprint in (core_bp, accounts_bp, structures_bp, referential_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
 
     from crm.core import errors, formatting

@@ -22,15 +22,6 @@ def load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-@login_manager.request_loader
-def load_user_from_token(req) -> User | None:
-    """API clients authenticate with ``Authorization: Bearer <token>``, API routes only."""
-    header = req.headers.get("Authorization", "")
-    if req.path.startswith("/api/") and header.startswith("Bearer "):
-        return services.user_for_token(header[7:].strip())
-    return None
-
-
 @bp.route("/connexion", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:

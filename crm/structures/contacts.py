@@ -7,7 +7,7 @@ from crm.core.events import diff, record_change
 from crm.core.models import AuditEntry, utcnow
 from crm.extensions import db
 from crm.structures.models import Contact, Structure
-from crm.structures.services import ValidationFailed, _blank, _clean_email, _clean_phone, _commit_or_explain
+from crm.structures.services import ValidationFailed, _blank, _clean_email, _clean_phone, persist
 
 CONTACT_FIELDS = ("civility", "first_name", "last_name", "function", "email", "phone", "consent", "source")
 PERSONAL_FIELDS = ("civility", "first_name", "last_name", "function", "email", "phone")
@@ -64,21 +64,21 @@ def save_contact(structure: Structure, contact: Contact | None, data: dict) -> C
     changes = diff(before, _snapshot(contact))
     if not changes and not creating:
         return contact
-    db.session.flush()
-    record_change(entity_type="contact", entity_id=contact.id, action="create" if creating else "update",
-                  changes=changes, event_type="contact.created" if creating else "contact.updated",
-                  payload=_payload(contact, structure))
-    _commit_or_explain()
+    with persist():
+        db.session.flush()
+        record_change(entity_type="contact", entity_id=contact.id, action="create" if creating else "update",
+                      changes=changes, event_type="contact.created" if creating else "contact.updated",
+                      payload=_payload(contact, structure))
     return contact
 
 
 def delete_contact(contact: Contact) -> None:
     structure = contact.structure
-    record_change(entity_type="contact", entity_id=contact.id, action="delete",
-                  changes={"nom": [contact.display_name, None]}, event_type="contact.deleted",
-                  payload=_payload(contact, structure))
-    db.session.delete(contact)
-    _commit_or_explain()
+    with persist():
+        record_change(entity_type="contact", entity_id=contact.id, action="delete",
+                      changes={"nom": [contact.display_name, None]}, event_type="contact.deleted",
+                      payload=_payload(contact, structure))
+        db.session.delete(contact)
 
 
 def erase_contact(contact: Contact) -> None:
@@ -99,9 +99,9 @@ def erase_contact(contact: Contact) -> None:
                                                           AuditEntry.entity_id == contact.id)).all()
     for entry in entries:
         entry.changes = {field: ["[effacé]", "[effacé]"] for field in (entry.changes or {})}
-    record_change(entity_type="contact", entity_id=contact.id, action="erase", changes={},
-                  event_type="contact.erased", payload=_payload(contact, structure))
-    _commit_or_explain()
+    with persist():
+        record_change(entity_type="contact", entity_id=contact.id, action="erase", changes={},
+                      event_type="contact.erased", payload=_payload(contact, structure))
 
 
 def contact_for(structure: Structure, contact_id: int) -> Contact | None:

@@ -158,23 +158,46 @@ def _snapshot(structure: Structure) -> dict:
     return {field: getattr(structure, field) for field in STRUCTURE_FIELDS}
 
 
-def _commit_or_explain(structure: Structure | None = None) -> None:
-    """Commit; turn the database's refusals into French messages, leaving nothing written."""
-    try:
-        db.session.commit()
-    except StaleDataError as error:
-        db.session.rollback()
-        raise StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
-                        "Rechargez la page pour voir ses nouvelles valeurs.") from error
-    except IntegrityError as error:
-        db.session.rollback()
-        existing = None
-        if structure is not None and structure.finess_et:
-            existing = db.session.scalar(select(Structure).where(Structure.finess_et == structure.finess_et))
-        if existing is not None:
-            raise ValidationFailed({"finess_et": "Une structure porte déjà ce numéro FINESS."},
-                                   existing=existing) from error
-        raise ValidationFailed({"__all__": "L'enregistrement a été refusé par la base de données."}) from error
+class _Guard:
+    """Runs flush/record/commit; the database's refusals become French errors, nothing is left written."""
+
+    def __init__(self, structure: Structure | None = None):
+        self.structure = structure
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                db.session.commit()
+                return False
+            except (IntegrityError, StaleDataError) as error:
+                exc_type, exc = type(error), error
+        if exc_type is not None and issubclass(exc_type, (IntegrityError, StaleDataError)):
+            db.session.rollback()
+            raise _explain(exc, self.structure) from exc
+        if exc_type is not None:
+            db.session.rollback()
+        return False
+
+
+def persist(structure: Structure | None = None) -> _Guard:
+    """``with persist(structure): flush, record_change`` commits, or rolls back and explains."""
+    return _Guard(structure)
+
+
+def _explain(error: Exception, structure: Structure | None) -> Exception:
+    if isinstance(error, StaleDataError):
+        return StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
+                         "Rechargez la page pour voir ses nouvelles valeurs.")
+    finess_et = structure.finess_et if structure is not None else None
+    existing = None
+    if finess_et:
+        existing = db.session.scalar(select(Structure).where(Structure.finess_et == finess_et))
+    if existing is not None:
+        return ValidationFailed({"finess_et": "Une structure porte déjà ce numéro FINESS."}, existing=existing)
+    return ValidationFailed({"__all__": "L'enregistrement a été refusé par la base de données."})
 
 
 def create_structure(data: dict, *, origin: str | None = None) -> Structure:
@@ -184,23 +207,19 @@ def create_structure(data: dict, *, origin: str | None = None) -> Structure:
     if not values["is_open"]:
         structure.closed_on = date.today()
     structure.refresh_search_text()
-    db.session.add(structure)
-    try:
+    with persist(structure):
+        db.session.add(structure)
         db.session.flush()
-    except IntegrityError:
-        _commit_or_explain(structure)
-    record_change(entity_type="structure", entity_id=structure.id, action="create",
-                  changes=diff({}, _snapshot(structure)), event_type="structure.created",
-                  payload=structure.payload(), origin=origin)
-    _commit_or_explain(structure)
+        record_change(entity_type="structure", entity_id=structure.id, action="create",
+                      changes=diff({}, _snapshot(structure)), event_type="structure.created",
+                      payload=structure.payload(), origin=origin)
     return structure
 
 
 def update_structure(structure: Structure, data: dict, *, expected_version: int | None = None) -> Structure:
     """Apply an edit; FINESS-owned fields edited by hand are remembered as manual."""
     if expected_version is not None and expected_version != structure.version:
-        raise StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
-                        "Rechargez la page pour voir ses nouvelles valeurs.")
+        raise _explain(StaleDataError(), structure)
     values = clean_structure_data(data, current=structure)
     before = _snapshot(structure)
     was_open = structure.is_open
@@ -216,23 +235,20 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
     elif structure.is_open:
         structure.closed_on = None
     structure.refresh_search_text()
-    try:
-        db.session.flush()
-    except (IntegrityError, StaleDataError):
-        _commit_or_explain(structure)
     event = "structure.closed" if was_open and not structure.is_open else "structure.updated"
-    record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
-                  event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
-    _commit_or_explain(structure)
+    with persist(structure):
+        db.session.flush()
+        record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
+                      event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
     return structure
 
 
 def delete_structure(structure: Structure) -> None:
-    payload = structure.payload()
-    record_change(entity_type="structure", entity_id=structure.id, action="delete",
-                  changes=diff(_snapshot(structure), {}), event_type="structure.deleted", payload=payload)
-    db.session.delete(structure)
-    _commit_or_explain()
+    with persist():
+        record_change(entity_type="structure", entity_id=structure.id, action="delete",
+                      changes=diff(_snapshot(structure), {}), event_type="structure.deleted",
+                      payload=structure.payload())
+        db.session.delete(structure)
 
 
 # --- search -------------------------------------------------------------------------------------

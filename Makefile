@@ -1,0 +1,35 @@
+# Maillage: two commands. `make run` starts the app on embedded defaults, `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install worker bench-finess bench-search clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the app: migrate, load reference and demo data on first run, embedded Redis + RQ worker + web app.
+run: $(STAMP)
+	$(BIN)/python -m crm.devserver
+
+## Run the test suite (TEST_DATABASE_URL / TEST_REDIS_URL select real servers; see README).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: $(STAMP)
+	$(BIN)/rq worker --with-scheduler --url "$${REDIS_URL:?set REDIS_URL}" imports default
+
+bench-finess: $(STAMP)
+	$(BIN)/python bench/finess_import.py
+
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
