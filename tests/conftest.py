@@ -77,7 +77,7 @@ def empty_database(db) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolate(request, app):
+def _isolate(app):
     """Each test starts with reference data only, and leaves nothing behind."""
     ctx = app.app_context()
     ctx.push()
@@ -90,9 +90,6 @@ def _isolate(request, app):
     load_reference_data()
     db.session.remove()
     ctx.pop()
-    # redis state from jobs
-    if "redis_conn" in request.fixturenames:
-        request.getfixturevalue("redis_conn").flushdb()
 
 
 @pytest.fixture
@@ -106,7 +103,8 @@ def redis_conn(app):
 
     conn = Redis.from_url(app.config["REDIS_URL"])
     conn.flushdb()
-    return conn
+    yield conn
+    conn.flushdb()
 
 
 # --- factories -----------------------------------------------------------------------------------
