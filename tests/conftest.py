@@ -59,35 +59,42 @@ def app(test_env):
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         db.create_all()
         load_reference_data()
+        app.extensions["test_reference_snapshot"] = _reference_snapshot(db)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
-def empty_database(db) -> None:
-    tables = list(reversed(db.metadata.sorted_tables))
-    if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(table.delete())
+REFERENCE_TABLES = ("regions", "departments", "sectors", "categories", "finess_category_mappings",
+                    "programmes", "offers")
+
+
+def _reference_snapshot(db) -> dict[str, list[dict]]:
+    return {name: [dict(row._mapping) for row in db.session.execute(db.metadata.tables[name].select())]
+            for name in REFERENCE_TABLES}
+
+
+def reset_database(db, snapshot: dict[str, list[dict]]) -> None:
+    """Delete every row, then put the reference data back as it was loaded (DELETE beats TRUNCATE on small tables)."""
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    for table in db.metadata.sorted_tables:
+        if snapshot.get(table.name):
+            db.session.execute(table.insert(), snapshot[table.name])
     db.session.commit()
 
 
 @pytest.fixture(autouse=True)
 def _isolate(app):
     """Each test starts with reference data only, and leaves nothing behind."""
+    from crm.extensions import db
+
     ctx = app.app_context()
     ctx.push()
     yield
-    from crm.extensions import db
-    from crm.referential.services import load_reference_data
-
     db.session.rollback()
-    empty_database(db)
-    load_reference_data()
+    reset_database(db, app.extensions["test_reference_snapshot"])
     db.session.remove()
     ctx.pop()
 
