@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -294,16 +294,39 @@ def search_structures(q: str | None = None, *, department: str | None = None, se
                       category: int | None = None, status: str | None = "ouvertes", sort: str = "nom",
                       page: int = 1, per_page: int = 25) -> Page:
     clauses = structure_filters(q, department, sector, category, status)
-    total = db.session.scalar(select(func.count()).select_from(Structure).where(*clauses)) or 0
     order = list(SORTS.get(sort, SORTS["nom"]))
+    trigram = any(len(token) >= 3 for token in search_tokens(q))
+    if trigram:
+        # The trigram index serves the words; sorting on ``name || ''`` keeps PostgreSQL from
+        # walking the name (or FINESS, department) index in order and filtering row by row
+        # instead: "ssiad" (all its matches sort late) took 130 ms that way at 100,000
+        # structures, 6 ms through the trigram index and a top-N sort.
+        order = [column.concat("") if isinstance(getattr(column, "type", None), String) else column
+                 for column in order]
     exact = clean_identifier(q)
     if q and re.fullmatch(r"[0-9AB]{9}|\d{14}", exact):
         order.insert(0, case((Structure.finess_et == exact, 0), (Structure.siret == exact, 0), else_=1))
     page = max(1, page)
-    items = db.session.scalars(
-        select(Structure).where(*clauses).order_by(*order).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return Page(items=list(items), total=total, page=page, per_page=per_page)
+    offset = (page - 1) * per_page
+
+    def count() -> int:
+        return db.session.scalar(select(func.count()).select_from(Structure).where(*clauses)) or 0
+
+    # Ids first, on narrow rows; the page's structures (with their joined sector, category and
+    # department) are loaded afterwards, so the joins run on 25 rows, not on every match.
+    if trigram:
+        # The matches are read once anyway to be sorted: the same pass counts them.
+        rows = db.session.execute(select(Structure.id, func.count().over()).where(*clauses)
+                                  .order_by(*order).offset(offset).limit(per_page)).all()
+        ids = [row[0] for row in rows]
+        total = rows[0][1] if rows else (0 if page == 1 else count())
+    else:
+        total = count()
+        ids = list(db.session.scalars(select(Structure.id).where(*clauses).order_by(*order)
+                                      .offset(offset).limit(per_page)))
+    loaded = {s.id: s for s in db.session.scalars(select(Structure).where(Structure.id.in_(ids)))} if ids else {}
+    items = [loaded[i] for i in ids if i in loaded]
+    return Page(items=items, total=total, page=page, per_page=per_page)
 
 
 def autocomplete(q: str, limit: int = 10, open_only: bool = True) -> list[dict]:

@@ -1,0 +1,124 @@
+"""Demo data at three scales: ``demo`` (a few hundred establishments in the configured region),
+``region`` (~6,000 establishments, the full team of ~25 animators) and ``national``
+(100,000 establishments over the 101 departments).
+
+Establishments go through the same code path as a real FINESS import: a file in the official
+layout is generated, then loaded by :func:`crm.structures.finess.import_finess`. Partners that
+FINESS does not list (CPTS, DAC, institutions...) and contacts are inserted in bulk, each with
+its audit entry and domain event. Accounts go through ``save_user``. Every step is idempotent:
+seeding twice leaves the same counts.
+"""
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from crm.extensions import db
+from crm.structures.models import Structure
+
+SCALES = {
+    # scale: (establishments, whole country?, share of structures given contacts)
+    "demo": (400, False, 0.30),
+    "region": (6000, False, 0.30),
+    "national": (100_000, True, 0.10),
+}
+SCALE_LABELS = {"demo": "démonstration", "region": "région", "national": "national"}
+LOGINS_FILE = "demo_logins.txt"
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return f"{seconds:.1f}".replace(".", ",") + " s"
+
+
+def _load_establishments(scale: str, department_codes: list[str], count: int, all_regions: bool,
+                         echo) -> list[str]:
+    from crm.seed.finess_file import write_finess_file
+    from crm.seed.showcase import showcase_lines
+    from crm.structures.finess import import_finess
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="maillage-seed-") as tmp:
+        path = write_finess_file(Path(tmp) / f"finess-{scale}.csv", department_codes, count, seed=0,
+                                 extra_lines=showcase_lines(department_codes))
+        echo(f"Fichier FINESS généré ({count} établissements) en {_fmt_seconds(time.perf_counter() - started)},"
+             " import…")
+        summary = import_finess(path, all_regions=all_regions,
+                                region_code=None if all_regions else current_app.config["CRM_REGION_CODE"],
+                                origin="seed", close_absent=False)
+    elapsed = time.perf_counter() - started
+    lines = [f"Établissements FINESS ({_fmt_seconds(elapsed)}) :"]
+    lines += ["  " + line for line in summary.lines()]
+    return lines
+
+
+def _write_logins(scale: str, password: str, users) -> Path:
+    path = Path(current_app.instance_path) / LOGINS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", encoding="utf-8") as out:
+        if new:
+            out.write("# Comptes créés par « flask crm seed » (jeu de démonstration). Ne pas utiliser en production.\n")
+        out.write(f"\n## Seed « {scale} » du {datetime.now():%d/%m/%Y %H:%M} – mot de passe : {password}\n")
+        for user in users:
+            out.write(f"{user.email}\t{user.role_label}\t{', '.join(sorted(user.department_codes)) or '-'}\n")
+    path.chmod(0o600)
+    return path
+
+
+def run_seed(scale: str, echo=print) -> list[str]:
+    """Load the demo data of ``scale`` (demo, region or national); returns the French report lines."""
+    from crm.referential.services import all_department_codes, region_department_codes
+    from crm.seed.partners import seed_partners
+    from crm.seed.people import seed_contacts, seed_users
+
+    if scale not in SCALES:
+        raise ValueError(f"Échelle inconnue : {scale} (demo, region ou national).")
+    count, all_regions, contact_share = SCALES[scale]
+    region_code = current_app.config["CRM_REGION_CODE"]
+    department_codes = all_department_codes() if all_regions else region_department_codes()
+    started = time.perf_counter()
+    report = [f"Jeu de données « {SCALE_LABELS[scale]} » ({len(department_codes)} départements)."]
+
+    password = secrets.token_urlsafe(12)
+    echo("Comptes de l'équipe…")
+    users = seed_users(scale, region_code, password)
+
+    report += _load_establishments(scale, department_codes, count, all_regions, echo)
+
+    echo("Partenaires hors FINESS…")
+    step = time.perf_counter()
+    partners = seed_partners(department_codes)
+    report.append(f"Partenaires hors FINESS (CPTS, DAC, CRT, PCO, institutions, fédérations, éditeurs) : "
+                  f"{partners} créés ({_fmt_seconds(time.perf_counter() - step)}).")
+
+    echo("Contacts…")
+    step = time.perf_counter()
+    contacts = seed_contacts(contact_share)
+    report.append(f"Contacts : {contacts} créés ({_fmt_seconds(time.perf_counter() - step)}).")
+
+    report.append(f"Comptes : {len(users.created)} créés, {len(users.existing)} déjà présents "
+                  "(mot de passe inchangé).")
+    if users.created:
+        path = _write_logins(scale, password, users.created)
+        report.append(f"Mot de passe des comptes créés : {password}")
+        for user in users.created:
+            departments = ", ".join(sorted(user.department_codes))
+            report.append(f"  {user.email}  –  {user.role_label}" + (f"  –  départements {departments}"
+                                                                      if departments else ""))
+        report.append(f"Identifiants enregistrés dans {path}.")
+    total = db.session.scalar(select(func.count()).select_from(Structure)) or 0
+    report.append(f"Terminé en {_fmt_seconds(time.perf_counter() - started)} : {total} structures en base.")
+    return report
+
+
+def seed_demo_if_empty() -> list[str]:
+    """Seed the ``demo`` scale when the database holds no structure yet (first ``make run``)."""
+    if db.session.scalar(select(func.count()).select_from(Structure)):
+        return []
+    return run_seed("demo")
