@@ -147,3 +147,9 @@ class ImportRun(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
 
     user = relationship("User")
+
+    STATUS_LABELS = {"en_attente": "En attente", "en_cours": "En cours", "terminé": "Terminé", "échoué": "Échoué"}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)

@@ -12,6 +12,7 @@ from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services
 from crm.structures import services
+from crm.structures.history import structure_history
 from crm.structures.forms import ConfirmForm, ContactForm, StructureForm
 from crm.structures.models import Structure
 
@@ -75,7 +76,7 @@ def _get_structure(structure_id: int) -> Structure:
 def show(structure_id: int):
     structure = _get_structure(structure_id)
     return render_template("structures/show.html", structure=structure,
-                           audit=services.audit_trail("structure", structure.id),
+                           history=structure_history(structure.id),
                            confirm=ConfirmForm())
 
 

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.core.events import diff, record_change
-from crm.core.models import AuditEntry, utcnow
 from crm.core.text import fold, search_tokens
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
@@ -340,10 +339,3 @@ def autocomplete(q: str, limit: int = 10, open_only: bool = True) -> list[dict]:
          "label": f"{s.name} – {s.commune or ''} ({s.department_code})" + (f" – {s.finess_et}" if s.finess_et else "")}
         for s in page.items
     ]
-
-
-def audit_trail(entity_type: str, entity_id: int, limit: int = 50) -> list[AuditEntry]:
-    return list(db.session.scalars(
-        select(AuditEntry).where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
-    ))

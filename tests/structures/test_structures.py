@@ -213,3 +213,14 @@ def test_delete_contact(client, make_user, make_structure):
     assert post(client, f"/structures/{structure.id}/contacts/{contact.id}/supprimer").status_code == 302
     assert db.session.query(Contact).count() == 0
     assert db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id.desc())).first() == "contact.deleted"
+
+
+def test_history_reads_in_french_with_labels(client, make_user, make_structure):
+    from crm.referential.models import Category
+
+    ehpad = db.session.scalars(select(Category).where(Category.code == "EHPAD")).one()
+    structure = make_structure(name="EHPAD Lumière", category_id=ehpad.id)
+    login(client, make_user("manager"))
+    html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
+    assert "Catégorie : ∅ → EHPAD" in html and "Secteur : ∅ → Médico-social (ESMS)" in html
+    assert "category_id" not in html
