@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from crm.core.models import AuditEntry
 from crm.extensions import db
 from crm.referential.models import Category, Sector
+from crm.structures.models import Contact
 
 FIELD_LABELS = {
     "name": "Nom", "long_name": "Raison sociale", "finess_et": "FINESS ET", "finess_ej": "FINESS EJ",
@@ -17,6 +18,8 @@ FIELD_LABELS = {
     "phone": "Téléphone", "email": "E-mail", "website": "Site web", "is_open": "Ouverte", "notes": "Notes",
     "opened_on": "Ouverture", "closed_on": "Fermeture", "finess_updated_on": "Mise à jour FINESS",
     "latitude": "Latitude", "longitude": "Longitude", "source": "Source",
+    "civility": "Civilité", "first_name": "Prénom", "last_name": "Nom", "function": "Fonction",
+    "consent": "Consentement", "nom": "Contact",
 }
 ACTION_LABELS = {"create": "Création", "update": "Modification", "delete": "Suppression",
                  "erase": "Effacement RGPD", "close": "Fermeture"}
@@ -47,10 +50,13 @@ def _format(value, names: dict[int, str]) -> str:
 
 
 def structure_history(structure_id: int, limit: int = 50) -> list[HistoryEntry]:
-    """The structure's audit entries, newest first, ready to display."""
+    """The structure's audit entries and its contacts', newest first, ready to display."""
+    contact_ids = select(Contact.id).where(Contact.structure_id == structure_id).scalar_subquery()
     entries = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.entity_type == "structure", AuditEntry.entity_id == structure_id)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
+        select(AuditEntry).where(or_(
+            and_(AuditEntry.entity_type == "structure", AuditEntry.entity_id == structure_id),
+            and_(AuditEntry.entity_type == "contact", AuditEntry.entity_id.in_(contact_ids)),
+        )).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
     lookups = {
         "category_id": dict(db.session.execute(select(Category.id, Category.label)).all()),
         "sector_id": dict(db.session.execute(select(Sector.id, Sector.label)).all()),
@@ -63,5 +69,8 @@ def structure_history(structure_id: int, limit: int = 50) -> list[HistoryEntry]:
             for field, values in (entry.changes or {}).items()
             if isinstance(values, (list, tuple)) and len(values) == 2
         ]
-        history.append(HistoryEntry(entry, ACTION_LABELS.get(entry.action, entry.action), changes))
+        action = ACTION_LABELS.get(entry.action, entry.action)
+        if entry.entity_type == "contact":
+            action = f"{action} d'un contact"
+        history.append(HistoryEntry(entry, action, changes))
     return history

@@ -224,3 +224,12 @@ def test_history_reads_in_french_with_labels(client, make_user, make_structure):
     html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
     assert "Catégorie : ∅ → EHPAD" in html and "Secteur : ∅ → Médico-social (ESMS)" in html
     assert "category_id" not in html
+
+
+def test_contact_changes_appear_in_the_structure_history(client, make_user, make_structure):
+    structure = make_structure()
+    contact = contact_services.save_contact(structure, None, {"last_name": "Roux", "function": "Directrice"})
+    contact_services.save_contact(structure, contact, {"last_name": "Roux", "function": "DSI"})
+    login(client, make_user("manager"))
+    html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
+    assert "Création d&#39;un contact" in html and "Fonction : Directrice → DSI" in html
