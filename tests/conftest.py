@@ -67,7 +67,7 @@ def app(test_env):
 
 
 REFERENCE_TABLES = ("regions", "departments", "sectors", "categories", "finess_category_mappings",
-                    "programmes", "offers")
+                    "programmes", "offers", "loss_reasons")
 
 
 def _reference_snapshot(db) -> dict[str, list[dict]]:

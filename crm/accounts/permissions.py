@@ -55,3 +55,22 @@ def roles_required(*roles: str):
 
 
 admin_required = roles_required("admin")
+
+
+def can_write_structures(user: User, structures) -> bool:
+    """Activities, opportunities and projects: every structure concerned must be the user's to edit."""
+    return bool(structures) and all(can_edit_structure(user, s) for s in structures)
+
+
+def can_log_activity(user: User) -> bool:
+    return user.is_authenticated and (user.role == "admin" or (user.role == "animateur" and bool(user.departments)))
+
+
+def can_manage_tasks(user: User) -> bool:
+    """Managers read; everyone else keeps follow-ups."""
+    return user.is_authenticated and user.role in ("animateur", "organisateur", "admin")
+
+
+def can_edit_task(user: User, task) -> bool:
+    return can_manage_tasks(user) and (user.role == "admin" or task.owner_id == user.id
+                                       or task.created_by_id == user.id)

@@ -22,6 +22,8 @@ def _jsonable(value: Any) -> Any:
         return float(value)
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -63,7 +65,7 @@ def record_change(
             entity_type=entity_type,
             entity_id=entity_id,
             action=action,
-            changes=changes or {},
+            changes=_jsonable(changes or {}),
         )
     )
     db.session.add(

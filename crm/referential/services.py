@@ -80,6 +80,12 @@ def load_reference_data() -> dict[str, int]:
         for code, label in row["offers"]:
             if code not in offers:
                 add("offers", Offer(code=code, label=label, programme_id=programme.id))
+    from crm.pipeline.models import LossReason
+
+    reasons = set(db.session.scalars(select(LossReason.label)))
+    for label in data.get("loss_reasons", []):
+        if label not in reasons:
+            add("loss_reasons", LossReason(label=label))
     db.session.commit()
     return added
 

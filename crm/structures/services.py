@@ -13,19 +13,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
+from crm.core.validation import ValidationFailed, blank as _blank
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
 from crm.structures.models import FINESS_FIELDS, Contact, Structure
-
-
-class ValidationFailed(ValueError):
-    """Refused input: ``errors`` maps each field to a French message."""
-
-    def __init__(self, errors: dict[str, str], existing: Structure | None = None):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-        self.existing = existing
 
 
 class StaleEdit(ValueError):
@@ -43,12 +35,6 @@ SORTS = {
     "finess": (Structure.finess_et, Structure.id),
     "maj": (Structure.updated_at.desc(), Structure.id.desc()),
 }
-
-
-def _blank(value):
-    if isinstance(value, str):
-        value = value.strip()
-    return value if value not in ("", None) else None
 
 
 def _clean_email(value: str | None, errors: dict, field: str = "email") -> str | None:

@@ -1,0 +1,304 @@
+"""Opportunities through their stages, projects and milestones, engagement per programme."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.accounts.models import User, user_departments
+from crm.accounts.permissions import can_edit_structure
+from crm.activities.models import Activity
+from crm.core.events import record_change
+from crm.core.models import utcnow
+from crm.core.validation import ValidationFailed, parse_date, parse_int, text
+from crm.extensions import db
+from crm.pipeline.models import (
+    ENGAGED_STATUSES, OPEN_STAGES, PROJECT_STATUSES, SOURCES, LossReason, Milestone, Opportunity, Project,
+    StageChange,
+)
+from crm.pipeline.stages import transition_error
+from crm.referential.models import Offer
+from crm.structures.models import Structure
+from crm.structures.services import StaleEdit
+
+
+def _structure_for(user: User, structure_id, errors: dict) -> Structure | None:
+    structure_id = parse_int(structure_id, errors, "structure_id", minimum=1, required=True,
+                             message="Structure invalide.")
+    structure = db.session.get(Structure, structure_id) if structure_id else None
+    if structure_id and structure is None:
+        errors["structure_id"] = "Structure inconnue."
+    elif structure is not None and not can_edit_structure(user, structure):
+        errors["structure_id"] = "Cette structure n'est pas dans vos départements."
+    return structure
+
+
+def _offer(value, errors: dict) -> Offer | None:
+    offer_id = parse_int(value, errors, "offer_id", minimum=1, required=True, message="Offre invalide.")
+    offer = db.session.get(Offer, offer_id) if offer_id else None
+    if offer_id and offer is None:
+        errors["offer_id"] = "Offre inconnue."
+    return offer
+
+
+def _user(value, errors: dict, field: str) -> User | None:
+    user_id = parse_int(value, errors, field, minimum=1, message="Utilisateur invalide.")
+    user = db.session.get(User, user_id) if user_id else None
+    if user_id and (user is None or not user.active or user.role not in ("animateur", "admin")):
+        errors[field] = "Responsable inconnu (un animateur ou un administrateur actif)."
+        return None
+    return user
+
+
+def default_owner(structure: Structure, creator: User) -> User:
+    """The animator of the structure's department (the creator when it is theirs)."""
+    if creator.role == "animateur" and structure.department_code in creator.department_codes:
+        return creator
+    animator = db.session.scalar(
+        select(User).join(user_departments, user_departments.c.user_id == User.id)
+        .where(user_departments.c.department_code == structure.department_code, User.role == "animateur",
+               User.active.is_(True)).order_by(User.id).limit(1))
+    return animator or creator
+
+
+def opportunity_payload(opportunity: Opportunity) -> dict:
+    return {"opportunity_id": opportunity.id, "structure_id": opportunity.structure_id,
+            "department": opportunity.structure.department_code,
+            "sector": opportunity.structure.sector.code if opportunity.structure.sector else None,
+            "programme_id": opportunity.programme_id, "offer_id": opportunity.offer_id,
+            "owner_id": opportunity.owner_id, "source": opportunity.source, "stage": opportunity.stage,
+            "identified_on": opportunity.identified_on}
+
+
+def project_payload(project: Project) -> dict:
+    return {"project_id": project.id, "structure_id": project.structure_id,
+            "department": project.structure.department_code,
+            "sector": project.structure.sector.code if project.structure.sector else None,
+            "programme_id": project.programme_id, "offer_id": project.offer_id,
+            "opportunity_id": project.opportunity_id, "status": project.status,
+            "started_on": project.started_on, "ended_on": project.ended_on, "owner_id": project.owner_id}
+
+
+def create_opportunity(data: dict, *, user: User) -> Opportunity:
+    """Open an opportunity at "identifiée"; its first stage change is recorded too."""
+    errors: dict[str, str] = {}
+    structure = _structure_for(user, data.get("structure_id"), errors)
+    offer = _offer(data.get("offer_id"), errors)
+    title = text(data.get("title"), errors, "title", max_length=200, required=True,
+                 message="Donnez un titre à l'opportunité.")
+    need = text(data.get("need"), errors, "need", max_length=20000)
+    source = data.get("source") or "visite"
+    if source not in SOURCES:
+        errors["source"] = "Origine inconnue."
+    owner = _user(data.get("owner_id"), errors, "owner_id")
+    expected_on = parse_date(data.get("expected_on"), errors, "expected_on")
+    activity_id = parse_int(data.get("source_activity_id"), errors, "source_activity_id", minimum=1,
+                            message="Activité invalide.")
+    if activity_id and db.session.get(Activity, activity_id) is None:
+        errors["source_activity_id"] = "Activité inconnue."
+    if errors:
+        raise ValidationFailed(errors)
+    opportunity = Opportunity(
+        structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id, title=title, need=need,
+        source=source, source_activity_id=activity_id, owner_id=(owner or default_owner(structure, user)).id,
+        expected_on=expected_on, stage="identifiee", identified_on=date.today(), created_by_id=user.id,
+        stage_changed_at=utcnow())
+    db.session.add(opportunity)
+    db.session.flush()
+    db.session.add(StageChange(opportunity_id=opportunity.id, from_stage=None, to_stage="identifiee",
+                               changed_by_id=user.id, changed_at=opportunity.stage_changed_at))
+    db.session.refresh(opportunity)
+    record_change(entity_type="opportunity", entity_id=opportunity.id, action="create",
+                  changes={"title": [None, title], "stage": [None, "identifiee"]},
+                  event_type="opportunity.created", payload=opportunity_payload(opportunity), user_id=user.id)
+    db.session.commit()
+    return opportunity
+
+
+def update_opportunity(opportunity: Opportunity, data: dict, *, user: User) -> Opportunity:
+    """Edit title, need, owner and expected date (the stage moves through ``change_stage``)."""
+    errors: dict[str, str] = {}
+    values = {
+        "title": text(data.get("title", opportunity.title), errors, "title", max_length=200, required=True,
+                      message="Donnez un titre à l'opportunité."),
+        "need": text(data.get("need", opportunity.need), errors, "need", max_length=20000),
+        "expected_on": parse_date(data.get("expected_on", opportunity.expected_on), errors, "expected_on"),
+    }
+    if "owner_id" in data:
+        owner = _user(data.get("owner_id"), errors, "owner_id")
+        if owner is not None:
+            values["owner_id"] = owner.id
+    if errors:
+        raise ValidationFailed(errors)
+    changes = {k: [getattr(opportunity, k), v] for k, v in values.items() if getattr(opportunity, k) != v}
+    if not changes:
+        return opportunity
+    for key, value in values.items():
+        setattr(opportunity, key, value)
+    record_change(entity_type="opportunity", entity_id=opportunity.id, action="update", changes=changes,
+                  event_type="opportunity.updated", payload=opportunity_payload(opportunity), user_id=user.id)
+    _commit()
+    return opportunity
+
+
+def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_id=None,
+                 comment: str | None = None, expected_version: int | None = None) -> Opportunity:
+    """Move an opportunity; a won one becomes a project in the same transaction."""
+    errors: dict[str, str] = {}
+    reason_id = parse_int(reason_id, errors, "reason_id", minimum=1, message="Raison invalide.")
+    comment = text(comment, errors, "comment", max_length=500)
+    if errors:
+        raise ValidationFailed(errors)
+    if expected_version is not None and expected_version != opportunity.version:
+        raise StaleEdit("Cette opportunité a été modifiée entre-temps. Rechargez la page.")
+    message = transition_error(opportunity.stage, to_stage, reason_id)
+    if message:
+        raise ValidationFailed({"stage": message})
+    reason = None
+    if reason_id:
+        reason = db.session.get(LossReason, reason_id)
+        if reason is None or not reason.active:
+            raise ValidationFailed({"reason_id": "Raison inconnue."})
+    from_stage = opportunity.stage
+    now = utcnow()
+    opportunity.stage = to_stage
+    opportunity.stage_changed_at = now
+    opportunity.loss_reason_id = reason.id if to_stage in ("perdue", "abandonnee") else None
+    opportunity.closed_on = now.date() if to_stage not in OPEN_STAGES else None
+    db.session.add(StageChange(opportunity_id=opportunity.id, from_stage=from_stage, to_stage=to_stage,
+                               changed_at=now, changed_by_id=user.id, reason_id=opportunity.loss_reason_id,
+                               comment=comment))
+    payload = {**opportunity_payload(opportunity), "from_stage": from_stage, "to_stage": to_stage,
+               "changed_at": now, "reason_id": opportunity.loss_reason_id}
+    record_change(entity_type="opportunity", entity_id=opportunity.id, action="update",
+                  changes={"stage": [from_stage, to_stage]}, event_type="opportunity.stage_changed",
+                  payload=payload, user_id=user.id)
+    if to_stage == "gagnee":
+        _add_project(structure=opportunity.structure, offer=opportunity.offer, title=opportunity.title,
+                     owner_id=opportunity.owner_id, opportunity=opportunity, user=user)
+    _commit()
+    return opportunity
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except StaleDataError as error:
+        db.session.rollback()
+        raise StaleEdit("Cet élément a été modifié entre-temps. Rechargez la page.") from error
+
+
+def _add_project(*, structure: Structure, offer: Offer, title: str, owner_id: int | None, user: User,
+                 opportunity: Opportunity | None = None, started_on: date | None = None,
+                 notes: str | None = None) -> Project:
+    project = Project(structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
+                      opportunity_id=opportunity.id if opportunity else None, title=title, status="en_cours",
+                      started_on=started_on or date.today(), owner_id=owner_id, notes=notes)
+    db.session.add(project)
+    db.session.flush()
+    db.session.refresh(project)
+    record_change(entity_type="project", entity_id=project.id, action="create",
+                  changes={"title": [None, title], "status": [None, "en_cours"]}, event_type="project.created",
+                  payload=project_payload(project), user_id=user.id)
+    return project
+
+
+def create_project(data: dict, *, user: User) -> Project:
+    """A project started directly (it counts as engagement, not as a transformed opportunity)."""
+    errors: dict[str, str] = {}
+    structure = _structure_for(user, data.get("structure_id"), errors)
+    offer = _offer(data.get("offer_id"), errors)
+    title = text(data.get("title"), errors, "title", max_length=200, required=True,
+                 message="Donnez un titre au projet.")
+    started_on = parse_date(data.get("started_on"), errors, "started_on")
+    notes = text(data.get("notes"), errors, "notes", max_length=20000)
+    owner = _user(data.get("owner_id"), errors, "owner_id")
+    if errors:
+        raise ValidationFailed(errors)
+    project = _add_project(structure=structure, offer=offer, title=title, user=user, started_on=started_on,
+                           owner_id=(owner or default_owner(structure, user)).id, notes=notes)
+    db.session.commit()
+    return project
+
+
+def update_project(project: Project, data: dict, *, user: User) -> Project:
+    """Edit a project; a status change (en cours, suspendu, terminé) is its own event."""
+    errors: dict[str, str] = {}
+    status = data.get("status", project.status)
+    if status not in PROJECT_STATUSES:
+        errors["status"] = "Statut inconnu."
+    values = {
+        "title": text(data.get("title", project.title), errors, "title", max_length=200, required=True,
+                      message="Donnez un titre au projet."),
+        "notes": text(data.get("notes", project.notes), errors, "notes", max_length=20000),
+        "started_on": parse_date(data.get("started_on", project.started_on), errors, "started_on",
+                                 required=True),
+        "ended_on": parse_date(data.get("ended_on", project.ended_on), errors, "ended_on"),
+        "status": status,
+    }
+    if values["ended_on"] and values["started_on"] and values["ended_on"] < values["started_on"]:
+        errors["ended_on"] = "La date de fin précède la date de début."
+    if errors:
+        raise ValidationFailed(errors)
+    if status == "termine" and not values["ended_on"]:
+        values["ended_on"] = date.today()
+    changes = {k: [getattr(project, k), v] for k, v in values.items() if getattr(project, k) != v}
+    if not changes:
+        return project
+    old_status = project.status
+    for key, value in values.items():
+        setattr(project, key, value)
+    event = "project.status_changed" if old_status != project.status else "project.updated"
+    record_change(entity_type="project", entity_id=project.id, action="update", changes=changes,
+                  event_type=event, payload={**project_payload(project), "from_status": old_status},
+                  user_id=user.id)
+    _commit()
+    return project
+
+
+def add_milestone(project: Project, data: dict, *, user: User) -> Milestone:
+    errors: dict[str, str] = {}
+    label = text(data.get("label"), errors, "label", max_length=200, required=True,
+                 message="Décrivez le jalon.")
+    due_on = parse_date(data.get("due_on"), errors, "due_on")
+    if errors:
+        raise ValidationFailed(errors)
+    milestone = Milestone(project_id=project.id, label=label, due_on=due_on)
+    db.session.add(milestone)
+    db.session.flush()
+    record_change(entity_type="project", entity_id=project.id, action="update",
+                  changes={"jalon": [None, label]}, event_type="project.milestone_added",
+                  payload={**project_payload(project), "milestone_id": milestone.id}, user_id=user.id)
+    db.session.commit()
+    return milestone
+
+
+def set_milestone_done(milestone: Milestone, done: bool, *, user: User) -> Milestone:
+    if (milestone.done_on is not None) == done:
+        return milestone
+    milestone.done_on = date.today() if done else None
+    record_change(entity_type="project", entity_id=milestone.project_id, action="update",
+                  changes={"jalon": [milestone.label, "atteint" if done else "à faire"]},
+                  event_type="project.milestone_done" if done else "project.milestone_reopened",
+                  payload={**project_payload(milestone.project), "milestone_id": milestone.id}, user_id=user.id)
+    db.session.commit()
+    return milestone
+
+
+def engagements(structure_id: int) -> list[dict]:
+    """Programmes the structure is engaged in (a project in progress or finished), with their projects."""
+    projects = db.session.scalars(
+        select(Project).where(Project.structure_id == structure_id, Project.status.in_(ENGAGED_STATUSES))
+        .order_by(Project.programme_id, Project.started_on)).all()
+    by_programme: dict[int, dict] = {}
+    for project in projects:
+        entry = by_programme.setdefault(project.programme_id, {"programme": project.programme, "projects": []})
+        entry["projects"].append(project)
+    return list(by_programme.values())
+
+
+def opportunity_counts_by_stage(clauses: list) -> dict[str, int]:
+    rows = db.session.execute(select(Opportunity.stage, func.count()).where(*clauses)
+                              .group_by(Opportunity.stage)).all()
+    return {stage: count for stage, count in rows}
