@@ -41,6 +41,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.session_protection = "strong"
 
     from crm import models  # noqa: F401  (registers every table on the metadata)
+    from crm.core.security import register as register_security
+
+    register_security(app)  # before the blueprints: it installs the bounded <int:> converter
     from crm.accounts.routes import bp as accounts_bp
     from crm.api.routes import bp as api_bp
     from crm.admin.routes import bp as admin_bp
@@ -52,11 +55,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     from crm.core import errors, formatting
-    from crm.core.security import register as register_security
     from crm.cli import register as register_cli
 
     errors.register(app)
     formatting.register(app)
-    register_security(app)
     register_cli(app)
     return app

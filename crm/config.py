@@ -76,6 +76,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "20")),
         "LOGIN_THROTTLE_WINDOW_MINUTES": int(os.environ.get("LOGIN_THROTTLE_WINDOW_MINUTES", "15")),
         "UPLOAD_DIR": str(INSTANCE_DIR / "uploads"),
+        # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+        "CRM_PROXY_COUNT": int(os.environ.get("CRM_PROXY_COUNT", "0")),
         "RQ_QUEUES": ["imports", "default"],
     }
     if overrides:

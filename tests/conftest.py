@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,24 @@ def test_env(tmp_path_factory):
     return _configure_environment(tmp_path_factory.mktemp("maillage"))
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production.
+
+    Tests keep an app context open to use the database; without this, the
+    request would reuse it, and Flask-Login's per-request user (kept on ``g``)
+    would leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        # The test's own session ends its transaction, so that it reads what the request committed.
+        from crm.extensions import db
+
+        db.session.commit()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(test_env):
     from crm import create_app
@@ -51,6 +70,7 @@ def app(test_env):
     from crm.referential.services import load_reference_data
 
     app = create_app({"TESTING": True, "LOGIN_MAX_FAILURES_PER_IP": 1000})
+    app.test_client_class = FreshContextClient
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:

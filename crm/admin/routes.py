@@ -54,16 +54,35 @@ def _run(run_id: int) -> ImportRun:
     return run
 
 
-def _progress(run: ImportRun) -> dict | None:
-    if not run.job_id or run.status not in ("en_attente", "en_cours"):
+def _job(run: ImportRun):
+    """The run's RQ job, or None (no job, Redis down, job expired): progress is best effort."""
+    if not run.job_id:
         return None
+    from redis.exceptions import RedisError
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
     try:
-        job = Job.fetch(run.job_id, connection=redis_connection())
-        return job.get_meta(refresh=True).get("progress")
-    except (NoSuchJobError, QueueUnavailable, Exception):  # progress is best-effort, the run row is the truth
+        return Job.fetch(run.job_id, connection=redis_connection())
+    except (NoSuchJobError, QueueUnavailable, RedisError):
+        return None
+
+
+def _job_state(run: ImportRun) -> str | None:
+    job = _job(run)
+    try:
+        return job.get_status(refresh=True).value if job is not None else None
+    except Exception:  # noqa: BLE001  (a vanished job reads as no job)
+        return None
+
+
+def _progress(run: ImportRun) -> dict | None:
+    if run.status not in ("en_attente", "en_cours"):
+        return None
+    job = _job(run)
+    try:
+        return job.get_meta(refresh=True).get("progress") if job is not None else None
+    except Exception:  # noqa: BLE001
         return None
 
 
@@ -71,7 +90,8 @@ def _progress(run: ImportRun) -> dict | None:
 @admin_required
 def finess_import(run_id: int):
     run = _run(run_id)
-    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=FlaskForm())
+    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=FlaskForm(),
+                           can_relaunch=imports.can_relaunch(run, _job_state(run)))
 
 
 @bp.route("/imports/<int:run_id>/etat")
@@ -86,10 +106,10 @@ def finess_import_state(run_id: int):
 @admin_required
 def relaunch_import(run_id: int):
     run = _run(run_id)
-    if run.status != "en_attente" or not run.stored_path:
-        flash("Seul un import en attente peut être relancé.", "error")
+    if not imports.can_relaunch(run, _job_state(run)):
+        flash("Cet import est déjà en file ou en cours : il ne peut pas être relancé.", "error")
     else:
-        imports.enqueue_run(run)
+        imports.relaunch(run)
         flash("Import relancé." if run.job_id else "La file de traitement est toujours indisponible.",
               "success" if run.job_id else "error")
     return redirect(url_for("admin.finess_import", run_id=run.id))

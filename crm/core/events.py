@@ -55,6 +55,7 @@ def record_change(
     payload: dict,
     user_id: int | None = None,
     origin: str | None = None,
+    parent: tuple[str, int] | None = None,
 ) -> None:
     """Add the audit entry and the outbox event of one change to the session."""
     user_id = user_id if user_id is not None else acting_user_id()
@@ -66,6 +67,8 @@ def record_change(
             entity_id=entity_id,
             action=action,
             changes=_jsonable(changes or {}),
+            parent_type=parent[0] if parent else None,
+            parent_id=parent[1] if parent else None,
         )
     )
     db.session.add(

@@ -56,7 +56,14 @@ class AuditEntry(db.Model):
     entity_id: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(20))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The record whose history shows this entry (a contact's changes show on its structure,
+    # even after the contact is deleted).
+    parent_type: Mapped[str | None] = mapped_column(String(40))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
 
     user = db.relationship("User", lazy="joined")
 
-    __table_args__ = (Index("ix_audit_entries_entity", "entity_type", "entity_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_entries_entity", "entity_type", "entity_id", "at"),
+        Index("ix_audit_entries_parent", "parent_type", "parent_id", "at"),
+    )

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from crm.accounts import permissions
 
@@ -17,7 +20,56 @@ def is_safe_redirect(target: str | None) -> bool:
         and "\\" not in target
 
 
+MAX_ID = 2**31 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:id>`` that 404s beyond a 32-bit id instead of overflowing the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def register(app) -> None:
+    app.url_map.converters["int"] = BoundedIntConverter
+    proxies = app.config.get("CRM_PROXY_COUNT", 0)
+    if proxies:
+        # Behind a reverse proxy, the client address (login throttling) and scheme come from X-Forwarded-*.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    @app.before_request
+    def refuse_nul_bytes():
+        """No text we store may hold NUL (PostgreSQL refuses it): answer 400, never 500."""
+        from crm.core.errors import json_error, wants_json
+
+        suspicious = any(_has_nul(v) for v in request.args.values()) or any(
+            _has_nul(v) for v in request.form.values()) or "\x00" in request.path
+        if not suspicious and request.is_json and request.content_length:
+            try:
+                suspicious = _has_nul(request.get_json(silent=True))
+            except RecursionError:
+                # Nesting deeper than the parser (or this walk) can follow: not a body we accept.
+                message = "JSON invalide (imbrication trop profonde)."
+                return json_error(400, message) if wants_json() else (message, 400)
+        if suspicious:
+            message = "La requête contient un caractère invalide (octet nul)."
+            if wants_json():
+                return json_error(400, message)
+            from flask import render_template
+
+            return render_template("errors/error.html", status=400, message=message), 400
+
     @app.after_request
     def headers(response):
         response.headers.setdefault(

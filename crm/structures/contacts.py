@@ -68,16 +68,27 @@ def save_contact(structure: Structure, contact: Contact | None, data: dict) -> C
         db.session.flush()
         record_change(entity_type="contact", entity_id=contact.id, action="create" if creating else "update",
                       changes=changes, event_type="contact.created" if creating else "contact.updated",
-                      payload=_payload(contact, structure))
+                      payload=_payload(contact, structure), parent=("structure", structure.id))
     return contact
 
 
+def _scrub_history(contact: Contact) -> None:
+    """Replace the personal values kept in the contact's audit entries."""
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact",
+                                                          AuditEntry.entity_id == contact.id)).all()
+    for entry in entries:
+        entry.changes = {field: ["[effacé]", "[effacé]"] if field in PERSONAL_FIELDS else values
+                         for field, values in (entry.changes or {}).items()}
+
+
 def delete_contact(contact: Contact) -> None:
+    """Delete a contact; its history stays on the structure, without the person's data."""
     structure = contact.structure
     with persist():
-        record_change(entity_type="contact", entity_id=contact.id, action="delete",
-                      changes={"nom": [contact.display_name, None]}, event_type="contact.deleted",
-                      payload=_payload(contact, structure))
+        _scrub_history(contact)
+        record_change(entity_type="contact", entity_id=contact.id, action="delete", changes={},
+                      event_type="contact.deleted", payload=_payload(contact, structure),
+                      parent=("structure", structure.id))
         db.session.delete(contact)
 
 
@@ -95,13 +106,11 @@ def erase_contact(contact: Contact) -> None:
     contact.consent = False
     contact.consent_at = None
     contact.erased_at = utcnow()
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact",
-                                                          AuditEntry.entity_id == contact.id)).all()
-    for entry in entries:
-        entry.changes = {field: ["[effacé]", "[effacé]"] for field in (entry.changes or {})}
     with persist():
+        _scrub_history(contact)
         record_change(entity_type="contact", entity_id=contact.id, action="erase", changes={},
-                      event_type="contact.erased", payload=_payload(contact, structure))
+                      event_type="contact.erased", payload=_payload(contact, structure),
+                      parent=("structure", structure.id))
 
 
 def contact_for(structure: Structure, contact_id: int) -> Contact | None:

@@ -51,7 +51,7 @@ ADVISORY_LOCK_KEY = 1100507  # the layout's number: one FINESS import at a time
 CHUNK = 2000
 # The columns an import compares and writes (besides sector, state and bookkeeping).
 FILE_FIELDS = FINESS_FIELDS + ("finess_updated_on",)
-STATE_FIELDS = ("source", "is_open", "closed_on", "sector_id")
+STATE_FIELDS = ("source", "is_open", "closed_on", "sector_id", "manual_fields")
 CREATED_FIELDS = ("finess_et",) + FILE_FIELDS + ("sector_id",)  # what a creation's audit entry shows
 _TABLE = Structure.__table__
 
@@ -236,7 +236,7 @@ def _search_text(row: dict) -> str:
 
 
 def _load_existing() -> dict[str, dict]:
-    names = ("id", "finess_et", "version", "manual_fields") + FILE_FIELDS + STATE_FIELDS
+    names = ("id", "finess_et", "version") + FILE_FIELDS + STATE_FIELDS
     columns = [_TABLE.c[name] for name in names]
     result = db.session.execute(select(*columns).where(_TABLE.c.finess_et.is_not(None)))
     return {row["finess_et"]: dict(row) for row in result.mappings()}
@@ -250,15 +250,28 @@ def _merge(est: Establishment, old: dict | None, ref: _Reference, kept: list[dic
         new["sector_id"] = ref.category_sector.get(new["category_id"])
         return new, {}
     manual = set(old["manual_fields"] or ())
+    if old["source"] != "finess":
+        # Adopting a structure typed by hand before the registry listed it: what was typed is a
+        # hand edit too, kept where it differs from the file, and said in the summary.
+        manual |= {name for name in FINESS_FIELDS if name in new and old[name] not in (None, "")}
+    kept_fields = set()
     for name in manual & set(new):
         if new[name] != old[name]:
             shown = ref.category_code.get if name == "category_id" else _plain
             kept.append({"finess": new["finess_et"], "field": name, "kept": shown(old[name]),
                          "file": shown(new[name])})
             new[name] = old[name]
+            kept_fields.add(name)
     # An unmapped category (no sector) does not erase a sector chosen by hand.
     new["sector_id"] = ref.category_sector.get(new["category_id"]) or old["sector_id"]
-    new.update(source="finess", is_open=True, closed_on=None, id=old["id"], version=old["version"])
+    if "is_open" in manual and not old["is_open"]:
+        # Closed by hand while the registry still lists it: stays closed, and the summary says so.
+        kept.append({"finess": new["finess_et"], "field": "is_open", "kept": "fermée", "file": "ouverte"})
+        new.update(is_open=False, closed_on=old["closed_on"])
+    else:
+        new.update(is_open=True, closed_on=None)
+    new["manual_fields"] = sorted(set(old["manual_fields"] or ()) | kept_fields)
+    new.update(source="finess", id=old["id"], version=old["version"])
     changes = {k: (old[k], new[k]) for k in FILE_FIELDS + STATE_FIELDS if old[k] != new[k]}
     return new, changes
 

@@ -199,6 +199,9 @@ def structure_values(row: dict, department_code: str) -> dict:
     }
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def parse_lines(text: str, scope: set[str] | None, departments: set[str]) -> ParsedFile:
     """Read every line; ``scope`` = department codes to keep (None: all).
 
@@ -220,6 +223,12 @@ def parse_lines(text: str, scope: set[str] | None, departments: set[str]) -> Par
         parsed.total_lines += 1
         parts = raw.split(";")
         section = parts[0].strip()
+        if _CONTROL.search(raw):
+            # PostgreSQL refuses NUL in text and no field legitimately holds control characters.
+            if section == "structureet" and len(parts) > 1 and parts[1].strip():
+                parsed.seen.add(parts[1].strip().upper())
+            reject(number, "caractère de contrôle invalide dans la ligne")
+            continue
         if section == "structureet":
             if len(parts) > 1 and parts[1].strip():
                 parsed.seen.add(parts[1].strip().upper())

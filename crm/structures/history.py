@@ -8,7 +8,6 @@ from sqlalchemy import and_, or_, select
 from crm.core.models import AuditEntry
 from crm.extensions import db
 from crm.referential.models import Category, Sector
-from crm.structures.models import Contact
 
 FIELD_LABELS = {
     "name": "Nom", "long_name": "Raison sociale", "finess_et": "FINESS ET", "finess_ej": "FINESS EJ",
@@ -51,11 +50,10 @@ def _format(value, names: dict[int, str]) -> str:
 
 def structure_history(structure_id: int, limit: int = 50) -> list[HistoryEntry]:
     """The structure's audit entries and its contacts', newest first, ready to display."""
-    contact_ids = select(Contact.id).where(Contact.structure_id == structure_id).scalar_subquery()
     entries = db.session.scalars(
         select(AuditEntry).where(or_(
             and_(AuditEntry.entity_type == "structure", AuditEntry.entity_id == structure_id),
-            and_(AuditEntry.entity_type == "contact", AuditEntry.entity_id.in_(contact_ids)),
+            and_(AuditEntry.parent_type == "structure", AuditEntry.parent_id == structure_id),
         )).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()
     lookups = {
         "category_id": dict(db.session.execute(select(Category.id, Category.label)).all()),

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import update
 from werkzeug.utils import secure_filename
 
 from crm.core.models import utcnow
@@ -28,6 +29,26 @@ def start_import(file_storage, *, all_regions: bool, user_id: int | None) -> Imp
     return run
 
 
+def can_relaunch(run: ImportRun, job_state: str | None) -> bool:
+    """A run that never reached the queue, whose worker died, or that failed unexpectedly.
+
+    Its file must still be there (a file refused as not FINESS is removed: nothing to retry).
+    """
+    if not run.stored_path or not os.path.exists(run.stored_path):
+        return False
+    if run.status == "échoué":
+        return True
+    if run.status == "en_attente" and run.job_id is None:
+        return True
+    return run.status in ("en_attente", "en_cours") and job_state in (None, "failed", "stopped", "canceled")
+
+
+def relaunch(run: ImportRun) -> None:
+    run.status, run.job_id, run.error = "en_attente", None, None
+    db.session.commit()
+    enqueue_run(run)
+
+
 def enqueue_run(run: ImportRun) -> None:
     try:
         job = enqueue("imports", "workflows.jobs.run_finess_import", run.id, job_timeout=1800,
@@ -42,11 +63,15 @@ def execute_import_run(import_run_id: int, progress=None) -> dict:
     """Run a recorded import (called by the RQ job); the summary is stored on the run."""
     from crm.structures.finess import FinessFileError, import_finess
 
-    run = db.session.get(ImportRun, import_run_id)
-    if run is None or run.status == "terminé":
-        return {}
-    run.status = "en_cours"
+    # Claim the run atomically: a second job for the same run (relaunched twice, two workers)
+    # finds nothing to do instead of importing again.
+    claimed = db.session.execute(
+        update(ImportRun).where(ImportRun.id == import_run_id, ImportRun.status == "en_attente")
+        .values(status="en_cours")).rowcount
     db.session.commit()
+    if not claimed:
+        return {}
+    run = db.session.get(ImportRun, import_run_id)
     try:
         summary = import_finess(run.stored_path, all_regions=run.all_regions, user_id=run.user_id,
                                 origin=f"import FINESS n°{run.id}", progress=progress)

@@ -20,6 +20,9 @@ FINESS_FIELDS = (
     "commune_code", "department_code", "phone", "finess_category_code", "category_id",
     "opened_on", "latitude", "longitude",
 )
+# Hand edits the import also respects, though the file does not carry them as such:
+# a structure closed by hand stays closed while the registry still lists it.
+HAND_KEPT_STATE = ("is_open",)
 
 
 class Structure(db.Model):

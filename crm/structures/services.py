@@ -8,16 +8,16 @@ from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import String, case, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
-from crm.core.validation import ValidationFailed, blank as _blank
+from crm.core.validation import ValidationFailed, blank as _blank, parse_int
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
-from crm.structures.models import FINESS_FIELDS, Contact, Structure
+from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Contact, Structure
 
 
 class StaleEdit(ValueError):
@@ -95,10 +95,8 @@ def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
         if raw is None:
             out[field] = None
             continue
-        try:
-            obj = db.session.get(model, int(raw))
-        except (TypeError, ValueError):
-            obj = None
+        number = parse_int(raw, {}, field, minimum=1, maximum=2**31 - 1)
+        obj = db.session.get(model, number) if number else None
         if obj is None:
             errors[field] = "Valeur inconnue."
         out[field] = obj.id if obj else None
@@ -157,9 +155,9 @@ class _Guard:
             try:
                 db.session.commit()
                 return False
-            except (IntegrityError, StaleDataError) as error:
+            except (IntegrityError, DataError, StaleDataError) as error:
                 exc_type, exc = type(error), error
-        if exc_type is not None and issubclass(exc_type, (IntegrityError, StaleDataError)):
+        if exc_type is not None and issubclass(exc_type, (IntegrityError, DataError, StaleDataError)):
             db.session.rollback()
             raise _explain(exc, self.structure) from exc
         if exc_type is not None:
@@ -214,7 +212,8 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
     if not changes:
         return structure
     if structure.source == "finess":
-        structure.manual_fields = sorted(set(structure.manual_fields or []) | (set(changes) & set(FINESS_FIELDS)))
+        structure.manual_fields = sorted(set(structure.manual_fields or [])
+                                         | (set(changes) & set(FINESS_FIELDS + HAND_KEPT_STATE)))
     if was_open and not structure.is_open:
         structure.closed_on = date.today()
     elif structure.is_open:

@@ -109,3 +109,15 @@ def test_cli_creates_users_and_tokens(test_env):
     assert no_dep.returncode != 0 and "inconnu" in no_dep.stderr
     token = _flask(test_env, "token", "create", "--email", "anim@example.org")
     assert token.returncode == 0 and token.stdout.strip().startswith("mlg_")
+
+
+def test_nul_byte_in_login_is_a_clear_400(client, make_user):
+    response = post(client, "/connexion", {"email": "a\x00@x.org", "password": "x"})
+    assert response.status_code == 400 and "octet nul" in response.get_data(as_text=True)
+
+
+def test_session_is_not_shared_with_another_client(app, client, make_user):
+    login(client, make_user("manager"))
+    assert client.get("/structures").status_code == 200
+    other = app.test_client()
+    assert other.get("/structures").status_code == 302

@@ -93,9 +93,9 @@ def test_animator_cannot_move_a_structure_out_of_their_departments(client, make_
                                            ("manager", 403)])
 def test_only_admin_deletes_structures(client, make_user, structures, role, expected):
     _as(client, make_user, role)
-    own, _ = structures
-    assert post(client, f"/structures/{own.id}/supprimer").status_code == expected
-    assert (db.session.get(Structure, own.id) is None) == (expected == 302)
+    own_id = structures[0].id
+    assert post(client, f"/structures/{own_id}/supprimer").status_code == expected
+    assert (db.session.get(Structure, own_id) is None) == (expected == 302)
 
 
 @pytest.mark.parametrize("role,own_status,other_status", [
@@ -108,6 +108,31 @@ def test_who_may_write_contacts(client, make_user, structures, role, own_status,
                         {"last_name": "Durand", "email": "durand@example.org"})
         assert response.status_code == expected
     assert db.session.query(Contact).count() == [own_status, other_status].count(302)
+
+
+def test_animator_cannot_delete_or_erase_contacts_of_another_department(client, make_user, structures):
+    from crm.structures.contacts import save_contact
+
+    _, other = structures
+    contact = save_contact(other, None, {"last_name": "Martin", "email": "martin@example.org"})
+    _as(client, make_user, "animateur")
+    assert post(client, f"/structures/{other.id}/contacts/{contact.id}/supprimer").status_code == 403
+    assert post(client, f"/structures/{other.id}/contacts/{contact.id}/effacer").status_code == 403
+    assert db.session.get(Contact, contact.id).email == "martin@example.org"
+
+
+@pytest.mark.parametrize("role", ["animateur", "organisateur", "manager"])
+def test_non_admins_cannot_start_or_relaunch_imports(client, make_user, role):
+    import io
+
+    from crm.structures.models import ImportRun
+
+    _as(client, make_user, role)
+    response = post(client, "/admin/imports", {"file": (io.BytesIO(b"finess;etalab;1;2024-01-01\n"), "f.csv")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 403
+    assert post(client, "/admin/imports/1/relancer").status_code == 403
+    assert db.session.query(ImportRun).count() == 0
 
 
 @pytest.mark.parametrize("role", ["organisateur", "manager"])

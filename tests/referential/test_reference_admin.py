@@ -33,7 +33,7 @@ def test_admin_edits_a_programme_and_it_is_audited(client, make_user):
     assert db.session.get(Programme, programme.id).label == "Coordination des parcours"
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "ref_programmes")).one()
     assert entry.changes["label"] == ["Coordination", "Coordination des parcours"] and entry.user_id == admin.id
-    assert db.session.scalars(select(OutboxEvent.type)).all()[-1] == "reference.changed"
+    assert db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all()[-1] == "reference.changed"
     # A reload of reference data does not undo the admin's edit.
     load_reference_data()
     assert db.session.get(Programme, programme.id).label == "Coordination des parcours"

@@ -246,7 +246,28 @@ def test_structure_created_by_hand_is_adopted(tmp_path, make_structure):
     summary = import_finess(write(tmp_path, establishments))
     assert (summary.created, summary.updated) == (1, 1)
     adopted = db.session.get(Structure, by_hand.id)
-    assert adopted.source == "finess" and adopted.name == establishments[0]["rs"]
+    # The registry takes the structure over, but what was typed by hand is kept and said.
+    assert adopted.source == "finess" and adopted.name == "Ehpad saisi à la main"
+    assert adopted.manual_fields == ["commune", "name"]
+    assert {k["field"] for k in summary.kept_manual} == {"name", "commune"}
+    assert adopted.phone == (establishments[0]["telephone"] or None) or adopted.phone
+
+
+def test_hand_closure_survives_a_reimport_and_is_reported(tmp_path, make_structure):
+    from crm.structures.services import update_structure
+
+    establishments = rows(count=2)
+    path = write(tmp_path, establishments)
+    import_finess(path)
+    structure = by_finess(establishments[0]["nofinesset"])
+    data = {f: getattr(structure, f) for f in ("name", "department_code", "commune", "finess_et", "siret",
+                                               "postal_code", "address", "phone", "long_name", "category_id")}
+    update_structure(structure, {**data, "is_open": False})
+    assert "is_open" in structure.manual_fields
+    summary = import_finess(path)
+    assert by_finess(establishments[0]["nofinesset"]).is_open is False
+    assert {"finess": structure.finess_et, "field": "is_open", "kept": "fermée", "file": "ouverte"} in \
+        summary.kept_manual
 
 
 def test_unknown_category_gets_a_mapping_with_the_file_label(tmp_path):
@@ -375,3 +396,15 @@ def test_postgresql_imports_never_interleave(tmp_path, test_env):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert json.loads(out)["created"] == 3
+
+
+def test_a_line_with_a_nul_byte_is_rejected_not_fatal(tmp_path):
+    from crm.seed.finess_file import generate_establishments, write_establishments
+    from crm.structures.finess import import_finess
+
+    rows = generate_establishments(["31"], 3, seed=11)
+    rows[1]["rs"] = "EHPAD\x00NUL"
+    path = write_establishments(tmp_path / "nul.csv", rows, encoding="utf-8")
+    summary = import_finess(path)
+    assert summary.created == 2
+    assert [r["reason"] for r in summary.rejected] == ["caractère de contrôle invalide dans la ligne"]

@@ -81,3 +81,42 @@ def test_redis_down_keeps_the_run_pending(app, client, make_user, tmp_path):
     assert post(client, f"/admin/imports/{run.id}/relancer").status_code == 302
     db.session.expire_all()
     assert db.session.get(ImportRun, run.id).job_id is not None
+
+
+def test_a_queued_run_cannot_be_launched_twice(client, make_user, tmp_path, test_env, redis_conn):
+    login(client, make_user("admin"))
+    post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
+         content_type="multipart/form-data")
+    run = db.session.scalars(select(ImportRun)).one()
+    response = post(client, f"/admin/imports/{run.id}/relancer", follow_redirects=True)
+    assert "ne peut pas être relancé" in response.get_data(as_text=True)
+    from rq import Queue
+
+    assert Queue("imports", connection=redis_conn).count == 1
+    # Even two jobs for one run import once: the second finds the run already claimed.
+    from crm.queue import enqueue
+
+    enqueue("imports", "workflows.jobs.run_finess_import", run.id)
+    run_worker_burst(test_env, queues=("imports",))
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).summary["created"] == 5
+    from crm.core.models import AuditEntry
+
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "create", AuditEntry.entity_type == "structure")) == 5
+
+
+def test_a_run_whose_worker_died_can_be_relaunched(client, make_user, tmp_path, test_env, redis_conn):
+    login(client, make_user("admin"))
+    post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
+         content_type="multipart/form-data")
+    run = db.session.scalars(select(ImportRun)).one()
+    # The worker took the run and died: the job is gone from Redis, the run stays "en cours".
+    run.status = "en_cours"
+    db.session.commit()
+    redis_conn.flushdb()
+    assert "Relancer l" in client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+    assert post(client, f"/admin/imports/{run.id}/relancer").status_code == 302
+    run_worker_burst(test_env, queues=("imports",))
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "terminé"

@@ -233,3 +233,18 @@ def test_contact_changes_appear_in_the_structure_history(client, make_user, make
     login(client, make_user("manager"))
     html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
     assert "Création d&#39;un contact" in html and "Fonction : Directrice → DSI" in html
+
+
+def test_deleting_a_contact_keeps_history_without_personal_data(client, make_user, make_structure):
+    structure = make_structure()
+    contact = contact_services.save_contact(structure, None, {"first_name": "Anne", "last_name": "Roux",
+                                                              "email": "anne.roux@example.org",
+                                                              "function": "Directrice"})
+    contact_services.delete_contact(contact)
+    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")).all()
+    assert [e.action for e in history] == ["create", "delete"]
+    assert all("Roux" not in str(e.changes) and "anne" not in str(e.changes) for e in history)
+    login(client, make_user("manager"))
+    html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
+    assert "Suppression d&#39;un contact" in html and "Création d&#39;un contact" in html
+    assert "Roux" not in html
