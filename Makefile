@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install worker bench-finess bench-search clean
+.PHONY: run test install worker bench-finess bench-search bench-api bench-pages bench-registration bench-outbox bench-freshness clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,28 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 worker: $(STAMP)
-	$(BIN)/rq worker --with-scheduler --url "$${REDIS_URL:?set REDIS_URL}" imports default
+	$(BIN)/rq worker --with-scheduler -w workflows.worker.Worker --url "$${REDIS_URL:?set REDIS_URL}" outbox mail imports default
 
 bench-finess: $(STAMP)
 	$(BIN)/python bench/finess_import.py
 
 bench-search: $(STAMP)
 	$(BIN)/python bench/search.py
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/api_activities.py
+
+bench-pages: $(STAMP)
+	$(BIN)/python bench/pages.py
+
+bench-registration: $(STAMP)
+	$(BIN)/python bench/registration.py
+
+bench-outbox: $(STAMP)
+	$(BIN)/python bench/outbox_throughput.py
+
+bench-freshness: $(STAMP)
+	$(BIN)/python bench/freshness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,11 +1,14 @@
 """Maillage: the territorial animation CRM of a regional e-health agency."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from crm.config import BASE_DIR, INSTANCE_DIR, load_config
+from crm.core.pool import ping_idle_connections
 from crm.extensions import csrf, db, login_manager, migrate
 
 
@@ -22,6 +25,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 event.listen(Engine, "connect", _sqlite_pragmas)
 
 
+def _configure_logging() -> None:
+    # Our own messages (an email kept without SMTP, a queue unreachable) reach stderr at INFO,
+    # unless the host process (gunicorn, pytest) configured logging itself.
+    logger = logging.getLogger("crm")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Application factory: configuration, extensions, blueprints, CLI."""
     app = Flask(
@@ -32,7 +47,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config.update(load_config(overrides))
 
+    _configure_logging()
     db.init_app(app)
+    with app.app_context():
+        ping_idle_connections(db.engine, app.config["CRM_DB_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -42,16 +60,37 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from crm import models  # noqa: F401  (registers every table on the metadata)
     from crm.core.security import register as register_security
+    from crm.mail import dispatch as mail_dispatch
+
+    mail_dispatch.register(db.session)
+    from workflows import dispatch as outbox_dispatch
+
+    outbox_dispatch.register(db.session)
 
     register_security(app)  # before the blueprints: it installs the bounded <int:> converter
     from crm.accounts.routes import bp as accounts_bp
+    from crm.activities.routes import bp as activities_bp
+    from crm.pipeline.routes import bp as pipeline_bp
+    from crm.tasks.routes import bp as tasks_bp
     from crm.api.routes import bp as api_bp
     from crm.admin.routes import bp as admin_bp
+    from crm.admin.outbox_routes import bp as outbox_bp
+    from crm.mail.routes import bp as mail_bp
     from crm.core.routes import bp as core_bp
     from crm.referential.routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
+    from crm.events.public_routes import bp as public_events_bp
+    from crm.events.calendar_routes import bp as calendar_bp
+    from crm.events.routes import bp as events_bp
+    from crm.events.followup_routes import bp as event_followup_bp
+    from crm.events.matching_routes import bp as event_matching_bp
+    from crm.events.survey_routes import bp as survey_public_bp
+    from crm.indicators.routes import bp as indicators_bp
+    from workflows.routes import bp as workflow_rules_bp
 
-    for blueprint in (core_bp, accounts_bp, structures_bp, referential_bp, admin_bp, api_bp):
+    for blueprint in (core_bp, accounts_bp, structures_bp, activities_bp, pipeline_bp, tasks_bp, referential_bp, admin_bp,
+                      mail_bp, api_bp, events_bp, public_events_bp, calendar_bp, event_followup_bp,
+                      event_matching_bp, survey_public_bp, indicators_bp, workflow_rules_bp, outbox_bp):
         app.register_blueprint(blueprint)
 
     from crm.core import errors, formatting
@@ -60,4 +99,23 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.register(app)
     formatting.register(app)
     register_cli(app)
+    if not app.testing:
+        _freeze_startup_objects()
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move what lives as long as the process (mappers, routes, config) out of the collector's reach.
+
+    A page builds thousands of ORM objects with reference cycles, so the cyclic collector runs
+    often; each full pass also walked every long-lived object, and every eighth request of the
+    pipeline board took 100 ms more (p95 250 ms against a p50 of 90 ms at national scale).
+    Frozen, they are skipped: p95 ~110 ms. Skipped under tests, which build many apps.
+    """
+    import gc
+
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    gc.freeze()
+

@@ -15,8 +15,10 @@ from crm.extensions import db
 crm_cli = AppGroup("crm", help="Commandes d'administration de Maillage.")
 users_cli = AppGroup("users", help="Comptes utilisateurs.")
 token_cli = AppGroup("token", help="Jetons d'API personnels.")
+mail_cli = AppGroup("mail", help="Emails sortants.")
 crm_cli.add_command(users_cli)
 crm_cli.add_command(token_cli)
+crm_cli.add_command(mail_cli)
 
 
 def _fail(message: str) -> None:
@@ -112,5 +114,28 @@ def import_finess_command(path, all_regions, as_json):
             click.echo(line)
 
 
+@mail_cli.command("sweep")
+@click.option("--grace-minutes", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Laisser tranquilles les emails plus récents (leur envoi est peut-être en cours).")
+def mail_sweep(grace_minutes):
+    """Enqueue again the emails left pending (Redis was down) or whose retry was lost.
+
+    The periodic sweep (``crm outbox sweep``, and every OUTBOX_SWEEP_SECONDS in the workers) does it too.
+    """
+    from datetime import timedelta
+
+    from crm.mail.services import sweep_pending_emails
+
+    count = sweep_pending_emails(timedelta(minutes=grace_minutes))
+    click.echo(f"Emails remis en file d'envoi : {count}")
+
+
 def register(app) -> None:
+    from crm.events.cli import events_cli
+    from crm.indicators.cli import indicators_cli
+    from workflows.cli import outbox_cli
+
+    crm_cli.add_command(events_cli)
+    crm_cli.add_command(indicators_cli)
+    crm_cli.add_command(outbox_cli)
     app.cli.add_command(crm_cli)

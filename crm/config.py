@@ -43,6 +43,26 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _mail_settings(organisation_name: str) -> dict:
+    """SMTP settings. Without SMTP_HOST, messages are kept in the database (and logged), never dropped."""
+    starttls, ssl = _env_bool("SMTP_STARTTLS", False), _env_bool("SMTP_SSL", False)
+    if starttls and ssl:
+        raise ConfigError("SMTP_STARTTLS and SMTP_SSL are exclusive: STARTTLS upgrades a plain connection "
+                          "(port 587), SSL opens an encrypted one (port 465)")
+    host = os.environ.get("SMTP_HOST", "").strip()
+    return {
+        "SMTP_HOST": host,
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT") or (465 if ssl else 587 if starttls else 25)),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": starttls,
+        "SMTP_SSL": ssl,
+        "SMTP_TIMEOUT": int(os.environ.get("SMTP_TIMEOUT", "30")),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "ne-pas-repondre@localhost"),
+        "MAIL_FROM_NAME": os.environ.get("MAIL_FROM_NAME", organisation_name),
+    }
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask configuration mapping from the environment."""
     env = os.environ.get("CRM_ENV", "development")
@@ -59,7 +79,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "CRM_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping on every checkout (a round trip per request): crm/core/pool.py pings a connection
+        # only after it sat idle, and connections are replaced after half an hour whatever happens.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
+        "CRM_DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("CRM_DB_PING_AFTER_IDLE_SECONDS", "10")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         # Region the instance serves: decides the default department list.
         "CRM_REGION_CODE": os.environ.get("CRM_REGION_CODE", "76"),
@@ -70,16 +93,31 @@ def load_config(overrides: dict | None = None) -> dict:
         "REMEMBER_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", not development),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_I18N_ENABLED": False,  # WTForms' bundled French messages, see crm/core/forms.py
         "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
         # Login throttling: failures allowed per email / per client address in the window.
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(os.environ.get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "20")),
         "LOGIN_THROTTLE_WINDOW_MINUTES": int(os.environ.get("LOGIN_THROTTLE_WINDOW_MINUTES", "15")),
+        # Months after an event before the personal data of registrants who are not contacts is anonymised.
+        "REGISTRANT_RETENTION_MONTHS": int(os.environ.get("REGISTRANT_RETENTION_MONTHS", "24")),
         "UPLOAD_DIR": str(INSTANCE_DIR / "uploads"),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
         "CRM_PROXY_COUNT": int(os.environ.get("CRM_PROXY_COUNT", "0")),
-        "RQ_QUEUES": ["imports", "default"],
+        "RQ_QUEUES": ["outbox", "mail", "imports", "default"],
+        # Seconds between two runs of the periodic sweep (RQ scheduler): missed outbox events, pending
+        # emails, scheduled workflow rules. The worker reads it from the environment too.
+        "OUTBOX_SWEEP_SECONDS": int(os.environ.get("OUTBOX_SWEEP_SECONDS", "15")),
+        # Base of the links in emails (personal cancellation links) when no request gives it.
+        "CRM_BASE_URL": os.environ.get("CRM_BASE_URL", "http://localhost:5000"),
+        # Public registrations accepted per client address in the window (then a French 429 page).
+        "EVENT_REGISTRATIONS_PER_IP": int(os.environ.get("EVENT_REGISTRATIONS_PER_IP", "20")),
+        "EVENT_REGISTRATION_WINDOW_MINUTES": int(os.environ.get("EVENT_REGISTRATION_WINDOW_MINUTES", "10")),
+        # Days after an event's first day during which an opportunity at a structure present at it counts
+        # among what the event produced (crm/indicators/attribution.py).
+        "ATTRIBUTION_DAYS": int(os.environ.get("ATTRIBUTION_DAYS", "90")),
     }
+    config.update(_mail_settings(config["CRM_ORGANISATION_NAME"]))
     if overrides:
         config.update(overrides)
     return config

@@ -47,10 +47,18 @@ def main() -> None:
 
         for line in seed_demo_if_empty():
             print(line)
+        from crm.indicators.maintenance import ensure_built
+        from workflows.sweep import arm
+
+        ensure_built()  # a database migrated from before the indicators, or emptied by hand
+        # The periodic sweep (run by the worker's scheduler) catches up on what the previous run left:
+        # events not processed, emails not sent. The worker's heartbeat arms it as well.
+        arm()
 
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "--url", os.environ["REDIS_URL"],
+        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", "workflows.worker.Worker",
+         "--url", os.environ["REDIS_URL"],
          *app.config["RQ_QUEUES"]],
         cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
     )

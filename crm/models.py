@@ -8,3 +8,13 @@ from crm.structures.models import Contact, ImportRun, Structure  # noqa: F401
 from crm.activities.models import Activity  # noqa: F401,E402
 from crm.pipeline.models import LossReason, Milestone, Opportunity, Project, StageChange  # noqa: F401,E402
 from crm.tasks.models import Task  # noqa: F401,E402
+from crm.mail.models import EmailMessage  # noqa: F401,E402
+from crm.events.models import (  # noqa: F401,E402
+    Event, EventSeries, EventType, Registration, event_offers, event_programmes,
+)
+from crm.events.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
+from crm.indicators.models import (  # noqa: F401,E402
+    Engagement, EventFact, IndicatorState, OfferPresentation, OfferPresentationCell, OpportunityCell,
+    OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureCount,
+)
+from workflows.models import RuleRun, WorkflowRuleState  # noqa: F401,E402

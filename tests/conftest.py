@@ -87,7 +87,7 @@ def app(test_env):
 
 
 REFERENCE_TABLES = ("regions", "departments", "sectors", "categories", "finess_category_mappings",
-                    "programmes", "offers", "loss_reasons")
+                    "programmes", "offers", "loss_reasons", "event_types")
 
 
 def _reference_snapshot(db) -> dict[str, list[dict]]:
@@ -201,7 +201,7 @@ def post(client, url, data=None, **kwargs):
     return client.post(url, data=data, **kwargs)
 
 
-def run_worker_burst(test_env, queues=("imports", "default"), timeout=300):
+def run_worker_burst(test_env, queues=("imports", "mail", "default"), timeout=300):
     """Run a real ``rq worker --burst`` process against the test Redis and database."""
     env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

@@ -37,3 +37,19 @@ def test_plain_postgresql_urls_use_psycopg3():
     assert normalise_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_database_url("sqlite:///x") == "sqlite:///x"
+
+
+def test_smtp_settings(monkeypatch):
+    for name in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_SSL", "MAIL_FROM_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config()
+    assert config["SMTP_HOST"] == "" and config["SMTP_PORT"] == 25  # no host: messages are kept, not sent
+    assert config["MAIL_FROM_NAME"] == config["CRM_ORGANISATION_NAME"]
+    monkeypatch.setenv("SMTP_STARTTLS", "1")
+    assert load_config()["SMTP_PORT"] == 587
+    monkeypatch.setenv("SMTP_SSL", "true")
+    with pytest.raises(ConfigError):
+        load_config()
+    monkeypatch.delenv("SMTP_STARTTLS")
+    monkeypatch.setenv("SMTP_PORT", "2525")
+    assert load_config()["SMTP_PORT"] == 2525 and load_config()["SMTP_SSL"]

@@ -19,7 +19,7 @@ def fresh_database_url(test_env, tmp_path):
     if url.get_backend_name() == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
-    name = "maillage_migration_check"
+    name = f"{url.database}_migration_check"  # one per test database: parallel runs do not collide
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

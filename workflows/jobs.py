@@ -19,3 +19,51 @@ def run_finess_import(import_run_id: int) -> dict:
 
     with app_context():
         return execute_import_run(import_run_id, progress=progress)
+
+
+class EmailNotSent(Exception):
+    """Raised so that RQ retries the job with its back-off; the message row already says why."""
+
+
+def send_email(message_id: int) -> dict:
+    """Send one stored email (idempotent: a message already sent or kept is left alone)."""
+    from crm.mail.delivery import deliver
+
+    job = get_current_job()
+    retries_left = (job.retries_left or 0) if job is not None else 0
+    retry_in = job.get_retry_interval() if job is not None and retries_left else None
+    with app_context():
+        attempt = deliver(message_id, retries_left=retries_left, retry_in=retry_in)
+    if attempt.outcome == "echec":
+        raise EmailNotSent(f"email {message_id}: {attempt.error}")
+    return attempt.as_dict()
+
+
+def drain_outbox() -> dict:
+    """Process the pending outbox events in batches (enqueued after commits and by the sweep)."""
+    from redis.exceptions import RedisError
+
+    from crm.queue import QueueUnavailable, redis_connection
+    from workflows.dispatch import DRAIN_FLAG, drain, enqueue_drain
+
+    with app_context():
+        # Cleared first: events committed from now on get a new job, none is missed. Redis failing
+        # now is no reason not to drain: the database is what matters, the sweep clears a stale flag.
+        try:
+            redis_connection().delete(DRAIN_FLAG)
+        except (QueueUnavailable, RedisError):
+            pass
+        result = drain()
+        if result.more_due:  # stopped on its time limit: the next job takes over (maybe on another worker)
+            enqueue_drain()
+        return result.as_dict()
+
+
+def sweep(reschedule: bool = True) -> dict:
+    """The periodic sweep (see workflows.sweep): re-arms itself, then catches up on what was missed.
+    ``reschedule=False``: one catch-up now (the admin's "Lancer un balayage"), the chain left alone."""
+    from workflows.sweep import run_sweep
+
+    job = get_current_job()
+    with app_context():
+        return run_sweep(reschedule=reschedule, job_id=job.id if job is not None else None)

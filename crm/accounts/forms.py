@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
+from crm.core.forms import Form
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from crm.accounts.models import ROLES
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Adresse e-mail", validators=[DataRequired("Saisissez votre adresse e-mail."),
                                                      Length(max=254)])
     password = PasswordField("Mot de passe", validators=[DataRequired("Saisissez votre mot de passe."),
@@ -13,7 +13,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Rester connecté")
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     email = EmailField("Adresse e-mail", validators=[DataRequired("L'adresse e-mail est obligatoire."),
                                                      Email("Adresse e-mail invalide."), Length(max=254)])
     first_name = StringField("Prénom", validators=[Optional(), Length(max=80)])

@@ -74,3 +74,12 @@ def can_manage_tasks(user: User) -> bool:
 def can_edit_task(user: User, task) -> bool:
     return can_manage_tasks(user) and (user.role == "admin" or task.owner_id == user.id
                                        or task.created_by_id == user.id)
+
+
+EVENT_WRITE_ROLES = ("organisateur", "admin")
+EVENT_READ_ROLES = ("animateur", "organisateur", "manager", "admin")
+
+
+def can_manage_events(user: User) -> bool:
+    """Organisers and admins run events; animators and managers read them."""
+    return user.is_authenticated and user.role in EVENT_WRITE_ROLES

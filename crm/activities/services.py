@@ -2,21 +2,52 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import joinedload, lazyload, load_only, selectinload
 
+from crm.core.dates import local_today
 from crm.accounts.models import User
 from crm.accounts.permissions import can_write_structures
-from crm.activities.models import KINDS, Activity, activity_programmes, activity_offers, activity_structures
+from crm.activities.models import (
+    KINDS, Activity, activity_contacts, activity_offers, activity_programmes, activity_structures,
+)
 from crm.core.events import record_change
+from crm.core.records import insert_links, insert_record
+from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
 from crm.extensions import db
-from crm.referential.models import Offer, Programme
+from crm.referential.models import Offer, Programme, Sector
 from crm.structures.models import Contact, Structure
 from crm.structures.services import Page
+from crm.tasks.models import Task
 from crm.tasks.services import add_task
 
 MAX_PAST_DAYS = 366 * 3
+
+
+@cache
+def _structures_by_id():
+    """The structures of an activity being logged, a statement built once (POST /api/v1/activities is hot).
+
+    Only what the checks, the event's payload and the API's answer read: id, name, department and
+    the sector's code (and the version, which an update checks); not the category nor the department
+    with its region (the other columns load on first access). Built on first use, once every model
+    is mapped.
+    """
+    return (select(Structure)
+            .options(load_only(Structure.id, Structure.name, Structure.department_code, Structure.sector_id,
+                               Structure.version),
+                     joinedload(Structure.sector).load_only(Sector.code),
+                     lazyload(Structure.category), lazyload(Structure.department))
+            .where(Structure.id.in_(bindparam("ids", expanding=True))))
+
+
+@cache
+def _offers_by_id():
+    """The offers discussed, without their programme (its id is on the offer)."""
+    return select(Offer).options(lazyload(Offer.programme)).where(Offer.id.in_(bindparam("ids", expanding=True)))
 
 
 def clean_activity_data(data: dict, *, user: User) -> dict:
@@ -26,17 +57,18 @@ def clean_activity_data(data: dict, *, user: User) -> dict:
     if kind not in KINDS:
         errors["kind"] = "Choisissez le type d'activité."
     occurred_on = parse_date(data.get("occurred_on"), errors, "occurred_on") or (
-        None if "occurred_on" in errors else date.today())
-    if occurred_on and occurred_on > date.today() + timedelta(days=1):
+        None if "occurred_on" in errors else local_today())
+    if occurred_on and occurred_on > local_today() + timedelta(days=1):
         errors["occurred_on"] = "Une activité se déclare une fois faite : la date ne peut pas être dans le futur."
-    elif occurred_on and occurred_on < date.today() - timedelta(days=MAX_PAST_DAYS):
+    elif occurred_on and occurred_on < local_today() - timedelta(days=MAX_PAST_DAYS):
         errors["occurred_on"] = "Date trop ancienne (plus de trois ans)."
     duration = parse_int(data.get("duration_minutes"), errors, "duration_minutes", minimum=0, maximum=1440,
                          message="Durée en minutes attendue.")
     structure_ids = parse_ids(data.get("structure_ids"), errors, "structure_ids")
-    structures = list(db.session.scalars(select(Structure).where(Structure.id.in_(structure_ids)))) \
-        if structure_ids else []
-    if not structure_ids and "structure_ids" not in errors:
+    structures = list(db.session.scalars(_structures_by_id(), {"ids": structure_ids})) if structure_ids else []
+    if "structure_ids" in errors:
+        pass
+    elif not structure_ids:
         errors["structure_ids"] = "Choisissez au moins une structure."
     elif len(structures) != len(structure_ids):
         errors["structure_ids"] = "Structure inconnue."
@@ -48,7 +80,7 @@ def clean_activity_data(data: dict, *, user: User) -> dict:
                                                 for c in contacts):
         errors["contact_ids"] = "Les contacts doivent appartenir aux structures choisies."
     offer_ids = parse_ids(data.get("offer_ids"), errors, "offer_ids")
-    offers = list(db.session.scalars(select(Offer).where(Offer.id.in_(offer_ids)))) if offer_ids else []
+    offers = list(db.session.scalars(_offers_by_id(), {"ids": offer_ids})) if offer_ids else []
     if len(offers) != len(offer_ids):
         errors["offer_ids"] = "Offre inconnue."
     programme_ids = parse_ids(data.get("programme_ids"), errors, "programme_ids")
@@ -58,6 +90,10 @@ def clean_activity_data(data: dict, *, user: User) -> dict:
         errors["programme_ids"] = "Programme inconnu."
     next_step = text(data.get("next_step"), errors, "next_step", max_length=300)
     next_due = parse_date(data.get("next_step_due_on"), errors, "next_step_due_on")
+    if next_due and occurred_on and next_due < occurred_on:
+        errors["next_step_due_on"] = "L'échéance de la prochaine étape ne peut pas précéder l'activité."
+    # In the order chosen: the first structure is the one the next step's task is about.
+    structures.sort(key=lambda s: structure_ids.index(s.id))
     if next_step and not next_due and "next_step_due_on" not in errors:
         errors["next_step_due_on"] = "Indiquez l'échéance de la prochaine étape."
     if next_due and not next_step:
@@ -87,22 +123,56 @@ def activity_payload(activity: Activity) -> dict:
     }
 
 
+_LINKS = (("structures", activity_structures, "structure_id"), ("contacts", activity_contacts, "contact_id"),
+          ("offers", activity_offers, "offer_id"), ("programmes", activity_programmes, "programme_id"))
+_COLUMNS = ("kind", "occurred_on", "duration_minutes", "subject", "notes", "is_information", "next_step",
+            "next_step_due_on")
+
+
+def _write_activity(values: dict, *, user: User) -> Activity:
+    """Insert the activity and its links with Core statements (the ORM's flush cost more than the rest)."""
+    now = utcnow()
+    activity = insert_record(
+        Activity, {**{name: values[name] for name in _COLUMNS}, "author_id": user.id, "created_at": now,
+                   "updated_at": now},
+        author=user, structures=sorted(values["structures"], key=lambda s: s.name),
+        contacts=values["contacts"], offers=values["offers"], programmes=values["programmes"])
+    for name, table, column in _LINKS:
+        insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
+    return activity
+
+
 def log_activity(data: dict, *, user: User) -> Activity:
-    """Log an activity; a next step becomes a task for its author, in the same transaction."""
+    """Log an activity. Its next step becomes a task for its author through the ``activity_next_step_task``
+    workflow rule (:func:`plan_next_step`), a moment later."""
     values = clean_activity_data(data, user=user)
-    activity = Activity(author_id=user.id, **values)
-    db.session.add(activity)
-    db.session.flush()
+    activity = _write_activity(values, user=user)
+    payload = activity_payload(activity)
+    if activity.next_step:
+        # The structure chosen first is the one the next step is about; the links do not keep that order.
+        payload["next_step_structure_id"] = values["structures"][0].id
     record_change(entity_type="activity", entity_id=activity.id, action="create",
                   changes={"kind": [None, activity.kind], "occurred_on": [None, activity.occurred_on],
                            "structures": [None, [s.id for s in activity.structures]]},
-                  event_type="activity.logged", payload=activity_payload(activity), user_id=user.id)
-    if activity.next_step:
-        add_task(title=activity.next_step, owner_id=user.id, created_by_id=user.id, source="activite",
-                 due_on=activity.next_step_due_on, structure_id=activity.structures[0].id,
-                 activity_id=activity.id)
+                  event_type="activity.logged", payload=payload, user_id=user.id)
     db.session.commit()
     return activity
+
+
+def plan_next_step(activity: Activity, *, structure_id: int | None, origin: str | None = None) -> Task | None:
+    """The task of an activity's next step, for its author, added to the session (the caller commits);
+    None when the activity has no next step or its task exists already (one per activity)."""
+    if not activity.next_step or activity.author_id is None:
+        return None
+    if db.session.scalar(select(Task.id).where(Task.activity_id == activity.id, Task.source == "activite")) \
+            is not None:
+        return None
+    structure_ids = {s.id for s in activity.structures}
+    if structure_id not in structure_ids:  # an event from before the payload said which: the first by name
+        structure_id = activity.structures[0].id if activity.structures else None
+    return add_task(title=activity.next_step, owner_id=activity.author_id, created_by_id=activity.author_id,
+                    source="activite", due_on=activity.next_step_due_on, structure_id=structure_id,
+                    activity_id=activity.id, origin=origin)
 
 
 def activity_filters(*, department: str | None = None, kind: str | None = None, programme: int | None = None,
@@ -143,5 +213,44 @@ def list_activities(*, page: int = 1, per_page: int = 50, **filters) -> Page:
 
 
 def structure_timeline(structure_id: int, limit: int = 50) -> list[Activity]:
-    """The structure's latest activities, newest first."""
-    return list_activities(structure=structure_id, per_page=limit).items
+    """The structure's latest activities, newest first.
+
+    A plain join on the link table, without the list's count: the structure page must stay
+    fast for a structure with hundreds of activities among millions.
+    """
+    # The timeline shows the other structures' names and the offers: contacts and programmes are
+    # loaded only if asked for, the other structures without their joined reference rows.
+    return list(db.session.scalars(
+        select(Activity).join(activity_structures, activity_structures.c.activity_id == Activity.id)
+        .where(activity_structures.c.structure_id == structure_id)
+        .options(lazyload(Activity.contacts), lazyload(Activity.programmes),
+                 joinedload(Activity.author).lazyload(User.departments),
+                 selectinload(Activity.structures).options(
+                     load_only(Structure.id, Structure.name, Structure.department_code), lazyload("*")))
+        .order_by(Activity.occurred_on.desc(), Activity.id.desc()).limit(limit)))
+
+
+def count_structure_activities(structure_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(activity_structures)
+                             .where(activity_structures.c.structure_id == structure_id)) or 0
+
+
+def contact_choices(structure_ids: list[int]) -> list[Contact]:
+    """Contacts one may tick on an activity of these structures (erased ones are gone for good)."""
+    if not structure_ids:
+        return []
+    return list(db.session.scalars(
+        select(Contact).where(Contact.structure_id.in_(structure_ids), Contact.erased_at.is_(None))
+        .order_by(Contact.structure_id, Contact.last_name, Contact.first_name, Contact.id)))
+
+
+def activity_authors() -> list[User]:
+    """Users who may have logged activities, for the list's animator filter."""
+    return list(db.session.scalars(select(User).where(User.role.in_(("animateur", "admin")))
+                                   .order_by(User.last_name, User.first_name, User.id)))
+
+
+def programme_choices() -> list[Programme]:
+    """Active programmes in CPOM order with their offers, for the form's checkbox groups."""
+    return list(db.session.scalars(select(Programme).where(Programme.active.is_(True))
+                                   .order_by(Programme.number).options(selectinload(Programme.offers))))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
+from crm.core.forms import Form
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import select
 from wtforms import BooleanField
@@ -17,7 +17,7 @@ from crm.structures.models import ImportRun
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-class FinessUploadForm(FlaskForm):
+class FinessUploadForm(Form):
     file = FileField("Fichier FINESS (extraction « etalab » des établissements, .csv)", validators=[
         FileRequired("Choisissez un fichier."),
         FileAllowed(["csv", "txt"], "Le fichier doit être un .csv ou un .txt."),
@@ -90,7 +90,7 @@ def _progress(run: ImportRun) -> dict | None:
 @admin_required
 def finess_import(run_id: int):
     run = _run(run_id)
-    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=FlaskForm(),
+    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=Form(),
                            can_relaunch=imports.can_relaunch(run, _job_state(run)))
 
 

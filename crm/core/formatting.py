@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from crm.core.dates import PARIS
+
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 
 
@@ -42,7 +42,23 @@ def format_datetime(value) -> str:
     return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
 
 
+def format_age(seconds) -> str:
+    """A duration in seconds, rounded the way one says it: "2 s", "5 min", "3 h 05", "2 j"."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}\u00a0s"
+    if seconds < 3600:
+        return f"{seconds // 60}\u00a0min"
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours}\u00a0h\u00a0{minutes:02d}"
+    return f"{seconds // 86400}\u00a0j"
+
+
 def register(app) -> None:
     app.jinja_env.filters.update(
-        number=format_number, percent=format_percent, date_fr=format_date, datetime_fr=format_datetime
+        number=format_number, percent=format_percent, date_fr=format_date, datetime_fr=format_datetime,
+        age=format_age,
     )

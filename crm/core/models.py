@@ -35,6 +35,10 @@ class OutboxEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(2000))
+    # After a failed processing: not before this time (back-off). Set with dead_at after the last retry:
+    # the event is parked in the dead-letter list until an admin replays it.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_outbox_events_pending", "processed_at", "id"),

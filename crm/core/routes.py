@@ -10,6 +10,11 @@ bp = Blueprint("core", __name__)
 @bp.route("/")
 @login_required
 def home():
+    """Managers land on their indicators; the others on the structures they work with."""
+    from flask_login import current_user
+
+    if current_user.role == "manager":
+        return redirect(url_for("indicators.manager"))
     return redirect(url_for("structures.index"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -41,8 +42,19 @@ def _has_nul(value) -> bool:
     return False
 
 
+class NoSessionUnderApi(SecureCookieSessionInterface):
+    """The JSON API authenticates by bearer token only: under ``/api/`` no session cookie is read
+    (verifying its signature on every call was wasted work) nor ever set."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def register(app) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
+    app.session_interface = NoSessionUnderApi()
     proxies = app.config.get("CRM_PROXY_COUNT", 0)
     if proxies:
         # Behind a reverse proxy, the client address (login throttling) and scheme come from X-Forwarded-*.

@@ -13,6 +13,18 @@ class ValidationFailed(ValueError):
         self.existing = existing
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger id is unknown, not a database error
+
+
+def as_id(value) -> int | None:
+    """A record id from a URL or form value (ASCII digits, within the integer range), else None."""
+    value = str(value if value is not None else "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
+
+
 def blank(value):
     if isinstance(value, str):
         value = value.strip()
@@ -59,14 +71,20 @@ def parse_int(value, errors: dict, field: str, *, minimum: int | None = None, ma
     return number
 
 
-def parse_ids(values, errors: dict, field: str) -> list[int]:
-    """A list of positive integer ids (from a multi-select or a JSON array)."""
+MAX_IDS = 100  # no form or API call links more records at once
+
+
+def parse_ids(values, errors: dict, field: str, *, max_items: int = MAX_IDS) -> list[int]:
+    """A list of positive integer ids (from a multi-select or a JSON array), at most ``max_items``."""
     if values in (None, ""):
         return []
     if isinstance(values, (str, int)):
         values = [values]
     if not isinstance(values, (list, tuple)):
         errors[field] = "Liste d'identifiants attendue."
+        return []
+    if len(values) > max_items:
+        errors[field] = f"Trop d'éléments ({max_items} au plus)."
         return []
     ids = []
     for value in values:

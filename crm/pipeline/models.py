@@ -17,6 +17,12 @@ STAGES = {
 }
 SOURCES = {"visite": "Visite", "evenement": "Événement", "demande_entrante": "Demande entrante",
            "autre": "Autre"}
+# The source an opportunity gets when it comes from an activity of this kind.
+SOURCE_OF_ACTIVITY_KIND = {
+    "visite": "visite", "demonstration": "visite", "reunion": "visite", "webinaire": "evenement",
+    "atelier": "evenement", "formation": "evenement", "appel": "demande_entrante", "email": "demande_entrante",
+    "autre": "autre",
+}
 PROJECT_STATUSES = {"en_cours": "En cours", "suspendu": "Suspendu", "termine": "Terminé"}
 # A structure with a project in progress or finished on a programme is engaged in it.
 ENGAGED_STATUSES = ("en_cours", "termine")
@@ -40,10 +46,16 @@ class Opportunity(db.Model):
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     # Denormalised from the offer at creation: the indicators group by programme.
     programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
+    # The structure's department, kept in step with it (``sync_departments``): the board and the
+    # indicators filter on it through one index instead of a sub-select over the structures.
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))
     title: Mapped[str] = mapped_column(String(200))
     need: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(20), default="visite")
     source_activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="SET NULL"))
+    # The event it came from, when the source is "evenement" and whoever opened it said which one: the
+    # event's attribution (crm/indicators/attribution.py) counts it for that event whatever the dates.
+    source_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     expected_on: Mapped[date | None] = mapped_column(Date)
     stage: Mapped[str] = mapped_column(String(20), default="identifiee")
@@ -61,6 +73,7 @@ class Opportunity(db.Model):
     programme = relationship("Programme", lazy="joined")
     owner = relationship("User", foreign_keys=[owner_id], lazy="joined")
     loss_reason = relationship(LossReason, lazy="joined")
+    source_event = relationship("Event")
     changes: Mapped[list["StageChange"]] = relationship(
         back_populates="opportunity", order_by="StageChange.id", cascade="all, delete-orphan")
     project: Mapped["Project | None"] = relationship(back_populates="opportunity", uselist=False)
@@ -71,6 +84,8 @@ class Opportunity(db.Model):
         Index("ix_opportunities_structure", "structure_id"),
         Index("ix_opportunities_owner_stage", "owner_id", "stage"),
         Index("ix_opportunities_identified_on", "identified_on"),
+        Index("ix_opportunities_department_stage", "department_code", "stage", "stage_changed_at", "id"),
+        Index("ix_opportunities_source_event", "source_event_id"),
     )
 
     @property
@@ -110,6 +125,7 @@ class Project(db.Model):
     structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id", ondelete="CASCADE"))
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))  # as on Opportunity
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id", ondelete="SET NULL"),
                                                        unique=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -133,6 +149,7 @@ class Project(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_projects_structure_programme", "structure_id", "programme_id", "status"),
+        Index("ix_projects_department_started", "department_code", "started_on", "id"),
     )
 
     @property

@@ -1,17 +1,20 @@
 """Opportunities through their stages, projects and milestones, engagement per programme."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.accounts.models import User, user_departments
+from crm.core.dates import local_date, local_today
+from crm.accounts.models import User
+from crm.accounts.services import department_animator
 from crm.accounts.permissions import can_edit_structure
 from crm.activities.models import Activity
 from crm.core.events import record_change
 from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, parse_date, parse_int, text
+from crm.events.models import Event
 from crm.extensions import db
 from crm.pipeline.models import (
     ENGAGED_STATUSES, OPEN_STAGES, PROJECT_STATUSES, SOURCES, LossReason, Milestone, Opportunity, Project,
@@ -23,9 +26,19 @@ from crm.structures.models import Structure
 from crm.structures.services import StaleEdit
 
 
+MAX_ID = 2**31 - 1
+
+
+def _parse_id(value, errors: dict, field: str, message: str, required: bool = False) -> int | None:
+    """A positive id that fits the database's integer (a larger one would be a database error, not a 422)."""
+    number = parse_int(value, errors, field, minimum=1, maximum=MAX_ID, required=required, message=message)
+    if field in errors and errors[field].startswith("Valeur attendue"):
+        errors[field] = message
+    return number
+
+
 def _structure_for(user: User, structure_id, errors: dict) -> Structure | None:
-    structure_id = parse_int(structure_id, errors, "structure_id", minimum=1, required=True,
-                             message="Structure invalide.")
+    structure_id = _parse_id(structure_id, errors, "structure_id", "Structure invalide.", required=True)
     structure = db.session.get(Structure, structure_id) if structure_id else None
     if structure_id and structure is None:
         errors["structure_id"] = "Structure inconnue."
@@ -35,7 +48,7 @@ def _structure_for(user: User, structure_id, errors: dict) -> Structure | None:
 
 
 def _offer(value, errors: dict) -> Offer | None:
-    offer_id = parse_int(value, errors, "offer_id", minimum=1, required=True, message="Offre invalide.")
+    offer_id = _parse_id(value, errors, "offer_id", "Offre invalide.", required=True)
     offer = db.session.get(Offer, offer_id) if offer_id else None
     if offer_id and offer is None:
         errors["offer_id"] = "Offre inconnue."
@@ -43,7 +56,7 @@ def _offer(value, errors: dict) -> Offer | None:
 
 
 def _user(value, errors: dict, field: str) -> User | None:
-    user_id = parse_int(value, errors, field, minimum=1, message="Utilisateur invalide.")
+    user_id = _parse_id(value, errors, field, "Utilisateur invalide.")
     user = db.session.get(User, user_id) if user_id else None
     if user_id and (user is None or not user.active or user.role not in ("animateur", "admin")):
         errors[field] = "Responsable inconnu (un animateur ou un administrateur actif)."
@@ -51,20 +64,35 @@ def _user(value, errors: dict, field: str) -> User | None:
     return user
 
 
+def _source_event(value, source: str, errors: dict):
+    """The event an opportunity came from: only with the source "evenement", and an event that took place."""
+    event_id = _parse_id(value, errors, "source_event_id", "Événement invalide.")
+    if not event_id:
+        return None
+    event = db.session.get(Event, event_id)
+    if event is None:
+        errors["source_event_id"] = "Événement inconnu."
+    elif source != "evenement":
+        errors["source_event_id"] = "Un événement d'origine suppose l'origine « Événement »."
+    elif event.status in ("brouillon", "annule"):
+        errors["source_event_id"] = "Cet événement n'a pas eu lieu (brouillon ou annulé)."
+    elif event.starts_at.replace(tzinfo=event.starts_at.tzinfo or timezone.utc) > utcnow():  # SQLite: naive UTC
+        errors["source_event_id"] = "Cet événement n'a pas encore commencé."
+    else:
+        return event
+    return None
+
+
 def default_owner(structure: Structure, creator: User) -> User:
     """The animator of the structure's department (the creator when it is theirs)."""
     if creator.role == "animateur" and structure.department_code in creator.department_codes:
         return creator
-    animator = db.session.scalar(
-        select(User).join(user_departments, user_departments.c.user_id == User.id)
-        .where(user_departments.c.department_code == structure.department_code, User.role == "animateur",
-               User.active.is_(True)).order_by(User.id).limit(1))
-    return animator or creator
+    return department_animator(structure.department_code) or creator
 
 
 def opportunity_payload(opportunity: Opportunity) -> dict:
     return {"opportunity_id": opportunity.id, "structure_id": opportunity.structure_id,
-            "department": opportunity.structure.department_code,
+            "department": opportunity.department_code,
             "sector": opportunity.structure.sector.code if opportunity.structure.sector else None,
             "programme_id": opportunity.programme_id, "offer_id": opportunity.offer_id,
             "owner_id": opportunity.owner_id, "source": opportunity.source, "stage": opportunity.stage,
@@ -73,7 +101,7 @@ def opportunity_payload(opportunity: Opportunity) -> dict:
 
 def project_payload(project: Project) -> dict:
     return {"project_id": project.id, "structure_id": project.structure_id,
-            "department": project.structure.department_code,
+            "department": project.department_code,
             "sector": project.structure.sector.code if project.structure.sector else None,
             "programme_id": project.programme_id, "offer_id": project.offer_id,
             "opportunity_id": project.opportunity_id, "status": project.status,
@@ -93,16 +121,21 @@ def create_opportunity(data: dict, *, user: User) -> Opportunity:
         errors["source"] = "Origine inconnue."
     owner = _user(data.get("owner_id"), errors, "owner_id")
     expected_on = parse_date(data.get("expected_on"), errors, "expected_on")
-    activity_id = parse_int(data.get("source_activity_id"), errors, "source_activity_id", minimum=1,
-                            message="Activité invalide.")
-    if activity_id and db.session.get(Activity, activity_id) is None:
+    activity_id = _parse_id(data.get("source_activity_id"), errors, "source_activity_id", "Activité invalide.")
+    activity = db.session.get(Activity, activity_id) if activity_id else None
+    if activity_id and activity is None:
         errors["source_activity_id"] = "Activité inconnue."
+    elif activity is not None and structure is not None \
+            and structure.id not in {s.id for s in activity.structures}:
+        errors["source_activity_id"] = "Cette activité ne concerne pas la structure de l'opportunité."
+    event = _source_event(data.get("source_event_id"), source, errors)
     if errors:
         raise ValidationFailed(errors)
     opportunity = Opportunity(
-        structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id, title=title, need=need,
-        source=source, source_activity_id=activity_id, owner_id=(owner or default_owner(structure, user)).id,
-        expected_on=expected_on, stage="identifiee", identified_on=date.today(), created_by_id=user.id,
+        structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
+        department_code=structure.department_code, title=title, need=need,
+        source=source, source_activity_id=activity_id, source_event_id=event.id if event else None, owner_id=(owner or default_owner(structure, user)).id,
+        expected_on=expected_on, stage="identifiee", identified_on=local_today(), created_by_id=user.id,
         stage_changed_at=utcnow())
     db.session.add(opportunity)
     db.session.flush()
@@ -116,8 +149,15 @@ def create_opportunity(data: dict, *, user: User) -> Opportunity:
     return opportunity
 
 
-def update_opportunity(opportunity: Opportunity, data: dict, *, user: User) -> Opportunity:
-    """Edit title, need, owner and expected date (the stage moves through ``change_stage``)."""
+def update_opportunity(opportunity: Opportunity, data: dict, *, user: User,
+                       expected_version: int | None = None, commit: bool = True) -> Opportunity:
+    """Edit title, need, owner and expected date (the stage moves through ``change_stage``).
+
+    ``commit=False`` leaves the change in the session, so that the API can edit and move
+    an opportunity in one transaction.
+    """
+    if expected_version is not None and expected_version != opportunity.version:
+        raise StaleEdit("Cette opportunité a été modifiée entre-temps. Rechargez la page.")
     errors: dict[str, str] = {}
     values = {
         "title": text(data.get("title", opportunity.title), errors, "title", max_length=200, required=True,
@@ -138,15 +178,18 @@ def update_opportunity(opportunity: Opportunity, data: dict, *, user: User) -> O
         setattr(opportunity, key, value)
     record_change(entity_type="opportunity", entity_id=opportunity.id, action="update", changes=changes,
                   event_type="opportunity.updated", payload=opportunity_payload(opportunity), user_id=user.id)
-    _commit()
+    if commit:
+        commit_changes()
     return opportunity
 
 
 def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_id=None,
-                 comment: str | None = None, expected_version: int | None = None) -> Opportunity:
-    """Move an opportunity; a won one becomes a project in the same transaction."""
+                 comment: str | None = None, expected_version: int | None = None,
+                 commit: bool = True) -> Opportunity:
+    """Move an opportunity. A won one becomes a project through the ``won_opportunity_project`` workflow
+    rule (:func:`start_won_project`), a few seconds later."""
     errors: dict[str, str] = {}
-    reason_id = parse_int(reason_id, errors, "reason_id", minimum=1, message="Raison invalide.")
+    reason_id = _parse_id(reason_id, errors, "reason_id", "Raison invalide.")
     comment = text(comment, errors, "comment", max_length=500)
     if errors:
         raise ValidationFailed(errors)
@@ -165,7 +208,7 @@ def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_
     opportunity.stage = to_stage
     opportunity.stage_changed_at = now
     opportunity.loss_reason_id = reason.id if to_stage in ("perdue", "abandonnee") else None
-    opportunity.closed_on = now.date() if to_stage not in OPEN_STAGES else None
+    opportunity.closed_on = local_date(now) if to_stage not in OPEN_STAGES else None
     db.session.add(StageChange(opportunity_id=opportunity.id, from_stage=from_stage, to_stage=to_stage,
                                changed_at=now, changed_by_id=user.id, reason_id=opportunity.loss_reason_id,
                                comment=comment))
@@ -174,14 +217,13 @@ def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_
     record_change(entity_type="opportunity", entity_id=opportunity.id, action="update",
                   changes={"stage": [from_stage, to_stage]}, event_type="opportunity.stage_changed",
                   payload=payload, user_id=user.id)
-    if to_stage == "gagnee":
-        _add_project(structure=opportunity.structure, offer=opportunity.offer, title=opportunity.title,
-                     owner_id=opportunity.owner_id, opportunity=opportunity, user=user)
-    _commit()
+    if commit:
+        commit_changes()
     return opportunity
 
 
-def _commit() -> None:
+def commit_changes() -> None:
+    """Commit; a concurrent edit (optimistic lock) becomes StaleEdit."""
     try:
         db.session.commit()
     except StaleDataError as error:
@@ -189,19 +231,33 @@ def _commit() -> None:
         raise StaleEdit("Cet élément a été modifié entre-temps. Rechargez la page.") from error
 
 
-def _add_project(*, structure: Structure, offer: Offer, title: str, owner_id: int | None, user: User,
+def _add_project(*, structure: Structure, offer: Offer, title: str, owner_id: int | None, user_id: int | None,
                  opportunity: Opportunity | None = None, started_on: date | None = None,
-                 notes: str | None = None) -> Project:
+                 notes: str | None = None, origin: str | None = None) -> Project:
     project = Project(structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
+                      department_code=structure.department_code,
                       opportunity_id=opportunity.id if opportunity else None, title=title, status="en_cours",
-                      started_on=started_on or date.today(), owner_id=owner_id, notes=notes)
+                      started_on=started_on or local_today(), owner_id=owner_id, notes=notes)
     db.session.add(project)
     db.session.flush()
     db.session.refresh(project)
     record_change(entity_type="project", entity_id=project.id, action="create",
                   changes={"title": [None, title], "status": [None, "en_cours"]}, event_type="project.created",
-                  payload=project_payload(project), user_id=user.id)
+                  payload=project_payload(project), user_id=user_id, origin=origin)
     return project
+
+
+def start_won_project(opportunity: Opportunity, *, user_id: int | None, origin: str | None = None) -> Project | None:
+    """The project of a won opportunity, for its structure and offer, started the day it was won, added
+    to the session (the caller commits); None when the opportunity is not won or has its project already
+    (one per opportunity)."""
+    if opportunity.stage != "gagnee":
+        return None
+    if db.session.scalar(select(Project.id).where(Project.opportunity_id == opportunity.id)) is not None:
+        return None
+    return _add_project(structure=opportunity.structure, offer=opportunity.offer, title=opportunity.title,
+                        owner_id=opportunity.owner_id, opportunity=opportunity, user_id=user_id, origin=origin,
+                        started_on=opportunity.closed_on)
 
 
 def create_project(data: dict, *, user: User) -> Project:
@@ -216,14 +272,16 @@ def create_project(data: dict, *, user: User) -> Project:
     owner = _user(data.get("owner_id"), errors, "owner_id")
     if errors:
         raise ValidationFailed(errors)
-    project = _add_project(structure=structure, offer=offer, title=title, user=user, started_on=started_on,
+    project = _add_project(structure=structure, offer=offer, title=title, user_id=user.id, started_on=started_on,
                            owner_id=(owner or default_owner(structure, user)).id, notes=notes)
     db.session.commit()
     return project
 
 
-def update_project(project: Project, data: dict, *, user: User) -> Project:
+def update_project(project: Project, data: dict, *, user: User, expected_version: int | None = None) -> Project:
     """Edit a project; a status change (en cours, suspendu, terminé) is its own event."""
+    if expected_version is not None and expected_version != project.version:
+        raise StaleEdit("Ce projet a été modifié entre-temps. Rechargez la page.")
     errors: dict[str, str] = {}
     status = data.get("status", project.status)
     if status not in PROJECT_STATUSES:
@@ -242,7 +300,9 @@ def update_project(project: Project, data: dict, *, user: User) -> Project:
     if errors:
         raise ValidationFailed(errors)
     if status == "termine" and not values["ended_on"]:
-        values["ended_on"] = date.today()
+        values["ended_on"] = local_today()
+    elif status != "termine" and project.status == "termine" and "ended_on" not in data:
+        values["ended_on"] = None  # taken up again: no end date while it runs
     changes = {k: [getattr(project, k), v] for k, v in values.items() if getattr(project, k) != v}
     if not changes:
         return project
@@ -253,7 +313,7 @@ def update_project(project: Project, data: dict, *, user: User) -> Project:
     record_change(entity_type="project", entity_id=project.id, action="update", changes=changes,
                   event_type=event, payload={**project_payload(project), "from_status": old_status},
                   user_id=user.id)
-    _commit()
+    commit_changes()
     return project
 
 
@@ -277,7 +337,7 @@ def add_milestone(project: Project, data: dict, *, user: User) -> Milestone:
 def set_milestone_done(milestone: Milestone, done: bool, *, user: User) -> Milestone:
     if (milestone.done_on is not None) == done:
         return milestone
-    milestone.done_on = date.today() if done else None
+    milestone.done_on = local_today() if done else None
     record_change(entity_type="project", entity_id=milestone.project_id, action="update",
                   changes={"jalon": [milestone.label, "atteint" if done else "à faire"]},
                   event_type="project.milestone_done" if done else "project.milestone_reopened",
@@ -302,3 +362,19 @@ def opportunity_counts_by_stage(clauses: list) -> dict[str, int]:
     rows = db.session.execute(select(Opportunity.stage, func.count()).where(*clauses)
                               .group_by(Opportunity.stage)).all()
     return {stage: count for stage, count in rows}
+
+
+def sync_departments(structure_ids: list[int] | None = None) -> int:
+    """Give the opportunities and projects of these structures (all if None) their structure's current
+    department, in the caller's transaction; returns how many rows moved. Called when a structure
+    changes department, by hand or through a FINESS import."""
+    moved = 0
+    for model in (Opportunity, Project):
+        current = select(Structure.department_code).where(Structure.id == model.structure_id).scalar_subquery()
+        statement = update(model).where(model.department_code != current).values(department_code=current)
+        if structure_ids is not None:
+            if not structure_ids:
+                return 0
+            statement = statement.where(model.structure_id.in_(structure_ids))
+        moved += db.session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+    return moved

@@ -8,15 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from crm.core.forms import Form
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from crm.accounts.permissions import admin_required
 from crm.core.events import diff, record_change
+from crm.core.validation import as_id
+from crm.events.models import EventType
 from crm.extensions import db
+from crm.pipeline.models import LossReason
 from crm.referential.models import Category, FinessCategoryMapping, Offer, Programme, Sector
 
 bp = Blueprint("referential", __name__, url_prefix="/admin/referentiels")
@@ -55,6 +58,12 @@ KINDS = {
     "finess": Kind(FinessCategoryMapping, "Correspondance des catégories FINESS", "finess_code", [
         ("finess_code", "Code catégorie FINESS", "code", None), ("finess_label", "Libellé FINESS", "text", None),
         ("category_id", "Catégorie", "select", _options(Category))], (FinessCategoryMapping.finess_code,)),
+    "raisons": Kind(LossReason, "Raisons de perte ou d'abandon d'une opportunité", "id", [
+        ("label", "Libellé", "text", None), ("active", "Active", "bool", None)], (LossReason.label,)),
+    "types-evenement": Kind(EventType, "Types d'événement", "id", [
+        ("code", "Code", "code", None), ("label", "Libellé", "text", None),
+        ("position", "Ordre d'affichage", "int", None), ("active", "Actif", "bool", None)],
+        (EventType.position, EventType.label)),
 }
 
 
@@ -70,7 +79,7 @@ def _form_class(kind: Kind):
         if ftype == "bool":
             attrs[name] = BooleanField(label)
         elif ftype == "int":
-            attrs[name] = IntegerField(label, validators=[DataRequired("Nombre entier attendu."),
+            attrs[name] = IntegerField(label, validators=[InputRequired("Nombre entier attendu."),
                                                           NumberRange(min=0, max=10000)])
         elif ftype == "select":
             attrs[name] = SelectField(label, choices=[], validate_choice=False)
@@ -79,7 +88,7 @@ def _form_class(kind: Kind):
         else:
             attrs[name] = StringField(label, validators=[DataRequired("Ce champ est obligatoire."),
                                                          Length(max=160 if ftype == "text" else 60)])
-    return type(f"{kind.model.__name__}Form", (FlaskForm,), attrs)
+    return type(f"{kind.model.__name__}Form", (Form,), attrs)
 
 
 def _values(obj, kind: Kind) -> dict:
@@ -107,7 +116,8 @@ def edit(name: str, key: str | None = None):
     kind = _kind(name)
     obj = None
     if key is not None:
-        obj = db.session.get(kind.model, int(key) if kind.key == "id" and key.isdigit() else key)
+        ident = as_id(key) if kind.key == "id" else key
+        obj = db.session.get(kind.model, ident) if ident is not None else None
         if obj is None:
             abort(404)
     form = _form_class(kind)(obj=obj)
@@ -125,14 +135,14 @@ def edit(name: str, key: str | None = None):
         for fname, _, ftype, _ in kind.fields:
             value = form[fname].data
             if ftype == "select":
-                value = int(value) if str(value or "").isdigit() else None
+                value = as_id(value)
             elif isinstance(value, str):
                 value = value.strip()
             setattr(obj, fname, value)
         try:
             db.session.flush()
             entity_id = getattr(obj, kind.key)
-            record_change(entity_type=f"ref_{name}", entity_id=int(entity_id) if str(entity_id).isdigit() else 0,
+            record_change(entity_type=f"ref_{name}", entity_id=as_id(entity_id) or 0,
                           action="create" if creating else "update", changes=diff(before, _values(obj, kind)),
                           event_type="reference.changed", payload={"kind": name, "key": str(entity_id)})
             db.session.commit()

@@ -86,6 +86,12 @@ def load_reference_data() -> dict[str, int]:
     for label in data.get("loss_reasons", []):
         if label not in reasons:
             add("loss_reasons", LossReason(label=label))
+    from crm.events.models import EventType
+
+    event_types = set(db.session.scalars(select(EventType.code)))
+    for position, (code, label) in enumerate(data.get("event_types", [])):
+        if code not in event_types:
+            add("event_types", EventType(code=code, label=label, position=position))
     db.session.commit()
     return added
 
@@ -98,6 +104,16 @@ def region_department_codes(region_code: str | None = None) -> list[str]:
 
 def all_department_codes() -> list[str]:
     return [d["code"] for d in _departments()]
+
+
+@lru_cache(maxsize=1)
+def _department_code_set() -> frozenset[str]:
+    return frozenset(all_department_codes())
+
+
+def known_department(code) -> bool:
+    """A department code of the loaded list (without a query: the 101 departments are fixed data)."""
+    return isinstance(code, str) and code in _department_code_set()
 
 
 def departments_for_select(region_only: bool = False) -> list[Department]:

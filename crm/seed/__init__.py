@@ -5,7 +5,9 @@
 Establishments go through the same code path as a real FINESS import: a file in the official
 layout is generated, then loaded by :func:`crm.structures.finess.import_finess`. Partners that
 FINESS does not list (CPTS, DAC, institutions...) and contacts are inserted in bulk, each with
-its audit entry and domain event. Accounts go through ``save_user``. Every step is idempotent:
+its audit entry and domain event. Accounts go through ``save_user``. Then two years of the
+animators' work (``daily_work``): activities, opportunities and their stage history, projects,
+milestones and follow-up tasks, in bulk with their domain events. Every step is idempotent:
 seeding twice leaves the same counts.
 """
 from __future__ import annotations
@@ -17,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from crm.core.models import OutboxEvent, utcnow
 from crm.extensions import db
 from crm.structures.models import Structure
 
@@ -74,6 +77,8 @@ def _write_logins(scale: str, password: str, users) -> Path:
 def run_seed(scale: str, echo=print) -> list[str]:
     """Load the demo data of ``scale`` (demo, region or national); returns the French report lines."""
     from crm.referential.services import all_department_codes, region_department_codes
+    from crm.seed.daily_work import seed_daily_work
+    from crm.seed.events import seed_events
     from crm.seed.partners import seed_partners
     from crm.seed.people import seed_contacts, seed_users
 
@@ -84,6 +89,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     department_codes = all_department_codes() if all_regions else region_department_codes()
     started = time.perf_counter()
     report = [f"Jeu de données « {SCALE_LABELS[scale]} » ({len(department_codes)} départements)."]
+    first_new_event = db.session.scalar(select(func.max(OutboxEvent.id))) or 0
 
     password = secrets.token_urlsafe(12)
     echo("Comptes de l'équipe…")
@@ -102,6 +108,10 @@ def run_seed(scale: str, echo=print) -> list[str]:
     contacts = seed_contacts(contact_share)
     report.append(f"Contacts : {contacts} créés ({_fmt_seconds(time.perf_counter() - step)}).")
 
+    report += seed_daily_work(scale, department_codes, echo)
+    report += seed_events(region_department_codes(), echo)
+    report += _settle_history(first_new_event, echo)
+
     report.append(f"Comptes : {len(users.created)} créés, {len(users.existing)} déjà présents "
                   "(mot de passe inchangé).")
     if users.created:
@@ -115,6 +125,20 @@ def run_seed(scale: str, echo=print) -> list[str]:
     total = db.session.scalar(select(func.count()).select_from(Structure)) or 0
     report.append(f"Terminé en {_fmt_seconds(time.perf_counter() - started)} : {total} structures en base.")
     return report
+
+
+def _settle_history(first_new_event: int, echo) -> list[str]:
+    """The seeded history is history: its events are marked processed and the indicators are computed
+    from the records at once (``crm indicators rebuild``), rather than replayed through the rules."""
+    from crm.indicators.maintenance import rebuild
+
+    echo("Indicateurs…")
+    step = time.perf_counter()
+    db.session.execute(update(OutboxEvent).where(OutboxEvent.id > first_new_event, OutboxEvent.processed_at.is_(None))
+                       .values(processed_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.commit()
+    rebuild()
+    return [f"Indicateurs calculés ({_fmt_seconds(time.perf_counter() - step)})."]
 
 
 def seed_demo_if_empty() -> list[str]:

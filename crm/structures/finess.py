@@ -35,6 +35,8 @@ from typing import Callable
 
 from sqlalchemy import JSON, and_, bindparam, insert, select, text
 
+from crm.core.dates import local_today
+from crm.core.events import note_outbox_written
 from crm.core.formatting import format_number
 from crm.core.models import AuditEntry, OutboxEvent, utcnow
 from crm.extensions import db
@@ -199,6 +201,8 @@ class _Writer:
     def flush_events(self) -> None:
         _bulk_insert(AuditEntry.__table__, self.audit)
         _bulk_insert(OutboxEvent.__table__, self.outbox)
+        if self.outbox:
+            note_outbox_written()
         self.audit, self.outbox = [], []
 
 
@@ -277,7 +281,7 @@ def _merge(est: Establishment, old: dict | None, ref: _Reference, kept: list[dic
 
 
 def _close_absent(existing: dict[str, dict], seen: set[str], scope: set[str] | None, writer: _Writer) -> int:
-    today = date.today()
+    today = local_today()
     rows = []
     for finess, old in existing.items():
         if (old["source"] == "finess" and old["is_open"] and finess not in seen
@@ -329,6 +333,7 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
             writer.flush_events()
         if progress:
             progress(0, total)
+        moved: list[int] = []  # structures whose department changed: their pipeline follows them
         for start in range(0, total, CHUNK):
             inserts, updates = [], []
             for est in parsed.establishments[start:start + CHUNK]:
@@ -339,6 +344,8 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
                 elif changes:
                     updates.append(row)
                     writer.record(row["id"], "update", "structure.updated", changes, row)
+                    if "department_code" in changes:
+                        moved.append(row["id"])
                 else:
                     summary.unchanged += 1
             writer.insert(inserts)
@@ -348,6 +355,10 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
             summary.updated += len(updates)
             if progress:
                 progress(min(start + CHUNK, total), total)
+        if moved:
+            from crm.pipeline.services import sync_departments
+
+            sync_departments(moved)
         session.commit()
     except BaseException:
         session.rollback()

@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
+from crm.core.forms import Form
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.structures.contacts import CIVILITIES
 
 
-class StructureForm(FlaskForm):
+class StructureForm(Form):
     """Field names match the service's input; validation messages come from the service."""
 
     name = StringField("Nom", validators=[Length(max=255)])
@@ -27,7 +27,7 @@ class StructureForm(FlaskForm):
     version = HiddenField()
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     civility = SelectField("Civilité", choices=[(c, c or "—") for c in CIVILITIES], validate_choice=False)
     first_name = StringField("Prénom", validators=[Optional(), Length(max=80)])
     last_name = StringField("Nom", validators=[Optional(), Length(max=80)])
@@ -38,5 +38,5 @@ class ContactForm(FlaskForm):
     source = StringField("Source (visite, événement…)", validators=[Optional(), Length(max=40)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """An empty form: only its CSRF token, for POST buttons (delete, erase)."""

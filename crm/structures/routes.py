@@ -1,18 +1,22 @@
 """Structure registry pages: list and search, 360° view, edit, contacts."""
 from __future__ import annotations
 
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from crm.core.dates import local_today
 from crm.accounts import permissions
+from crm.core.validation import as_id
 from crm.extensions import db
 from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services
 from crm.structures import services
 from crm.structures.history import structure_history
+from crm.structures.overview import structure_overview
 from crm.structures.forms import ConfirmForm, ContactForm, StructureForm
 from crm.structures.models import Structure
 
@@ -31,7 +35,7 @@ def _list_params() -> dict:
     status = request.args.get("statut", "ouvertes")
     return {
         "q": (request.args.get("q") or "").strip()[:200],
-        "department": (request.args.get("departement") or "").strip()[:3] or None,
+        "department": (request.args.get("departement") or "").strip()[:3].upper() or None,
         "sector": _int_arg("secteur"),
         "category": _int_arg("categorie"),
         "status": status if status in ("ouvertes", "fermees", "toutes") else "ouvertes",
@@ -65,7 +69,8 @@ def autocomplete():
 
 
 def _get_structure(structure_id: int) -> Structure:
-    structure = db.session.get(Structure, structure_id)
+    # Beyond PostgreSQL's integer the lookup itself would fail: such an id is simply unknown.
+    structure = db.session.get(Structure, structure_id) if structure_id < 2**31 else None
     if structure is None:
         abort(404)
     return structure
@@ -76,8 +81,8 @@ def _get_structure(structure_id: int) -> Structure:
 def show(structure_id: int):
     structure = _get_structure(structure_id)
     return render_template("structures/show.html", structure=structure,
-                           history=structure_history(structure.id),
-                           confirm=ConfirmForm())
+                           history=structure_history(structure.id), overview=structure_overview(structure.id),
+                           today=local_today(), confirm=ConfirmForm())
 
 
 def _structure_form(structure: Structure | None) -> StructureForm:
@@ -153,7 +158,7 @@ def edit(structure_id: int):
             form.department_code.errors = ["Vous ne pouvez pas déplacer la structure hors de vos départements."]
         else:
             try:
-                version = int(form.version.data) if str(form.version.data or "").isdigit() else None
+                version = as_id(form.version.data)
                 services.update_structure(structure, data, expected_version=version)
             except services.ValidationFailed as error:
                 db.session.rollback()

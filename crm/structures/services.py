@@ -11,6 +11,7 @@ from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
 from crm.core.validation import ValidationFailed, blank as _blank, parse_int
@@ -188,7 +189,7 @@ def create_structure(data: dict, *, origin: str | None = None) -> Structure:
     values = clean_structure_data(data)
     structure = Structure(source="manuel", manual_fields=[], **values)
     if not values["is_open"]:
-        structure.closed_on = date.today()
+        structure.closed_on = local_today()
     structure.refresh_search_text()
     with persist(structure):
         db.session.add(structure)
@@ -215,7 +216,7 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
         structure.manual_fields = sorted(set(structure.manual_fields or [])
                                          | (set(changes) & set(FINESS_FIELDS + HAND_KEPT_STATE)))
     if was_open and not structure.is_open:
-        structure.closed_on = date.today()
+        structure.closed_on = local_today()
     elif structure.is_open:
         structure.closed_on = None
     structure.refresh_search_text()
@@ -224,6 +225,10 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
         db.session.flush()
         record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
                       event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
+        if "department_code" in changes:
+            from crm.pipeline.services import sync_departments  # the pipeline builds on structures
+
+            sync_departments([structure.id])
     return structure
 
 

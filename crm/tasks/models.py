@@ -25,6 +25,8 @@ class Task(db.Model):
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id", ondelete="SET NULL"))
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="SET NULL"))
+    # The event a follow-up is about (the event_followup_tasks rule: a structure came, nothing is open yet).
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(20), default="manuel")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -35,10 +37,16 @@ class Task(db.Model):
     structure = relationship("Structure", lazy="joined")
     opportunity = relationship("Opportunity", lazy="select")
     project = relationship("Project", lazy="select")
+    event = relationship("Event", lazy="select")
 
     __table_args__ = (
         Index("ix_tasks_owner_open", "owner_id", "done_at", "due_on"),
         Index("ix_tasks_structure", "structure_id"),
+        # What the workflow rules ask before adding a task: "has this activity, opportunity or event its
+        # follow-up already?", once per event processed.
+        Index("ix_tasks_activity", "activity_id"),
+        Index("ix_tasks_opportunity", "opportunity_id"),
+        Index("ix_tasks_event_structure", "event_id", "structure_id"),
     )
 
     @property

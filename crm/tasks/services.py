@@ -4,22 +4,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import lazyload
 
+from crm.core.dates import local_today
 from crm.accounts.models import User
 from crm.core.events import record_change
+from crm.core.records import insert_record
 from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, parse_date, parse_int, text
 from crm.extensions import db
 from crm.structures.models import Structure
+from crm.structures.services import Page
 from crm.tasks.models import TASK_SOURCES, Task
+
+MAX_ID = 2**31 - 1
 
 
 def task_payload(task: Task) -> dict:
     return {"task_id": task.id, "owner_id": task.owner_id, "structure_id": task.structure_id,
             "department": task.structure.department_code if task.structure else None,
             "due_on": task.due_on, "source": task.source, "opportunity_id": task.opportunity_id,
-            "project_id": task.project_id, "activity_id": task.activity_id}
+            "project_id": task.project_id, "activity_id": task.activity_id, "event_id": task.event_id,
+            "done_at": task.done_at, "done_by_id": task.done_by_id}
+
+
+def _id(value, errors: dict, field: str, message: str) -> int | None:
+    """A record id: out of the database's integer range is as invalid as a word."""
+    number = parse_int(value, errors, field, minimum=1, maximum=MAX_ID, message=message)
+    if field in errors:
+        errors[field] = message
+    return number
 
 
 def clean_task_data(data: dict, *, default_owner: User) -> dict:
@@ -30,18 +45,17 @@ def clean_task_data(data: dict, *, default_owner: User) -> dict:
         "description": text(data.get("description"), errors, "description", max_length=5000),
         "due_on": parse_date(data.get("due_on"), errors, "due_on"),
     }
-    owner_id = parse_int(data.get("owner_id"), errors, "owner_id", minimum=1, message="Responsable invalide.")
+    owner_id = _id(data.get("owner_id"), errors, "owner_id", "Responsable invalide.")
     owner = db.session.get(User, owner_id) if owner_id else default_owner
     if owner_id and (owner is None or not owner.active or owner.role == "manager"):
         errors["owner_id"] = "Responsable inconnu ou qui ne peut pas recevoir de relance."
     out["owner_id"] = owner.id if owner else None
-    structure_id = parse_int(data.get("structure_id"), errors, "structure_id", minimum=1,
-                             message="Structure invalide.")
+    structure_id = _id(data.get("structure_id"), errors, "structure_id", "Structure invalide.")
     if structure_id and db.session.get(Structure, structure_id) is None:
         errors["structure_id"] = "Structure inconnue."
     out["structure_id"] = structure_id
     for key in ("opportunity_id", "project_id"):
-        out[key] = parse_int(data.get(key), errors, key, minimum=1, message="Identifiant invalide.")
+        out[key] = _id(data.get(key), errors, key, "Identifiant invalide.")
     if errors:
         raise ValidationFailed(errors)
     return out
@@ -50,30 +64,46 @@ def clean_task_data(data: dict, *, default_owner: User) -> dict:
 def add_task(*, title: str, owner_id: int, created_by_id: int | None, source: str = "manuel",
              due_on: date | None = None, description: str | None = None, structure_id: int | None = None,
              opportunity_id: int | None = None, project_id: int | None = None,
-             activity_id: int | None = None) -> Task:
+             activity_id: int | None = None, event_id: int | None = None, origin: str | None = None) -> Task:
     """Add a task and its event to the session (the caller commits): used by activities and workflows."""
     assert source in TASK_SOURCES
-    task = Task(title=title, owner_id=owner_id, created_by_id=created_by_id, source=source, due_on=due_on,
-                description=description, structure_id=structure_id, opportunity_id=opportunity_id,
-                project_id=project_id, activity_id=activity_id)
-    db.session.add(task)
-    db.session.flush()
+    task = insert_record(Task, {
+        "title": title, "owner_id": owner_id, "created_by_id": created_by_id, "source": source, "due_on": due_on,
+        "description": description, "structure_id": structure_id, "opportunity_id": opportunity_id,
+        "project_id": project_id, "activity_id": activity_id, "event_id": event_id, "created_at": utcnow(),
+        "done_at": None, "done_by_id": None})
     record_change(entity_type="task", entity_id=task.id, action="create",
                   changes={"title": [None, title], "due_on": [None, due_on]}, event_type="task.created",
-                  payload=task_payload(task), user_id=created_by_id)
+                  payload=task_payload(task), user_id=created_by_id, origin=origin)
     return task
 
 
 def create_task(data: dict, *, user: User) -> Task:
-    """Create a task by hand (the owner defaults to the user)."""
-    values = clean_task_data(data, default_owner=user)
-    for key in ("opportunity_id", "project_id"):
-        if values[key] is not None:
-            from crm.pipeline.models import Opportunity, Project
+    """Create a task by hand (the owner defaults to the user).
 
-            model = Opportunity if key == "opportunity_id" else Project
-            if db.session.get(model, values[key]) is None:
-                raise ValidationFailed({key: "Élément lié introuvable."})
+    A linked opportunity or project must be of the task's structure (which it gives when none is
+    chosen); an animator links only structures of their departments.
+    """
+    from crm.accounts.permissions import can_edit_structure
+    from crm.pipeline.models import Opportunity, Project
+
+    values = clean_task_data(data, default_owner=user)
+    errors: dict[str, str] = {}
+    for key, model in (("opportunity_id", Opportunity), ("project_id", Project)):
+        if values[key] is None:
+            continue
+        linked = db.session.get(model, values[key])
+        if linked is None:
+            errors[key] = "Élément lié introuvable."
+        elif values["structure_id"] is None:
+            values["structure_id"] = linked.structure_id
+        elif linked.structure_id != values["structure_id"]:
+            errors[key] = "Cet élément concerne une autre structure que la relance."
+    structure = db.session.get(Structure, values["structure_id"]) if values["structure_id"] else None
+    if structure is not None and user.role == "animateur" and not can_edit_structure(user, structure):
+        errors["structure_id"] = "Vous ne pouvez lier une relance qu'aux structures de vos départements."
+    if errors:
+        raise ValidationFailed(errors)
     task = add_task(created_by_id=user.id, source="manuel", **values)
     db.session.commit()
     return task
@@ -93,11 +123,19 @@ def update_task(task: Task, data: dict, *, user: User) -> Task:
 
 
 def set_done(task: Task, done: bool, *, user: User) -> Task:
-    """Mark a task done (or open again); idempotent."""
+    """Mark a task done (or open again); idempotent, also when two clicks race: the row is
+    changed only if it is still in the other state, and only that change writes its event."""
     if task.is_done == done:
         return task
-    task.done_at = utcnow() if done else None
-    task.done_by_id = user.id if done else None
+    now = utcnow() if done else None
+    still = Task.done_at.is_(None) if done else Task.done_at.is_not(None)
+    changed = db.session.execute(update(Task).where(Task.id == task.id, still)
+                                 .values(done_at=now, done_by_id=user.id if done else None)
+                                 .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(task)
+    if not changed:
+        db.session.commit()
+        return task
     record_change(entity_type="task", entity_id=task.id, action="update",
                   changes={"done": [not done, done]}, event_type="task.done" if done else "task.reopened",
                   payload=task_payload(task), user_id=user.id)
@@ -119,7 +157,7 @@ class TaskBuckets:
 
 def open_tasks_for(user_id: int, today: date | None = None) -> TaskBuckets:
     """The user's open tasks: overdue first, due today, this week, then later or undated."""
-    today = today or date.today()
+    today = today or local_today()
     end_of_week = today + timedelta(days=6 - today.weekday())
     tasks = db.session.scalars(
         select(Task).where(Task.owner_id == user_id, Task.done_at.is_(None))
@@ -137,3 +175,42 @@ def open_tasks_for(user_id: int, today: date | None = None) -> TaskBuckets:
         else:
             buckets.later.append(task)
     return buckets
+
+
+def due_count_for(user_id: int, today: date | None = None) -> int:
+    """Open tasks overdue or due today: the badge of the navigation (one indexed count)."""
+    today = today or local_today()
+    return db.session.scalar(select(func.count()).select_from(Task).where(
+        Task.owner_id == user_id, Task.done_at.is_(None), Task.due_on <= today)) or 0
+
+
+def recently_done_for(user_id: int, limit: int = 10) -> list[Task]:
+    """The user's last completed tasks, to reopen one ticked by mistake."""
+    return list(db.session.scalars(
+        select(Task).where(Task.owner_id == user_id, Task.done_at.is_not(None))
+        .order_by(Task.done_at.desc(), Task.id.desc()).limit(limit)))
+
+
+def open_tasks_of_structure(structure_id: int, limit: int = 50) -> list[Task]:
+    """Open tasks about a structure, whoever owns them, the most urgent first."""
+    return list(db.session.scalars(
+        select(Task).where(Task.structure_id == structure_id, Task.done_at.is_(None))
+        .options(lazyload(Task.structure))
+        .order_by(Task.due_on.is_(None), Task.due_on, Task.id).limit(limit)))
+
+
+def list_tasks(*, owner_id: int, status: str = "open", page: int = 1, per_page: int = 50):
+    """A user's tasks, open ones by due date (undated last), done ones most recent first."""
+    clauses = [Task.owner_id == owner_id]
+    if status == "open":
+        clauses.append(Task.done_at.is_(None))
+        order = (Task.due_on.is_(None), Task.due_on, Task.id)
+    elif status == "done":
+        clauses.append(Task.done_at.is_not(None))
+        order = (Task.done_at.desc(), Task.id.desc())
+    else:
+        order = (Task.done_at.is_not(None), Task.due_on.is_(None), Task.due_on, Task.id)
+    total = db.session.scalar(select(func.count()).select_from(Task).where(*clauses)) or 0
+    items = db.session.scalars(select(Task).where(*clauses).order_by(*order)
+                               .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
+    return Page(items=list(items), total=total, page=max(page, 1), per_page=per_page)

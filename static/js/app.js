@@ -31,6 +31,22 @@
     if (status === "en_attente" || status === "en_cours") { pollImport(section); }
   });
 
+  // "Copier l'adresse": <button data-copy="id-of-input">; falls back to selecting the text.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.querySelector("[data-copy-status='" + button.getAttribute("data-copy") + "']");
+    function done(message) { if (status) { status.textContent = message; } }
+    button.addEventListener("click", function () {
+      input.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(function () { done("Adresse copiée."); },
+          function () { done("Copiez l'adresse sélectionnée (Ctrl+C)."); });
+      } else {
+        done(document.execCommand && document.execCommand("copy") ? "Adresse copiée." : "Copiez l'adresse sélectionnée (Ctrl+C).");
+      }
+    });
+  });
+
   // Structure autocomplete: <input data-autocomplete="/structures/autocomplete" data-target="id-of-hidden-input">
   document.querySelectorAll("input[data-autocomplete]").forEach(function (input) {
     var wrapper = document.createElement("div");
@@ -83,4 +99,399 @@
     });
     input.addEventListener("blur", function () { window.setTimeout(close, 150); });
   });
+
+  // Pipeline board: drag and drop of cards between columns, and the card's own "Déplacer" form,
+  // both sent with fetch; without JavaScript the form posts and the page reloads.
+  var board = document.querySelector("[data-board]");
+  if (board) { initBoard(board); }
+
+  function initBoard(board) {
+    var statusBox = document.getElementById("board-status");
+    var dialog = document.getElementById("loss-dialog");
+    var lossForm = dialog ? dialog.querySelector("[data-loss-form]") : null;
+    var csrf = document.querySelector('meta[name="csrf-token"]');
+    var dragged = null, pendingCard = null;
+
+    function say(message, isError, link) {
+      if (!statusBox) { return; }
+      statusBox.textContent = message;
+      statusBox.className = "board-status flash " + (isError ? "flash-error" : "flash-success");
+      if (link) {
+        var a = document.createElement("a");
+        a.href = link.href; a.textContent = link.label;
+        statusBox.appendChild(document.createTextNode(" ")); statusBox.appendChild(a);
+      }
+    }
+
+    function columnOf(stage) {
+      return board.querySelector('[data-column][data-stages~="' + stage + '"]');
+    }
+
+    function refreshEmpty() {
+      board.querySelectorAll("[data-column]").forEach(function (column) {
+        var empty = column.querySelector("[data-empty]");
+        if (empty) { empty.hidden = column.querySelector("[data-opportunity]") !== null; }
+      });
+    }
+
+    function updateCounts(counts) {
+      if (!counts) { return; }
+      Object.keys(counts).forEach(function (key) {
+        var column = board.querySelector('[data-column="' + key + '"] [data-count]');
+        if (column) { column.textContent = counts[key].toLocaleString("fr-FR"); }
+      });
+    }
+
+    function placeCard(card, data) {
+      card.setAttribute("data-stage", data.stage);
+      card.setAttribute("data-version", data.version);
+      var form = card.querySelector("[data-move-form]");
+      var closed = ["gagnee", "perdue", "abandonnee"].indexOf(data.stage) !== -1;
+      if (closed) {
+        if (form) { form.remove(); }
+        card.removeAttribute("draggable");
+        card.classList.add("closed");
+      } else if (form) {
+        form.querySelector('input[name="version"]').value = data.version;
+        var select = form.querySelector('select[name="stage"]');
+        Array.prototype.forEach.call(select.options, function (option) {
+          option.hidden = option.disabled = option.value === data.stage;
+        });
+        var next = { identifiee: "qualifiee", qualifiee: "proposee", proposee: "gagnee" }[data.stage];
+        select.value = next;
+      }
+      var target = columnOf(data.stage);
+      if (target) { target.querySelector("[data-cards]").prepend(card); }
+      refreshEmpty();
+      card.focus();
+    }
+
+    function move(card, stage, extra) {
+      var body = new FormData();
+      body.append("stage", stage);
+      body.append("version", card.getAttribute("data-version"));
+      Object.keys(extra || {}).forEach(function (key) { body.append(key, extra[key]); });
+      card.classList.add("moving");
+      return fetch(card.getAttribute("data-stage-url") + window.location.search, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrf ? csrf.getAttribute("content") : "" }
+      }).then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) {
+          card.classList.remove("moving");
+          if (response.ok && data.ok) {
+            placeCard(card, data);
+            updateCounts(data.counts);
+            say(data.message, false, data.link || null);
+            return true;
+          }
+          var message = (data.error && data.error.message) || "Le déplacement a échoué. Rechargez la page.";
+          if (response.status === 409) { message += " (Rechargez la page pour voir la version à jour.)"; }
+          say(message, true);
+          return false;
+        });
+      }).catch(function () {
+        card.classList.remove("moving");
+        say("Le serveur ne répond pas : l'opportunité n'a pas été déplacée.", true);
+        return false;
+      });
+    }
+
+    function askReason(card) {
+      if (!dialog || typeof dialog.showModal !== "function") {
+        window.location.href = card.querySelector("h3 a").href + "?etape=perdue#etape";
+        return;
+      }
+      pendingCard = card;
+      lossForm.reset();
+      lossForm.querySelector("[data-loss-error]").hidden = true;
+      lossForm.querySelector("[data-loss-subject]").textContent = card.querySelector("h3").textContent;
+      dialog.showModal();
+      lossForm.querySelector('[name="reason_id"]').focus();
+    }
+
+    if (lossForm) {
+      lossForm.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var reason = lossForm.querySelector('[name="reason_id"]').value;
+        var error = lossForm.querySelector("[data-loss-error]");
+        if (!reason) {
+          error.textContent = "Choisissez la raison."; error.hidden = false; return;
+        }
+        var card = pendingCard;
+        dialog.close();
+        if (card) {
+          move(card, lossForm.querySelector('[name="stage"]').value,
+               { reason_id: reason, comment: lossForm.querySelector('[name="comment"]').value });
+        }
+        pendingCard = null;
+      });
+      lossForm.querySelector("[data-loss-cancel]").addEventListener("click", function () {
+        pendingCard = null; dialog.close();
+      });
+    }
+
+    board.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (!form.hasAttribute("data-move-form")) { return; }
+      event.preventDefault();
+      var card = form.closest("[data-opportunity]");
+      var stage = form.querySelector('select[name="stage"]').value;
+      if (stage === "perdue" || stage === "abandonnee") { askReason(card); } else { move(card, stage); }
+    });
+
+    board.addEventListener("dragstart", function (event) {
+      var card = event.target.closest ? event.target.closest("[data-opportunity][draggable]") : null;
+      if (!card) { return; }
+      dragged = card;
+      card.classList.add("dragging");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", card.getAttribute("data-opportunity"));
+    });
+    board.addEventListener("dragend", function () {
+      if (dragged) { dragged.classList.remove("dragging"); }
+      dragged = null;
+      board.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+    });
+
+    board.querySelectorAll("[data-column]").forEach(function (column) {
+      column.addEventListener("dragover", function (event) {
+        if (!dragged || column.contains(dragged)) { return; }
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "move";
+        column.classList.add("drop-target");
+      });
+      column.addEventListener("dragleave", function (event) {
+        if (!column.contains(event.relatedTarget)) { column.classList.remove("drop-target"); }
+      });
+      column.addEventListener("drop", function (event) {
+        event.preventDefault();
+        column.classList.remove("drop-target");
+        var card = dragged;
+        if (!card || column.contains(card)) { return; }
+        if (column.hasAttribute("data-needs-reason")) { askReason(card); }
+        else { move(card, column.getAttribute("data-drop-stage")); }
+      });
+    });
+  }
+  // Activity form: several structures as removable chips (hidden inputs), and the contacts of the
+  // structures chosen. Without JavaScript the same form works with checkboxes and a "Chercher" button.
+  document.querySelectorAll("[data-structure-picker]").forEach(function (picker) {
+    var chips = picker.querySelector(".chips");
+    var search = picker.querySelector("input[data-autocomplete]");
+    var fallback = picker.querySelector("[data-nojs]");
+    // Removed, not hidden: it would otherwise stay the form's default button for the Enter key.
+    if (fallback) { fallback.parentNode.removeChild(fallback); }
+
+    function chosen() {
+      return Array.prototype.map.call(chips.querySelectorAll("input[name=structure_ids]"), function (input) {
+        return { id: input.value, label: input.closest("li").getAttribute("data-label") };
+      });
+    }
+    function changed() {
+      picker.dispatchEvent(new CustomEvent("structures-changed", { detail: chosen(), bubbles: true }));
+    }
+    function addChip(id, label) {
+      if (chosen().some(function (s) { return s.id === id; })) { return; }
+      var li = document.createElement("li");
+      li.className = "chip"; li.setAttribute("data-label", label);
+      var text = document.createElement("span"); text.textContent = label;
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "structure_ids"; input.value = id;
+      var remove = document.createElement("button");
+      remove.type = "button"; remove.className = "chip-remove"; remove.textContent = "×";
+      remove.setAttribute("aria-label", "Retirer " + label);
+      remove.addEventListener("click", function () { li.parentNode.removeChild(li); changed(); search.focus(); });
+      li.appendChild(text); li.appendChild(input); li.appendChild(remove);
+      chips.appendChild(li);
+    }
+    Array.prototype.slice.call(chips.querySelectorAll("li")).forEach(function (li) {
+      var box = li.querySelector("input[type=checkbox]");
+      chips.removeChild(li);
+      if (box && box.checked) { addChip(box.value, li.getAttribute("data-label") || li.textContent.trim()); }
+    });
+    search.addEventListener("structure-selected", function (event) {
+      addChip(String(event.detail.id), event.detail.label);
+      search.value = "";
+      changed();
+    });
+    // Enter in the search box must never save a half-filled activity.
+    search.addEventListener("keydown", function (event) { if (event.key === "Enter") { event.preventDefault(); } });
+  });
+
+  document.querySelectorAll("[data-contacts-url]").forEach(function (box) {
+    var list = box.querySelector("[data-contact-list]");
+    var request = 0;
+    function message(text) {
+      var p = document.createElement("p"); p.className = "empty"; p.textContent = text; list.appendChild(p);
+    }
+    function render(structures, contacts, checked) {
+      list.innerHTML = "";
+      if (!structures.length) { message("Choisissez d'abord une structure."); return; }
+      if (!contacts.length) {
+        message(structures.length > 1 ? "Aucun contact enregistré pour ces structures." : "Aucun contact enregistré pour cette structure.");
+        return;
+      }
+      structures.forEach(function (structure) {
+        var own = contacts.filter(function (c) { return String(c.structure_id) === structure.id; });
+        if (!own.length) { return; }
+        if (structures.length > 1) {
+          var heading = document.createElement("p"); heading.className = "choice-heading";
+          heading.textContent = structure.label; list.appendChild(heading);
+        }
+        var row = document.createElement("div"); row.className = "checkbox-row";
+        own.forEach(function (contact) {
+          var label = document.createElement("label"); label.className = "checkbox";
+          var input = document.createElement("input");
+          input.type = "checkbox"; input.name = "contact_ids"; input.value = contact.id;
+          input.checked = !!checked[String(contact.id)];
+          label.appendChild(input);
+          label.appendChild(document.createTextNode(" " + contact.name));
+          if (contact["function"]) {
+            var small = document.createElement("small"); small.textContent = " – " + contact["function"];
+            label.appendChild(small);
+          }
+          row.appendChild(label);
+        });
+        list.appendChild(row);
+      });
+    }
+    box.closest("form").addEventListener("structures-changed", function (event) {
+      var structures = event.detail, checked = {}, mine = ++request;
+      box.querySelectorAll("input[name=contact_ids]:checked").forEach(function (c) { checked[c.value] = true; });
+      if (!structures.length) { render([], [], checked); return; }
+      var query = structures.map(function (s) { return "structure_id=" + encodeURIComponent(s.id); }).join("&");
+      fetch(box.getAttribute("data-contacts-url") + "?" + query,
+            { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+        .then(function (contacts) { if (mine === request) { render(structures, contacts, checked); } })
+        .catch(function () { if (mine === request) { list.innerHTML = ""; message("Impossible de charger les contacts. Réessayez."); } });
+    });
+  });
+
+  // Check-in screen (a tablet): search as one types, one tap marks present, sent with fetch + CSRF header.
+  var checkin = document.querySelector("[data-checkin]");
+  if (checkin) { initCheckin(checkin); }
+
+  function initCheckin(root) {
+    var input = root.querySelector("#checkin-q");
+    var results = root.querySelector("[data-results]");
+    var statusBox = document.getElementById("checkin-status");
+    var csrf = document.querySelector('meta[name="csrf-token"]');
+    var timer = null, request = 0;
+
+    function say(message, isError) {
+      statusBox.textContent = message;
+      statusBox.className = "board-status flash " + (isError ? "flash-error" : "flash-success");
+    }
+    function updateCounts(counts) {
+      if (!counts) { return; }
+      var present = root.querySelector('[data-count="present"]');
+      var expected = root.querySelector('[data-count="expected"]');
+      if (present) { present.textContent = counts.present.toLocaleString("fr-FR"); }
+      if (expected) { expected.textContent = (counts.inscrit + counts.present + counts.excuse).toLocaleString("fr-FR"); }
+    }
+    function row(item) {
+      var li = document.createElement("li");
+      li.className = item.status === "present" ? "is-present" : "";
+      var who = document.createElement("div");
+      who.className = "who";
+      who.textContent = item.name;
+      var small = document.createElement("small");
+      small.textContent = [item.structure, item.function, item.status_label].filter(Boolean).join(" · ");
+      who.appendChild(small);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button " + (item.status === "present" ? "" : "primary");
+      button.textContent = item.status === "present" ? "Présent(e) ✓" : "Marquer présent(e)";
+      button.disabled = item.status === "present";
+      button.setAttribute("aria-label", "Marquer " + item.name + " présent(e)");
+      button.addEventListener("click", function () { mark(item, li, button); });
+      li.appendChild(who); li.appendChild(button);
+      return li;
+    }
+    function mark(item, li, button) {
+      var body = new FormData();
+      body.append("status", "present");
+      button.disabled = true;
+      fetch(item.url, { method: "POST", body: body, credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrf ? csrf.getAttribute("content") : "" } })
+        .then(function (response) {
+          return response.json().catch(function () { return {}; }).then(function (data) {
+            if (response.ok && data.status === "present") {
+              li.className = "is-present"; button.textContent = "Présent(e) ✓";
+              li.querySelector("small").textContent = [data.structure, data.function, data.status_label].filter(Boolean).join(" · ");
+              updateCounts(data.counts);
+              say(data.name + " est noté(e) présent(e).", false);
+            } else {
+              button.disabled = false;
+              say((data.error && data.error.message) || "L'enregistrement a échoué. Réessayez.", true);
+            }
+          });
+        })
+        .catch(function () { button.disabled = false; say("Le serveur ne répond pas : la présence n'est pas enregistrée.", true); });
+    }
+    function search(countsOnly) {
+      var q = input.value.trim();
+      var mine = ++request;
+      var url = root.getAttribute("data-search-url") + "?q=" + encodeURIComponent(q);
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (mine !== request) { return; }
+          updateCounts(data.counts);
+          if (countsOnly) { return; }
+          results.innerHTML = "";
+          data.results.forEach(function (item) { results.appendChild(row(item)); });
+          if (q.length >= 2 && data.results.length === 0) { say("Personne ne correspond à « " + q + " ».", true); }
+          else { statusBox.textContent = ""; statusBox.className = "board-status"; }
+        })
+        .catch(function () { say("La recherche a échoué. Réessayez.", true); });
+    }
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { search(false); }, 120);
+    });
+  }
+
+  // A field that matters for one value of another only: <div data-show-when="source=evenement">.
+  document.querySelectorAll("[data-show-when]").forEach(function (block) {
+    var rule = block.getAttribute("data-show-when").split("=");
+    var control = document.getElementById(rule[0]);
+    if (!control) { return; }
+    function sync() { block.hidden = control.value !== rule[1]; }
+    control.addEventListener("change", sync);
+    sync();
+  });
+
+  // Dashboards: the headline figures and their freshness refresh every few seconds (no full reload).
+  var live = document.querySelector("[data-live-figures]");
+  if (live) { initLiveFigures(live); }
+
+  function initLiveFigures(root) {
+    var url = root.getAttribute("data-url");
+    function refresh() {
+      if (document.hidden) { return; }
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          var text = root.querySelector("[data-freshness-text]");
+          if (text) { text.textContent = data.freshness.text; }
+          Object.keys(data.figures).forEach(function (key) {
+            var tile = root.querySelector('[data-figure="' + key + '"]');
+            if (!tile) { return; }
+            var figure = data.figures[key];
+            var rate = tile.querySelector("[data-rate]");
+            var counts = tile.querySelector("[data-counts]");
+            if (rate) { rate.textContent = figure.text; }
+            if (counts) {
+              counts.textContent = figure.numerator.toLocaleString("fr-FR") + " / " +
+                figure.denominator.toLocaleString("fr-FR") + (figure.rate === null ? " (pas de données)" : "");
+            }
+          });
+        })
+        .catch(function () { /* the next tick tries again */ });
+    }
+    window.setInterval(refresh, 5000);
+  }
 })();

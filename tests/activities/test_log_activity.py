@@ -12,6 +12,7 @@ from crm.extensions import db
 from crm.referential.models import Offer
 from crm.structures.contacts import save_contact
 from crm.tasks.models import Task
+from workflows.dispatch import process_pending
 
 
 @pytest.fixture
@@ -36,12 +37,15 @@ def test_multi_structure_activity_counts_once_per_structure(make_structure, anim
     assert services.list_activities(department="81").total == 1
 
 
-def test_next_step_creates_a_task_in_the_same_transaction(make_structure, animator):
+def test_next_step_becomes_a_task_through_the_workflow_rule(make_structure, animator):
     structure = make_structure()
     due = date.today() + timedelta(days=7)
     activity = services.log_activity({"kind": "visite", "structure_ids": [structure.id],
                                       "next_step": "Envoyer la convention", "next_step_due_on": due.isoformat()},
                                      user=animator)
+    types = db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all()
+    assert types[-1] == "activity.logged" and db.session.scalars(select(Task)).all() == []
+    process_pending()  # the activity_next_step_task rule, as a worker runs it after the commit
     task = db.session.scalars(select(Task)).one()
     assert (task.title, task.due_on, task.owner_id, task.structure_id, task.activity_id, task.source) == (
         "Envoyer la convention", due, animator.id, structure.id, activity.id, "activite")
@@ -77,3 +81,29 @@ def test_readers_cannot_log(make_structure, make_user, role):
     structure = make_structure()
     with pytest.raises(ValidationFailed):
         services.log_activity({"kind": "visite", "structure_ids": [structure.id]}, user=make_user(role))
+
+
+def test_logging_writes_the_activity_its_links_and_its_audit_entry(make_structure, animator):
+    """The activity is written with Core inserts: what is read back is what the ORM used to write."""
+    from crm.core.models import AuditEntry
+
+    first, second = make_structure(name="Zéphyr"), make_structure(name="Alpha")
+    offer = db.session.scalars(select(Offer).where(Offer.code == "SPICO_DOSSIERS")).one()
+    activity = services.log_activity({"kind": "visite", "structure_ids": [first.id, second.id],
+                                      "offer_ids": [offer.id], "duration_minutes": 45, "subject": "Point"},
+                                     user=animator)
+    assert [s.name for s in activity.structures] == ["Alpha", "Zéphyr"] and activity.author_id == animator.id
+    db.session.expunge_all()
+    stored = db.session.get(Activity, activity.id)
+    assert (stored.kind, stored.duration_minutes, stored.subject, stored.is_information, stored.author_id) == (
+        "visite", 45, "Point", False, animator.id)
+    assert stored.created_at is not None and stored.updated_at is not None
+    assert [s.name for s in stored.structures] == ["Alpha", "Zéphyr"] and [o.id for o in stored.offers] == [offer.id]
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "activity")).one()
+    assert (entry.entity_id, entry.action, entry.user_id) == (activity.id, "create", animator.id)
+    assert entry.changes == {"kind": [None, "visite"], "occurred_on": [None, date.today().isoformat()],
+                             "structures": [None, [second.id, first.id]]}
+    event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "activity.logged")).one()
+    assert set(event.payload) == {"activity_id", "kind", "occurred_on", "is_information", "author_id",
+                                  "structures", "programme_ids", "offer_ids"}
+    assert event.payload["offer_ids"] == [offer.id] and event.actor_id == animator.id

@@ -9,6 +9,7 @@ from crm.pipeline import services
 from crm.pipeline.models import LossReason, Opportunity, Project, StageChange
 from crm.pipeline.stages import transition_error
 from crm.referential.models import Offer
+from workflows.dispatch import process_pending
 
 
 @pytest.fixture
@@ -85,12 +86,16 @@ def test_every_move_is_recorded_with_date_and_author(opportunity, animator):
         ("identifiee", "qualifiee"), ("qualifiee", "proposee")]
 
 
-def test_won_creates_the_project_in_the_same_transaction(opportunity, animator):
+def test_won_becomes_the_project_through_the_workflow_rule(opportunity, animator):
     services.change_stage(opportunity, "gagnee", user=animator)
+    assert opportunity.closed_on is not None
+    types = db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all()
+    assert types[-1] == "opportunity.stage_changed" and db.session.scalars(select(Project)).all() == []
+    process_pending()  # the won_opportunity_project rule, as a worker runs it after the commit
     project = db.session.scalars(select(Project)).one()
     assert project.opportunity_id == opportunity.id and project.status == "en_cours"
     assert project.structure_id == opportunity.structure_id and project.programme_id == opportunity.programme_id
-    assert opportunity.closed_on is not None
+    assert project.started_on == opportunity.closed_on
     types = db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all()
     assert types[-2:] == ["opportunity.stage_changed", "project.created"]
     with pytest.raises(ValidationFailed) as error:

@@ -61,7 +61,25 @@ def test_duplicate_code_and_missing_fields_give_french_messages(client, make_use
     assert response.status_code == 200 and "ce code existe déjà" in response.get_data(as_text=True)
     response = post(client, "/admin/referentiels/secteurs/nouveau", {"code": "", "label": "", "position": "x"})
     html = response.get_data(as_text=True)
-    assert "Ce champ est obligatoire." in html and "Nombre entier attendu." in html
+    assert "Ce champ est obligatoire." in html and "N&#39;est pas un entier valide." in html
+    assert "Not a valid" not in html  # WTForms' own messages come in French too
+    html = post(client, "/admin/referentiels/secteurs/nouveau", {"code": "x", "label": "x", "position": ""}) \
+        .get_data(as_text=True)
+    assert "Nombre entier attendu." in html
     assert db.session.scalar(select(func.count()).select_from(Sector)) == 8
     assert client.get("/admin/referentiels/inconnu").status_code == 404
     assert client.get("/admin/referentiels/secteurs/99999").status_code == 404
+
+
+def test_odd_keys_and_values_are_refused_without_a_server_error(client, make_user):
+    login(client, make_user("admin"))
+    for key in ("²", "99999999999999999999", "0", "-1"):
+        assert client.get(f"/admin/referentiels/programmes/{key}").status_code == 404
+    response = post(client, "/admin/referentiels/offres/nouveau",
+                    {"code": "ODD", "label": "Offre", "programme_id": "²", "active": "y"})
+    assert response.status_code == 200 and "Enregistrement impossible" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Offer).where(Offer.code == "ODD")).first() is None
+    # Zero is a valid position (InputRequired, not DataRequired).
+    response = post(client, "/admin/referentiels/secteurs/nouveau", {"code": "zero", "label": "Zéro", "position": "0"})
+    assert response.status_code == 302
+    assert db.session.scalars(select(Sector).where(Sector.code == "zero")).one().position == 0

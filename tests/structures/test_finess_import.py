@@ -408,3 +408,24 @@ def test_a_line_with_a_nul_byte_is_rejected_not_fatal(tmp_path):
     summary = import_finess(path)
     assert summary.created == 2
     assert [r["reason"] for r in summary.rejected] == ["caractère de contrôle invalide dans la ligne"]
+
+
+def test_a_structure_moved_by_the_registry_takes_its_pipeline_along(tmp_path, make_user):
+    from crm.pipeline import services as pipeline
+    from crm.pipeline.models import Opportunity
+    from crm.referential.models import Offer
+
+    establishments = rows(count=2)
+    import_finess(write(tmp_path, establishments))
+    structure = by_finess(establishments[0]["nofinesset"])
+    offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
+    opportunity = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "VT"},
+                                              user=make_user("admin"))
+    assert opportunity.department_code == "31"
+    establishments[0].update(departement="09", libdepartement="ARIEGE", ligneacheminement="09000 FOIX")
+
+    summary = import_finess(write(tmp_path, establishments, name="moved.csv"))
+
+    assert summary.updated == 1
+    assert by_finess(establishments[0]["nofinesset"]).department_code == "09"
+    assert db.session.get(Opportunity, opportunity.id).department_code == "09"

@@ -196,7 +196,8 @@ def test_rgpd_erasure_keeps_the_row_and_scrubs_history(client, make_user, make_s
     assert erased is not None and erased.erased_at is not None
     assert (erased.first_name, erased.last_name, erased.email, erased.consent) == (None, None, None, False)
     assert db.session.query(Contact).filter_by(structure_id=structure.id).count() == 1  # counts intact
-    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")).all()
+    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")
+                                 .order_by(AuditEntry.id)).all()
     assert all("Roux" not in str(entry.changes) and "anne" not in str(entry.changes) for entry in history)
     events = db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "contact")).all()
     assert "contact.erased" in [e.type for e in events]
@@ -241,10 +242,28 @@ def test_deleting_a_contact_keeps_history_without_personal_data(client, make_use
                                                               "email": "anne.roux@example.org",
                                                               "function": "Directrice"})
     contact_services.delete_contact(contact)
-    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")).all()
+    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")
+                                 .order_by(AuditEntry.id)).all()
     assert [e.action for e in history] == ["create", "delete"]
     assert all("Roux" not in str(e.changes) and "anne" not in str(e.changes) for e in history)
     login(client, make_user("manager"))
     html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
     assert "Suppression d&#39;un contact" in html and "Création d&#39;un contact" in html
     assert "Roux" not in html
+
+
+def test_unreadable_version_is_a_stale_form_not_a_server_error(client, make_user, make_structure):
+    structure = make_structure(name="Version 1")
+    login(client, make_user("animateur", ["31"]))
+    response = post(client, f"/structures/{structure.id}/modifier",
+                    {"name": "Version ²", "department_code": "31", "version": "²", "is_open": "y"})
+    assert response.status_code in (302, 422)
+    db.session.expire_all()
+    saved = db.session.get(Structure, structure.id)
+    assert (response.status_code == 302) == (saved.name == "Version ²")
+
+
+def test_department_filter_is_case_insensitive(client, make_user, make_structure):
+    make_structure(name="Hôpital d'Ajaccio", department_code="2A")
+    login(client, make_user("animateur", ["31"]))
+    assert "Hôpital d&#39;Ajaccio" in client.get("/structures?departement=2a&statut=toutes").get_data(as_text=True)

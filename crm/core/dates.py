@@ -1,0 +1,22 @@
+"""The users' calendar: Europe/Paris, whatever the server's clock says (it runs in UTC).
+
+An opportunity won at 00:30 in Paris on 1 April is won on 1 April (second quarter), and the
+activity form defaults to the users' today, not the server's.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def local_today() -> date:
+    return datetime.now(PARIS).date()
+
+
+def local_date(moment: datetime) -> date:
+    """The Paris calendar day of a moment (a naive moment is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(PARIS).date()

@@ -1,0 +1,110 @@
+"""The day itself: the check-in screen (a tablet), its name search, late walk-ins, the sign-in sheet."""
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from crm.core.errors import json_error, wants_json
+from crm.core.validation import ValidationFailed
+from crm.events import queries, registrations, services
+from crm.events.forms import RegistrationForm, StatusForm
+from crm.events.models import Registration
+from crm.events.public_routes import apply_errors, department_choices, registration_data
+from crm.events.routes import _event, bp, reader_required, require_manager
+from crm.extensions import db
+
+
+def registration_json(registration: Registration):
+    """The registration after a change, with the event's fresh counts so the screen updates at once."""
+    return jsonify({**_item(registration), "counts": services.registration_counts(registration.event_id)})
+
+
+def _item(registration: Registration) -> dict:
+    return {"id": registration.id, "name": registration.display_name, "structure": registration.structure_label,
+            "function": registration.function or "", "status": registration.status,
+            "status_label": registration.status_label,
+            "url": url_for("events.registration_status", event_id=registration.event_id,
+                           registration_id=registration.id)}
+
+
+def _walk_in_form() -> RegistrationForm:
+    form = RegistrationForm(prefix="arrivee")
+    form.department_code.choices = department_choices()
+    return form
+
+
+def _page(event, form=None, status: int = 200):
+    return render_template("events/checkin.html", event=event, counts=services.registration_counts(event.id),
+                           form=form or _walk_in_form(), action_form=StatusForm()), status
+
+
+@bp.route("/<int:event_id>/accueil")
+@reader_required
+def checkin(event_id: int):
+    require_manager()
+    return _page(_event(event_id))
+
+
+@bp.route("/<int:event_id>/accueil/recherche")
+@reader_required
+def checkin_search(event_id: int):
+    """JSON: the registrants whose name matches what is typed (not the cancelled ones)."""
+    require_manager()
+    event = _event(event_id)
+    found = queries.search_registrations(event.id, (request.args.get("q") or "")[:100])
+    return jsonify({"results": [_item(r) for r in found], "counts": services.registration_counts(event.id)})
+
+
+@bp.route("/<int:event_id>/accueil/arrivee", methods=["POST"])
+@reader_required
+def walk_in(event_id: int):
+    """A late walk-in: registered by the team and marked present at once."""
+    require_manager()
+    event = _event(event_id)
+    form = _walk_in_form()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        registration, _ = registrations.register(event, registration_data(form), source="back_office",
+                                                 user_id=current_user.id)
+        registrations.mark_attendance(registration, "present", user_id=current_user.id)
+    except ValidationFailed as error:
+        db.session.rollback()
+        apply_errors(form, error.errors)
+        return _page(event, form, 422)
+    except registrations.RegistrationClosed as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("events.checkin", event_id=event.id))
+    flash(f"{registration.display_name} ajouté(e) et marqué(e) présent(e).", "success")
+    return redirect(url_for("events.checkin", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/accueil/cloturer", methods=["POST"])
+@reader_required
+def finish_checkin(event_id: int):
+    """Everyone not marked is absent; the excused stay excused."""
+    require_manager()
+    event = _event(event_id)
+    if not StatusForm().validate_on_submit():
+        abort(400)
+    try:
+        count = registrations.finish_check_in(event, user_id=current_user.id)
+    except ValidationFailed as error:
+        db.session.rollback()
+        if wants_json():
+            return json_error(422, error.errors["status"])
+        flash(error.errors["status"], "error")
+        return redirect(url_for("events.checkin", event_id=event.id))
+    flash(f"Accueil clôturé : {count} personne{'s' if count > 1 else ''} notée{'s' if count > 1 else ''} absente"
+          f"{'s' if count > 1 else ''}.", "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/emargement")
+@reader_required
+def sign_in_sheet(event_id: int):
+    """The printable sign-in sheet: everyone expected (registered or already present), by name."""
+    event = _event(event_id)
+    rows = [r for r in queries.registrations_of(event.id) if r.status in ("inscrit", "present", "excuse")]
+    return render_template("events/sign_in_sheet.html", event=event, rows=rows)

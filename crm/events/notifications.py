@@ -1,0 +1,128 @@
+"""The emails of registrations and events, queued in the transaction of their cause (sent later by a job).
+
+The emails with a personal link (confirmation, waiting list, promotion) are queued by the
+``registration_emails`` workflow rule through :func:`crm.events.registrations.send_personal_link`, the
+reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
+registrants in the organiser's own transaction.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, has_request_context, url_for
+from sqlalchemy import select
+
+from crm.core.formatting import format_datetime
+from crm.events.ics import event_calendar, location
+from crm.events.models import Event, Registration
+from crm.extensions import db
+from crm.mail.models import EmailMessage
+from crm.mail.services import queue_email
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link: from the request when there is one, else from ``CRM_BASE_URL``."""
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    base = urlsplit(current_app.config["CRM_BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def _details(event: Event) -> str:
+    lines = [f"« {event.title} »", f"Du {format_datetime(event.starts_at)} au {format_datetime(event.ends_at)}"
+             " (heure de Paris)"]
+    place = location(event)
+    if place:
+        lines.append(f"Lieu : {place}")
+    return "\n".join(lines)
+
+
+def _ics(event: Event, method: str, registration: Registration) -> dict:
+    return {"filename": "invitation.ics", "content_type": f"text/calendar; charset=utf-8; method={method}",
+            "content": event_calendar(event, method=method, attendee=registration).decode("utf-8")}
+
+
+def _send(registration: Registration, kind: str, subject: str, body: str, *, attachments=(),
+          user_id: int | None = None, dedupe_key: str | None = None) -> EmailMessage | None:
+    return queue_email(kind=kind, to_address=registration.email, to_name=registration.display_name,
+                       subject=subject, body_text=body, attachments=attachments,
+                       related=("registration", registration.id), dedupe_key=dedupe_key, created_by_id=user_id)
+
+
+def _signature() -> str:
+    return f"\n\nL'équipe {current_app.config.get('CRM_ORGANISATION_NAME', '')}".rstrip()
+
+
+def confirmation(registration: Registration, token: str, *, user_id: int | None = None,
+                 dedupe_key: str | None = None) -> EmailMessage | None:
+    event = registration.event
+    link = external_url("public_events.cancel", token=token)
+    body = (f"Bonjour {registration.first_name},\n\nVotre inscription est confirmée :\n{_details(event)}\n\n"
+            "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
+            f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
+            f"{_signature()}")
+    return _send(registration, "registration.confirmation", f"Inscription confirmée : {event.title}", body,
+                 attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
+
+
+def waiting_list(registration: Registration, token: str, *, user_id: int | None = None,
+                 dedupe_key: str | None = None) -> EmailMessage | None:
+    event = registration.event
+    link = external_url("public_events.cancel", token=token)
+    body = (f"Bonjour {registration.first_name},\n\nL'événement est complet : vous êtes sur la liste d'attente de\n"
+            f"{_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
+            "et vous recevrez un email de confirmation avec l'invitation.\n\n"
+            f"Pour quitter la liste d'attente :\n{link}{_signature()}")
+    return _send(registration, "registration.waiting_list", f"Liste d'attente : {event.title}", body,
+                 user_id=user_id, dedupe_key=dedupe_key)
+
+
+def promotion(registration: Registration, token: str, *, user_id: int | None = None,
+              dedupe_key: str | None = None) -> EmailMessage | None:
+    event = registration.event
+    link = external_url("public_events.cancel", token=token)
+    body = (f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
+            f"{_details(event)}\n\nL'invitation est jointe.\n\n"
+            f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{_signature()}")
+    return _send(registration, "registration.promotion", f"Une place s'est libérée : {event.title}", body,
+                 attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
+
+
+def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | None:
+    """Before the event. No new personal link: the one of the confirmation stays the only valid one."""
+    event = registration.event
+    online = event.online_url and location(event) != event.online_url  # else the details show it already
+    where = f"\nLien de connexion : {event.online_url}" if online else ""
+    body = (f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n{_details(event)}{where}\n\n"
+            "Si vous ne pouvez plus venir, libérez votre place avec le lien personnel de votre email de "
+            "confirmation : une personne en liste d'attente pourra en profiter."
+            f"{_signature()}")
+    return _send(registration, "registration.reminder", f"Rappel : {event.title}", body, dedupe_key=dedupe_key)
+
+
+def _active_registrations(event: Event) -> list[Registration]:
+    return list(db.session.scalars(select(Registration).where(
+        Registration.event_id == event.id, Registration.status.in_(("inscrit", "attente")))
+        .order_by(Registration.id)))
+
+
+def event_cancelled(event: Event, *, user_id: int | None = None) -> None:
+    """Everyone registered or waiting is told; registered people get METHOD:CANCEL."""
+    for registration in _active_registrations(event):
+        body = (f"Bonjour {registration.first_name},\n\nNous sommes au regret de vous informer que l'événement\n"
+                f"{_details(event)}\nest annulé.{_signature()}")
+        attachments = [_ics(event, "CANCEL", registration)] if registration.status == "inscrit" else []
+        _send(registration, "event.cancelled", f"Événement annulé : {event.title}", body,
+              attachments=attachments, user_id=user_id)
+
+
+def event_changed(event: Event, *, user_id: int | None = None) -> None:
+    """Registered people get the updated invitation (same UID, higher SEQUENCE)."""
+    for registration in _active_registrations(event):
+        if registration.status != "inscrit":
+            continue
+        body = (f"Bonjour {registration.first_name},\n\nL'événement auquel vous êtes inscrit(e) a changé :\n"
+                f"{_details(event)}\n\nL'invitation jointe met votre agenda à jour.{_signature()}")
+        _send(registration, "event.changed", f"Modification : {event.title}", body,
+              attachments=[_ics(event, "REQUEST", registration)], user_id=user_id)

@@ -1,0 +1,142 @@
+"""Public pages (no account): an event's page and registration form, the personal cancellation link."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from crm.core.models import utcnow
+from crm.core.text import fold
+from crm.core.validation import ValidationFailed
+from crm.events import registrations
+from crm.events.forms import RegistrationForm, StatusForm
+from crm.events.models import Event, Registration
+from crm.events.services import registration_counts
+from crm.extensions import db
+from crm.referential.services import departments_for_select
+from crm.structures.services import search_structures
+
+bp = Blueprint("public_events", __name__, url_prefix="/e")
+
+OUTCOMES = {"inscrit", "attente"}
+
+
+def _published(slug: str) -> Event:
+    event = db.session.scalar(select(Event).where(Event.slug == slug[:80])) if slug else None
+    if event is None or event.status == "brouillon":
+        abort(404)
+    return event
+
+
+def department_choices(blank: str = "— Département —") -> list[tuple[str, str]]:
+    return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
+
+
+def apply_errors(form, errors: dict) -> None:
+    aliases = {"structure_id": "structure_query"}
+    for name, message in errors.items():
+        field = form._fields.get(aliases.get(name, name))
+        if field is not None and name != "csrf_token":
+            field.errors = list(field.errors) + [message]
+        else:
+            form.form_errors.append(message)
+
+
+def registration_data(form: RegistrationForm) -> dict:
+    return {name: form._fields[name].data for name in (
+        "first_name", "last_name", "email", "function", "structure_id", "structure_name", "department_code",
+        "consent_contact")}
+
+
+def _too_many(ip: str | None) -> bool:
+    """Rate limit per client address, counted on the registrations stored from it."""
+    if not ip:
+        return False
+    since = utcnow() - timedelta(minutes=current_app.config["EVENT_REGISTRATION_WINDOW_MINUTES"])
+    count = db.session.scalar(select(func.count()).where(Registration.client_ip == ip,
+                                                         Registration.registered_at >= since))
+    return count >= current_app.config["EVENT_REGISTRATIONS_PER_IP"]
+
+
+def _page(event: Event, form: RegistrationForm, status: int = 200, message: str | None = None):
+    form.department_code.choices = department_choices()  # only to render: a POST that succeeds skips them
+    counts = registration_counts(event.id)
+    full = event.capacity is not None and counts["places_prises"] >= event.capacity
+    return render_template("public/event.html", event=event, form=form, full=full,
+                           closed=registrations.closed_reason(event, "public"), message=message), status
+
+
+@bp.route("/<slug>", methods=["GET", "POST"])
+def show(slug: str):
+    event = _published(slug)
+    form = RegistrationForm()
+    if request.method == "GET":
+        return _page(event, form)
+    if not form.validate_on_submit():  # only the CSRF token is checked by the form itself
+        return _page(event, form, 400, "Le formulaire a expiré : rechargez la page et recommencez.")
+    if form.website.data:
+        # A robot filled the hidden field: it is told "done", and nothing is stored.
+        return redirect(url_for("public_events.confirmation", slug=event.slug, etat="inscrit"))
+    if _too_many(request.remote_addr):
+        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
+                               message="Trop d'inscriptions ont été envoyées depuis votre connexion. "
+                                       "Réessayez dans quelques minutes."), 429
+    try:
+        registration, outcome = registrations.register(event, registration_data(form), source="public",
+                                                       client_ip=request.remote_addr)
+    except ValidationFailed as error:
+        db.session.rollback()
+        apply_errors(form, error.errors)
+        return _page(event, form, 422)
+    except registrations.RegistrationClosed as error:
+        db.session.rollback()
+        return _page(event, form, 409, str(error))
+    if outcome == "existant":
+        # The same page as a first registration (the email is sent again): the form does not tell
+        # a stranger whether an address is registered.
+        outcome = "attente" if registration.status == "attente" else "inscrit"
+    return redirect(url_for("public_events.confirmation", slug=slug, etat=outcome))
+
+
+@bp.route("/<slug>/confirmation")
+def confirmation(slug: str):
+    event = _published(slug)
+    outcome = request.args.get("etat")
+    if outcome not in OUTCOMES:
+        outcome = "inscrit"
+    return render_template("public/confirmation.html", event=event, outcome=outcome)
+
+
+@bp.route("/structures")
+def structures():
+    """Structure suggestions for the public form: only id, name and commune."""
+    q = (request.args.get("q") or "")[:100]
+    if len(fold(q)) < 2:
+        return jsonify([])
+    page = search_structures(q, status="ouvertes", per_page=10)
+    return jsonify([{"id": s.id, "name": s.name, "commune": s.commune,
+                     "label": f"{s.name} – {s.commune}" if s.commune else s.name} for s in page.items])
+
+
+@bp.route("/annuler/<token>", methods=["GET", "POST"])
+def cancel(token: str):
+    """The personal link: cancel, leave the waiting list or give a promoted seat back."""
+    registration, state = registrations.by_token(token)
+    form = StatusForm()
+    if state != "valide":
+        return render_template("public/cancel.html", registration=registration, state=state, form=form), \
+            404 if state == "inconnue" else 410
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        was_waiting = registration.status == "attente"
+        try:
+            registrations.cancel(registration)
+        except ValidationFailed:  # cancelled meanwhile (a second tab, a double click)
+            db.session.rollback()
+            return render_template("public/cancel.html", registration=registration, state="annulee",
+                                   form=form), 410
+        return render_template("public/cancel.html", registration=registration, state="faite",
+                               was_waiting=was_waiting, form=form)
+    return render_template("public/cancel.html", registration=registration, state=state, form=form)

@@ -1,0 +1,375 @@
+"""Registrations: capacity under concurrency, the waiting list, personal links, attendance."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import IntegrityError
+
+from crm.core.events import record_change
+from crm.core.models import OutboxEvent, utcnow
+from crm.core.text import fold
+from crm.core.validation import ValidationFailed, blank, parse_int, text
+from crm.events import notifications
+from crm.events.models import (
+    ATTENDANCE_STATUSES, REGISTRATION_SOURCES, SEAT_STATUSES, Event, Registration,
+)
+from crm.events.services import as_utc, event_payload
+from crm.extensions import db
+from crm.mail.models import EmailMessage
+from crm.referential.services import known_department
+from crm.structures.models import Structure
+
+# Deliberately loose: one "@", a dot in the domain, no spaces; the confirmation email proves the rest.
+EMAIL_RE = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:.]{2,}$")
+RESEND_MINUTES = 10
+TRUE_VALUES = ("1", "true", "on", "oui", "yes", "y")
+FALSE_VALUES = ("", "0", "false", "off", "non", "no", "n")
+
+
+def _boolean(value) -> bool | None:
+    """A checkbox or JSON boolean; None when it is neither."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE_VALUES + FALSE_VALUES:
+        return value.strip().lower() in TRUE_VALUES
+    return None
+
+
+class RegistrationClosed(ValueError):
+    """The event does not take registrations (not published, window closed...): a French message."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def registration_payload(registration: Registration, event: Event | None = None) -> dict:
+    """The event's dimensions and the structure's, for the indicators (participation counts structures)."""
+    event = event or registration.event
+    structure = registration.structure
+    return {**{k: v for k, v in event_payload(event).items()
+               if k in ("event_id", "event_type", "department", "programme_ids", "offer_ids", "series_id",
+                        "starts_at", "ends_at")},
+            "registration_id": registration.id, "status": registration.status, "source": registration.source,
+            "structure_id": registration.structure_id, "contact_id": registration.contact_id,
+            "structure_department": structure.department_code if structure else registration.department_code,
+            "structure_sector": structure.sector.code if structure and structure.sector else None,
+            "registered_at": registration.registered_at, "cancelled_at": registration.cancelled_at,
+            "promoted_at": registration.promoted_at, "attended_at": registration.attended_at}
+
+
+def _record(registration: Registration, event_type: str, changes: dict, user_id: int | None, **extra) -> None:
+    record_change(entity_type="registration", entity_id=registration.id, action="update", changes=changes,
+                  event_type=event_type, payload={**registration_payload(registration), **extra},
+                  user_id=user_id, parent=("event", registration.event_id))
+
+
+def _person(data: dict, source: str) -> dict:
+    """Validated person fields, with a French message per refused field."""
+    errors: dict[str, str] = {}
+    values = {
+        "first_name": text(data.get("first_name"), errors, "first_name", max_length=80, required=True,
+                           message="Indiquez votre prénom."),
+        "last_name": text(data.get("last_name"), errors, "last_name", max_length=80, required=True,
+                          message="Indiquez votre nom."),
+        "email": text(data.get("email"), errors, "email", max_length=254, required=True,
+                      message="Indiquez votre adresse email professionnelle."),
+        "function": text(data.get("function"), errors, "function", max_length=120),
+        "structure_name": text(data.get("structure_name"), errors, "structure_name", max_length=255),
+    }
+    if values["email"] and "email" not in errors and not EMAIL_RE.match(values["email"]):
+        errors["email"] = "Adresse email invalide (exemple : prenom.nom@structure.fr)."
+    structure_id = parse_int(data.get("structure_id"), errors, "structure_id", minimum=1, maximum=2**31 - 1,
+                             message="Structure invalide.")
+    if "structure_id" in errors:
+        errors["structure_id"] = "Structure invalide."
+    structure = db.session.get(Structure, structure_id) if structure_id else None
+    if structure_id and structure is None:
+        errors["structure_id"] = "Structure inconnue : choisissez-la dans la liste ou saisissez son nom."
+    department = blank(data.get("department_code"))
+    if department is not None and not known_department(department):
+        errors["department_code"] = "Département inconnu."
+    if structure is None and "structure_id" not in errors:
+        if values["structure_name"] and department is None and "department_code" not in errors:
+            errors["department_code"] = "Indiquez le département de votre structure."
+        elif not values["structure_name"] and source in ("public", "api") and "structure_name" not in errors:
+            errors["structure_name"] = "Choisissez votre structure dans la liste ou saisissez son nom."
+    consent = _boolean(data.get("consent_contact"))
+    if consent is None:
+        errors["consent_contact"] = "Réponse invalide (oui ou non)."
+    if errors:
+        raise ValidationFailed(errors)
+    values["structure_id"] = structure.id if structure else None
+    values["structure_name"] = None if structure else values["structure_name"]
+    values["department_code"] = structure.department_code if structure else department
+    values["consent_contact"] = consent
+    values["email_key"] = values["email"].lower()
+    values["name_key"] = fold(f"{values['last_name']} {values['first_name']}")[:170]
+    return values
+
+
+def closed_reason(event: Event, source: str, now: datetime | None = None) -> str | None:
+    """Why ``event`` takes no registration from ``source`` now (None: it does)."""
+    now = now or utcnow()
+    if event.status == "annule":
+        return "Cet événement est annulé."
+    if event.status == "clos":
+        return "Cet événement est terminé."
+    if source == "back_office":
+        return None
+    if event.status != "publie":
+        return "Les inscriptions à cet événement ne sont pas ouvertes."
+    if event.registration_opens_at and now < as_utc(event.registration_opens_at):
+        return "Les inscriptions ne sont pas encore ouvertes."
+    closes = as_utc(event.registration_closes_at) or as_utc(event.ends_at)
+    if now >= closes:
+        return "Les inscriptions sont closes."
+    return None
+
+
+def seats_taken(event_id: int) -> int:
+    return db.session.scalar(select(db.func.count()).where(
+        Registration.event_id == event_id, Registration.status.in_(SEAT_STATUSES))) or 0
+
+
+def _lock(event: Event) -> None:
+    """Serialise the registrations of one event: a row lock on PostgreSQL.
+
+    SQLite has no row locks: a no-op write takes its database-wide write lock before the seats are counted.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sql_text("UPDATE events SET id = id WHERE id = :id"), {"id": event.id})
+    else:
+        db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+
+
+def _has_seat(event: Event) -> bool:
+    return event.capacity is None or seats_taken(event.id) < event.capacity
+
+
+def register(event: Event, data: dict, *, source: str, user_id: int | None = None,
+             client_ip: str | None = None) -> tuple[Registration, str]:
+    """Register a person; returns ``(registration, outcome)``.
+
+    ``outcome``: "inscrit" or "attente" for a new (or re-activated) registration, "existant" when
+    this email is already registered (no second row; its email is asked for again, unless one was
+    in the last minutes). Capacity holds under concurrency: the event row is locked before the
+    seats are counted. The emails (personal link, invitation) are the ``registration_emails``
+    workflow rule's: the request only writes the registration and its event.
+    """
+    if source not in REGISTRATION_SOURCES:
+        raise ValueError(f"unknown registration source {source!r}")
+    values = _person(data, source)
+    reason = closed_reason(event, source)
+    if reason:
+        raise RegistrationClosed(reason)
+    # The event's programmes and offers (for the payload) are read before the lock, which every
+    # registration to the event waits for.
+    event_payload(event)
+    _lock(event)
+    existing = _by_email(event.id, values["email_key"])
+    if existing is not None and existing.status != "annule":
+        _ask_again(existing, user_id)
+        return existing, "existant"
+    status = "inscrit" if _has_seat(event) else "attente"
+    now = utcnow()
+    if existing is not None:  # registered, cancelled, and back
+        registration = existing
+        for key, value in values.items():
+            setattr(registration, key, value)
+        registration.status, registration.registered_at, registration.cancelled_at = status, now, None
+        registration.promoted_at = None
+        # The cancelled registration's link must not come back to life: the new email brings a new one.
+        registration.cancel_token_hash = registration.token_expires_at = None
+        db.session.flush()
+    else:
+        registration = Registration(event_id=event.id, status=status, source=source, registered_at=now,
+                                    client_ip=client_ip, created_by_id=user_id, **values)
+        db.session.add(registration)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The same email won a race the lock did not cover: one registration, the first.
+            db.session.rollback()
+            found = _by_email(event.id, values["email_key"])
+            if found is None:
+                raise
+            return found, "existant"
+    _record(registration, "registration.created" if status == "inscrit" else "registration.waitlisted",
+            {"status": [None, status]}, user_id)
+    db.session.commit()
+    return registration, status
+
+
+# The events after which the registration_emails rule emails the person (their personal link).
+EMAIL_EVENTS = ("registration.created", "registration.waitlisted", "registration.promoted",
+                "registration.resend_requested")
+
+
+def _ask_again(registration: Registration, user_id: int | None) -> None:
+    """Someone registers again: their email (with a new personal link) is asked for again, at most every
+    ``RESEND_MINUTES`` so that the form cannot flood an inbox (nor the outbox)."""
+    since = utcnow() - timedelta(minutes=RESEND_MINUTES)
+    recent_email = db.session.scalar(select(EmailMessage.id).where(
+        EmailMessage.related_type == "registration", EmailMessage.related_id == registration.id,
+        EmailMessage.created_at >= since).limit(1))
+    # An email asked for but not written yet (the worker has not run) counts as sent.
+    recent_request = db.session.scalar(select(OutboxEvent.id).where(
+        OutboxEvent.aggregate_type == "registration", OutboxEvent.aggregate_id == registration.id,
+        OutboxEvent.type.in_(EMAIL_EVENTS), OutboxEvent.created_at >= since).limit(1))
+    if recent_email is not None or recent_request is not None or registration.status not in ("inscrit", "attente"):
+        db.session.rollback()  # nothing to write: release the lock
+        return
+    record_change(entity_type="registration", entity_id=registration.id, action="resend", changes={},
+                  event_type="registration.resend_requested", payload=registration_payload(registration),
+                  user_id=user_id, parent=("event", registration.event_id))
+    db.session.commit()
+
+
+PERSONAL_LINK_EMAILS = {"confirmation": notifications.confirmation, "attente": notifications.waiting_list,
+                        "promotion": notifications.promotion}
+
+
+def send_personal_link(registration: Registration, email: str, *, dedupe_key: str,
+                       user_id: int | None = None) -> EmailMessage | None:
+    """Queue the registration's email of kind ``email`` ("confirmation", "attente" or "promotion") with a
+    new personal link, in the caller's transaction; None if ``dedupe_key`` was used already.
+
+    The new link replaces the previous one (only its hash is stored, and the token is only in this
+    email); the hash is written without raising the registration's version, so that staff editing
+    the registration meanwhile are not told it changed under them.
+    """
+    event = registration.event
+    token = secrets.token_urlsafe(32)
+    message = PERSONAL_LINK_EMAILS[email](registration, token, user_id=user_id, dedupe_key=dedupe_key)
+    if message is None:
+        return None
+    db.session.execute(update(Registration).where(Registration.id == registration.id)
+                       .values(cancel_token_hash=hash_token(token), token_expires_at=as_utc(event.ends_at))
+                       .execution_options(synchronize_session="fetch"))
+    return message
+
+
+def _by_email(event_id: int, email_key: str) -> Registration | None:
+    return db.session.scalar(select(Registration).where(Registration.event_id == event_id,
+                                                        Registration.email_key == email_key))
+
+
+def fill_free_seats(event: Event, *, user_id: int | None = None) -> list[Registration]:
+    """Give the free seats to the waiting list, first come first served (the caller commits); the
+    ``registration.promoted`` event has the ``registration_emails`` rule email each person."""
+    promoted = []
+    if event.status not in ("publie", "brouillon"):
+        return promoted
+    free = None if event.capacity is None else event.capacity - seats_taken(event.id)
+    query = (select(Registration).where(Registration.event_id == event.id, Registration.status == "attente")
+             .order_by(Registration.registered_at, Registration.id))
+    if free is not None:
+        if free <= 0:
+            return promoted
+        query = query.limit(free)
+    now = utcnow()
+    for registration in db.session.scalars(query).all():
+        registration.status = "inscrit"
+        registration.promoted_at = now
+        db.session.flush()
+        _record(registration, "registration.promoted", {"status": ["attente", "inscrit"]}, user_id)
+        promoted.append(registration)
+    return promoted
+
+
+def cancel(registration: Registration, *, user_id: int | None = None, commit: bool = True) -> list[Registration]:
+    """Cancel a registration (or leave the waiting list); a freed seat goes to the first person waiting.
+
+    Returns the promoted registrations (in the same transaction).
+    """
+    event = registration.event
+    _lock(event)
+    db.session.refresh(registration)
+    if registration.status == "annule":
+        raise ValidationFailed({"status": "Cette inscription est déjà annulée."})
+    if registration.status in ATTENDANCE_STATUSES:
+        raise ValidationFailed({"status": "La présence a déjà été enregistrée : l'inscription ne s'annule plus."})
+    from_status = registration.status
+    registration.status = "annule"
+    registration.cancelled_at = utcnow()
+    db.session.flush()
+    _record(registration, "registration.cancelled", {"status": [from_status, "annule"]}, user_id,
+            from_status=from_status)
+    promoted = fill_free_seats(event, user_id=user_id) if from_status == "inscrit" else []
+    if commit:
+        db.session.commit()
+    return promoted
+
+
+def leave_waiting_list(registration: Registration, *, user_id: int | None = None) -> None:
+    if registration.status != "attente":
+        raise ValidationFailed({"status": "Cette inscription n'est pas sur la liste d'attente."})
+    cancel(registration, user_id=user_id)
+
+
+def mark_attendance(registration: Registration, status: str, *, user_id: int | None = None,
+                    commit: bool = True) -> Registration:
+    """Staff: present, absent or excusé (on the day, or after it)."""
+    if status not in ATTENDANCE_STATUSES:
+        raise ValidationFailed({"status": "Statut de présence inconnu (présent, absent ou excusé)."})
+    if registration.event.status not in ("publie", "clos"):
+        raise ValidationFailed({"status": "La présence se note sur un événement publié ou clos."})
+    if registration.status == status:
+        return registration
+    from_status = registration.status
+    registration.status = status
+    registration.attended_at = utcnow() if status == "present" else None
+    db.session.flush()
+    _record(registration, "attendance.recorded", {"status": [from_status, status]}, user_id,
+            from_status=from_status)
+    if commit:
+        db.session.commit()
+    return registration
+
+
+def finish_check_in(event: Event, *, user_id: int | None = None) -> int:
+    """Everyone still only "inscrit" is absent (the excused stay excused); returns how many."""
+    if event.status not in ("publie", "clos"):
+        raise ValidationFailed({"status": "L'accueil se clôture sur un événement publié ou clos."})
+    _lock(event)
+    remaining = db.session.scalars(select(Registration).where(
+        Registration.event_id == event.id, Registration.status == "inscrit")).all()
+    for registration in remaining:
+        mark_attendance(registration, "absent", user_id=user_id, commit=False)
+    db.session.commit()
+    return len(remaining)
+
+
+def by_token(token: str | None) -> tuple[Registration | None, str]:
+    """The registration of a personal link and its state: "valide", "annulee", "expiree" or "inconnue"."""
+    if not token or not isinstance(token, str) or len(token) > 100:
+        return None, "inconnue"
+    digest = hash_token(token)
+    registration = db.session.scalar(select(Registration).where(Registration.cancel_token_hash == digest))
+    if registration is None or not hmac.compare_digest(registration.cancel_token_hash, digest):
+        return None, "inconnue"
+    if registration.status == "annule":
+        return registration, "annulee"
+    if registration.token_expires_at and utcnow() >= as_utc(registration.token_expires_at):
+        return registration, "expiree"
+    if registration.event.status in ("annule", "clos") or registration.status in ATTENDANCE_STATUSES:
+        return registration, "expiree"
+    return registration, "valide"
+
+
+def change_registration_status(registration: Registration, status: str, *, user_id: int | None) -> Registration:
+    """Staff or API: annulé, présent, absent or excusé."""
+    if status == "annule":
+        cancel(registration, user_id=user_id)
+    elif status in ATTENDANCE_STATUSES:
+        mark_attendance(registration, status, user_id=user_id)
+    else:
+        raise ValidationFailed({"status": "Statut inconnu (annule, present, absent ou excuse)."})
+    return registration

@@ -1,0 +1,269 @@
+"""Back office of events: list, create, edit, one event with its registrations, status changes, duplication.
+
+Organisers and admins write; animators and managers read. The check-in screen and the sign-in
+sheet are in ``checkin_routes`` on the same blueprint.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from crm.accounts.models import User
+from crm.accounts.permissions import EVENT_READ_ROLES, can_log_activity, can_manage_events, roles_required
+from crm.core.formatting import PARIS
+from crm.core.validation import ValidationFailed
+from crm.events import queries, registrations, services
+from crm.events.forms import DuplicateForm, EventForm, RegistrationForm, StatusForm
+from crm.events.ics import event_calendar
+from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Registration
+from crm.events.public_routes import apply_errors, department_choices, registration_data
+from crm.extensions import db
+from crm.indicators.attribution import attribution_days, event_attribution
+from crm.pipeline.routes import department_arg, get_or_404, int_arg, version_of
+from crm.referential.models import Offer, Programme
+from crm.structures.services import StaleEdit
+
+bp = Blueprint("events", __name__, url_prefix="/evenements")
+
+reader_required = roles_required(*EVENT_READ_ROLES)
+STATUS_MESSAGES = {"publie": "Événement publié : sa page publique est ouverte.", "clos": "Événement clos.",
+                   "annule": "Événement annulé : les inscrits sont prévenus par email."}
+
+
+def require_manager() -> None:
+    if not can_manage_events(current_user):
+        abort(403)
+
+
+def _event(event_id: int) -> Event:
+    return get_or_404(Event, event_id)
+
+
+def _local(value) -> str:
+    """A stored UTC datetime as the ``datetime-local`` value in Paris time."""
+    value = services.as_utc(value)
+    return value.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def _event_form(event: Event | None = None) -> EventForm:
+    form = EventForm(obj=event)
+    types = [t for t in queries.event_types(False) if t.active or (event is not None and t.id == event.type_id)]
+    form.type_id.choices = [("", "— Type —")] + [(str(t.id), t.label) for t in types]
+    form.department_code.choices = department_choices("— Aucun (en ligne) —")
+    form.programme_ids.choices = [(str(p.id), f"{p.number}. {p.label}") for p in
+                                  db.session.scalars(select(Programme).order_by(Programme.number))]
+    form.offer_ids.choices = [(str(o.id), o.label) for o in
+                              db.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.label))]
+    organisers = db.session.scalars(select(User).where(User.role.in_(services.ORGANISER_ROLES),
+                                                       User.active.is_(True)).order_by(User.last_name))
+    form.organiser_id.choices = [(str(u.id), u.display_name) for u in organisers]
+    if request.method == "GET":
+        if event is not None:
+            for name in ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at"):
+                form[name].data = _local(getattr(event, name))
+            form.type_id.data = str(event.type_id)
+            form.department_code.data = event.department_code or ""
+            form.capacity.data = str(event.capacity or "")
+            form.programme_ids.data = [str(p.id) for p in event.programmes]
+            form.offer_ids.data = [str(o.id) for o in event.offers]
+            form.organiser_id.data = str(event.organiser_id or "")
+            form.version.data = event.version
+        else:
+            form.organiser_id.data = str(current_user.id)
+    return form
+
+
+def _form_values(form: EventForm) -> dict:
+    return {name: f.data for name, f in form._fields.items() if name not in ("csrf_token", "version")}
+
+
+@bp.route("")
+@reader_required
+def index():
+    period = request.args.get("periode")
+    params = {"periode": period if period in ("a_venir", "passes") else ("a_venir" if period is None else None),
+              "type": int_arg("type"), "departement": department_arg(),
+              "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None}
+    filters = queries.EventFilters(period=params["periode"], type_id=params["type"],
+                                   department=params["departement"], status=params["statut"])
+    page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
+    return render_template("events/index.html", page=page, params=params, types=queries.event_types(False),
+                           departments=department_choices("Tous")[1:], statuses=EVENT_STATUSES,
+                           counts=queries.counts_for([e.id for e in page.items]),
+                           can_write=can_manage_events(current_user))
+
+
+@bp.route("/nouveau", methods=["GET", "POST"])
+@reader_required
+def new():
+    require_manager()
+    form = _event_form()
+    if form.validate_on_submit():
+        try:
+            event = services.create_event(_form_values(form), user=current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error.errors)
+        else:
+            flash("Événement créé (brouillon). Publiez-le pour ouvrir les inscriptions.", "success")
+            return redirect(url_for("events.show", event_id=event.id))
+    return render_template("events/form.html", form=form, event=None), 422 if request.method == "POST" else 200
+
+
+@bp.route("/<int:event_id>/modifier", methods=["GET", "POST"])
+@reader_required
+def edit(event_id: int):
+    require_manager()
+    event = _event(event_id)
+    form = _event_form(event)
+    if form.validate_on_submit():
+        try:
+            services.update_event(event, _form_values(form), user=current_user, expected_version=version_of(form))
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error.errors)
+        except StaleEdit as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return render_template("events/form.html", form=form, event=event), 409
+        else:
+            flash("Événement enregistré.", "success")
+            return redirect(url_for("events.show", event_id=event.id))
+    return render_template("events/form.html", form=form, event=event), 422 if request.method == "POST" else 200
+
+
+def _show(event: Event, registration_form: RegistrationForm | None = None, status: int = 200):
+    if registration_form is None:
+        registration_form = RegistrationForm()
+        registration_form.department_code.choices = department_choices()
+    return render_template(
+        "events/show.html", event=event, counts=services.registration_counts(event.id),
+        registrations=queries.registrations_of(event.id), statuses=REGISTRATION_STATUSES,
+        can_write=can_manage_events(current_user), action_form=StatusForm(), registration_form=registration_form,
+        produced=event_attribution(event), attribution_days=attribution_days(),
+        can_open_opportunity=can_log_activity(current_user),
+        public_url=url_for("public_events.show", slug=event.slug, _external=True)), status
+
+
+@bp.route("/<int:event_id>")
+@reader_required
+def show(event_id: int):
+    return _show(_event(event_id))
+
+
+@bp.route("/<int:event_id>/statut", methods=["POST"])
+@reader_required
+def change_status(event_id: int):
+    """Publish or close (a confirm() in the page); cancelling goes through its own confirmation page."""
+    require_manager()
+    event = _event(event_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    target = form.status.data
+    if target == "annule" and request.form.get("confirme") != "oui":
+        return redirect(url_for("events.confirm_cancel", event_id=event.id))
+    try:
+        services.change_status(event, target, user=current_user)
+    except ValidationFailed as error:
+        db.session.rollback()
+        flash(error.errors.get("status", "Changement de statut impossible."), "error")
+    else:
+        flash(STATUS_MESSAGES[target], "success")
+    return redirect(url_for("events.show", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/annuler")
+@reader_required
+def confirm_cancel(event_id: int):
+    require_manager()
+    event = _event(event_id)
+    return render_template("events/confirm_cancel.html", event=event, form=StatusForm(),
+                           counts=services.registration_counts(event.id))
+
+
+@bp.route("/<int:event_id>/dupliquer", methods=["GET", "POST"])
+@reader_required
+def duplicate(event_id: int):
+    require_manager()
+    event = _event(event_id)
+    form = DuplicateForm()
+    form.department_code.choices = department_choices("— Le même —")
+    if request.method == "GET":
+        form.starts_at.data = _local(event.starts_at)
+    if form.validate_on_submit():
+        try:
+            copy = services.duplicate_event(event, {k: f.data for k, f in form._fields.items()}, user=current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error.errors)
+        else:
+            flash("Copie créée (brouillon) dans la même série : vérifiez-la puis publiez-la.", "success")
+            return redirect(url_for("events.show", event_id=copy.id))
+    return render_template("events/duplicate.html", event=event, form=form), \
+        422 if request.method == "POST" else 200
+
+
+@bp.route("/<int:event_id>/inscriptions", methods=["POST"])
+@reader_required
+def add_registration(event_id: int):
+    """Add someone by hand (source back_office): the same capacity and waiting-list rules."""
+    require_manager()
+    event = _event(event_id)
+    form = RegistrationForm()
+    form.department_code.choices = department_choices()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        registration, outcome = registrations.register(event, registration_data(form), source="back_office",
+                                                       user_id=current_user.id)
+    except ValidationFailed as error:
+        db.session.rollback()
+        apply_errors(form, error.errors)
+        return _show(event, form, 422)
+    except registrations.RegistrationClosed as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("events.show", event_id=event.id))
+    flash({"inscrit": f"{registration.display_name} est inscrit(e).",
+           "attente": f"Événement complet : {registration.display_name} est sur la liste d'attente.",
+           "existant": f"{registration.display_name} était déjà inscrit(e) avec cette adresse."}[outcome],
+          "success")
+    return redirect(url_for("events.show", event_id=event.id) + "#inscriptions")
+
+
+@bp.route("/<int:event_id>/inscriptions/<int:registration_id>/statut", methods=["POST"])
+@reader_required
+def registration_status(event_id: int, registration_id: int):
+    """Cancel a registration or note attendance (JSON for the check-in screen, a form elsewhere)."""
+    require_manager()
+    registration = get_or_404(Registration, registration_id)
+    if registration.event_id != event_id:
+        abort(404)
+    from crm.events.checkin_routes import registration_json
+    from crm.core.errors import json_error, wants_json
+
+    status = request.form.get("status", "")
+    try:
+        registrations.change_registration_status(registration, status, user_id=current_user.id)
+    except ValidationFailed as error:
+        db.session.rollback()
+        message = error.errors.get("status", "Changement impossible.")
+        if wants_json():
+            return json_error(422, message, error.errors)
+        flash(message, "error")
+    else:
+        if wants_json():
+            return registration_json(registration)
+        flash(f"{registration.display_name} : {registration.status_label}.", "success")
+    return redirect(url_for("events.show", event_id=event_id) + "#inscriptions")
+
+
+@bp.route("/<int:event_id>.ics")
+@reader_required
+def ics(event_id: int):
+    event = _event(event_id)
+    return Response(event_calendar(event, method="PUBLISH"), mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
+from crm.events import checkin_routes  # noqa: E402,F401  (registers the check-in pages on ``bp``)

@@ -1,0 +1,1 @@
+"""Aggregations and rates: the only place that computes a rate (see STYLE.md)."""

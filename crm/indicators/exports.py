@@ -1,0 +1,91 @@
+"""Every indicator table of the dashboards as a file (CSV or XLSX), with its period and filters in it."""
+from __future__ import annotations
+
+from crm.core.exports import ExportTable
+from crm.indicators import dashboard
+from crm.indicators.queries import INDICATORS, Scope
+from crm.indicators.report import funnel, report_figures, trends
+from crm.indicators.scope import describe
+
+HEADER = ("Clé", "Libellé", "Numérateur", "Dénominateur", "Taux")
+GROUP_LABELS = {"department": "département", "programme": "programme", "offer": "offre", "animator": "animateur",
+                "sector": "secteur", "month": "mois"}
+
+
+def _rate(figure):
+    return None if figure.rate is None else round(figure.rate, 4)
+
+
+def _indicator(name: str):
+    title, compute, groups = INDICATORS[name]
+
+    def table(scope: Scope, args) -> ExportTable:
+        group_by = args.get("par") if args.get("par") in groups else None
+        rows = [(" / ".join(str(k) for k in f.key), f.label, f.numerator, f.denominator, _rate(f))
+                for f in compute(scope, group_by)]
+        context = describe(scope) + [("Ventilation", GROUP_LABELS.get(group_by, "ensemble")),
+                                     ("Taux", "vide = pas de données (dénominateur nul)")]
+        return ExportTable(title=title, header=HEADER, rows=rows, context=context)
+
+    return table
+
+
+def _map(scope: Scope, args) -> ExportTable:
+    indicator = args.get("carte") if args.get("carte") in dashboard.MAP_INDICATORS else "participation"
+    figures = dashboard.department_figures(scope, indicator)
+    rows = [(code, f.label, f.numerator, f.denominator, _rate(f)) for code, f in figures.items()]
+    return ExportTable(title=f"{dashboard.MAP_INDICATORS[indicator]} par département", header=HEADER, rows=rows,
+                       context=describe(scope))
+
+
+def _heatmap(scope: Scope, args) -> ExportTable:
+    heat = dashboard.engagement_heatmap(scope)
+    rows = []
+    for programme_id, label in heat.programmes:
+        for code, name in heat.departments:
+            f = heat.cells.get((programme_id, code))
+            if f is not None:
+                rows.append((label, f"{code} – {name}", f.numerator, f.denominator, _rate(f)))
+    return ExportTable(title="Engagement par programme et département",
+                       header=("Programme", "Département", "Structures engagées", "Population cible", "Taux"),
+                       rows=rows, context=describe(scope))
+
+
+def _funnel(scope: Scope, args) -> ExportTable:
+    stages, outcomes = funnel(scope)
+    rows = [(s.label, s.count, None if s.average_days is None else round(s.average_days, 1)) for s in stages]
+    rows += [("Perdues", outcomes["perdue"], None), ("Abandonnées", outcomes["abandonnee"], None),
+             ("Devenues projet", outcomes["transformed"], None)]
+    return ExportTable(title="Entonnoir des opportunités", header=("Étape", "Opportunités", "Jours passés en moyenne"),
+                       rows=rows, context=describe(scope))
+
+
+def _trends(scope: Scope, args) -> ExportTable:
+    trend = trends(scope)
+    rows = []
+    for i, label in enumerate(trend.months):
+        p, t = trend.participation[i], trend.transformation[i]
+        rows.append((label, p.numerator if p else 0, p.denominator if p else 0, _rate(p) if p else None,
+                     t.numerator if t else 0, t.denominator if t else 0, _rate(t) if t else None, trend.engaged[i]))
+    return ExportTable(title="Évolution mensuelle", header=(
+        "Mois", "Structures participantes", "Structures ES/ESMS", "Participation", "Opportunités devenues projet",
+        "Opportunités identifiées", "Transformation", "Structures engagées (cumul)"), rows=rows, context=describe(scope))
+
+
+def _report(scope: Scope, args) -> ExportTable:
+    r = report_figures(scope)
+    rows = [("Structures accompagnées", r.accompanied.numerator, None, None),
+            ("dont médico-sociales", r.medico_social.numerator, r.medico_social.denominator, _rate(r.medico_social)),
+            ("Offres présentées hors coordination", r.other_offers.numerator, r.other_offers.denominator,
+             _rate(r.other_offers)),
+            ("Événements territoriaux organisés", r.territorial_events, None, None),
+            ("Webinaires", r.webinars, None, None),
+            ("Participants aux webinaires", r.webinar_participants, None, None),
+            ("Participants ayant trouvé le webinaire utile", r.useful.numerator, r.useful.denominator, _rate(r.useful))]
+    return ExportTable(title="Chiffres du rapport d'activité", header=("Chiffre", "Valeur", "Sur", "Part"), rows=rows,
+                       context=describe(scope))
+
+
+TABLES = {"participation": _indicator("participation"), "transformation": _indicator("transformation"),
+          "engagement": _indicator("engagement"), "carte": _map, "engagement-programmes-departements": _heatmap,
+          "entonnoir": _funnel, "evolution": _trends, "rapport": _report}

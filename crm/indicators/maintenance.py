@@ -1,0 +1,390 @@
+"""Keeping the indicators' read model in step with the records (see :mod:`crm.indicators.models`).
+
+* :func:`apply_events` is called by the outbox dispatcher for each batch of events, inside the
+  batch's transaction: it works out which records the events touched, re-derives their facts
+  (delete + insert) and recomputes the cells whose facts changed. Re-deriving from the records, not
+  adding deltas from payloads, is what makes it idempotent and order-independent: an event
+  processed twice, or two events processed out of order, leave the same rows.
+* :func:`rebuild` derives everything (``crm indicators rebuild``); :func:`check` rebuilds inside a
+  transaction it rolls back and reports every row that differs (``crm indicators check``).
+
+On PostgreSQL the maintenance of concurrent workers is serialised by a transaction-level advisory
+lock, so that two batches touching the same structure cannot interleave their delete/insert.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
+
+from crm.core.models import utcnow
+from crm.extensions import db
+from crm.indicators import derivations as d
+from crm.indicators import models as m
+
+LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
+CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
+
+FACT_AND_CELL_TABLES = (
+    m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
+    m.Engagement, m.StructureCount, m.OfferPresentation, m.OfferPresentationCell, m.EventFact,
+)
+# Event types whose effect cannot be narrowed to records (an offer moved to another programme...).
+REBUILD_TRIGGERS = {"reference.changed"}
+
+
+@dataclass
+class Touched:
+    activities: set[int] = field(default_factory=set)
+    registrations: set[int] = field(default_factory=set)
+    events: set[int] = field(default_factory=set)  # their figures, and every registration's participation
+    opportunities: set[int] = field(default_factory=set)
+    projects: set[int] = field(default_factory=set)
+    structures: set[int] = field(default_factory=set)
+    rebuild: bool = False
+
+    def add_event(self, event) -> None:
+        kind, record_id, payload = event.aggregate_type, event.aggregate_id, event.payload or {}
+        if event.type in REBUILD_TRIGGERS:
+            self.rebuild = True
+        elif kind == "activity":
+            self.activities.add(record_id)
+        elif kind == "registration":
+            self.registrations.add(record_id)
+            if payload.get("event_id"):
+                self.events.add(payload["event_id"])
+        elif kind == "event":
+            self.events.add(record_id)
+        elif kind == "opportunity":
+            self.opportunities.add(record_id)
+        elif kind == "project":
+            self.projects.add(record_id)
+            if payload.get("opportunity_id"):
+                self.opportunities.add(payload["opportunity_id"])
+        elif kind == "structure":
+            self.structures.add(record_id)
+        for name in ("from_opportunity_id",):  # a project moved between opportunities
+            if payload.get(name):
+                self.opportunities.add(payload[name])
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _lock() -> None:
+    if _dialect() == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
+def _chunks(values: Iterable, size: int = CHUNK):
+    values = sorted(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _insert(model, columns, query) -> None:
+    db.session.execute(insert(model.__table__).from_select(list(columns), query))
+
+
+# --- replacing facts, recomputing cells ----------------------------------------------------------------
+
+def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
+    """Delete the facts matching ``where``, insert the derived ones; returns the keys of the cells
+    concerned before and after (so that both old and new cells get recomputed)."""
+    table = model.__table__
+    keys = [table.c[name] for name in key_columns]
+    touched = set(db.session.execute(select(*keys).where(where).distinct()).all())
+    db.session.execute(delete(table).where(where))
+    _insert(model, columns, query)
+    touched |= set(db.session.execute(select(*keys).where(where).distinct()).all())
+    return {tuple(row) for row in touched}
+
+
+def _participations(touched: Touched) -> None:
+    src = m.ParticipationSource.__table__
+    dialect = _dialect()
+    structures: set[int] = set()
+    for ids in _chunks(touched.activities):
+        where = (src.c.source_type == "activity") & src.c.source_id.in_(ids)
+        structures |= {key[0] for key in _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
+                                                         d.activity_participations(activity_ids=ids),
+                                                         ("structure_id",))}
+    registrations = set(touched.registrations)
+    if touched.events:
+        registrations |= set(db.session.scalars(select(d.R.c.id).where(d.R.c.event_id.in_(touched.events))))
+    for ids in _chunks(registrations):
+        where = (src.c.source_type == "registration") & src.c.source_id.in_(ids)
+        structures |= {key[0] for key in _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
+                                                         d.registration_participations(dialect, registration_ids=ids),
+                                                         ("structure_id",))}
+    for ids in _chunks(touched.structures):
+        where = src.c.structure_id.in_(ids)
+        db.session.execute(delete(src).where(where))
+        _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
+        _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
+                d.registration_participations(dialect, structure_ids=ids))
+        structures |= set(ids)
+    days = m.ParticipationDay.__table__
+    months: set[tuple] = set()  # (first of month, department, sector) whose structures' days changed
+    for ids in _chunks(structures):
+        months |= _participation_months(ids)
+        db.session.execute(delete(days).where(days.c.structure_id.in_(ids)))
+        _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days(structure_ids=ids))
+        months |= _participation_months(ids)
+    _participation_cells(months)
+
+
+def _participation_months(structure_ids) -> set[tuple]:
+    days = m.ParticipationDay.__table__
+    month = d.period_start("mois", days.c.day, _dialect())
+    rows = db.session.execute(select(month, days.c.department_code, days.c.sector)
+                              .where(days.c.structure_id.in_(structure_ids)).distinct())
+    return {(_as_date(row[0]), row[1], row[2]) for row in rows}
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _participation_cells(months: set[tuple]) -> None:
+    """Recompute the participation cells of the months given and of their quarters and years."""
+    cells = m.ParticipationCell.__table__
+    dialect = _dialect()
+    firsts = {
+        "mois": lambda day: day,
+        "trimestre": lambda day: day.replace(month=(day.month - 1) // 3 * 3 + 1),
+        "annee": lambda day: day.replace(month=1),
+    }
+    for kind in d.PERIOD_KINDS:
+        keys = {(firsts[kind](first), department, sector) for first, department, sector in months}
+        for chunk in _chunks(keys, 1000):
+            db.session.execute(delete(cells).where(
+                cells.c.period_kind == kind,
+                tuple_(cells.c.period_start, cells.c.department_code, cells.c.sector).in_(chunk)))
+            _insert(m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect, chunk))
+
+
+def _recompute_cells(model, key_columns, columns, derive, keys: set[tuple]) -> None:
+    table = model.__table__
+    for chunk in _chunks(keys, 1000):
+        db.session.execute(delete(table).where(tuple_(*[table.c[k] for k in key_columns]).in_(chunk)))
+        _insert(model, columns, derive(chunk))
+
+
+def _opportunities(touched: Touched) -> None:
+    facts = m.OpportunityFact.__table__
+    dialect = _dialect()
+    keys: set[tuple] = set()
+    opportunity_ids = set(touched.opportunities)
+    if touched.structures:
+        # From the records, and from the facts: an opportunity deleted with its structure has facts only.
+        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(d.OPP.c.structure_id.in_(
+            touched.structures))))
+        opportunity_ids |= set(db.session.scalars(select(facts.c.opportunity_id).where(
+            facts.c.structure_id.in_(touched.structures))))
+    for ids in _chunks(opportunity_ids):
+        keys |= _replace_facts(m.OpportunityFact, facts.c.opportunity_id.in_(ids), d.OPPORTUNITY_FACT_COLUMNS,
+                               d.opportunity_facts(dialect, opportunity_ids=ids),
+                               ("identified_on", "department_code"))
+    _recompute_cells(m.OpportunityCell, ("identified_on", "department_code"), d.OPPORTUNITY_CELL_COLUMNS,
+                     d.opportunity_cells, keys)
+
+
+def _projects(touched: Touched) -> None:
+    facts = m.ProjectFact.__table__
+    structures: set[int] = set()
+    project_ids = set(touched.projects)
+    if touched.structures:
+        project_ids |= set(db.session.scalars(select(d.P.c.id).where(d.P.c.structure_id.in_(touched.structures))))
+        project_ids |= set(db.session.scalars(select(facts.c.project_id).where(
+            facts.c.structure_id.in_(touched.structures))))
+    for ids in _chunks(project_ids):
+        structures |= {key[0] for key in _replace_facts(m.ProjectFact, facts.c.project_id.in_(ids),
+                                                         d.PROJECT_FACT_COLUMNS, d.project_facts(project_ids=ids),
+                                                         ("structure_id",))}
+    table = m.Engagement.__table__
+    for ids in _chunks(structures):
+        db.session.execute(delete(table).where(table.c.structure_id.in_(ids)))
+        _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements(structure_ids=ids))
+
+
+def _offer_presentations(touched: Touched) -> None:
+    facts = m.OfferPresentation.__table__
+    activity_ids = set(touched.activities)
+    if touched.structures:
+        activity_ids |= set(db.session.scalars(select(d.AST.c.activity_id).where(
+            d.AST.c.structure_id.in_(touched.structures))))
+    keys: set[tuple] = set()
+    for ids in _chunks(activity_ids):
+        keys |= _replace_facts(m.OfferPresentation, facts.c.activity_id.in_(ids), d.OFFER_PRESENTATION_COLUMNS,
+                               d.offer_presentations(activity_ids=ids), ("day", "department_code"))
+    _recompute_cells(m.OfferPresentationCell, ("day", "department_code"), d.OFFER_CELL_COLUMNS,
+                     d.offer_presentation_cells, keys)
+
+
+def _events(touched: Touched) -> None:
+    facts = m.EventFact.__table__
+    for ids in _chunks(touched.events):
+        db.session.execute(delete(facts).where(facts.c.event_id.in_(ids)))
+        _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(_dialect(), event_ids=ids))
+
+
+def _structure_counts() -> None:
+    db.session.execute(delete(m.StructureCount.__table__))
+    _insert(m.StructureCount, ("department_code", "sector", "structures"), d.structure_counts())
+
+
+# --- the entry points ----------------------------------------------------------------------------------
+
+def apply_events(events) -> Touched:
+    """Bring the read model in step with what ``events`` changed (the caller commits)."""
+    touched = Touched()
+    for event in events:
+        touched.add_event(event)
+    if not (touched.rebuild or touched.activities or touched.registrations or touched.events
+            or touched.opportunities or touched.projects or touched.structures):
+        return touched
+    _lock()
+    if touched.rebuild:
+        _rebuild_all()
+        return touched
+    if touched.structures:
+        _structure_counts()
+    _participations(touched)
+    _opportunities(touched)
+    _projects(touched)
+    _offer_presentations(touched)
+    _events(touched)
+    return touched
+
+
+def _rebuild_all() -> None:
+    dialect = _dialect()
+    tables = [model.__table__ for model in FACT_AND_CELL_TABLES]
+    if dialect == "postgresql":
+        # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built once
+        # after the bulk inserts rather than kept row by row. Both only within this transaction.
+        db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
+        db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+        db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
+        _drop_indexes(tables)
+    else:
+        for table in reversed(tables):
+            db.session.execute(delete(table))
+    _structure_counts()
+    _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations())
+    _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect))
+    _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days())
+    for kind in d.PERIOD_KINDS:
+        _insert(m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect))
+    _insert(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS, d.opportunity_facts(dialect))
+    _insert(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells())
+    _insert(m.ProjectFact, d.PROJECT_FACT_COLUMNS, d.project_facts())
+    _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())
+    _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations())
+    _insert(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS, d.offer_presentation_cells())
+    _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))
+    if dialect == "postgresql":
+        _create_indexes(tables)
+        for table in tables:  # the planner must not read these tables as the empty ones it last saw
+            db.session.execute(text(f"ANALYZE {table.name}"))
+    _set_state("built_at", utcnow().isoformat())
+
+
+def _drop_indexes(tables) -> None:
+    # IF EXISTS: a database may predate an index (created by a later migration); the rebuild creates it.
+    for table in tables:
+        for index in table.indexes:
+            db.session.execute(DropIndex(index, if_exists=True))
+        db.session.execute(DropConstraint(table.primary_key, if_exists=True))
+
+
+def _create_indexes(tables) -> None:
+    for table in tables:
+        db.session.execute(AddConstraint(table.primary_key))
+        for index in table.indexes:
+            db.session.execute(CreateIndex(index))
+
+
+def _set_state(key: str, value: str) -> None:
+    row = db.session.get(m.IndicatorState, key)
+    if row is None:
+        db.session.add(m.IndicatorState(key=key, value=value, updated_at=utcnow()))
+    else:
+        row.value, row.updated_at = value, utcnow()
+    db.session.flush()
+
+
+def rebuild() -> dict[str, int]:
+    """Recompute the whole read model from the records, in one transaction; returns rows per table."""
+    _lock()
+    _rebuild_all()
+    counts = row_counts()
+    db.session.commit()
+    return counts
+
+
+def row_counts() -> dict[str, int]:
+    return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model.__table__))
+            for model in FACT_AND_CELL_TABLES}
+
+
+def ensure_built() -> None:
+    """Build the read model once, before the first batch ever (a fresh database, or after migration 0007)."""
+    if db.session.get(m.IndicatorState, "built_at") is not None:
+        return
+    _lock()
+    if db.session.get(m.IndicatorState, "built_at") is None:  # another worker may have built it meanwhile
+        _rebuild_all()
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    missing: int  # rows a recomputation has that the stored read model lacks
+    extra: int  # rows stored that a recomputation does not have
+    examples: list[str]
+
+    def __str__(self) -> str:
+        return (f"{self.table}: {self.missing} ligne(s) manquante(s), {self.extra} en trop"
+                + (f" (ex. {'; '.join(self.examples)})" if self.examples else ""))
+
+
+def check() -> list[Difference]:
+    """Compare the stored read model with a recomputation from the records; nothing is changed."""
+    differences = []
+    names = [model.__tablename__ for model in FACT_AND_CELL_TABLES]
+    try:
+        _lock()
+        for name in names:
+            db.session.execute(text(f"DROP TABLE IF EXISTS check_{name}"))
+            db.session.execute(text(f"CREATE TEMP TABLE check_{name} AS SELECT * FROM {name}"))
+        _rebuild_all()
+        for model in FACT_AND_CELL_TABLES:
+            name = model.__tablename__
+            columns = ", ".join(column.name for column in model.__table__.columns)
+            missing = db.session.execute(text(
+                f"SELECT {columns} FROM {name} EXCEPT SELECT {columns} FROM check_{name}")).all()
+            extra = db.session.execute(text(
+                f"SELECT {columns} FROM check_{name} EXCEPT SELECT {columns} FROM {name}")).all()
+            if missing or extra:
+                examples = [f"manque {tuple(row)}" for row in missing[:2]] + [f"en trop {tuple(row)}"
+                                                                             for row in extra[:2]]
+                differences.append(Difference(name, len(missing), len(extra), examples))
+    finally:
+        # The rollback undoes the rebuild. PostgreSQL drops the copies with it; SQLite (pysqlite runs DDL
+        # outside the transaction) keeps them on their connection, hence the DROPs here and before CREATE.
+        db.session.rollback()
+        for name in names:
+            db.session.execute(text(f"DROP TABLE IF EXISTS check_{name}"))
+        db.session.commit()
+    return differences
+
+
+__all__ = ["Difference", "Touched", "apply_events", "check", "ensure_built", "rebuild"]

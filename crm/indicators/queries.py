@@ -1,0 +1,335 @@
+"""The three CPOM indicators, read from the pre-aggregated cells (never from the activities).
+
+* participation in information activities: distinct ES/ESMS structures that took part / open ES/ESMS
+  structures (``ind_participation_days`` / ``ind_structure_counts``);
+* transformation rate: opportunities identified in the period that became a project / opportunities
+  identified in the period (``ind_opportunity_cells``: the cohort reading of DOMAIN.md);
+* engagement: structures engaged in the programme (as of the end of the period) / structures of the
+  programme's target population (``ind_engagements`` / ``ind_structure_counts``).
+
+Each returns :class:`Figure` rows with numerator and denominator; the rate is None (no data) when the
+denominator is 0. ``group_by`` splits the rows by one dimension.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import distinct, func, select
+
+from crm.accounts.models import User
+from crm.extensions import db
+from crm.indicators import models as m
+from crm.indicators.periods import Period, month, month_label, quarter, year
+from crm.indicators.rates import rate
+from crm.referential.models import Department, Offer, Programme, Sector
+
+ES_ESMS = ("sanitaire", "medico_social")
+ENGAGEMENT_GROUPS = ("programme", "department", "sector")
+PARTICIPATION_GROUPS = ("department", "programme", "animator", "sector", "month")
+TRANSFORMATION_GROUPS = ("department", "programme", "offer", "animator", "sector", "month")
+TOTAL = ("total",)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the figures are about: a period, departments, and optional filters."""
+
+    period: Period
+    departments: tuple[str, ...]
+    programme_id: int | None = None
+    offer_id: int | None = None
+    animator_id: int | None = None
+    sector: str | None = None
+
+    @property
+    def participation_sectors(self) -> tuple[str, ...]:
+        return (self.sector,) if self.sector else ES_ESMS
+
+    def with_period(self, period: Period) -> "Scope":
+        return Scope(period, self.departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
+
+    def with_departments(self, departments: tuple[str, ...]) -> "Scope":
+        return Scope(self.period, departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: tuple
+    label: str
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.numerator, self.denominator)
+
+    def as_dict(self) -> dict:
+        return {"key": list(self.key), "label": self.label, "numerator": self.numerator,
+                "denominator": self.denominator, "rate": self.rate}
+
+
+def month_of(column):
+    """'YYYY-MM' of a date column, on PostgreSQL and SQLite alike."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+class Labels:
+    """Display names of the keys, fetched once per request (shared through ``flask.g``)."""
+
+    def __init__(self):
+        from flask import g, has_app_context
+
+        self._cache: dict[str, dict] = g.setdefault("indicator_labels", {}) if has_app_context() else {}
+
+    def _load(self, kind: str) -> dict:
+        if kind not in self._cache:
+            if kind == "department":
+                rows = db.session.execute(select(Department.code, Department.name))
+            elif kind == "programme":
+                rows = db.session.execute(select(Programme.id, Programme.label))
+            elif kind == "offer":
+                rows = db.session.execute(select(Offer.id, Offer.label))
+            elif kind == "sector":
+                rows = db.session.execute(select(Sector.code, Sector.label))
+            elif kind == "animator":
+                rows = ((u.id, u.display_name) for u in db.session.scalars(select(User)))
+            else:
+                rows = ()
+            self._cache[kind] = {row[0]: row[1] for row in rows}
+        return self._cache[kind]
+
+    def of(self, kind: str, value) -> str:
+        if kind == "total":
+            return "Ensemble"
+        if kind == "month":
+            year, month = str(value).split("-")
+            return month_label(date(int(year), int(month), 1))
+        if value in (0, "", None):
+            return {"programme": "Sans programme", "animator": "Sans animateur", "sector": "Secteur non renseigné",
+                    "offer": "Sans offre", "department": "Sans département"}.get(kind, "—")
+        return self._load(kind).get(value, str(value))
+
+
+def _offer_programme(offer_id: int | None) -> int | None:
+    return db.session.scalar(select(Offer.programme_id).where(Offer.id == offer_id)) if offer_id else None
+
+
+def _sorted(rows: list[Figure], group_by: str | None) -> list[Figure]:
+    if group_by in ("month", "department"):
+        return sorted(rows, key=lambda f: f.key)
+    return sorted(rows, key=lambda f: f.label)
+
+
+# --- transformation rate -----------------------------------------------------------------------------
+
+def transformation_rate(scope: Scope, group_by: str | None = None) -> list[Figure]:
+    c = m.OpportunityCell.__table__
+    column = {"department": c.c.department_code, "programme": c.c.programme_id, "offer": c.c.offer_id,
+              "animator": c.c.owner_id, "sector": c.c.sector, "month": month_of(c.c.identified_on)}.get(group_by)
+    where = [c.c.identified_on.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
+    if scope.programme_id:
+        where.append(c.c.programme_id == scope.programme_id)
+    if scope.offer_id:
+        where.append(c.c.offer_id == scope.offer_id)
+    if scope.animator_id:
+        where.append(c.c.owner_id == scope.animator_id)
+    if scope.sector:
+        where.append(c.c.sector == scope.sector)
+    keys = [column] if column is not None else []
+    rows = db.session.execute(select(*keys, func.coalesce(func.sum(c.c.transformed), 0),
+                                     func.coalesce(func.sum(c.c.opportunities), 0))
+                              .where(*where).group_by(*keys)).all()
+    labels = Labels()
+    kind = group_by or "total"
+    figures = [Figure((row[0],) if column is not None else TOTAL, labels.of(kind, row[0] if column is not None else None),
+                      int(row[-2]), int(row[-1])) for row in rows]
+    if column is None and not figures:
+        figures = [Figure(TOTAL, "Ensemble", 0, 0)]
+    return _sorted(figures, group_by)
+
+
+# --- participation in information activities ---------------------------------------------------------
+
+def _structure_totals(departments, sectors, by: str | None) -> dict:
+    sc = m.StructureCount.__table__
+    column = {"department": sc.c.department_code, "sector": sc.c.sector}.get(by)
+    keys = [column] if column is not None else []
+    rows = db.session.execute(select(*keys, func.coalesce(func.sum(sc.c.structures), 0))
+                              .where(sc.c.department_code.in_(departments), sc.c.sector.in_(sectors))
+                              .group_by(*keys)).all()
+    if column is None:
+        return {None: int(rows[0][-1]) if rows else 0}
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def participation_where(scope: Scope, table=None) -> list:
+    d = table if table is not None else m.ParticipationDay.__table__
+    where = [d.c.day.between(scope.period.start, scope.period.end), d.c.department_code.in_(scope.departments),
+             d.c.sector.in_(scope.participation_sectors)]
+    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
+    if programme_id:
+        where.append(d.c.programme_id == programme_id)
+    if scope.animator_id:
+        where.append(d.c.animator_id == scope.animator_id)
+    return where
+
+
+def standard_period(start: date, end: date) -> str | None:
+    """"mois", "trimestre" or "annee" when [start, end] is exactly a calendar one (the participation cells')."""
+    if start.day != 1:
+        return None
+    for kind, period in (("mois", month), ("trimestre", quarter), ("annee", lambda day: year(day.year))):
+        if (period(start).start, period(start).end) == (start, end):
+            return kind
+    return None
+
+
+def _whole_months(start: date, end: date) -> bool:
+    return start.day == 1 and (end + timedelta(days=1)).day == 1
+
+
+def _participation_from_cells(scope: Scope, group_by: str | None):
+    """The participation counts read from ``ind_participation_cells``, or None when the scope needs the days
+    (a free range, or a programme and an animator at once)."""
+    c = m.ParticipationCell.__table__
+    if group_by == "month":
+        if not _whole_months(scope.period.start, scope.period.end):
+            return None
+        kind, period_where = "mois", c.c.period_start.between(scope.period.start, scope.period.end)
+    else:
+        kind = standard_period(scope.period.start, scope.period.end)
+        if kind is None:
+            return None
+        period_where = c.c.period_start == scope.period.start
+    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
+    by_programme, by_animator = programme_id or group_by == "programme", scope.animator_id or group_by == "animator"
+    if by_programme and by_animator:
+        return None
+    where = [c.c.period_kind == kind, period_where, c.c.department_code.in_(scope.departments),
+             c.c.sector.in_(scope.participation_sectors)]
+    where.append(c.c.programme_id == programme_id if programme_id else
+                 c.c.programme_id != m.ANY if group_by == "programme" else c.c.programme_id == m.ANY)
+    where.append(c.c.animator_id == scope.animator_id if scope.animator_id else
+                 c.c.animator_id != m.ANY if group_by == "animator" else c.c.animator_id == m.ANY)
+    column = {"department": c.c.department_code, "programme": c.c.programme_id, "animator": c.c.animator_id,
+              "sector": c.c.sector, "month": c.c.period_start}.get(group_by)
+    keys = [column] if column is not None else []
+    rows = db.session.execute(select(*keys, func.sum(c.c.structures)).where(*where).group_by(*keys)).all()
+    if group_by == "month":
+        return {f"{row[0]:%Y-%m}" if isinstance(row[0], date) else row[0][:7]: int(row[-1]) for row in rows}
+    return {(row[0] if column is not None else None): int(row[-1] or 0) for row in rows}
+
+
+def _participation_from_days(scope: Scope, group_by: str | None) -> dict:
+    d = m.ParticipationDay.__table__
+    column = {"department": d.c.department_code, "programme": d.c.programme_id, "animator": d.c.animator_id,
+              "sector": d.c.sector, "month": month_of(d.c.day)}.get(group_by)
+    keys = [column] if column is not None else []
+    rows = db.session.execute(select(*keys, func.count(distinct(d.c.structure_id)))
+                              .where(*participation_where(scope)).group_by(*keys)).all()
+    return {(row[0] if column is not None else None): int(row[-1]) for row in rows}
+
+
+def participation_denominator(scope: Scope) -> int:
+    """Open structures of the sectors the participation counts, in the scope's departments."""
+    return _structure_totals(scope.departments, scope.participation_sectors, None)[None]
+
+
+def information_participation(scope: Scope, group_by: str | None = None) -> list[Figure]:
+    counted = _participation_from_cells(scope, group_by)
+    if counted is None:
+        counted = _participation_from_days(scope, group_by)
+    column = group_by if group_by in PARTICIPATION_GROUPS else None
+    split = group_by if group_by in ("department", "sector") else None
+    totals = _structure_totals(scope.departments, scope.participation_sectors, split)
+    labels = Labels()
+    kind = group_by or "total"
+    if split:  # every department (or sector) in scope gets a row, reached or not
+        keys_seen = set(totals) | set(counted)
+        return _sorted([Figure((k,), labels.of(kind, k), counted.get(k, 0), totals.get(k, 0)) for k in keys_seen],
+                       group_by)
+    total = totals[None]
+    if column is None:
+        return [Figure(TOTAL, "Ensemble", counted.get(None, 0), total)]
+    return _sorted([Figure((k,), labels.of(kind, k), n, total) for k, n in counted.items()], group_by)
+
+
+# --- engagement ----------------------------------------------------------------------------------------
+
+def target_sectors(programme: Programme, sector: str | None = None) -> tuple[str, ...]:
+    targets = tuple(s.strip() for s in (programme.target_sectors or "").split(",") if s.strip())
+    if sector:
+        return tuple(s for s in targets if s == sector)
+    return targets
+
+
+def engagement_programmes(scope: Scope) -> list[Programme]:
+    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
+    query = select(Programme).order_by(Programme.number)
+    if programme_id:
+        query = query.where(Programme.id == programme_id)
+    else:
+        query = query.where(Programme.active.is_(True))
+    return [p for p in db.session.scalars(query) if target_sectors(p)]
+
+
+def _engaged_counts(scope: Scope, programme_ids: list[int]):
+    """(programme_id, department, sector) -> structures engaged by the end of the period."""
+    if scope.animator_id:  # the structures this animator's projects engaged
+        f = m.ProjectFact.__table__
+        query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count(distinct(f.c.structure_id)))
+                 .where(f.c.owner_id == scope.animator_id, f.c.status.in_(("en_cours", "termine")),
+                        f.c.started_on <= scope.period.end))
+    else:
+        f = m.Engagement.__table__
+        query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count())
+                 .where(f.c.since <= scope.period.end))
+    query = query.where(f.c.structure_open.is_(True), f.c.department_code.in_(scope.departments),
+                        f.c.programme_id.in_(programme_ids)).group_by(f.c.programme_id, f.c.department_code,
+                                                                     f.c.sector)
+    return {(row[0], row[1], row[2]): int(row[3]) for row in db.session.execute(query)}
+
+
+def engagement(scope: Scope, group_by: str | None = None) -> list[Figure]:
+    """One row per programme (split by department or sector with ``group_by``)."""
+    programmes = engagement_programmes(scope)
+    if not programmes:
+        return []
+    engaged = _engaged_counts(scope, [p.id for p in programmes])
+    sc = m.StructureCount.__table__
+    structures = {(row[0], row[1]): int(row[2]) for row in db.session.execute(
+        select(sc.c.department_code, sc.c.sector, sc.c.structures).where(sc.c.department_code.in_(scope.departments)))}
+    labels = Labels()
+    split = group_by if group_by in ("department", "sector") else None
+    numerators: dict[tuple, int] = defaultdict(int)
+    denominators: dict[tuple, int] = defaultdict(int)
+    for programme in programmes:
+        targets = target_sectors(programme, scope.sector)
+        for department in scope.departments:
+            for sector in targets:
+                key = (programme.id,) + (() if split is None else
+                                         ((department,) if split == "department" else (sector,)))
+                numerators[key] += engaged.get((programme.id, department, sector), 0)
+                denominators[key] += structures.get((department, sector), 0)
+        if split is None:
+            numerators.setdefault((programme.id,), 0)
+            denominators.setdefault((programme.id,), 0)
+    figures = []
+    for key, denominator in denominators.items():
+        label = labels.of("programme", key[0])
+        if split:
+            label += " – " + labels.of(split, key[1])
+        figures.append(Figure(key, label, numerators[key], denominator))
+    order = {p.id: i for i, p in enumerate(programmes)}
+    return sorted(figures, key=lambda f: (order[f.key[0]], f.key[1:]))
+
+
+INDICATORS = {
+    "transformation": ("Taux de transformation", transformation_rate, TRANSFORMATION_GROUPS),
+    "participation": ("Participation aux actions d'information", information_participation, PARTICIPATION_GROUPS),
+    "engagement": ("Taux d'engagement", engagement, ENGAGEMENT_GROUPS),
+}

@@ -1,0 +1,164 @@
+"""The activity report's figures, the opportunity funnel and the monthly trends, from the cells."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import case, distinct, func, or_, select
+
+from crm.extensions import db
+from crm.indicators import models as m
+from crm.indicators.periods import Period, month_label
+from crm.indicators.queries import (
+    Figure, Scope, information_participation, participation_denominator, transformation_rate,
+)
+from crm.referential.models import Programme
+
+COORDINATION = "COORDINATION"
+WEBINAR = "webinaire"
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    accompanied: Figure  # structures accompanied (numerator), of which medico-social: see medico_social
+    medico_social: Figure  # medico-social structures among those accompanied
+    other_offers: Figure  # offers presented other than coordination / offers presented
+    territorial_events: int
+    webinars: int
+    webinar_participants: int
+    useful: Figure  # answers "useful" / answers, for webinars
+
+
+def _project_where(scope: Scope, f) -> list:
+    where = [f.c.started_on <= scope.period.end, or_(f.c.ended_on.is_(None), f.c.ended_on >= scope.period.start),
+             f.c.department_code.in_(scope.departments)]
+    if scope.programme_id:
+        where.append(f.c.programme_id == scope.programme_id)
+    if scope.offer_id:
+        where.append(f.c.offer_id == scope.offer_id)
+    if scope.animator_id:
+        where.append(f.c.owner_id == scope.animator_id)
+    if scope.sector:
+        where.append(f.c.sector == scope.sector)
+    return where
+
+
+def report_figures(scope: Scope) -> ReportFigures:
+    f = m.ProjectFact.__table__
+    accompanied, medico_social = db.session.execute(
+        select(func.count(distinct(f.c.structure_id)),
+               func.count(distinct(case((f.c.sector == "medico_social", f.c.structure_id)))))
+        .where(*_project_where(scope, f))).one()
+    c = m.OfferPresentationCell.__table__
+    coordination = select(Programme.id).where(Programme.code == COORDINATION).scalar_subquery()
+    where = [c.c.day.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
+    if scope.animator_id:
+        where.append(c.c.animator_id == scope.animator_id)
+    presented, other = db.session.execute(
+        select(func.coalesce(func.sum(c.c.presentations), 0),
+               func.coalesce(func.sum(case((c.c.programme_id != coordination, c.c.presentations), else_=0)), 0))
+        .where(*where)).one()
+    e = m.EventFact.__table__
+    event_where = [e.c.starts_on.between(scope.period.start, scope.period.end), e.c.status != "annule",
+                   or_(e.c.department_code.in_(scope.departments), e.c.department_code == "")]
+    if scope.animator_id:
+        event_where.append(e.c.organiser_id == scope.animator_id)
+    is_webinar = e.c.type_code == WEBINAR
+    territorial, webinars, participants, answers, useful = db.session.execute(
+        select(func.coalesce(func.sum(case((is_webinar, 0), else_=1)), 0),
+               func.coalesce(func.sum(case((is_webinar, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((is_webinar, e.c.present), else_=0)), 0),
+               func.coalesce(func.sum(case((is_webinar, e.c.answers), else_=0)), 0),
+               func.coalesce(func.sum(case((is_webinar, e.c.useful), else_=0)), 0))
+        .where(*event_where)).one()
+    return ReportFigures(
+        accompanied=Figure(("accompanied",), "Structures accompagnées", int(accompanied), int(accompanied)),
+        medico_social=Figure(("medico_social",), "dont médico-sociales", int(medico_social), int(accompanied)),
+        other_offers=Figure(("other_offers",), "Offres présentées hors coordination", int(other), int(presented)),
+        territorial_events=int(territorial), webinars=int(webinars), webinar_participants=int(participants),
+        useful=Figure(("useful",), "Participants ayant trouvé le webinaire utile", int(useful), int(answers)))
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    key: str
+    label: str
+    count: int
+    average_days: float | None  # time spent in this stage by those who left it
+
+
+def funnel(scope: Scope) -> tuple[list[FunnelStage], dict[str, int]]:
+    """The cohort of the period through the stages, and how many were lost, abandoned, transformed."""
+    c = m.OpportunityCell.__table__
+    where = [c.c.identified_on.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
+    for column, value in ((c.c.programme_id, scope.programme_id), (c.c.offer_id, scope.offer_id),
+                          (c.c.owner_id, scope.animator_id), (c.c.sector, scope.sector)):
+        if value:
+            where.append(column == value)
+    names = ("opportunities", "reached_qualifiee", "reached_proposee", "won", "lost", "abandoned", "transformed",
+             "identifiee_seconds", "identifiee_left", "qualifiee_seconds", "qualifiee_left", "proposee_seconds",
+             "proposee_left")
+    row = db.session.execute(select(*[func.coalesce(func.sum(c.c[n]), 0) for n in names]).where(*where)).one()
+    v = dict(zip(names, (int(x) for x in row)))
+
+    def average(stage):
+        left = v[f"{stage}_left"]
+        return v[f"{stage}_seconds"] / left / 86400 if left else None
+
+    stages = [FunnelStage("identifiee", "Identifiées", v["opportunities"], average("identifiee")),
+              FunnelStage("qualifiee", "Qualifiées", v["reached_qualifiee"], average("qualifiee")),
+              FunnelStage("proposee", "Proposées", v["reached_proposee"], average("proposee")),
+              FunnelStage("gagnee", "Gagnées", v["won"], None)]
+    return stages, {"perdue": v["lost"], "abandonnee": v["abandoned"], "transformed": v["transformed"]}
+
+
+def trend_months(period: Period) -> list[date]:
+    """The months of the period, or the twelve months up to its end when it is shorter than three."""
+    months = period.months()
+    if len(months) >= 3:
+        return months[-24:]
+    return [_shift(months[-1], -i) for i in range(11, -1, -1)]
+
+
+def _shift(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Trend:
+    months: list[str]  # labels
+    keys: list[str]  # 'YYYY-MM'
+    participation: list[Figure | None]
+    transformation: list[Figure | None]
+    engaged: list[int]  # structures engaged (all programmes) by the end of each month
+
+
+def trends(scope: Scope) -> Trend:
+    firsts = trend_months(scope.period)
+    span = Period("personnalise", firsts[0], _shift(firsts[-1], 1) - timedelta(days=1))
+    wide = scope.with_period(span)
+    keys = [f"{d.year:04d}-{d.month:02d}" for d in firsts]
+    participation = {f.key[0]: f for f in information_participation(wide, "month")}
+    total = participation_denominator(wide)
+    transformation = {f.key[0]: f for f in transformation_rate(wide, "month")}
+    engaged_by_month = _engaged_by_month(scope, firsts)
+    return Trend(months=[month_label(d) for d in firsts], keys=keys,
+                 participation=[participation.get(k) or Figure((k,), "", 0, total) for k in keys],
+                 transformation=[transformation.get(k) for k in keys], engaged=engaged_by_month)
+
+
+def _engaged_by_month(scope: Scope, firsts: list[date]) -> list[int]:
+    """Distinct structures engaged in at least one programme, as of the end of each month."""
+    g = m.Engagement.__table__
+    first_engaged = (select(g.c.structure_id, func.min(g.c.since).label("since"))
+                     .where(g.c.department_code.in_(scope.departments), g.c.structure_open.is_(True),
+                            *([g.c.programme_id == scope.programme_id] if scope.programme_id else []))
+                     .group_by(g.c.structure_id).subquery())
+    ends = [_shift(first, 1) - timedelta(days=1) for first in firsts]
+    counts = db.session.execute(select(*[func.coalesce(func.sum(case((first_engaged.c.since <= end, 1), else_=0)), 0)
+                                         for end in ends])).one()
+    return [int(x) for x in counts]
+
+
+__all__ = ["FunnelStage", "ReportFigures", "Trend", "funnel", "report_figures", "trends"]

@@ -1,0 +1,49 @@
+"""The structure page's 360° view: activities, follow-ups, opportunities, projects and engagements."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import lazyload
+
+from crm.activities import services as activity_services
+from crm.extensions import db
+from crm.pipeline import services as pipeline_services
+from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
+from crm.tasks import services as task_services
+
+TIMELINE_LIMIT = 50
+LIST_LIMIT = 50
+
+
+@dataclass
+class StructureOverview:
+    timeline: list
+    activity_count: int
+    tasks: list
+    opportunities: list
+    engagements: list
+    other_projects: list
+
+
+def structure_overview(structure_id: int) -> StructureOverview:
+    """Everything under way with a structure, each list bounded so the page stays fast at any scale."""
+    timeline = activity_services.structure_timeline(structure_id, limit=TIMELINE_LIMIT)
+    count = len(timeline) if len(timeline) < TIMELINE_LIMIT \
+        else activity_services.count_structure_activities(structure_id)
+    opportunities = db.session.scalars(
+        # The structure is the page's own, already in the session: no need to join it again.
+        select(Opportunity).where(Opportunity.structure_id == structure_id)
+        .options(lazyload(Opportunity.structure))
+        .order_by(case((Opportunity.stage.in_(OPEN_STAGES), 0), else_=1), Opportunity.stage_changed_at.desc(),
+                  Opportunity.id.desc()).limit(LIST_LIMIT)).all()
+    # Suspended projects do not make an engagement, but the page still shows them.
+    other_projects = db.session.scalars(
+        select(Project).where(Project.structure_id == structure_id, Project.status.not_in(ENGAGED_STATUSES))
+        .options(lazyload(Project.structure))
+        .order_by(Project.started_on.desc(), Project.id.desc()).limit(LIST_LIMIT)).all()
+    return StructureOverview(
+        timeline=timeline, activity_count=count, tasks=task_services.open_tasks_of_structure(structure_id),
+        opportunities=list(opportunities), engagements=pipeline_services.engagements(structure_id),
+        other_projects=list(other_projects),
+    )

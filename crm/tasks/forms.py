@@ -1,0 +1,14 @@
+from crm.core.forms import Form
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.widgets import DateInput
+
+
+class TaskForm(Form):
+    """A task created by hand; field names match ``create_task``, its messages come from the service."""
+
+    title = StringField("Objet de la relance")
+    due_on = StringField("Échéance", widget=DateInput())
+    # Filled by the structure autocomplete; the visible text field only helps choose.
+    structure_id = HiddenField()
+    structure_label = StringField("Structure (facultatif)")
+    description = TextAreaField("Description")

@@ -1,0 +1,62 @@
+"""Capacity and one-registration-per-email hold when people register at the same instant (PostgreSQL)."""
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.events import registrations
+from crm.events.models import Event, Registration
+from crm.extensions import db
+from tests.events.conftest import person
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks (SELECT ... FOR UPDATE) and concurrent writers need PostgreSQL; "
+                    "SQLite serialises every writer, so there is no race to test")
+
+
+def _race(app, event_id: int, people: list[dict]) -> list:
+    """Register ``people`` from as many threads, each with its own app context and connection, at once."""
+    barrier = threading.Barrier(len(people))
+    results: list = [None] * len(people)
+
+    def run(index: int, data: dict) -> None:
+        with app.app_context():
+            try:
+                event = db.session.get(Event, event_id)
+                barrier.wait(timeout=30)
+                registration, outcome = registrations.register(event, data, source="public")
+                results[index] = outcome
+            except Exception as error:  # reported by the assertion below
+                results[index] = error
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, data)) for i, data in enumerate(people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(isinstance(r, Exception) for r in results), results
+    return results
+
+
+def test_many_people_for_the_last_seat_only_one_gets_it(app, make_event):
+    event = make_event(capacity=3)
+    for n in (1, 2):
+        registrations.register(event, person(n), source="public")
+    outcomes = _race(app, event.id, [person(n) for n in range(10, 22)])
+    assert sorted(outcomes) == ["attente"] * 11 + ["inscrit"]
+    seated = db.session.scalar(select(func.count()).where(Registration.event_id == event.id,
+                                                          Registration.status == "inscrit"))
+    assert seated == 3
+
+
+def test_the_same_email_sent_at_once_is_one_registration(app, make_event):
+    event = make_event(capacity=50)
+    outcomes = _race(app, event.id, [person(7, first_name=f"Essai{n}") for n in range(8)])
+    assert sorted(outcomes) == ["existant"] * 7 + ["inscrit"]
+    assert db.session.scalar(select(func.count()).select_from(Registration)) == 1

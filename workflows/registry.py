@@ -1,0 +1,98 @@
+"""What a workflow rule is: a trigger, a condition, an action; and the list of rules the dispatcher runs.
+
+An *event rule* runs for outbox events of its trigger types, inside the dispatcher's transaction: its
+effects (an email queued, a task created) commit together with the event being marked processed, so a
+rule acts once per event even if a worker dies or two workers race. A *scheduled rule* runs from the
+periodic sweep for what has become due ("the day before the event"); its ``run_key`` per subject makes
+each action happen once per person or record.
+
+Rules never commit; they raise to fail (the run is logged, the event retried with back-off).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """An outbox row as rules and the indicator maintenance see it."""
+
+    id: int
+    type: str
+    aggregate_type: str
+    aggregate_id: int | None
+    payload: dict
+    actor_id: int | None
+    created_at: datetime
+
+
+def _always(_event: DomainEvent, _settings: dict) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A whole number an admin may change on the rules' page: its French label and its bounds."""
+
+    name: str
+    label: str
+    default: int
+    minimum: int
+    maximum: int
+
+
+def defaults_of(settings: Iterable[Setting]) -> dict[str, int]:
+    return {setting.name: setting.default for setting in settings}
+
+
+def origin(label: str) -> str:
+    """What the history shows as the author of a rule's change made without a user: "Règle automatique : …"."""
+    return f"Règle automatique : {label}"[:80]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    label: str  # French, for the admin page
+    description: str  # French: the rule as a sentence
+    triggers: tuple[str, ...]
+    action: Callable[[DomainEvent, dict], str | None]  # returns what it did, for the run log
+    condition: Callable[[DomainEvent, dict], bool] = _always
+    defaults: dict[str, Any] = field(default_factory=dict)  # settings an admin can change
+    settings: tuple[Setting, ...] = ()  # how the admin page shows and checks them
+
+
+@dataclass(frozen=True)
+class ScheduledRule:
+    name: str
+    label: str
+    description: str
+    # (now, settings) -> the due subjects, as (key, item): the key names the subject in the run log and
+    # makes the action happen once ("registration:12"); subjects already done may be returned again.
+    due: Callable[[datetime, dict], Iterable[tuple[str, Any]]]
+    action: Callable[[Any, dict], str | None]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    every: timedelta = timedelta(minutes=5)
+    settings: tuple[Setting, ...] = ()
+
+
+def all_rules() -> list[Rule | ScheduledRule]:
+    from workflows.rules import RULES
+
+    return list(RULES)
+
+
+def event_rules_by_trigger() -> dict[str, list[Rule]]:
+    by_trigger: dict[str, list[Rule]] = {}
+    for rule in all_rules():
+        if isinstance(rule, Rule):
+            for trigger in rule.triggers:
+                by_trigger.setdefault(trigger, []).append(rule)
+    return by_trigger
+
+
+def scheduled_rules() -> list[ScheduledRule]:
+    return [rule for rule in all_rules() if isinstance(rule, ScheduledRule)]

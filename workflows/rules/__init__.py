@@ -1,0 +1,16 @@
+"""The workflow rules, one small module each. Order matters only for display."""
+from workflows.registry import Rule, ScheduledRule
+from workflows.rules import (
+    activity_next_step_task, event_followup_tasks, event_reminder, event_survey, idle_opportunity_task,
+    registration_emails, won_opportunity_project,
+)
+
+RULES: list[Rule | ScheduledRule] = [
+    registration_emails.RULE,
+    event_reminder.RULE,
+    event_survey.RULE,
+    event_followup_tasks.RULE,
+    won_opportunity_project.RULE,
+    idle_opportunity_task.RULE,
+    activity_next_step_task.RULE,
+]
