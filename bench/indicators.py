@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pages import percentile, postgres_cpu, recreate_database, seed_national, seeded  # noqa: E402
+from bench.pages import QueryLog, percentile, postgres_cpu, profile, recreate_database, seed_national, seeded  # noqa: E402
 
 DEFAULT_URLS = {"national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
                 "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_region"}
@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--department", default="31")
+    parser.add_argument("--only", choices=("rebuild", "dashboard"), help="measure only one of the two")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slowest statements of a request")
     args = parser.parse_args()
 
     from sqlalchemy.engine import make_url
@@ -121,18 +123,26 @@ def main() -> None:
             conn.exec_driver_sql("VACUUM ANALYZE")
         print(f"Machine : charge moyenne {os.getloadavg()[0]:.2f} au départ.")
 
-        rows = []
-        for run in (1, 2):
+        rows, steps = [], []
+        for run in (1, 2) if args.only != "dashboard" else ():
             cpu, pg = time.process_time(), postgres_cpu(url.database)
             started = time.perf_counter()
-            counts = rebuild()
+            timings: dict[str, float] = {}
+            rebuild(timings)
             seconds = time.perf_counter() - started
+            steps.append(timings)
             rows.append((f"reconstruction complète ({run})", seconds * 1000, None,
                          f"CPU Python {time.process_time() - cpu:.1f} s, PostgreSQL ≥ {postgres_cpu(url.database) - pg:.1f} s"))
-        floor = timed(lambda: db.session.execute(text(FLOOR_REBUILD_SQL)).all(), 2)
-        db.session.rollback()
-        rows.append(("plancher : un agrégat SQL écrit à la main", min(floor), None, "structures-jours d'information par département"))
-        print("\nLignes du modèle de lecture :", ", ".join(f"{k} {v:,}".replace(",", " ") for k, v in row_counts().items()))
+        if args.only != "dashboard":
+            floor = timed(lambda: db.session.execute(text(FLOOR_REBUILD_SQL)).all(), 2)
+            db.session.rollback()
+            rows.append(("plancher : un agrégat SQL écrit à la main", min(floor), None,
+                         "structures-jours d'information par département"))
+            print("\nLignes du modèle de lecture :", ", ".join(f"{k} {v:,}".replace(",", " ")
+                                                             for k, v in row_counts().items()))
+        if args.only == "rebuild":
+            print_rebuild(args, url, rows, steps)
+            return
 
         user = db.session.scalar(select(User).where(User.email == EMAIL))
         save_user(user, email=EMAIL, role="manager", department_codes=[], password=PASSWORD, first_name="Bench",
@@ -144,6 +154,7 @@ def main() -> None:
         assert client.post("/connexion", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}).status_code == 302
         year = local_today().year
         region = region_department_codes()
+        log = QueryLog(db.engine)
         latencies = []
         for label, path in (("tableau de bord, région, année", f"/tableau-de-bord?periode=annee&debut={year}-01-01"),
                             (f"tableau de bord, département {args.department}",
@@ -152,14 +163,12 @@ def main() -> None:
                 assert client.get(path).status_code == 200
             measured = timed(lambda: client.get(path), args.requests)
             latencies.append((label, measured))
+            profile(client, db, log, label, path, args.explain)
         raw = timed(lambda: db.session.execute(text(RAW_SQL), {"departments": region, "start": f"{year}-01-01",
                                                                "end": f"{year}-12-31"}).all(), max(5, args.requests // 10))
         db.session.rollback()
 
-    print(f"\n## Indicateurs – échelle {args.scale} ({url.database})\n")
-    print("| mesure | durée | | détail |\n|---|---:|---|---|")
-    for label, ms, _, detail in rows:
-        print(f"| {label} | {ms / 1000:.1f} s | | {detail} |")
+    print_rebuild(args, url, rows, steps)
     print("\n| page | requêtes | p50 | p95 | max |\n|---|---:|---:|---:|---:|")
     for label, values in latencies:
         print(f"| {label} | {len(values)} | {percentile(values, .5):.0f} ms | {percentile(values, .95):.0f} ms | "
@@ -167,6 +176,19 @@ def main() -> None:
     print(f"| plancher : les trois indicateurs en SQL écrit à la main sur les tables brutes (région, année) | {len(raw)} | "
           f"{percentile(raw, .5):.0f} ms | {percentile(raw, .95):.0f} ms | {max(raw):.0f} ms |")
     print(f"\nCharge moyenne en fin de mesure : {os.getloadavg()[0]:.2f}")
+
+
+def print_rebuild(args, url, rows, steps) -> None:
+    print(f"\n## Indicateurs – échelle {args.scale} ({url.database})\n")
+    if rows:
+        print("| mesure | durée | détail |\n|---|---:|---|")
+        for label, ms, _, detail in rows:
+            print(f"| {label} | {ms / 1000:.1f} s | {detail} |")
+    if steps:
+        print("\n| étape de la reconstruction | " + " | ".join(f"run {i + 1}" for i in range(len(steps)))
+              + " |\n|---|" + "---:|" * len(steps))
+        for name in steps[0]:
+            print(f"| {name} | " + " | ".join(f"{run[name]:.2f} s" for run in steps) + " |")
 
 
 def _has_activities(url) -> bool:

@@ -102,7 +102,8 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
     return query
 
 
-def participation_days(structure_ids=None):
+def participation_days(structure_ids=None, pairs=None):
+    """Sources summed per structure, day, programme and animator (``pairs``: only these (structure, day))."""
     src = m.ParticipationSource.__table__
     query = (select(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id, src.c.department_code,
                     src.c.sector, func.count())
@@ -110,6 +111,8 @@ def participation_days(structure_ids=None):
                        src.c.department_code, src.c.sector))
     if structure_ids is not None:
         query = query.where(src.c.structure_id.in_(structure_ids))
+    if pairs is not None:
+        query = query.where(tuple_(src.c.structure_id, src.c.day).in_(pairs))
     return query
 
 

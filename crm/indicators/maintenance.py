@@ -13,6 +13,7 @@ lock, so that two batches touching the same structure cannot interleave their de
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,6 +28,7 @@ from crm.indicators import models as m
 
 LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
+PAIR_CHUNK = 2000  # (structure, day) pairs per statement: two parameters each
 
 FACT_AND_CELL_TABLES = (
     m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
@@ -105,44 +107,49 @@ def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
 
 
 def _participations(touched: Touched) -> None:
+    """Re-derive the participation sources of the touched records, then the days of the (structure, day)
+    pairs whose sources changed, then the cells of the months (and their quarters and years) of those days:
+    a batch of today's activities recomputes this month's cells, not every month of the structures' past."""
     src = m.ParticipationSource.__table__
     dialect = _dialect()
-    structures: set[int] = set()
+    pairs: set[tuple] = set()  # (structure_id, day) whose sources changed
     for ids in _chunks(touched.activities):
         where = (src.c.source_type == "activity") & src.c.source_id.in_(ids)
-        structures |= {key[0] for key in _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
-                                                         d.activity_participations(activity_ids=ids),
-                                                         ("structure_id",))}
+        pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
+                                d.activity_participations(activity_ids=ids), ("structure_id", "day"))
     registrations = set(touched.registrations)
     if touched.events:
         registrations |= set(db.session.scalars(select(d.R.c.id).where(d.R.c.event_id.in_(touched.events))))
     for ids in _chunks(registrations):
         where = (src.c.source_type == "registration") & src.c.source_id.in_(ids)
-        structures |= {key[0] for key in _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
-                                                         d.registration_participations(dialect, registration_ids=ids),
-                                                         ("structure_id",))}
+        pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
+                                d.registration_participations(dialect, registration_ids=ids), ("structure_id", "day"))
+    days = m.ParticipationDay.__table__
+    months: set[tuple] = set()  # (first of month, department, sector) whose days changed
+    # A structure that changed (department, sector, closed, deleted): all of its sources and days.
     for ids in _chunks(touched.structures):
-        where = src.c.structure_id.in_(ids)
-        db.session.execute(delete(src).where(where))
+        db.session.execute(delete(src).where(src.c.structure_id.in_(ids)))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
                 d.registration_participations(dialect, structure_ids=ids))
-        structures |= set(ids)
-    days = m.ParticipationDay.__table__
-    months: set[tuple] = set()  # (first of month, department, sector) whose structures' days changed
-    for ids in _chunks(structures):
-        months |= _participation_months(ids)
+        months |= _participation_months(days.c.structure_id.in_(ids))
         db.session.execute(delete(days).where(days.c.structure_id.in_(ids)))
         _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days(structure_ids=ids))
-        months |= _participation_months(ids)
+        months |= _participation_months(days.c.structure_id.in_(ids))
+    pairs = {(structure_id, _as_date(day)) for structure_id, day in pairs if structure_id not in touched.structures}
+    for chunk in _chunks(pairs, PAIR_CHUNK):
+        where = tuple_(days.c.structure_id, days.c.day).in_(chunk)
+        months |= _participation_months(where)
+        db.session.execute(delete(days).where(where))
+        _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days(pairs=chunk))
+        months |= _participation_months(where)
     _participation_cells(months)
 
 
-def _participation_months(structure_ids) -> set[tuple]:
+def _participation_months(where) -> set[tuple]:
     days = m.ParticipationDay.__table__
     month = d.period_start("mois", days.c.day, _dialect())
-    rows = db.session.execute(select(month, days.c.department_code, days.c.sector)
-                              .where(days.c.structure_id.in_(structure_ids)).distinct())
+    rows = db.session.execute(select(month, days.c.department_code, days.c.sector).where(where).distinct())
     return {(_as_date(row[0]), row[1], row[2]) for row in rows}
 
 
@@ -262,37 +269,65 @@ def apply_events(events) -> Touched:
     return touched
 
 
-def _rebuild_all() -> None:
+def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
+    """The rebuild, as named steps in the order they must run (cells are read from their facts)."""
+    steps = [
+        ("structure_counts", _structure_counts),
+        ("participation_sources", lambda: (
+            _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations()),
+            _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect)))),
+        ("participation_days", lambda: _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
+                                               d.participation_days())),
+    ]
+    steps += [(f"participation_cells_{kind}", lambda kind=kind: _insert(
+        m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect)))
+        for kind in d.PERIOD_KINDS]
+    steps += [
+        ("opportunity_facts", lambda: _insert(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS,
+                                              d.opportunity_facts(dialect))),
+        ("opportunity_cells", lambda: _insert(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells())),
+        ("project_facts", lambda: _insert(m.ProjectFact, d.PROJECT_FACT_COLUMNS, d.project_facts())),
+        ("engagements", lambda: _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())),
+        ("offer_presentations", lambda: _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS,
+                                                d.offer_presentations())),
+        ("offer_presentation_cells", lambda: _insert(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS,
+                                                     d.offer_presentation_cells())),
+        ("event_facts", lambda: _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))),
+    ]
+    return steps
+
+
+def _rebuild_all(timings: dict[str, float] | None = None) -> None:
+    """Derive the whole read model; ``timings``, when given, receives the seconds each step took."""
     dialect = _dialect()
     tables = [model.__table__ for model in FACT_AND_CELL_TABLES]
+
+    def timed(name: str, step) -> None:
+        started = time.perf_counter()
+        step()
+        if timings is not None:
+            timings[name] = time.perf_counter() - started
+
     if dialect == "postgresql":
-        # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built once
-        # after the bulk inserts rather than kept row by row. Both only within this transaction.
-        db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
-        db.session.execute(text("SET LOCAL work_mem = '256MB'"))
-        db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-        db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
-        _drop_indexes(tables)
+        def prepare():
+            # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built
+            # once after the bulk inserts rather than kept row by row. Both only within this transaction.
+            db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
+            db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+            db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
+            _drop_indexes(tables)
     else:
-        for table in reversed(tables):
-            db.session.execute(delete(table))
-    _structure_counts()
-    _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations())
-    _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect))
-    _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days())
-    for kind in d.PERIOD_KINDS:
-        _insert(m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect))
-    _insert(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS, d.opportunity_facts(dialect))
-    _insert(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells())
-    _insert(m.ProjectFact, d.PROJECT_FACT_COLUMNS, d.project_facts())
-    _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())
-    _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations())
-    _insert(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS, d.offer_presentation_cells())
-    _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))
+        def prepare():
+            for table in reversed(tables):
+                db.session.execute(delete(table))
+    timed("truncate", prepare)
+    for name, step in _rebuild_steps(dialect):
+        timed(name, step)
     if dialect == "postgresql":
-        _create_indexes(tables)
-        for table in tables:  # the planner must not read these tables as the empty ones it last saw
-            db.session.execute(text(f"ANALYZE {table.name}"))
+        timed("indexes", lambda: _create_indexes(tables))
+        # The planner must not read these tables as the empty ones it last saw.
+        timed("analyze", lambda: [db.session.execute(text(f"ANALYZE {table.name}")) for table in tables])
     _set_state("built_at", utcnow().isoformat())
 
 
@@ -320,10 +355,11 @@ def _set_state(key: str, value: str) -> None:
     db.session.flush()
 
 
-def rebuild() -> dict[str, int]:
-    """Recompute the whole read model from the records, in one transaction; returns rows per table."""
+def rebuild(timings: dict[str, float] | None = None) -> dict[str, int]:
+    """Recompute the whole read model from the records, in one transaction; returns rows per table
+    (``timings``, when given, receives the seconds each step took)."""
     _lock()
-    _rebuild_all()
+    _rebuild_all(timings)
     counts = row_counts()
     db.session.commit()
     return counts
