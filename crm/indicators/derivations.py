@@ -7,7 +7,7 @@ serves both, so an incremental update and a rebuild cannot disagree.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Date, DateTime, Integer, and_, case, cast, exists, false, func, literal, literal_column,
+    BigInteger, Date, DateTime, Integer, and_, case, cast, exists, false, func, literal, literal_column, or_,
     select, true, tuple_, union, union_all,
 )
 
@@ -140,9 +140,10 @@ def period_start(kind: str, column, dialect: str):
                      type_=Date)
 
 
-def participation_cells(kind: str, dialect: str, keys=None):
+def participation_cells(kind: str, dialect: str, ranges=None):
     """Distinct structures per period of ``kind``, department and sector: for any programme and animator, per
-    programme, per animator. ``keys``: the (period_start, department_code, sector) to recompute."""
+    programme, per animator. ``ranges``: the (department_code, sector, first day, last day) to recompute, each
+    from the first day of a period to the last day of a period."""
     days = m.ParticipationDay.__table__
     start = period_start(kind, days.c.day, dialect)
     any_ = literal_column(str(m.ANY))
@@ -153,11 +154,10 @@ def participation_cells(kind: str, dialect: str, keys=None):
         grouped = [column for column in (programme, animator) if column is not any_]
         structures = select(start.label("period_start"), days.c.department_code, days.c.sector, *grouped,
                             days.c.structure_id).distinct()
-        if keys is not None:
-            pairs = sorted({(department, sector) for _, department, sector in keys})
-            structures = structures.where(tuple_(days.c.department_code, days.c.sector).in_(pairs),
-                                          days.c.day >= min(key[0] for key in keys),
-                                          tuple_(start, days.c.department_code, days.c.sector).in_(keys))
+        if ranges is not None:
+            structures = structures.where(or_(*[
+                and_(days.c.department_code == department, days.c.sector == sector, days.c.day.between(first, last))
+                for department, sector, first, last in ranges]))
         structures = structures.subquery()
         columns = {"programme": structures.c.programme_id if programme is not any_ else any_,
                    "animator": structures.c.animator_id if animator is not any_ else any_}

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.indicators import derivations as d
 from crm.indicators import models as m
+from crm.indicators.periods import month, quarter, year
 
 LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
@@ -157,21 +158,28 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
+PERIODS_OF_KIND = {"mois": month, "trimestre": quarter, "annee": lambda day: year(day.year)}
+
+
 def _participation_cells(months: set[tuple]) -> None:
-    """Recompute the participation cells of the months given and of their quarters and years."""
+    """Recompute the participation cells of the months given and of their quarters and years.
+
+    Per (department, sector), the periods from the first to the last concerned are recomputed: ranges of days
+    PostgreSQL reads through the (department, day) index, where a list of (period, department, sector) keys
+    was compared with every row (seconds for a batch of scattered dates)."""
     cells = m.ParticipationCell.__table__
     dialect = _dialect()
-    firsts = {
-        "mois": lambda day: day,
-        "trimestre": lambda day: day.replace(month=(day.month - 1) // 3 * 3 + 1),
-        "annee": lambda day: day.replace(month=1),
-    }
     for kind in d.PERIOD_KINDS:
-        keys = {(firsts[kind](first), department, sector) for first, department, sector in months}
-        for chunk in _chunks(keys, 1000):
-            db.session.execute(delete(cells).where(
-                cells.c.period_kind == kind,
-                tuple_(cells.c.period_start, cells.c.department_code, cells.c.sector).in_(chunk)))
+        spans: dict[tuple, list] = {}
+        for first, department, sector in months:
+            period = PERIODS_OF_KIND[kind](first)
+            span = spans.setdefault((department, sector), [period.start, period.end])
+            span[0], span[1] = min(span[0], period.start), max(span[1], period.end)
+        ranges = [(department, sector, start, end) for (department, sector), (start, end) in spans.items()]
+        for chunk in _chunks(ranges, 200):
+            db.session.execute(delete(cells).where(cells.c.period_kind == kind, or_(*[
+                and_(cells.c.department_code == department, cells.c.sector == sector,
+                     cells.c.period_start.between(start, end)) for department, sector, start, end in chunk])))
             _insert(m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect, chunk))
 
 
