@@ -245,7 +245,9 @@ def check_seats(args, ids: dict) -> dict:
     from sqlalchemy import func, select
 
     from crm import create_app
+    from crm.core.models import OutboxEvent
     from crm.events.models import Registration
+    from crm.events.registrations import EMAIL_EVENTS
     from crm.extensions import db
 
     app = create_app()
@@ -255,9 +257,15 @@ def check_seats(args, ids: dict) -> dict:
                                        .group_by(Registration.status)).all())
         emails = db.session.scalar(select(func.count(func.distinct(Registration.email_key)))
                                    .where(Registration.event_id == ids["event_id"]))
+        # No worker runs here: the emails wait as outbox events for the registration_emails rule.
+        waiting_emails = db.session.scalar(select(func.count()).where(
+            OutboxEvent.processed_at.is_(None), OutboxEvent.type.in_(EMAIL_EVENTS),
+            OutboxEvent.aggregate_type == "registration",
+            OutboxEvent.aggregate_id.in_(select(Registration.id).where(Registration.event_id == ids["event_id"]))))
         db.session.remove()
         db.engine.dispose()
     return {"inscrit": rows.get("inscrit", 0) + rows.get("present", 0), "attente": rows.get("attente", 0),
+            "waiting_emails": waiting_emails,
             "total": sum(rows.values()), "emails": emails}
 
 
@@ -329,7 +337,8 @@ def main() -> None:
           f"{accepted_all} POSTs answered 302 in all (warm-up included); "
           f"{seats['inscrit']} seats taken of {args.capacity}, {seats['attente']} on the waiting list: "
           f"{'OVERSOLD' if oversold else 'no seat oversold'}."
-          + (f" Emails queued in Redis (confirmations and waiting-list notices): {queued}." if args.redis_url else ""))
+          + f" Emails waiting in the outbox for the registration_emails rule (no worker runs here): "
+            f"{seats['waiting_emails']}; email jobs left in Redis: {queued}.")
     print(f"\n## Check-in search, {args.registrants} registrants, {args.search_clients} organisers typing, "
           f"{args.seconds / 2:.0f} s\n")
     print("| searches | searches/s | p50 (ms) | p95 (ms) | p99 (ms) | with results | statuses |")
