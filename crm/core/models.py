@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
@@ -18,6 +18,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+WAITING = "processed_at IS NULL AND dead_at IS NULL"
+DEAD = "processed_at IS NULL AND dead_at IS NOT NULL"
 
 
 class OutboxEvent(db.Model):
@@ -41,7 +45,11 @@ class OutboxEvent(db.Model):
     dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        Index("ix_outbox_events_pending", "processed_at", "id"),
+        # Partial: only the events not processed yet, which the worker claims and the dashboard's
+        # freshness reads oldest first. An index over every row made PostgreSQL walk the millions of
+        # processed events (by id) to find the first waiting one.
+        Index("ix_outbox_events_waiting", "id", postgresql_where=text(WAITING), sqlite_where=text(WAITING)),
+        Index("ix_outbox_events_dead", "id", postgresql_where=text(DEAD), sqlite_where=text(DEAD)),
         Index("ix_outbox_events_aggregate", "aggregate_type", "aggregate_id"),
     )
 
