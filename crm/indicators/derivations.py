@@ -7,13 +7,15 @@ serves both, so an incremental update and a rebuild cannot disagree.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Date, DateTime, Integer, and_, case, cast, exists, false, func, literal, literal_column, or_,
-    select, true, tuple_, union, union_all,
+    BigInteger, Date, DateTime, Integer, and_, any_, bindparam, case, cast, exists, false, func, literal,
+    literal_column, or_, select, true, tuple_, union, union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.activities.models import Activity, activity_offers, activity_programmes, activity_structures
 from crm.events.models import Event, EventType, Registration, event_offers, event_programmes
 from crm.events.survey_models import SurveyResponse
+from crm.extensions import db
 from crm.indicators import models as m
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.referential.models import Offer, Sector
@@ -25,6 +27,28 @@ SR, OPP, SC, P = SurveyResponse.__table__, Opportunity.__table__, StageChange.__
 O, S, SEC = Offer.__table__, Structure.__table__, Sector.__table__
 
 ENGAGING_STATUSES = ("en_cours", "termine")
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def among(column, values):
+    """``column IN values``. On PostgreSQL a list of ids is one array parameter: an IN list of thousands of
+    ids is as many bind parameters, which SQLAlchemy and psycopg spent more CPU rendering than the database
+    spent running the statement (a third of a worker's time)."""
+    if isinstance(values, (list, tuple, set, frozenset)) and _postgresql():
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def among_pairs(columns, pairs):
+    """``(a, b) IN pairs``; on PostgreSQL, two array parameters unnested side by side."""
+    pairs = list(pairs)
+    if not _postgresql():
+        return tuple_(*columns).in_(pairs)
+    arrays = [bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(column.type)) for i, column in enumerate(columns)]
+    return tuple_(*columns).in_(select(*[func.unnest(array) for array in arrays]))
 SEAT_HOLDERS = ("inscrit", "present", "absent", "excuse")
 
 
@@ -63,7 +87,7 @@ def activity_participations(activity_ids=None, structure_ids=None):
     if activity_ids is not None:
         scope = activity_ids
     elif structure_ids is not None:
-        scope = select(AST.c.activity_id).where(AST.c.structure_id.in_(structure_ids)).scalar_subquery()
+        scope = select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery()
     # The union is narrowed to information activities before it is made distinct, not after (a third of them).
     information = select(A.c.id).where(A.c.is_information == true())
     explicit = select(AP.c.activity_id, AP.c.programme_id).where(AP.c.activity_id.in_(information))
@@ -79,9 +103,9 @@ def activity_participations(activity_ids=None, structure_ids=None):
                           .outerjoin(programmes, programmes.c.activity_id == A.c.id))
              .where(A.c.is_information == true()))
     if activity_ids is not None:
-        query = query.where(A.c.id.in_(activity_ids))
+        query = query.where(among(A.c.id, activity_ids))
     if structure_ids is not None:
-        query = query.where(AST.c.structure_id.in_(structure_ids))
+        query = query.where(among(AST.c.structure_id, structure_ids))
     return query
 
 
@@ -96,23 +120,24 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
                           .outerjoin(programmes, programmes.c.event_id == E.c.id))
              .where(R.c.status == "present", E.c.status != "annule"))
     if registration_ids is not None:
-        query = query.where(R.c.id.in_(registration_ids))
+        query = query.where(among(R.c.id, registration_ids))
     if structure_ids is not None:
-        query = query.where(R.c.structure_id.in_(structure_ids))
+        query = query.where(among(R.c.structure_id, structure_ids))
     return query
 
 
-def participation_days(structure_ids=None, pairs=None):
-    """Sources summed per structure, day, programme and animator (``pairs``: only these (structure, day))."""
+def participation_days(structure_ids=None, days_between=None):
+    """Sources summed per structure, day, programme and animator (``days_between``: only the days between
+    these two dates, both included)."""
     src = m.ParticipationSource.__table__
     query = (select(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id, src.c.department_code,
                     src.c.sector, func.count())
              .group_by(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id,
                        src.c.department_code, src.c.sector))
     if structure_ids is not None:
-        query = query.where(src.c.structure_id.in_(structure_ids))
-    if pairs is not None:
-        query = query.where(tuple_(src.c.structure_id, src.c.day).in_(pairs))
+        query = query.where(among(src.c.structure_id, structure_ids))
+    if days_between is not None:
+        query = query.where(src.c.day.between(*days_between))
     return query
 
 
@@ -181,10 +206,10 @@ def opportunity_facts(dialect: str, opportunity_ids=None, structure_ids=None):
                      func.lead(SC.c.changed_at).over(partition_by=SC.c.opportunity_id,
                                                      order_by=(SC.c.changed_at, SC.c.id)).label("left_at"))
     if opportunity_ids is not None:
-        changes = changes.where(SC.c.opportunity_id.in_(opportunity_ids))
+        changes = changes.where(among(SC.c.opportunity_id, opportunity_ids))
     elif structure_ids is not None:
         changes = changes.where(SC.c.opportunity_id.in_(
-            select(OPP.c.id).where(OPP.c.structure_id.in_(structure_ids)).scalar_subquery()))
+            select(OPP.c.id).where(among(OPP.c.structure_id, structure_ids)).scalar_subquery()))
     changes = changes.subquery()
 
     def time_in(stage):
@@ -209,9 +234,9 @@ def opportunity_facts(dialect: str, opportunity_ids=None, structure_ids=None):
              .select_from(_structure_join(OPP, OPP.c.structure_id)
                           .outerjoin(per_opportunity, per_opportunity.c.opportunity_id == OPP.c.id)))
     if opportunity_ids is not None:
-        query = query.where(OPP.c.id.in_(opportunity_ids))
+        query = query.where(among(OPP.c.id, opportunity_ids))
     if structure_ids is not None:
-        query = query.where(OPP.c.structure_id.in_(structure_ids))
+        query = query.where(among(OPP.c.structure_id, structure_ids))
     return query
 
 
@@ -239,7 +264,7 @@ def opportunity_cells(day_departments=None):
                     *seconds("identifiee"), *seconds("qualifiee"), *seconds("proposee"))
              .group_by(*keys))
     if day_departments is not None:
-        query = query.where(tuple_(f.c.identified_on, f.c.department_code).in_(day_departments))
+        query = query.where(among_pairs([f.c.identified_on, f.c.department_code], day_departments))
     return query
 
 
@@ -256,9 +281,9 @@ def project_facts(project_ids=None, structure_ids=None):
                     case((P.c.opportunity_id.is_(None), false()), else_=true()))
              .select_from(_structure_join(P, P.c.structure_id)))
     if project_ids is not None:
-        query = query.where(P.c.id.in_(project_ids))
+        query = query.where(among(P.c.id, project_ids))
     if structure_ids is not None:
-        query = query.where(P.c.structure_id.in_(structure_ids))
+        query = query.where(among(P.c.structure_id, structure_ids))
     return query
 
 
@@ -273,7 +298,7 @@ def engagements(structure_ids=None):
              .where(f.c.status.in_(ENGAGING_STATUSES))
              .group_by(f.c.structure_id, f.c.programme_id, f.c.department_code, f.c.sector, f.c.structure_open))
     if structure_ids is not None:
-        query = query.where(f.c.structure_id.in_(structure_ids))
+        query = query.where(among(f.c.structure_id, structure_ids))
     return query
 
 
@@ -294,11 +319,11 @@ def offer_presentations(activity_ids=None, structure_ids=None):
     departments = (select(AST.c.activity_id, S.c.department_code)
                    .select_from(AST.join(S, S.c.id == AST.c.structure_id)).distinct())
     if activity_ids is not None:
-        departments = departments.where(AST.c.activity_id.in_(activity_ids))
+        departments = departments.where(among(AST.c.activity_id, activity_ids))
     if structure_ids is not None:
         theirs = AST.alias()
         departments = departments.where(AST.c.activity_id.in_(
-            select(theirs.c.activity_id).where(theirs.c.structure_id.in_(structure_ids)).scalar_subquery()))
+            select(theirs.c.activity_id).where(among(theirs.c.structure_id, structure_ids)).scalar_subquery()))
     departments = departments.subquery()
     return (select(A.c.id, AO.c.offer_id, departments.c.department_code, O.c.programme_id, A.c.occurred_on,
                    func.coalesce(A.c.author_id, 0))
@@ -309,13 +334,10 @@ def offer_presentations(activity_ids=None, structure_ids=None):
 OFFER_CELL_COLUMNS = ("day", "department_code", "programme_id", "offer_id", "animator_id", "presentations")
 
 
-def offer_presentation_cells(day_departments=None):
+def offer_presentation_cells():
     f = m.OfferPresentation.__table__
-    query = (select(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id, func.count())
-             .group_by(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id))
-    if day_departments is not None:
-        query = query.where(tuple_(f.c.day, f.c.department_code).in_(day_departments))
-    return query
+    return (select(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id, func.count())
+            .group_by(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id))
 
 
 # --- events ------------------------------------------------------------------------------------------
@@ -338,8 +360,8 @@ def event_facts(dialect: str, event_ids=None):
                      func.sum(case((SR.c.useful == true(), 1), else_=0)).label("useful"),
                      func.sum(SR.c.score).label("score_sum")).group_by(SR.c.event_id)
     if event_ids is not None:
-        registrations = registrations.where(R.c.event_id.in_(event_ids))
-        answers = answers.where(SR.c.event_id.in_(event_ids))
+        registrations = registrations.where(among(R.c.event_id, event_ids))
+        answers = answers.where(among(SR.c.event_id, event_ids))
     registrations, answers = registrations.subquery(), answers.subquery()
 
     def zero(column):
@@ -355,5 +377,5 @@ def event_facts(dialect: str, event_ids=None):
                           .outerjoin(registrations, registrations.c.event_id == E.c.id)
                           .outerjoin(answers, answers.c.event_id == E.c.id)))
     if event_ids is not None:
-        query = query.where(E.c.id.in_(event_ids))
+        query = query.where(among(E.c.id, event_ids))
     return query

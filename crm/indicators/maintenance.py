@@ -14,11 +14,14 @@ lock, so that two batches touching the same structure cannot interleave their de
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
 from crm.core.models import utcnow
@@ -108,50 +111,44 @@ def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
 
 
 def _participations(touched: Touched) -> None:
-    """Re-derive the participation sources of the touched records, then the days of the (structure, day)
-    pairs whose sources changed, then the cells of the months (and their quarters and years) of those days:
-    a batch of today's activities recomputes this month's cells, not every month of the structures' past."""
+    """Re-derive the participation sources of the touched records, then the days of their structures in the
+    years whose sources changed, and move the cells by the structures that entered or left them: a batch
+    costs what its structures' days do, not what the (department, period) cells it touches hold."""
     src = m.ParticipationSource.__table__
     dialect = _dialect()
     pairs: set[tuple] = set()  # (structure_id, day) whose sources changed
     for ids in _chunks(touched.activities):
-        where = (src.c.source_type == "activity") & src.c.source_id.in_(ids)
+        where = (src.c.source_type == "activity") & d.among(src.c.source_id, ids)
         pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
                                 d.activity_participations(activity_ids=ids), ("structure_id", "day"))
     registrations = set(touched.registrations)
     if touched.events:
-        registrations |= set(db.session.scalars(select(d.R.c.id).where(d.R.c.event_id.in_(touched.events))))
+        registrations |= set(db.session.scalars(select(d.R.c.id).where(d.among(d.R.c.event_id, touched.events))))
     for ids in _chunks(registrations):
-        where = (src.c.source_type == "registration") & src.c.source_id.in_(ids)
+        where = (src.c.source_type == "registration") & d.among(src.c.source_id, ids)
         pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
                                 d.registration_participations(dialect, registration_ids=ids), ("structure_id", "day"))
-    days = m.ParticipationDay.__table__
-    months: set[tuple] = set()  # (first of month, department, sector) whose days changed
-    # A structure that changed (department, sector, closed, deleted): all of its sources and days.
+    # A structure that changed (department, sector, closed, deleted): all of its sources, and below its days.
     for ids in _chunks(touched.structures):
-        db.session.execute(delete(src).where(src.c.structure_id.in_(ids)))
+        db.session.execute(delete(src).where(d.among(src.c.structure_id, ids)))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
                 d.registration_participations(dialect, structure_ids=ids))
-        months |= _participation_months(days.c.structure_id.in_(ids))
-        db.session.execute(delete(days).where(days.c.structure_id.in_(ids)))
-        _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days(structure_ids=ids))
-        months |= _participation_months(days.c.structure_id.in_(ids))
+    groups = [(ids, None) for ids in _chunks(touched.structures)]
     pairs = {(structure_id, _as_date(day)) for structure_id, day in pairs if structure_id not in touched.structures}
-    for chunk in _chunks(pairs, PAIR_CHUNK):
-        where = tuple_(days.c.structure_id, days.c.day).in_(chunk)
-        months |= _participation_months(where)
-        db.session.execute(delete(days).where(where))
-        _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days(pairs=chunk))
-        months |= _participation_months(where)
-    _participation_cells(months)
-
-
-def _participation_months(where) -> set[tuple]:
-    days = m.ParticipationDay.__table__
-    month = d.period_start("mois", days.c.day, _dialect())
-    rows = db.session.execute(select(month, days.c.department_code, days.c.sector).where(where).distinct())
-    return {(_as_date(row[0]), row[1], row[2]) for row in rows}
+    if pairs:  # the days of the years concerned (a year is the widest period a cell counts over)
+        years = (date(min(day for _, day in pairs).year, 1, 1), date(max(day for _, day in pairs).year, 12, 31))
+        groups += [(ids, years) for ids in _chunks({structure_id for structure_id, _ in pairs})]
+    deltas: Counter = Counter()
+    for ids, days_between in groups:
+        before = _memberships(ids, days_between)
+        _replace_days(ids, days_between)
+        after = _memberships(ids, days_between)
+        for membership in after - before:
+            deltas[membership[:-1]] += 1
+        for membership in before - after:
+            deltas[membership[:-1]] -= 1
+    _apply_cell_deltas(m.ParticipationCell, "structures", deltas)
 
 
 def _as_date(value) -> date:
@@ -161,32 +158,70 @@ def _as_date(value) -> date:
 PERIODS_OF_KIND = {"mois": month, "trimestre": quarter, "annee": lambda day: year(day.year)}
 
 
-def _participation_cells(months: set[tuple]) -> None:
-    """Recompute the participation cells of the months given and of their quarters and years.
+@lru_cache(maxsize=4096)
+def _period_starts(day: date) -> tuple[tuple[str, date], ...]:
+    return tuple((kind, PERIODS_OF_KIND[kind](day).start) for kind in d.PERIOD_KINDS)
 
-    Per (department, sector), the periods from the first to the last concerned are recomputed: ranges of days
-    PostgreSQL reads through the (department, day) index, where a list of (period, department, sector) keys
-    was compared with every row (seconds for a batch of scattered dates)."""
-    cells = m.ParticipationCell.__table__
-    dialect = _dialect()
-    for kind in d.PERIOD_KINDS:
-        spans: dict[tuple, list] = {}
-        for first, department, sector in months:
-            period = PERIODS_OF_KIND[kind](first)
-            span = spans.setdefault((department, sector), [period.start, period.end])
-            span[0], span[1] = min(span[0], period.start), max(span[1], period.end)
-        ranges = [(department, sector, start, end) for (department, sector), (start, end) in spans.items()]
-        for chunk in _chunks(ranges, 200):
-            db.session.execute(delete(cells).where(cells.c.period_kind == kind, or_(*[
-                and_(cells.c.department_code == department, cells.c.sector == sector,
-                     cells.c.period_start.between(start, end)) for department, sector, start, end in chunk])))
-            _insert(m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect, chunk))
+
+def _days_where(structure_ids, days_between):
+    days = m.ParticipationDay.__table__
+    where = d.among(days.c.structure_id, structure_ids)
+    return where if days_between is None else where & days.c.day.between(*days_between)
+
+
+def _replace_days(structure_ids, days_between) -> None:
+    db.session.execute(delete(m.ParticipationDay.__table__).where(_days_where(structure_ids, days_between)))
+    _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
+            d.participation_days(structure_ids=structure_ids, days_between=days_between))
+
+
+def _memberships(structure_ids, days_between) -> set[tuple]:
+    """The participation cells these structures count in, from their days (all of them, or those between two
+    dates): one ``(kind, period start, department, sector, programme, animator, structure)`` per cell and
+    structure, with ``ANY`` where the cell counts over all programmes or animators (as ``participation_cells``
+    groups them)."""
+    days = m.ParticipationDay.__table__
+    rows = db.session.execute(select(days.c.structure_id, days.c.day, days.c.department_code, days.c.sector,
+                                     days.c.programme_id, days.c.animator_id)
+                              .where(_days_where(structure_ids, days_between)))
+    out = set()
+    for structure_id, day, department, sector, programme_id, animator_id in rows:
+        for kind, start in _period_starts(_as_date(day)):
+            out.add((kind, start, department, sector, m.ANY, m.ANY, structure_id))
+            out.add((kind, start, department, sector, programme_id, m.ANY, structure_id))
+            out.add((kind, start, department, sector, m.ANY, animator_id, structure_id))
+    return out
+
+
+def _apply_cell_deltas(model, value: str, deltas: Counter) -> None:
+    """Add to each cell of ``model`` (keyed by its primary key, in order) its change of ``value``; a cell left at
+    zero is deleted (a rebuild has no such row).
+
+    The cells change by what entered or left them: the participation cells by the structures whose
+    memberships changed, the offer cells by the presentations replaced. Recounting the cells instead read
+    every fact of each (department, period) a batch touched: seconds for a batch of scattered dates.
+    """
+    changed = [(key, delta) for key, delta in deltas.items() if delta]
+    if not changed:
+        return
+    cells = model.__table__
+    names = [column.name for column in cells.primary_key.columns]
+    upsert = postgresql.insert(cells) if _dialect() == "postgresql" else sqlite.insert(cells)
+    upsert = upsert.on_conflict_do_update(index_elements=[cells.c[name] for name in names],
+                                          set_={value: cells.c[value] + upsert.excluded[value]})
+    rows = [{**dict(zip(names, key)), value: delta} for key, delta in changed]
+    for start in range(0, len(rows), CHUNK):
+        db.session.execute(upsert, rows[start:start + CHUNK])
+    emptied = [dict(zip(names, key)) for key, delta in changed if delta < 0]
+    if emptied:
+        db.session.execute(delete(cells).where(*[cells.c[name] == bindparam(name) for name in names],
+                                               cells.c[value] <= 0), emptied)
 
 
 def _recompute_cells(model, key_columns, columns, derive, keys: set[tuple]) -> None:
     table = model.__table__
     for chunk in _chunks(keys, 1000):
-        db.session.execute(delete(table).where(tuple_(*[table.c[k] for k in key_columns]).in_(chunk)))
+        db.session.execute(delete(table).where(d.among_pairs([table.c[k] for k in key_columns], chunk)))
         _insert(model, columns, derive(chunk))
 
 
@@ -197,12 +232,11 @@ def _opportunities(touched: Touched) -> None:
     opportunity_ids = set(touched.opportunities)
     if touched.structures:
         # From the records, and from the facts: an opportunity deleted with its structure has facts only.
-        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(d.OPP.c.structure_id.in_(
-            touched.structures))))
+        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(d.among(d.OPP.c.structure_id, touched.structures))))
         opportunity_ids |= set(db.session.scalars(select(facts.c.opportunity_id).where(
-            facts.c.structure_id.in_(touched.structures))))
+            d.among(facts.c.structure_id, touched.structures))))
     for ids in _chunks(opportunity_ids):
-        keys |= _replace_facts(m.OpportunityFact, facts.c.opportunity_id.in_(ids), d.OPPORTUNITY_FACT_COLUMNS,
+        keys |= _replace_facts(m.OpportunityFact, d.among(facts.c.opportunity_id, ids), d.OPPORTUNITY_FACT_COLUMNS,
                                d.opportunity_facts(dialect, opportunity_ids=ids),
                                ("identified_on", "department_code"))
     _recompute_cells(m.OpportunityCell, ("identified_on", "department_code"), d.OPPORTUNITY_CELL_COLUMNS,
@@ -214,16 +248,16 @@ def _projects(touched: Touched) -> None:
     structures: set[int] = set()
     project_ids = set(touched.projects)
     if touched.structures:
-        project_ids |= set(db.session.scalars(select(d.P.c.id).where(d.P.c.structure_id.in_(touched.structures))))
+        project_ids |= set(db.session.scalars(select(d.P.c.id).where(d.among(d.P.c.structure_id, touched.structures))))
         project_ids |= set(db.session.scalars(select(facts.c.project_id).where(
-            facts.c.structure_id.in_(touched.structures))))
+            d.among(facts.c.structure_id, touched.structures))))
     for ids in _chunks(project_ids):
-        structures |= {key[0] for key in _replace_facts(m.ProjectFact, facts.c.project_id.in_(ids),
+        structures |= {key[0] for key in _replace_facts(m.ProjectFact, d.among(facts.c.project_id, ids),
                                                          d.PROJECT_FACT_COLUMNS, d.project_facts(project_ids=ids),
                                                          ("structure_id",))}
     table = m.Engagement.__table__
     for ids in _chunks(structures):
-        db.session.execute(delete(table).where(table.c.structure_id.in_(ids)))
+        db.session.execute(delete(table).where(d.among(table.c.structure_id, ids)))
         _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements(structure_ids=ids))
 
 
@@ -232,19 +266,27 @@ def _offer_presentations(touched: Touched) -> None:
     activity_ids = set(touched.activities)
     if touched.structures:
         activity_ids |= set(db.session.scalars(select(d.AST.c.activity_id).where(
-            d.AST.c.structure_id.in_(touched.structures))))
-    keys: set[tuple] = set()
+            d.among(d.AST.c.structure_id, touched.structures))))
+    deltas: Counter = Counter()
     for ids in _chunks(activity_ids):
-        keys |= _replace_facts(m.OfferPresentation, facts.c.activity_id.in_(ids), d.OFFER_PRESENTATION_COLUMNS,
-                               d.offer_presentations(activity_ids=ids), ("day", "department_code"))
-    _recompute_cells(m.OfferPresentationCell, ("day", "department_code"), d.OFFER_CELL_COLUMNS,
-                     d.offer_presentation_cells, keys)
+        where = d.among(facts.c.activity_id, ids)
+        deltas.subtract(_presentations_per_cell(where))
+        db.session.execute(delete(facts).where(where))
+        _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations(activity_ids=ids))
+        deltas.update(_presentations_per_cell(where))
+    _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
+
+
+def _presentations_per_cell(where) -> Counter:
+    """The offer presentations of the facts matching ``where``, per cell (as ``offer_presentation_cells`` counts)."""
+    rows = db.session.execute(d.offer_presentation_cells().where(where))
+    return Counter({tuple(row[:-1]): row[-1] for row in rows})
 
 
 def _events(touched: Touched) -> None:
     facts = m.EventFact.__table__
     for ids in _chunks(touched.events):
-        db.session.execute(delete(facts).where(facts.c.event_id.in_(ids)))
+        db.session.execute(delete(facts).where(d.among(facts.c.event_id, ids)))
         _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(_dialect(), event_ids=ids))
 
 

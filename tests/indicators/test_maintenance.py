@@ -2,6 +2,8 @@
 many times events are processed; and its rows say what the indicators must say."""
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select, update
 
 from crm.activities.services import log_activity
@@ -118,4 +120,31 @@ def test_check_reports_a_tampered_cell(territory):
     assert [d.table for d in differences] == ["ind_opportunity_cells"]
     assert differences[0].missing >= 1 and differences[0].extra >= 1
     rebuild()
+    assert check() == []
+
+
+def test_cells_move_by_the_structures_that_enter_or_leave_them(territory):
+    """The participation cells change by distinct structures: two days of one structure count once, and a
+    cell its last structure left is deleted, as a rebuild would not have it."""
+    t = territory
+    _scenario(t)
+    process_pending()
+    cells = m.ParticipationCell.__table__
+
+    def structures(department):
+        return dict(db.session.execute(
+            select(cells.c.sector, func.sum(cells.c.structures)).where(
+                cells.c.period_kind == "annee", cells.c.period_start == date(t.today.year, 1, 1),
+                cells.c.department_code == department,
+                cells.c.programme_id == m.ANY, cells.c.animator_id == m.ANY).group_by(cells.c.sector)).all())
+
+    # This year: the EHPAD (today and yesterday), the CPTS; the CH's activity was not informative.
+    assert structures("31") == {"medico_social": 1, "exercice_coordonne": 1}
+    assert structures("46") == {"medico_social": 1}
+    update_structure(t.ehpad, {"name": t.ehpad.name, "sector_id": t.ehpad.sector_id, "department_code": "46",
+                               "commune": "Figeac", "is_open": True})
+    process_pending()
+    assert structures("31") == {"exercice_coordonne": 1}
+    assert structures("46") == {"medico_social": 2}
+    assert not db.session.scalar(select(func.count()).select_from(cells).where(cells.c.structures <= 0))
     assert check() == []
