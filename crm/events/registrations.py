@@ -49,24 +49,40 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def registration_payload(registration: Registration, event: Event | None = None) -> dict:
-    """The event's dimensions and the structure's, for the indicators (participation counts structures)."""
-    event = event or registration.event
-    structure = registration.structure
-    return {**{k: v for k, v in event_payload(event).items()
-               if k in ("event_id", "event_type", "department", "programme_ids", "offer_ids", "series_id",
-                        "starts_at", "ends_at")},
-            "registration_id": registration.id, "status": registration.status, "source": registration.source,
-            "structure_id": registration.structure_id, "contact_id": registration.contact_id,
-            "structure_department": structure.department_code if structure else registration.department_code,
-            "structure_sector": structure.sector.code if structure and structure.sector else None,
-            "registered_at": registration.registered_at, "cancelled_at": registration.cancelled_at,
-            "promoted_at": registration.promoted_at, "attended_at": registration.attended_at}
+EVENT_PAYLOAD_KEYS = ("event_id", "event_type", "department", "programme_ids", "offer_ids", "series_id", "starts_at",
+                      "ends_at")
 
 
-def _record(registration: Registration, event_type: str, changes: dict, user_id: int | None, **extra) -> None:
+def _event_part(event: Event) -> dict:
+    return {k: v for k, v in event_payload(event).items() if k in EVENT_PAYLOAD_KEYS}
+
+
+def _structure_part(structure: Structure | None, department_code: str | None) -> dict:
+    return {"structure_department": structure.department_code if structure else department_code,
+            "structure_sector": structure.sector.code if structure and structure.sector else None}
+
+
+def registration_payload(registration: Registration, event: Event | None = None, *,
+                         parts: dict | None = None) -> dict:
+    """The event's dimensions and the structure's, for the indicators (participation counts structures).
+
+    ``parts``: the event's and structure's keys read beforehand (:func:`register` reads them before
+    taking the event's lock).
+    """
+    if parts is None:
+        parts = {**_event_part(event or registration.event),
+                 **_structure_part(registration.structure, registration.department_code)}
+    return {**parts, "registration_id": registration.id, "status": registration.status,
+            "source": registration.source, "structure_id": registration.structure_id,
+            "contact_id": registration.contact_id, "registered_at": registration.registered_at,
+            "cancelled_at": registration.cancelled_at, "promoted_at": registration.promoted_at,
+            "attended_at": registration.attended_at}
+
+
+def _record(registration: Registration, event_type: str, changes: dict, user_id: int | None, *,
+            parts: dict | None = None, **extra) -> None:
     record_change(entity_type="registration", entity_id=registration.id, action="update", changes=changes,
-                  event_type=event_type, payload={**registration_payload(registration), **extra},
+                  event_type=event_type, payload={**registration_payload(registration, parts=parts), **extra},
                   user_id=user_id, parent=("event", registration.event_id))
 
 
@@ -149,8 +165,14 @@ def _lock(event: Event) -> None:
         db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
 
 
-def _has_seat(event: Event) -> bool:
-    return event.capacity is None or seats_taken(event.id) < event.capacity
+def _seats_and_existing(event_id: int, email_key: str) -> tuple[int, int | None]:
+    """Seats taken and the id of this email's registration, in one statement (run under the event's lock,
+    so that its snapshot sees every registration committed before)."""
+    r = Registration.__table__
+    taken = select(db.func.count()).where(r.c.event_id == event_id, r.c.status.in_(SEAT_STATUSES))
+    existing = select(r.c.id).where(r.c.event_id == event_id, r.c.email_key == email_key)
+    row = db.session.execute(select(taken.scalar_subquery(), existing.scalar_subquery())).one()
+    return row[0] or 0, row[1]
 
 
 def register(event: Event, data: dict, *, source: str, user_id: int | None = None,
@@ -169,15 +191,17 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
     reason = closed_reason(event, source)
     if reason:
         raise RegistrationClosed(reason)
-    # The event's programmes and offers (for the payload) are read before the lock, which every
-    # registration to the event waits for.
-    event_payload(event)
+    # What the payload says of the event (its programmes and offers) and of the structure is read before
+    # the lock, which every registration to the event waits for: under it, two light statements.
+    structure = db.session.get(Structure, values["structure_id"]) if values["structure_id"] else None
+    parts = {**_event_part(event), **_structure_part(structure, values["department_code"])}
     _lock(event)
-    existing = _by_email(event.id, values["email_key"])
+    taken, existing_id = _seats_and_existing(event.id, values["email_key"])
+    existing = db.session.get(Registration, existing_id) if existing_id is not None else None
     if existing is not None and existing.status != "annule":
         _ask_again(existing, user_id)
         return existing, "existant"
-    status = "inscrit" if _has_seat(event) else "attente"
+    status = "inscrit" if event.capacity is None or taken < event.capacity else "attente"
     now = utcnow()
     if existing is not None:  # registered, cancelled, and back
         registration = existing
@@ -202,7 +226,7 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
                 raise
             return found, "existant"
     _record(registration, "registration.created" if status == "inscrit" else "registration.waitlisted",
-            {"status": [None, status]}, user_id)
+            {"status": [None, status]}, user_id, parts=parts)
     db.session.commit()
     return registration, status
 
