@@ -13,6 +13,8 @@ lock, so that two batches touching the same structure cannot interleave their de
 """
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -347,37 +349,118 @@ def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
     return steps
 
 
+def _timed(timings: dict[str, float] | None, name: str, step) -> None:
+    started = time.perf_counter()
+    step()
+    if timings is not None:
+        timings[name] = time.perf_counter() - started
+
+
+def _prepare_postgresql(tables) -> None:
+    # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built once after
+    # the bulk inserts rather than kept row by row. Both only within this transaction.
+    db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
+    db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+    db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
+    _drop_indexes(tables)
+
+
+def _finish_postgresql(tables, timings, prefix: str = "") -> None:
+    _timed(timings, prefix + "indexes", lambda: _create_indexes(tables))
+    # The planner must not read these tables as the empty ones it last saw.
+    _timed(timings, prefix + "analyze", lambda: [db.session.execute(text(f"ANALYZE {table.name}")) for table in tables])
+
+
 def _rebuild_all(timings: dict[str, float] | None = None) -> None:
-    """Derive the whole read model; ``timings``, when given, receives the seconds each step took."""
+    """Derive the whole read model in the session's transaction; ``timings``, when given, receives the seconds
+    each step took."""
     dialect = _dialect()
     tables = [model.__table__ for model in FACT_AND_CELL_TABLES]
-
-    def timed(name: str, step) -> None:
-        started = time.perf_counter()
-        step()
-        if timings is not None:
-            timings[name] = time.perf_counter() - started
-
     if dialect == "postgresql":
-        def prepare():
-            # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built
-            # once after the bulk inserts rather than kept row by row. Both only within this transaction.
-            db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
-            db.session.execute(text("SET LOCAL work_mem = '256MB'"))
-            db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-            db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
-            _drop_indexes(tables)
+        _timed(timings, "truncate", lambda: _prepare_postgresql(tables))
     else:
-        def prepare():
-            for table in reversed(tables):
-                db.session.execute(delete(table))
-    timed("truncate", prepare)
+        _timed(timings, "truncate", lambda: [db.session.execute(delete(table)) for table in reversed(tables)])
     for name, step in _rebuild_steps(dialect):
-        timed(name, step)
+        _timed(timings, name, step)
     if dialect == "postgresql":
-        timed("indexes", lambda: _create_indexes(tables))
-        # The planner must not read these tables as the empty ones it last saw.
-        timed("analyze", lambda: [db.session.execute(text(f"ANALYZE {table.name}")) for table in tables])
+        _finish_postgresql(tables, timings)
+    _set_state("built_at", utcnow().isoformat())
+
+
+# The participation tables are derived from each other only: the rebuild on PostgreSQL builds them on a
+# second connection while the first builds the others.
+PARTICIPATION_TABLES = (m.ParticipationSource, m.ParticipationDay, m.ParticipationCell)
+SNAPSHOT_RE = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
+
+
+def _build_chain(app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict,
+                 built: threading.Barrier, decided: threading.Barrier, decision: dict) -> None:
+    """One connection's share of the rebuild, in a transaction that sees the caller's snapshot; it commits
+    only if every share succeeded (``decision``)."""
+    with app.app_context():
+        try:
+            try:
+                db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                db.session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                # A reader holding a table (or a caller that read one in its transaction) makes TRUNCATE wait:
+                # an error after a minute rather than a rebuild that never ends.
+                db.session.execute(text("SET LOCAL lock_timeout = '60s'"))
+                tables = [model.__table__ for model in models]
+                _timed(timings, prefix + "truncate", lambda: _prepare_postgresql(tables))
+                for name, step in steps:
+                    _timed(timings, name, step)
+                _finish_postgresql(tables, timings, prefix)
+                outcome[prefix] = None
+            except Exception as error:  # noqa: BLE001 - told to the caller, who raises it
+                outcome[prefix] = error
+            built.wait()
+            decided.wait()
+            if decision.get("commit"):
+                db.session.commit()
+            else:
+                db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def _rebuild_parallel(timings: dict[str, float] | None) -> None:
+    """PostgreSQL: the participation tables and the others built at once, on two connections that share the
+    snapshot of the caller's transaction (which holds the maintenance lock, so no batch interleaves); both
+    commit, or neither does. Two cores halve the rebuild, whose steps are single statements PostgreSQL runs
+    on one core each (it does not parallelise INSERT ... SELECT)."""
+    from flask import current_app
+
+    snapshot = db.session.execute(text("SELECT pg_export_snapshot()")).scalar()
+    if not SNAPSHOT_RE.match(snapshot or ""):
+        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+    steps = _rebuild_steps("postgresql")
+    participation = [(name, step) for name, step in steps if name.startswith("participation_")]
+    others = [(name, step) for name, step in steps if not name.startswith("participation_")]
+    other_models = [model for model in FACT_AND_CELL_TABLES if model not in PARTICIPATION_TABLES]
+    app = current_app._get_current_object()
+    shares = (("participation: ", PARTICIPATION_TABLES, participation), ("", other_models, others))
+    outcome: dict = {}
+    decision: dict = {}
+    built, decided = threading.Barrier(len(shares) + 1), threading.Barrier(len(shares) + 1)
+    share_timings = [{} for _ in shares]
+    threads = [threading.Thread(target=_build_chain, name=f"rebuild-{i}", daemon=True,
+                                args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, built,
+                                      decided, decision))
+               for i, (prefix, models, chain) in enumerate(shares)]
+    for thread in threads:
+        thread.start()
+    built.wait()
+    errors = [error for error in outcome.values() if error is not None]
+    decision["commit"] = len(outcome) == len(shares) and not errors
+    decided.wait()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    if timings is not None:
+        for part in share_timings:
+            timings.update(part)
     _set_state("built_at", utcnow().isoformat())
 
 
@@ -409,7 +492,10 @@ def rebuild(timings: dict[str, float] | None = None) -> dict[str, int]:
     """Recompute the whole read model from the records, in one transaction; returns rows per table
     (``timings``, when given, receives the seconds each step took)."""
     _lock()
-    _rebuild_all(timings)
+    if _dialect() == "postgresql":
+        _rebuild_parallel(timings)
+    else:
+        _rebuild_all(timings)
     counts = row_counts()
     db.session.commit()
     return counts
