@@ -3,15 +3,17 @@ registrants, against a real gunicorn on PostgreSQL.
 
     python bench/registration.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_registration]
                                  [--redis-url redis://127.0.0.1:6379/2] [--clients 50] [--seconds 15]
-                                 [--capacity 100] [--workers 2] [--threads 4]
+                                 [--capacity 100] [--workers 6] [--worker-class sync|gthread] [--threads 4]
 
 The database is dropped and recreated with the tables, the reference data, 200 structures, an
 organiser and two published events: one of ``--capacity`` seats that the visitors register to,
-and one that gets 1,000 registrants for the check-in search. gunicorn serves ``wsgi:app``
+and one that gets 1,000 registrants for the check-in search. gunicorn serves ``wsgi:app`` with the
+README's production workers by default (6 sync workers; ``--worker-class gthread`` for threads)
 (CRM_ENV=production, the emails queued to the given Redis, as in production; the per-address
 rate limit is lifted since every visitor comes from 127.0.0.1).
 
-Each visitor is a thread with its own keep-alive connection and cookie: it loads the public page
+Each visitor is a thread with its own connection (kept alive by gthread workers; sync workers close it
+after each response and the client reconnects) and cookie: it loads the public page
 once for its session's CSRF token, then posts the form again and again with new people (a known
 structure, or one typed by hand), as fast as it can for ``--seconds`` after a warm-up. Then the
 database is checked: as many registrations as accepted POSTs, no email twice, no more seats taken
@@ -110,8 +112,10 @@ def start_gunicorn(args, port: int):
     env = {**os.environ, "CRM_ENV": "production", "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
            "EVENT_REGISTRATIONS_PER_IP": "1000000000", "PYTHONPATH": str(ROOT)}
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-               "--log-level", "warning", "--backlog", "256", "-k", "gthread", "--threads", str(args.threads),
-               "--keep-alive", "30", "wsgi:app"]
+               "--log-level", "warning", "--backlog", "256", "-k", args.worker_class]
+    if args.worker_class == "gthread":
+        command += ["--threads", str(args.threads), "--keep-alive", "30"]
+    command.append("wsgi:app")
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -298,7 +302,9 @@ def main() -> None:
                         help="seats of the event: fewer than the registrations sent, so the waiting list is used")
     parser.add_argument("--registrants", type=int, default=1000, help="registrants of the check-in event")
     parser.add_argument("--search-clients", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", choices=("gthread", "sync"), default="sync",
+                        help="gunicorn workers: gthread (keep-alive, --threads each) or sync (a connection per request)")
+    parser.add_argument("--workers", type=int, default=6)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
@@ -325,7 +331,8 @@ def main() -> None:
     queued = _empty_mail_queue(args.redis_url)  # the bench's emails are not to be sent
     seats = check_seats(args, ids)
     rate = len(latencies) / args.seconds
-    server = f"gunicorn -w {args.workers} --threads {args.threads} (gthread)"
+    server = f"gunicorn -w {args.workers} " + (f"--threads {args.threads} (gthread)" if args.worker_class == "gthread"
+                                                else "(sync)")
     print(f"\n## Public registration POST, {args.clients} visitors, one event of {args.capacity} seats, "
           f"{args.seconds:.0f} s ({server})\n")
     print("| POSTs | registrations/s | p50 (ms) | p95 (ms) | p99 (ms) | statuses |")
