@@ -195,10 +195,7 @@ class OfferPresentation(db.Model):
     programme_id: Mapped[int] = mapped_column(Integer)
     day: Mapped[date] = mapped_column(Date)
     animator_id: Mapped[int] = mapped_column(Integer)
-
-    # The cells of the (day, department) keys a batch touched are recomputed from these rows: without
-    # this index each recompute scans the whole table once per key.
-    __table_args__ = (Index("ix_ind_offer_presentations_day_department", "day", "department_code"),)
+    # Read by activity only (the primary key): the cells move by the presentations a batch replaces.
 
 
 class OfferPresentationCell(db.Model):
