@@ -489,12 +489,17 @@ def _set_state(key: str, value: str) -> None:
 
 
 def rebuild(timings: dict[str, float] | None = None) -> dict[str, int]:
-    """Recompute the whole read model from the records, in one transaction; returns rows per table
-    (``timings``, when given, receives the seconds each step took)."""
-    _lock()
+    """Recompute the whole read model from the records; returns rows per table (``timings``, when given,
+    receives the seconds each step took).
+
+    On PostgreSQL the session's pending changes are committed first: the two connections that build the
+    tables see committed records only, and must not wait for locks this session holds."""
     if _dialect() == "postgresql":
+        db.session.commit()
+        _lock()
         _rebuild_parallel(timings)
     else:
+        _lock()
         _rebuild_all(timings)
     counts = row_counts()
     db.session.commit()

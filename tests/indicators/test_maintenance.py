@@ -148,3 +148,17 @@ def test_cells_move_by_the_structures_that_enter_or_leave_them(territory):
     assert structures("46") == {"medico_social": 2}
     assert not db.session.scalar(select(func.count()).select_from(cells).where(cells.c.structures <= 0))
     assert check() == []
+
+
+def test_rebuild_counts_the_changes_of_its_own_transaction(territory):
+    """On PostgreSQL the rebuild's connections see committed records only: the caller's pending change is
+    committed first rather than left out."""
+    from crm.structures.models import Structure
+
+    t = territory
+    db.session.execute(update(Structure).where(Structure.id == t.ch.id).values(is_open=False))
+    rebuild()
+    counts = dict(db.session.execute(select(m.StructureCount.sector, m.StructureCount.structures)
+                                     .where(m.StructureCount.department_code == "31")).all())
+    assert counts.get("sanitaire", 0) == 0 and counts["medico_social"] == 1
+    assert check() == []
