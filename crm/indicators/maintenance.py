@@ -394,41 +394,96 @@ PARTICIPATION_TABLES = (m.ParticipationSource, m.ParticipationDay, m.Participati
 SNAPSHOT_RE = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
 
 
-def _build_chain(app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict,
-                 built: threading.Barrier, decided: threading.Barrier, decision: dict) -> None:
-    """One connection's share of the rebuild, in a transaction that sees the caller's snapshot; it commits
-    only if every share succeeded (``decision``)."""
-    with app.app_context():
-        try:
+PHASES = ("locked", "built")  # where the shares of a parallel rebuild wait for the main thread's word
+LOCK_ATTEMPTS = 5
+
+
+class _Meeting:
+    """Where the main thread and the shares of a parallel rebuild meet at each phase: every share reports,
+    then the main thread tells them all whether to go on."""
+
+    def __init__(self, shares: int):
+        self.shares = shares
+        self.reports = {phase: threading.Semaphore(0) for phase in PHASES}
+        self.decisions = {phase: threading.Event() for phase in PHASES}
+        self.go: dict[str, bool] = {}
+
+    def report(self, phase: str, wait: bool = True) -> bool:
+        self.reports[phase].release()
+        if not wait:
+            return False
+        self.decisions[phase].wait()
+        return self.go[phase]
+
+    def decide(self, phase: str, go) -> bool:
+        for _ in range(self.shares):
+            self.reports[phase].acquire()
+        self.go[phase] = go()
+        self.decisions[phase].set()
+        return self.go[phase]
+
+
+def _build_share(app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict,
+                 meeting: _Meeting) -> None:
+    """One connection's share of the rebuild, in a transaction that sees the caller's snapshot.
+
+    It first takes its tables (TRUNCATE) with a short lock timeout and reports; once every share holds
+    its tables, nothing it does waits for a reader, so a reader cannot be caught between the two shares
+    (a wait PostgreSQL's deadlock detector cannot see, the other share waiting here in Python). It builds
+    and reports again; it commits only if every share succeeded. Whatever happens, it reports at every
+    phase, so that the main thread never waits for it in vain."""
+    reported = 0
+    try:
+        with app.app_context():
             try:
-                db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-                db.session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-                # A reader holding a table (or a caller that read one in its transaction) makes TRUNCATE wait:
-                # an error after a minute rather than a rebuild that never ends.
-                db.session.execute(text("SET LOCAL lock_timeout = '60s'"))
                 tables = [model.__table__ for model in models]
-                _timed(timings, prefix + "truncate", lambda: _prepare_postgresql(tables))
-                for name, step in steps:
-                    _timed(timings, name, step)
-                _finish_postgresql(tables, timings, prefix)
-                outcome[prefix] = None
-            except Exception as error:  # noqa: BLE001 - told to the caller, who raises it
-                outcome[prefix] = error
-            built.wait()
-            decided.wait()
-            if decision.get("commit"):
-                db.session.commit()
-            else:
-                db.session.rollback()
-        finally:
-            db.session.remove()
+                try:
+                    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                    db.session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                    db.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+                    _timed(timings, prefix + "truncate", lambda: _prepare_postgresql(tables))
+                    db.session.execute(text("SET LOCAL lock_timeout = 0"))
+                except Exception as error:  # noqa: BLE001 - told to the main thread, which raises it
+                    outcome.setdefault(prefix, error)
+                reported += 1
+                if not meeting.report("locked"):
+                    return
+                try:
+                    for name, step in steps:
+                        _timed(timings, name, step)
+                    _finish_postgresql(tables, timings, prefix)
+                except Exception as error:  # noqa: BLE001
+                    outcome.setdefault(prefix, error)
+                reported += 1
+                if not meeting.report("built"):
+                    return
+                try:
+                    db.session.commit()
+                except Exception as error:  # noqa: BLE001 - the other share may have committed: said by the caller
+                    outcome[prefix + "commit"] = error
+            finally:
+                db.session.rollback()  # a no-op after the commit
+                db.session.remove()
+    except BaseException as error:  # noqa: BLE001 - even an error outside the session is reported
+        outcome.setdefault(prefix, error)
+    finally:
+        for phase in PHASES[reported:]:
+            meeting.report(phase, wait=False)
+
+
+def _lock_not_available(error) -> bool:
+    return type(getattr(error, "orig", None)).__name__ == "LockNotAvailable"
 
 
 def _rebuild_parallel(timings: dict[str, float] | None) -> None:
     """PostgreSQL: the participation tables and the others built at once, on two connections that share the
     snapshot of the caller's transaction (which holds the maintenance lock, so no batch interleaves); both
     commit, or neither does. Two cores halve the rebuild, whose steps are single statements PostgreSQL runs
-    on one core each (it does not parallelise INSERT ... SELECT)."""
+    on one core each (it does not parallelise INSERT ... SELECT).
+
+    A share that cannot take its tables within two seconds (a reader holds one) makes both start again,
+    a few times. A commit that fails after the other share committed leaves the two halves of the read
+    model from different rebuilds (each consistent): the error says so, and ``built_at`` is not updated."""
     from flask import current_app
 
     snapshot = db.session.execute(text("SELECT pg_export_snapshot()")).scalar()
@@ -440,24 +495,30 @@ def _rebuild_parallel(timings: dict[str, float] | None) -> None:
     other_models = [model for model in FACT_AND_CELL_TABLES if model not in PARTICIPATION_TABLES]
     app = current_app._get_current_object()
     shares = (("participation: ", PARTICIPATION_TABLES, participation), ("", other_models, others))
-    outcome: dict = {}
-    decision: dict = {}
-    built, decided = threading.Barrier(len(shares) + 1), threading.Barrier(len(shares) + 1)
-    share_timings = [{} for _ in shares]
-    threads = [threading.Thread(target=_build_chain, name=f"rebuild-{i}", daemon=True,
-                                args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, built,
-                                      decided, decision))
-               for i, (prefix, models, chain) in enumerate(shares)]
-    for thread in threads:
-        thread.start()
-    built.wait()
-    errors = [error for error in outcome.values() if error is not None]
-    decision["commit"] = len(outcome) == len(shares) and not errors
-    decided.wait()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        outcome: dict = {}
+        meeting = _Meeting(len(shares))
+        share_timings = [{} for _ in shares]
+        threads = [threading.Thread(target=_build_share, name=f"rebuild-{i}", daemon=True,
+                                    args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, meeting))
+                   for i, (prefix, models, chain) in enumerate(shares)]
+        for thread in threads:
+            thread.start()
+        locked = meeting.decide("locked", lambda: not outcome)
+        if locked:
+            meeting.decide("built", lambda: not outcome)
+        for thread in threads:
+            thread.join()
+        if not locked and outcome and all(map(_lock_not_available, outcome.values())) and attempt < LOCK_ATTEMPTS:
+            time.sleep(attempt)
+            continue
+        break
+    failed = [(name, error) for name, error in outcome.items() if not name.endswith("commit")]
+    if failed:
+        raise failed[0][1]
+    if outcome:
+        raise RuntimeError("Reconstruction partielle : une des deux connexions n'a pas pu valider ; relancez "
+                           "« crm indicators rebuild ».") from next(iter(outcome.values()))
     if timings is not None:
         for part in share_timings:
             timings.update(part)
