@@ -128,12 +128,16 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
 
 def participation_days(structure_ids=None, days_between=None):
     """Sources summed per structure, day, programme and animator (``days_between``: only the days between
-    these two dates, both included)."""
+    these two dates, both included).
+
+    The department and sector are the structure's: the same on all of its sources, except for a moment
+    when an activity's event is processed after its structure moved and before the move's event, which
+    then re-derives every source of the structure. Grouping by them would give that moment two rows for
+    one key."""
     src = m.ParticipationSource.__table__
-    query = (select(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id, src.c.department_code,
-                    src.c.sector, func.count())
-             .group_by(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id,
-                       src.c.department_code, src.c.sector))
+    query = (select(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id,
+                    func.max(src.c.department_code), func.max(src.c.sector), func.count())
+             .group_by(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id))
     if structure_ids is not None:
         query = query.where(among(src.c.structure_id, structure_ids))
     if days_between is not None:

@@ -162,3 +162,25 @@ def test_rebuild_counts_the_changes_of_its_own_transaction(territory):
                                      .where(m.StructureCount.department_code == "31")).all())
     assert counts.get("sanitaire", 0) == 0 and counts["medico_social"] == 1
     assert check() == []
+
+
+def test_an_activity_processed_before_the_move_of_its_structure(territory, make_user):
+    """A structure moves to another department; a new activity's event is processed before the move's
+    (two workers): its day must not fail on the old activities' department, and the move's event then
+    puts everything in the new department."""
+    from crm.indicators.maintenance import apply_events
+    from workflows.dispatch import _claim
+
+    t = territory
+    admin = make_user("admin")  # may log activities in both departments
+    _activity(t, [t.ehpad], offers=["VT_GRAND_AGE"], user=admin)
+    process_pending()
+    update_structure(t.ehpad, {"name": t.ehpad.name, "sector_id": t.ehpad.sector_id, "department_code": "46",
+                               "commune": "Figeac", "is_open": True})
+    _activity(t, [t.ehpad], offers=["VT_GRAND_AGE"], user=admin)  # the same day, programme and author
+    apply_events([event for event in _claim(100) if event.aggregate_type == "activity"])
+    db.session.commit()
+    process_pending()
+    days = m.ParticipationDay.__table__
+    assert set(db.session.scalars(select(days.c.department_code).where(days.c.structure_id == t.ehpad.id))) == {"46"}
+    assert check() == []
