@@ -149,9 +149,12 @@ def closed_reason(event: Event, source: str, now: datetime | None = None) -> str
     return None
 
 
+def _seats_taken_query(event_id: int):
+    return select(db.func.count()).where(Registration.event_id == event_id, Registration.status.in_(SEAT_STATUSES))
+
+
 def seats_taken(event_id: int) -> int:
-    return db.session.scalar(select(db.func.count()).where(
-        Registration.event_id == event_id, Registration.status.in_(SEAT_STATUSES))) or 0
+    return db.session.scalar(_seats_taken_query(event_id)) or 0
 
 
 def _lock(event: Event) -> None:
@@ -168,10 +171,8 @@ def _lock(event: Event) -> None:
 def _seats_and_existing(event_id: int, email_key: str) -> tuple[int, int | None]:
     """Seats taken and the id of this email's registration, in one statement (run under the event's lock,
     so that its snapshot sees every registration committed before)."""
-    r = Registration.__table__
-    taken = select(db.func.count()).where(r.c.event_id == event_id, r.c.status.in_(SEAT_STATUSES))
-    existing = select(r.c.id).where(r.c.event_id == event_id, r.c.email_key == email_key)
-    row = db.session.execute(select(taken.scalar_subquery(), existing.scalar_subquery())).one()
+    existing = select(Registration.id).where(Registration.event_id == event_id, Registration.email_key == email_key)
+    row = db.session.execute(select(_seats_taken_query(event_id).scalar_subquery(), existing.scalar_subquery())).one()
     return row[0] or 0, row[1]
 
 

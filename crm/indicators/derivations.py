@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger, Date, DateTime, Integer, and_, any_, bindparam, case, cast, exists, false, func, literal,
-    literal_column, or_, select, true, tuple_, union, union_all,
+    literal_column, select, true, tuple_, union, union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -47,7 +47,8 @@ def among_pairs(columns, pairs):
     pairs = list(pairs)
     if not _postgresql():
         return tuple_(*columns).in_(pairs)
-    arrays = [bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(column.type)) for i, column in enumerate(columns)]
+    arrays = [bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(column.type))
+              for i, column in enumerate(columns)]
     return tuple_(*columns).in_(select(*[func.unnest(array) for array in arrays]))
 SEAT_HOLDERS = ("inscrit", "present", "absent", "excuse")
 
@@ -169,10 +170,9 @@ def period_start(kind: str, column, dialect: str):
                      type_=Date)
 
 
-def participation_cells(kind: str, dialect: str, ranges=None):
+def participation_cells(kind: str, dialect: str):
     """Distinct structures per period of ``kind``, department and sector: for any programme and animator, per
-    programme, per animator. ``ranges``: the (department_code, sector, first day, last day) to recompute, each
-    from the first day of a period to the last day of a period."""
+    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``maintenance``)."""
     days = m.ParticipationDay.__table__
     start = period_start(kind, days.c.day, dialect)
     any_ = literal_column(str(m.ANY))
@@ -182,12 +182,7 @@ def participation_cells(kind: str, dialect: str, ranges=None):
         # every group for the latter (three times faster over the national days).
         grouped = [column for column in (programme, animator) if column is not any_]
         structures = select(start.label("period_start"), days.c.department_code, days.c.sector, *grouped,
-                            days.c.structure_id).distinct()
-        if ranges is not None:
-            structures = structures.where(or_(*[
-                and_(days.c.department_code == department, days.c.sector == sector, days.c.day.between(first, last))
-                for department, sector, first, last in ranges]))
-        structures = structures.subquery()
+                            days.c.structure_id).distinct().subquery()
         columns = {"programme": structures.c.programme_id if programme is not any_ else any_,
                    "animator": structures.c.animator_id if animator is not any_ else any_}
         return (select(literal_column(f"'{kind}'"), structures.c.period_start, structures.c.department_code,

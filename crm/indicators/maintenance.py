@@ -34,7 +34,6 @@ from crm.indicators.periods import month, quarter, year
 
 LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
-PAIR_CHUNK = 2000  # (structure, day) pairs per statement: two parameters each
 
 FACT_AND_CELL_TABLES = (
     m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
@@ -131,12 +130,13 @@ def _participations(touched: Touched) -> None:
         pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
                                 d.registration_participations(dialect, registration_ids=ids), ("structure_id", "day"))
     # A structure that changed (department, sector, closed, deleted): all of its sources, and below its days.
-    for ids in _chunks(touched.structures):
+    structure_chunks = list(_chunks(touched.structures))
+    for ids in structure_chunks:
         db.session.execute(delete(src).where(d.among(src.c.structure_id, ids)))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
         _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
                 d.registration_participations(dialect, structure_ids=ids))
-    groups = [(ids, None) for ids in _chunks(touched.structures)]
+    groups = [(ids, None) for ids in structure_chunks]
     pairs = {(structure_id, _as_date(day)) for structure_id, day in pairs if structure_id not in touched.structures}
     if pairs:  # the days of the years concerned (a year is the widest period a cell counts over)
         years = (date(min(day for _, day in pairs).year, 1, 1), date(max(day for _, day in pairs).year, 12, 31))
@@ -234,7 +234,8 @@ def _opportunities(touched: Touched) -> None:
     opportunity_ids = set(touched.opportunities)
     if touched.structures:
         # From the records, and from the facts: an opportunity deleted with its structure has facts only.
-        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(d.among(d.OPP.c.structure_id, touched.structures))))
+        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(
+            d.among(d.OPP.c.structure_id, touched.structures))))
         opportunity_ids |= set(db.session.scalars(select(facts.c.opportunity_id).where(
             d.among(facts.c.structure_id, touched.structures))))
     for ids in _chunks(opportunity_ids):
