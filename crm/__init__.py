@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from crm.config import BASE_DIR, INSTANCE_DIR, load_config
+from crm.config import BASE_DIR, instance_dir, load_config
 from crm.core.pool import ping_idle_connections
 from crm.extensions import csrf, db, login_manager, migrate
 
@@ -43,7 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         __name__,
         template_folder=str(BASE_DIR / "templates"),
         static_folder=str(BASE_DIR / "static"),
-        instance_path=str(INSTANCE_DIR),
+        instance_path=str(instance_dir()),
     )
     app.config.update(load_config(overrides))
 

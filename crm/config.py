@@ -12,7 +12,15 @@ import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = Path(os.environ.get("CRM_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def instance_dir() -> Path:
+    """The folder of uploads, the development secret and the SQLite database.
+
+    Read from ``CRM_INSTANCE_DIR`` when asked, not when this module is imported: the tests set it
+    after collecting modules that import the app, and must never write into the repository.
+    """
+    return Path(os.environ.get("CRM_INSTANCE_DIR") or BASE_DIR / "instance")
 
 
 class ConfigError(RuntimeError):
@@ -27,12 +35,20 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def _development_secret_key() -> str:
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    path = INSTANCE_DIR / "secret_key"
+    folder = instance_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "secret_key"
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _local_base_url() -> str:
+    host = os.environ.get("HOST", "127.0.0.1")
+    if host in {"0.0.0.0", "::", "127.0.0.1"}:
+        host = "localhost"
+    return f"http://{host}:{os.environ.get('PORT') or '5000'}"
 
 
 def normalise_database_url(url: str) -> str:
@@ -73,7 +89,7 @@ def load_config(overrides: dict | None = None) -> dict:
             raise ConfigError("SECRET_KEY must be set outside development (CRM_ENV=%s)" % env)
         secret = _development_secret_key()
     database_url = normalise_database_url(
-        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'maillage.sqlite3'}")
+        os.environ.get("DATABASE_URL", f"sqlite:///{instance_dir() / 'maillage.sqlite3'}")
     )
     config = {
         "CRM_ENV": env,
@@ -101,7 +117,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_THROTTLE_WINDOW_MINUTES": int(os.environ.get("LOGIN_THROTTLE_WINDOW_MINUTES", "15")),
         # Months after an event before the personal data of registrants who are not contacts is anonymised.
         "REGISTRANT_RETENTION_MONTHS": int(os.environ.get("REGISTRANT_RETENTION_MONTHS", "24")),
-        "UPLOAD_DIR": str(INSTANCE_DIR / "uploads"),
+        "UPLOAD_DIR": str(instance_dir() / "uploads"),
         # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
         "CRM_PROXY_COUNT": int(os.environ.get("CRM_PROXY_COUNT", "0")),
         "RQ_QUEUES": ["outbox", "mail", "imports", "default"],
@@ -109,7 +125,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # emails, scheduled workflow rules. The worker reads it from the environment too.
         "OUTBOX_SWEEP_SECONDS": int(os.environ.get("OUTBOX_SWEEP_SECONDS", "15")),
         # Base of the links in emails (personal cancellation links) when no request gives it.
-        "CRM_BASE_URL": os.environ.get("CRM_BASE_URL", "http://localhost:5000"),
+        # Without it, the address `make run` serves on (HOST and PORT, as crm/devserver.py reads them).
+        "CRM_BASE_URL": os.environ.get("CRM_BASE_URL") or _local_base_url(),
         # Public registrations accepted per client address in the window (then a French 429 page).
         "EVENT_REGISTRATIONS_PER_IP": int(os.environ.get("EVENT_REGISTRATIONS_PER_IP", "20")),
         "EVENT_REGISTRATION_WINDOW_MINUTES": int(os.environ.get("EVENT_REGISTRATION_WINDOW_MINUTES", "10")),

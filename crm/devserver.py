@@ -26,12 +26,20 @@ def start_embedded_redis(directory: Path) -> str:
     return f"unix://{server.socket_file}"
 
 
-def main() -> None:
-    from crm.config import INSTANCE_DIR
+def _stop_like_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
 
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+def main() -> None:
+    from crm.config import instance_dir
+
+    # SIGTERM (a service manager, `kill`) stops like Ctrl+C: the worker and the embedded Redis
+    # server are stopped with the web app instead of being left running.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    folder = instance_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = start_embedded_redis(INSTANCE_DIR / "redis")
+        os.environ["REDIS_URL"] = start_embedded_redis(folder / "redis")
         print(f"Redis embarqué démarré ({os.environ['REDIS_URL']})")
 
     from flask_migrate import upgrade
@@ -76,4 +84,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass  # Ctrl+C or SIGTERM before the web app started; the embedded Redis stops at exit
+

@@ -22,11 +22,9 @@ def test_production_cookies_are_secure(monkeypatch):
 
 
 def test_development_generates_and_keeps_a_secret(monkeypatch, tmp_path):
-    import crm.config as config_module
-
     monkeypatch.setenv("CRM_ENV", "development")
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setattr(config_module, "INSTANCE_DIR", tmp_path)
+    monkeypatch.setenv("CRM_INSTANCE_DIR", str(tmp_path))
     first = load_config()["SECRET_KEY"]
     assert len(first) == 64 and load_config()["SECRET_KEY"] == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

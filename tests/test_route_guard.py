@@ -21,6 +21,7 @@ PUBLIC = {
     "static": "stylesheets and scripts",
     "accounts.login": "the login page itself",
     "core.health": "the load balancer's health check (no data)",
+    "core.favicon": "the site's icon, asked for by browsers on every site",
     "api.openapi": "the API's description, no data",
     "public_events.show": "an event's public page and registration form (professionals have no account)",
     "public_events.confirmation": "the registration's confirmation page",

@@ -1,4 +1,4 @@
-from flask import Blueprint, jsonify, redirect, url_for
+from flask import Blueprint, current_app, jsonify, redirect, send_from_directory, url_for
 from flask_login import login_required
 from sqlalchemy import text
 
@@ -23,3 +23,10 @@ def health():
     """Liveness probe for load balancers: the database answers."""
     db.session.execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every site, whatever the page says."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)
