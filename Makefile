@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install worker bench-finess bench-search bench-api bench-pages bench-registration bench-outbox bench-freshness clean
+.PHONY: run test install worker bench-crawl bench-finess bench-search bench-api bench-pages bench-registration bench-outbox bench-freshness clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,6 @@ bench-freshness: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+bench-crawl: $(STAMP)
+	$(BIN)/python bench/crawl.py

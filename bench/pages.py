@@ -58,7 +58,7 @@ def recreate_database(url) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
 
-def seeded(url) -> bool:
+def seeded(url, min_structures: int = 90_000, min_activities: int = 1_900_000) -> bool:
     import psycopg
 
     try:
@@ -67,7 +67,7 @@ def seeded(url) -> bool:
             activities = conn.execute("SELECT count(*) FROM activities").fetchone()[0]
     except Exception:  # noqa: BLE001 - no database or no table: recreate
         return False
-    return structures >= 90_000 and activities >= 1_900_000
+    return structures >= min_structures and activities >= min_activities
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -97,7 +97,7 @@ def postgres_cpu(database: str) -> float:
     return total
 
 
-def seed_national(db, database: str) -> None:
+def seed_national(db, database: str, scale: str = "national") -> None:
     from crm.referential.services import load_reference_data
     from crm.seed import run_seed
 
@@ -111,12 +111,12 @@ def seed_national(db, database: str) -> None:
         pg_seen.append(postgres_cpu(database))  # backends may come and go: keep the highest reading
         print(f"  [{time.perf_counter() - started:6.1f} s] {line}", flush=True)
 
-    report = run_seed("national", echo=echo)
+    report = run_seed(scale, echo=echo)
     seconds = time.perf_counter() - started
     pg_cpu = max(pg_seen + [postgres_cpu(database)]) - pg_before
     print("\n".join(line for line in report if "@" not in line))  # logins: see demo_logins.txt
     python_cpu = time.process_time() - python_cpu
-    print(f"\n**Seed national : {seconds:.1f} s** (objectif < 600 s) — CPU Python {python_cpu:.1f} s, "
+    print(f"\n**Seed {scale} : {seconds:.1f} s** (objectif national < 600 s) — CPU Python {python_cpu:.1f} s, "
           f"PostgreSQL ≥ {pg_cpu:.1f} s ; charge moyenne de la machine : {os.getloadavg()[0]:.2f}\n")
 
 
