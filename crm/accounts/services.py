@@ -256,6 +256,7 @@ def _note_token_use(token_id: int, last_used_at, now) -> None:
             last_used_at = last_used_at.replace(tzinfo=now.tzinfo)
         if now - last_used_at < TOKEN_LAST_USE_PRECISION:
             return
+    db.session.commit()  # SQLite: a write must open its transaction, not follow the token's read
     db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     db.session.commit()
 

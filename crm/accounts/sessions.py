@@ -81,6 +81,7 @@ def login_from_remember_cookie(request_) -> User | None:
     user = None
     if len(token) < 100:
         new_token, now = secrets.token_urlsafe(32), utcnow()
+        db.session.commit()  # SQLite: a write must open its transaction, not follow this request's reads
         row = db.session.execute(
             update(RememberToken)
             .where(RememberToken.token_hash == _hash(token), RememberToken.expires_at > now)

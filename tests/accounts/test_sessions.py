@@ -225,3 +225,34 @@ def test_flask_login_cookie_of_before_is_refused(app, client, make_user):
     response = browser.get("/structures")
     assert response.status_code == 302
     assert "remember_token=;" in _set_cookie_header(response, "remember_token")
+
+
+def test_one_remember_cookie_replayed_at_once_opens_one_session(app, client, make_user):
+    """Two browsers send the same remember-me cookie at the same moment, each request in its own thread,
+    app context and database session: the token is swapped once, so one of them only is let in."""
+    import threading
+
+    user = make_user("manager")
+    _remember_login(client, user)
+    value = client.get_cookie(REMEMBER_COOKIE).value
+    browsers = [_replay(app, REMEMBER_COOKIE, value) for _ in range(6)]
+    barrier = threading.Barrier(len(browsers))
+    statuses, errors = [], []
+
+    def replay(browser):
+        try:
+            with app.app_context():
+                barrier.wait()
+                statuses.append(browser.get("/structures").status_code)
+        except Exception as error:  # reported below: an assertion in a thread would be lost
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=replay, args=(browser,)) for browser in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(statuses) == [200] + [302] * (len(browsers) - 1)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(RememberToken)) == 1
