@@ -126,7 +126,8 @@ class RememberToken(db.Model):
 
 
 class LoginFailure(db.Model):
-    """One failed login, kept for throttling (pruned after the window)."""
+    """One failed login, kept for throttling (pruned after the window). Written before the password is
+    checked, and deleted if it was right (crm/accounts/services.py: ``_reserve_attempt``)."""
 
     __tablename__ = "login_failures"
 

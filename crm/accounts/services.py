@@ -38,6 +38,9 @@ def dummy_password_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
+LOGIN_LOCK_SPACE = 762_441  # first key of the login attempts' pg_advisory_xact_lock(int, int)
+
+
 def _serialise_address(remote_addr: str) -> None:
     """Hold, until the next commit, the lock of the attempts from one client address.
 
@@ -51,9 +54,6 @@ def _serialise_address(remote_addr: str) -> None:
     else:
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:address))"),
                            {"space": LOGIN_LOCK_SPACE, "address": remote_addr})
-
-
-LOGIN_LOCK_SPACE = 762_441  # first key of the login attempts' pg_advisory_xact_lock(int, int)
 
 
 def _reserve_attempt(email: str, remote_addr: str) -> None:
