@@ -51,17 +51,69 @@ def users_create(email, role, departments, first_name, last_name, password):
         click.echo(f"Mot de passe : {password}")
 
 
-@token_cli.command("create")
-@click.option("--email", required=True)
-def token_create(email):
-    """Print a new personal API token for the user."""
+def _user_by_email(email):
     from crm.accounts.models import User
-    from crm.accounts.services import create_api_token, normalise_email
+    from crm.accounts.services import normalise_email
 
     user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         _fail(f"aucun compte pour {email}.")
-    click.echo(create_api_token(user))
+    return user
+
+
+@token_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--days", type=int, default=None, help="Durée de validité en jours (par défaut : API_TOKEN_DAYS, 365).")
+def token_create(email, days):
+    """Print a new personal API token for the user."""
+    from crm.accounts.services import AccountError, create_api_token
+
+    user = _user_by_email(email)
+    try:
+        click.echo(create_api_token(user, days, origin="cli"))
+    except AccountError as error:
+        db.session.rollback()
+        _fail(str(error))
+
+
+@token_cli.command("list")
+@click.option("--email", required=True)
+def token_list(email):
+    """List the user's API tokens: id, prefix, dates, status."""
+    from crm.accounts.services import api_tokens
+    from crm.core.formatting import format_datetime
+    from crm.core.models import utcnow
+
+    labels = {"active": "actif", "expired": "expiré", "revoked": "révoqué"}
+    now = utcnow()
+    tokens = api_tokens(_user_by_email(email))
+    if not tokens:
+        click.echo("Aucun jeton.")
+    for token in tokens:
+        click.echo(f"{token.id}\t{token.prefix}…\tcréé le {format_datetime(token.created_at)}"
+                   f"\texpire le {format_datetime(token.expires_at)}"
+                   f"\tdernière utilisation : {format_datetime(token.last_used_at) if token.last_used_at else 'jamais'}"
+                   f"\t{labels[token.status(now)]}")
+
+
+@token_cli.command("revoke")
+@click.argument("token_id", type=int, required=False)
+@click.option("--all", "revoke_all", is_flag=True, help="Révoquer tous les jetons du compte.")
+@click.option("--email", required=True)
+def token_revoke(token_id, revoke_all, email):
+    """Revoke one API token of the user (ID, from ``token list``) or all of them (--all)."""
+    from crm.accounts.models import ApiToken
+    from crm.accounts.services import revoke_api_tokens
+
+    if (token_id is None) == (not revoke_all):
+        _fail("indiquez soit l'identifiant d'un jeton, soit --all.")
+    user = _user_by_email(email)
+    if token_id is not None:
+        token = db.session.get(ApiToken, token_id) if 0 < token_id < 2**31 else None
+        if token is None or token.user_id != user.id:
+            _fail(f"aucun jeton {token_id} pour {user.email}.")
+    count = revoke_api_tokens(user, token_id, origin="cli")
+    click.echo(f"Jetons révoqués : {count}")
 
 
 @crm_cli.command("load-reference")

@@ -108,10 +108,16 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", not development),
         "REMEMBER_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", not development),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Days a "remember me" cookie keeps a browser logged in after the login that set it (it rotates
+        # at each use but its end does not move: one password entry at least every so many days).
+        "REMEMBER_COOKIE_DAYS": int(os.environ.get("REMEMBER_COOKIE_DAYS", "30")),
+        # Default lifetime of a new personal API token (``crm token create --days N`` overrides it).
+        "API_TOKEN_DAYS": int(os.environ.get("API_TOKEN_DAYS", "365")),
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": False,  # WTForms' bundled French messages, see crm/core/forms.py
         "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
-        # Login throttling: failures allowed per email / per client address in the window.
+        # Login throttling: failures allowed per (email, client address) / per client address in the window.
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(os.environ.get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "20")),
         "LOGIN_THROTTLE_WINDOW_MINUTES": int(os.environ.get("LOGIN_THROTTLE_WINDOW_MINUTES", "15")),

@@ -35,6 +35,9 @@ PUBLIC = {
 # Reachable by any logged-in user, whatever the role.
 ANY_ROLE_WRITES = {
     "accounts.logout": "everyone may log out",
+    "accounts.change_password": "everyone changes their own password",
+    "accounts.api_tokens": "everyone creates their own API tokens",
+    "accounts.revoke_api_token": "everyone revokes their own API tokens (another's is a 404)",
 }
 # What a role other than animateur/admin may write anyway, by endpoint (a role's own work).
 ROLE_WRITES = {
@@ -98,7 +101,7 @@ def records(make_user, make_structure):
             "opportunity_id": opportunity.id, "project_id": project.id, "milestone_id": milestone.id,
             "task_id": task.id, "run_id": run.id, "user_id": animator.id, "name": "secteurs", "key": "1",
             "filename": "css/app.css", "event_id": event.id, "registration_id": registration.id,
-            "series_id": event.series_id, "index": 0,
+            "series_id": event.series_id, "index": 0, "token_id": 1,
             "message_id": db.session.scalars(select(EmailMessage.id)).first(), "slug": event.slug, "token": "x", "fmt": "csv",
             "indicator": "participation", "rule_name": "registration_emails",
             # The outbox admin (admin only: no entry in PUBLIC nor ROLE_WRITES).

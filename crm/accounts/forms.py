@@ -1,6 +1,6 @@
 from crm.core.forms import Form
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from crm.accounts.models import ROLES
 
@@ -24,3 +24,20 @@ class UserForm(Form):
                              validators=[Optional(), Length(min=10, max=200,
                                                             message="Au moins 10 caractères.")])
     active = BooleanField("Compte actif", default=True)
+
+
+class PasswordChangeForm(Form):
+    current_password = PasswordField("Mot de passe actuel",
+                                     validators=[DataRequired("Saisissez votre mot de passe actuel."),
+                                                 Length(max=200)])
+    new_password = PasswordField("Nouveau mot de passe",
+                                 validators=[DataRequired("Saisissez un nouveau mot de passe."),
+                                             Length(min=10, max=200, message="Au moins 10 caractères.")])
+    confirmation = PasswordField("Confirmation du nouveau mot de passe",
+                                 validators=[DataRequired("Saisissez à nouveau le nouveau mot de passe."),
+                                             EqualTo("new_password", "Les deux saisies ne correspondent pas.")])
+
+
+class ApiTokenForm(Form):
+    days = SelectField("Durée de validité", coerce=int, default=365,
+                       choices=[(30, "30 jours"), (90, "90 jours"), (365, "1 an")])

@@ -1,9 +1,9 @@
-"""Users, their roles and departments, API tokens, login failures."""
+"""Users, their roles and departments, API tokens, remember-me tokens, login failures."""
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table
@@ -41,6 +41,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session's user id: bumping it (logout, new password, deactivation) ends them all.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     departments: Mapped[list[Department]] = relationship(
         secondary=user_departments, lazy="selectin", order_by=Department.code
@@ -49,6 +51,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    def get_id(self) -> str:
+        """What a session stores: the id and the session version it was opened under (crm/accounts/sessions.py)."""
+        return f"{self.id}:{self.session_version}"
 
     @property
     def display_name(self) -> str:
@@ -71,7 +77,7 @@ class User(UserMixin, db.Model):
 
 
 class ApiToken(db.Model):
-    """A personal API token; only its SHA-256 is stored."""
+    """A personal API token; only its SHA-256 is stored. Refused after ``expires_at`` or once revoked."""
 
     __tablename__ = "api_tokens"
 
@@ -80,6 +86,7 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -89,14 +96,38 @@ class ApiToken(db.Model):
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
+    def status(self, now: datetime) -> str:
+        """"revoked", "expired" or "active"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=timezone.utc)
+        return "expired" if expires_at <= now else "active"
+
     @classmethod
-    def issue(cls, user: User) -> tuple["ApiToken", str]:
+    def issue(cls, user: User, days: int) -> tuple["ApiToken", str]:
         token = "mlg_" + secrets.token_urlsafe(32)
-        return cls(user_id=user.id, token_hash=cls.hash(token), prefix=token[:10]), token
+        now = utcnow()
+        return cls(user_id=user.id, token_hash=cls.hash(token), prefix=token[:10], created_at=now,
+                   expires_at=now + timedelta(days=days)), token
+
+
+class RememberToken(db.Model):
+    """A "remember me" cookie of one browser: its random value changes at each use, only its SHA-256 is
+    stored, and it ends ``expires_at`` after the login that issued it whatever the use."""
+
+    __tablename__ = "remember_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginFailure(db.Model):
-    """One failed login, kept for throttling (pruned after the window)."""
+    """One failed login, kept for throttling (pruned after the window). Written before the password is
+    checked, and deleted if it was right (crm/accounts/services.py: ``_reserve_attempt``)."""
 
     __tablename__ = "login_failures"
 

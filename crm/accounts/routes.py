@@ -1,25 +1,24 @@
-"""Login, logout, and the admin's user management."""
+"""Login, logout, one's own password and API tokens, and the admin's user management."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from crm.accounts import services
-from crm.accounts.forms import LoginForm, UserForm
-from crm.accounts.models import User
+from crm.accounts import services, sessions
+from crm.accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm, UserForm
+from crm.accounts.models import ApiToken, User
 from crm.accounts.permissions import admin_required
+from crm.core.models import utcnow
 from crm.core.security import is_safe_redirect
 from crm.extensions import db, login_manager
 from crm.referential.services import departments_for_select
 
 bp = Blueprint("accounts", __name__)
 
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+login_manager.user_loader(sessions.user_for_session)
+login_manager.request_loader(sessions.login_from_remember_cookie)
+bp.after_app_request(sessions.write_remember_cookie)
 
 
 @bp.route("/connexion", methods=["GET", "POST"])
@@ -36,7 +35,9 @@ def login():
         if user is None:
             form.password.errors.append("Adresse e-mail ou mot de passe incorrect.")
         else:
-            login_user(user, remember=form.remember.data)
+            login_user(user)
+            if form.remember.data:
+                sessions.remember(user)
             target = request.args.get("next")
             return redirect(target if is_safe_redirect(target) else url_for("core.home"))
     return render_template("accounts/login.html", form=form)
@@ -45,7 +46,12 @@ def login():
 @bp.route("/deconnexion", methods=["POST"])
 @login_required
 def logout():
+    """Log out here and everywhere else: every session and remember-me cookie of the account ends."""
+    user = current_user._get_current_object()
     logout_user()
+    sessions.end_all_sessions(user)
+    db.session.commit()
+    sessions.forget()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("accounts.login"))
 
@@ -86,6 +92,52 @@ def edit_user(user_id: int | None = None):
                 db.session.rollback()
                 flash(str(error), "error")
             else:
+                if user is not None and user.id == current_user.id and form.password.data:
+                    login_user(user)  # a new password ends the admin's other sessions, not this one
                 flash("Compte enregistré.", "success")
                 return redirect(url_for("accounts.users"))
     return render_template("accounts/user_form.html", form=form, user=user)
+
+
+@bp.route("/mon-compte/mot-de-passe", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_own_password(user, form.current_password.data, form.new_password.data)
+        except services.AccountError as error:
+            db.session.rollback()
+            form.current_password.errors.append(str(error))
+        else:
+            login_user(user)  # this browser stays logged in, under the new session version
+            sessions.forget()
+            flash("Mot de passe modifié. Vos autres sessions et vos jetons d'API ont été fermés.", "success")
+            return redirect(url_for("core.home"))
+    return render_template("accounts/password.html", form=form)
+
+
+@bp.route("/mon-compte/jetons", methods=["GET", "POST"])
+@login_required
+def api_tokens():
+    """Mes jetons d'API: list, create (the clear value is shown on this answer only), revoke."""
+    form = ApiTokenForm()
+    new_token = None
+    if form.validate_on_submit():
+        new_token = services.create_api_token(current_user, form.days.data)
+    return render_template("accounts/api_tokens.html", form=form, new_token=new_token,
+                           tokens=services.api_tokens(current_user), now=utcnow())
+
+
+@bp.route("/mon-compte/jetons/<int:token_id>/revoquer", methods=["POST"])
+@login_required
+def revoke_api_token(token_id: int):
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    if services.revoke_api_tokens(current_user, token_id):
+        flash(f"Jeton {token.prefix}… révoqué.", "success")
+    else:
+        flash(f"Le jeton {token.prefix}… était déjà révoqué.", "info")
+    return redirect(url_for("accounts.api_tokens"))
