@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from crm.activities.services import log_activity
 from crm.extensions import db
@@ -171,3 +171,30 @@ def test_an_import_that_closes_most_structures_leaves_the_rates_shares(make_user
     assert check() == []
     [figure] = participation(year(today.year))
     assert (figure.numerator, figure.denominator) == (5, 5)
+
+
+def test_a_partial_finess_import_keeps_its_closures_beside_their_participation(tmp_path, make_user):
+    """The import that read 525 %: structures that left the file are closed on the import's day, and keep the
+    opening date the file gave (``dateouv``); this year's population still holds them."""
+    from crm.seed.finess_file import generate_establishments, write_establishments
+    from crm.structures.finess import import_finess
+
+    establishments = generate_establishments(["81"], 8, seed=3)
+    import_finess(write_establishments(tmp_path / "full.csv", establishments))
+    structures = list(db.session.scalars(select(Structure).where(Structure.department_code == "81")
+                                         .order_by(Structure.finess_et)))
+    assert {s.finess_et: s.opened_on for s in structures} == {
+        row["nofinesset"]: date.fromisoformat(row["dateouv"]) for row in establishments}
+    inform(structures, make_user("animateur", ["81"]), date.today())
+    process_pending()
+    [before] = participation(year(date.today().year))
+    assert before.numerator == before.denominator > 0
+
+    summary = import_finess(write_establishments(tmp_path / "partial.csv", establishments[:2]))
+    assert summary.closed == 6
+    closed = db.session.scalars(select(Structure).where(Structure.is_open.is_(False))).all()
+    assert {s.closed_on for s in closed} == {date.today()} and all(s.opened_on for s in closed)
+    process_pending()
+    assert check() == []
+    [after] = participation(year(date.today().year))
+    assert (after.numerator, after.denominator) == (before.numerator, before.denominator)
