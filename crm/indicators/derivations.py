@@ -295,8 +295,8 @@ def opportunity_cells(day_departments=None):
 # --- projects: engagement and structures accompanied -------------------------------------------------
 
 PROJECT_FACT_COLUMNS = ("project_id", "structure_id", "department_code", "sector", "structure_open",
-                        "opened_on", "closed_on", "programme_id", "offer_id", "owner_id", "status", "started_on", "ended_on",
-                        "from_opportunity")
+                        "opened_on", "closed_on", "programme_id", "offer_id", "owner_id", "status", "started_on",
+                        "ended_on", "from_opportunity")
 
 
 def project_facts(project_ids=None, structure_ids=None):

@@ -124,7 +124,8 @@ def engagement_detail(scope: Scope, programme: Programme) -> Detail:
         engaged = (select(f.c.structure_id, func.min(f.c.started_on).label("since"), func.count().label("projects"))
                    .where(f.c.owner_id == scope.animator_id, f.c.status.in_(("en_cours", "termine")),
                           f.c.started_on <= scope.period.end, f.c.programme_id == programme.id,
-                          open_during(f, scope.period.end, scope.period.end), f.c.department_code.in_(scope.departments),
+                          open_during(f, scope.period.end, scope.period.end),
+                          f.c.department_code.in_(scope.departments),
                           f.c.sector.in_(targets)).group_by(f.c.structure_id).subquery())
     else:
         engaged = (select(g.c.structure_id, g.c.since, g.c.projects)

@@ -338,9 +338,9 @@ def _engaged_counts(scope: Scope, programme_ids: list[int]):
         query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count())
                  .where(f.c.since <= scope.period.end))
     # Engaged and open at the end of the period: counted within the denominator's population.
-    query = query.where(open_during(f, scope.period.end, scope.period.end), f.c.department_code.in_(scope.departments),
-                        f.c.programme_id.in_(programme_ids)).group_by(f.c.programme_id, f.c.department_code,
-                                                                     f.c.sector)
+    query = (query.where(open_during(f, scope.period.end, scope.period.end),
+                         f.c.department_code.in_(scope.departments), f.c.programme_id.in_(programme_ids))
+             .group_by(f.c.programme_id, f.c.department_code, f.c.sector))
     return {(row[0], row[1], row[2]): int(row[3]) for row in db.session.execute(query)}
 
 
