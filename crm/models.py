@@ -15,6 +15,6 @@ from crm.events.models import (  # noqa: F401,E402
 from crm.events.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
 from crm.indicators.models import (  # noqa: F401,E402
     Engagement, EventFact, IndicatorState, OfferPresentation, OfferPresentationCell, OpportunityCell,
-    OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureCount,
+    OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureFact,
 )
 from workflows.models import RuleRun, WorkflowRuleState  # noqa: F401,E402

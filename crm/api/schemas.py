@@ -60,6 +60,8 @@ STRUCTURE_INPUT = {
     "address": nullable(TEXT), "postal_code": nullable(TEXT), "commune": nullable(TEXT),
     "department_code": {**TEXT, "description": "Code INSEE du département (31, 2A, 974)"},
     "phone": nullable(TEXT), "email": nullable(TEXT), "website": nullable(TEXT), "is_open": BOOL,
+    "closed_on": nullable({**DATE, "description": "Jour de la fermeture d'une structure fermée (aujourd'hui par "
+                                                  "défaut en la fermant) : ni futur, ni avant son ouverture"}),
     "notes": nullable(TEXT),
 }
 CONTACT_INPUT = {
@@ -116,6 +118,7 @@ COMPONENTS: dict[str, dict] = {
     "Structure": _out({
         "id": ID, "url": URL, **{k: v for k, v in STRUCTURE_INPUT.items() if k != "name"},
         "name": TEXT, "department_code": TEXT, "source": {**TEXT, "enum": ["finess", "manuel"]},
+        "opened_on": nullable({**DATE, "description": "Date d'ouverture (dateouv du fichier FINESS)"}),
         "closed_on": nullable(DATE), "version": {"type": "integer"},
         "created_at": DATETIME, "updated_at": DATETIME,
     }),

@@ -42,7 +42,8 @@ def structure(s) -> dict:
         "finess_et": s.finess_et, "finess_ej": s.finess_ej, "siret": s.siret, "sector_id": s.sector_id,
         "category_id": s.category_id, "address": s.address, "postal_code": s.postal_code, "commune": s.commune,
         "department_code": s.department_code, "phone": s.phone, "email": s.email, "website": s.website,
-        "is_open": s.is_open, "closed_on": iso(s.closed_on), "notes": s.notes, "source": s.source,
+        "is_open": s.is_open, "opened_on": iso(s.opened_on), "closed_on": iso(s.closed_on), "notes": s.notes,
+        "source": s.source,
         "version": s.version, "created_at": iso(s.created_at), "updated_at": iso(s.updated_at),
     }
 

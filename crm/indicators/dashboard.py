@@ -39,14 +39,17 @@ def headline_figures(scope: Scope) -> dict[str, Figure]:
 
 def headlines(scope: Scope) -> list[Headline]:
     current, previous = headline_figures(scope), headline_figures(scope.with_period(scope.period.previous()))
+    # Short forms of docs/indicators.md, the written definitions the tiles' "?" link to.
     definitions = {
         "participation": ("structures ES et ESMS ayant participé à une action d'information"
-                          " / structures ES et ESMS ouvertes" if not scope.sector else
-                          "structures du secteur ayant participé à une action d'information / structures ouvertes"),
+                          " / structures ES et ESMS ouvertes sur la période" if not scope.sector else
+                          "structures du secteur ayant participé à une action d'information / structures du secteur"
+                          " ouvertes sur la période"),
         "transformation": "opportunités identifiées sur la période devenues projet / opportunités identifiées",
-        "engagement": ("engagements de structures dans les programmes / structures de la population cible"
-                       if not scope.programme_id else
-                       "structures engagées dans le programme / structures de la population cible"),
+        "engagement": ("engagements de structures dans les programmes / structures de la population cible ouvertes"
+                       " en fin de période" if not scope.programme_id else
+                       "structures engagées dans le programme / structures de la population cible ouvertes en fin"
+                       " de période"),
     }
     return [Headline(key, MAP_INDICATORS[key], definitions[key], current[key], previous[key])
             for key in MAP_INDICATORS]

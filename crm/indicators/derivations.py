@@ -17,6 +17,7 @@ from crm.events.models import Event, EventType, Registration, event_offers, even
 from crm.events.survey_models import SurveyResponse
 from crm.extensions import db
 from crm.indicators import models as m
+from crm.indicators.population import open_during
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.referential.models import Offer, Sector
 from crm.structures.models import Structure
@@ -62,6 +63,14 @@ def _structure_join(left, structure_id_column):
     return left.join(S, S.c.id == structure_id_column).outerjoin(SEC, SEC.c.id == S.c.sector_id)
 
 
+POPULATION_COLUMNS = ("opened_on", "closed_on", "structure_open")
+
+
+def _population():
+    """The structure's population attributes, carried by every fact (see ``population``)."""
+    return S.c.opened_on, S.c.closed_on, S.c.is_open
+
+
 def paris_date(column, dialect: str):
     """The calendar day in Europe/Paris of a UTC timestamp. SQLite has no time zones: there the day is
     taken at UTC+1, which is only wrong for events starting between 23:00 and midnight in summer."""
@@ -79,7 +88,7 @@ def seconds_between(start, end, dialect: str):
 # --- participation in information activities --------------------------------------------------------
 
 PARTICIPATION_COLUMNS = ("source_type", "source_id", "structure_id", "programme_id", "day", "animator_id",
-                         "department_code", "sector")
+                         "department_code", "sector") + POPULATION_COLUMNS
 
 
 def activity_participations(activity_ids=None, structure_ids=None):
@@ -99,7 +108,8 @@ def activity_participations(activity_ids=None, structure_ids=None):
         through_offers = through_offers.where(AO.c.activity_id.in_(scope))
     programmes = union(explicit, through_offers).subquery()
     query = (select(literal("activity"), A.c.id, AST.c.structure_id, func.coalesce(programmes.c.programme_id, 0),
-                    A.c.occurred_on, func.coalesce(A.c.author_id, 0), S.c.department_code, _sector())
+                    A.c.occurred_on, func.coalesce(A.c.author_id, 0), S.c.department_code, _sector(),
+                    *_population())
              .select_from(_structure_join(A.join(AST, AST.c.activity_id == A.c.id), AST.c.structure_id)
                           .outerjoin(programmes, programmes.c.activity_id == A.c.id))
              .where(A.c.is_information == true()))
@@ -116,7 +126,7 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
                        select(EO.c.event_id, O.c.programme_id).join(O, O.c.id == EO.c.offer_id)).subquery()
     query = (select(literal("registration"), R.c.id, R.c.structure_id,
                     func.coalesce(programmes.c.programme_id, 0), paris_date(E.c.starts_at, dialect),
-                    func.coalesce(E.c.organiser_id, 0), S.c.department_code, _sector())
+                    func.coalesce(E.c.organiser_id, 0), S.c.department_code, _sector(), *_population())
              .select_from(_structure_join(R.join(E, E.c.id == R.c.event_id), R.c.structure_id)
                           .outerjoin(programmes, programmes.c.event_id == E.c.id))
              .where(R.c.status == "present", E.c.status != "annule"))
@@ -134,10 +144,12 @@ def participation_days(structure_ids=None, days_between=None):
     The department and sector are the structure's: the same on all of its sources, except for a moment
     when an activity's event is processed after its structure moved and before the move's event, which
     then re-derives every source of the structure. Grouping by them would give that moment two rows for
-    one key."""
+    one key. The same goes for the structure's open dates."""
     src = m.ParticipationSource.__table__
+    is_open = func.bool_or(src.c.structure_open) if _postgresql() else func.max(src.c.structure_open)
     query = (select(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id,
-                    func.max(src.c.department_code), func.max(src.c.sector), func.count())
+                    func.max(src.c.department_code), func.max(src.c.sector), func.max(src.c.opened_on),
+                    func.max(src.c.closed_on), is_open, func.count())
              .group_by(src.c.structure_id, src.c.day, src.c.programme_id, src.c.animator_id))
     if structure_ids is not None:
         query = query.where(among(src.c.structure_id, structure_ids))
@@ -147,7 +159,7 @@ def participation_days(structure_ids=None, days_between=None):
 
 
 PARTICIPATION_DAY_COLUMNS = ("structure_id", "day", "programme_id", "animator_id", "department_code", "sector",
-                             "sources")
+                             *POPULATION_COLUMNS, "sources")
 
 
 PERIOD_KINDS = ("mois", "trimestre", "annee")
@@ -170,11 +182,24 @@ def period_start(kind: str, column, dialect: str):
                      type_=Date)
 
 
+PERIOD_LENGTHS = {"mois": "1 month", "trimestre": "3 months", "annee": "1 year"}
+
+
+def period_end(kind: str, start, dialect: str):
+    """The last day of the calendar month, quarter or year starting on the date expression ``start``."""
+    length = PERIOD_LENGTHS[kind]
+    if dialect == "postgresql":
+        return cast(start + literal_column(f"interval '{length}'") - literal_column("interval '1 day'"), Date)
+    return func.date(start, literal_column(f"'+{length}'"), literal_column("'-1 day'"), type_=Date)
+
+
 def participation_cells(kind: str, dialect: str):
     """Distinct structures per period of ``kind``, department and sector: for any programme and animator, per
-    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``maintenance``)."""
+    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``maintenance``). A
+    structure counts in a period's cells only if it is in the period's population."""
     days = m.ParticipationDay.__table__
     start = period_start(kind, days.c.day, dialect)
+    within = open_during(days, start, period_end(kind, start, dialect))
     any_ = literal_column(str(m.ANY))
 
     def split(programme, animator):
@@ -182,7 +207,7 @@ def participation_cells(kind: str, dialect: str):
         # every group for the latter (three times faster over the national days).
         grouped = [column for column in (programme, animator) if column is not any_]
         structures = select(start.label("period_start"), days.c.department_code, days.c.sector, *grouped,
-                            days.c.structure_id).distinct().subquery()
+                            days.c.structure_id).where(within).distinct().subquery()
         columns = {"programme": structures.c.programme_id if programme is not any_ else any_,
                    "animator": structures.c.animator_id if animator is not any_ else any_}
         return (select(literal_column(f"'{kind}'"), structures.c.period_start, structures.c.department_code,
@@ -270,12 +295,13 @@ def opportunity_cells(day_departments=None):
 # --- projects: engagement and structures accompanied -------------------------------------------------
 
 PROJECT_FACT_COLUMNS = ("project_id", "structure_id", "department_code", "sector", "structure_open",
-                        "programme_id", "offer_id", "owner_id", "status", "started_on", "ended_on",
-                        "from_opportunity")
+                        "opened_on", "closed_on", "programme_id", "offer_id", "owner_id", "status", "started_on",
+                        "ended_on", "from_opportunity")
 
 
 def project_facts(project_ids=None, structure_ids=None):
-    query = (select(P.c.id, P.c.structure_id, S.c.department_code, _sector(), S.c.is_open, P.c.programme_id,
+    query = (select(P.c.id, P.c.structure_id, S.c.department_code, _sector(), S.c.is_open, S.c.opened_on,
+                    S.c.closed_on, P.c.programme_id,
                     P.c.offer_id, func.coalesce(P.c.owner_id, 0), P.c.status, P.c.started_on, P.c.ended_on,
                     case((P.c.opportunity_id.is_(None), false()), else_=true()))
              .select_from(_structure_join(P, P.c.structure_id)))
@@ -286,14 +312,15 @@ def project_facts(project_ids=None, structure_ids=None):
     return query
 
 
-ENGAGEMENT_COLUMNS = ("structure_id", "programme_id", "department_code", "sector", "structure_open", "since",
-                      "projects")
+ENGAGEMENT_COLUMNS = ("structure_id", "programme_id", "department_code", "sector", "structure_open", "opened_on",
+                      "closed_on", "since", "projects")
 
 
 def engagements(structure_ids=None):
     f = m.ProjectFact.__table__
+    # The open dates are the structure's, on all of its projects: max(), not a grouping key (participation_days).
     query = (select(f.c.structure_id, f.c.programme_id, f.c.department_code, f.c.sector, f.c.structure_open,
-                    func.min(f.c.started_on), func.count())
+                    func.max(f.c.opened_on), func.max(f.c.closed_on), func.min(f.c.started_on), func.count())
              .where(f.c.status.in_(ENGAGING_STATUSES))
              .group_by(f.c.structure_id, f.c.programme_id, f.c.department_code, f.c.sector, f.c.structure_open))
     if structure_ids is not None:
@@ -301,10 +328,16 @@ def engagements(structure_ids=None):
     return query
 
 
-def structure_counts():
-    return (select(S.c.department_code, _sector(), func.count())
-            .select_from(S.outerjoin(SEC, SEC.c.id == S.c.sector_id))
-            .where(S.c.is_open == true()).group_by(S.c.department_code, _sector()))
+STRUCTURE_FACT_COLUMNS = ("structure_id", "department_code", "sector") + POPULATION_COLUMNS
+
+
+def structure_facts(structure_ids=None):
+    """Every structure, open or closed: the populations are read per period from their dates."""
+    query = select(S.c.id, S.c.department_code, _sector(), *_population()).select_from(
+        S.outerjoin(SEC, SEC.c.id == S.c.sector_id))
+    if structure_ids is not None:
+        query = query.where(among(S.c.id, structure_ids))
+    return query
 
 
 # --- offers presented in activities ------------------------------------------------------------------

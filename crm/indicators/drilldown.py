@@ -12,6 +12,7 @@ from sqlalchemy import distinct, func, select
 
 from crm.extensions import db
 from crm.indicators import models as m
+from crm.indicators.population import open_during
 from crm.indicators.queries import Scope, participation_where, target_sectors
 from crm.pipeline.models import Opportunity
 from crm.referential.models import Programme, Sector
@@ -47,10 +48,12 @@ def _sector_labels() -> dict[str, str]:
     return {code: label for code, label in db.session.execute(select(Sector.code, Sector.label))}
 
 
-def _open_structures(departments, sectors, excluded):
-    sector_ids = select(Sector.id).where(Sector.code.in_(sectors)).scalar_subquery()
-    base = select(Structure).where(Structure.is_open.is_(True), Structure.department_code.in_(departments),
-                                   Structure.sector_id.in_(sector_ids), Structure.id.not_in(excluded))
+def _population_others(departments, sectors, start: date, end: date, excluded):
+    """The structures of the figure's population (open at some time between ``start`` and ``end``) not counted."""
+    sf = m.StructureFact.__table__
+    population = select(sf.c.structure_id).where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors),
+                                                 open_during(sf, start, end))
+    base = select(Structure).where(Structure.id.in_(population), Structure.id.not_in(excluded))
     total = db.session.scalar(select(func.count()).select_from(base.subquery()))
     rows = db.session.scalars(base.order_by(Structure.department_code, Structure.name).limit(LIMIT)).all()
     labels = _sector_labels()
@@ -72,7 +75,8 @@ def participation_detail(scope: Scope) -> Detail:
     counted = [StructureLine(s.id, s.name, s.commune, s.department_code,
                              labels.get(s.sector.code if s.sector else "", ""), last_on, times)
                for s, last_on, times in rows]
-    others, others_total = _open_structures(scope.departments, scope.participation_sectors, counted_ids)
+    others, others_total = _population_others(scope.departments, scope.participation_sectors, scope.period.start,
+                                              scope.period.end, counted_ids)
     return Detail(counted, total, others, others_total)
 
 
@@ -120,11 +124,13 @@ def engagement_detail(scope: Scope, programme: Programme) -> Detail:
         engaged = (select(f.c.structure_id, func.min(f.c.started_on).label("since"), func.count().label("projects"))
                    .where(f.c.owner_id == scope.animator_id, f.c.status.in_(("en_cours", "termine")),
                           f.c.started_on <= scope.period.end, f.c.programme_id == programme.id,
-                          f.c.structure_open.is_(True), f.c.department_code.in_(scope.departments),
+                          open_during(f, scope.period.end, scope.period.end),
+                          f.c.department_code.in_(scope.departments),
                           f.c.sector.in_(targets)).group_by(f.c.structure_id).subquery())
     else:
         engaged = (select(g.c.structure_id, g.c.since, g.c.projects)
-                   .where(g.c.programme_id == programme.id, g.c.since <= scope.period.end, g.c.structure_open.is_(True),
+                   .where(g.c.programme_id == programme.id, g.c.since <= scope.period.end,
+                          open_during(g, scope.period.end, scope.period.end),
                           g.c.department_code.in_(scope.departments), g.c.sector.in_(targets)).subquery())
     total = db.session.scalar(select(func.count()).select_from(engaged))
     labels = _sector_labels()
@@ -134,5 +140,6 @@ def engagement_detail(scope: Scope, programme: Programme) -> Detail:
     counted = [StructureLine(s.id, s.name, s.commune, s.department_code,
                              labels.get(s.sector.code if s.sector else "", ""), since, projects)
                for s, since, projects in rows]
-    others, others_total = _open_structures(scope.departments, targets, select(engaged.c.structure_id))
+    others, others_total = _population_others(scope.departments, targets, scope.period.end, scope.period.end,
+                                              select(engaged.c.structure_id))
     return Detail(counted, total, others, others_total)

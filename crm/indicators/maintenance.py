@@ -31,13 +31,14 @@ from crm.extensions import db
 from crm.indicators import derivations as d
 from crm.indicators import models as m
 from crm.indicators.periods import month, quarter, year
+from crm.indicators.population import was_open_during
 
 LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
 FACT_AND_CELL_TABLES = (
     m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
-    m.Engagement, m.StructureCount, m.OfferPresentation, m.OfferPresentationCell, m.EventFact,
+    m.Engagement, m.StructureFact, m.OfferPresentation, m.OfferPresentationCell, m.EventFact,
 )
 # Event types whose effect cannot be narrowed to records (an offer moved to another programme...).
 REBUILD_TRIGGERS = {"reference.changed"}
@@ -161,8 +162,8 @@ PERIODS_OF_KIND = {"mois": month, "trimestre": quarter, "annee": lambda day: yea
 
 
 @lru_cache(maxsize=4096)
-def _period_starts(day: date) -> tuple[tuple[str, date], ...]:
-    return tuple((kind, PERIODS_OF_KIND[kind](day).start) for kind in d.PERIOD_KINDS)
+def _periods(day: date) -> tuple[tuple[str, date, date], ...]:
+    return tuple((kind, PERIODS_OF_KIND[kind](day).start, PERIODS_OF_KIND[kind](day).end) for kind in d.PERIOD_KINDS)
 
 
 def _days_where(structure_ids, days_between):
@@ -181,14 +182,19 @@ def _memberships(structure_ids, days_between) -> set[tuple]:
     """The participation cells these structures count in, from their days (all of them, or those between two
     dates): one ``(kind, period start, department, sector, programme, animator, structure)`` per cell and
     structure, with ``ANY`` where the cell counts over all programmes or animators (as ``participation_cells``
-    groups them)."""
+    groups them), for the periods whose population the structure is in."""
     days = m.ParticipationDay.__table__
     rows = db.session.execute(select(days.c.structure_id, days.c.day, days.c.department_code, days.c.sector,
-                                     days.c.programme_id, days.c.animator_id)
+                                     days.c.programme_id, days.c.animator_id, days.c.opened_on, days.c.closed_on,
+                                     days.c.structure_open)
                               .where(_days_where(structure_ids, days_between)))
     out = set()
-    for structure_id, day, department, sector, programme_id, animator_id in rows:
-        for kind, start in _period_starts(_as_date(day)):
+    for structure_id, day, department, sector, programme_id, animator_id, opened_on, closed_on, is_open in rows:
+        opened_on = None if opened_on is None else _as_date(opened_on)
+        closed_on = None if closed_on is None else _as_date(closed_on)
+        for kind, start, end in _periods(_as_date(day)):
+            if not was_open_during(opened_on, closed_on, is_open, start, end):
+                continue
             out.add((kind, start, department, sector, m.ANY, m.ANY, structure_id))
             out.add((kind, start, department, sector, programme_id, m.ANY, structure_id))
             out.add((kind, start, department, sector, m.ANY, animator_id, structure_id))
@@ -293,9 +299,12 @@ def _events(touched: Touched) -> None:
         _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(_dialect(), event_ids=ids))
 
 
-def _structure_counts() -> None:
-    db.session.execute(delete(m.StructureCount.__table__))
-    _insert(m.StructureCount, ("department_code", "sector", "structures"), d.structure_counts())
+def _structures(touched: Touched) -> None:
+    """Re-derive the facts of the structures touched (the denominators count them per period)."""
+    facts = m.StructureFact.__table__
+    for ids in _chunks(touched.structures):
+        db.session.execute(delete(facts).where(d.among(facts.c.structure_id, ids)))
+        _insert(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts(structure_ids=ids))
 
 
 # --- the entry points ----------------------------------------------------------------------------------
@@ -312,8 +321,7 @@ def apply_events(events) -> Touched:
     if touched.rebuild:
         _rebuild_all()
         return touched
-    if touched.structures:
-        _structure_counts()
+    _structures(touched)
     _participations(touched)
     _opportunities(touched)
     _projects(touched)
@@ -325,7 +333,7 @@ def apply_events(events) -> Touched:
 def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
     """The rebuild, as named steps in the order they must run (cells are read from their facts)."""
     steps = [
-        ("structure_counts", _structure_counts),
+        ("structure_facts", lambda: _insert(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts())),
         ("participation_sources", lambda: (
             _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations()),
             _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect)))),

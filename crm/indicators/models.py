@@ -35,6 +35,10 @@ class ParticipationSource(db.Model):
     animator_id: Mapped[int] = mapped_column(Integer)
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
+    # The structure's population attributes (crm/indicators/population.py), as on every fact and cell.
+    opened_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    structure_open: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (Index("ix_ind_participation_sources_structure", "structure_id"),)
 
@@ -51,6 +55,10 @@ class ParticipationDay(db.Model):
     animator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
+    # The structure's population attributes (crm/indicators/population.py), as on every fact and cell.
+    opened_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    structure_open: Mapped[bool] = mapped_column(Boolean)
     sources: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_ind_participation_days_department_day", "department_code", "day"),)
@@ -65,7 +73,8 @@ class ParticipationCell(db.Model):
 
     A structure has one department and one sector, so these counts add up across departments and sectors;
     they do not across periods, programmes or animators, hence one row per standard period and per
-    dimension read alone. Pages read them for those periods and count the days for any other range."""
+    dimension read alone. Pages read them for those periods and count the days for any other range. A structure
+    counts in the cells of the periods whose population it is in (``population.open_during``), nowhere else."""
 
     __tablename__ = "ind_participation_cells"
 
@@ -147,6 +156,8 @@ class ProjectFact(db.Model):
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
     structure_open: Mapped[bool] = mapped_column(Boolean)
+    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (crm/indicators/population.py)
+    closed_on: Mapped[date | None] = mapped_column(Date)
     programme_id: Mapped[int] = mapped_column(Integer)
     offer_id: Mapped[int] = mapped_column(Integer)
     owner_id: Mapped[int] = mapped_column(Integer)
@@ -168,20 +179,30 @@ class Engagement(db.Model):
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
     structure_open: Mapped[bool] = mapped_column(Boolean)
+    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (crm/indicators/population.py)
+    closed_on: Mapped[date | None] = mapped_column(Date)
     since: Mapped[date] = mapped_column(Date)  # the earliest start of its engaging projects
     projects: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_ind_engagements_department_programme", "department_code", "programme_id"),)
 
 
-class StructureCount(db.Model):
-    """Cell: open structures per department and sector (the denominators)."""
+class StructureFact(db.Model):
+    """Fact: one structure's department, sector and open dates: the populations the rates count within (the
+    denominators are counts of these rows, for the period asked, see ``population.open_during``)."""
 
-    __tablename__ = "ind_structure_counts"
+    __tablename__ = "ind_structure_facts"
 
-    department_code: Mapped[str] = mapped_column(String(3), primary_key=True)
-    sector: Mapped[str] = mapped_column(String(40), primary_key=True)
-    structures: Mapped[int] = mapped_column(Integer)
+    structure_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(3))
+    sector: Mapped[str] = mapped_column(String(40))
+    opened_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    structure_open: Mapped[bool] = mapped_column(Boolean)
+
+    # The denominators count a department's sectors: covering, so that PostgreSQL reads the index alone.
+    __table_args__ = (Index("ix_ind_structure_facts_department_sector", "department_code", "sector",
+                            postgresql_include=["opened_on", "closed_on", "structure_open"]),)
 
 
 class OfferPresentation(db.Model):

@@ -1,14 +1,18 @@
 """The three CPOM indicators, read from the pre-aggregated cells (never from the activities).
 
-* participation in information activities: distinct ES/ESMS structures that took part / open ES/ESMS
-  structures (``ind_participation_days`` / ``ind_structure_counts``);
-* transformation rate: opportunities identified in the period that became a project / opportunities
-  identified in the period (``ind_opportunity_cells``: the cohort reading of DOMAIN.md);
-* engagement: structures engaged in the programme (as of the end of the period) / structures of the
-  programme's target population (``ind_engagements`` / ``ind_structure_counts``).
+Their definitions are written once, in docs/indicators.md (served at /indicateurs/definitions):
 
-Each returns :class:`Figure` rows with numerator and denominator; the rate is None (no data) when the
-denominator is 0. ``group_by`` splits the rows by one dimension.
+* participation in information activities: distinct ES/ESMS structures of the period's population that took
+  part / ES/ESMS structures open at some time in the period (``ind_participation_days`` and cells /
+  ``ind_structure_facts``);
+* transformation rate: opportunities identified in the period that became a project / opportunities
+  identified in the period (``ind_opportunity_cells``: the cohort reading);
+* engagement: structures engaged in the programme by the end of the period and open then / structures of the
+  programme's target population open at the end of the period (``ind_engagements`` / ``ind_structure_facts``).
+
+Every numerator is counted within its denominator's population (``population.open_during``), so no rate
+exceeds 100 %. Each returns :class:`Figure` rows with numerator and denominator; the rate is None (no data)
+when the denominator is 0. ``group_by`` splits the rows by one dimension.
 """
 from __future__ import annotations
 
@@ -16,12 +20,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, distinct, func, select
 
 from crm.accounts.models import User
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.periods import Period, month, month_label, quarter, year
+from crm.indicators.population import open_during
 from crm.indicators.rates import rate
 from crm.referential.models import Department, Offer, Programme, Sector
 
@@ -154,22 +159,35 @@ def transformation_rate(scope: Scope, group_by: str | None = None) -> list[Figur
 
 # --- participation in information activities ---------------------------------------------------------
 
-def _structure_totals(departments, sectors, by: str | None) -> dict:
-    sc = m.StructureCount.__table__
-    column = {"department": sc.c.department_code, "sector": sc.c.sector}.get(by)
+def _structure_totals(departments, sectors, by: str | None, start: date, end: date) -> dict:
+    """Structures of the departments and sectors open at some time between ``start`` and ``end``."""
+    sf = m.StructureFact.__table__
+    column = {"department": sf.c.department_code, "sector": sf.c.sector}.get(by)
     keys = [column] if column is not None else []
-    rows = db.session.execute(select(*keys, func.coalesce(func.sum(sc.c.structures), 0))
-                              .where(sc.c.department_code.in_(departments), sc.c.sector.in_(sectors))
+    rows = db.session.execute(select(*keys, func.count())
+                              .where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors),
+                                     open_during(sf, start, end))
                               .group_by(*keys)).all()
     if column is None:
         return {None: int(rows[0][-1]) if rows else 0}
     return {row[0]: int(row[1]) for row in rows}
 
 
+def _structure_totals_per_window(departments, sectors, windows: list[tuple[date, date]]) -> list[int]:
+    """``_structure_totals`` of several periods at once (one statement)."""
+    if not windows:
+        return []
+    sf = m.StructureFact.__table__
+    row = db.session.execute(select(*[func.coalesce(func.sum(case((open_during(sf, start, end), 1), else_=0)), 0)
+                                      for start, end in windows])
+                             .where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors))).one()
+    return [int(value) for value in row]
+
+
 def participation_where(scope: Scope, table=None) -> list:
     d = table if table is not None else m.ParticipationDay.__table__
     where = [d.c.day.between(scope.period.start, scope.period.end), d.c.department_code.in_(scope.departments),
-             d.c.sector.in_(scope.participation_sectors)]
+             d.c.sector.in_(scope.participation_sectors), open_during(d, scope.period.start, scope.period.end)]
     programme_id = scope.programme_id or _offer_programme(scope.offer_id)
     if programme_id:
         where.append(d.c.programme_id == programme_id)
@@ -235,17 +253,48 @@ def _participation_from_days(scope: Scope, group_by: str | None) -> dict:
 
 
 def participation_denominator(scope: Scope) -> int:
-    """Open structures of the sectors the participation counts, in the scope's departments."""
-    return _structure_totals(scope.departments, scope.participation_sectors, None)[None]
+    """Structures of the sectors the participation counts, in the scope's departments, open at some time in
+    the period."""
+    return _structure_totals(scope.departments, scope.participation_sectors, None, scope.period.start,
+                             scope.period.end)[None]
+
+
+def month_windows(period: Period) -> dict[str, tuple[date, date]]:
+    """'YYYY-MM' -> the part of that month within the period, for every month the period touches."""
+    return {f"{first:%Y-%m}": (max(first, period.start), min(month(first).end, period.end))
+            for first in period.months()}
+
+
+def participation_denominators_by_month(scope: Scope) -> dict[str, int]:
+    """The participation denominator of each month of the period (its part within the period)."""
+    windows = month_windows(scope.period)
+    totals = _structure_totals_per_window(scope.departments, scope.participation_sectors, list(windows.values()))
+    return dict(zip(windows, totals))
+
+
+def _participation_by_month(scope: Scope) -> list[Figure]:
+    """One row per month counted, each a share of that month's population (a structure closed in February
+    is in the year's population, not in March's)."""
+    counted = _participation_from_cells(scope, "month")
+    if counted is None:  # a free range: each month's part counted within its own population
+        counted = {key: _participation_from_days(scope.with_period(Period("personnalise", *window)), None)[None]
+                   for key, window in month_windows(scope.period).items()}
+    totals = participation_denominators_by_month(scope)
+    labels = Labels()
+    return _sorted([Figure((k,), labels.of("month", k), n, totals.get(k, 0)) for k, n in counted.items() if n],
+                   "month")
 
 
 def information_participation(scope: Scope, group_by: str | None = None) -> list[Figure]:
+    if group_by == "month":
+        return _participation_by_month(scope)
     counted = _participation_from_cells(scope, group_by)
     if counted is None:
         counted = _participation_from_days(scope, group_by)
     column = group_by if group_by in PARTICIPATION_GROUPS else None
     split = group_by if group_by in ("department", "sector") else None
-    totals = _structure_totals(scope.departments, scope.participation_sectors, split)
+    totals = _structure_totals(scope.departments, scope.participation_sectors, split, scope.period.start,
+                               scope.period.end)
     labels = Labels()
     kind = group_by or "total"
     if split:  # every department (or sector) in scope gets a row, reached or not
@@ -288,9 +337,10 @@ def _engaged_counts(scope: Scope, programme_ids: list[int]):
         f = m.Engagement.__table__
         query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count())
                  .where(f.c.since <= scope.period.end))
-    query = query.where(f.c.structure_open.is_(True), f.c.department_code.in_(scope.departments),
-                        f.c.programme_id.in_(programme_ids)).group_by(f.c.programme_id, f.c.department_code,
-                                                                     f.c.sector)
+    # Engaged and open at the end of the period: counted within the denominator's population.
+    query = (query.where(open_during(f, scope.period.end, scope.period.end),
+                         f.c.department_code.in_(scope.departments), f.c.programme_id.in_(programme_ids))
+             .group_by(f.c.programme_id, f.c.department_code, f.c.sector))
     return {(row[0], row[1], row[2]): int(row[3]) for row in db.session.execute(query)}
 
 
@@ -300,9 +350,11 @@ def engagement(scope: Scope, group_by: str | None = None) -> list[Figure]:
     if not programmes:
         return []
     engaged = _engaged_counts(scope, [p.id for p in programmes])
-    sc = m.StructureCount.__table__
+    sf = m.StructureFact.__table__
     structures = {(row[0], row[1]): int(row[2]) for row in db.session.execute(
-        select(sc.c.department_code, sc.c.sector, sc.c.structures).where(sc.c.department_code.in_(scope.departments)))}
+        select(sf.c.department_code, sf.c.sector, func.count())
+        .where(sf.c.department_code.in_(scope.departments), open_during(sf, scope.period.end, scope.period.end))
+        .group_by(sf.c.department_code, sf.c.sector))}
     labels = Labels()
     split = group_by if group_by in ("department", "sector") else None
     numerators: dict[tuple, int] = defaultdict(int)

@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import case, distinct, func, or_, select
+from sqlalchemy import and_, case, distinct, func, or_, select
 
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.periods import Period, month_label
+from crm.indicators.population import open_during
 from crm.indicators.queries import (
-    Figure, Scope, information_participation, participation_denominator, transformation_rate,
+    Figure, Scope, information_participation, participation_denominators_by_month, transformation_rate,
 )
 from crm.referential.models import Programme
 
@@ -140,24 +141,23 @@ def trends(scope: Scope) -> Trend:
     wide = scope.with_period(span)
     keys = [f"{d.year:04d}-{d.month:02d}" for d in firsts]
     participation = {f.key[0]: f for f in information_participation(wide, "month")}
-    total = participation_denominator(wide)
+    totals = participation_denominators_by_month(wide)
     transformation = {f.key[0]: f for f in transformation_rate(wide, "month")}
     engaged_by_month = _engaged_by_month(scope, firsts)
     return Trend(months=[month_label(d) for d in firsts], keys=keys,
-                 participation=[participation.get(k) or Figure((k,), "", 0, total) for k in keys],
+                 participation=[participation.get(k) or Figure((k,), "", 0, totals.get(k, 0)) for k in keys],
                  transformation=[transformation.get(k) for k in keys], engaged=engaged_by_month)
 
 
 def _engaged_by_month(scope: Scope, firsts: list[date]) -> list[int]:
-    """Distinct structures engaged in at least one programme, as of the end of each month."""
+    """Distinct structures engaged in at least one programme, as of the end of each month (and open then)."""
     g = m.Engagement.__table__
-    first_engaged = (select(g.c.structure_id, func.min(g.c.since).label("since"))
-                     .where(g.c.department_code.in_(scope.departments), g.c.structure_open.is_(True),
-                            *([g.c.programme_id == scope.programme_id] if scope.programme_id else []))
-                     .group_by(g.c.structure_id).subquery())
     ends = [_shift(first, 1) - timedelta(days=1) for first in firsts]
-    counts = db.session.execute(select(*[func.coalesce(func.sum(case((first_engaged.c.since <= end, 1), else_=0)), 0)
-                                         for end in ends])).one()
+    counts = db.session.execute(
+        select(*[func.count(distinct(case((and_(g.c.since <= end, open_during(g, end, end)), g.c.structure_id))))
+                 for end in ends])
+        .where(g.c.department_code.in_(scope.departments),
+               *([g.c.programme_id == scope.programme_id] if scope.programme_id else []))).one()
     return [int(x) for x in counts]
 
 

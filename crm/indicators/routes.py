@@ -12,7 +12,7 @@ from crm.core.exports import FORMATS, export_response
 from crm.core.formatting import format_percent
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
-from crm.indicators import charts, dashboard, drilldown, exports
+from crm.indicators import charts, dashboard, definitions, drilldown, exports
 from crm.indicators.freshness import freshness
 from crm.indicators.queries import Labels
 from crm.indicators.report import funnel, report_figures, trends
@@ -150,7 +150,14 @@ def detail(indicator: str):
               "engagement": lambda: INDICATORS["engagement"][1](scope)[0]}[indicator]()
     return render_template(f"indicators/detail_{indicator}.html", scope=scope, scope_lines=describe(scope),
                            detail=found, figure=figure, programme=programme, params=filter_params(),
-                           title=INDICATORS[indicator][0])
+                           title=INDICATORS[indicator][0], indicator=indicator)
+
+
+@bp.route("/indicateurs/definitions")
+@reader_required
+def definitions_page():
+    """docs/indicators.md, the one written definition of each indicator (the "?" beside each rate)."""
+    return render_template("indicators/definitions.html", body=definitions.html())
 
 
 @bp.route("/indicateurs/export/<name>.<fmt>")

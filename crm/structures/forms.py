@@ -1,6 +1,7 @@
 from crm.core.forms import Form
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
+from wtforms.widgets import DateInput
 
 from crm.structures.contacts import CIVILITIES
 
@@ -23,6 +24,7 @@ class StructureForm(Form):
     email = EmailField("E-mail", validators=[Optional(), Length(max=254)])
     website = StringField("Site web", validators=[Optional(), Length(max=255)])
     is_open = BooleanField("Structure ouverte", default=True)
+    closed_on = StringField("Date de fermeture", widget=DateInput())
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
     version = HiddenField()
 

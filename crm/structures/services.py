@@ -14,7 +14,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
-from crm.core.validation import ValidationFailed, blank as _blank, parse_int
+from crm.core.formatting import format_date
+from crm.core.validation import ValidationFailed, blank as _blank, parse_date, parse_int
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
@@ -27,7 +28,7 @@ class StaleEdit(ValueError):
 
 STRUCTURE_FIELDS = (
     "name", "long_name", "finess_et", "finess_ej", "siret", "sector_id", "category_id", "address",
-    "postal_code", "commune", "department_code", "phone", "email", "website", "is_open", "notes",
+    "postal_code", "commune", "department_code", "phone", "email", "website", "is_open", "closed_on", "notes",
 )
 SORTS = {
     "nom": (Structure.name, Structure.id),
@@ -124,6 +125,7 @@ def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
     out["website"] = website
     out["notes"] = _blank(data.get("notes"))
     out["is_open"] = bool(data.get("is_open", True))
+    out["closed_on"] = _clean_closed_on(data.get("closed_on"), out["is_open"], current, errors)
     for field in ("long_name", "address", "commune"):
         if out[field] and len(out[field]) > (120 if field == "commune" else 255):
             errors[field] = "Texte trop long."
@@ -136,6 +138,26 @@ def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
     if errors:
         raise ValidationFailed(errors)
     return out
+
+
+def _clean_closed_on(value, is_open: bool, current: Structure | None, errors: dict) -> date | None:
+    """The day the structure closed (the indicators count it in the periods it was open in): not in the
+    future, not before its opening; none for an open structure. A form or an API patch that reopens a
+    structure still carries its old date: only a new date beside "open" is refused."""
+    closed_on = parse_date(value, errors, "closed_on")
+    if closed_on is None:
+        return None
+    if is_open:
+        if current is None or closed_on != current.closed_on:
+            errors["closed_on"] = ("Une structure ouverte n'a pas de date de fermeture : décochez « Structure "
+                                   "ouverte » ou effacez la date.")
+        return None
+    if closed_on > local_today():
+        errors["closed_on"] = "La date de fermeture ne peut pas être dans le futur."
+    elif current is not None and current.opened_on and closed_on < current.opened_on:
+        errors["closed_on"] = (f"La date de fermeture ne peut pas précéder la date d'ouverture "
+                               f"({format_date(current.opened_on)}).")
+    return closed_on
 
 
 def _snapshot(structure: Structure) -> dict:
@@ -185,11 +207,10 @@ def _explain(error: Exception, structure: Structure | None) -> Exception:
 
 
 def create_structure(data: dict, *, origin: str | None = None) -> Structure:
-    """Create a structure by hand (not from FINESS)."""
+    """Create a structure by hand (not from FINESS). One created closed keeps the closing date given, or none:
+    then it counts in no period's population (docs/indicators.md)."""
     values = clean_structure_data(data)
     structure = Structure(source="manuel", manual_fields=[], **values)
-    if not values["is_open"]:
-        structure.closed_on = local_today()
     structure.refresh_search_text()
     with persist(structure):
         db.session.add(structure)
@@ -201,7 +222,9 @@ def create_structure(data: dict, *, origin: str | None = None) -> Structure:
 
 
 def update_structure(structure: Structure, data: dict, *, expected_version: int | None = None) -> Structure:
-    """Apply an edit; FINESS-owned fields edited by hand are remembered as manual."""
+    """Apply an edit; FINESS-owned fields edited by hand are remembered as manual. Closing a structure without
+    a date closes it today; its closing date (``closed_on``) is written, audited and sent with the event, so
+    that the indicators move."""
     if expected_version is not None and expected_version != structure.version:
         raise _explain(StaleDataError(), structure)
     values = clean_structure_data(data, current=structure)
@@ -209,16 +232,14 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
     was_open = structure.is_open
     for field, value in values.items():
         setattr(structure, field, value)
+    if was_open and not structure.is_open and structure.closed_on is None:
+        structure.closed_on = local_today()
     changes = diff(before, _snapshot(structure))
     if not changes:
         return structure
     if structure.source == "finess":
         structure.manual_fields = sorted(set(structure.manual_fields or [])
                                          | (set(changes) & set(FINESS_FIELDS + HAND_KEPT_STATE)))
-    if was_open and not structure.is_open:
-        structure.closed_on = local_today()
-    elif structure.is_open:
-        structure.closed_on = None
     structure.refresh_search_text()
     event = "structure.closed" if was_open and not structure.is_open else "structure.updated"
     with persist(structure):

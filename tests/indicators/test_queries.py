@@ -1,4 +1,4 @@
-"""The indicators read from the cells say what DOMAIN.md defines, with numerator and denominator."""
+"""The indicators read from the cells say what docs/indicators.md defines, with numerator and denominator."""
 from __future__ import annotations
 
 from datetime import date
