@@ -106,7 +106,8 @@ COMPONENTS: dict[str, dict] = {
         "status": {"type": "integer"}, "message": TEXT,
         "fields": {"type": "object", "additionalProperties": TEXT,
                    "description": "Un message en français par champ (ou paramètre) refusé"},
-        "existing": _out({"id": ID, "url": URL}, "La structure qui porte déjà ce numéro FINESS"),
+        "existing": _out({"id": ID, "url": URL}, "La structure qui porte déjà ce numéro FINESS, ou l'activité "
+                                                 "déjà déclarée dont celle-ci serait le doublon"),
     }, ["status", "message"])}),
     "PageMeta": _out({"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
                       "total": {"type": "integer", "minimum": 0}, "pages": {"type": "integer", "minimum": 1}}),
@@ -139,7 +140,12 @@ COMPONENTS: dict[str, dict] = {
         "structures": {"type": "array", "items": ref("StructureRef")},
         "contact_ids": IDS, "offer_ids": IDS, "programme_ids": IDS, "created_at": DATETIME,
     }),
-    "ActivityInput": obj(ACTIVITY_INPUT, ["kind", "structure_ids"]),
+    "ActivityInput": obj({**ACTIVITY_INPUT, "confirm_duplicate": {
+        **BOOL, "description": "true : déclarer même si une activité identique vient de l'être (sinon 409)"}},
+        ["kind", "structure_ids"]),
+    "ActivityPatch": obj(ACTIVITY_INPUT, description="Modification partielle : les champs absents gardent leur "
+                                                     "valeur ; une liste remplace la précédente."),
+    "Deleted": _out({"id": ID, "deleted": {"type": "boolean", "const": True}}, "L'élément supprimé."),
     "StageChange": _out({"from_stage": nullable({**TEXT, "enum": list(STAGES)}),
                          "to_stage": {**TEXT, "enum": list(STAGES)}, "changed_at": DATETIME,
                          "changed_by_id": nullable(ID), "reason_id": nullable(ID), "comment": nullable(TEXT)}),
