@@ -200,9 +200,11 @@ def log_activity(data: dict, *, user: User, commit: bool = True, check_duplicate
 
 
 def activity_values(activity: Activity) -> dict:
-    """An activity as the input :func:`clean_activity_data` takes (to edit it field by field)."""
+    """An activity as the input :func:`clean_activity_data` takes (to edit it field by field); a contact
+    erased since (RGPD) is left out, as the form offers it no more."""
     return {name: getattr(activity, name) for name in _COLUMNS} | {
-        name: [record.id for record in getattr(activity, name)] for name, _, _ in _LINKS}
+        column + "s": [record.id for record in getattr(activity, name) if not getattr(record, "erased_at", None)]
+        for name, _, column in _LINKS}
 
 
 def _snapshot(activity: Activity) -> dict:
