@@ -93,4 +93,4 @@ def me():
 
 
 # The endpoints register themselves on ``bp`` when imported.
-from crm.api import activities, events, indicators, openapi, pipeline, structures, tasks  # noqa: E402,F401
+from crm.api import activities, events, indicators, openapi, pipeline, reference, structures, tasks  # noqa: E402,F401
