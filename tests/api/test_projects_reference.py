@@ -64,24 +64,6 @@ def test_a_back_dated_opportunity_counts_in_the_cohort_of_its_day(animator_api, 
     assert cohort(first_of_month, local_today()) == (0, 0)
 
 
-def test_the_form_takes_identified_on(client, login_as, make_structure, offer):
-    from tests.conftest import post
-
-    user = login_as("animateur", ["31"])
-    structure = make_structure()
-    page = client.get("/opportunites/nouvelle").get_data(as_text=True)
-    assert 'name="identified_on"' in page and f'value="{local_today().isoformat()}"' in page
-    week_ago = (local_today() - timedelta(days=7)).isoformat()
-    data = {"structure_id": structure.id, "offer_id": offer.id, "title": "Besoin", "source": "visite",
-            "identified_on": week_ago}
-    assert post(client, "/opportunites/nouvelle", data).status_code == 302
-    assert db.session.scalars(select(Opportunity.identified_on)).one().isoformat() == week_ago
-    future = post(client, "/opportunites/nouvelle",
-                  {**data, "identified_on": (local_today() + timedelta(days=2)).isoformat()})
-    assert future.status_code == 422 and "ne peut pas être dans le futur" in future.get_data(as_text=True)
-    assert user and count(Opportunity) == 1
-
-
 # --- projects ------------------------------------------------------------------------------------------
 
 def test_start_a_project_then_suspend_end_and_add_milestones(animator_api, make_structure, offer):
