@@ -66,6 +66,18 @@ def can_log_activity(user: User) -> bool:
     return user.is_authenticated and (user.role == "admin" or (user.role == "animateur" and bool(user.departments)))
 
 
+def can_edit_activity(user: User, activity) -> bool:
+    """Edit or delete an activity: an admin; its author (still an animator); an animator whose departments
+    hold every structure it concerns. Organisers and managers never do."""
+    if not user.is_authenticated:
+        return False
+    if user.role == "admin":
+        return True
+    if user.role != "animateur":
+        return False
+    return activity.author_id == user.id or can_write_structures(user, activity.structures)
+
+
 def can_manage_tasks(user: User) -> bool:
     """Managers read; everyone else keeps follow-ups."""
     return user.is_authenticated and user.role in ("animateur", "organisateur", "admin")

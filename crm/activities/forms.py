@@ -24,12 +24,14 @@ class ActivityForm(Form):
     is_information = BooleanField("Activité d'information (compte pour l'indicateur de participation du CPOM)")
     next_step = StringField("Prochaine étape")
     next_step_due_on = StringField("Échéance de la prochaine étape", widget=DateInput())
+    # Shown once the service has found the same activity logged a moment ago.
+    confirm_duplicate = BooleanField("Je confirme : c'est une autre activité, à enregistrer aussi")
     # The structure page the form was opened from: where to go back after saving.
     origin = HiddenField()
 
     SERVICE_FIELDS = ("structure_ids", "kind", "occurred_on", "duration_minutes", "contact_ids",
                       "programme_ids", "offer_ids", "subject", "notes", "is_information", "next_step",
-                      "next_step_due_on")
+                      "next_step_due_on", "confirm_duplicate")
 
     def service_data(self) -> dict:
         return {name: self._fields[name].data for name in self.SERVICE_FIELDS}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+from datetime import date
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -17,6 +19,7 @@ from crm.core.validation import ValidationFailed, parse_date
 from crm.extensions import db
 from crm.referential.models import Programme
 from crm.referential.services import departments_for_select
+from crm.structures.forms import ConfirmForm
 from crm.structures.models import Structure
 from crm.structures.services import autocomplete
 
@@ -65,6 +68,7 @@ def new():
     form = ActivityForm()
     found: list[dict] = []
     status = 200
+    duplicate = None
     if request.method == "GET":
         form.occurred_on.data = local_today().isoformat()
         structure_id = _int_arg("structure_id")
@@ -76,16 +80,80 @@ def new():
             found = _search_without_js(form)
         else:
             try:
-                activity = services.log_activity(form.service_data(), user=current_user)
+                activity = services.log_activity(form.service_data(), user=current_user, check_duplicates=True)
+            except ValidationFailed as error:
+                db.session.rollback()
+                _apply_errors(form, error)
+                status = 422
+            except services.DuplicateActivity as error:
+                db.session.rollback()
+                duplicate, status = error.existing, 409
+            else:
+                return _after_save(activity, _to_id(form.origin.data))
+    else:
+        status = 422
+    return render_template("activities/form.html", form=form, duplicate=duplicate,
+                           **_form_context(form, found)), status
+
+
+def _editable(activity_id: int) -> Activity:
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        abort(404)
+    if not permissions.can_edit_activity(current_user, activity):
+        abort(403)
+    return activity
+
+
+@bp.route("/<int(max=2147483647):activity_id>/modifier", methods=["GET", "POST"])
+@login_required
+def edit(activity_id: int):
+    activity = _editable(activity_id)
+    form = ActivityForm()
+    found: list[dict] = []
+    status = 200
+    if request.method == "GET":
+        for name, value in services.activity_values(activity).items():
+            field = form._fields[name]
+            if isinstance(value, list):
+                field.data = [str(i) for i in value]
+            elif isinstance(value, date):
+                field.data = value.isoformat()
+            elif isinstance(value, bool):
+                field.data = value
+            else:
+                field.data = "" if value is None else str(value)
+    elif form.validate_on_submit():
+        if "ajouter_structure" in request.form:
+            found = _search_without_js(form)
+        else:
+            data = form.service_data()
+            data.pop("confirm_duplicate", None)
+            try:
+                services.update_activity(activity, data, user=current_user)
             except ValidationFailed as error:
                 db.session.rollback()
                 _apply_errors(form, error)
                 status = 422
             else:
-                return _after_save(activity, _to_id(form.origin.data))
+                flash("Activité modifiée. Les indicateurs suivent dans quelques secondes.", "success")
+                return redirect(url_for("activities.show", activity_id=activity.id))
     else:
         status = 422
-    return render_template("activities/form.html", form=form, **_form_context(form, found)), status
+    return render_template("activities/form.html", form=form, duplicate=None, activity=activity,
+                           **_form_context(form, found)), status
+
+
+@bp.route("/<int(max=2147483647):activity_id>/supprimer", methods=["POST"])
+@login_required
+def delete(activity_id: int):
+    activity = _editable(activity_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    label = f"{activity.kind_label} du {activity.occurred_on.strftime('%d/%m/%Y')}"
+    services.delete_activity(activity, user=current_user)
+    flash(f"Activité « {label} » supprimée. L'historique en garde la trace.", "success")
+    return redirect(url_for("activities.index"))
 
 
 def _search_without_js(form: ActivityForm) -> list[dict]:
@@ -210,4 +278,5 @@ def show(activity_id: int):
     can_follow_up = permissions.can_log_activity(current_user) and any(
         permissions.can_edit_structure(current_user, s) for s in activity.structures)
     return render_template("activities/show.html", activity=activity, can_follow_up=can_follow_up,
-                           opportunity_url=opportunity_from_activity_url(activity))
+                           opportunity_url=opportunity_from_activity_url(activity),
+                           can_edit=permissions.can_edit_activity(current_user, activity), confirm=ConfirmForm())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import joinedload, lazyload, load_only, selectinload
 
 from crm.core.dates import local_today
@@ -25,6 +25,17 @@ from crm.tasks.models import Task
 from crm.tasks.services import add_task
 
 MAX_PAST_DAYS = 366 * 3
+# Two activities of one author, kind, day and structures logged this close together are one logged twice
+# (a double click, a retried request), unless the author confirms.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
+class DuplicateActivity(Exception):
+    """The activity looks like one logged a moment ago (``existing``); repeat with confirmation to log it."""
+
+    def __init__(self, existing: Activity):
+        super().__init__(f"duplicate of activity {existing.id}")
+        self.existing = existing
 
 
 @cache
@@ -50,8 +61,9 @@ def _offers_by_id():
     return select(Offer).options(lazyload(Offer.programme)).where(Offer.id.in_(bindparam("ids", expanding=True)))
 
 
-def clean_activity_data(data: dict, *, user: User) -> dict:
-    """Validate an activity; every error at once, in French."""
+def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset[int] = frozenset()) -> dict:
+    """Validate an activity; every error at once, in French. ``kept_structure_ids``: the structures an edited
+    activity already concerned, which stay allowed even outside the editor's departments."""
     errors: dict[str, str] = {}
     kind = data.get("kind")
     if kind not in KINDS:
@@ -72,7 +84,8 @@ def clean_activity_data(data: dict, *, user: User) -> dict:
         errors["structure_ids"] = "Choisissez au moins une structure."
     elif len(structures) != len(structure_ids):
         errors["structure_ids"] = "Structure inconnue."
-    elif not can_write_structures(user, structures):
+    elif any(s.id not in kept_structure_ids for s in structures) and not can_write_structures(
+            user, [s for s in structures if s.id not in kept_structure_ids]):
         errors["structure_ids"] = "Vous ne pouvez déclarer une activité que pour des structures de vos départements."
     contact_ids = parse_ids(data.get("contact_ids"), errors, "contact_ids")
     contacts = list(db.session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))) if contact_ids else []
@@ -142,10 +155,36 @@ def _write_activity(values: dict, *, user: User) -> Activity:
     return activity
 
 
-def log_activity(data: dict, *, user: User) -> Activity:
+def find_duplicate(values: dict, *, user: User) -> Activity | None:
+    """The activity of this author, kind, day and exact structures logged within ``DUPLICATE_WINDOW``."""
+    wanted = {s.id for s in values["structures"]}
+    candidates = db.session.scalars(
+        select(Activity).where(Activity.author_id == user.id, Activity.kind == values["kind"],
+                               Activity.occurred_on == values["occurred_on"],
+                               Activity.created_at >= utcnow() - DUPLICATE_WINDOW)
+        .order_by(Activity.id.desc()))
+    return next((a for a in candidates if {s.id for s in a.structures} == wanted), None)
+
+
+def _confirmed(value) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "y", "on", "oui")
+    return bool(value)
+
+
+def log_activity(data: dict, *, user: User, commit: bool = True, check_duplicates: bool = False) -> Activity:
     """Log an activity. Its next step becomes a task for its author through the ``activity_next_step_task``
-    workflow rule (:func:`plan_next_step`), a moment later."""
+    workflow rule (:func:`plan_next_step`), a moment later.
+
+    With ``check_duplicates`` (a person typing: the form, the API), one that repeats an activity logged
+    a moment ago (:func:`find_duplicate`) raises :class:`DuplicateActivity` unless
+    ``data["confirm_duplicate"]`` is true; imports and the seed log what they are given. ``commit=False``
+    leaves the change in the session (the API's idempotency key commits with it)."""
     values = clean_activity_data(data, user=user)
+    if check_duplicates and not _confirmed(data.get("confirm_duplicate")):
+        existing = find_duplicate(values, user=user)
+        if existing is not None:
+            raise DuplicateActivity(existing)
     activity = _write_activity(values, user=user)
     payload = activity_payload(activity)
     if activity.next_step:
@@ -155,8 +194,76 @@ def log_activity(data: dict, *, user: User) -> Activity:
                   changes={"kind": [None, activity.kind], "occurred_on": [None, activity.occurred_on],
                            "structures": [None, [s.id for s in activity.structures]]},
                   event_type="activity.logged", payload=payload, user_id=user.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return activity
+
+
+def activity_values(activity: Activity) -> dict:
+    """An activity as the input :func:`clean_activity_data` takes (to edit it field by field); a contact
+    erased since (RGPD) is left out, as the form offers it no more."""
+    return {name: getattr(activity, name) for name in _COLUMNS} | {
+        column + "s": [record.id for record in getattr(activity, name) if not getattr(record, "erased_at", None)]
+        for name, _, column in _LINKS}
+
+
+def _snapshot(activity: Activity) -> dict:
+    """What the audit keeps of an activity: its columns and the ids of what it links."""
+    return {name: getattr(activity, name) for name in _COLUMNS} | {
+        name: sorted(record.id for record in getattr(activity, name)) for name, _, _ in _LINKS}
+
+
+def update_activity(activity: Activity, data: dict, *, user: User, commit: bool = True) -> Activity:
+    """Edit an activity (``data``: the fields that change, the others keep their value).
+
+    Its ``activity.updated`` event carries the activity before (``previous``) and after, so that the
+    indicator maintenance moves the cells it left (a day moved out of a period, a structure removed,
+    the information flag cleared) and those it enters. A next step added later becomes a task as at
+    logging time (one per activity). The caller checks :func:`~crm.accounts.permissions.can_edit_activity`.
+    """
+    before = _snapshot(activity)
+    previous = activity_payload(activity)
+    kept = frozenset(s.id for s in activity.structures)
+    values = clean_activity_data({**activity_values(activity), **data}, user=user, kept_structure_ids=kept)
+    after = {name: values[name] for name in _COLUMNS} | {
+        name: sorted(record.id for record in values[name]) for name, _, _ in _LINKS}
+    changes = {key: [old, after[key]] for key, old in before.items() if old != after[key]}
+    if not changes:
+        return activity
+    for name in _COLUMNS:
+        setattr(activity, name, values[name])
+    activity.updated_at = utcnow()
+    connection = db.session.connection()
+    for name, table, column in _LINKS:
+        if name in changes:
+            connection.execute(delete(table).where(table.c.activity_id == activity.id))
+            insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
+    db.session.flush()
+    db.session.expire(activity, [name for name, _, _ in _LINKS])
+    payload = {**activity_payload(activity), "previous": previous}
+    if activity.next_step:
+        payload["next_step_structure_id"] = values["structures"][0].id
+    record_change(entity_type="activity", entity_id=activity.id, action="update", changes=changes,
+                  event_type="activity.updated", payload=payload, user_id=user.id)
+    if commit:
+        db.session.commit()
+    return activity
+
+
+def delete_activity(activity: Activity, *, user: User, commit: bool = True) -> None:
+    """Delete an activity; its audit entry keeps what it was, and its ``activity.deleted`` event takes it
+    out of the indicators. Its task, if any, stays (unlinked); an opportunity it started forgets it.
+    The caller checks :func:`~crm.accounts.permissions.can_edit_activity`."""
+    snapshot = _snapshot(activity)
+    record_change(entity_type="activity", entity_id=activity.id, action="delete",
+                  changes={key: [value, None] for key, value in snapshot.items()},
+                  event_type="activity.deleted", payload={"previous": activity_payload(activity)},
+                  user_id=user.id)
+    # Core DELETE: the links go by their foreign keys' cascade, tasks and opportunities are unlinked.
+    db.session.execute(delete(Activity.__table__).where(Activity.__table__.c.id == activity.id))
+    db.session.expunge(activity)
+    if commit:
+        db.session.commit()
 
 
 def plan_next_step(activity: Activity, *, structure_id: int | None, origin: str | None = None) -> Task | None:

@@ -20,6 +20,18 @@ d'événements gère les événements et leurs inscriptions (et ses relances).
 `{"data": [...], "meta": {"page", "per_page", "total", "pages"}, "links": {"next", "prev"}}`,
 les liens étant null en bout de liste.
 
+**Idempotence** : les écritures POST (et PATCH / DELETE d'une activité) acceptent l'en-tête
+`Idempotency-Key` (1 à 255 caractères ASCII visibles, un UUID par exemple). Une requête renvoyée
+avec la même clé, la même méthode, le même chemin et le même corps JSON rend la première réponse
+(même statut, même corps, en-tête `Idempotent-Replayed: true`) sans rien réécrire ; la même clé pour
+une autre requête est refusée (422). Les clés sont propres à chaque utilisateur et gardées 24 heures ;
+seule une réponse de succès est gardée (une requête refusée peut être renvoyée telle quelle). Deux
+requêtes simultanées avec la même clé n'écrivent qu'une fois.
+
+**Doublons** : une activité du même auteur, du même type, du même jour et sur les mêmes structures,
+déclarée moins de dix minutes après une autre, est refusée (409, l'activité existante dans
+`error.existing`) sauf avec `"confirm_duplicate": true`.
+
 **Dates** : ISO 8601, `AAAA-MM-JJ` pour une date, avec le décalage horaire pour un horodatage.
 
 **Erreurs** : toujours du JSON, `{"error": {"status", "message", "fields": {champ: message}}}`,

@@ -8,12 +8,14 @@ from crm.api import serializers
 from crm.api.registry import (
     MAX_ID, PAGE_PARAMS, ApiError, Param, date_param, id_param, json_body, operation, page_links, query_args,
 )
+from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
+from crm.api.idempotency import idempotent
 from crm.api.routes import api_user, bp
-from crm.api.structures import created, department_code
+from crm.api.structures import department_code
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
 from crm.pipeline import queries, services
-from crm.pipeline.models import CLOSED_STAGES, PROJECT_STATUSES, STAGES, Opportunity, Project
+from crm.pipeline.models import CLOSED_STAGES, PROJECT_STATUSES, STAGES, Milestone, Opportunity, Project
 from crm.structures.models import Structure
 from crm.structures.services import StaleEdit
 
@@ -65,22 +67,32 @@ def get_opportunity(opportunity_id: int):
 
 
 @operation(bp, "/opportunities", "POST", summary="Créer une opportunité", tag=TAG_OPPORTUNITIES,
-           ok=(201, "OpportunityDetail"), body="OpportunityInput", errors=(403,),
+           ok=(201, "OpportunityDetail"), body="OpportunityInput", errors=(403,), params=[IDEMPOTENCY_PARAM],
            description="À l'étape « identifiée » ; le responsable est par défaut l'animateur du département "
-                       "de la structure.")
+                       "de la structure. identified_on : aujourd'hui par défaut, ou un jour passé (un besoin "
+                       "repéré la semaine dernière), jamais dans le futur ; il place l'opportunité dans la "
+                       "cohorte du taux de transformation.")
 def create_opportunity():
     user = api_user()
     if user.role not in permissions.EDIT_ROLES:
         raise ApiError(403, "Votre rôle ne permet pas de créer des opportunités.")
     body = json_body("OpportunityInput")
     structure_id = body.get("structure_id")
+    _refuse_foreign_structure(user, structure_id)
+
+    def write():
+        opportunity = services.create_opportunity(body, user=user, commit=False)
+        return serializers.opportunity_detail(opportunity), 201
+
+    return idempotent(user, body, write)
+
+
+def _refuse_foreign_structure(user, structure_id) -> None:
     if isinstance(structure_id, int) and not isinstance(structure_id, bool) and 1 <= structure_id <= MAX_ID:
         structure = db.session.get(Structure, structure_id)
         if structure is not None and not permissions.can_edit_structure(user, structure):
             message = "Cette structure n'est pas dans vos départements."
             raise ApiError(403, message, {"structure_id": message})
-    opportunity = services.create_opportunity(body, user=user)
-    return created(serializers.opportunity_detail(opportunity))
 
 
 @operation(bp, "/opportunities/<int:opportunity_id>", "PATCH", summary="Modifier ou changer d'étape",
@@ -137,3 +149,75 @@ def get_project(project_id: int):
     if project is None:
         raise ApiError(404, "Projet introuvable.")
     return jsonify(serializers.project_detail(project))
+
+
+def _editable_project(project_id: int) -> Project:
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise ApiError(404, "Projet introuvable.")
+    if not permissions.can_edit_structure(api_user(), project.structure):
+        raise ApiError(403, "Ce projet concerne une structure hors de vos départements.")
+    return project
+
+
+@operation(bp, "/projects", "POST", summary="Démarrer un projet directement", tag=TAG_PROJECTS,
+           ok=(201, "ProjectDetail"), body="ProjectInput", errors=(403,), params=[IDEMPOTENCY_PARAM],
+           description="Un accompagnement qui ne vient pas d'une opportunité (celui d'une opportunité gagnée est "
+                       "créé par une règle automatique). Statut « en cours », démarré aujourd'hui par défaut ; "
+                       "il compte pour l'engagement de la structure, pas pour le taux de transformation.")
+def create_project():
+    user = api_user()
+    if user.role not in permissions.EDIT_ROLES:
+        raise ApiError(403, "Votre rôle ne permet pas de créer des projets.")
+    body = json_body("ProjectInput")
+    _refuse_foreign_structure(user, body.get("structure_id"))
+
+    def write():
+        project = services.create_project(body, user=user, commit=False)
+        return serializers.project_detail(project), 201
+
+    return idempotent(user, body, write)
+
+
+@operation(bp, "/projects/<int:project_id>", "PATCH", summary="Modifier un projet ou changer son statut",
+           tag=TAG_PROJECTS, ok=(200, "ProjectDetail"), body="ProjectPatch", errors=(403, 409),
+           description="Modification partielle. status : en_cours, suspendu, termine (la fin est alors "
+                       "aujourd'hui si ended_on n'est pas donnée ; repris, le projet n'a plus de fin). "
+                       "version : 409 si le projet a changé depuis.")
+def update_project(project_id: int):
+    user = api_user()
+    project = _editable_project(project_id)
+    body = json_body("ProjectPatch")
+    version = body.pop("version", None)
+    services.update_project(project, body, user=user, expected_version=version)
+    return jsonify(serializers.project_detail(project))
+
+
+@operation(bp, "/projects/<int:project_id>/milestones", "POST", summary="Ajouter un jalon", tag=TAG_PROJECTS,
+           ok=(201, "Milestone"), body="MilestoneInput", errors=(403,), params=[IDEMPOTENCY_PARAM])
+def add_milestone(project_id: int):
+    user = api_user()
+    project = _editable_project(project_id)
+    body = json_body("MilestoneInput")
+
+    def write():
+        milestone = services.add_milestone(project, body, user=user, commit=False)
+        return serializers.milestone(milestone), 201
+
+    return idempotent(user, body, write)
+
+
+@operation(bp, "/projects/<int:project_id>/milestones/<int:milestone_id>", "PATCH",
+           summary="Marquer un jalon atteint ou à faire", tag=TAG_PROJECTS, ok=(200, "Milestone"),
+           body="MilestonePatch", errors=(403,))
+def update_milestone(project_id: int, milestone_id: int):
+    user = api_user()
+    project = _editable_project(project_id)
+    milestone = db.session.get(Milestone, milestone_id)
+    if milestone is None or milestone.project_id != project.id:
+        raise ApiError(404, "Jalon introuvable.")
+    body = json_body("MilestonePatch")
+    if "done" not in body:
+        raise ApiError(422, "Données invalides.", {"done": "Indiquez si le jalon est atteint (true ou false)."})
+    services.set_milestone_done(milestone, body["done"], user=user)
+    return jsonify(serializers.milestone(milestone))

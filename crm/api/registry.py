@@ -65,7 +65,8 @@ ERROR_DESCRIPTIONS = {
     401: "Jeton d'API absent ou invalide.",
     403: "Le rôle ou les départements de l'utilisateur ne permettent pas cette action.",
     404: "Ressource introuvable.",
-    409: "Conflit : doublon (numéro FINESS), version périmée, élément clos ou effacé.",
+    409: "Conflit : doublon (numéro FINESS, activité déjà déclarée : error.existing), version périmée, "
+         "élément clos ou effacé.",
     413: "Corps de requête trop volumineux (1 Mo au plus).",
     422: "Données refusées : un message en français par champ dans error.fields.",
 }

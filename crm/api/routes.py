@@ -6,8 +6,6 @@ OpenAPI document (``/api/v1/openapi.json``) is built from their declarations.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from flask import Blueprint, g, jsonify, request
 
 from crm.accounts.services import user_for_token
@@ -47,22 +45,6 @@ def api_user():
     return g.api_user
 
 
-@contextmanager
-def loaded_after_commit():
-    """Keep what a service just wrote loaded through its commit, to serialise it without reading it back.
-
-    Only for a record the service has just created whole: its values are those it sent
-    to the database (the hot path of ``POST /activities`` saved six queries this way).
-    """
-    session = db.session()
-    previous = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        yield
-    finally:
-        session.expire_on_commit = previous
-
-
 @bp.errorhandler(ApiError)
 def api_error(error: ApiError):
     db.session.rollback()
@@ -93,4 +75,4 @@ def me():
 
 
 # The endpoints register themselves on ``bp`` when imported.
-from crm.api import activities, events, indicators, openapi, pipeline, structures, tasks  # noqa: E402,F401
+from crm.api import activities, events, indicators, openapi, pipeline, reference, structures, tasks  # noqa: E402,F401

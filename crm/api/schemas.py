@@ -81,6 +81,9 @@ OPPORTUNITY_INPUT = {
     "structure_id": ID, "offer_id": ID, "title": TEXT, "need": nullable(TEXT),
     "source": {**TEXT, "enum": list(SOURCES)}, "owner_id": nullable(ID), "expected_on": nullable(DATE),
     "source_activity_id": nullable(ID),
+    "identified_on": nullable({**DATE, "description": "Jour où le besoin a été identifié : aujourd'hui par "
+                                                      "défaut, ou plus tôt, jamais dans le futur ; il place "
+                                                      "l'opportunité dans la cohorte du taux de transformation"}),
     "source_event_id": nullable({**ID, "description": "L'événement d'où vient le besoin (avec source = evenement, "
                                                       "un événement qui a eu lieu)"}),
 }
@@ -90,6 +93,16 @@ OPPORTUNITY_PATCH = {
     "reason_id": nullable({**ID, "description": "Raison, obligatoire pour perdue et abandonnée"}),
     "comment": nullable(TEXT),
     "version": {**ID, "description": "Verrouillage optimiste : 409 si l'opportunité a changé depuis"},
+}
+PROJECT_INPUT = {
+    "structure_id": ID, "offer_id": ID, "title": TEXT,
+    "started_on": nullable({**DATE, "description": "Aujourd'hui par défaut"}), "notes": nullable(TEXT),
+    "owner_id": nullable({**ID, "description": "Par défaut l'animateur du département de la structure"}),
+}
+PROJECT_PATCH = {
+    "title": TEXT, "notes": nullable(TEXT), "started_on": DATE, "ended_on": nullable(DATE),
+    "status": {**TEXT, "enum": list(PROJECT_STATUSES), "description": "en_cours, suspendu ou termine"},
+    "version": {**ID, "description": "Verrouillage optimiste : 409 si le projet a changé depuis"},
 }
 TASK_INPUT = {
     "title": TEXT, "description": nullable(TEXT), "due_on": nullable(DATE),
@@ -108,7 +121,8 @@ COMPONENTS: dict[str, dict] = {
         "status": {"type": "integer"}, "message": TEXT,
         "fields": {"type": "object", "additionalProperties": TEXT,
                    "description": "Un message en français par champ (ou paramètre) refusé"},
-        "existing": _out({"id": ID, "url": URL}, "La structure qui porte déjà ce numéro FINESS"),
+        "existing": _out({"id": ID, "url": URL}, "La structure qui porte déjà ce numéro FINESS, ou l'activité "
+                                                 "déjà déclarée dont celle-ci serait le doublon"),
     }, ["status", "message"])}),
     "PageMeta": _out({"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
                       "total": {"type": "integer", "minimum": 0}, "pages": {"type": "integer", "minimum": 1}}),
@@ -142,7 +156,12 @@ COMPONENTS: dict[str, dict] = {
         "structures": {"type": "array", "items": ref("StructureRef")},
         "contact_ids": IDS, "offer_ids": IDS, "programme_ids": IDS, "created_at": DATETIME,
     }),
-    "ActivityInput": obj(ACTIVITY_INPUT, ["kind", "structure_ids"]),
+    "ActivityInput": obj({**ACTIVITY_INPUT, "confirm_duplicate": {
+        **BOOL, "description": "true : déclarer même si une activité identique vient de l'être (sinon 409)"}},
+        ["kind", "structure_ids"]),
+    "ActivityPatch": obj(ACTIVITY_INPUT, description="Modification partielle : les champs absents gardent leur "
+                                                     "valeur ; une liste remplace la précédente."),
+    "Deleted": _out({"id": ID, "deleted": {"type": "boolean", "const": True}}, "L'élément supprimé."),
     "StageChange": _out({"from_stage": nullable({**TEXT, "enum": list(STAGES)}),
                          "to_stage": {**TEXT, "enum": list(STAGES)}, "changed_at": DATETIME,
                          "changed_by_id": nullable(ID), "reason_id": nullable(ID), "comment": nullable(TEXT)}),
@@ -167,6 +186,12 @@ COMPONENTS: dict[str, dict] = {
         "started_on": DATE, "ended_on": nullable(DATE), "owner_id": nullable(ID), "notes": nullable(TEXT),
         "version": {"type": "integer"}, "created_at": DATETIME, "updated_at": DATETIME,
     }),
+    "ProjectInput": obj(PROJECT_INPUT, ["structure_id", "offer_id", "title"]),
+    "ProjectPatch": obj(PROJECT_PATCH, description="Modification partielle ; un changement de statut est "
+                                                   "enregistré dans l'historique."),
+    "MilestoneInput": obj({"label": TEXT, "due_on": nullable(DATE)}, ["label"]),
+    "MilestonePatch": obj({"done": {**BOOL, "description": "true : atteint aujourd'hui ; false : à faire"}},
+                          ["done"]),
     "Task": _out({
         "id": ID, "url": URL, "title": TEXT, "description": nullable(TEXT), "due_on": nullable(DATE),
         "owner_id": ID, "structure_id": nullable(ID), "opportunity_id": nullable(ID),
@@ -306,4 +331,25 @@ COMPONENTS["ReportResult"] = _out({
         "webinar_useful": {**ref("Ratio"), "description": "Réponses « utile » / réponses, webinaires"},
     }),
     "freshness": ref("Freshness"),
+})
+
+
+# --- reference data ----------------------------------------------------------------------------------
+
+def _list(item: dict, description: str) -> dict:
+    return _out({"data": {"type": "array", "items": item}}, description)
+
+
+COMPONENTS.update({
+    "ProgrammeList": _list(_out({"id": ID, "number": {"type": "integer"}, "code": TEXT, "label": TEXT,
+                                 "target_sectors": {"type": "array", "items": TEXT}, "active": BOOL}),
+                           "Les programmes du CPOM."),
+    "OfferList": _list(_out({"id": ID, "code": TEXT, "label": TEXT, "programme_id": ID, "active": BOOL}),
+                       "Les offres."),
+    "SectorList": _list(_out({"id": ID, "code": TEXT, "label": TEXT, "is_es_esms": BOOL}), "Les secteurs."),
+    "DepartmentList": _list(_out({"code": TEXT, "name": TEXT, "region_code": TEXT, "region_name": TEXT}),
+                            "Les départements."),
+    "EventTypeList": _list(_out({"id": ID, "code": TEXT, "label": TEXT, "active": BOOL}),
+                           "Les types d'événements."),
+    "LossReasonList": _list(_out({"id": ID, "label": TEXT, "active": BOOL}), "Les raisons de perte."),
 })

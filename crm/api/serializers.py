@@ -116,10 +116,12 @@ def project(p) -> dict:
     }
 
 
+def milestone(m) -> dict:
+    return {"id": m.id, "label": m.label, "due_on": iso(m.due_on), "done_on": iso(m.done_on)}
+
+
 def project_detail(p) -> dict:
-    return {**project(p), "milestones": [
-        {"id": m.id, "label": m.label, "due_on": iso(m.due_on), "done_on": iso(m.done_on)}
-        for m in p.milestones]}
+    return {**project(p), "milestones": [milestone(m) for m in p.milestones]}
 
 
 def task(t) -> dict:

@@ -5,14 +5,20 @@ activity form defaults to the users' today, not the server's.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def local_today() -> date:
-    return datetime.now(PARIS).date()
+    return local_date(datetime.now(timezone.utc))
+
+
+def iso_week(day: date) -> tuple[date, date]:
+    """The ISO week of a day: its Monday and its Sunday (the users' "cette semaine")."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
 
 
 def local_date(moment: datetime) -> date:

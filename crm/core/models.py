@@ -79,3 +79,25 @@ class AuditEntry(db.Model):
         Index("ix_audit_entries_entity", "entity_type", "entity_id", "at"),
         Index("ix_audit_entries_parent", "parent_type", "parent_id", "at"),
     )
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to an API write sent with an ``Idempotency-Key`` header, per user and key: a retry
+    gets it back instead of writing again (see :mod:`crm.api.idempotency`). Written in the transaction of
+    the write it answers, so a key is never stored without its record, nor a record without its key."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the method, the path and the canonical JSON body: the same key for another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ux_idempotency_keys_user_key", "user_id", "key", unique=True),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )

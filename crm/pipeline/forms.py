@@ -33,6 +33,7 @@ class OpportunityForm(Form):
     source_event_id = SelectField("Événement concerné", choices=[], validate_choice=False)
     owner_id = SelectField("Responsable", choices=[], validate_choice=False)
     expected_on = StringField("Décision attendue le", widget=DateInput())
+    identified_on = StringField("Besoin identifié le", widget=DateInput())
     source_activity_id = HiddenField()
 
 

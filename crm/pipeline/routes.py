@@ -183,6 +183,7 @@ def _prefill_from_activity(form: OpportunityForm, activity: Activity) -> None:
     form.source.data = SOURCE_OF_ACTIVITY_KIND.get(activity.kind, "autre")
     form.need.data = activity.notes
     form.title.data = activity.subject
+    form.identified_on.data = activity.occurred_on.isoformat()  # the need was heard at the activity
     if len(activity.offers) == 1:
         form.offer_id.data = str(activity.offers[0].id)
 
@@ -194,6 +195,8 @@ def opportunity_new():
     activity_id = int_arg("activity_id")
     activity = get_or_404(Activity, activity_id) if activity_id is not None else None
     form = OpportunityForm()
+    if request.method == "GET":
+        form.identified_on.data = local_today().isoformat()
     if request.method == "GET" and activity is not None:
         _prefill_from_activity(form, activity)
     if request.method == "GET" and int_arg("event_id") is not None:  # from an event's page

@@ -1,7 +1,7 @@
 """Opportunities through their stages, projects and milestones, engagement per programme."""
 from __future__ import annotations
 
-from datetime import date, timezone
+from datetime import date, timedelta, timezone
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import StaleDataError
@@ -108,7 +108,23 @@ def project_payload(project: Project) -> dict:
             "started_on": project.started_on, "ended_on": project.ended_on, "owner_id": project.owner_id}
 
 
-def create_opportunity(data: dict, *, user: User) -> Opportunity:
+MAX_PAST_DAYS = 366 * 3
+
+
+def _identified_on(value, errors: dict) -> date | None:
+    """The day the need was identified: today by default, or earlier (an animator types last week's needs);
+    never in the future. It, not the day of typing, places the opportunity in the transformation cohort."""
+    day = parse_date(value, errors, "identified_on")
+    if day is None:
+        return None if "identified_on" in errors else local_today()
+    if day > local_today():
+        errors["identified_on"] = "Un besoin s'identifie avant d'être saisi : la date ne peut pas être dans le futur."
+    elif day < local_today() - timedelta(days=MAX_PAST_DAYS):
+        errors["identified_on"] = "Date trop ancienne (plus de trois ans)."
+    return day
+
+
+def create_opportunity(data: dict, *, user: User, commit: bool = True) -> Opportunity:
     """Open an opportunity at "identifiée"; its first stage change is recorded too."""
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
@@ -121,6 +137,7 @@ def create_opportunity(data: dict, *, user: User) -> Opportunity:
         errors["source"] = "Origine inconnue."
     owner = _user(data.get("owner_id"), errors, "owner_id")
     expected_on = parse_date(data.get("expected_on"), errors, "expected_on")
+    identified_on = _identified_on(data.get("identified_on"), errors)
     activity_id = _parse_id(data.get("source_activity_id"), errors, "source_activity_id", "Activité invalide.")
     activity = db.session.get(Activity, activity_id) if activity_id else None
     if activity_id and activity is None:
@@ -135,7 +152,7 @@ def create_opportunity(data: dict, *, user: User) -> Opportunity:
         structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
         department_code=structure.department_code, title=title, need=need,
         source=source, source_activity_id=activity_id, source_event_id=event.id if event else None, owner_id=(owner or default_owner(structure, user)).id,
-        expected_on=expected_on, stage="identifiee", identified_on=local_today(), created_by_id=user.id,
+        expected_on=expected_on, stage="identifiee", identified_on=identified_on, created_by_id=user.id,
         stage_changed_at=utcnow())
     db.session.add(opportunity)
     db.session.flush()
@@ -145,7 +162,8 @@ def create_opportunity(data: dict, *, user: User) -> Opportunity:
     record_change(entity_type="opportunity", entity_id=opportunity.id, action="create",
                   changes={"title": [None, title], "stage": [None, "identifiee"]},
                   event_type="opportunity.created", payload=opportunity_payload(opportunity), user_id=user.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return opportunity
 
 
@@ -260,7 +278,7 @@ def start_won_project(opportunity: Opportunity, *, user_id: int | None, origin: 
                         started_on=opportunity.closed_on)
 
 
-def create_project(data: dict, *, user: User) -> Project:
+def create_project(data: dict, *, user: User, commit: bool = True) -> Project:
     """A project started directly (it counts as engagement, not as a transformed opportunity)."""
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
@@ -274,7 +292,8 @@ def create_project(data: dict, *, user: User) -> Project:
         raise ValidationFailed(errors)
     project = _add_project(structure=structure, offer=offer, title=title, user_id=user.id, started_on=started_on,
                            owner_id=(owner or default_owner(structure, user)).id, notes=notes)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return project
 
 
@@ -317,7 +336,7 @@ def update_project(project: Project, data: dict, *, user: User, expected_version
     return project
 
 
-def add_milestone(project: Project, data: dict, *, user: User) -> Milestone:
+def add_milestone(project: Project, data: dict, *, user: User, commit: bool = True) -> Milestone:
     errors: dict[str, str] = {}
     label = text(data.get("label"), errors, "label", max_length=200, required=True,
                  message="Décrivez le jalon.")
@@ -330,7 +349,8 @@ def add_milestone(project: Project, data: dict, *, user: User) -> Milestone:
     record_change(entity_type="project", entity_id=project.id, action="update",
                   changes={"jalon": [None, label]}, event_type="project.milestone_added",
                   payload={**project_payload(project), "milestone_id": milestone.id}, user_id=user.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return milestone
 
 

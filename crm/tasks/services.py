@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import lazyload
 
-from crm.core.dates import local_today
+from crm.core.dates import iso_week, local_today
 from crm.accounts.models import User
 from crm.core.events import record_change
 from crm.core.records import insert_record
@@ -149,6 +149,7 @@ class TaskBuckets:
     today: list[Task] = field(default_factory=list)
     this_week: list[Task] = field(default_factory=list)
     later: list[Task] = field(default_factory=list)
+    week_end: date | None = None  # the Sunday "cette semaine" runs to
 
     @property
     def total(self) -> int:
@@ -156,13 +157,16 @@ class TaskBuckets:
 
 
 def open_tasks_for(user_id: int, today: date | None = None) -> TaskBuckets:
-    """The user's open tasks: overdue first, due today, this week, then later or undated."""
+    """The user's open tasks: overdue first, due today, this week, then later or undated.
+
+    "Cette semaine" is the rest of the current ISO week, Monday to Sunday, in Paris time (``today`` is
+    Paris's day): on a Sunday it is empty, and a task due on Tuesday is "plus tard" (next week)."""
     today = today or local_today()
-    end_of_week = today + timedelta(days=6 - today.weekday())
+    end_of_week = iso_week(today)[1]
     tasks = db.session.scalars(
         select(Task).where(Task.owner_id == user_id, Task.done_at.is_(None))
         .order_by(Task.due_on.is_(None), Task.due_on, Task.id)).all()
-    buckets = TaskBuckets()
+    buckets = TaskBuckets(week_end=end_of_week)
     for task in tasks:
         if task.due_on is None:
             buckets.later.append(task)

@@ -9,6 +9,7 @@ import math
 import pytest
 from sqlalchemy import select
 
+from crm.activities.services import log_activity
 from crm.events import services as events
 from crm.events.models import EventType
 from crm.events.registrations import register
@@ -47,8 +48,13 @@ def targets(make_user, make_structure, offer):
     events.publish_event(event, user=admin)
     registration, _ = register(event, {"first_name": "Ana", "last_name": "Roux", "email": "ana@x.fr",
                                        "structure_name": "CPTS", "department_code": "31"}, source="api")
+    activity = log_activity({"kind": "visite", "structure_ids": [structure.id]}, user=admin)
+    project = pipeline.create_project({"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"},
+                                      user=admin)
+    milestone = pipeline.add_milestone(project, {"label": "Jalon"}, user=admin)
     return admin, {"structure_id": structure.id, "contact_id": contact.id, "opportunity_id": opportunity.id,
-                   "task_id": task.id, "event_id": event.id, "registration_id": registration.id}
+                   "task_id": task.id, "event_id": event.id, "registration_id": registration.id,
+                   "activity_id": activity.id, "project_id": project.id, "milestone_id": milestone.id}
 
 
 def _write_operations(document):

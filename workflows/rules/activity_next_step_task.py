@@ -1,5 +1,5 @@
 """Activity next step: an activity logged with a next step becomes a task for its author, due on the next
-step's date, about the structure chosen first; one task per activity."""
+step's date, about the structure chosen first; one task per activity (a next step added by an edit too)."""
 from __future__ import annotations
 
 from crm.activities.models import Activity
@@ -29,7 +29,7 @@ RULE = Rule(
     label=LABEL,
     description=("Une activité déclarée avec une prochaine étape : une relance pour son auteur, à l'échéance "
                  "de la prochaine étape, sur la première structure choisie ; une seule par activité."),
-    triggers=("activity.logged",),
+    triggers=("activity.logged", "activity.updated"),
     condition=condition,
     action=action,
 )
