@@ -358,8 +358,8 @@ def test_progress_every_2000_rows(tmp_path):
     assert calls == [(0, 2500), (2000, 2500), (2500, 2500)]
 
 
-def _cli(path) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "import-finess", str(path), "--json"]
+def _cli(path, *options) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "import-finess", str(path), "--json", *options]
 
 
 def test_cli_prints_the_json_summary(tmp_path, test_env):
@@ -380,6 +380,10 @@ def test_cli_prints_the_json_summary(tmp_path, test_env):
     bad.write_text("ceci n'est pas un fichier FINESS\n")
     result = subprocess.run(_cli(bad), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "première ligne" in json.loads(result.stdout.splitlines()[0])["error"]
+    from crm.structures.models import ImportRun
+
+    failed = db.session.scalars(select(ImportRun).where(ImportRun.filename == "bad.csv")).one()
+    assert (failed.origin, failed.status) == ("cli", "échoué") and "première ligne" in failed.error
 
 
 def test_postgresql_imports_never_interleave(tmp_path, test_env):
@@ -535,3 +539,54 @@ def test_a_tiny_registry_still_asks(tmp_path):
     summary = import_finess(write(tmp_path, establishments[1:], name="other.csv"))
     assert (summary.closures_refused, summary.open_in_scope, summary.created) == (1, 1, 1)
     assert db.session.scalar(select(func.count()).select_from(Structure)) == 1
+
+
+def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, test_env, client, make_user):
+    from tests.conftest import login
+
+    from crm.structures.models import ImportRun
+
+    establishments = rows(count=10)
+    env = {**os.environ, **test_env}
+    first = subprocess.run(_cli(write(tmp_path, establishments)), cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    before = snapshot()
+    partial = write(tmp_path, establishments[:3] + rows(count=1, seed=99), name="partiel.csv")
+
+    refused = subprocess.run(_cli(partial), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    assert refused.returncode == 3, refused.stderr
+    summary = json.loads(refused.stdout)
+    assert summary["closures_refused"] == 7 and summary["open_in_scope"] == 10
+    assert (summary["created"], summary["unchanged"], summary["closed"]) == (1, 3, 0)
+    assert "--confirm-closures" in refused.stderr and "rien n'a été enregistré" in refused.stderr
+    assert snapshot() == before
+
+    text_mode = subprocess.run(_cli(partial)[:-1], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=120)
+    assert text_mode.returncode == 3 and "À fermer : 7" in text_mode.stdout
+    assert snapshot() == before
+
+    confirmed = subprocess.run(_cli(partial, "--confirm-closures"), cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=120)
+
+    assert confirmed.returncode == 0, confirmed.stderr
+    done = json.loads(confirmed.stdout)
+    assert (done["closed"], done["created"]) == (7, 1) and "closures_refused" not in done
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).where(Structure.is_open.is_(False))) == 7
+
+    # Every CLI run is recorded, and listed on the admin page with its state.
+    runs = db.session.scalars(select(ImportRun).order_by(ImportRun.id)).all()
+    assert [(r.origin, r.status, r.filename) for r in runs] == [
+        ("cli", "terminé", "finess.csv"), ("cli", "refusé", "partiel.csv"), ("cli", "refusé", "partiel.csv"),
+        ("cli", "terminé", "partiel.csv")]
+    assert runs[1].summary["closures_refused"] == 7 and runs[1].summary["closing_sample"]["flagged"] == 0
+    assert runs[3].summary["closed"] == 7 and runs[3].finished_at is not None
+    login(client, make_user("admin"))
+    page = client.get("/admin/imports").get_data(as_text=True)
+    assert page.count("Ligne de commande") == 4 and "Refusé : fermetures à confirmer" in page
+    assert "7 fermetures à confirmer, rien d'enregistré" in page
+    detail = client.get(f"/admin/imports/{runs[1].id}").get_data(as_text=True)
+    assert "--confirm-closures" in detail and "Confirmer et importer" not in detail
