@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import null, select, update
 from werkzeug.utils import secure_filename
 
 from crm.core.models import utcnow
@@ -124,7 +124,7 @@ def confirm_closures(run: ImportRun, user_id: int | None) -> bool:
     confirmed = (run.summary or {}).get("closures_refused", 0)
     claimed = db.session.execute(
         update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "refusé")
-        .values(status="en_attente", job_id=None, error=None, confirmed_closures=confirmed)).rowcount
+        .values(status="en_attente", job_id=None, error=None, summary=null(), confirmed_closures=confirmed)).rowcount
     if not claimed:  # confirmed twice (two tabs, a double click): the first one launched it
         db.session.rollback()
         return False

@@ -1,5 +1,6 @@
 """The admin uploads a FINESS file; a real RQ worker imports it; the page shows the summary."""
 import io
+import os
 
 from sqlalchemy import func, select
 
@@ -120,3 +121,114 @@ def test_a_run_whose_worker_died_can_be_relaunched(client, make_user, tmp_path, 
     run_worker_burst(test_env, queues=("imports",))
     db.session.expire_all()
     assert db.session.get(ImportRun, run.id).status == "terminé"
+
+
+def _upload(client, content: bytes, name="f.csv"):
+    return post(client, "/admin/imports", {"file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
+        app, client, make_user, tmp_path, test_env, redis_conn):
+    from crm.pipeline import services as pipeline
+    from crm.referential.models import Offer
+    from crm.seed.finess_file import generate_establishments, write_establishments
+    from crm.structures.finess import import_finess
+
+    admin = make_user("admin")
+    establishments = generate_establishments(["31"], 20, seed=3)
+    import_finess(write_establishments(tmp_path / "full.csv", establishments))
+    live = db.session.scalars(select(Structure).where(
+        Structure.finess_et == establishments[-1]["nofinesset"])).one()
+    offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
+    pipeline.create_project({"structure_id": live.id, "offer_id": offer.id, "title": "Télésurveillance",
+                             "started_on": "2026-11-02"}, user=admin)
+    states = dict(db.session.execute(select(Structure.id, Structure.is_open)).all())
+    partial = write_establishments(tmp_path / "partiel.csv", establishments[:4]).read_bytes()
+    login(client, admin)
+
+    assert _upload(client, partial, "partiel.csv").status_code == 302
+    run_worker_burst(test_env, queues=("imports",))
+
+    db.session.expire_all()
+    run = db.session.scalars(select(ImportRun)).one()
+    assert run.status == "refusé" and "rien n'a été enregistré" in run.error
+    assert (run.summary["closures_refused"], run.summary["open_in_scope"], run.summary["unchanged"]) == (16, 20, 4)
+    assert dict(db.session.execute(select(Structure.id, Structure.is_open)).all()) == states
+    assert os.path.exists(run.stored_path)  # kept for the confirmation
+    page = client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+    assert "Refusé : fermetures à confirmer" in page and "Aperçu" in page
+    assert "16 sur 20 ouvertes" in page and "1 des structures à fermer ont un projet en cours" in page
+    assert page.index(live.finess_et) < page.index(establishments[4]["nofinesset"])  # flagged first
+    assert "Confirmer et importer" in page
+    assert client.get(f"/admin/imports/{run.id}/etat").json["status"] == "refusé"
+
+    # No checkbox, no confirmation; no CSRF token, no confirmation; an animateur cannot confirm.
+    response = post(client, f"/admin/imports/{run.id}/confirmer", {}, follow_redirects=True)
+    assert "Cochez la case pour confirmer les fermetures." in response.get_data(as_text=True)
+    assert client.post(f"/admin/imports/{run.id}/confirmer", data={"confirm": "y"}).status_code == 400
+    other = app.test_client()
+    login(other, make_user("animateur"))
+    assert post(other, f"/admin/imports/{run.id}/confirmer", {"confirm": "y"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "refusé"
+    from rq import Queue
+
+    assert Queue("imports", connection=redis_conn).count == 0
+
+    response = post(client, f"/admin/imports/{run.id}/confirmer", {"confirm": "y"}, follow_redirects=True)
+    assert "Fermetures confirmées : import lancé." in response.get_data(as_text=True)
+    assert "Aperçu" not in response.get_data(as_text=True) and "Bilan" not in response.get_data(as_text=True)
+    again = post(client, f"/admin/imports/{run.id}/confirmer", {"confirm": "y"}, follow_redirects=True)
+    assert "attend plus de confirmation" in again.get_data(as_text=True)
+    assert Queue("imports", connection=redis_conn).count == 1
+    run_worker_burst(test_env, queues=("imports",))
+
+    db.session.expire_all()
+    run = db.session.get(ImportRun, run.id)
+    assert run.status == "terminé" and run.confirmed_closures == 16 and run.error is None
+    assert run.summary["closed"] == 16 and "closures_refused" not in run.summary
+    assert not os.path.exists(run.stored_path)
+    assert db.session.scalar(select(func.count()).where(Structure.is_open.is_(False))) == 16
+    from crm.core.models import AuditEntry
+
+    confirmation = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "import_run")).one()
+    assert confirmation.user_id == admin.id and confirmation.action == "confirm"
+    assert confirmation.changes == {"confirmed_closures": [None, 16]}
+
+
+def test_a_confirmation_does_not_cover_more_closures_than_previewed(client, make_user, tmp_path, test_env,
+                                                                    redis_conn):
+    from crm.seed.finess_file import generate_establishments, write_establishments
+    from crm.structures.finess import import_finess
+
+    establishments = generate_establishments(["31"], 20, seed=4)
+    import_finess(write_establishments(tmp_path / "full.csv", establishments))
+    login(client, make_user("admin"))
+    _upload(client, write_establishments(tmp_path / "p.csv", establishments[:10] + establishments[12:]).read_bytes())
+    run_worker_burst(test_env, queues=("imports",))
+    run = db.session.scalars(select(ImportRun)).one()
+    assert run.summary["closures_refused"] == 2
+    # Meanwhile a full import brought 20 more structures the uploaded file does not list either.
+    import_finess(write_establishments(tmp_path / "more.csv", establishments + generate_establishments(
+        ["31"], 20, seed=5)))
+
+    post(client, f"/admin/imports/{run.id}/confirmer", {"confirm": "y"})
+    run_worker_burst(test_env, queues=("imports",))
+
+    db.session.expire_all()
+    run = db.session.get(ImportRun, run.id)
+    assert run.status == "refusé" and run.summary["closures_refused"] == 22 and run.confirmed_closures == 2
+    assert db.session.scalar(select(func.count()).where(Structure.is_open.is_(False))) == 0
+
+
+def test_an_upload_under_the_threshold_goes_straight_through(client, make_user, tmp_path, test_env, redis_conn):
+    from crm.seed.finess_file import generate_establishments, write_establishments
+    from crm.structures.finess import import_finess
+
+    establishments = generate_establishments(["31"], 20, seed=6)
+    import_finess(write_establishments(tmp_path / "full.csv", establishments))
+    login(client, make_user("admin"))
+    _upload(client, write_establishments(tmp_path / "p.csv", establishments[1:]).read_bytes())
+    run_worker_burst(test_env, queues=("imports",))
+    run = db.session.scalars(select(ImportRun)).one()
+    assert run.status == "terminé" and run.summary["closed"] == 1 and run.confirmed_closures is None
