@@ -139,7 +139,7 @@ def confirm_import_closures(run_id: int):
 @admin_required
 def relaunch_import(run_id: int):
     run = _run(run_id)
-    if not imports.can_relaunch(run, _job_state(run)):
+    if not _liveness(run)[1]:
         flash("Cet import est déjà en file ou en cours : il ne peut pas être relancé.", "error")
     else:
         imports.relaunch(run)

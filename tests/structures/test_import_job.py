@@ -8,6 +8,7 @@ from crm.extensions import db
 from crm.seed.finess_file import write_finess_file
 from crm.structures.models import ImportRun, Structure
 from tests.conftest import login, post, run_worker_burst
+from tests.workflows.workers import workers  # noqa: F401  (fixture)
 
 
 def _file_bytes(tmp_path, count=40, **kwargs):
@@ -232,3 +233,110 @@ def test_an_upload_under_the_threshold_goes_straight_through(client, make_user, 
     run_worker_burst(test_env, queues=("imports",))
     run = db.session.scalars(select(ImportRun)).one()
     assert run.status == "terminé" and run.summary["closed"] == 1 and run.confirmed_closures is None
+
+
+class _ImportHeld:
+    """Keeps a running import from writing, so that a kill lands inside it for sure.
+
+    PostgreSQL: the import's advisory lock, taken before the upload. SQLite: the database's write
+    lock, taken once the run is claimed; the import waits for it on its first write (busy timeout).
+    """
+
+    def __init__(self):
+        self.connection = None
+
+    def before_start(self):
+        from sqlalchemy import text
+
+        from crm.structures.finess import ADVISORY_LOCK_KEY
+
+        if db.engine.dialect.name == "postgresql":
+            self.connection = db.engine.connect()
+            self.connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+    def once_claimed(self):
+        if db.engine.dialect.name == "sqlite":
+            import sqlite3
+
+            self.connection = sqlite3.connect(db.engine.url.database, isolation_level=None, timeout=30)
+            self.connection.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        from sqlalchemy import text
+
+        from crm.structures.finess import ADVISORY_LOCK_KEY
+
+        if self.connection is None:
+            return
+        if db.engine.dialect.name == "postgresql":
+            self.connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            self.connection.commit()
+        else:
+            self.connection.execute("ROLLBACK")
+        self.connection.close()
+        self.connection = None
+
+
+def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, make_user, tmp_path, test_env,
+                                                                      redis_conn, workers):
+    import time
+
+    from rq.job import Job
+
+    from crm.core.models import AuditEntry
+    from crm.structures.imports import HEARTBEAT_SECONDS, HEARTBEAT_TTL, _heartbeat_key
+    from tests.workflows.workers import wait_until
+
+    assert HEARTBEAT_TTL < 60 and HEARTBEAT_SECONDS < HEARTBEAT_TTL
+    login(client, make_user("admin"))
+    held = _ImportHeld()
+    held.before_start()
+    try:
+        _upload(client, _file_bytes(tmp_path, 3000))
+        run = db.session.scalars(select(ImportRun)).one()
+        worker = workers.start("importer", queues=("imports",))
+
+        def status():
+            db.session.commit()  # a fresh transaction: the worker commits in its own process
+            return db.session.get(ImportRun, run.id).status
+
+        wait_until(lambda: status() == "en_cours", 60, "the worker did not claim the run", interval=0.05)
+        held.once_claimed()
+        assert status() == "en_cours"  # the import is inside its transaction, nothing committed
+        key = _heartbeat_key(run.id)
+        first_beat = redis_conn.get(key)
+        assert first_beat and 0 < redis_conn.ttl(key) <= HEARTBEAT_TTL
+
+        # Alive: no "Relancer", however long the import takes; the heartbeat goes on.
+        assert "Relancer l" not in client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+        state = client.get(f"/admin/imports/{run.id}/etat").json
+        assert state["alive"] is True and state["can_relaunch"] is False
+        wait_until(lambda: redis_conn.get(key) != first_beat, HEARTBEAT_SECONDS + 10, "no second heartbeat")
+
+        worker.kill()  # SIGKILL: the worker, its work horse and its scheduler
+        killed_at = time.monotonic()
+    finally:
+        held.release()
+
+    wait_until(lambda: client.get(f"/admin/imports/{run.id}/etat").json["can_relaunch"], 60,
+               "no 'Relancer' within a minute of the worker's death", interval=1)
+    assert time.monotonic() - killed_at <= HEARTBEAT_TTL + 5
+    # RQ itself still believes the job runs: it would take minutes to notice.
+    assert Job.fetch(run.job_id, connection=redis_conn).get_status(refresh=True).value == "started"
+    page = client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+    assert "Relancer l" in page and "ne répond plus" in page
+    assert status() == "en_cours" and db.session.scalar(select(func.count()).select_from(Structure)) == 0
+
+    response = post(client, f"/admin/imports/{run.id}/relancer", follow_redirects=True)
+    assert "Import relancé." in response.get_data(as_text=True)
+    # A second click finds the run queued again: nothing enqueued twice.
+    response = post(client, f"/admin/imports/{run.id}/relancer", follow_redirects=True)
+    assert "ne peut pas être relancé" in response.get_data(as_text=True)
+    burst = run_worker_burst(test_env, queues=("imports",))
+
+    db.session.expire_all()
+    run = db.session.get(ImportRun, run.id)
+    assert run.status == "terminé" and run.summary["created"] == 3000, burst.stdout + burst.stderr
+    assert db.session.scalar(select(func.count()).select_from(Structure)) == 3000
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.entity_type == "structure")) == 3000
