@@ -103,7 +103,8 @@ class ImportSummary:
         """Why a refused import wrote nothing, in French."""
         n = format_number
         share = n(100 * self.closures_refused / self.open_in_scope, 1) if self.open_in_scope else "100"
-        return (f"Import refusé, rien n'a été enregistré : il fermerait {n(self.closures_refused)} structures "
+        closing = f"{n(self.closures_refused)} structure{'s' if self.closures_refused > 1 else ''}"
+        return (f"Import refusé, rien n'a été enregistré : il fermerait {closing} "
                 f"sur les {n(self.open_in_scope)} structures FINESS ouvertes de son périmètre ({share} %), "
                 f"plus de {CLOSURE_CONFIRM_PERCENT} %. Un fichier tronqué ou d'une autre région aurait cet "
                 "effet : vérifiez le fichier, puis confirmez les fermetures si elles sont voulues.")

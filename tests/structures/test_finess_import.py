@@ -478,7 +478,7 @@ def test_closing_more_than_five_percent_writes_nothing_until_confirmed(tmp_path)
     assert [c["finess_et"] for c in summary.closing] == [second_gone["nofinesset"]]
     assert snapshot() == before
     assert summary.as_dict()["closures_refused"] == 1
-    assert "il fermerait 1 structures sur les 19" in summary.refusal_message()
+    assert "il fermerait 1 structure sur les 19" in summary.refusal_message()
     assert "5,3 %" in summary.refusal_message()
 
     # A confirmation for fewer closures than the file makes is not one.

@@ -158,7 +158,7 @@ def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
     assert os.path.exists(run.stored_path)  # kept for the confirmation
     page = client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
     assert "Refusé : fermetures à confirmer" in page and "Aperçu" in page
-    assert "16 sur 20 ouvertes" in page and "1 des structures à fermer ont un projet en cours" in page
+    assert "16 sur 20 ouvertes" in page and "1 des structures à fermer a un projet actif" in page
     assert page.index(live.finess_et) < page.index(establishments[4]["nofinesset"])  # flagged first
     assert "Confirmer et importer" in page
     assert client.get(f"/admin/imports/{run.id}/etat").json["status"] == "refusé"
@@ -340,3 +340,22 @@ def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, ma
     assert db.session.scalar(select(func.count()).select_from(Structure)) == 3000
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)
                              .where(AuditEntry.entity_type == "structure")) == 3000
+
+
+def test_a_cli_run_whose_process_died_says_so_without_relaunch(client, make_user, redis_conn):
+    run = ImportRun(filename="finess.csv", origin="cli", status="en_cours")
+    db.session.add(run)
+    db.session.commit()
+    login(client, make_user("admin"))
+    from crm.structures.imports import heartbeat
+
+    with heartbeat(run.id):
+        page = client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+        assert "ne répond plus" not in page and client.get(f"/admin/imports/{run.id}/etat").json["alive"] is True
+    redis_conn.flushdb()  # the key expired: the command was killed
+
+    page = client.get(f"/admin/imports/{run.id}").get_data(as_text=True)
+    assert "ne répond plus" in page and "Relancez la commande" in page and "Relancer l" not in page
+    assert post(client, f"/admin/imports/{run.id}/relancer").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ImportRun, run.id).status == "en_cours"  # no file to run again
