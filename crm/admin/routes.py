@@ -104,7 +104,8 @@ def finess_import(run_id: int):
     run = _run(run_id)
     alive, can_relaunch = _liveness(run)
     return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=Form(),
-                           can_relaunch=can_relaunch, alive=alive, confirm=ConfirmClosuresForm())
+                           can_relaunch=can_relaunch, alive=alive, confirm=ConfirmClosuresForm(),
+                           can_confirm=imports.can_confirm(run))
 
 
 @bp.route("/imports/<int:run_id>/etat")
@@ -123,6 +124,10 @@ def confirm_import_closures(run_id: int):
     form = ConfirmClosuresForm()
     if run.status != "refusé":
         flash("Cet import n'attend plus de confirmation.", "error")
+    elif not imports.can_confirm(run):
+        flash("Cet import ne peut pas être confirmé ici : relancez la commande avec --confirm-closures, "
+              "ou importez à nouveau le fichier." if run.origin == "cli" else
+              "Le fichier de cet import n'est plus disponible : importez-le à nouveau.", "error")
     elif not form.validate_on_submit():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
     elif not imports.confirm_closures(run, current_user.id):

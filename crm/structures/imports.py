@@ -113,6 +113,11 @@ def heartbeat(run_id: int):
         thread.join(timeout=5)
 
 
+def can_confirm(run: ImportRun) -> bool:
+    """A refused upload whose file is still there (a CLI run is confirmed by running the command again)."""
+    return run.status == "refusé" and bool(run.stored_path) and os.path.exists(run.stored_path)
+
+
 def confirm_closures(run: ImportRun, user_id: int | None) -> bool:
     """Relaunch a refused run with its closures confirmed; False if it is no longer refused.
 
@@ -121,6 +126,8 @@ def confirm_closures(run: ImportRun, user_id: int | None) -> bool:
     """
     from crm.core.events import record_change
 
+    if not can_confirm(run):
+        return False
     confirmed = (run.summary or {}).get("closures_refused", 0)
     claimed = db.session.execute(
         update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "refusé")

@@ -590,3 +590,9 @@ def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, te
     assert "7 fermetures à confirmer, rien d'enregistré" in page
     detail = client.get(f"/admin/imports/{runs[1].id}").get_data(as_text=True)
     assert "--confirm-closures" in detail and "Confirmer et importer" not in detail
+    from tests.conftest import post
+
+    response = post(client, f"/admin/imports/{runs[1].id}/confirmer", {"confirm": "y"}, follow_redirects=True)
+    assert "relancez la commande avec --confirm-closures" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ImportRun, runs[1].id).status == "refusé"
