@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import null, select, update
+from sqlalchemy import func, null, select, update
 from werkzeug.utils import secure_filename
 
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.queue import QueueUnavailable, enqueue, mark_unavailable, redis_connection
+from crm.structures.finess import FinessFileError, ImportSummary, import_finess
 from crm.structures.models import ImportRun
 
 HEARTBEAT_SECONDS = 10
 HEARTBEAT_TTL = 30  # three beats missed: the process is gone
 CLOSING_SAMPLE = 50  # structures to close shown in a refused import's preview
-
 
 
 def start_import(file_storage, *, all_regions: bool, user_id: int | None) -> ImportRun:
@@ -173,35 +174,35 @@ def execute_import_run(import_run_id: int, progress=None) -> dict:
         if not claimed:
             return {}
         run = db.session.get(ImportRun, import_run_id)
-        return _import_and_record(run, run.stored_path, progress=progress,
-                                  confirmed_closures=run.confirmed_closures)
+        try:
+            summary = _import_and_record(run, run.stored_path, progress=progress,
+                                         confirmed_closures=run.confirmed_closures)
+        except FinessFileError as error:  # recorded on the run: nothing for RQ to retry
+            return {"error": str(error)}
+        return summary.as_dict()
 
 
 def import_from_cli(path, *, all_regions: bool, confirm_closures: bool):
     """Run ``flask crm import-finess``: recorded as a run (listed on the admin page), beating a heartbeat.
 
-    Returns the ImportSummary; FinessFileError is re-raised once recorded.
+    Returns the ImportSummary; FinessFileError is raised once recorded.
     """
-    import sys
-
     run = ImportRun(filename=os.path.basename(str(path))[:255], stored_path=None, all_regions=all_regions,
                     origin="cli", status="en_cours")
     db.session.add(run)
     db.session.commit()
     with heartbeat(run.id):
-        return _import_and_record(run, path, origin="cli", raise_file_error=True,
+        return _import_and_record(run, path, origin="cli",
                                   confirmed_closures=sys.maxsize if confirm_closures else None)
 
 
 def _import_and_record(run: ImportRun, source, *, origin: str | None = None, progress=None,
-                       confirmed_closures: int | None = None, raise_file_error: bool = False):
+                       confirmed_closures: int | None = None) -> ImportSummary:
     """Import ``source`` for ``run`` (already "en cours", its heartbeat beating) and record the outcome.
 
     Refused (too many closures): the summary is the preview, the uploaded file is kept for the
-    confirmation. Done or not a FINESS file: the file is removed.
+    confirmation. Done or not a FINESS file (FinessFileError, raised once recorded): the file is removed.
     """
-    from crm.structures.finess import FinessFileError, import_finess
-
     run_id = run.id
     try:
         summary = import_finess(source, all_regions=run.all_regions, user_id=run.user_id,
@@ -213,10 +214,8 @@ def _import_and_record(run: ImportRun, source, *, origin: str | None = None, pro
         run.status, run.error, run.finished_at = "échoué", str(error), utcnow()
         db.session.commit()
         _remove(run)
-        if raise_file_error:
-            raise
-        return {"error": str(error)}
-    except BaseException as error:  # recorded for the admin, then re-raised so RQ retries / fails visibly
+        raise
+    except BaseException as error:  # recorded (a CLI run stopped by Ctrl+C too), then re-raised so RQ fails visibly
         db.session.rollback()
         run = db.session.get(ImportRun, run_id)
         run.status, run.error, run.finished_at = "échoué", f"Erreur inattendue : {error}", utcnow()
@@ -232,7 +231,7 @@ def _import_and_record(run: ImportRun, source, *, origin: str | None = None, pro
     db.session.commit()
     if not summary.refused:
         _remove(run)
-    return summary if raise_file_error else summary.as_dict()
+    return summary
 
 
 def closing_sample(closing: list[dict], limit: int = CLOSING_SAMPLE) -> dict:
@@ -240,8 +239,6 @@ def closing_sample(closing: list[dict], limit: int = CLOSING_SAMPLE) -> dict:
 
     ``{"flagged": n, "structures": [{id, finess_et, name, department_code, projects, opportunities}]}``
     """
-    from sqlalchemy import func
-
     from crm.pipeline.models import OPEN_STAGES, Opportunity, Project
 
     projects = dict(db.session.execute(

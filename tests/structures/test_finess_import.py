@@ -542,9 +542,8 @@ def test_a_tiny_registry_still_asks(tmp_path):
 
 
 def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, test_env, client, make_user):
-    from tests.conftest import login
-
     from crm.structures.models import ImportRun
+    from tests.conftest import login, post
 
     establishments = rows(count=10)
     env = {**os.environ, **test_env}
@@ -590,8 +589,6 @@ def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, te
     assert "7 fermetures à confirmer, rien d'enregistré" in page
     detail = client.get(f"/admin/imports/{runs[1].id}").get_data(as_text=True)
     assert "--confirm-closures" in detail and "Confirmer et importer" not in detail
-    from tests.conftest import post
-
     response = post(client, f"/admin/imports/{runs[1].id}/confirmer", {"confirm": "y"}, follow_redirects=True)
     assert "relancez la commande avec --confirm-closures" in response.get_data(as_text=True)
     db.session.expire_all()
