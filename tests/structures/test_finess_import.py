@@ -443,7 +443,8 @@ def test_a_structure_moved_by_the_registry_takes_its_pipeline_along(tmp_path, ma
 def snapshot() -> tuple:
     """Everything an import writes: rows counted, and each structure's state and version."""
     db.session.expire_all()
-    return counts(), db.session.scalar(select(func.count()).select_from(FinessCategoryMapping)), sorted(
+    return counts(), [db.session.scalar(select(func.count()).select_from(model))
+                      for model in (FinessCategoryMapping, Category)], sorted(
         db.session.execute(select(Structure.finess_et, Structure.is_open, Structure.name, Structure.version)).all())
 
 
