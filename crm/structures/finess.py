@@ -395,7 +395,6 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
         existing = _load_existing()
         writer = _Writer(reference, origin, user_id)
         total = len(parsed.establishments)
-        absent: list[dict] = []
         if total and close_absent:
             open_structures = _open_in_scope(existing, scope)
             absent = [old for old in open_structures if old["finess_et"] not in parsed.seen]
