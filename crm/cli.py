@@ -146,15 +146,22 @@ def seed(scale, if_empty):
 @crm_cli.command("import-finess")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--all-regions", is_flag=True, help="Importer toutes les régions (par défaut : la région configurée).")
+@click.option("--confirm-closures", is_flag=True,
+              help="Accepter de fermer plus de 5 % des structures FINESS ouvertes du périmètre "
+                   "(sinon l'import est refusé sans rien enregistrer, code de sortie 3).")
 @click.option("--json", "as_json", is_flag=True, help="Afficher le bilan en un objet JSON.")
-def import_finess_command(path, all_regions, as_json):
-    """Import the FINESS establishments extract (etalab cs1100507 layout)."""
+def import_finess_command(path, all_regions, confirm_closures, as_json):
+    """Import the FINESS establishments extract (etalab cs1100507 layout).
+
+    Recorded as an import run, listed on the admin page with the uploaded ones.
+    """
     from crm.referential.services import load_reference_data
-    from crm.structures.finess import FinessFileError, import_finess
+    from crm.structures.finess import FinessFileError
+    from crm.structures.imports import import_from_cli
 
     load_reference_data()
     try:
-        summary = import_finess(path, all_regions=all_regions, origin="cli")
+        summary = import_from_cli(path, all_regions=all_regions, confirm_closures=confirm_closures)
     except FinessFileError as error:
         if as_json:
             click.echo(json.dumps({"error": str(error)}, ensure_ascii=False))
@@ -164,6 +171,10 @@ def import_finess_command(path, all_regions, as_json):
     else:
         for line in summary.lines():
             click.echo(line)
+    if summary.refused:
+        click.echo(f"Erreur : {summary.refusal_message()} Relancez avec --confirm-closures pour confirmer.",
+                   err=True)
+        sys.exit(3)
 
 
 @mail_cli.command("sweep")

@@ -7,6 +7,7 @@ from crm.core.forms import Form
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy import select
 from wtforms import BooleanField
+from wtforms.validators import DataRequired
 
 from crm.accounts.permissions import admin_required
 from crm.extensions import db
@@ -23,6 +24,11 @@ class FinessUploadForm(Form):
         FileAllowed(["csv", "txt"], "Le fichier doit être un .csv ou un .txt."),
     ])
     all_regions = BooleanField("Importer toutes les régions (sinon : la région configurée seulement)")
+
+
+class ConfirmClosuresForm(Form):
+    confirm = BooleanField("Je confirme la fermeture de ces structures", validators=[
+        DataRequired("Cochez la case pour confirmer les fermetures.")])
 
 
 @bp.route("/")
@@ -86,27 +92,59 @@ def _progress(run: ImportRun) -> dict | None:
         return None
 
 
+def _liveness(run: ImportRun) -> tuple[bool | None, bool]:
+    """(heartbeat says alive, can be relaunched) for the run's page and its polled state."""
+    alive = imports.is_alive(run) if run.status == "en_cours" else None
+    return alive, imports.can_relaunch(run, _job_state(run), alive)
+
+
 @bp.route("/imports/<int:run_id>")
 @admin_required
 def finess_import(run_id: int):
     run = _run(run_id)
+    alive, can_relaunch = _liveness(run)
     return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=Form(),
-                           can_relaunch=imports.can_relaunch(run, _job_state(run)))
+                           can_relaunch=can_relaunch, alive=alive, confirm=ConfirmClosuresForm(),
+                           can_confirm=imports.can_confirm(run))
 
 
 @bp.route("/imports/<int:run_id>/etat")
 @admin_required
 def finess_import_state(run_id: int):
     run = _run(run_id)
+    alive, can_relaunch = _liveness(run)
     return jsonify({"id": run.id, "status": run.status, "progress": _progress(run), "summary": run.summary,
-                    "error": run.error})
+                    "error": run.error, "alive": alive, "can_relaunch": can_relaunch})
+
+
+@bp.route("/imports/<int:run_id>/confirmer", methods=["POST"])
+@admin_required
+def confirm_import_closures(run_id: int):
+    run = _run(run_id)
+    form = ConfirmClosuresForm()
+    if run.status != "refusé":
+        flash("Cet import n'attend plus de confirmation.", "error")
+    elif not imports.can_confirm(run):
+        flash("Cet import ne peut pas être confirmé ici : relancez la commande avec --confirm-closures, "
+              "ou importez à nouveau le fichier." if run.origin == "cli" else
+              "Le fichier de cet import n'est plus disponible : importez-le à nouveau.", "error")
+    elif not form.validate_on_submit():
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+    elif not imports.confirm_closures(run, current_user.id):
+        flash("Cet import n'attend plus de confirmation.", "error")
+    elif run.job_id is None:
+        flash("Fermetures confirmées, mais la file de traitement est momentanément indisponible : l'import "
+              "pourra être relancé depuis cette page.", "error")
+    else:
+        flash("Fermetures confirmées : import lancé.", "success")
+    return redirect(url_for("admin.finess_import", run_id=run.id))
 
 
 @bp.route("/imports/<int:run_id>/relancer", methods=["POST"])
 @admin_required
 def relaunch_import(run_id: int):
     run = _run(run_id)
-    if not imports.can_relaunch(run, _job_state(run)):
+    if not _liveness(run)[1]:
         flash("Cet import est déjà en file ou en cours : il ne peut pas être relancé.", "error")
     else:
         imports.relaunch(run)

@@ -17,6 +17,12 @@ Rules:
 - open FINESS structures of the import's departments that the file no longer
   lists are closed. A line that was rejected still counts as listed, and a
   file with no line in the scope closes nothing;
+- closure guard: an import that would close more than 5 % of the open FINESS
+  structures of its scope (``closures_need_confirmation``) writes nothing
+  unless the closures are confirmed; it still counts what it would have done
+  (created, updated, unchanged, to close) so that the admin can decide. A
+  truncated file must not close the region. On an empty registry nothing can
+  be closed, so a first import always goes through;
 - a SIRET that fails its check key is dropped (the establishment is imported).
 
 Speed: the file is parsed in Python, existing structures are read in one
@@ -51,6 +57,8 @@ __all__ = ["FinessFileError", "FinessImportConflict", "ImportSummary", "import_f
 
 ADVISORY_LOCK_KEY = 1100507  # the layout's number: one FINESS import at a time
 CHUNK = 2000
+# An import closing more than this share of the open FINESS structures of its scope needs confirming.
+CLOSURE_CONFIRM_PERCENT = 5
 # The columns an import compares and writes (besides sector, state and bookkeeping).
 FILE_FIELDS = FINESS_FIELDS + ("finess_updated_on",)
 STATE_FIELDS = ("source", "is_open", "closed_on", "sector_id", "manual_fields")
@@ -73,15 +81,49 @@ class ImportSummary:
     kept_manual: list[dict] = field(default_factory=list)
     total_lines: int = 0
     seconds: float = 0.0
+    # Set when the import was refused (nothing written): the closures it would have made, and the
+    # open FINESS structures of its scope they are a share of. ``closing`` holds the structures.
+    closures_refused: int | None = None
+    open_in_scope: int = 0
+    closing: list[dict] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.closures_refused is not None
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "closed": self.closed, "rejected": self.rejected, "skipped": self.skipped,
-                "kept_manual": self.kept_manual}
+        out = {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+               "closed": self.closed, "rejected": self.rejected, "skipped": self.skipped,
+               "kept_manual": self.kept_manual}
+        if self.refused:
+            out.update(closures_refused=self.closures_refused, open_in_scope=self.open_in_scope)
+        return out
+
+    def refusal_message(self) -> str:
+        """Why a refused import wrote nothing, in French."""
+        n = format_number
+        share = n(100 * self.closures_refused / self.open_in_scope, 1) if self.open_in_scope else "100"
+        closing = f"{n(self.closures_refused)} structure{'s' if self.closures_refused > 1 else ''}"
+        return (f"Import refusé, rien n'a été enregistré : il fermerait {closing} "
+                f"sur les {n(self.open_in_scope)} structures FINESS ouvertes de son périmètre ({share} %), "
+                f"plus de {CLOSURE_CONFIRM_PERCENT} %. Un fichier tronqué ou d'une autre région aurait cet "
+                "effet : vérifiez le fichier, puis confirmez les fermetures si elles sont voulues.")
 
     def lines(self, max_details: int = 200) -> list[str]:
         """The French report the CLI prints."""
         n = format_number
+        if self.refused:
+            out = [self.refusal_message(),
+                   "Ce que l'import aurait fait :",
+                   f"Lignes lues : {n(self.total_lines)}",
+                   f"À créer : {n(self.created)}",
+                   f"À mettre à jour : {n(self.updated)}",
+                   f"Inchangées : {n(self.unchanged)}",
+                   f"À fermer : {n(self.closures_refused)}"]
+            out += [f"  {c['finess_et']} – {c['name']} ({c['department_code']})" for c in self.closing[:20]]
+            if len(self.closing) > 20:
+                out.append(f"  … et {n(len(self.closing) - 20)} autres")
+            return out
         out = [f"Import FINESS terminé en {n(self.seconds, 1)} s",
                f"Lignes lues : {n(self.total_lines)}",
                f"Créées : {n(self.created)}",
@@ -280,13 +322,24 @@ def _merge(est: Establishment, old: dict | None, ref: _Reference, kept: list[dic
     return new, changes
 
 
-def _close_absent(existing: dict[str, dict], seen: set[str], scope: set[str] | None, writer: _Writer) -> int:
+def closures_need_confirmation(closing: int, open_in_scope: int) -> bool:
+    """More than CLOSURE_CONFIRM_PERCENT % of the open FINESS structures of the scope would close.
+
+    Integer arithmetic, so that exactly 5 % (1 of 20) goes through and 1 of 19 does not. An empty
+    scope has nothing to close: a first import is never held back.
+    """
+    return closing * 100 > CLOSURE_CONFIRM_PERCENT * open_in_scope
+
+
+def _open_in_scope(existing: dict[str, dict], scope: set[str] | None) -> list[dict]:
+    """The open FINESS structures of the import's departments: the ones an import may close."""
+    return [old for old in existing.values()
+            if old["source"] == "finess" and old["is_open"] and (scope is None or old["department_code"] in scope)]
+
+
+def _close_absent(absent: list[dict], existing: dict[str, dict], writer: _Writer) -> int:
     today = local_today()
-    rows = []
-    for finess, old in existing.items():
-        if (old["source"] == "finess" and old["is_open"] and finess not in seen
-                and (scope is None or old["department_code"] in scope)):
-            rows.append({**old, "is_open": False, "closed_on": today})
+    rows = [{**old, "is_open": False, "closed_on": today} for old in absent]
     writer.update(rows)
     for row in rows:
         old = existing[row["finess_et"]]
@@ -295,10 +348,24 @@ def _close_absent(existing: dict[str, dict], seen: set[str], scope: set[str] | N
     return len(rows)
 
 
+def _count_without_writing(establishments: list[Establishment], existing: dict[str, dict],
+                           reference: _Reference, summary: ImportSummary) -> None:
+    """What the import would create, update or leave unchanged (the preview of a refused import)."""
+    for est in establishments:
+        old = existing.get(est.values["finess_et"])
+        _, changes = _merge(est, old, reference, summary.kept_manual)
+        if old is None:
+            summary.created += 1
+        elif changes:
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+
+
 def import_finess(source, *, all_regions: bool = False, region_code: str | None = None,
                   origin: str = "import FINESS", user_id: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  close_absent: bool = True) -> ImportSummary:
+                  close_absent: bool = True, confirmed_closures: int | None = None) -> ImportSummary:
     """Import a FINESS establishments extract; returns what it did. Needs an app context.
 
     ``source`` is a path, bytes or a binary file. By default only the configured
@@ -329,7 +396,18 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
         writer = _Writer(reference, origin, user_id)
         total = len(parsed.establishments)
         if total and close_absent:
-            summary.closed = _close_absent(existing, parsed.seen, scope, writer)
+            open_structures = _open_in_scope(existing, scope)
+            absent = [old for old in open_structures if old["finess_et"] not in parsed.seen]
+            if (closures_need_confirmation(len(absent), len(open_structures))
+                    and len(absent) > (confirmed_closures or 0)):
+                summary.closures_refused, summary.open_in_scope = len(absent), len(open_structures)
+                summary.closing = [{k: old[k] for k in ("id", "finess_et", "name", "department_code")}
+                                   for old in absent]
+                _count_without_writing(parsed.establishments, existing, reference, summary)
+                session.rollback()  # the new category mappings too: a refused import writes nothing
+                summary.seconds = round(time.perf_counter() - started, 2)
+                return summary
+            summary.closed = _close_absent(absent, existing, writer)
             writer.flush_events()
         if progress:
             progress(0, total)

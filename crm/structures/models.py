@@ -140,8 +140,13 @@ class ImportRun(db.Model):
     filename: Mapped[str] = mapped_column(String(255))
     stored_path: Mapped[str | None] = mapped_column(String(500))
     all_regions: Mapped[bool] = mapped_column(Boolean, default=False)
-    # en_attente -> en_cours -> terminé | échoué
+    # "admin" (uploaded, run by a worker) or "cli" (``flask crm import-finess``, run in that process).
+    origin: Mapped[str] = mapped_column(String(20), default="admin")
+    # en_attente -> en_cours -> terminé | échoué | refusé (too many closures: nothing written, the
+    # summary is the preview); a confirmed refused run goes back to en_attente.
     status: Mapped[str] = mapped_column(String(20), default="en_attente")
+    # How many closures the admin confirmed after the preview (None: not confirmed).
+    confirmed_closures: Mapped[int | None] = mapped_column(Integer)
     job_id: Mapped[str | None] = mapped_column(String(64))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -151,7 +156,8 @@ class ImportRun(db.Model):
 
     user = relationship("User")
 
-    STATUS_LABELS = {"en_attente": "En attente", "en_cours": "En cours", "terminé": "Terminé", "échoué": "Échoué"}
+    STATUS_LABELS = {"en_attente": "En attente", "en_cours": "En cours", "terminé": "Terminé", "échoué": "Échoué",
+                     "refusé": "Refusé : fermetures à confirmer"}
 
     @property
     def status_label(self) -> str:

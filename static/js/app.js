@@ -21,7 +21,11 @@
           bar.max = state.progress.total || 1; bar.value = state.progress.done;
           if (text) { text.textContent = state.progress.done.toLocaleString("fr-FR") + " / " + state.progress.total.toLocaleString("fr-FR") + " lignes"; }
         }
-        if (state.status === "terminé" || state.status === "échoué") { window.location.reload(); return; }
+        // A finished run shows its summary; a run whose worker died shows "Relancer".
+        if (state.status === "terminé" || state.status === "échoué" || state.status === "refusé" ||
+            (state.can_relaunch && section.getAttribute("data-can-relaunch") !== "true")) {
+          window.location.reload(); return;
+        }
         window.setTimeout(function () { pollImport(section); }, 1000);
       })
       .catch(function () { window.setTimeout(function () { pollImport(section); }, 3000); });

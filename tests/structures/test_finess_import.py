@@ -18,7 +18,9 @@ from crm.referential.models import Category, FinessCategoryMapping
 from crm.seed.finess_file import finess_number, generate_establishments, structureet_line, write_establishments
 from crm.structures import services
 from crm.structures import finess
-from crm.structures.finess import ADVISORY_LOCK_KEY, FinessFileError, FinessImportConflict, import_finess
+from crm.structures.finess import (
+    ADVISORY_LOCK_KEY, FinessFileError, FinessImportConflict, closures_need_confirmation, import_finess,
+)
 from crm.structures.finess_parse import lambert93_to_wgs84, wgs84_to_lambert93
 from crm.structures.models import Structure
 
@@ -164,7 +166,8 @@ def test_absent_structures_are_closed_then_reopened(tmp_path, make_structure):
     by_hand = make_structure(name="CPTS du Comminges", department_code="31")
     gone = establishments.pop(1)
 
-    summary = import_finess(write(tmp_path, establishments, name="v2.csv"))
+    # 1 of the 5 open structures of the region is more than 5 %: the closure must be confirmed.
+    summary = import_finess(write(tmp_path, establishments, name="v2.csv"), confirmed_closures=1)
 
     assert (summary.closed, summary.unchanged, summary.skipped) == (1, 4, 0)
     closed = by_finess(gone["nofinesset"])
@@ -322,7 +325,7 @@ def test_failure_midway_leaves_nothing(tmp_path):
             raise RuntimeError("le worker s'arrête")
 
     with pytest.raises(RuntimeError):
-        import_finess(write(tmp_path, establishments, name="v2.csv"), progress=progress)
+        import_finess(write(tmp_path, establishments, name="v2.csv"), progress=progress, confirmed_closures=1)
 
     assert calls == [(0, 8), (8, 8)]
     assert counts() == before
@@ -355,8 +358,8 @@ def test_progress_every_2000_rows(tmp_path):
     assert calls == [(0, 2500), (2000, 2500), (2500, 2500)]
 
 
-def _cli(path) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "import-finess", str(path), "--json"]
+def _cli(path, *options) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "import-finess", str(path), "--json", *options]
 
 
 def test_cli_prints_the_json_summary(tmp_path, test_env):
@@ -377,6 +380,10 @@ def test_cli_prints_the_json_summary(tmp_path, test_env):
     bad.write_text("ceci n'est pas un fichier FINESS\n")
     result = subprocess.run(_cli(bad), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "première ligne" in json.loads(result.stdout.splitlines()[0])["error"]
+    from crm.structures.models import ImportRun
+
+    failed = db.session.scalars(select(ImportRun).where(ImportRun.filename == "bad.csv")).one()
+    assert (failed.origin, failed.status) == ("cli", "échoué") and "première ligne" in failed.error
 
 
 def test_postgresql_imports_never_interleave(tmp_path, test_env):
@@ -429,3 +436,161 @@ def test_a_structure_moved_by_the_registry_takes_its_pipeline_along(tmp_path, ma
     assert summary.updated == 1
     assert by_finess(establishments[0]["nofinesset"]).department_code == "09"
     assert db.session.get(Opportunity, opportunity.id).department_code == "09"
+
+
+# --- the closure guard: a truncated file must not close the region ------------------------------
+
+def snapshot() -> tuple:
+    """Everything an import writes: rows counted, and each structure's state and version."""
+    db.session.expire_all()
+    return counts(), [db.session.scalar(select(func.count()).select_from(model))
+                      for model in (FinessCategoryMapping, Category)], sorted(
+        db.session.execute(select(Structure.finess_et, Structure.is_open, Structure.name, Structure.version)).all())
+
+
+def test_closure_threshold_is_more_than_five_percent():
+    assert not closures_need_confirmation(0, 0)  # empty registry: a first import closes nothing
+    assert not closures_need_confirmation(1, 20) and closures_need_confirmation(1, 19)
+    assert not closures_need_confirmation(5, 100) and closures_need_confirmation(6, 100)
+    assert closures_need_confirmation(1, 1) and closures_need_confirmation(407, 437)
+
+
+def test_closing_more_than_five_percent_writes_nothing_until_confirmed(tmp_path):
+    establishments = rows(count=20)
+    assert import_finess(write(tmp_path, establishments)).created == 20  # first import: nothing to close
+
+    # Exactly 5 % (1 of 20 open): goes through.
+    first_gone = establishments.pop(0)
+    assert import_finess(write(tmp_path, establishments, name="v2.csv")).closed == 1
+
+    # 1 of the 19 still open is more than 5 %: refused, even the creation, the update and the new
+    # category mapping of the same file are not written.
+    second_gone = establishments.pop(0)
+    establishments[0]["rs"] = "NOM CHANGÉ PAR FINESS"
+    new = rows(count=1, seed=42)[0]
+    new.update(categetab="699", libcategetab="Catégorie jamais vue")
+    before = snapshot()
+    path = write(tmp_path, establishments + [new], name="v3.csv")
+
+    summary = import_finess(path)
+
+    assert summary.refused and summary.closures_refused == 1 and summary.open_in_scope == 19
+    assert (summary.created, summary.updated, summary.unchanged, summary.closed) == (1, 1, 17, 0)
+    assert [c["finess_et"] for c in summary.closing] == [second_gone["nofinesset"]]
+    assert snapshot() == before
+    assert summary.as_dict()["closures_refused"] == 1
+    assert "il fermerait 1 structure sur les 19" in summary.refusal_message()
+    assert "5,3 %" in summary.refusal_message()
+
+    # A confirmation for fewer closures than the file makes is not one.
+    assert import_finess(path, confirmed_closures=0).refused and snapshot() == before
+
+    confirmed = import_finess(path, confirmed_closures=1)
+
+    assert not confirmed.refused and "closures_refused" not in confirmed.as_dict()
+    assert (confirmed.created, confirmed.updated, confirmed.closed) == (1, 1, 1)
+    assert not by_finess(second_gone["nofinesset"]).is_open and not by_finess(first_gone["nofinesset"]).is_open
+    assert by_finess(establishments[0]["nofinesset"]).name == "NOM CHANGÉ PAR FINESS"
+
+
+def test_a_partial_file_cannot_close_the_registry(tmp_path, make_user):
+    """The demo's accident: a 30-row file closed the 407 structures, one with a live project."""
+    from crm.pipeline import services as pipeline
+    from crm.referential.models import Offer
+
+    establishments = rows(count=40)
+    import_finess(write(tmp_path, establishments))
+    structure = by_finess(establishments[-1]["nofinesset"])
+    offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
+    pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "VT"},
+                                user=make_user("admin"))
+    before = snapshot()
+
+    summary = import_finess(write(tmp_path, establishments[:5], name="partial.csv"))
+
+    assert (summary.closures_refused, summary.open_in_scope, summary.unchanged) == (35, 40, 5)
+    assert snapshot() == before
+    from crm.structures.imports import closing_sample
+
+    sample = closing_sample(summary.closing, limit=3)
+    assert sample["flagged"] == 1 and len(sample["structures"]) == 3
+    assert sample["structures"][0]["id"] == structure.id and sample["structures"][0]["opportunities"] == 1
+
+
+def test_the_threshold_counts_the_open_structures_of_the_scope_only(tmp_path):
+    in_region = rows(count=19)
+    elsewhere = rows(departments=("75",), count=100, seed=3)
+    import_finess(write(tmp_path, in_region + elsewhere), all_regions=True)
+    closed_by_hand = by_finess(in_region[0]["nofinesset"])
+    data = {f: getattr(closed_by_hand, f) for f in services.STRUCTURE_FIELDS}
+    services.update_structure(closed_by_hand, {**data, "is_open": False})
+
+    # Paris's 100 structures do not dilute the region's: 1 of its 18 open ones is more than 5 %.
+    summary = import_finess(write(tmp_path, in_region[2:], name="v2.csv"))
+
+    assert (summary.closures_refused, summary.open_in_scope) == (1, 18)
+    # Nationally, 1 of the 118 open is under 5 %.
+    national = import_finess(write(tmp_path, in_region[2:] + elsewhere, name="v3.csv"), all_regions=True)
+    assert not national.refused and national.closed == 1
+
+
+def test_a_tiny_registry_still_asks(tmp_path):
+    establishments = rows(count=2)
+    import_finess(write(tmp_path, establishments[:1]))
+    summary = import_finess(write(tmp_path, establishments[1:], name="other.csv"))
+    assert (summary.closures_refused, summary.open_in_scope, summary.created) == (1, 1, 1)
+    assert db.session.scalar(select(func.count()).select_from(Structure)) == 1
+
+
+def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, test_env, client, make_user):
+    from crm.structures.models import ImportRun
+    from tests.conftest import login, post
+
+    establishments = rows(count=10)
+    env = {**os.environ, **test_env}
+    first = subprocess.run(_cli(write(tmp_path, establishments)), cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    before = snapshot()
+    partial = write(tmp_path, establishments[:3] + rows(count=1, seed=99), name="partiel.csv")
+
+    refused = subprocess.run(_cli(partial), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    assert refused.returncode == 3, refused.stderr
+    summary = json.loads(refused.stdout)
+    assert summary["closures_refused"] == 7 and summary["open_in_scope"] == 10
+    assert (summary["created"], summary["unchanged"], summary["closed"]) == (1, 3, 0)
+    assert "--confirm-closures" in refused.stderr and "rien n'a été enregistré" in refused.stderr
+    assert snapshot() == before
+
+    text_mode = subprocess.run(_cli(partial)[:-1], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=120)
+    assert text_mode.returncode == 3 and "À fermer : 7" in text_mode.stdout
+    assert snapshot() == before
+
+    confirmed = subprocess.run(_cli(partial, "--confirm-closures"), cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=120)
+
+    assert confirmed.returncode == 0, confirmed.stderr
+    done = json.loads(confirmed.stdout)
+    assert (done["closed"], done["created"]) == (7, 1) and "closures_refused" not in done
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).where(Structure.is_open.is_(False))) == 7
+
+    # Every CLI run is recorded, and listed on the admin page with its state.
+    runs = db.session.scalars(select(ImportRun).order_by(ImportRun.id)).all()
+    assert [(r.origin, r.status, r.filename) for r in runs] == [
+        ("cli", "terminé", "finess.csv"), ("cli", "refusé", "partiel.csv"), ("cli", "refusé", "partiel.csv"),
+        ("cli", "terminé", "partiel.csv")]
+    assert runs[1].summary["closures_refused"] == 7 and runs[1].summary["closing_sample"]["flagged"] == 0
+    assert runs[3].summary["closed"] == 7 and runs[3].finished_at is not None
+    login(client, make_user("admin"))
+    page = client.get("/admin/imports").get_data(as_text=True)
+    assert page.count("Ligne de commande") == 4 and "Refusé : fermetures à confirmer" in page
+    assert "7 fermetures à confirmer, rien d'enregistré" in page
+    detail = client.get(f"/admin/imports/{runs[1].id}").get_data(as_text=True)
+    assert "--confirm-closures" in detail and "Confirmer et importer" not in detail
+    response = post(client, f"/admin/imports/{runs[1].id}/confirmer", {"confirm": "y"}, follow_redirects=True)
+    assert "relancez la commande avec --confirm-closures" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ImportRun, runs[1].id).status == "refusé"

@@ -62,7 +62,8 @@ class WorkerProcess:
     """``python -m rq.cli worker --with-scheduler -w <class> ... outbox mail default`` in its own session."""
 
     def __init__(self, test_env: dict, log_dir: Path, name: str, *, worker_class: str = TEST_WORKER,
-                 redis_url: str | None = None, env: dict | None = None, sweep_seconds: int = 2):
+                 redis_url: str | None = None, env: dict | None = None, sweep_seconds: int = 2,
+                 queues: tuple[str, ...] = QUEUES):
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
         self.redis_url = redis_url or test_env["REDIS_URL"]
@@ -71,7 +72,7 @@ class WorkerProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", worker_class,
-                 "--name", f"{name}-{os.getpid()}-{time.monotonic_ns()}", "--url", self.redis_url, *QUEUES],
+                 "--name", f"{name}-{os.getpid()}-{time.monotonic_ns()}", "--url", self.redis_url, *queues],
                 cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.process.pid
 
