@@ -333,8 +333,42 @@ def offer_presentations(activity_ids=None, structure_ids=None):
 OFFER_CELL_COLUMNS = ("day", "department_code", "programme_id", "offer_id", "animator_id", "presentations")
 
 
-def offer_presentation_cells():
-    f = m.OfferPresentation.__table__
+EVENTS_TAKEN_PLACE = ("publie", "clos")  # published or closed: a draft has not happened, a cancelled one will not
+
+
+def event_offer_presentations(dialect: str, event_ids=None, structure_ids=None):
+    """The offers of each event that took place, once per department of the people present."""
+    department = func.coalesce(S.c.department_code, R.c.department_code)
+    departments = (select(R.c.event_id, department.label("department_code"))
+                   .select_from(R.outerjoin(S, S.c.id == R.c.structure_id))
+                   .where(R.c.status == "present", department.is_not(None)).distinct())
+    if event_ids is not None:
+        departments = departments.where(among(R.c.event_id, event_ids))
+    if structure_ids is not None:
+        theirs = R.alias()
+        departments = departments.where(R.c.event_id.in_(
+            select(theirs.c.event_id).where(among(theirs.c.structure_id, structure_ids)).scalar_subquery()))
+    departments = departments.subquery()
+    return (select(E.c.id, EO.c.offer_id, departments.c.department_code, O.c.programme_id,
+                   paris_date(E.c.starts_at, dialect), func.coalesce(E.c.organiser_id, 0))
+            .select_from(departments.join(E, E.c.id == departments.c.event_id)
+                         .join(EO, EO.c.event_id == E.c.id).join(O, O.c.id == EO.c.offer_id))
+            .where(E.c.status.in_(EVENTS_TAKEN_PLACE)))
+
+
+EVENT_OFFER_PRESENTATION_COLUMNS = ("event_id", "offer_id", "department_code", "programme_id", "day", "animator_id")
+
+
+def all_offer_presentation_cells():
+    """The cells over both facts: an activity's and an event's presentations add up in one cell."""
+    keys = ("day", "department_code", "programme_id", "offer_id", "animator_id")
+    activities, events = m.OfferPresentation.__table__, m.EventOfferPresentation.__table__
+    both = union_all(select(*[activities.c[k] for k in keys]), select(*[events.c[k] for k in keys])).subquery()
+    return offer_presentation_cells(both)
+
+
+def offer_presentation_cells(facts=None):
+    f = m.OfferPresentation.__table__ if facts is None else facts
     return (select(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id, func.count())
             .group_by(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id))
 

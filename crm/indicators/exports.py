@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crm.core.exports import ExportTable
-from crm.indicators import dashboard
+from crm.indicators import dashboard, event_report
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import describe
@@ -73,7 +73,7 @@ def _trends(scope: Scope, args) -> ExportTable:
 
 
 def _report(scope: Scope, args) -> ExportTable:
-    r = report_figures(scope)
+    r = report_figures(scope, (args.get("type_evenement") or "").strip() or None)
     rows = [("Structures accompagnées", r.accompanied.numerator, None, None),
             ("dont médico-sociales", r.medico_social.numerator, r.medico_social.denominator, _rate(r.medico_social)),
             ("Offres présentées hors coordination", r.other_offers.numerator, r.other_offers.denominator,
@@ -86,6 +86,26 @@ def _report(scope: Scope, args) -> ExportTable:
                        context=describe(scope))
 
 
+def _event_groups(compute, title: str, first: str):
+    def table(scope: Scope, args) -> ExportTable:
+        from crm.indicators.event_report import event_type_choices
+
+        event_type = (args.get("type_evenement") or "").strip() or None
+        rows = [(row.label, row.events, row.present, row.useful, row.answers,
+                 None if row.useful_share is None else round(row.useful_share, 4))
+                for row in compute(scope, event_type)]
+        context = describe(scope) + [("Type d'événement", dict(event_type_choices()).get(event_type, "tous")),
+                                     ("Événements", "publiés ou clos, commençant dans la période"),
+                                     ("Part « utile »", "vide = pas de réponse")]
+        return ExportTable(title=title, header=(first, "Événements", "Participants présents", "Réponses « utile »",
+                                                "Réponses", "Part « utile »"), rows=rows, context=context)
+
+    return table
+
+
 TABLES = {"participation": _indicator("participation"), "transformation": _indicator("transformation"),
           "engagement": _indicator("engagement"), "carte": _map, "engagement-programmes-departements": _heatmap,
-          "entonnoir": _funnel, "evolution": _trends, "rapport": _report}
+          "entonnoir": _funnel, "evolution": _trends, "rapport": _report,
+          "evenements-types": _event_groups(event_report.events_by_type, "Événements par type", "Type d'événement"),
+          "evenements-programmes": _event_groups(event_report.events_by_programme, "Événements par programme",
+                                                 "Programme")}
