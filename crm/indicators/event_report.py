@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal_column, or_, select, union
+from sqlalchemy import func, literal_column, or_, select
 
-from crm.events.models import EventType, event_offers, event_programmes
+from crm.events.models import EventType, event_offers
+from crm.events.queries import event_programme_pairs
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.derivations import EVENTS_TAKEN_PLACE as TOOK_PLACE
 from crm.indicators.queries import Figure, Labels, Scope
 from crm.indicators.rates import rate
-from crm.referential.models import Offer, Programme
+from crm.referential.models import Programme
 from crm.referential.services import region_department_codes
 
 WEBINAR = "webinaire"
@@ -47,13 +48,6 @@ class EventGroup:
     def as_dict(self) -> dict:
         return {"label": self.label, "events": self.events, "present": self.present, "answers": self.answers,
                 "useful": self.useful, "useful_share": self.useful_share}
-
-
-def event_programme_pairs():
-    """(event_id, programme_id): the event's programmes, and those of its offers."""
-    return union(select(event_programmes.c.event_id, event_programmes.c.programme_id),
-                 select(event_offers.c.event_id, Offer.programme_id)
-                 .join(Offer, Offer.id == event_offers.c.offer_id)).subquery()
 
 
 def event_where(scope: Scope, event_type: str | None = None) -> list:
