@@ -110,8 +110,9 @@ def index():
     page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
     return render_template("events/index.html", page=page, params=params, types=queries.event_types(False),
                            departments=department_choices("Tous")[1:], statuses=EVENT_STATUSES,
-                           years=queries.event_years(), errors=errors,
-                           programmes=db.session.scalars(select(Programme).order_by(Programme.number)).all(),
+                           year_options=[(y, y) for y in queries.event_years()], errors=errors,
+                           programme_options=[(p.id, f"{p.number}. {p.label}") for p in
+                                              db.session.scalars(select(Programme).order_by(Programme.number))],
                            counts=queries.counts_for([e.id for e in page.items]),
                            can_write=can_manage_events(current_user))
 
