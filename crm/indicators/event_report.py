@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, literal_column, or_, select
 
 from crm.events.models import EventType, event_offers
-from crm.events.queries import event_programme_pairs
+from crm.events.queries import event_programme_pairs, event_types
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.derivations import EVENTS_TAKEN_PLACE as TOOK_PLACE
@@ -40,10 +40,6 @@ class EventGroup:
     def useful_share(self) -> float | None:
         """Answers "useful" / answers: None (shown "—") when nobody answered."""
         return rate(self.useful, self.answers)
-
-    @property
-    def useful_figure(self) -> Figure:
-        return Figure((self.key,), self.label, self.useful, self.answers)
 
     def as_dict(self) -> dict:
         return {"label": self.label, "events": self.events, "present": self.present, "answers": self.answers,
@@ -79,14 +75,13 @@ def _sums():
 
 def events_by_type(scope: Scope, event_type: str | None = None) -> list[EventGroup]:
     """One row per event type (every active type, and any other that had events), in the types' order."""
-    e, t = m.EventFact.__table__, EventType.__table__
+    e = m.EventFact.__table__
     counted = {row[0]: row[1:] for row in db.session.execute(
         select(e.c.type_code, *_sums()).where(*event_where(scope, event_type)).group_by(e.c.type_code))}
-    types = db.session.execute(select(t.c.code, t.c.label, t.c.active).order_by(t.c.position, t.c.label)).all()
     rows = []
-    for code, label, active in types:
-        if (active and not event_type) or code in counted or code == event_type:
-            rows.append(EventGroup(code, label, *(int(x) for x in counted.pop(code, (0, 0, 0, 0)))))
+    for t in event_types(active_only=False):
+        if (t.active and not event_type) or t.code in counted or t.code == event_type:
+            rows.append(EventGroup(t.code, t.label, *(int(x) for x in counted.pop(t.code, (0, 0, 0, 0)))))
     rows += [EventGroup(code, code, *(int(x) for x in values)) for code, values in sorted(counted.items())]
     return rows
 
@@ -128,9 +123,8 @@ def event_totals(scope: Scope, event_type: str | None = None) -> EventTotals:
 
 
 def event_type_choices() -> list[tuple[str, str]]:
-    t = EventType.__table__
-    return [(code, label) for code, label in db.session.execute(select(t.c.code, t.c.label)
-                                                                 .order_by(t.c.position, t.c.label))]
+    """(code, label) of every event type, in their order (the type filter's choices)."""
+    return [(t.code, t.label) for t in event_types(active_only=False)]
 
 
 def known_event_type(code: str) -> bool:
