@@ -243,3 +243,5 @@ def test_dashboard_tables_per_type_and_programme_and_their_exports(client, event
     line = next(line for line in csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
                 if line and line[0] == "Événements territoriaux organisés")
     assert line[1] == "1"
+    typed = client.get("/indicateurs/export/rapport.csv?" + span + "&type_evenement=atelier").get_data(as_text=True)
+    assert "Type d'événement;Atelier" in typed
