@@ -16,6 +16,7 @@ from crm.api.serializers import iso
 from crm.core.validation import ValidationFailed
 from crm.indicators import queries
 from crm.indicators.queries import Figure, Scope
+from crm.indicators.event_report import EventGroup, events_by_programme, events_by_type, known_event_type
 from crm.indicators.report import report_figures
 from crm.indicators.scope import build_scope
 from workflows.dispatch import outbox_status
@@ -151,13 +152,36 @@ def _ratio(figure: Figure) -> dict:
             "rate": figure.rate}
 
 
+REPORT_PARAMS = [*FILTER_PARAMS, Param("event_type", {"type": "string", "maxLength": 40},
+                                        "Code d'un type d'événement (webinaire, top_esante...) : les chiffres des "
+                                        "événements ne comptent que ce type. Un code inconnu : 422.")]
+
+
+def _event_group(group: EventGroup, name: str) -> dict:
+    return {name: _value(group.key), **group.as_dict()}
+
+
 @operation(bp, "/indicators/report", "GET", summary="Chiffres du rapport d'activité", tag=TAG,
-           ok=(200, "ReportResult"), params=FILTER_PARAMS, errors=(422,),
-           description="Structures accompagnées (dont médico-sociales), offres présentées hors coordination, "
-                       "événements territoriaux, webinaires, participants et part les ayant jugés utiles.")
+           ok=(200, "ReportResult"), params=REPORT_PARAMS, errors=(422,),
+           description="Structures accompagnées (dont médico-sociales), offres présentées hors coordination (dans "
+                       "les activités et aux événements ayant eu lieu), événements territoriaux, webinaires, "
+                       "participants et part les ayant jugés utiles. Les événements comptés sont ceux qui ont eu "
+                       "lieu (publiés ou clos) et commencent dans la période, selon les filtres programme, offre, "
+                       "département, animateur (l'organisateur) et event_type ; un événement sans département "
+                       "compte pour la région entière. Par type et par programme : événements, présents, "
+                       "réponses « utile » / réponses (useful_share null sans réponse).")
 def report():
-    args, scope = _arguments(FILTER_PARAMS)
-    figures = report_figures(scope)
+    errors = {}
+    event_type = (request.args.get("event_type") or "").strip() or None
+    if event_type is not None and len(event_type) <= 40 and not known_event_type(event_type):
+        errors["event_type"] = "Type d'événement inconnu."
+    try:
+        args, scope = _arguments(REPORT_PARAMS)
+    except ValidationFailed as error:  # every refused parameter at once
+        raise ValidationFailed({**error.errors, **errors}) from error
+    if errors:
+        raise ValidationFailed(errors)
+    figures = report_figures(scope, event_type)
     return jsonify({
         "indicator": "report", "period": {"start": iso(scope.period.start), "end": iso(scope.period.end)},
         "filters": _filters(scope, args),
@@ -165,6 +189,9 @@ def report():
                     "medico_social": _ratio(figures.medico_social), "other_offers": _ratio(figures.other_offers),
                     "territorial_events": figures.territorial_events, "webinars": figures.webinars,
                     "webinar_participants": figures.webinar_participants,
-                    "webinar_useful": _ratio(figures.useful)},
+                    "webinar_useful": _ratio(figures.useful),
+                    "events_by_type": [_event_group(g, "type") for g in events_by_type(scope, event_type)],
+                    "events_by_programme": [_event_group(g, "programme")
+                                            for g in events_by_programme(scope, event_type)]},
         "freshness": freshness()})
 

@@ -320,6 +320,13 @@ COMPONENTS["IndicatorResult"] = _out({
     "period": ref("IndicatorPeriod"), "filters": ref("IndicatorFilters"), "group_by": nullable(TEXT),
     "rows": {"type": "array", "items": ref("IndicatorRow")}, "freshness": ref("Freshness"),
 })
+EVENT_GROUP = {"label": TEXT, "events": COUNT, "present": {**COUNT, "description": "Participants présents"},
+               "answers": {**COUNT, "description": "Réponses au questionnaire de satisfaction"},
+               "useful": {**COUNT, "description": "Réponses « utile »"},
+               "useful_share": {**RATE, "description": "useful / answers ; null sans réponse"}}
+COMPONENTS["EventGroupByType"] = _out({"type": TEXT, **EVENT_GROUP}, "Les événements d'un type.")
+COMPONENTS["EventGroupByProgramme"] = _out({"programme": nullable(ID), **EVENT_GROUP},
+                                           "Les événements d'un programme.")
 COMPONENTS["ReportResult"] = _out({
     "indicator": {**TEXT, "enum": ["report"]}, "period": ref("IndicatorPeriod"), "filters": ref("IndicatorFilters"),
     "figures": _out({
@@ -329,6 +336,11 @@ COMPONENTS["ReportResult"] = _out({
         "territorial_events": COUNT, "webinars": COUNT,
         "webinar_participants": {**COUNT, "description": "Présents aux webinaires"},
         "webinar_useful": {**ref("Ratio"), "description": "Réponses « utile » / réponses, webinaires"},
+        "events_by_type": {"type": "array", "items": ref("EventGroupByType"),
+                           "description": "Événements ayant eu lieu, par type (chaque type actif a sa ligne)"},
+        "events_by_programme": {"type": "array", "items": ref("EventGroupByProgramme"),
+                                "description": "Événements ayant eu lieu, par programme (programme null : sans "
+                                               "programme ; un événement de deux programmes compte dans chacun)"},
     }),
     "freshness": ref("Freshness"),
 })

@@ -24,7 +24,7 @@ from crm.core.validation import ValidationFailed
 from crm.events.attendance_import import AttendanceReport, AttendanceRow
 from crm.events.matching import match_registration
 from crm.events.models import Event, Registration
-from crm.events.registrations import mark_attendance, registration_payload
+from crm.events.registrations import before_the_day_error, mark_attendance, registration_payload
 from crm.extensions import db
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -83,7 +83,7 @@ def discard_upload(upload_id: str | None) -> None:
 def attendance_error(event: Event) -> str | None:
     if event.status not in ("publie", "clos"):
         return "La présence s'enregistre sur un événement publié ou clos."
-    return None
+    return before_the_day_error(event)
 
 
 def plan_import(event: Event, report: AttendanceReport) -> ImportPlan:

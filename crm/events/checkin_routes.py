@@ -35,7 +35,8 @@ def _walk_in_form() -> RegistrationForm:
 
 def _page(event, form=None, status: int = 200):
     return render_template("events/checkin.html", event=event, counts=services.registration_counts(event.id),
-                           form=form or _walk_in_form(), action_form=StatusForm()), status
+                           form=form or _walk_in_form(), action_form=StatusForm(),
+                           not_yet=registrations.before_the_day_error(event)), status
 
 
 @bp.route("/<int:event_id>/accueil")
@@ -64,6 +65,9 @@ def walk_in(event_id: int):
     form = _walk_in_form()
     if not form.validate_on_submit():
         abort(400)
+    if message := registrations.before_the_day_error(event):  # before registering: nothing half-written
+        form.form_errors.append(message)
+        return _page(event, form, 422)
     try:
         registration, _ = registrations.register(event, registration_data(form), source="back_office",
                                                  user_id=current_user.id)

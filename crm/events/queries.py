@@ -2,15 +2,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union
 
+from crm.core.dates import PARIS, local_date, local_today
 from crm.core.models import utcnow
 from crm.core.text import search_tokens
-from crm.events.models import EVENT_STATUSES, Event, EventType, Registration
+from crm.events.models import EVENT_STATUSES, Event, EventType, Registration, event_offers, event_programmes
 from crm.extensions import db
+from crm.referential.models import Offer
 from crm.structures.services import Page
+
+
+def event_programme_pairs():
+    """(event_id, programme_id): the event's programmes, and those of its offers (an offer stands for its
+    programme, as in the indicators)."""
+    return union(select(event_programmes.c.event_id, event_programmes.c.programme_id),
+                 select(event_offers.c.event_id, Offer.programme_id)
+                 .join(Offer, Offer.id == event_offers.c.offer_id)).subquery()
+
+
+def paris_year_bounds(year: int) -> tuple[datetime, datetime]:
+    """1 January of ``year`` and of the next one, at midnight in Paris, as UTC moments."""
+    return tuple(datetime(y, 1, 1, tzinfo=PARIS).astimezone(timezone.utc) for y in (year, year + 1))
+
+
+def event_years() -> list[int]:
+    """The years events start in (Paris), most recent first, for the list's year filter."""
+    first, last = db.session.execute(select(func.min(Event.starts_at), func.max(Event.starts_at))).one()
+    if first is None:
+        return [local_today().year]
+    return list(range(max(local_date(last).year, local_today().year), local_date(first).year - 1, -1))
 
 
 @dataclass
@@ -20,6 +43,8 @@ class EventFilters:
     department: str | None = None
     status: str | None = None
     series_id: int | None = None
+    year: int | None = None  # starting in that calendar year, in Paris
+    programme_id: int | None = None  # about that programme, or one of its offers
 
     def clauses(self) -> list:
         now = utcnow()
@@ -28,6 +53,12 @@ class EventFilters:
             clauses.append(Event.ends_at >= now)
         elif self.period == "passes":
             clauses.append(Event.ends_at < now)
+        if self.year:
+            start, end = paris_year_bounds(self.year)
+            clauses += [Event.starts_at >= start, Event.starts_at < end]
+        if self.programme_id:
+            pairs = event_programme_pairs()
+            clauses.append(Event.id.in_(select(pairs.c.event_id).where(pairs.c.programme_id == self.programme_id)))
         if self.type_id:
             clauses.append(Event.type_id == self.type_id)
         if self.department:

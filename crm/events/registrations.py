@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 
+from crm.core.dates import local_date, local_today
 from crm.core.events import record_change
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.text import fold
@@ -339,13 +340,24 @@ def leave_waiting_list(registration: Registration, *, user_id: int | None = None
     cancel(registration, user_id=user_id)
 
 
+def before_the_day_error(event: Event, today=None) -> str | None:
+    """Who came and who did not is known from the event's day (in Paris) on: before it, a check-in would
+    count as a participation on a day that has not come."""
+    day = local_date(event.starts_at)
+    if (today or local_today()) < day:
+        return f"La présence se note à partir du jour de l'événement (le {day:%d/%m/%Y})."
+    return None
+
+
 def mark_attendance(registration: Registration, status: str, *, user_id: int | None = None,
                     commit: bool = True) -> Registration:
-    """Staff: present, absent or excusé (on the day, or after it)."""
+    """Staff: present, absent or excusé (present and absent on the day, or after it; excused at any time)."""
     if status not in ATTENDANCE_STATUSES:
         raise ValidationFailed({"status": "Statut de présence inconnu (présent, absent ou excusé)."})
     if registration.event.status not in ("publie", "clos"):
         raise ValidationFailed({"status": "La présence se note sur un événement publié ou clos."})
+    if status != "excuse" and (message := before_the_day_error(registration.event)):
+        raise ValidationFailed({"status": message})
     if registration.status == status:
         return registration
     from_status = registration.status
@@ -363,6 +375,8 @@ def finish_check_in(event: Event, *, user_id: int | None = None) -> int:
     """Everyone still only "inscrit" is absent (the excused stay excused); returns how many."""
     if event.status not in ("publie", "clos"):
         raise ValidationFailed({"status": "L'accueil se clôture sur un événement publié ou clos."})
+    if message := before_the_day_error(event):
+        raise ValidationFailed({"status": message})
     _lock(event)
     remaining = db.session.scalars(select(Registration).where(
         Registration.event_id == event.id, Registration.status == "inscrit")).all()

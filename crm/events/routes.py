@@ -78,18 +78,41 @@ def _form_values(form: EventForm) -> dict:
     return {name: f.data for name, f in form._fields.items() if name not in ("csrf_token", "version")}
 
 
+def _list_filter_errors() -> tuple[int | None, int | None, list[str]]:
+    """The year and programme of the list, each refused in French (and left out) when not one we know."""
+    errors = []
+    raw = (request.args.get("annee") or "").strip()
+    year = int(raw) if len(raw) == 4 and raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    if raw and year is None:
+        errors.append("Année invalide : choisissez une année de la liste.")
+    programme = (request.args.get("programme") or "").strip()
+    programme_id = int_arg("programme")
+    if programme and (programme_id is None or db.session.get(Programme, programme_id) is None):
+        errors.append("Programme inconnu.")
+        programme_id = None
+    return year, programme_id, errors
+
+
 @bp.route("")
 @reader_required
 def index():
     period = request.args.get("periode")
-    params = {"periode": period if period in ("a_venir", "passes") else ("a_venir" if period is None else None),
+    year, programme_id, errors = _list_filter_errors()
+    # A year chosen shows all of its events, unless a period is chosen too.
+    default_period = "a_venir" if period is None and year is None else None
+    params = {"periode": period if period in ("a_venir", "passes") else default_period,
               "type": int_arg("type"), "departement": department_arg(),
-              "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None}
+              "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None,
+              "annee": year, "programme": programme_id}
     filters = queries.EventFilters(period=params["periode"], type_id=params["type"],
-                                   department=params["departement"], status=params["statut"])
+                                   department=params["departement"], status=params["statut"], year=year,
+                                   programme_id=programme_id)
     page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
     return render_template("events/index.html", page=page, params=params, types=queries.event_types(False),
                            departments=department_choices("Tous")[1:], statuses=EVENT_STATUSES,
+                           year_options=[(y, y) for y in queries.event_years()], errors=errors,
+                           programme_options=[(p.id, f"{p.number}. {p.label}") for p in
+                                              db.session.scalars(select(Programme).order_by(Programme.number))],
                            counts=queries.counts_for([e.id for e in page.items]),
                            can_write=can_manage_events(current_user))
 

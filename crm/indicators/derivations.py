@@ -345,18 +345,24 @@ def structure_facts(structure_ids=None):
 OFFER_PRESENTATION_COLUMNS = ("activity_id", "offer_id", "department_code", "programme_id", "day", "animator_id")
 
 
+def _narrowed(query, link, key: str, ids, structure_ids):
+    """``query`` over the ``link`` rows (a record's id in ``key``, a structure in ``structure_id``) of the
+    records ``ids``, and of the records one of whose structures is among ``structure_ids``."""
+    if ids is not None:
+        query = query.where(among(link.c[key], ids))
+    if structure_ids is not None:
+        theirs = link.alias()
+        query = query.where(link.c[key].in_(
+            select(theirs.c[key]).where(among(theirs.c.structure_id, structure_ids)).scalar_subquery()))
+    return query
+
+
 def offer_presentations(activity_ids=None, structure_ids=None):
     # Distinct (activity, department) pairs first, then the offers: rows are unique by construction, no
     # DISTINCT over the 2.9 million joined rows of the national seed.
-    departments = (select(AST.c.activity_id, S.c.department_code)
-                   .select_from(AST.join(S, S.c.id == AST.c.structure_id)).distinct())
-    if activity_ids is not None:
-        departments = departments.where(among(AST.c.activity_id, activity_ids))
-    if structure_ids is not None:
-        theirs = AST.alias()
-        departments = departments.where(AST.c.activity_id.in_(
-            select(theirs.c.activity_id).where(among(theirs.c.structure_id, structure_ids)).scalar_subquery()))
-    departments = departments.subquery()
+    departments = _narrowed(select(AST.c.activity_id, S.c.department_code)
+                            .select_from(AST.join(S, S.c.id == AST.c.structure_id)).distinct(),
+                            AST, "activity_id", activity_ids, structure_ids).subquery()
     return (select(A.c.id, AO.c.offer_id, departments.c.department_code, O.c.programme_id, A.c.occurred_on,
                    func.coalesce(A.c.author_id, 0))
             .select_from(departments.join(A, A.c.id == departments.c.activity_id)
@@ -366,8 +372,36 @@ def offer_presentations(activity_ids=None, structure_ids=None):
 OFFER_CELL_COLUMNS = ("day", "department_code", "programme_id", "offer_id", "animator_id", "presentations")
 
 
-def offer_presentation_cells():
-    f = m.OfferPresentation.__table__
+EVENTS_TAKEN_PLACE = ("publie", "clos")  # published or closed: a draft has not happened, a cancelled one will not
+
+
+def event_offer_presentations(dialect: str, event_ids=None, structure_ids=None):
+    """The offers of each event that took place, once per department of the people present."""
+    department = func.coalesce(S.c.department_code, R.c.department_code)
+    departments = _narrowed(select(R.c.event_id, department.label("department_code"))
+                            .select_from(R.outerjoin(S, S.c.id == R.c.structure_id))
+                            .where(R.c.status == "present", department.is_not(None)).distinct(),
+                            R, "event_id", event_ids, structure_ids).subquery()
+    return (select(E.c.id, EO.c.offer_id, departments.c.department_code, O.c.programme_id,
+                   paris_date(E.c.starts_at, dialect), func.coalesce(E.c.organiser_id, 0))
+            .select_from(departments.join(E, E.c.id == departments.c.event_id)
+                         .join(EO, EO.c.event_id == E.c.id).join(O, O.c.id == EO.c.offer_id))
+            .where(E.c.status.in_(EVENTS_TAKEN_PLACE)))
+
+
+EVENT_OFFER_PRESENTATION_COLUMNS = ("event_id", "offer_id", "department_code", "programme_id", "day", "animator_id")
+
+
+def all_offer_presentation_cells():
+    """The cells over both facts: an activity's and an event's presentations add up in one cell."""
+    keys = ("day", "department_code", "programme_id", "offer_id", "animator_id")
+    activities, events = m.OfferPresentation.__table__, m.EventOfferPresentation.__table__
+    both = union_all(select(*[activities.c[k] for k in keys]), select(*[events.c[k] for k in keys])).subquery()
+    return offer_presentation_cells(both)
+
+
+def offer_presentation_cells(facts=None):
+    f = m.OfferPresentation.__table__ if facts is None else facts
     return (select(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id, func.count())
             .group_by(f.c.day, f.c.department_code, f.c.programme_id, f.c.offer_id, f.c.animator_id))
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crm.core.exports import ExportTable
-from crm.indicators import dashboard
+from crm.indicators import dashboard, event_report
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import describe
@@ -72,8 +72,17 @@ def _trends(scope: Scope, args) -> ExportTable:
         "Opportunités identifiées", "Transformation", "Structures engagées (cumul)"), rows=rows, context=describe(scope))
 
 
+def _event_type_context(args) -> tuple[str | None, list[tuple[str, str]]]:
+    """The ``type_evenement`` filter (validated by the route) and its line in the export's context."""
+    event_type = (args.get("type_evenement") or "").strip() or None
+    label = dict(event_report.event_type_choices()).get(event_type, "tous")
+    return event_type, [("Type d'événement", label),
+                        ("Événements", "publiés ou clos, commençant dans la période")]
+
+
 def _report(scope: Scope, args) -> ExportTable:
-    r = report_figures(scope)
+    event_type, event_context = _event_type_context(args)
+    r = report_figures(scope, event_type)
     rows = [("Structures accompagnées", r.accompanied.numerator, None, None),
             ("dont médico-sociales", r.medico_social.numerator, r.medico_social.denominator, _rate(r.medico_social)),
             ("Offres présentées hors coordination", r.other_offers.numerator, r.other_offers.denominator,
@@ -83,9 +92,25 @@ def _report(scope: Scope, args) -> ExportTable:
             ("Participants aux webinaires", r.webinar_participants, None, None),
             ("Participants ayant trouvé le webinaire utile", r.useful.numerator, r.useful.denominator, _rate(r.useful))]
     return ExportTable(title="Chiffres du rapport d'activité", header=("Chiffre", "Valeur", "Sur", "Part"), rows=rows,
-                       context=describe(scope))
+                       context=describe(scope) + event_context)
+
+
+def _event_groups(compute, title: str, first: str):
+    def table(scope: Scope, args) -> ExportTable:
+        event_type, event_context = _event_type_context(args)
+        rows = [(row.label, row.events, row.present, row.useful, row.answers,
+                 None if row.useful_share is None else round(row.useful_share, 4))
+                for row in compute(scope, event_type)]
+        context = describe(scope) + event_context + [("Part « utile »", "vide = pas de réponse")]
+        return ExportTable(title=title, header=(first, "Événements", "Participants présents", "Réponses « utile »",
+                                                "Réponses", "Part « utile »"), rows=rows, context=context)
+
+    return table
 
 
 TABLES = {"participation": _indicator("participation"), "transformation": _indicator("transformation"),
           "engagement": _indicator("engagement"), "carte": _map, "engagement-programmes-departements": _heatmap,
-          "entonnoir": _funnel, "evolution": _trends, "rapport": _report}
+          "entonnoir": _funnel, "evolution": _trends, "rapport": _report,
+          "evenements-types": _event_groups(event_report.events_by_type, "Événements par type", "Type d'événement"),
+          "evenements-programmes": _event_groups(event_report.events_by_programme, "Événements par programme",
+                                                 "Programme")}

@@ -38,7 +38,7 @@ CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
 FACT_AND_CELL_TABLES = (
     m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
-    m.Engagement, m.StructureFact, m.OfferPresentation, m.OfferPresentationCell, m.EventFact,
+    m.Engagement, m.StructureFact, m.OfferPresentation, m.EventOfferPresentation, m.OfferPresentationCell, m.EventFact,
 )
 # Event types whose effect cannot be narrowed to records (an offer moved to another programme...).
 REBUILD_TRIGGERS = {"reference.changed"}
@@ -286,10 +286,29 @@ def _offer_presentations(touched: Touched) -> None:
     _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
 
 
-def _presentations_per_cell(where) -> Counter:
+def _presentations_per_cell(where, facts=None) -> Counter:
     """The offer presentations of the facts matching ``where``, per cell (as ``offer_presentation_cells`` counts)."""
-    rows = db.session.execute(d.offer_presentation_cells().where(where))
+    rows = db.session.execute(d.offer_presentation_cells(facts).where(where))
     return Counter({tuple(row[:-1]): row[-1] for row in rows})
+
+
+def _event_offer_presentations(touched: Touched) -> None:
+    """The offers of the touched events (their status, offers or attendance changed), moved into the same
+    cells as the activities' by the presentations replaced."""
+    facts = m.EventOfferPresentation.__table__
+    event_ids = set(touched.events)
+    if touched.structures:  # a structure that moved takes its department's presentations along
+        event_ids |= set(db.session.scalars(select(d.R.c.event_id).where(
+            d.among(d.R.c.structure_id, touched.structures))))
+    deltas: Counter = Counter()
+    for ids in _chunks(event_ids):
+        where = d.among(facts.c.event_id, ids)
+        deltas.subtract(_presentations_per_cell(where, facts))
+        db.session.execute(delete(facts).where(where))
+        _insert(m.EventOfferPresentation, d.EVENT_OFFER_PRESENTATION_COLUMNS,
+                d.event_offer_presentations(_dialect(), event_ids=ids))
+        deltas.update(_presentations_per_cell(where, facts))
+    _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
 
 
 def _events(touched: Touched) -> None:
@@ -326,6 +345,7 @@ def apply_events(events) -> Touched:
     _opportunities(touched)
     _projects(touched)
     _offer_presentations(touched)
+    _event_offer_presentations(touched)
     _events(touched)
     return touched
 
@@ -351,8 +371,11 @@ def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
         ("engagements", lambda: _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())),
         ("offer_presentations", lambda: _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS,
                                                 d.offer_presentations())),
+        ("event_offer_presentations", lambda: _insert(m.EventOfferPresentation,
+                                                      d.EVENT_OFFER_PRESENTATION_COLUMNS,
+                                                      d.event_offer_presentations(dialect))),
         ("offer_presentation_cells", lambda: _insert(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS,
-                                                     d.offer_presentation_cells())),
+                                                     d.all_offer_presentation_cells())),
         ("event_facts", lambda: _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))),
     ]
     return steps

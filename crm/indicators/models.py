@@ -219,8 +219,22 @@ class OfferPresentation(db.Model):
     # Read by activity only (the primary key): the cells move by the presentations a batch replaces.
 
 
+class EventOfferPresentation(db.Model):
+    """Fact: an offer presented at an event that took place (published or closed), once per department of the
+    people present (their structure's, else the one they gave)."""
+
+    __tablename__ = "ind_event_offer_presentations"
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+    programme_id: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    animator_id: Mapped[int] = mapped_column(Integer)  # the organiser
+
+
 class OfferPresentationCell(db.Model):
-    """Cell: offers presented per day, department, programme, offer and animator."""
+    """Cell: offers presented per day, department, programme, offer and animator (in activities and at events)."""
 
     __tablename__ = "ind_offer_presentation_cells"
 

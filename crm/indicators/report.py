@@ -8,6 +8,7 @@ from sqlalchemy import and_, case, distinct, func, or_, select
 
 from crm.extensions import db
 from crm.indicators import models as m
+from crm.indicators.event_report import event_totals
 from crm.indicators.periods import Period, month_label
 from crm.indicators.population import open_during
 from crm.indicators.queries import (
@@ -16,7 +17,6 @@ from crm.indicators.queries import (
 from crm.referential.models import Programme
 
 COORDINATION = "COORDINATION"
-WEBINAR = "webinaire"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ def _project_where(scope: Scope, f) -> list:
     return where
 
 
-def report_figures(scope: Scope) -> ReportFigures:
+def report_figures(scope: Scope, event_type: str | None = None) -> ReportFigures:
+    """The activity report's figures; the event figures count the events that took place (see ``event_report``),
+    of ``event_type`` only when given."""
     f = m.ProjectFact.__table__
     accompanied, medico_social = db.session.execute(
         select(func.count(distinct(f.c.structure_id)),
@@ -59,25 +61,13 @@ def report_figures(scope: Scope) -> ReportFigures:
         select(func.coalesce(func.sum(c.c.presentations), 0),
                func.coalesce(func.sum(case((c.c.programme_id != coordination, c.c.presentations), else_=0)), 0))
         .where(*where)).one()
-    e = m.EventFact.__table__
-    event_where = [e.c.starts_on.between(scope.period.start, scope.period.end), e.c.status != "annule",
-                   or_(e.c.department_code.in_(scope.departments), e.c.department_code == "")]
-    if scope.animator_id:
-        event_where.append(e.c.organiser_id == scope.animator_id)
-    is_webinar = e.c.type_code == WEBINAR
-    territorial, webinars, participants, answers, useful = db.session.execute(
-        select(func.coalesce(func.sum(case((is_webinar, 0), else_=1)), 0),
-               func.coalesce(func.sum(case((is_webinar, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((is_webinar, e.c.present), else_=0)), 0),
-               func.coalesce(func.sum(case((is_webinar, e.c.answers), else_=0)), 0),
-               func.coalesce(func.sum(case((is_webinar, e.c.useful), else_=0)), 0))
-        .where(*event_where)).one()
+    events = event_totals(scope, event_type)
     return ReportFigures(
         accompanied=Figure(("accompanied",), "Structures accompagnées", int(accompanied), int(accompanied)),
         medico_social=Figure(("medico_social",), "dont médico-sociales", int(medico_social), int(accompanied)),
         other_offers=Figure(("other_offers",), "Offres présentées hors coordination", int(other), int(presented)),
-        territorial_events=int(territorial), webinars=int(webinars), webinar_participants=int(participants),
-        useful=Figure(("useful",), "Participants ayant trouvé le webinaire utile", int(useful), int(answers)))
+        territorial_events=events.territorial, webinars=events.webinars,
+        webinar_participants=events.webinar_participants, useful=events.webinar_useful)
 
 
 @dataclass(frozen=True)

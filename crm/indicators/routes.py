@@ -12,7 +12,7 @@ from crm.core.exports import FORMATS, export_response
 from crm.core.formatting import format_percent
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
-from crm.indicators import charts, dashboard, definitions, drilldown, exports
+from crm.indicators import charts, dashboard, definitions, drilldown, event_report, exports
 from crm.indicators.freshness import freshness
 from crm.indicators.queries import Labels
 from crm.indicators.report import funnel, report_figures, trends
@@ -23,7 +23,8 @@ from crm.referential.services import departments_for_select, region_department_c
 bp = Blueprint("indicators", __name__)
 READERS = ("animateur", "organisateur", "manager", "admin")
 reader_required = roles_required(*READERS)
-FILTER_ARGS = ("periode", "debut", "fin", "departement", "programme", "offre", "animateur", "secteur")
+FILTER_ARGS = ("periode", "debut", "fin", "departement", "programme", "offre", "animateur", "secteur",
+               "type_evenement")
 
 
 def _scope(default_departments=None):
@@ -32,6 +33,16 @@ def _scope(default_departments=None):
                        department=args.get("departement"), programme=args.get("programme"),
                        offer=args.get("offre"), animator=args.get("animateur"), sector=args.get("secteur"),
                        default_departments=default_departments)
+
+
+def _event_type() -> str | None:
+    """The ``type_evenement`` filter of the event figures (a type's code), refused in French when unknown."""
+    from crm.indicators.event_report import known_event_type
+
+    code = (request.args.get("type_evenement") or "").strip() or None
+    if code is not None and (len(code) > 40 or not known_event_type(code)):
+        raise ValidationFailed({"type_evenement": "Type d'événement inconnu."})
+    return code
 
 
 def filter_params(**changes) -> dict:
@@ -60,6 +71,7 @@ def _invalid(error: ValidationFailed, template: str = "indicators/invalid.html")
 def manager():
     try:
         scope = _scope()
+        event_type = _event_type()
     except ValidationFailed as error:
         return _invalid(error)
     indicator = request.args.get("carte") if request.args.get("carte") in dashboard.MAP_INDICATORS else "participation"
@@ -81,7 +93,10 @@ def manager():
         trend=trend, trend_svg=charts.trend_chart(trend.months, [
             ("Participation", [f.rate if f else None for f in trend.participation]),
             ("Transformation", [f.rate if f else None for f in trend.transformation])], percent=True),
-        report=report_figures(scope), freshness=freshness(), params=filter_params(),
+        report=report_figures(scope, event_type), event_type=event_type,
+        events_by_type=event_report.events_by_type(scope, event_type),
+        events_by_programme=event_report.events_by_programme(scope, event_type),
+        event_types=event_report.event_type_choices(), freshness=freshness(), params=filter_params(),
         params_without_place={k: v for k, v in filter_params().items() if k not in ("programme", "departement")},
         **_choices())
 
@@ -167,6 +182,7 @@ def export(name: str, fmt: str):
         abort(404)
     try:
         scope = _scope()
+        _event_type()
     except ValidationFailed as error:
         return _invalid(error)
     table = exports.TABLES[name](scope, request.args)

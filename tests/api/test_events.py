@@ -103,6 +103,15 @@ def test_registrations_follow_the_capacity_and_waiting_list(organiser_api, event
     assert cancelled.get_json()["status"] == "annule"
     listed = organiser_api.get(f"{url}?status=inscrit").get_json()
     assert [r["email"] for r in listed["data"]] == ["p2@cpts.example.fr"]
+    # Twenty days before the event: nobody can have come yet (nothing is written, no event emitted).
+    early = organiser_api.patch(f"{url}/{second['id']}", {"status": "present"})
+    assert early.status_code == 422, early.get_json()
+    assert "à partir du jour de l'événement" in str(early.get_json()["error"])
+    db.session.expire_all()
+    assert db.session.get(Registration, second["id"]).status == "inscrit"
+    event.starts_at = utcnow()  # the day has come
+    event.ends_at = event.starts_at + timedelta(hours=1)
+    db.session.commit()
     assert organiser_api.patch(f"{url}/{second['id']}", {"status": "present"}).get_json()["status"] == "present"
     bad = organiser_api.patch(f"{url}/{second['id']}", {"status": "inscrit"})
     assert bad.status_code == 422

@@ -17,6 +17,7 @@ from crm.indicators.queries import (
 )
 from crm.referential.models import Programme
 from tests.indicators.conftest import offer, territory  # noqa: F401  (the fixture)
+from tests.indicators.test_event_figures import events  # noqa: F401  (the fixture)
 from tests.indicators.test_maintenance import _scenario
 from workflows.dispatch import process_pending
 
@@ -166,6 +167,7 @@ def test_report_figures(api_as, scenario):
     ("engagement", "start=2010-01-01&end=2026-01-01", {"end"}),
     ("report", "start=2099-01-01", {"start"}),
     ("report", "department=99", {"department"}),
+    ("report", "event_type=inconnu&department=99", {"event_type", "department"}),
 ])
 def test_refused_values_are_422_with_a_french_message_per_field(api_as, path, query, fields):
     response = api_as("manager").get(BASE + path + "?" + query)
@@ -205,3 +207,31 @@ def test_the_document_describes_the_indicators(openapi_document):
         assert params["group_by"]["schema"]["enum"] == list(groups)
         assert {"200", "400", "401", "422"} <= set(operation["responses"])
     assert "group_by" not in {p["name"] for p in paths["/indicators/report"]["get"]["parameters"]}
+    assert "event_type" in {p["name"] for p in paths["/indicators/report"]["get"]["parameters"]}
+    figures = openapi_document["components"]["schemas"]["ReportResult"]["properties"]["figures"]["properties"]
+    assert {"events_by_type", "events_by_programme"} <= set(figures)
+
+
+def test_report_events_per_type_and_programme_follow_the_filters(api_as, events):  # noqa: F811
+    t = events
+    api = api_as("manager")
+    span = f"start={t.period.start.isoformat()}&end={t.period.end.isoformat()}"
+    figures = api.get(BASE + "report?" + span).get_json()["figures"]
+    assert (figures["territorial_events"], figures["webinars"], figures["webinar_participants"]) == (2, 1, 3)
+    by_type = {row["type"]: row for row in figures["events_by_type"]}
+    assert by_type["top_esante"] == {"type": "top_esante", "label": "TOP e-santé", "events": 1, "present": 2,
+                                     "answers": 1, "useful": 1, "useful_share": 1.0}
+    assert by_type["atelier"]["useful_share"] is None and by_type["formation"]["events"] == 0
+    orientation = offer("VT_GRAND_AGE").programme_id
+    by_programme = {row["programme"]: row for row in figures["events_by_programme"]}
+    assert (by_programme[orientation]["events"], by_programme[orientation]["present"]) == (1, 3)
+    # The programme filter: the same totals no longer (the webinar alone is Orientation's).
+    only = api.get(BASE + f"report?{span}&programme={orientation}").get_json()["figures"]
+    assert (only["territorial_events"], only["webinars"], only["webinar_participants"]) == (0, 1, 3)
+    assert [row["programme"] for row in only["events_by_programme"]] == [orientation]
+    typed = api.get(BASE + f"report?{span}&event_type=atelier").get_json()["figures"]
+    assert (typed["territorial_events"], typed["webinars"]) == (1, 0)
+    assert [row["type"] for row in typed["events_by_type"]] == ["atelier"]
+    lot = api.get(BASE + f"report?{span}&department=46").get_json()["figures"]
+    assert (lot["territorial_events"], lot["webinars"]) == (1, 0)
+    assert (lot["other_offers"]["numerator"], lot["other_offers"]["denominator"]) == (2, 2)

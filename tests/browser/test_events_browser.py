@@ -24,7 +24,8 @@ def test_publish_register_and_check_in(browser, page, live_server, make_user, ma
     page.wait_for_load_state()
     page.get_by_role("link", name="Événements").click()
     page.get_by_role("link", name="Nouvel événement").click()
-    start = (utcnow() + timedelta(hours=2)).astimezone(PARIS)
+    # Started a few minutes ago, so today in Paris at any hour (two hours ahead was tomorrow after 22:00).
+    start = (utcnow() - timedelta(minutes=5)).astimezone(PARIS)
     page.get_by_label("Type").select_option(label="TOP e-santé")
     page.get_by_label("Titre").fill("TOP e-santé Haute-Garonne")
     page.get_by_label("Début (heure de Paris)").fill(start.strftime("%Y-%m-%dT%H:%M"))

@@ -1,7 +1,14 @@
 """The check-in screen: search by name, one tap marks present, walk-ins, closing the check-in, the sheet."""
+from datetime import timedelta
+
+import pytest
 from sqlalchemy import select
 
+from crm.core.dates import local_date
+from crm.core.models import OutboxEvent, utcnow
+from crm.core.validation import ValidationFailed
 from crm.events import registrations
+from crm.events.attendance import attendance_error
 from crm.events.models import Registration
 from crm.extensions import db
 from tests.conftest import csrf_token, post
@@ -72,3 +79,44 @@ def test_search_is_fast_enough_at_a_thousand_registrants(client, login_as, make_
     result = client.get(f"/evenements/{event.id}/accueil/recherche?q=nom0999").get_json()
     assert [r["name"] for r in result["results"]] == ["Prénom999 Nom0999"]
     assert time.perf_counter() - started < 1.0
+
+
+
+def test_attendance_before_the_event_day_is_refused(client, login_as, make_event):
+    """Ten days ahead nobody can have come: no present, no absent, no walk-in, no closing, no import (the
+    check-in used to count as a participation on that day). Excusing oneself in advance stays possible."""
+    event = make_event(capacity=10, days=10)
+    early, _ = registrations.register(event, person(1, last_name="Enavance"), source="public")
+    excused, _ = registrations.register(event, person(2, last_name="Excusee"), source="public")
+    day = f"{local_date(event.starts_at):%d/%m/%Y}"
+    with pytest.raises(ValidationFailed, match=f"à partir du jour de l'événement \\(le {day}\\)"):
+        registrations.mark_attendance(early, "present")
+    with pytest.raises(ValidationFailed, match="à partir du jour"):
+        registrations.mark_attendance(early, "absent")
+    with pytest.raises(ValidationFailed, match="à partir du jour"):
+        registrations.finish_check_in(event)
+    registrations.mark_attendance(excused, "excuse")
+    assert "à partir du jour" in attendance_error(event)
+
+    login_as("organisateur")
+    page = page_text(client.get(f"/evenements/{event.id}/accueil"))
+    assert f"La présence se note à partir du jour de l'événement (le {day})." in page
+    url = f"/evenements/{event.id}/inscriptions/{early.id}/statut"
+    refused = client.post(url, data={"status": "present"},
+                          headers={"Accept": "application/json", "X-CSRFToken": csrf_token(client)})
+    assert refused.status_code == 422 and "à partir du jour" in refused.get_json()["error"]["message"]
+    walk_in = post(client, f"/evenements/{event.id}/accueil/arrivee",
+                   {f"arrivee-{k}": v for k, v in person(5, last_name="Arrivee").items()})
+    assert walk_in.status_code == 422 and "à partir du jour" in page_text(walk_in)
+    closing = post(client, f"/evenements/{event.id}/accueil/cloturer")
+    assert closing.status_code == 302
+    db.session.expire_all()
+    statuses = dict(db.session.execute(select(Registration.last_name, Registration.status)).all())
+    assert statuses == {"Enavance": "inscrit", "Excusee": "excuse"}  # and no walk-in half-written
+    assert not db.session.scalars(select(OutboxEvent.id).where(OutboxEvent.type == "attendance.recorded",
+                                                               OutboxEvent.aggregate_id == early.id)).all()
+
+    event.starts_at, event.ends_at = utcnow(), utcnow() + timedelta(hours=2)  # the day has come
+    db.session.commit()
+    registrations.mark_attendance(early, "present")
+    assert early.status == "present" and attendance_error(event) is None

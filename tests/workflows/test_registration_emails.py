@@ -112,7 +112,7 @@ def test_condition_false_for_an_imported_attendance_or_a_cancelled_event(make_ev
     assert runs(RULE)[0].detail == "Pas d'email : événement au statut « Annulé »."
 
     # An attendance import writes registration.created for someone already present: not a seat taken.
-    event = make_event(capacity=5)
+    event = make_event(capacity=5, days=0)  # attendance is noted from the event's day on
     imported, _ = registrations.register(event, person(3), source="back_office")
     registrations.mark_attendance(imported, "present")
     db.session.execute(update(OutboxEvent).where(OutboxEvent.type == "registration.created",

@@ -52,12 +52,15 @@ class Workload:
     def _event(self, index: int):
         from crm.events import services as events
 
-        start = utcnow().replace(microsecond=0) + timedelta(days=10 + index)
+        # Started minutes ago: attendance is recorded from the event's day on, never ahead of it.
+        start = utcnow().replace(microsecond=0) - timedelta(minutes=1 + index)
         event = events.create_event({"type_id": self.ref["event_type"], "title": f"Atelier {index}",
                                      "starts_at": start, "ends_at": start + timedelta(hours=3),
                                      "place_name": "Salle", "department_code": DEPARTMENTS[index % 3],
                                      "capacity": 40,
-                                     "programme_ids": [self.ref["programmes"][index]]}, user=self.organiser)
+                                     "programme_ids": [self.ref["programmes"][index]],
+                                     # Presented to those who come: the offer cells move with the attendance.
+                                     "offer_ids": [self.ref["offers"][index]]}, user=self.organiser)
         events.change_status(event, "publie", user=self.organiser)
         return event.id
 
