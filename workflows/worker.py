@@ -62,6 +62,12 @@ class Worker(RQWorker):
         return super().main_work_horse(*args, **kwargs)
 
     def work(self, *args, **kwargs):
+        self._enqueue_catch_up_sweep("worker start")
+        return super().work(*args, **kwargs)
+
+    def _enqueue_catch_up_sweep(self, why: str) -> None:
+        """One sweep now: what was written while no job could run is processed without waiting for the chain
+        (the enqueues of that time were lost, or left a drain flag set without its job)."""
         try:
             from rq import Queue
 
@@ -70,10 +76,9 @@ class Worker(RQWorker):
 
             Queue(QUEUE, connection=self.connection).enqueue(
                 SWEEP_JOB, reschedule=False, job_timeout=600, result_ttl=300, failure_ttl=7 * 86400,
-                description="outbox sweep (worker start)")
+                description=f"outbox sweep ({why})")
         except Exception as error:  # Redis down: the heartbeat's chain catches up once it is back
             self.log.warning("Outbox catch-up sweep not enqueued: %s", error)
-        return super().work(*args, **kwargs)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -160,6 +165,8 @@ class Worker(RQWorker):
             # An emptied Redis forgot the worker: list it again (``rq info``, the registries' cleanup).
             worker_registration.register(self)
         self.log.info("Worker %s: Redis is back", self.name)
+        if not self._stop_requested:
+            self._enqueue_catch_up_sweep("Redis back")
 
     def _redis_probe(self) -> Redis:
         """A client to the worker's Redis that gives up after PROBE_TIMEOUT, without retries: the worker's own
