@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between two requests of a client")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync worker processes")
     parser.add_argument("--catch-up-timeout", type=float, default=120)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the worker's log (its path is printed)")
     args = parser.parse_args()
 
     from sqlalchemy import create_engine
@@ -222,7 +223,10 @@ def main() -> None:
           f"on {os.cpu_count()} cores.")
     p95 = percentile([latency for _, latency, _ in during], 0.95) * 1000 if during else float("inf")
     print(f"\nObjective p95 < 300 ms during the hang: {'met' if p95 < 300 else 'NOT met'} ({p95:.0f} ms).")
-    shutil.rmtree(workdir, ignore_errors=True)
+    if args.keep_logs:
+        print(f"\nWorker log: {worker_log} (SIGSTOP at {time.strftime('%H:%M:%S', time.localtime(time.time() - (time.monotonic() - hang_start)))}).")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

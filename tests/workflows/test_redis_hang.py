@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -18,7 +19,7 @@ from redis import Redis
 
 from crm.accounts.services import create_api_token
 from crm.extensions import db
-from crm.queue import REDIS_RETRY_AFTER, QueueUnavailable, redis_connection
+from crm.queue import REDIS_RETRY_AFTER, QueueUnavailable, mark_unavailable, redis_connection
 from tests.conftest import ROOT, login
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
     all_processed, app_on_own_redis, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules,
@@ -168,3 +169,32 @@ def test_a_hung_redis_costs_one_request_a_quarter_second_for_the_whole_host(app,
     client_, seconds = timed(redis_connection)
     assert not isinstance(client_, QueueUnavailable) and seconds < 0.1
     assert client_.exists(DRAIN_FLAG)
+
+
+def test_worker_jobs_use_their_own_connection_while_the_hosts_breaker_is_open(app, make_user, make_structure, workers,
+                                                                             app_on_own_redis, with_test_rules):
+    """After a hang the web processes' breaker stays open a few seconds: the worker, which just got a job from
+    Redis, must not skip Redis because of it (the sweep job failed on it, the drain job left its flag)."""
+    stop = threading.Event()
+
+    def hold_open():
+        with app.app_context():
+            while not stop.is_set():
+                mark_unavailable()
+                stop.wait(0.5)
+
+    with app.app_context():
+        mark_unavailable()  # before anything is written: no commit enqueues a job
+    holder = threading.Thread(target=hold_open)
+    holder.start()
+    try:
+        workload = Workload(make_user, make_structure, structures=4)
+        total = workload.write(20)
+        assert outbox_counts()["pending"] == total
+        # The worker's start sweep is the only job: it must find the events and have them drained.
+        workers.start("breaker", redis_url=app_on_own_redis.url, env={"CRM_INSTANCE_DIR": app.instance_path})
+        wait_until(all_processed(total), 60, "events not processed while the app's breaker was open", interval=0.5)
+    finally:
+        stop.set()
+        holder.join()
+    assert_exactly_once()
