@@ -119,6 +119,25 @@ def outbox(engine, up_to_id: int | None = None) -> tuple[int, int]:
     return last, pending
 
 
+def processed(engine) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM outbox_events WHERE processed_at IS NOT NULL")).scalar()
+
+
+def first_job_after(log: str, since: float) -> float | None:
+    """Seconds from ``since`` (a wall-clock time) to the first job the worker's log shows started after it."""
+    import re
+    from datetime import date, datetime
+
+    for match in re.finditer(r"^(\d\d:\d\d:\d\d) Worker \S+: (outbox|mail|default): ", log, re.MULTILINE):
+        at = datetime.combine(date.today(), datetime.strptime(match.group(1), "%H:%M:%S").time()).timestamp()
+        if at >= int(since):
+            return max(0.0, at - since)
+    return None
+
+
 def summary(name: str, samples: list) -> str:
     if not samples:
         return f"| {name} | 0 | | | | | |"
@@ -171,13 +190,16 @@ def main() -> None:
                    for n in range(args.clients)]
         for thread in threads:
             thread.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not processed(engine):  # the worker is up and working
+            time.sleep(0.2)
         time.sleep(args.before)
 
         os.kill(redis.pid, signal.SIGSTOP)
         hang_start = time.monotonic()
         time.sleep(args.hang)
         os.kill(redis.pid, signal.SIGCONT)
-        hang_end = time.monotonic()
+        hang_end, cont_wall = time.monotonic(), time.time()
         last_during_hang, pending_at_cont = outbox(engine)
 
         first_progress = caught_up = None
@@ -215,6 +237,9 @@ def main() -> None:
     print(summary(f"Redis hung ({args.hang:.0f} s)", during))
     print(summary("after SIGCONT", after))
     log = worker_log.read_text(errors="replace")
+    first_job = first_job_after(log, cont_wall)
+    print(f"\nFirst job the worker started after SIGCONT: "
+          f"{'%.0f s later (the log has whole seconds)' % first_job if first_job is not None else 'NONE'}.")
     print(f"\nEvents waiting at SIGCONT: {pending_at_cont}. Worker processing again "
           f"{'%.1f s' % first_progress if first_progress is not None else 'NEVER'} after SIGCONT, caught up after "
           f"{'%.1f s' % caught_up if caught_up is not None else 'NOT within %.0f s' % args.catch_up_timeout}. "
