@@ -56,8 +56,7 @@ def mark_unavailable(url: str | None = None) -> None:
     path = _breaker_file(url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-        os.utime(path)  # touch() leaves an existing file's time alone on some systems
+        path.touch()  # an existing file's modification time becomes now
     except OSError:
         _unavailable_until[url] = time.monotonic() + REDIS_RETRY_AFTER
 

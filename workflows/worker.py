@@ -29,8 +29,8 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker as RQWorker
 from redis.retry import Retry
+from rq import Worker as RQWorker
 from rq import worker_registration
 
 from workflows.sweep import DEFAULT_INTERVAL, ensure_scheduled
