@@ -193,6 +193,33 @@ def mail_sweep(grace_minutes):
     click.echo(f"Emails remis en file d'envoi : {count}")
 
 
+backup_cli = AppGroup("backup", help="Sauvegardes de la base (pg_dump -Fc) : vérification.")
+crm_cli.add_command(backup_cli)
+
+
+@backup_cli.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--keep", is_flag=True, help="Garder la base temporaire (pour l'examiner) au lieu de la supprimer.")
+def backup_check(path, keep):
+    """Restore a pg_dump -Fc file into a scratch database, run the indicators check there, drop it.
+
+    Exit status 0 if the dump restores and its indicators match a recomputation, 1 on differences, 2 if it
+    cannot be restored.
+    """
+    from flask import current_app
+
+    from crm.backup import BackupCheckError, check_backup
+
+    try:
+        report = check_backup(path, current_app.config["SQLALCHEMY_DATABASE_URI"], echo=click.echo, keep=keep)
+    except BackupCheckError as error:
+        _fail(str(error))
+    if not report.indicators_ok:
+        click.echo("Sauvegarde restaurée, mais ses indicateurs diffèrent d'un recalcul complet.", err=True)
+        sys.exit(1)
+    click.echo("Sauvegarde vérifiée : restaurable, indicateurs conformes.")
+
+
 def register(app) -> None:
     from crm.events.cli import events_cli
     from crm.indicators.cli import indicators_cli

@@ -46,16 +46,20 @@ def drain_outbox() -> dict:
     from crm.queue import QueueUnavailable, redis_connection
     from workflows.dispatch import DRAIN_FLAG, drain, enqueue_drain
 
+    job = get_current_job()
     with app_context():
         # Cleared first: events committed from now on get a new job, none is missed. Redis failing
         # now is no reason not to drain: the database is what matters, the sweep clears a stale flag.
+        # The job's own connection: Redis just handed it over, whatever the app's circuit breaker says
+        # (it may still be open for a few seconds after a hang, from the web processes' failures).
         try:
-            redis_connection().delete(DRAIN_FLAG)
+            connection = job.connection if job is not None else redis_connection()
+            connection.delete(DRAIN_FLAG)
         except (QueueUnavailable, RedisError):
-            pass
+            connection = None
         result = drain()
         if result.more_due:  # stopped on its time limit: the next job takes over (maybe on another worker)
-            enqueue_drain()
+            enqueue_drain(connection)
         return result.as_dict()
 
 
@@ -66,4 +70,6 @@ def sweep(reschedule: bool = True) -> dict:
 
     job = get_current_job()
     with app_context():
-        return run_sweep(reschedule=reschedule, job_id=job.id if job is not None else None)
+        # The job's own connection, as for the drain: the app's circuit breaker may still be open.
+        return run_sweep(job.connection if job is not None else None, reschedule=reschedule,
+                         job_id=job.id if job is not None else None)

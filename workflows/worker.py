@@ -11,9 +11,11 @@ Plain RQ, plus what the outbox needs of it:
 * When it starts, it asks for one sweep at once: what a killed worker left (its drain job is lost
   with it) is picked up without waiting for the chain, whose scheduler lock the dead worker may
   still hold for a minute.
-* It outlives a Redis restart. RQ's own loop only survives a lost connection while waiting for a job;
-  anywhere else (running a job, its maintenance) the worker quits. Here it waits for Redis to answer
-  again, then goes on: the database holds the work, Redis only the signals.
+* It outlives a Redis restart or a hung Redis. RQ's own loop only survives a refused connection while
+  waiting for a job; anywhere else (running a job, its maintenance), and on a socket timeout anywhere
+  (a Redis that accepts connections and never answers: "Redis connection timeout, quitting..."), the
+  worker quits. Here it waits for Redis to answer again, probing it every few seconds with a short
+  timeout, then goes on: the database holds the work, Redis only the signals.
 * It builds the app before forking, so that each work horse inherits it instead of importing every
   module and building it again (seconds per job, most of a small drain's time).
 """
@@ -23,8 +25,11 @@ import contextlib
 import os
 import time
 
+from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from rq import Worker as RQWorker
 from rq import worker_registration
 
@@ -33,6 +38,8 @@ from workflows.sweep import DEFAULT_INTERVAL, ensure_scheduled
 IDLE_WAKEUP = 10  # seconds between two heartbeats of an idle worker
 SWEEP_CHECK_EVERY = 5  # seconds between two checks of the sweep chain
 REDIS_LOST = (RedisConnectionError, RedisTimeoutError)
+PROBE_TIMEOUT = 2.0  # seconds a probe of a lost Redis waits for its answer
+PROBE_MAX_INTERVAL = 5.0  # seconds at most between two probes: how late the worker may notice Redis is back
 
 
 class Worker(RQWorker):
@@ -55,6 +62,12 @@ class Worker(RQWorker):
         return super().main_work_horse(*args, **kwargs)
 
     def work(self, *args, **kwargs):
+        self._enqueue_catch_up_sweep("worker start")
+        return super().work(*args, **kwargs)
+
+    def _enqueue_catch_up_sweep(self, why: str) -> None:
+        """One sweep now: what was written while no job could run is processed without waiting for the chain
+        (the enqueues of that time were lost, or left a drain flag set without its job)."""
         try:
             from rq import Queue
 
@@ -63,10 +76,9 @@ class Worker(RQWorker):
 
             Queue(QUEUE, connection=self.connection).enqueue(
                 SWEEP_JOB, reschedule=False, job_timeout=600, result_ttl=300, failure_ttl=7 * 86400,
-                description="outbox sweep (worker start)")
+                description=f"outbox sweep ({why})")
         except Exception as error:  # Redis down: the heartbeat's chain catches up once it is back
             self.log.warning("Outbox catch-up sweep not enqueued: %s", error)
-        return super().work(*args, **kwargs)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -115,6 +127,16 @@ class Worker(RQWorker):
         except REDIS_LOST as error:
             self._wait_for_redis(error)
 
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        # RQ retries a refused connection here, not a timeout: a hung Redis made the worker quit.
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisTimeoutError as error:
+                self._wait_for_redis(error)
+                if self._stop_requested:
+                    return None
+
     def check_for_suspension(self, burst: bool):
         try:
             return super().check_for_suspension(burst)
@@ -127,15 +149,29 @@ class Worker(RQWorker):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._horse_pid, 0)
             self._horse_pid = 0
-        delay = 1.0
-        while not self._stop_requested:
-            try:
-                self.connection.ping()
-                break
-            except REDIS_LOST:
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        delay = 0.5
+        probe = self._redis_probe()
+        try:
+            while not self._stop_requested:
+                try:
+                    probe.ping()
+                    break
+                except REDIS_LOST:
+                    time.sleep(delay)
+                    delay = min(delay * 2, PROBE_MAX_INTERVAL)
+        finally:
+            probe.connection_pool.disconnect()
         with contextlib.suppress(*REDIS_LOST):
             # An emptied Redis forgot the worker: list it again (``rq info``, the registries' cleanup).
             worker_registration.register(self)
         self.log.info("Worker %s: Redis is back", self.name)
+        if not self._stop_requested:
+            self._enqueue_catch_up_sweep("Redis back")
+
+    def _redis_probe(self) -> Redis:
+        """A client to the worker's Redis that gives up after PROBE_TIMEOUT, without retries: the worker's own
+        waits up to its dequeue timeout + 10 s per attempt, and redis-py retries, on a hung server."""
+        pool = self.connection.connection_pool
+        kwargs = {**pool.connection_kwargs, "socket_timeout": PROBE_TIMEOUT, "socket_connect_timeout": PROBE_TIMEOUT,
+                  "retry": Retry(NoBackoff(), 0)}
+        return Redis(connection_pool=type(pool)(connection_class=pool.connection_class, max_connections=1, **kwargs))

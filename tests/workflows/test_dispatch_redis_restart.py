@@ -16,23 +16,13 @@ import workflows.dispatch
 from crm.accounts.services import create_api_token
 from crm.extensions import db
 from crm.mail import dispatch as mail_dispatch
-from crm.queue import reset_availability
 from tests.conftest import login, post
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
-    all_processed, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules, workers,
+    all_processed, app_on_own_redis, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules,
+    workers,
 )
 from tests.workflows.workload import Workload
 from workflows.sweep import SWEEP_FLAG
-
-
-@pytest.fixture
-def app_on_own_redis(app, own_redis):
-    original = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = own_redis.url
-    reset_availability()
-    yield own_redis
-    app.config["REDIS_URL"] = original
-    reset_availability()
 
 
 @pytest.fixture

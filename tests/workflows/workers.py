@@ -165,9 +165,17 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a stopped process does not act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP this server (and only it): a hung Redis, that accepts connections and never answers."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
 
 
 @pytest.fixture
@@ -176,6 +184,19 @@ def own_redis(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def app_on_own_redis(app, own_redis):
+    """The app (this process) on the test's own Redis, its circuit breaker closed before and after."""
+    from crm.queue import reset_availability
+
+    original = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = own_redis.url
+    reset_availability()
+    yield own_redis
+    app.config["REDIS_URL"] = original
+    reset_availability()
 
 
 # --- the outbox as the test sees it -----------------------------------------------------------------
