@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from crm.activities.services import log_activity
 from crm.extensions import db
@@ -190,7 +190,11 @@ def test_a_partial_finess_import_keeps_its_closures_beside_their_participation(t
     [before] = participation(year(date.today().year))
     assert before.numerator == before.denominator > 0
 
-    summary = import_finess(write_establishments(tmp_path / "partial.csv", establishments[:2]))
+    partial = write_establishments(tmp_path / "partial.csv", establishments[:2])
+    refused = import_finess(partial)  # 6 closures of 8 open structures: refused unless confirmed
+    assert refused.refused and refused.closed == 0 and not db.session.scalar(
+        select(func.count()).select_from(Structure).where(Structure.is_open.is_(False)))
+    summary = import_finess(partial, confirmed_closures=6)
     assert summary.closed == 6
     closed = db.session.scalars(select(Structure).where(Structure.is_open.is_(False))).all()
     assert {s.closed_on for s in closed} == {date.today()} and all(s.opened_on for s in closed)
