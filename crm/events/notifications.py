@@ -58,11 +58,15 @@ def _signature() -> str:
     return f"\n\nL'équipe {current_app.config.get('CRM_ORGANISATION_NAME', '')}".rstrip()
 
 
+# Opens the email of someone who registered again: the public page told them nothing of their state.
+AGAIN = "Nous avons reçu une nouvelle demande d'inscription avec votre adresse : vous étiez déjà inscrit(e).\n\n"
+
+
 def confirmation(registration: Registration, token: str, *, user_id: int | None = None,
-                 dedupe_key: str | None = None) -> EmailMessage | None:
+                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
     link = external_url("public_events.cancel", token=token)
-    body = (f"Bonjour {registration.first_name},\n\nVotre inscription est confirmée :\n"
+    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
             f"{_details(event, join_link=True)}\n\n"
             "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
             f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
@@ -72,10 +76,11 @@ def confirmation(registration: Registration, token: str, *, user_id: int | None 
 
 
 def waiting_list(registration: Registration, token: str, *, user_id: int | None = None,
-                 dedupe_key: str | None = None) -> EmailMessage | None:
+                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
     link = external_url("public_events.cancel", token=token)
-    body = (f"Bonjour {registration.first_name},\n\nL'événement est complet : vous êtes sur la liste d'attente de\n"
+    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
+            "L'événement est complet : vous êtes sur la liste d'attente de\n"
             f"{_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
             "et vous recevrez un email de confirmation avec l'invitation.\n\n"
             f"Pour quitter la liste d'attente :\n{link}{_signature()}")

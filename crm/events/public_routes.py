@@ -19,8 +19,6 @@ from crm.structures.services import search_structures
 
 bp = Blueprint("public_events", __name__, url_prefix="/e")
 
-OUTCOMES = {"inscrit", "attente"}
-
 
 def _published(slug: str) -> Event:
     event = db.session.scalar(select(Event).where(Event.slug == slug[:80])) if slug else None
@@ -77,14 +75,13 @@ def show(slug: str):
         return _page(event, form, 400, "Le formulaire a expiré : rechargez la page et recommencez.")
     if form.website.data:
         # A robot filled the hidden field: it is told "done", and nothing is stored.
-        return redirect(url_for("public_events.confirmation", slug=event.slug, etat="inscrit"))
+        return redirect(url_for("public_events.confirmation", slug=event.slug))
     if _too_many(request.remote_addr):
         return render_template("public/message.html", event=event, title="Trop d'inscriptions",
                                message="Trop d'inscriptions ont été envoyées depuis votre connexion. "
                                        "Réessayez dans quelques minutes."), 429
     try:
-        registration, outcome = registrations.register(event, registration_data(form), source="public",
-                                                       client_ip=request.remote_addr)
+        registrations.register(event, registration_data(form), source="public", client_ip=request.remote_addr)
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error.errors)
@@ -92,20 +89,14 @@ def show(slug: str):
     except registrations.RegistrationClosed as error:
         db.session.rollback()
         return _page(event, form, 409, str(error))
-    if outcome == "existant":
-        # The same page as a first registration (the email is sent again): the form does not tell
-        # a stranger whether an address is registered.
-        outcome = "attente" if registration.status == "attente" else "inscrit"
-    return redirect(url_for("public_events.confirmation", slug=slug, etat=outcome))
+    # One answer whatever happened (registered, waiting list, already registered): whoever typed the
+    # address cannot learn whether it is registered; its owner learns their state by email.
+    return redirect(url_for("public_events.confirmation", slug=slug))
 
 
 @bp.route("/<slug>/confirmation")
 def confirmation(slug: str):
-    event = _published(slug)
-    outcome = request.args.get("etat")
-    if outcome not in OUTCOMES:
-        outcome = "inscrit"
-    return render_template("public/confirmation.html", event=event, outcome=outcome)
+    return render_template("public/confirmation.html", event=_published(slug))
 
 
 @bp.route("/structures")

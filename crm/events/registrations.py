@@ -262,9 +262,10 @@ PERSONAL_LINK_EMAILS = {"confirmation": notifications.confirmation, "attente": n
 
 
 def send_personal_link(registration: Registration, email: str, *, dedupe_key: str,
-                       user_id: int | None = None) -> EmailMessage | None:
+                       user_id: int | None = None, again: bool = False) -> EmailMessage | None:
     """Queue the registration's email of kind ``email`` ("confirmation", "attente" or "promotion") with a
     new personal link, in the caller's transaction; None if ``dedupe_key`` was used already.
+    ``again``: the person registered again (the email says they already were).
 
     The new link replaces the previous one (only its hash is stored, and the token is only in this
     email); the hash is written without raising the registration's version, so that staff editing
@@ -272,7 +273,8 @@ def send_personal_link(registration: Registration, email: str, *, dedupe_key: st
     """
     event = registration.event
     token = secrets.token_urlsafe(32)
-    message = PERSONAL_LINK_EMAILS[email](registration, token, user_id=user_id, dedupe_key=dedupe_key)
+    extra = {"again": True} if again else {}
+    message = PERSONAL_LINK_EMAILS[email](registration, token, user_id=user_id, dedupe_key=dedupe_key, **extra)
     if message is None:
         return None
     db.session.execute(update(Registration).where(Registration.id == registration.id)

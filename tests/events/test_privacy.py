@@ -1,8 +1,12 @@
 """What the public surface tells a stranger: no join link, no staff email, nothing about who is registered."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
+from datetime import timedelta
 
+from sqlalchemy import select, update
+
+from crm.core.models import OutboxEvent, utcnow
 from crm.events import registrations
 from crm.events.ics import event_calendar
 from crm.extensions import db
@@ -58,3 +62,56 @@ def test_the_join_link_goes_to_seat_holders_and_staff_only(client, make_event, o
     assert JOIN in _unfolded(event_calendar(event, private=True))
     login(client, organiser)
     assert JOIN in _unfolded(client.get(f"/evenements/{event.id}.ics").data)
+
+
+def _answer(client, event, data) -> tuple[int, str, str]:
+    response = post(client, f"/e/{event.slug}", data)
+    page = page_text(client.get(response.headers["Location"]))
+    return response.status_code, response.headers["Location"], re.sub(r'name="csrf-token" content="[^"]+"', "", page)
+
+
+def _backdate_emails() -> None:
+    """As if the last emails were sent longer ago than the resend throttle."""
+    long_ago = utcnow() - timedelta(minutes=registrations.RESEND_MINUTES + 1)
+    db.session.execute(update(EmailMessage).values(created_at=long_ago))
+    db.session.execute(update(OutboxEvent).values(created_at=long_ago))
+    db.session.commit()
+
+
+def test_the_answer_is_the_same_whoever_is_registered(client, make_event):
+    event = make_event(capacity=1)
+    new = _answer(client, event, person(1))
+    send_emails()
+    _backdate_emails()
+    already = _answer(client, event, person(1, first_name="Usurpateur"))
+    waiting = _answer(client, event, person(2))
+    assert new == already == waiting
+    status, location, page = new
+    assert status == 302 and "etat" not in location and "inscrit" not in location
+    assert "Votre demande est enregistrée" in page and "vous recevrez un courriel" in page
+    assert "confirmée" not in page.split("Votre demande")[1].split("Ce courriel")[0]
+    assert count_registrations() == 2
+    # The owner of the address learns their state by email, without a second registration.
+    send_emails()
+    emails = db.session.scalars(select(EmailMessage).where(EmailMessage.to_address == "personne1@ehpad.example.fr")
+                                .order_by(EmailMessage.id)).all()
+    assert [m.kind for m in emails] == ["registration.confirmation"] * 2
+    assert "vous étiez déjà inscrit(e)" in emails[1].body_text and "Votre inscription est confirmée" in emails[1].body_text
+    assert "Bonjour Prénom1" in emails[1].body_text  # the stored registration, not what the stranger typed
+    [waiting_email] = db.session.scalars(select(EmailMessage).where(
+        EmailMessage.to_address == "personne2@ehpad.example.fr")).all()
+    assert waiting_email.kind == "registration.waiting_list" and "déjà" not in waiting_email.body_text
+
+
+def test_someone_waiting_who_registers_again_is_told_they_are_still_waiting(client, make_event):
+    event = make_event(capacity=1)
+    registrations.register(event, person(1), source="public")
+    registrations.register(event, person(2), source="public")
+    send_emails()
+    _backdate_emails()
+    assert _answer(client, event, person(2))[0] == 302
+    send_emails()
+    latest = db.session.scalars(select(EmailMessage).where(EmailMessage.to_address == "personne2@ehpad.example.fr")
+                                .order_by(EmailMessage.id.desc())).first()
+    assert latest.kind == "registration.waiting_list" and "vous étiez déjà inscrit(e)" in latest.body_text
+    assert count_registrations() == 2
