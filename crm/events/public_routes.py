@@ -1,17 +1,14 @@
 """Public pages (no account): an event's page and registration form, the personal cancellation link."""
 from __future__ import annotations
 
-from datetime import timedelta
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select
-
-from crm.core.models import utcnow
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
 from crm.events import registrations
 from crm.events.forms import RegistrationForm, StatusForm
-from crm.events.models import Event, Registration
+from crm.events.models import Event
 from crm.events.services import registration_counts
 from crm.extensions import db
 from crm.referential.services import departments_for_select
@@ -47,16 +44,6 @@ def registration_data(form: RegistrationForm) -> dict:
         "consent_contact")}
 
 
-def _too_many(ip: str | None) -> bool:
-    """Rate limit per client address, counted on the registrations stored from it."""
-    if not ip:
-        return False
-    since = utcnow() - timedelta(minutes=current_app.config["EVENT_REGISTRATION_WINDOW_MINUTES"])
-    count = db.session.scalar(select(func.count()).where(Registration.client_ip == ip,
-                                                         Registration.registered_at >= since))
-    return count >= current_app.config["EVENT_REGISTRATIONS_PER_IP"]
-
-
 def _page(event: Event, form: RegistrationForm, status: int = 200, message: str | None = None):
     form.department_code.choices = department_choices()  # only to render: a POST that succeeds skips them
     counts = registration_counts(event.id)
@@ -76,12 +63,12 @@ def show(slug: str):
     if form.website.data:
         # A robot filled the hidden field: it is told "done", and nothing is stored.
         return redirect(url_for("public_events.confirmation", slug=event.slug))
-    if _too_many(request.remote_addr):
-        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
-                               message="Trop d'inscriptions ont été envoyées depuis votre connexion. "
-                                       "Réessayez dans quelques minutes."), 429
     try:
         registrations.register(event, registration_data(form), source="public", client_ip=request.remote_addr)
+    except registrations.TooManyRegistrations as error:
+        db.session.rollback()
+        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
+                               message=str(error)), 429
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error.errors)
