@@ -1,5 +1,8 @@
 """The emails of registrations and events, queued in the transaction of their cause (sent later by a job).
 
+A personal link is written with its token masked (:mod:`crm.mail.personal_links`): the token is only
+in the message sent.
+
 The emails with a personal link (confirmation, waiting list, promotion) are queued by the
 ``registration_emails`` workflow rule through :func:`crm.events.registrations.send_personal_link`, the
 reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
@@ -17,6 +20,7 @@ from crm.events.ics import event_calendar, location
 from crm.events.models import Event, Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage
+from crm.mail.personal_links import PLACEHOLDER
 from crm.mail.services import queue_email
 
 
@@ -62,10 +66,10 @@ def _signature() -> str:
 AGAIN = "Nous avons reçu une nouvelle demande d'inscription avec votre adresse : vous étiez déjà inscrit(e).\n\n"
 
 
-def confirmation(registration: Registration, token: str, *, user_id: int | None = None,
+def confirmation(registration: Registration, *, user_id: int | None = None,
                  dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
             f"{_details(event, join_link=True)}\n\n"
             "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
@@ -75,10 +79,10 @@ def confirmation(registration: Registration, token: str, *, user_id: int | None 
                  attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
 
 
-def waiting_list(registration: Registration, token: str, *, user_id: int | None = None,
+def waiting_list(registration: Registration, *, user_id: int | None = None,
                  dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
             "L'événement est complet : vous êtes sur la liste d'attente de\n"
             f"{_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
@@ -88,10 +92,10 @@ def waiting_list(registration: Registration, token: str, *, user_id: int | None 
                  user_id=user_id, dedupe_key=dedupe_key)
 
 
-def promotion(registration: Registration, token: str, *, user_id: int | None = None,
+def promotion(registration: Registration, *, user_id: int | None = None,
               dedupe_key: str | None = None) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
             f"{_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
             f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{_signature()}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 import zlib
 from datetime import datetime, timedelta
 
@@ -23,6 +22,7 @@ from crm.events.models import (
 )
 from crm.events.services import as_utc, event_payload
 from crm.extensions import db
+from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 from crm.referential.services import known_department
 from crm.structures.models import Structure
@@ -302,18 +302,18 @@ def send_personal_link(registration: Registration, email: str, *, dedupe_key: st
     new personal link, in the caller's transaction; None if ``dedupe_key`` was used already.
     ``again``: the person registered again (the email says they already were).
 
-    The new link replaces the previous one (only its hash is stored, and the token is only in this
-    email); the hash is written without raising the registration's version, so that staff editing
+    The new link replaces the previous one (only its hash is stored, and the token is only in the
+    email as sent: see :mod:`crm.mail.personal_links`); the hash is written without raising the registration's version, so that staff editing
     the registration meanwhile are not told it changed under them.
     """
     event = registration.event
-    token = secrets.token_urlsafe(32)
     extra = {"again": True} if again else {}
-    message = PERSONAL_LINK_EMAILS[email](registration, token, user_id=user_id, dedupe_key=dedupe_key, **extra)
+    message = PERSONAL_LINK_EMAILS[email](registration, user_id=user_id, dedupe_key=dedupe_key, **extra)
     if message is None:
         return None
     db.session.execute(update(Registration).where(Registration.id == registration.id)
-                       .values(cancel_token_hash=hash_token(token), token_expires_at=as_utc(event.ends_at))
+                       .values(cancel_token_hash=hash_token(personal_links.token_for(message)),
+                               token_expires_at=as_utc(event.ends_at))
                        .execution_options(synchronize_session="fetch"))
     return message
 
