@@ -22,6 +22,7 @@ def is_safe_redirect(target: str | None) -> bool:
 
 
 MAX_ID = 2**31 - 1
+HSTS_MAX_AGE = 365 * 24 * 3600
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -92,6 +93,14 @@ def register(app) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("CRM_ENV") == "production":
+            # Production is served over HTTPS only: browsers refuse a downgrade to HTTP for a year.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
+        if request.endpoint != "static" and current_user.is_authenticated:
+            # What a signed-in user is shown (pages, exports, API answers) holds personal data: no browser
+            # cache or proxy keeps it, and "Back" after logging out does not show it again. Static files
+            # and what the public sees stay cacheable.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.context_processor
