@@ -105,8 +105,7 @@ def event_calendar(event: Event, method: str = "PUBLISH", attendee: Registration
     """
     calendar = new_calendar(method)
     calendar.add_component(paris_timezone())
-    calendar.add_component(vevent(event, cancelled=method == "CANCEL", attendee=attendee,
-                                         private=private))
+    calendar.add_component(vevent(event, cancelled=method == "CANCEL", attendee=attendee, private=private))
     return calendar.to_ical()
 
 

@@ -303,8 +303,9 @@ def send_personal_link(registration: Registration, email: str, *, dedupe_key: st
     ``again``: the person registered again (the email says they already were).
 
     The new link replaces the previous one (only its hash is stored, and the token is only in the
-    email as sent: see :mod:`crm.mail.personal_links`); the hash is written without raising the registration's version, so that staff editing
-    the registration meanwhile are not told it changed under them.
+    email as sent: see :mod:`crm.mail.personal_links`); the hash is written without raising the
+    registration's version, so that staff editing the registration meanwhile are not told it changed
+    under them.
     """
     event = registration.event
     extra = {"again": True} if again else {}

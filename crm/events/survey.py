@@ -92,10 +92,12 @@ def send_survey(event: Event, *, user_id: int | None = None) -> int:
     if reason:
         raise ValidationFailed({"event": reason})
     pending = db.session.scalars(_not_invited(Registration.event_id == event.id)).all()
-    invited = [registration.id for registration in pending if invite(registration, user_id=user_id) is not None]
-    if invited:
-        record_sent(event, invited, user_id=user_id)
     try:
+        # Each invitation's message is flushed for its link (crm.mail.personal_links): the race shows there.
+        invited = [registration.id for registration in pending
+                   if invite(registration, user_id=user_id) is not None]
+        if invited:
+            record_sent(event, invited, user_id=user_id)
         db.session.commit()
     except IntegrityError:  # a second click (or the rule) sent the same invitations meanwhile
         db.session.rollback()
