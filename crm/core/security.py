@@ -1,6 +1,8 @@
 """HTTP security headers, safe redirects, and the template helpers for permissions."""
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import request
@@ -43,6 +45,25 @@ def _has_nul(value) -> bool:
     return False
 
 
+# The public pages a personal link opens (crm/events/public_routes.py cancel, survey_routes.py answer).
+PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/)[^\s/?\"]+")
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+class MaskPersonalLinks(logging.Filter):
+    """Access logs print each request's path: the token of a personal link in it is masked, as in the
+    stored copy of the email that carried it (crm/mail/personal_links.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from crm.mail.personal_links import PLACEHOLDER
+
+        message = record.getMessage()
+        masked = PERSONAL_PATH.sub(lambda match: match.group(1) + PLACEHOLDER, message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
 class NoSessionUnderApi(SecureCookieSessionInterface):
     """The JSON API authenticates by bearer token only: under ``/api/`` no session cookie is read
     (verifying its signature on every call was wasted work) nor ever set."""
@@ -55,6 +76,10 @@ class NoSessionUnderApi(SecureCookieSessionInterface):
 
 def register(app) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
+    for name in ACCESS_LOGGERS:
+        access_logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskPersonalLinks) for f in access_logger.filters):
+            access_logger.addFilter(MaskPersonalLinks())
     app.session_interface = NoSessionUnderApi()
     proxies = app.config.get("CRM_PROXY_COUNT", 0)
     if proxies:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from crm.events import registrations, survey
@@ -89,3 +90,37 @@ def test_the_survey_link_is_masked_in_the_stored_copy(app, client, smtp_server, 
     assert token not in message.body_text and token not in output
     invitation, state = survey.invitation_for(token)
     assert state == "valide" and invitation.registration_id == present.id
+
+
+def test_the_access_log_of_a_real_server_masks_the_link_when_it_is_opened(app, make_event, caplog):
+    """werkzeug's server logs each request's path: clicking the link must not write the token there."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    from crm.events.registrations import hash_token
+
+    event = make_event(capacity=10)
+    registration, _ = registrations.register(event, person(4), source="public")
+    token = "jeton-secret-de-test-" + "x" * 30
+    registration.cancel_token_hash = hash_token(token)
+    db.session.commit()
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level("INFO", logger="werkzeug"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/e/annuler/{token}?x=1") as response:
+                assert "Confirmer l'annulation" in response.read().decode("utf-8")
+            with pytest.raises(urllib.error.HTTPError) as unknown:  # no such survey link: logged all the same
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/e/avis/{token}")
+            assert unknown.value.code == 404
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    access = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any(f"/e/annuler/{PLACEHOLDER}?x=1" in line for line in access), access
+    assert any(f"/e/avis/{PLACEHOLDER}" in line for line in access), access
+    assert not any(token in line for line in access), access
