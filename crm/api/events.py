@@ -139,7 +139,7 @@ def update_event(event_id: int):
            description="RFC 5545 : UID stable, SEQUENCE, fuseau Europe/Paris (VTIMEZONE).")
 def event_ics(event_id: int):
     event = _event_or_404(event_id)
-    return Response(event_calendar(event, method="PUBLISH"), mimetype="text/calendar",
+    return Response(event_calendar(event, method="PUBLISH", private=True), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
 
 

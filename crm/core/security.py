@@ -1,6 +1,8 @@
 """HTTP security headers, safe redirects, and the template helpers for permissions."""
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import request
@@ -22,6 +24,7 @@ def is_safe_redirect(target: str | None) -> bool:
 
 
 MAX_ID = 2**31 - 1
+HSTS_MAX_AGE = 365 * 24 * 3600
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -42,6 +45,25 @@ def _has_nul(value) -> bool:
     return False
 
 
+# The public pages a personal link opens (crm/events/public_routes.py cancel, survey_routes.py answer).
+PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/)[^\s/?\"]+")
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+class MaskPersonalLinks(logging.Filter):
+    """Access logs print each request's path: the token of a personal link in it is masked, as in the
+    stored copy of the email that carried it (crm/mail/personal_links.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from crm.mail.personal_links import PLACEHOLDER
+
+        message = record.getMessage()
+        masked = PERSONAL_PATH.sub(lambda match: match.group(1) + PLACEHOLDER, message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
 class NoSessionUnderApi(SecureCookieSessionInterface):
     """The JSON API authenticates by bearer token only: under ``/api/`` no session cookie is read
     (verifying its signature on every call was wasted work) nor ever set."""
@@ -54,6 +76,10 @@ class NoSessionUnderApi(SecureCookieSessionInterface):
 
 def register(app) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
+    for name in ACCESS_LOGGERS:
+        access_logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskPersonalLinks) for f in access_logger.filters):
+            access_logger.addFilter(MaskPersonalLinks())
     app.session_interface = NoSessionUnderApi()
     proxies = app.config.get("CRM_PROXY_COUNT", 0)
     if proxies:
@@ -92,6 +118,14 @@ def register(app) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("CRM_ENV") == "production":
+            # Production is served over HTTPS only: browsers refuse a downgrade to HTTP for a year.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
+        if request.endpoint != "static" and current_user.is_authenticated:
+            # What a signed-in user is shown (pages, exports, API answers) holds personal data: no browser
+            # cache or proxy keeps it, and "Back" after logging out does not show it again. Static files
+            # and what the public sees stay cacheable.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.context_processor

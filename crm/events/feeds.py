@@ -87,4 +87,4 @@ def personal_feed(user: User) -> bytes:
     changes = _task_changes([task.id for task in tasks])
     return feed_calendar(f"Maillage – {user.display_name}", events,
                          [(task, *changes.get(task.id, (0, None))) for task in tasks],
-                         description="Vos événements et vos relances à échéance.")
+                         description="Vos événements et vos relances à échéance.", private=True)

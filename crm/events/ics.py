@@ -31,26 +31,43 @@ def _address(email: str, name: str | None = None, **params) -> vCalAddress:
     return address
 
 
-def location(event: Event) -> str | None:
+# Where an online event's join link would be, for the people who are not given it.
+ONLINE = "En ligne"
+
+
+def location(event: Event, *, join_link: bool = False) -> str | None:
+    """The place; an online-only event's join link only with ``join_link`` (people holding a seat, staff)."""
     parts = [p for p in (event.place_name, event.address) if p]
     if parts:
         return ", ".join(parts)
-    return event.online_url
+    if event.online_url:
+        return event.online_url if join_link else ONLINE
+    return None
 
 
-def organiser_address(event: Event) -> vCalAddress:
+def organiser_address(event: Event, *, staff: bool = True) -> vCalAddress:
+    """The organiser: the staff member's own address, or (``staff=False``, what the public sees) the
+    organisation's sending address, so that no staff email is published."""
     organisation = current_app.config.get("CRM_ORGANISATION_NAME", "Maillage")
     # Three columns, not the user and its departments: this runs inside the registration's lock.
     row = db.session.execute(select(User.email, User.first_name, User.last_name)
-                             .where(User.id == event.organiser_id)).first() if event.organiser_id else None
+                             .where(User.id == event.organiser_id)).first() \
+        if event.organiser_id and staff else None
     if row is not None and row.email:
         name = f"{row.first_name or ''} {row.last_name or ''}".strip()
         return _address(row.email, f"{name} ({organisation})" if name else organisation)
     return _address(current_app.config.get("MAIL_FROM") or "ne-pas-repondre@maillage.invalid", organisation)
 
 
-def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | None = None) -> VEvent:
-    """The VEVENT of ``event``: stable UID, SEQUENCE, Europe/Paris times."""
+def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | None = None,
+           private: bool = False) -> VEvent:
+    """The VEVENT of ``event``: stable UID, SEQUENCE, Europe/Paris times.
+
+    The join link of an online event and the organiser's own address are only in an invitation (with
+    its ``attendee``) and in a ``private`` calendar (staff's own feed): public feeds and downloads
+    are read by anyone.
+    """
+    private = private or attendee is not None
     item = VEvent()
     item.add("uid", event.uid)
     item.add("dtstamp", utcnow().astimezone(timezone.utc))
@@ -60,16 +77,18 @@ def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | No
     item.add("summary", event.title)
     description = event.description or ""
     if event.online_url:
-        description = (description + "\n\n" if description else "") + f"Lien de connexion : {event.online_url}"
+        link = (f"Lien de connexion : {event.online_url}" if private
+                else "Lien de connexion : envoyé aux personnes inscrites avec leur confirmation.")
+        description = (description + "\n\n" if description else "") + link
     if description:
         item.add("description", description)
-    place = location(event)
+    place = location(event, join_link=private)
     if place:
         item.add("location", place)
-    if event.online_url:
+    if event.online_url and private:
         item.add("url", event.online_url)
     item.add("status", "CANCELLED" if cancelled or event.status == "annule" else "CONFIRMED")
-    item.add("organizer", organiser_address(event))
+    item.add("organizer", organiser_address(event, staff=private))
     if attendee is not None:
         item.add("attendee", _address(
             attendee.email, attendee.display_name, role="REQ-PARTICIPANT",
@@ -77,15 +96,16 @@ def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | No
     return item
 
 
-def event_calendar(event: Event, method: str = "PUBLISH", attendee: Registration | None = None) -> bytes:
+def event_calendar(event: Event, method: str = "PUBLISH", attendee: Registration | None = None, *,
+                   private: bool = False) -> bytes:
     """One event as a complete calendar, with its VTIMEZONE.
 
     ``REQUEST`` is an invitation (with the ATTENDEE), ``CANCEL`` withdraws it (STATUS:CANCELLED,
-    same UID, higher SEQUENCE), ``PUBLISH`` is a plain download.
+    same UID, higher SEQUENCE), ``PUBLISH`` is a plain download (``private``: for staff, see :func:`vevent`).
     """
     calendar = new_calendar(method)
     calendar.add_component(paris_timezone())
-    calendar.add_component(vevent(event, cancelled=method == "CANCEL", attendee=attendee))
+    calendar.add_component(vevent(event, cancelled=method == "CANCEL", attendee=attendee, private=private))
     return calendar.to_ical()
 
 
@@ -136,14 +156,14 @@ def task_vevent(task: Task, *, sequence: int = 0, last_modified: datetime | None
 
 
 def feed_calendar(name: str, events: Iterable[Event], tasks: Iterable[tuple[Task, int, datetime | None]] = (),
-                  *, description: str | None = None) -> bytes:
+                  *, description: str | None = None, private: bool = False) -> bytes:
     """A subscribed calendar: events (cancelled ones kept, as CANCELLED, so clients drop them) and
-    ``(task, sequence, last_modified)`` tuples as all-day reminders."""
+    ``(task, sequence, last_modified)`` tuples as all-day reminders; ``private``: see :func:`vevent`."""
     events, tasks = list(events), list(tasks)
     calendar = new_calendar("PUBLISH", name=name, description=description)
     calendar.add_component(paris_timezone())
     for event in events:
-        calendar.add_component(vevent(event))
+        calendar.add_component(vevent(event, private=private))
     for task, sequence, last_modified in tasks:
         calendar.add_component(task_vevent(task, sequence=sequence, last_modified=last_modified))
     return calendar.to_ical()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
 from crm.accounts.models import User
-from crm.accounts.permissions import can_edit_department
+from crm.accounts.permissions import can_edit_department, can_edit_structure
 from crm.core.events import record_change
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
@@ -163,9 +163,23 @@ def unmatched_registrations(*, page: int = 1, per_page: int = 50, **filters) -> 
     return Page(items=list(items), total=total, page=max(page, 1), per_page=per_page)
 
 
-def can_resolve(user: User, structure: Structure) -> bool:
-    """Organisers resolve their registrants anywhere; animators in their departments; admins everywhere."""
-    return user.is_authenticated and (user.role == "organisateur" or can_edit_department(user, structure.department_code))
+def can_resolve(user: User, registration: Registration, structure: Structure) -> bool:
+    """Attach ``registration`` to ``structure``: organisers anywhere (their registrants are event data),
+    admins everywhere, animators as in the CRM, within their departments: both the structure's and
+    the registrant's (its structure's, or the one it declared)."""
+    if not user.is_authenticated:
+        return False
+    if user.role == "organisateur":
+        return True
+    current = registration.structure.department_code if registration.structure else registration.department_code
+    return can_edit_department(user, structure.department_code) and (
+        current is None or can_edit_department(user, current))
+
+
+def can_create_contact(user: User, registration: Registration) -> bool:
+    """A contact is the CRM's: created by whoever edits its structure (the animators of its department,
+    admins), never by an organiser."""
+    return registration.structure is not None and can_edit_structure(user, registration.structure)
 
 
 def resolve_structure(registration: Registration, structure_id: int | None, *, user: User) -> Registration:
@@ -173,8 +187,9 @@ def resolve_structure(registration: Registration, structure_id: int | None, *, u
     structure = db.session.get(Structure, structure_id) if structure_id else None
     if structure is None:
         raise ValidationFailed({"structure_id": "Choisissez une structure dans la liste."})
-    if not can_resolve(user, structure):
-        raise ValidationFailed({"structure_id": "Vous ne pouvez rattacher qu'à une structure de vos départements."})
+    if not can_resolve(user, registration, structure):
+        raise ValidationFailed({"structure_id": "Vous ne pouvez rattacher que les inscrits de vos départements "
+                                                "à une structure de vos départements."})
     if registration.contact_id is not None and registration.structure_id not in (None, structure.id):
         raise ValidationFailed({"structure_id": "Cet inscrit est un contact d'une autre structure."})
     before = _snapshot(registration)
@@ -192,8 +207,10 @@ def create_contact(registration: Registration, *, user: User) -> Contact:
     structure = registration.structure
     if structure is None:
         raise ValidationFailed({"structure_id": "Rattachez d'abord l'inscrit à une structure."})
-    if not can_resolve(user, structure):
-        raise ValidationFailed({"structure_id": "Vous ne pouvez créer de contact que dans vos départements."})
+    if not can_create_contact(user, registration):
+        message = ("Les contacts sont créés par les animateurs du département de la structure."
+                   if user.role == "organisateur" else "Vous ne pouvez créer de contact que dans vos départements.")
+        raise ValidationFailed({"structure_id": message})
     if registration.contact_id is not None:
         raise ValidationFailed({"contact_id": "Cet inscrit est déjà un contact."})
     contact = db.session.scalar(select(Contact).where(Contact.structure_id == structure.id,

@@ -18,6 +18,8 @@ from crm.referential.services import departments_for_select
 bp = Blueprint("event_matching", __name__, url_prefix="/evenements/rapprochement")
 
 RESOLVERS = ("animateur", "organisateur", "admin")
+# Contacts are the CRM's: an organiser attaches registrants to structures but creates no contact.
+CONTACT_CREATORS = ("animateur", "admin")
 
 
 def _back(default: str):
@@ -39,7 +41,8 @@ def index():
     page = matching.unmatched_registrations(event_id=event.id if event else None, department=department,
                                             missing=missing, page=as_id(request.args.get("page")) or 1)
     return render_template("events/followup/matching.html", page=page, event=event, department=department,
-                           departments=departments, missing=missing, form=ResolveForm(), action_form=StatusForm())
+                           departments=departments, missing=missing, form=ResolveForm(), action_form=StatusForm(),
+                           can_create_contact=lambda r: matching.can_create_contact(current_user, r))
 
 
 @bp.route("/evenement/<int:event_id>", methods=["POST"])
@@ -75,7 +78,7 @@ def resolve(registration_id: int):
 
 @bp.route("/inscription/<int:registration_id>/contact", methods=["POST"])
 @login_required
-@roles_required(*RESOLVERS)
+@roles_required(*CONTACT_CREATORS)
 def create_contact(registration_id: int):
     registration = get_or_404(Registration, registration_id)
     if not StatusForm().validate_on_submit():

@@ -1,5 +1,8 @@
 """The emails of registrations and events, queued in the transaction of their cause (sent later by a job).
 
+A personal link is written with its token masked (:mod:`crm.mail.personal_links`): the token is only
+in the message sent.
+
 The emails with a personal link (confirmation, waiting list, promotion) are queued by the
 ``registration_emails`` workflow rule through :func:`crm.events.registrations.send_personal_link`, the
 reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
@@ -17,6 +20,7 @@ from crm.events.ics import event_calendar, location
 from crm.events.models import Event, Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage
+from crm.mail.personal_links import PLACEHOLDER
 from crm.mail.services import queue_email
 
 
@@ -29,12 +33,16 @@ def external_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def _details(event: Event) -> str:
+def _details(event: Event, *, join_link: bool = False) -> str:
+    """Title, dates and place; an online event's join link only with ``join_link``: it goes to people
+    holding a seat (confirmation, promotion, reminder, change), never to the waiting list."""
     lines = [f"« {event.title} »", f"Du {format_datetime(event.starts_at)} au {format_datetime(event.ends_at)}"
              " (heure de Paris)"]
     place = location(event)
     if place:
         lines.append(f"Lieu : {place}")
+    if join_link and event.online_url:
+        lines.append(f"Lien de connexion : {event.online_url}")
     return "\n".join(lines)
 
 
@@ -54,11 +62,16 @@ def _signature() -> str:
     return f"\n\nL'équipe {current_app.config.get('CRM_ORGANISATION_NAME', '')}".rstrip()
 
 
-def confirmation(registration: Registration, token: str, *, user_id: int | None = None,
-                 dedupe_key: str | None = None) -> EmailMessage | None:
+# Opens the email of someone who registered again: the public page told them nothing of their state.
+AGAIN = "Nous avons reçu une nouvelle demande d'inscription avec votre adresse : vous étiez déjà inscrit(e).\n\n"
+
+
+def confirmation(registration: Registration, *, user_id: int | None = None,
+                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
-    body = (f"Bonjour {registration.first_name},\n\nVotre inscription est confirmée :\n{_details(event)}\n\n"
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
+    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
+            f"{_details(event, join_link=True)}\n\n"
             "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
             f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
             f"{_signature()}")
@@ -66,11 +79,12 @@ def confirmation(registration: Registration, token: str, *, user_id: int | None 
                  attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
 
 
-def waiting_list(registration: Registration, token: str, *, user_id: int | None = None,
-                 dedupe_key: str | None = None) -> EmailMessage | None:
+def waiting_list(registration: Registration, *, user_id: int | None = None,
+                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
-    body = (f"Bonjour {registration.first_name},\n\nL'événement est complet : vous êtes sur la liste d'attente de\n"
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
+    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
+            "L'événement est complet : vous êtes sur la liste d'attente de\n"
             f"{_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
             "et vous recevrez un email de confirmation avec l'invitation.\n\n"
             f"Pour quitter la liste d'attente :\n{link}{_signature()}")
@@ -78,12 +92,12 @@ def waiting_list(registration: Registration, token: str, *, user_id: int | None 
                  user_id=user_id, dedupe_key=dedupe_key)
 
 
-def promotion(registration: Registration, token: str, *, user_id: int | None = None,
+def promotion(registration: Registration, *, user_id: int | None = None,
               dedupe_key: str | None = None) -> EmailMessage | None:
     event = registration.event
-    link = external_url("public_events.cancel", token=token)
+    link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
-            f"{_details(event)}\n\nL'invitation est jointe.\n\n"
+            f"{_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
             f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{_signature()}")
     return _send(registration, "registration.promotion", f"Une place s'est libérée : {event.title}", body,
                  attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
@@ -92,9 +106,8 @@ def promotion(registration: Registration, token: str, *, user_id: int | None = N
 def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | None:
     """Before the event. No new personal link: the one of the confirmation stays the only valid one."""
     event = registration.event
-    online = event.online_url and location(event) != event.online_url  # else the details show it already
-    where = f"\nLien de connexion : {event.online_url}" if online else ""
-    body = (f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n{_details(event)}{where}\n\n"
+    body = (f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n"
+            f"{_details(event, join_link=True)}\n\n"
             "Si vous ne pouvez plus venir, libérez votre place avec le lien personnel de votre email de "
             "confirmation : une personne en liste d'attente pourra en profiter."
             f"{_signature()}")
@@ -123,6 +136,6 @@ def event_changed(event: Event, *, user_id: int | None = None) -> None:
         if registration.status != "inscrit":
             continue
         body = (f"Bonjour {registration.first_name},\n\nL'événement auquel vous êtes inscrit(e) a changé :\n"
-                f"{_details(event)}\n\nL'invitation jointe met votre agenda à jour.{_signature()}")
+                f"{_details(event, join_link=True)}\n\nL'invitation jointe met votre agenda à jour.{_signature()}")
         _send(registration, "event.changed", f"Modification : {event.title}", body,
               attachments=[_ics(event, "REQUEST", registration)], user_id=user_id)

@@ -1,25 +1,20 @@
 """Public pages (no account): an event's page and registration form, the personal cancellation link."""
 from __future__ import annotations
 
-from datetime import timedelta
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select
-
-from crm.core.models import utcnow
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
 from crm.events import registrations
 from crm.events.forms import RegistrationForm, StatusForm
-from crm.events.models import Event, Registration
+from crm.events.models import Event
 from crm.events.services import registration_counts
 from crm.extensions import db
 from crm.referential.services import departments_for_select
 from crm.structures.services import search_structures
 
 bp = Blueprint("public_events", __name__, url_prefix="/e")
-
-OUTCOMES = {"inscrit", "attente"}
 
 
 def _published(slug: str) -> Event:
@@ -49,16 +44,6 @@ def registration_data(form: RegistrationForm) -> dict:
         "consent_contact")}
 
 
-def _too_many(ip: str | None) -> bool:
-    """Rate limit per client address, counted on the registrations stored from it."""
-    if not ip:
-        return False
-    since = utcnow() - timedelta(minutes=current_app.config["EVENT_REGISTRATION_WINDOW_MINUTES"])
-    count = db.session.scalar(select(func.count()).where(Registration.client_ip == ip,
-                                                         Registration.registered_at >= since))
-    return count >= current_app.config["EVENT_REGISTRATIONS_PER_IP"]
-
-
 def _page(event: Event, form: RegistrationForm, status: int = 200, message: str | None = None):
     form.department_code.choices = department_choices()  # only to render: a POST that succeeds skips them
     counts = registration_counts(event.id)
@@ -77,14 +62,13 @@ def show(slug: str):
         return _page(event, form, 400, "Le formulaire a expiré : rechargez la page et recommencez.")
     if form.website.data:
         # A robot filled the hidden field: it is told "done", and nothing is stored.
-        return redirect(url_for("public_events.confirmation", slug=event.slug, etat="inscrit"))
-    if _too_many(request.remote_addr):
-        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
-                               message="Trop d'inscriptions ont été envoyées depuis votre connexion. "
-                                       "Réessayez dans quelques minutes."), 429
+        return redirect(url_for("public_events.confirmation", slug=event.slug))
     try:
-        registration, outcome = registrations.register(event, registration_data(form), source="public",
-                                                       client_ip=request.remote_addr)
+        registrations.register(event, registration_data(form), source="public", client_ip=request.remote_addr)
+    except registrations.TooManyRegistrations as error:
+        db.session.rollback()
+        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
+                               message=str(error)), 429
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error.errors)
@@ -92,20 +76,14 @@ def show(slug: str):
     except registrations.RegistrationClosed as error:
         db.session.rollback()
         return _page(event, form, 409, str(error))
-    if outcome == "existant":
-        # The same page as a first registration (the email is sent again): the form does not tell
-        # a stranger whether an address is registered.
-        outcome = "attente" if registration.status == "attente" else "inscrit"
-    return redirect(url_for("public_events.confirmation", slug=slug, etat=outcome))
+    # One answer whatever happened (registered, waiting list, already registered): whoever typed the
+    # address cannot learn whether it is registered; its owner learns their state by email.
+    return redirect(url_for("public_events.confirmation", slug=slug))
 
 
 @bp.route("/<slug>/confirmation")
 def confirmation(slug: str):
-    event = _published(slug)
-    outcome = request.args.get("etat")
-    if outcome not in OUTCOMES:
-        outcome = "inscrit"
-    return render_template("public/confirmation.html", event=event, outcome=outcome)
+    return render_template("public/confirmation.html", event=_published(slug))
 
 
 @bp.route("/structures")

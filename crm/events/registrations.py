@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
+import zlib
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ from crm.events.models import (
 )
 from crm.events.services import as_utc, event_payload
 from crm.extensions import db
+from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 from crm.referential.services import known_department
 from crm.structures.models import Structure
@@ -44,6 +46,10 @@ def _boolean(value) -> bool | None:
 
 class RegistrationClosed(ValueError):
     """The event does not take registrations (not published, window closed...): a French message."""
+
+
+class TooManyRegistrations(ValueError):
+    """The client address stored its quota of public registrations in the window."""
 
 
 def hash_token(token: str) -> str:
@@ -169,6 +175,32 @@ def _lock(event: Event) -> None:
         db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
 
 
+# pg_advisory_xact_lock(ADDRESS_LOCK, <crc32 of the address>): the two-key space, apart from the one-key locks.
+ADDRESS_LOCK = 762_441_101
+
+
+def _within_address_quota(event: Event, client_ip: str) -> None:
+    """Raise TooManyRegistrations when ``client_ip`` stored its quota of registrations in the window.
+
+    Counted under a lock per address held until the commit: without it, requests sent at once all
+    counted the same rows before any of them inserted (40 at once stored 22 for a limit of 20).
+    """
+    config = current_app.config
+    if db.session.get_bind().dialect.name == "sqlite":
+        _lock(event)  # SQLite's write lock is database-wide: it serialises every address
+    else:
+        key = zlib.crc32(client_ip.encode("utf-8")) - 2**31  # into the signed int4 the function takes
+        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                           {"space": ADDRESS_LOCK, "key": key})
+    since = utcnow() - timedelta(minutes=config["EVENT_REGISTRATION_WINDOW_MINUTES"])
+    count = db.session.scalar(select(db.func.count()).where(Registration.client_ip == client_ip,
+                                                            Registration.registered_at >= since))
+    if count >= config["EVENT_REGISTRATIONS_PER_IP"]:
+        db.session.rollback()  # release the lock
+        raise TooManyRegistrations("Trop d'inscriptions ont été envoyées depuis votre connexion. "
+                                   "Réessayez dans quelques minutes.")
+
+
 def _seats_and_existing(event_id: int, email_key: str) -> tuple[int, int | None]:
     """Seats taken and the id of this email's registration, in one statement (run under the event's lock,
     so that its snapshot sees every registration committed before)."""
@@ -184,7 +216,8 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
     ``outcome``: "inscrit" or "attente" for a new (or re-activated) registration, "existant" when
     this email is already registered (no second row; its email is asked for again, unless one was
     in the last minutes). Capacity holds under concurrency: the event row is locked before the
-    seats are counted. The emails (personal link, invitation) are the ``registration_emails``
+    seats are counted; so does the quota of public registrations per ``client_ip``
+    (TooManyRegistrations). The emails (personal link, invitation) are the ``registration_emails``
     workflow rule's: the request only writes the registration and its event.
     """
     if source not in REGISTRATION_SOURCES:
@@ -197,6 +230,8 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
     # the lock, which every registration to the event waits for: under it, two light statements.
     structure = db.session.get(Structure, values["structure_id"]) if values["structure_id"] else None
     parts = {**_event_part(event), **_structure_part(structure, values["department_code"])}
+    if source == "public" and client_ip:
+        _within_address_quota(event, client_ip)
     _lock(event)
     taken, existing_id = _seats_and_existing(event.id, values["email_key"])
     existing = db.session.get(Registration, existing_id) if existing_id is not None else None
@@ -263,21 +298,24 @@ PERSONAL_LINK_EMAILS = {"confirmation": notifications.confirmation, "attente": n
 
 
 def send_personal_link(registration: Registration, email: str, *, dedupe_key: str,
-                       user_id: int | None = None) -> EmailMessage | None:
+                       user_id: int | None = None, again: bool = False) -> EmailMessage | None:
     """Queue the registration's email of kind ``email`` ("confirmation", "attente" or "promotion") with a
     new personal link, in the caller's transaction; None if ``dedupe_key`` was used already.
+    ``again``: the person registered again (the email says they already were).
 
-    The new link replaces the previous one (only its hash is stored, and the token is only in this
-    email); the hash is written without raising the registration's version, so that staff editing
-    the registration meanwhile are not told it changed under them.
+    The new link replaces the previous one (only its hash is stored, and the token is only in the
+    email as sent: see :mod:`crm.mail.personal_links`); the hash is written without raising the
+    registration's version, so that staff editing the registration meanwhile are not told it changed
+    under them.
     """
     event = registration.event
-    token = secrets.token_urlsafe(32)
-    message = PERSONAL_LINK_EMAILS[email](registration, token, user_id=user_id, dedupe_key=dedupe_key)
+    extra = {"again": True} if again else {}
+    message = PERSONAL_LINK_EMAILS[email](registration, user_id=user_id, dedupe_key=dedupe_key, **extra)
     if message is None:
         return None
     db.session.execute(update(Registration).where(Registration.id == registration.id)
-                       .values(cancel_token_hash=hash_token(token), token_expires_at=as_utc(event.ends_at))
+                       .values(cancel_token_hash=hash_token(personal_links.token_for(message)),
+                               token_expires_at=as_utc(event.ends_at))
                        .execution_options(synchronize_session="fetch"))
     return message
 

@@ -287,6 +287,6 @@ def registration_status(event_id: int, registration_id: int):
 @reader_required
 def ics(event_id: int):
     event = _event(event_id)
-    return Response(event_calendar(event, method="PUBLISH"), mimetype="text/calendar",
+    return Response(event_calendar(event, method="PUBLISH", private=True), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
 from crm.events import checkin_routes  # noqa: E402,F401  (registers the check-in pages on ``bp``)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from crm.events.retention import ANONYMOUS_DOMAIN
 from crm.events.services import as_utc
 from crm.events.survey_models import SurveyInvitation, SurveyResponse
 from crm.extensions import db
+from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email
 
@@ -57,17 +57,20 @@ def invite(registration: Registration, *, user_id: int | None = None) -> EmailMe
             SurveyInvitation.registration_id == registration.id)) is not None:
         return None
     event = registration.event
-    token = secrets.token_urlsafe(32)
-    db.session.add(SurveyInvitation(registration_id=registration.id, token_hash=hash_token(token),
-                                    expires_at=as_utc(event.ends_at) + timedelta(days=LINK_VALID_DAYS)))
-    link = external_url("survey_public.answer", token=token)
+    link = external_url("survey_public.answer", token=personal_links.PLACEHOLDER)  # see crm.mail.personal_links
     body = (f"Bonjour {registration.first_name},\n\nMerci d'avoir participé à\n{_details(event)}\n\n"
             "Votre avis nous aide à améliorer nos prochains rendez-vous : trois questions, une minute.\n"
             f"{link}\n\nCe lien personnel est valable {LINK_VALID_DAYS} jours.{_signature()}")
-    return queue_email(kind="survey.invitation", to_address=registration.email, to_name=registration.display_name,
-                       subject=f"Votre avis sur « {event.title} »", body_text=body,
-                       related=("registration", registration.id), dedupe_key=f"survey:{registration.id}",
-                       created_by_id=user_id)
+    message = queue_email(kind="survey.invitation", to_address=registration.email,
+                          to_name=registration.display_name, subject=f"Votre avis sur « {event.title} »",
+                          body_text=body, related=("registration", registration.id),
+                          dedupe_key=f"survey:{registration.id}", created_by_id=user_id)
+    if message is None:
+        return None
+    db.session.add(SurveyInvitation(registration_id=registration.id,
+                                    token_hash=hash_token(personal_links.token_for(message)),
+                                    expires_at=as_utc(event.ends_at) + timedelta(days=LINK_VALID_DAYS)))
+    return message
 
 
 def record_sent(event: Event, registration_ids: list[int], *, user_id: int | None = None,
@@ -89,10 +92,12 @@ def send_survey(event: Event, *, user_id: int | None = None) -> int:
     if reason:
         raise ValidationFailed({"event": reason})
     pending = db.session.scalars(_not_invited(Registration.event_id == event.id)).all()
-    invited = [registration.id for registration in pending if invite(registration, user_id=user_id) is not None]
-    if invited:
-        record_sent(event, invited, user_id=user_id)
     try:
+        # Each invitation's message is flushed for its link (crm.mail.personal_links): the race shows there.
+        invited = [registration.id for registration in pending
+                   if invite(registration, user_id=user_id) is not None]
+        if invited:
+            record_sent(event, invited, user_id=user_id)
         db.session.commit()
     except IntegrityError:  # a second click (or the rule) sent the same invitations meanwhile
         db.session.rollback()

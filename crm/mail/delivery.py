@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from crm.core.models import utcnow
 from crm.extensions import db
+from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 
 logger = logging.getLogger("crm.mail")
@@ -68,7 +69,8 @@ def _attachment_type(attachment: dict) -> tuple[str, str, dict[str, str]]:
 
 
 def build_mime(message: EmailMessage) -> MimeMessage:
-    """The message as sent: UTF-8 text body, optional HTML alternative, text attachments (an .ics)."""
+    """The message as sent: UTF-8 text body (its personal link revealed), optional HTML alternative, text
+    attachments (an .ics)."""
     config = current_app.config
     sender = _address(config["MAIL_FROM"], config["MAIL_FROM_NAME"])
     mime = MimeMessage()
@@ -77,9 +79,10 @@ def build_mime(message: EmailMessage) -> MimeMessage:
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(utcnow())
     mime["Message-ID"] = make_msgid(idstring=f"maillage.{message.id}", domain=sender.domain or None)
-    mime.set_content(message.body_text, charset="utf-8")
+    # The stored copy has its personal link masked: the token goes into the message sent, nowhere else.
+    mime.set_content(personal_links.reveal(message, message.body_text), charset="utf-8")
     if message.body_html:
-        mime.add_alternative(message.body_html, subtype="html", charset="utf-8")
+        mime.add_alternative(personal_links.reveal(message, message.body_html), subtype="html", charset="utf-8")
     for attachment in message.attachments or []:
         maintype, subtype, params = _attachment_type(attachment)
         content = attachment.get("content", "")

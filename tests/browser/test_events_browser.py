@@ -55,8 +55,8 @@ def test_publish_register_and_check_in(browser, page, live_server, make_user, ma
     visitor.get_by_role("option", name="EHPAD Les Tilleuls – Muret").click()
     visitor.get_by_label("J'accepte d'être recontacté(e)").check()
     visitor.get_by_role("button", name="M'inscrire").click()
-    visitor.wait_for_url("**/confirmation?etat=inscrit")
-    assert visitor.get_by_role("heading", name="Inscription enregistrée").is_visible()
+    visitor.wait_for_url("**/confirmation")
+    assert visitor.get_by_role("heading", name="Votre demande est enregistrée").is_visible()
     visitor_context.close()
     registration = db.session.scalars(select(Registration)).one()
     assert registration.structure_id == structure.id and registration.status == "inscrit"

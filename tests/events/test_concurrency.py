@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from crm.events import registrations
 from crm.events.models import Event, Registration
 from crm.extensions import db
+from tests.conftest import csrf_token
 from tests.events.conftest import person
 
 
@@ -60,3 +61,70 @@ def test_the_same_email_sent_at_once_is_one_registration(app, make_event):
     outcomes = _race(app, event.id, [person(7, first_name=f"Essai{n}") for n in range(8)])
     assert sorted(outcomes) == ["existant"] * 7 + ["inscrit"]
     assert db.session.scalar(select(func.count()).select_from(Registration)) == 1
+
+
+def test_the_per_address_limit_holds_when_requests_arrive_at_once(app, make_event):
+    """40 visitors behind one address post the form at the same instant: exactly the limit is stored."""
+    event = make_event(capacity=None)
+    limit, attempts = app.config["EVENT_REGISTRATIONS_PER_IP"], 40
+    barrier = threading.Barrier(attempts)
+    statuses: list = [None] * attempts
+
+    def run(index: int) -> None:
+        with app.app_context():
+            try:
+                client = app.test_client()
+                token = csrf_token(client)
+                barrier.wait(timeout=60)
+                response = client.post(f"/e/{event.slug}", data={**person(100 + index), "csrf_token": token},
+                                       environ_base={"REMOTE_ADDR": "203.0.113.7"})
+                statuses[index] = response.status_code
+            except Exception as error:  # reported by the assertion below
+                statuses[index] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(statuses, key=str) == [302] * limit + [429] * (attempts - limit), statuses
+    stored = db.session.scalar(select(func.count()).where(Registration.client_ip == "203.0.113.7"))
+    assert stored == limit
+
+
+def test_two_clicks_on_send_survey_at_once_send_each_link_once(app):
+    """Each invitation's message is flushed for its personal link: the loser of the race is told, not a 500."""
+    from crm.core.validation import ValidationFailed
+    from crm.events import survey
+    from crm.mail.models import EmailMessage
+    from tests.events.factories import add_registration
+    from tests.events.factories import make_event as make_past_event
+
+    event = make_past_event(title="Webinaire INS", days_ago=2)
+    for n in range(5):
+        add_registration(event, f"present{n}@ehpad.fr", status="present")
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def run(index: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                results[index] = survey.send_survey(db.session.get(Event, event.id))
+            except Exception as error:  # ValidationFailed expected for the loser, anything else reported
+                results[index] = error
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert 5 in results, results
+    other = results[1 - results.index(5)]
+    assert other == 0 or isinstance(other, ValidationFailed), results
+    assert db.session.scalar(select(func.count()).select_from(EmailMessage)) == 5

@@ -48,8 +48,11 @@ def test_a_change_raises_the_sequence_and_cancel_keeps_the_uid(make_event, organ
     assert str(vevent["UID"]) == event.uid and vevent["SEQUENCE"] == before + 2
 
 
-def test_online_event_carries_its_link(make_event):
+def test_online_event_carries_its_link_for_staff_and_invitations_only(make_event):
     event = make_event(place_name="", department_code="", address="", online_url="https://visio.example.fr/abc")
-    _, vevent = _parse(event_calendar(event))
+    _, vevent = _parse(event_calendar(event, private=True))
     assert str(vevent["URL"]) == "https://visio.example.fr/abc"
     assert "https://visio.example.fr/abc" in str(vevent["DESCRIPTION"])
+    _, public = _parse(event_calendar(event))
+    assert "URL" not in public and str(public["LOCATION"]) == "En ligne"
+    assert "https://visio.example.fr/abc" not in str(public["DESCRIPTION"])

@@ -3,9 +3,12 @@ import pytest
 from sqlalchemy import select
 
 from crm.core.models import AuditEntry
+from crm.core.validation import ValidationFailed
+from crm.events.matching import create_contact
 from crm.extensions import db
 from crm.structures.models import Contact
 from tests.conftest import post
+from tests.events.conftest import page_text
 from tests.events.factories import add_registration, make_event
 
 
@@ -113,3 +116,43 @@ def test_events_list_links_to_the_matching_page(client, login_as, role, shown):
     login_as(role)
     html = client.get("/evenements").get_data(as_text=True)
     assert ('href="/evenements/rapprochement"' in html) == shown
+
+
+def test_an_animator_resolves_only_registrants_of_their_departments(client, login_as, pending):
+    """The target structure and the registrant (its structure's department, or the declared one) must be theirs."""
+    login_as("animateur", ["31"])
+    attached_in_gers = add_registration(pending["event"], "gers@x.fr", first_name="Gaël",
+                                        structure=pending["gers"])
+    declared_ariege = pending["other"]  # declared department 09
+    for registration in (attached_in_gers, declared_ariege):
+        response = post(client, f"/evenements/rapprochement/inscription/{registration.id}/structure",
+                        {"structure_id": str(pending["structure"].id)}, follow_redirects=True)
+        assert "Vous ne pouvez rattacher que les inscrits de vos départements" in page_text(response)
+    response = post(client, f"/evenements/rapprochement/inscription/{attached_in_gers.id}/contact",
+                    follow_redirects=True)
+    assert "que dans vos départements" in page_text(response)
+    db.session.expire_all()
+    assert attached_in_gers.structure_id == pending["gers"].id and declared_ariege.structure_id is None
+    assert db.session.query(AuditEntry).filter_by(entity_type="registration").count() == 0
+    assert db.session.query(Contact).count() == 0
+
+
+def test_an_organiser_attaches_registrants_but_creates_no_contact(client, login_as, pending, make_user):
+    organiser = login_as("organisateur")
+    registration = pending["registration"]
+    response = post(client, f"/evenements/rapprochement/inscription/{registration.id}/structure",
+                    {"structure_id": str(pending["structure"].id)})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert registration.structure_id == pending["structure"].id
+    html = client.get("/evenements/rapprochement?vue=contacts").get_data(as_text=True)
+    assert "Hélène Méric" in html and "Créer le contact" not in html
+    response = post(client, f"/evenements/rapprochement/inscription/{registration.id}/contact")
+    assert response.status_code == 403
+    with pytest.raises(ValidationFailed, match="animateurs du département"):
+        create_contact(registration, user=organiser)
+    db.session.rollback()
+    assert db.session.query(Contact).count() == 0
+    db.session.expire_all()
+    assert registration.contact_id is None
+    assert create_contact(registration, user=make_user("animateur", ["31"])).structure_id == pending["structure"].id

@@ -66,7 +66,7 @@ def action(event: DomainEvent, _settings: dict) -> str:
     else:
         email = EMAILS[event.type][0]
     message = send_personal_link(registration, email, dedupe_key=f"registration_emails:{event.id}",
-                                 user_id=event.actor_id)
+                                 user_id=event.actor_id, again=event.type == RESEND)
     if message is None:
         return "Email déjà envoyé."
     return f"Email « {email} » à l'inscription {registration.id} (nouveau lien personnel)."
