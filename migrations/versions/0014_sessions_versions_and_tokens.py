@@ -4,7 +4,7 @@ A session holds its user's session version, bumped by logout, a new password or 
 "remember me" cookies become random rotating tokens stored hashed; API tokens expire (the ones
 issued before get a year from their creation).
 
-Revision ID: 0014_sessions
+Revision ID: 0014
 Revises: 0013
 """
 from datetime import timedelta
@@ -12,7 +12,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_sessions"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

@@ -3,14 +3,14 @@
 An import that would close more than 5 % of its scope's open FINESS structures is refused until
 confirmed: the run keeps how many closures the admin confirmed. CLI imports are recorded too.
 
-Revision ID: 0014_t10finess
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_t10finess"
-down_revision = "0013"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

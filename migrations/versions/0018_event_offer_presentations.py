@@ -5,8 +5,8 @@ activities: one fact per event, offer and department of the people present, summ
 cells. The read model is marked unbuilt: the worker rebuilds it (with the events' offers) before its next
 batch.
 
-Revision ID: 0014_t11events
-Revises: 0013
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-06 20:30:00.000000
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0014_t11events'
-down_revision = '0013'
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """API idempotency keys: the first answer to a write, per user and Idempotency-Key header
 
-Revision ID: 0014_t11records
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0014_t11records"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

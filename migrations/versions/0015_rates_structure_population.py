@@ -6,8 +6,8 @@ the period (participation), or at its end (engagement). The open counts per depa
 (``ind_structure_facts``), and the participation and project facts carry their structure's dates. The read
 model is emptied and marked unbuilt: the worker rebuilds it before its next batch.
 
-Revision ID: 0014_rates
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 20:30:00.000000
 
 """
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0014_rates'
-down_revision = '0013'
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
