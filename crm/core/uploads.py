@@ -73,7 +73,7 @@ def xlsx_rows(data: bytes, *, max_rows: int, max_columns: int = MAX_COLUMNS,
     check_xlsx_archive(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # a damaged or foreign zip: openpyxl raises many kinds of errors
+    except Exception:  # noqa: BLE001  (a damaged or foreign zip: openpyxl raises many kinds of errors
         raise UploadRefused("Ce classeur Excel est illisible.") from None
     try:
         sheet = workbook.worksheets[0]

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from crm.core.text import fold
 from crm.core.uploads import UploadRefused, check_cells, xlsx_rows
+from crm.core.validation import email_error
 from crm.events.attendance_columns import (
     COMMON_HEADERS, FIELDS, NO, PARTICIPANT_SECTIONS, SIGNATURES, TOOL_HEADERS, TOOLS, YES,
 )
-from crm.events.registrations import EMAIL_RE
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_REPORT_BYTES = 5 * 1024 * 1024
@@ -277,7 +277,8 @@ def _read_rows(table: _Table, report: AttendanceReport) -> None:
     for number, cells in table.lines:
         def cell(name: str) -> str:
             index = table.mapping.get(name)
-            return cells[index].strip() if index is not None and index < len(cells) else ""
+            # Whitespace runs (a line break in a quoted cell) become one space: names reach email headers.
+            return " ".join(cells[index].split()) if index is not None and index < len(cells) else ""
 
         raw_email = cell("email")
         if not raw_email:
@@ -326,7 +327,7 @@ def _warn(report: AttendanceReport, message: str) -> None:
 def _clean_email(value: str) -> str | None:
     """The registrations' own rule and key (lower-cased as typed), so that the same address matches."""
     value = value.strip().strip("<>").strip()
-    if len(value) > 254 or not EMAIL_RE.match(value):
+    if email_error(value):
         return None
     return value.lower()
 
