@@ -51,7 +51,7 @@ def check_xlsx_archive(data: bytes, *, max_unpacked: int = MAX_XLSX_UNPACKED_BYT
     unpacked = sum(member.file_size for member in members)
     if unpacked > max_unpacked:
         raise UploadRefused(f"Ce classeur Excel se décompresse en plus de {_mb(max_unpacked)} "
-                            f"({_mb(unpacked)}) : il est refusé. Exportez le rapport au format CSV.")
+                            f"({_mb(unpacked)}) : il est refusé.")
 
 
 def _cell_text(value) -> str:
