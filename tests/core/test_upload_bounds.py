@@ -27,22 +27,41 @@ def small_workbook() -> bytes:
     return buffer.getvalue()
 
 
+SST = b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+SHEET = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+         b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+         b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>')
+SST_TYPE = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+            b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+
+
 def shared_strings_bomb(unpacked_mb: int = 100) -> bytes:
-    """A real workbook whose sharedStrings.xml unpacks to ``unpacked_mb`` MB (about 100 KB zipped)."""
+    """A real workbook whose cells are shared strings, the last of which unpacks to ``unpacked_mb`` MB:
+    openpyxl loads every shared string when it opens a workbook, read-only mode included."""
     source = zipfile.ZipFile(io.BytesIO(small_workbook()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
         for item in source.infolist():
-            if item.filename != "xl/sharedStrings.xml":
-                bomb.writestr(item, source.read(item))
+            content = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                content = content.replace(b"</Types>", SST_TYPE)
+            elif item.filename == "xl/worksheets/sheet1.xml":
+                content = SHEET
+            bomb.writestr(item, content)
         with bomb.open("xl/sharedStrings.xml", "w") as member:  # streamed: the test never holds 100 MB
-            member.write(b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/'
-                         b'spreadsheetml/2006/main" count="2" uniqueCount="2"><si><t>')
+            member.write(SST + b"<si><t>Email</t></si><si><t>Nom</t></si><si><t>anne@ehpad.fr</t></si>"
+                               b"<si><t>Anne Martin</t></si><si><t>")
             chunk = b"A" * (1024 * 1024)
             for _ in range(unpacked_mb):
                 member.write(chunk)
             member.write(b"</t></si></sst>")
     return out.getvalue()
+
+
+def test_the_workbook_is_read_through_its_shared_strings():
+    """The bomb's shape is a real one: the same workbook with a small last string is read."""
+    rows = list(xlsx_rows(shared_strings_bomb(unpacked_mb=0), max_rows=10))
+    assert [row[:2] for row in rows] == [["Email", "Nom"], ["anne@ehpad.fr", "Anne Martin"]]
 
 
 def test_bomb_is_small_but_declares_what_it_unpacks_to():
@@ -168,3 +187,31 @@ def test_organiser_uploads_a_4_mb_attendance_report(client, login_as):
     report += b"\n" + b"#" * (4 * 1024 * 1024 - len(report))
     response = upload(client, event, "rapport.csv", report)
     assert response.status_code == 200, response.status_code
+
+
+def test_a_member_lying_about_its_size_is_cut_at_what_it_declares(tmp_path):
+    """The bomb's directory rewritten to declare 1 KB: the declared bound still holds, zipfile stops
+    inflating there (CRC error), and the reader answers "illisible" without growing."""
+    data = bytearray(shared_strings_bomb())
+    member = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/sharedStrings.xml")
+    lie = (1024).to_bytes(4, "little")
+    assert data[member.header_offset:member.header_offset + 4] == b"PK\x03\x04"
+    data[member.header_offset + 22:member.header_offset + 26] = lie  # local header
+    end = data.rfind(b"PK\x05\x06")
+    central = int.from_bytes(data[end + 16:end + 20], "little")  # walk the central directory's records
+    while True:
+        lengths = [int.from_bytes(data[central + at:central + at + 2], "little") for at in (28, 30, 32)]
+        if data[central + 46:central + 46 + lengths[0]] == b"xl/sharedStrings.xml":
+            break
+        central += 46 + sum(lengths)
+    data[central + 24:central + 28] = lie
+    declared = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(bytes(data))).infolist())
+    assert declared < MAX_XLSX_UNPACKED_BYTES
+    path = tmp_path / "menteur.xlsx"
+    path.write_bytes(bytes(data))
+    completed = subprocess.run([sys.executable, "-c", MEASURE.format(root=str(ROOT), path=str(path))],
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["message"] and "illisible" in result["message"], result
+    assert result["seconds"] < 2 and result["grew_kb"] < 30 * 1024, result
