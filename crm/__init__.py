@@ -46,6 +46,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(instance_dir()),
     )
     app.config.update(load_config(overrides))
+    from crm.core.uploads import BoundedRequest
+
+    app.request_class = BoundedRequest
 
     _configure_logging()
     db.init_app(app)

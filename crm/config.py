@@ -116,7 +116,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "API_TOKEN_DAYS": int(os.environ.get("API_TOKEN_DAYS", "365")),
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_I18N_ENABLED": False,  # WTForms' bundled French messages, see crm/core/forms.py
-        "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
+        # Any request body, anonymous ones included; the admin's FINESS import alone takes up to
+        # CRM_MAX_UPLOAD_MB (the national file is ~60 MB), see crm.core.uploads.accepts_upload.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_BODY_KB", "2048")) * 1024,
+        "CRM_MAX_UPLOAD_BYTES": int(os.environ.get("CRM_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
         # Login throttling: failures allowed per (email, client address) / per client address in the window.
         "LOGIN_MAX_FAILURES_PER_EMAIL": int(os.environ.get("LOGIN_MAX_FAILURES_PER_EMAIL", "5")),
         "LOGIN_MAX_FAILURES_PER_IP": int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "20")),

@@ -1,6 +1,6 @@
-from crm.core.forms import Form
+from crm.core.forms import EmailAddress, Form, SingleLine
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from crm.accounts.models import ROLES
 
@@ -15,9 +15,9 @@ class LoginForm(Form):
 
 class UserForm(Form):
     email = EmailField("Adresse e-mail", validators=[DataRequired("L'adresse e-mail est obligatoire."),
-                                                     Email("Adresse e-mail invalide."), Length(max=254)])
-    first_name = StringField("Prénom", validators=[Optional(), Length(max=80)])
-    last_name = StringField("Nom", validators=[Optional(), Length(max=80)])
+                                                     EmailAddress(), Length(max=254)])
+    first_name = StringField("Prénom", validators=[Optional(), Length(max=80), SingleLine()])
+    last_name = StringField("Nom", validators=[Optional(), Length(max=80), SingleLine()])
     role = SelectField("Rôle", choices=list(ROLES.items()))
     departments = SelectMultipleField("Départements (animateurs)", choices=[])
     password = PasswordField("Mot de passe (laisser vide pour ne pas le changer)",

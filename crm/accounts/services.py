@@ -14,6 +14,7 @@ from crm.accounts.sessions import end_all_sessions
 from crm.core.events import record_change
 from crm.core.records import attach_loaded
 from crm.core.models import utcnow
+from crm.core.validation import email_error, line_break_error
 from crm.extensions import db
 from crm.referential.models import Department
 
@@ -129,6 +130,10 @@ def save_user(user: User | None, *, email: str, role: str, first_name: str = "",
               active: bool = True, origin: str | None = None) -> User:
     """Create (``user`` None) or update an account, with audit and event."""
     email = normalise_email(email)
+    if message := email_error(email):
+        raise AccountError(message)
+    if message := line_break_error(first_name) or line_break_error(last_name):
+        raise AccountError(f"Prénom et nom : {message[0].lower()}{message[1:]}")
     if role not in ROLES:
         raise AccountError(f"Rôle inconnu : {role}. Rôles possibles : {', '.join(ROLES)}.")
     existing = db.session.scalar(select(User).where(User.email == email))

@@ -101,7 +101,7 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
         if programme_ids else []
     if len(programmes) != len(programme_ids):
         errors["programme_ids"] = "Programme inconnu."
-    next_step = text(data.get("next_step"), errors, "next_step", max_length=300)
+    next_step = text(data.get("next_step"), errors, "next_step", max_length=300, one_line=True)
     next_due = parse_date(data.get("next_step_due_on"), errors, "next_step_due_on")
     if next_due and occurred_on and next_due < occurred_on:
         errors["next_step_due_on"] = "L'échéance de la prochaine étape ne peut pas précéder l'activité."
@@ -113,7 +113,7 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
         errors["next_step"] = "Décrivez la prochaine étape."
     out = {
         "kind": kind, "occurred_on": occurred_on, "duration_minutes": duration,
-        "subject": text(data.get("subject"), errors, "subject", max_length=200),
+        "subject": text(data.get("subject"), errors, "subject", max_length=200, one_line=True),
         "notes": text(data.get("notes"), errors, "notes", max_length=20000),
         "is_information": bool(data.get("is_information")) if not isinstance(data.get("is_information"), str)
         else data.get("is_information").lower() in ("1", "true", "y", "on", "oui"),

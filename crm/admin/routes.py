@@ -10,6 +10,7 @@ from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
 from crm.accounts.permissions import admin_required
+from crm.core.uploads import accepts_upload
 from crm.extensions import db
 from crm.queue import QueueUnavailable, redis_connection
 from crm.structures import imports
@@ -38,6 +39,7 @@ def index():
 
 
 @bp.route("/imports", methods=["GET", "POST"])
+@accepts_upload("CRM_MAX_UPLOAD_BYTES", "admin")
 @admin_required
 def finess_imports():
     form = FinessUploadForm()

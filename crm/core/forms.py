@@ -12,3 +12,27 @@ from flask_wtf import FlaskForm
 class Form(FlaskForm):
     class Meta:
         locales = ("fr_FR", "fr")
+
+
+class SingleLine:
+    """WTForms validator for a name or title: :func:`crm.core.validation.line_break_error`."""
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from crm.core.validation import line_break_error
+
+        if error := line_break_error(field.data):
+            raise ValidationError(error)
+
+
+class EmailAddress:
+    """WTForms validator: the app's one email rule, :func:`crm.core.validation.email_error`."""
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from crm.core.validation import email_error
+
+        if field.data and (error := email_error(field.data.strip())):
+            raise ValidationError(error)

@@ -35,14 +35,22 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def _has_nul(value) -> bool:
+def _invalid_text(value) -> str | None:
+    """Why a string in ``value`` cannot be stored, if one cannot: a NUL (PostgreSQL refuses it) or a
+    lone surrogate (JSON's ``"\\ud800"`` decodes to one; no database nor email encodes it)."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "La requête contient un caractère invalide (octet nul)."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "La requête contient un caractère invalide (demi-caractère Unicode isolé, par exemple \\ud800)."
+        return None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return next((r for k, v in value.items() if (r := _invalid_text(k) or _invalid_text(v))), None)
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return next((r for v in value if (r := _invalid_text(v))), None)
+    return None
 
 
 # The public pages a personal link opens (crm/events/public_routes.py cancel, survey_routes.py answer).
@@ -88,20 +96,19 @@ def register(app) -> None:
 
     @app.before_request
     def refuse_nul_bytes():
-        """No text we store may hold NUL (PostgreSQL refuses it): answer 400, never 500."""
+        """No text we store may hold NUL or a lone surrogate: answer 400 with the reason, never 500."""
         from crm.core.errors import json_error, wants_json
 
-        suspicious = any(_has_nul(v) for v in request.args.values()) or any(
-            _has_nul(v) for v in request.form.values()) or "\x00" in request.path
-        if not suspicious and request.is_json and request.content_length:
+        message = next((r for v in request.args.values() if (r := _invalid_text(v))), None) or next(
+            (r for v in request.form.values() if (r := _invalid_text(v))), None) or _invalid_text(request.path)
+        if message is None and request.is_json:
             try:
-                suspicious = _has_nul(request.get_json(silent=True))
+                message = _invalid_text(request.get_json(silent=True))
             except RecursionError:
                 # Nesting deeper than the parser (or this walk) can follow: not a body we accept.
                 message = "JSON invalide (imbrication trop profonde)."
                 return json_error(400, message) if wants_json() else (message, 400)
-        if suspicious:
-            message = "La requête contient un caractère invalide (octet nul)."
+        if message:
             if wants_json():
                 return json_error(400, message)
             from flask import render_template

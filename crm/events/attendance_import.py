@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from openpyxl import load_workbook
-
 from crm.core.text import fold
+from crm.core.uploads import UploadRefused, check_cells, xlsx_rows
+from crm.core.validation import email_error
 from crm.events.attendance_columns import (
     COMMON_HEADERS, FIELDS, NO, PARTICIPANT_SECTIONS, SIGNATURES, TOOL_HEADERS, TOOLS, YES,
 )
-from crm.events.registrations import EMAIL_RE
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_REPORT_BYTES = 5 * 1024 * 1024
@@ -98,8 +97,11 @@ def read_attendance_report(data: bytes, *, tool: str = "auto", mapping: dict[str
     if len(data) > max_bytes:
         raise AttendanceFileError(f"Le fichier est trop volumineux (plus de {max_bytes // (1024 * 1024)} Mo) : "
                                   "un rapport de présence fait quelques centaines de Ko.")
-    text, encoding = xlsx_as_text(data) if data.startswith(b"PK\x03\x04") else decode_report(data)
-    table = _find_table(text, tool, mapping)
+    try:
+        text, encoding = xlsx_as_text(data) if data.startswith(b"PK\x03\x04") else decode_report(data)
+        table = _find_table(text, tool, mapping)
+    except UploadRefused as refused:
+        raise AttendanceFileError(refused.message) from None
     report = AttendanceReport(tool=table.tool, encoding=encoding, delimiter=table.delimiter,
                               columns=table.columns, mapping=table.mapping)
     _read_rows(table, report)
@@ -136,21 +138,15 @@ def decode_report(data: bytes) -> tuple[str, str]:
 
 
 def xlsx_as_text(data: bytes) -> tuple[str, str]:
-    """The first sheet of an Excel workbook (Livestorm exports one) as tab-separated text."""
+    """The first sheet of an Excel workbook (Livestorm exports one) as tab-separated text, read within bounds."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-        for number, row in enumerate(sheet.iter_rows(max_col=60, values_only=True)):
-            if number > MAX_ROWS + 100:
-                break
-            writer.writerow(["" if v is None else v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime)
-                             else str(v) for v in row])
-        workbook.close()
-    except Exception:  # a damaged or foreign zip: openpyxl raises many kinds of errors
-        raise AttendanceFileError("Ce classeur Excel est illisible : exportez le rapport au format CSV "
-                                  "depuis l'outil de visioconférence.") from None
+        for cells in xlsx_rows(data, max_rows=MAX_ROWS + 100, max_columns=60):
+            writer.writerow(cells)
+    except UploadRefused as refused:
+        raise AttendanceFileError(f"{refused.message} Exportez le rapport au format CSV depuis l'outil "
+                                  "de visioconférence.") from None
     return buffer.getvalue(), "XLSX"
 
 
@@ -236,6 +232,7 @@ def _find_table(text: str, tool: str, manual: dict[str, str] | None) -> _Table:
         for index, cells in enumerate(rows):
             if len(cells) < 2 or any("@" in c for c in cells):
                 continue
+            check_cells(cells, index + 1)  # a header of 200,000 columns is no report: refused, not listed
             if not widest or (len(cells) > len(widest)
                               and any("@" in c for r in rows[index + 1:index + 3] for c in r)):
                 widest = [c.strip() for c in cells]
@@ -280,7 +277,8 @@ def _read_rows(table: _Table, report: AttendanceReport) -> None:
     for number, cells in table.lines:
         def cell(name: str) -> str:
             index = table.mapping.get(name)
-            return cells[index].strip() if index is not None and index < len(cells) else ""
+            # Whitespace runs (a line break in a quoted cell) become one space: names reach email headers.
+            return " ".join(cells[index].split()) if index is not None and index < len(cells) else ""
 
         raw_email = cell("email")
         if not raw_email:
@@ -329,7 +327,7 @@ def _warn(report: AttendanceReport, message: str) -> None:
 def _clean_email(value: str) -> str | None:
     """The registrations' own rule and key (lower-cased as typed), so that the same address matches."""
     value = value.strip().strip("<>").strip()
-    if len(value) > 254 or not EMAIL_RE.match(value):
+    if email_error(value):
         return None
     return value.lower()
 

@@ -7,6 +7,7 @@ from werkzeug.utils import secure_filename
 
 from crm.accounts.permissions import EVENT_READ_ROLES, EVENT_WRITE_ROLES, can_manage_events, roles_required
 from crm.core.exports import FORMATS, export_response
+from crm.core.uploads import accepts_upload
 from crm.core.validation import ValidationFailed
 from crm.events import attendance, survey
 from crm.events.attendance_columns import FIELDS
@@ -97,6 +98,7 @@ def _import_page(event, form, *, report=None, plan=None, error=None, columns=(),
 
 
 @bp.route("/<int:event_id>/presences/import", methods=["GET", "POST"])
+@accepts_upload(MAX_REPORT_BYTES + 1024 * 1024, *EVENT_WRITE_ROLES)  # the report and the form around it
 @login_required
 @roles_required(*EVENT_WRITE_ROLES)
 def attendance_import(event_id: int):

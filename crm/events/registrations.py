@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import zlib
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from crm.core.dates import local_date, local_today
 from crm.core.events import record_change
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.text import fold
-from crm.core.validation import ValidationFailed, blank, parse_int, text
+from crm.core.validation import ValidationFailed, blank, email_error, parse_int, text
 from crm.events import notifications
 from crm.events.models import (
     ATTENDANCE_STATUSES, REGISTRATION_SOURCES, SEAT_STATUSES, Event, Registration,
@@ -28,8 +27,6 @@ from crm.mail.models import EmailMessage
 from crm.referential.services import known_department
 from crm.structures.models import Structure
 
-# Deliberately loose: one "@", a dot in the domain, no spaces; the confirmation email proves the rest.
-EMAIL_RE = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:.]{2,}$")
 RESEND_MINUTES = 10
 TRUE_VALUES = ("1", "true", "on", "oui", "yes", "y")
 FALSE_VALUES = ("", "0", "false", "off", "non", "no", "n")
@@ -98,16 +95,16 @@ def _person(data: dict, source: str) -> dict:
     errors: dict[str, str] = {}
     values = {
         "first_name": text(data.get("first_name"), errors, "first_name", max_length=80, required=True,
-                           message="Indiquez votre prénom."),
+                           message="Indiquez votre prénom.", one_line=True),
         "last_name": text(data.get("last_name"), errors, "last_name", max_length=80, required=True,
-                          message="Indiquez votre nom."),
+                          message="Indiquez votre nom.", one_line=True),
         "email": text(data.get("email"), errors, "email", max_length=254, required=True,
                       message="Indiquez votre adresse email professionnelle."),
-        "function": text(data.get("function"), errors, "function", max_length=120),
-        "structure_name": text(data.get("structure_name"), errors, "structure_name", max_length=255),
+        "function": text(data.get("function"), errors, "function", max_length=120, one_line=True),
+        "structure_name": text(data.get("structure_name"), errors, "structure_name", max_length=255, one_line=True),
     }
-    if values["email"] and "email" not in errors and not EMAIL_RE.match(values["email"]):
-        errors["email"] = "Adresse email invalide (exemple : prenom.nom@structure.fr)."
+    if values["email"] and "email" not in errors and (error := email_error(values["email"])):
+        errors["email"] = error
     structure_id = parse_int(data.get("structure_id"), errors, "structure_id", minimum=1, maximum=2**31 - 1,
                              message="Structure invalide.")
     if "structure_id" in errors:

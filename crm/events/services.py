@@ -112,12 +112,12 @@ def _values(data: dict, event: Event | None, user: User | None) -> dict:
         return _comparable(getattr(event, name)) if event is not None else None
 
     values: dict = {
-        "title": text(get("title"), errors, "title", max_length=200, required=True,
+        "title": text(get("title"), errors, "title", max_length=200, one_line=True, required=True,
                       message="Donnez un titre à l'événement."),
         "description": text(get("description"), errors, "description", max_length=20000),
         "starts_at": parse_local_datetime(get("starts_at"), errors, "starts_at", required=True),
         "ends_at": parse_local_datetime(get("ends_at"), errors, "ends_at", required=True),
-        "place_name": text(get("place_name"), errors, "place_name", max_length=200),
+        "place_name": text(get("place_name"), errors, "place_name", max_length=200, one_line=True),
         "address": text(get("address"), errors, "address", max_length=300),
         "online_url": _url(get("online_url"), errors),
         "capacity": parse_int(get("capacity"), errors, "capacity", minimum=1, maximum=MAX_CAPACITY,
@@ -323,8 +323,8 @@ def duplicate_event(event: Event, data: dict, *, user: User) -> Event:
         registration_opens_at=None, registration_closes_at=None, status="brouillon", uid=new_uid(),
         slug=new_slug(), sequence=0, created_by_id=user.id)
     errors = {}
-    text(copy.title, errors, "title", max_length=200)
-    text(copy.place_name, errors, "place_name", max_length=200)
+    text(copy.title, errors, "title", max_length=200, one_line=True)
+    text(copy.place_name, errors, "place_name", max_length=200, one_line=True)
     text(copy.address, errors, "address", max_length=300)
     if errors:
         raise ValidationFailed(errors)

@@ -47,7 +47,7 @@ def _address(address: str, name: str | None = None) -> Address:
     try:
         return Address(display_name=name or "", addr_spec=address)
     except (ValueError, IndexError) as error:  # the email package's header parser raises both
-        raise PermanentFailure(f"Adresse invalide : {address!r}") from error
+        raise PermanentFailure(f"Adresse invalide : {address!r} (nom {name!r}) : {error}") from error
 
 
 def _attachment_type(attachment: dict) -> tuple[str, str, dict[str, str]]:
@@ -136,13 +136,22 @@ def deliver(message_id: int, *, retries_left: int = 0, retry_in: int | None = No
     if message.status not in SENDABLE:
         db.session.rollback()
         return Attempt(message_id, "deja_traite")
+    try:
+        mime = build_mime(message)
+        mime.as_bytes()  # some faults (a character no charset encodes) only show when it is written out
+    except Exception as error:  # noqa: BLE001  (whatever the cause, building again gives the same result)
+        # A line break in a name or subject, a bad address, a character no charset encodes: the
+        # message can never be built, so it fails for good with its reason instead of staying
+        # pending for the sweep to retry every 15 s forever. Checked without SMTP too.
+        reason = error if isinstance(error, PermanentFailure) else f"{type(error).__name__} : {error}"
+        return _failed(message, f"Message impossible à construire : {reason}", final=True)
     if not current_app.config["SMTP_HOST"]:
         _log_kept(message)
         message.status, message.next_attempt_at = "conserve", None
         db.session.commit()
         return Attempt(message_id, "conserve")
     try:
-        _smtp_send(build_mime(message), message.to_address)
+        _smtp_send(mime, message.to_address)
     except PermanentFailure as error:
         return _failed(message, str(error), final=True)
     except (OSError, smtplib.SMTPException) as error:  # refused connection, timeout, 4xx: try again later

@@ -129,7 +129,7 @@ def create_opportunity(data: dict, *, user: User, commit: bool = True) -> Opport
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
     offer = _offer(data.get("offer_id"), errors)
-    title = text(data.get("title"), errors, "title", max_length=200, required=True,
+    title = text(data.get("title"), errors, "title", max_length=200, one_line=True, required=True,
                  message="Donnez un titre à l'opportunité.")
     need = text(data.get("need"), errors, "need", max_length=20000)
     source = data.get("source") or "visite"
@@ -178,7 +178,7 @@ def update_opportunity(opportunity: Opportunity, data: dict, *, user: User,
         raise StaleEdit("Cette opportunité a été modifiée entre-temps. Rechargez la page.")
     errors: dict[str, str] = {}
     values = {
-        "title": text(data.get("title", opportunity.title), errors, "title", max_length=200, required=True,
+        "title": text(data.get("title", opportunity.title), errors, "title", max_length=200, one_line=True, required=True,
                       message="Donnez un titre à l'opportunité."),
         "need": text(data.get("need", opportunity.need), errors, "need", max_length=20000),
         "expected_on": parse_date(data.get("expected_on", opportunity.expected_on), errors, "expected_on"),
@@ -283,7 +283,7 @@ def create_project(data: dict, *, user: User, commit: bool = True) -> Project:
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
     offer = _offer(data.get("offer_id"), errors)
-    title = text(data.get("title"), errors, "title", max_length=200, required=True,
+    title = text(data.get("title"), errors, "title", max_length=200, one_line=True, required=True,
                  message="Donnez un titre au projet.")
     started_on = parse_date(data.get("started_on"), errors, "started_on")
     notes = text(data.get("notes"), errors, "notes", max_length=20000)
@@ -306,7 +306,7 @@ def update_project(project: Project, data: dict, *, user: User, expected_version
     if status not in PROJECT_STATUSES:
         errors["status"] = "Statut inconnu."
     values = {
-        "title": text(data.get("title", project.title), errors, "title", max_length=200, required=True,
+        "title": text(data.get("title", project.title), errors, "title", max_length=200, one_line=True, required=True,
                       message="Donnez un titre au projet."),
         "notes": text(data.get("notes", project.notes), errors, "notes", max_length=20000),
         "started_on": parse_date(data.get("started_on", project.started_on), errors, "started_on",
@@ -338,7 +338,7 @@ def update_project(project: Project, data: dict, *, user: User, expected_version
 
 def add_milestone(project: Project, data: dict, *, user: User, commit: bool = True) -> Milestone:
     errors: dict[str, str] = {}
-    label = text(data.get("label"), errors, "label", max_length=200, required=True,
+    label = text(data.get("label"), errors, "label", max_length=200, one_line=True, required=True,
                  message="Décrivez le jalon.")
     due_on = parse_date(data.get("due_on"), errors, "due_on")
     if errors:

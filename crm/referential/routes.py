@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from crm.core.forms import Form
+from crm.core.forms import Form, SingleLine
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, IntegerField, SelectField, StringField
@@ -84,10 +84,10 @@ def _form_class(kind: Kind):
         elif ftype == "select":
             attrs[name] = SelectField(label, choices=[], validate_choice=False)
         elif ftype == "optional":
-            attrs[name] = StringField(label, validators=[Optional(), Length(max=200)])
+            attrs[name] = StringField(label, validators=[Optional(), Length(max=200), SingleLine()])
         else:
             attrs[name] = StringField(label, validators=[DataRequired("Ce champ est obligatoire."),
-                                                         Length(max=160 if ftype == "text" else 60)])
+                                                         Length(max=160 if ftype == "text" else 60), SingleLine()])
     return type(f"{kind.model.__name__}Form", (Form,), attrs)
 
 

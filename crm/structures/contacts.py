@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from crm.core.events import diff, record_change
 from crm.core.models import AuditEntry, utcnow
+from crm.core.validation import line_break_error
 from crm.extensions import db
 from crm.structures.models import Contact, Structure
 from crm.structures.services import ValidationFailed, _blank, _clean_email, _clean_phone, persist
@@ -26,6 +27,8 @@ def clean_contact_data(data: dict) -> dict:
     for field, limit in (("first_name", 80), ("last_name", 80), ("function", 120), ("source", 40)):
         if out[field] and len(out[field]) > limit:
             errors[field] = f"Pas plus de {limit} caractères."
+        elif message := line_break_error(out[field]):
+            errors[field] = message
     out["email"] = _clean_email(data.get("email"), errors)
     out["phone"] = _clean_phone(data.get("phone"), errors)
     out["consent"] = bool(data.get("consent"))

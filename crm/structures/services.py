@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import validate_email
 from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -15,7 +15,7 @@ from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
 from crm.core.formatting import format_date
-from crm.core.validation import ValidationFailed, blank as _blank, parse_date, parse_int
+from crm.core.validation import ValidationFailed, blank as _blank, email_error, line_break_error, parse_date, parse_int
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
@@ -43,11 +43,10 @@ def _clean_email(value: str | None, errors: dict, field: str = "email") -> str |
     value = _blank(value)
     if value is None:
         return None
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
-        errors[field] = "Adresse e-mail invalide."
+    if message := email_error(value):
+        errors[field] = message
         return value
+    return validate_email(value, check_deliverability=False).normalized
 
 
 def _clean_phone(value: str | None, errors: dict, field: str = "phone") -> str | None:
@@ -70,6 +69,8 @@ def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
         errors["name"] = "Le nom de la structure est obligatoire."
     elif len(name) > 255:
         errors["name"] = "Le nom ne doit pas dépasser 255 caractères."
+    elif message := line_break_error(name):
+        errors["name"] = message
     out["name"] = name
     out["long_name"] = _blank(data.get("long_name"))
     for field in ("finess_et", "finess_ej"):
@@ -129,6 +130,8 @@ def clean_structure_data(data: dict, current: Structure | None = None) -> dict:
     for field in ("long_name", "address", "commune"):
         if out[field] and len(out[field]) > (120 if field == "commune" else 255):
             errors[field] = "Texte trop long."
+        elif field != "address" and (message := line_break_error(out[field])):
+            errors[field] = message
 
     if out["finess_et"] and "finess_et" not in errors:
         existing = db.session.scalar(select(Structure).where(Structure.finess_et == out["finess_et"]))

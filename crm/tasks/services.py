@@ -40,7 +40,7 @@ def _id(value, errors: dict, field: str, message: str) -> int | None:
 def clean_task_data(data: dict, *, default_owner: User) -> dict:
     errors: dict[str, str] = {}
     out = {
-        "title": text(data.get("title"), errors, "title", max_length=300, required=True,
+        "title": text(data.get("title"), errors, "title", max_length=300, one_line=True, required=True,
                       message="Indiquez l'objet de la relance."),
         "description": text(data.get("description"), errors, "description", max_length=5000),
         "due_on": parse_date(data.get("due_on"), errors, "due_on"),

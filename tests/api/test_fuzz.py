@@ -111,6 +111,29 @@ def test_every_write_endpoint_survives_raw_garbage(api_as, targets, openapi_docu
                 assert response.status_code in (400, 413, 422), (method, url, payload[:40], response.status_code)
 
 
+LONE_SURROGATES = [b'"\\ud800"', b'"\\udfff"', b'"a\\ud83d"', b'["\\udc00"]', b'{"k": "\\ud800x"}']
+
+
+def test_every_write_endpoint_refuses_lone_surrogates_with_a_400(api_as, targets, openapi_document):
+    """JSON's "\\ud800" decodes to a lone surrogate no database or email can encode: 400 in French, was 500."""
+    admin, ids = targets
+    api = api_as(user=admin)
+    sent = 0
+    for method, path, schema in _write_operations(openapi_document):
+        url = "/api/v1" + path.format(**ids)
+        bodies = [b'{"' + field.encode() + b'": ' + value + b"}"
+                  for field in schema["properties"] for value in LONE_SURROGATES]
+        bodies.append(b'{"\\ud800": 1}')
+        for payload in bodies:
+            response = api.request(method, url, data=payload, content_type="application/json")
+            assert response.status_code == 400, (method, url, payload, response.status_code)
+            assert "demi-caractère Unicode isolé" in response.get_json()["error"]["message"]
+            sent += 1
+    response = api.request("GET", "/api/v1/structures", data=b'{"q": "\\ud800"}', content_type="application/json")
+    assert response.status_code == 400
+    assert sent > 100
+
+
 def test_the_animator_sees_403_or_422_never_500(api_as, targets, openapi_document, make_structure):
     _, ids = targets
     api = api_as("animateur", ["34"])

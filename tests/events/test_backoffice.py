@@ -110,7 +110,7 @@ def test_duplicate_and_add_by_hand(client, login_as, make_event):
     statuses = sorted(db.session.scalars(select(Registration.status)))
     assert statuses == ["attente", "inscrit"]
     response = post(client, f"/evenements/{event.id}/inscriptions", person(3, email="faux"))
-    assert response.status_code == 422 and "Adresse email invalide" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Adresse e-mail invalide" in response.get_data(as_text=True)
 
 
 def test_unknown_ids_are_404(client, login_as, make_event):

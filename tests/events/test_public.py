@@ -77,12 +77,12 @@ def test_rate_limit_per_client_address(app, client, make_event):
 
 @pytest.mark.parametrize("field,value,message", [
     ("first_name", "", "Indiquez votre prénom"), ("last_name", "", "Indiquez votre nom"),
-    ("email", "", "Indiquez votre adresse email"), ("email", "jean@", "Adresse email invalide"),
+    ("email", "", "Indiquez votre adresse email"), ("email", "jean@", "Adresse e-mail invalide"),
     ("email", "a" * 300 + "@x.fr", "Pas plus de 254"), ("function", "f" * 500, "Pas plus de 120"),
     ("structure_id", "12abc", "Structure invalide"), ("structure_id", "2147483648", "Structure invalide"),
     ("structure_id", "424242", "Structure inconnue"), ("structure_name", "", "Choisissez votre structure"),
     ("structure_name", "x" * 400, "Pas plus de 255"), ("department_code", "", "Indiquez le département"),
-    ("department_code", "99", "Département inconnu"), ("email", "jean dupont@x.fr", "Adresse email invalide"),
+    ("department_code", "99", "Département inconnu"), ("email", "jean dupont@x.fr", "Adresse e-mail invalide"),
     ("first_name", "x" * 100, "Pas plus de 80"), ("last_name", "\u202e" * 81, "Pas plus de 80"),
 ])
 def test_bad_input_on_every_public_field(client, make_event, field, value, message):
