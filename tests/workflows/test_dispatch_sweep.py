@@ -129,7 +129,8 @@ def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(app,
     from tests.conftest import login, post
 
     animator = make_user("animateur", ["31"])
-    structure = make_structure()
+    # One structure per activity: the same activity logged twice within minutes is refused as a duplicate.
+    structures = [make_structure() for _ in range(6)]
     token = create_api_token(animator)
     db.session.commit()
     login(client, animator)
@@ -141,11 +142,11 @@ def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(app,
         for number in range(6):
             started = time.perf_counter()
             if number % 2:
-                response = client.post("/api/v1/activities", json={"kind": "appel", "structure_ids": [structure.id]},
+                response = client.post("/api/v1/activities", json={"kind": "appel", "structure_ids": [structures[number].id]},
                                        headers={"Authorization": f"Bearer {token}"})
                 assert response.status_code == 201
             else:
-                response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": str(structure.id)})
+                response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": str(structures[number].id)})
                 assert response.status_code == 302
             timings.append(time.perf_counter() - started)
     finally:
