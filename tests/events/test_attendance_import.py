@@ -140,7 +140,7 @@ def test_bad_files_are_explained_and_change_nothing(client, login_as, webinar, n
 
 def test_too_large_file_and_lost_upload(client, login_as, webinar, monkeypatch):
     login_as("organisateur")
-    monkeypatch.setattr("crm.events.followup_routes.MAX_REPORT_BYTES", 2000)
+    monkeypatch.setattr("crm.events.followup.routes.MAX_REPORT_BYTES", 2000)
     response = upload(client, webinar["event"], "teams_fr.csv")
     assert response.status_code == 422 and "trop volumineux" in response.get_data(as_text=True)
     response = post(client, url(webinar["event"]), {"upload_id": "../../etc/passwd", "action": "confirm"})

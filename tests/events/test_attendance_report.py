@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm.events.attendance_import import AttendanceFileError, read_attendance_report
+from crm.events.followup.attendance_import import AttendanceFileError, read_attendance_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARIS = ZoneInfo("Europe/Paris")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.accounts.services import save_user
 from crm.events import services
 from crm.events.feeds import feed_token
-from crm.events.models import Event
+from crm.events.models import Event, as_utc
 from crm.extensions import db
 from crm.tasks.services import create_task, set_done, update_task
 from tests.conftest import login
@@ -27,7 +27,7 @@ def _get_calendar(client, url):
 
 
 def _utc(value: datetime) -> datetime:
-    return services.as_utc(value)
+    return as_utc(value)
 
 
 def test_public_feed_lists_published_events_only(client, make_event, organiser):
@@ -168,7 +168,7 @@ def test_my_calendar_page_needs_a_login(client):
 
 
 def test_invitation_and_cancellation_parse_with_both_parsers(make_event, organiser):
-    from crm.events import registrations
+    from crm.events.registration import registrations
     from crm.events.ics import event_calendar
     from tests.events.conftest import person
 

@@ -1,7 +1,7 @@
 """Per event figures and the series comparison, computed by crm.indicators.events."""
 import pytest
 
-from crm.events.survey_models import SurveyResponse
+from crm.events.followup.survey_models import SurveyResponse
 from crm.extensions import db
 from crm.indicators.events import event_figures, series_figures
 from tests.events.factories import add_registration, make_event, make_series
