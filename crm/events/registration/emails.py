@@ -4,7 +4,7 @@ A personal link is written with its token masked (:mod:`crm.mail.personal_links`
 in the message sent.
 
 The emails with a personal link (confirmation, waiting list, promotion) are queued by the
-``registration_emails`` workflow rule through :func:`crm.events.registration.registrations.send_personal_link`, the
+``registration_emails`` workflow rule through :func:`crm.events.registration.links.send_personal_link`, the
 reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
 registrants in the organiser's own transaction.
 """
