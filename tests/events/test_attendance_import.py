@@ -1,5 +1,6 @@
 """Attendance import page: preview, confirm, idempotent, walk-ins, roles, bad files (nothing written)."""
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,6 @@ def upload(client, event, name, data=None, **fields):
 
 
 def hidden(html, name):
-    import re
-
     match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
         re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
     return match.group(1) if match else None

@@ -1,4 +1,5 @@
 """The check-in screen: search by name, one tap marks present, walk-ins, closing the check-in, the sheet."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,10 +7,11 @@ from sqlalchemy import select
 
 from crm.core.dates import local_date
 from crm.core.models import OutboxEvent, utcnow
+from crm.core.text import fold
 from crm.core.validation import ValidationFailed
-from crm.events.registration import checkin, registrations
 from crm.events.followup.attendance import attendance_error
 from crm.events.models import Registration
+from crm.events.registration import checkin, registrations
 from crm.extensions import db
 from tests.conftest import csrf_token, post
 from tests.events.conftest import page_text, person
@@ -64,10 +66,6 @@ def test_sign_in_sheet_lists_expected_people(client, login_as, make_event):
 
 
 def test_search_is_fast_enough_at_a_thousand_registrants(client, login_as, make_event):
-    import time
-
-    from crm.core.text import fold
-
     event = make_event(capacity=None, days=0)
     db.session.execute(Registration.__table__.insert(), [
         {"event_id": event.id, "first_name": f"Prénom{n}", "last_name": f"Nom{n:04d}", "email": f"p{n}@x.fr",

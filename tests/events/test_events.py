@@ -6,11 +6,12 @@ from sqlalchemy import func, select
 
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.validation import ValidationFailed
-from crm.events.registration import registrations
 from crm.events import services
 from crm.events.models import Event, as_utc
+from crm.events.registration import registrations
 from crm.extensions import db
 from crm.mail.models import EmailMessage
+from crm.structures.services import StaleEdit
 from tests.events.conftest import person
 
 
@@ -97,8 +98,6 @@ def test_changing_the_place_of_a_published_event_sends_the_updated_invitation(ma
 
 
 def test_stale_edit_is_refused(make_event, organiser):
-    from crm.structures.services import StaleEdit
-
     event = make_event()
     with pytest.raises(StaleEdit):
         services.update_event(event, {"title": "Autre"}, user=organiser, expected_version=event.version - 1)
