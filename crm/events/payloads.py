@@ -1,4 +1,5 @@
-"""What the outbox events of events and registrations carry: the dimensions the indicators and the rules read.
+"""What the outbox events of events and registrations carry (the dimensions the indicators and the rules
+read), and the one helper that writes a registration's change with its event.
 
 Written by the event's life (crm.events.services), its registrations (crm.events.registration), the
 follow-up (attendance import, survey) and the seed; read by crm.indicators and workflows.rules.
@@ -50,7 +51,8 @@ def registration_payload(registration: Registration, event: Event | None = None,
 
 
 def record_registration_change(registration: Registration, event_type: str, changes: dict, user_id: int | None, *,
-            parts: dict | None = None, **extra) -> None:
+                               parts: dict | None = None, **extra) -> None:
+    """Audit a registration's change and write its outbox event (under its event), in the caller's session."""
     record_change(entity_type="registration", entity_id=registration.id, action="update", changes=changes,
                   event_type=event_type, payload={**registration_payload(registration, parts=parts), **extra},
                   user_id=user_id, parent=("event", registration.event_id))

@@ -25,11 +25,7 @@ from crm.referential.services import known_department
 from crm.structures.models import Structure
 
 RESEND_MINUTES = 10
-
-
 TRUE_VALUES = ("1", "true", "on", "oui", "yes", "y")
-
-
 FALSE_VALUES = ("", "0", "false", "off", "non", "no", "n")
 
 
