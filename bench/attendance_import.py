@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crm.events.attendance_import import read_attendance_report  # noqa: E402
+from crm.events.followup.attendance_import import read_attendance_report  # noqa: E402
 
 ZOOM_HEAD = ("Meeting ID,Topic,Start Time,End Time,User Email,Duration (Minutes),Participants\n"
              "812 3456 7890,Webinaire,03/14/2024 09:55:02 AM,03/14/2024 11:02:31 AM,o@esante.fr,68,3\n\n"

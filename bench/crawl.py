@@ -130,7 +130,7 @@ def real_ids(db, department: str) -> dict:
     """One real value per URL argument, chosen where the pages have the most to show."""
     from sqlalchemy import text
 
-    from crm.events.registrations import hash_token
+    from crm.events.registration.links import hash_token
 
     dep = department
     ids = {

@@ -58,7 +58,8 @@ def prepare(args) -> dict:
     from crm import create_app
     from crm.accounts.services import save_user
     from crm.core.models import utcnow
-    from crm.events import registrations, services
+    from crm.events.registration import registrations
+    from crm.events import services
     from crm.events.models import EventType
     from crm.extensions import db
     from crm.referential.services import load_reference_data
@@ -251,7 +252,7 @@ def check_seats(args, ids: dict) -> dict:
     from crm import create_app
     from crm.core.models import OutboxEvent
     from crm.events.models import Registration
-    from crm.events.registrations import EMAIL_EVENTS
+    from crm.events.registration.registrations import EMAIL_EVENTS
     from crm.extensions import db
 
     app = create_app()

@@ -82,12 +82,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.core.routes import bp as core_bp
     from crm.referential.routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
-    from crm.events.public_routes import bp as public_events_bp
+    from crm.events.registration.routes import bp as public_events_bp
     from crm.events.calendar_routes import bp as calendar_bp
     from crm.events.routes import bp as events_bp
-    from crm.events.followup_routes import bp as event_followup_bp
-    from crm.events.matching_routes import bp as event_matching_bp
-    from crm.events.survey_routes import bp as survey_public_bp
+    from crm.events.registration import checkin_routes  # noqa: F401  (the check-in pages, on events_bp)
+    from crm.events.followup.routes import bp as event_followup_bp
+    from crm.events.followup.matching_routes import bp as event_matching_bp
+    from crm.events.followup.survey_routes import bp as survey_public_bp
+    from crm.pages import event_results  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
     from crm.indicators.routes import bp as indicators_bp
     from workflows.routes import bp as workflow_rules_bp
 

@@ -12,7 +12,7 @@ from crm.mail.models import EmailMessage  # noqa: F401,E402
 from crm.events.models import (  # noqa: F401,E402
     Event, EventSeries, EventType, Registration, event_offers, event_programmes,
 )
-from crm.events.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
+from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
 from crm.indicators.models import (  # noqa: F401,E402
     Engagement, EventFact, IndicatorState, OfferPresentation, OfferPresentationCell, OpportunityCell,
     OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureFact,

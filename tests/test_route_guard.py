@@ -81,7 +81,7 @@ def records(make_user, make_structure):
     db.session.commit()
     from crm.events import services as events
     from crm.events.models import EventType
-    from crm.events.registrations import register
+    from crm.events.registration.registrations import register
 
     organiser = make_user("organisateur")
     start = utcnow().replace(microsecond=0) + timedelta(days=10)

@@ -9,9 +9,11 @@ from crm.api.routes import api_user, bp
 from crm.api.serializers import iso, url
 from crm.api.structures import created, department_code
 from crm.core.validation import ValidationFailed
-from crm.events import queries, registrations, services
+from crm.events import queries, services
 from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Registration
+from crm.events.registration import registrations
+from crm.events.registration.capacity import registration_counts
 from crm.extensions import db
 
 TAG_EVENTS, TAG_REGISTRATIONS = "Événements", "Inscriptions"
@@ -41,7 +43,7 @@ def event_json(event: Event, counts: dict | None = None) -> dict:
         "registration_closes_at": iso(event.registration_closes_at), "status": event.status, "uid": event.uid,
         "sequence": event.sequence, "public_url": url_for("public_events.show", slug=event.slug, _external=True),
         "ics_url": url("events", event.id) + ".ics",
-        "counts": counts if counts is not None else services.registration_counts(event.id),
+        "counts": counts if counts is not None else registration_counts(event.id),
         "version": event.version, "created_at": iso(event.created_at), "updated_at": iso(event.updated_at),
     }
 

@@ -5,6 +5,7 @@ import click
 from flask.cli import AppGroup
 
 from crm.core.formatting import format_date
+from crm.events.followup.retention import anonymise_registrants
 
 events_cli = AppGroup("events", help="Événements et inscriptions.")
 
@@ -15,8 +16,6 @@ events_cli = AppGroup("events", help="Événements et inscriptions.")
 @click.option("--dry-run", is_flag=True, help="Compter sans rien modifier.")
 def anonymise(months, dry_run):
     """Anonymiser les inscrits qui ne sont pas des contacts, passé le délai de conservation."""
-    from crm.events.retention import anonymise_registrants
-
     summary = anonymise_registrants(months=months, dry_run=dry_run)
     verb = "à anonymiser" if dry_run else "anonymisé(s)"
     click.echo(f"Événements terminés avant le {format_date(summary.cutoff)} "

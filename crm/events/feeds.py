@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from crm.accounts.models import User
 from crm.core.models import AuditEntry, utcnow
 from crm.events.ics import feed_calendar
-from crm.events.models import Event
-from crm.events.services import as_utc
+from crm.events.models import Event, as_utc
 from crm.extensions import db
 from crm.tasks.models import Task
 

@@ -1,9 +1,10 @@
 """Event and registration forms: CSRF and options; the French validation messages come from the services."""
-from crm.core.forms import Form
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import EmailInput, NumberInput, TextInput
 
+from crm.core.forms import Form
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
+from crm.referential.services import departments_for_select
 
 
 class DateTimeInput(TextInput):
@@ -59,3 +60,24 @@ class StatusForm(Form):
 
 
 ATTENDANCE_CHOICES = [(s, REGISTRATION_STATUSES[s]) for s in ATTENDANCE_STATUSES]
+
+
+def department_choices(blank: str = "— Département —") -> list[tuple[str, str]]:
+    return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
+
+
+def apply_errors(form, errors: dict) -> None:
+    """A service's French messages on the form's fields (on the form itself when no field matches)."""
+    aliases = {"structure_id": "structure_query"}
+    for name, message in errors.items():
+        field = form._fields.get(aliases.get(name, name))
+        if field is not None and name != "csrf_token":
+            field.errors = list(field.errors) + [message]
+        else:
+            form.form_errors.append(message)
+
+
+def registration_data(form: RegistrationForm) -> dict:
+    return {name: form._fields[name].data for name in (
+        "first_name", "last_name", "email", "function", "structure_id", "structure_name", "department_code",
+        "consent_contact")}

@@ -1,7 +1,7 @@
 """Events (TOP e-santé days, webinars...), their series, and the registrations to them."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (
     Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint,
@@ -21,6 +21,18 @@ SEAT_STATUSES = ("inscrit", "present")
 ATTENDANCE_STATUSES = ("present", "absent", "excuse")
 REGISTRATION_SOURCES = {"public": "Page publique", "back_office": "Saisie par l'équipe", "import": "Import",
                         "api": "API"}
+# An anonymised registration's address ends with "@" + this (crm.events.followup.retention writes it):
+# .invalid never resolves (RFC 2606), so no message can reach it.
+ANONYMOUS_DOMAIN = "anonyme.invalid"
+
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes: they were stored in UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
 
 event_programmes = Table(
     "event_programmes", db.metadata,

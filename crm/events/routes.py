@@ -1,48 +1,36 @@
-"""Back office of events: list, create, edit, one event with its registrations, status changes, duplication.
+"""Back office of events: list, create, edit, status changes (publish, close, cancel), duplication, .ics.
 
-Organisers and admins write; animators and managers read. The check-in screen and the sign-in
-sheet are in ``checkin_routes`` on the same blueprint.
+On the ``events`` blueprint (crm.events.blueprint), with the check-in screen
+(crm.events.registration.checkin_routes) and the event page (crm.pages.event_results).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.accounts.permissions import EVENT_READ_ROLES, can_log_activity, can_manage_events, roles_required
+from crm.accounts.permissions import can_manage_events
 from crm.core.formatting import PARIS
 from crm.core.validation import ValidationFailed
-from crm.events import queries, registrations, services
-from crm.events.forms import DuplicateForm, EventForm, RegistrationForm, StatusForm
+from crm.events import queries, services
+from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
+from crm.events.forms import DuplicateForm, EventForm, StatusForm, apply_errors, department_choices
 from crm.events.ics import event_calendar
-from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Registration
-from crm.events.public_routes import apply_errors, department_choices, registration_data
+from crm.events.models import EVENT_STATUSES, Event, as_utc
+from crm.events.registration.capacity import registration_counts
 from crm.extensions import db
-from crm.indicators.attribution import attribution_days, event_attribution
-from crm.pipeline.routes import department_arg, get_or_404, int_arg, version_of
+from crm.pipeline.routes import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
 from crm.structures.services import StaleEdit
 
-bp = Blueprint("events", __name__, url_prefix="/evenements")
-
-reader_required = roles_required(*EVENT_READ_ROLES)
 STATUS_MESSAGES = {"publie": "Événement publié : sa page publique est ouverte.", "clos": "Événement clos.",
                    "annule": "Événement annulé : les inscrits sont prévenus par email."}
 
 
-def require_manager() -> None:
-    if not can_manage_events(current_user):
-        abort(403)
-
-
-def _event(event_id: int) -> Event:
-    return get_or_404(Event, event_id)
-
-
 def _local(value) -> str:
     """A stored UTC datetime as the ``datetime-local`` value in Paris time."""
-    value = services.as_utc(value)
+    value = as_utc(value)
     return value.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
@@ -138,7 +126,7 @@ def new():
 @reader_required
 def edit(event_id: int):
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = _event_form(event)
     if form.validate_on_submit():
         try:
@@ -156,31 +144,12 @@ def edit(event_id: int):
     return render_template("events/form.html", form=form, event=event), 422 if request.method == "POST" else 200
 
 
-def _show(event: Event, registration_form: RegistrationForm | None = None, status: int = 200):
-    if registration_form is None:
-        registration_form = RegistrationForm()
-        registration_form.department_code.choices = department_choices()
-    return render_template(
-        "events/show.html", event=event, counts=services.registration_counts(event.id),
-        registrations=queries.registrations_of(event.id), statuses=REGISTRATION_STATUSES,
-        can_write=can_manage_events(current_user), action_form=StatusForm(), registration_form=registration_form,
-        produced=event_attribution(event), attribution_days=attribution_days(),
-        can_open_opportunity=can_log_activity(current_user),
-        public_url=url_for("public_events.show", slug=event.slug, _external=True)), status
-
-
-@bp.route("/<int:event_id>")
-@reader_required
-def show(event_id: int):
-    return _show(_event(event_id))
-
-
 @bp.route("/<int:event_id>/statut", methods=["POST"])
 @reader_required
 def change_status(event_id: int):
     """Publish or close (a confirm() in the page); cancelling goes through its own confirmation page."""
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = StatusForm()
     if not form.validate_on_submit():
         abort(400)
@@ -201,16 +170,16 @@ def change_status(event_id: int):
 @reader_required
 def confirm_cancel(event_id: int):
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     return render_template("events/confirm_cancel.html", event=event, form=StatusForm(),
-                           counts=services.registration_counts(event.id))
+                           counts=registration_counts(event.id))
 
 
 @bp.route("/<int:event_id>/dupliquer", methods=["GET", "POST"])
 @reader_required
 def duplicate(event_id: int):
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = DuplicateForm()
     form.department_code.choices = department_choices("— Le même —")
     if request.method == "GET":
@@ -228,65 +197,10 @@ def duplicate(event_id: int):
         422 if request.method == "POST" else 200
 
 
-@bp.route("/<int:event_id>/inscriptions", methods=["POST"])
-@reader_required
-def add_registration(event_id: int):
-    """Add someone by hand (source back_office): the same capacity and waiting-list rules."""
-    require_manager()
-    event = _event(event_id)
-    form = RegistrationForm()
-    form.department_code.choices = department_choices()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        registration, outcome = registrations.register(event, registration_data(form), source="back_office",
-                                                       user_id=current_user.id)
-    except ValidationFailed as error:
-        db.session.rollback()
-        apply_errors(form, error.errors)
-        return _show(event, form, 422)
-    except registrations.RegistrationClosed as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return redirect(url_for("events.show", event_id=event.id))
-    flash({"inscrit": f"{registration.display_name} est inscrit(e).",
-           "attente": f"Événement complet : {registration.display_name} est sur la liste d'attente.",
-           "existant": f"{registration.display_name} était déjà inscrit(e) avec cette adresse."}[outcome],
-          "success")
-    return redirect(url_for("events.show", event_id=event.id) + "#inscriptions")
-
-
-@bp.route("/<int:event_id>/inscriptions/<int:registration_id>/statut", methods=["POST"])
-@reader_required
-def registration_status(event_id: int, registration_id: int):
-    """Cancel a registration or note attendance (JSON for the check-in screen, a form elsewhere)."""
-    require_manager()
-    registration = get_or_404(Registration, registration_id)
-    if registration.event_id != event_id:
-        abort(404)
-    from crm.events.checkin_routes import registration_json
-    from crm.core.errors import json_error, wants_json
-
-    status = request.form.get("status", "")
-    try:
-        registrations.change_registration_status(registration, status, user_id=current_user.id)
-    except ValidationFailed as error:
-        db.session.rollback()
-        message = error.errors.get("status", "Changement impossible.")
-        if wants_json():
-            return json_error(422, message, error.errors)
-        flash(message, "error")
-    else:
-        if wants_json():
-            return registration_json(registration)
-        flash(f"{registration.display_name} : {registration.status_label}.", "success")
-    return redirect(url_for("events.show", event_id=event_id) + "#inscriptions")
-
-
 @bp.route("/<int:event_id>.ics")
 @reader_required
 def ics(event_id: int):
-    event = _event(event_id)
+    event = event_or_404(event_id)
     return Response(event_calendar(event, method="PUBLISH", private=True), mimetype="text/calendar",
                     headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
-from crm.events import checkin_routes  # noqa: E402,F401  (registers the check-in pages on ``bp``)
+from crm.events.registration import checkin_routes  # noqa: E402,F401  (registers the check-in pages on ``bp``)

@@ -6,16 +6,17 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from crm.accounts.models import User
 from crm.core.events import record_change
 from crm.core.formatting import PARIS
 from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, blank, parse_ids, parse_int, text
-from crm.events.models import (
-    EVENT_STATUSES, SEAT_STATUSES, Event, EventSeries, EventType, Registration,
-)
+from crm.events.models import EVENT_STATUSES, Event, EventSeries, EventType, Registration, as_utc
+from crm.events.payloads import event_payload
+from crm.events.registration import emails
+from crm.events.registration.waiting_list import fill_free_seats
 from crm.extensions import db
 from crm.pipeline.services import commit_changes
 from crm.referential.models import Department, Offer, Programme
@@ -52,13 +53,6 @@ def parse_local_datetime(value, errors: dict, field: str, *, required: bool = Fa
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PARIS)
     return parsed.astimezone(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes: they were stored in UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _url(value, errors: dict) -> str | None:
@@ -166,15 +160,6 @@ def _values(data: dict, event: Event | None, user: User | None) -> dict:
     return {"values": values, "programmes": programmes, "offers": offers}
 
 
-def event_payload(event: Event) -> dict:
-    """What the indicator engine and the workflow rules read of an event."""
-    return {"event_id": event.id, "event_type": event.type.code if event.type else None,
-            "department": event.department_code, "programme_ids": [p.id for p in event.programmes],
-            "offer_ids": [o.id for o in event.offers], "series_id": event.series_id, "status": event.status,
-            "starts_at": event.starts_at, "ends_at": event.ends_at, "capacity": event.capacity,
-            "organiser_id": event.organiser_id, "sequence": event.sequence}
-
-
 def new_uid() -> str:
     return f"{uuid.uuid4().hex}@maillage"
 
@@ -232,12 +217,10 @@ def update_event(event: Event, data: dict, *, user: User, expected_version: int 
     record_change(entity_type="event", entity_id=event.id, action="update", changes=changes,
                   event_type="event.changed", payload={**event_payload(event), "fields": sorted(changes)},
                   user_id=user.id)
-    from crm.events import notifications, registrations
-
     if matters and event.status == "publie":
-        notifications.event_changed(event, user_id=user.id)
+        emails.event_changed(event, user_id=user.id)
     if "capacity" in changes:
-        registrations.fill_free_seats(event, user_id=user.id)
+        fill_free_seats(event, user_id=user.id)
     if commit:
         commit_changes()
     return event
@@ -273,9 +256,7 @@ def change_status(event: Event, to_status: str, *, user: User, expected_version:
                   changes={"status": [from_status, to_status]}, event_type=event_type,
                   payload={**event_payload(event), "from_status": from_status}, user_id=user.id)
     if to_status == "annule":
-        from crm.events import notifications
-
-        notifications.event_cancelled(event, user_id=user.id)
+        emails.event_cancelled(event, user_id=user.id)
     if commit:
         commit_changes()
     return event
@@ -340,13 +321,3 @@ def duplicate_event(event: Event, data: dict, *, user: User) -> Event:
                   user_id=user.id)
     db.session.commit()
     return copy
-
-
-def registration_counts(event_id: int) -> dict[str, int]:
-    """Registrations of the event per status (every status present, 0 when none)."""
-    rows = db.session.execute(select(Registration.status, func.count()).where(Registration.event_id == event_id)
-                              .group_by(Registration.status)).all()
-    counts = {status: 0 for status in ("inscrit", "attente", "annule", "present", "absent", "excuse")}
-    counts.update({status: count for status, count in rows})
-    counts["places_prises"] = sum(counts[s] for s in SEAT_STATUSES)
-    return counts

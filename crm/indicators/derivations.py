@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm.activities.models import Activity, activity_offers, activity_programmes, activity_structures
 from crm.events.models import Event, EventType, Registration, event_offers, event_programmes
-from crm.events.survey_models import SurveyResponse
+from crm.events.followup.survey_models import SurveyResponse
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.population import open_during

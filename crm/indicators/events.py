@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, distinct, func, select
 
 from crm.events.models import Event, Registration
-from crm.events.survey_models import SurveyResponse
+from crm.events.followup.survey_models import SurveyResponse
 from crm.extensions import db
 from crm.indicators.rates import rate
 from crm.referential.models import Department, Sector

@@ -22,8 +22,7 @@ from crm.core.formatting import PARIS, format_number, format_percent
 from crm.core.models import AuditEntry, OutboxEvent
 from crm.core.text import fold
 from crm.events.models import Event, EventSeries, EventType, Registration
-from crm.events.registrations import registration_payload
-from crm.events.services import event_payload
+from crm.events.payloads import event_payload, registration_payload
 from crm.extensions import db
 from crm.referential.models import Department
 from crm.seed.context import SeedContext

@@ -6,7 +6,8 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from crm.core.models import OutboxEvent, utcnow
-from crm.events import registrations, services
+from crm.events.registration import registrations
+from crm.events import services
 from crm.events.models import Event, EventType, Registration
 from crm.extensions import db
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from crm.activities.services import log_activity
 from crm.events import services as events
 from crm.events.models import EventType
-from crm.events.registrations import register
+from crm.events.registration.registrations import register
 from crm.extensions import db
 from crm.pipeline import services as pipeline
 from crm.structures.contacts import save_contact

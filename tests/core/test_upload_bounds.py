@@ -76,7 +76,7 @@ def test_bomb_is_small_but_declares_what_it_unpacks_to():
 MEASURE = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from crm.events.attendance_import import AttendanceFileError, read_attendance_report
+from crm.events.followup.attendance_import import AttendanceFileError, read_attendance_report
 data = open({path!r}, "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.monotonic()

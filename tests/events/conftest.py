@@ -1,6 +1,7 @@
 """Event test helpers: an organiser, a published event, a person's registration data, their emails."""
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from crm.events.models import EventType, Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
+from workflows.dispatch import process_pending
 
 
 @pytest.fixture
@@ -56,16 +58,12 @@ def count_registrations() -> int:
 
 def page_text(response) -> str:
     """The page's text with HTML entities decoded (Jinja escapes apostrophes in values)."""
-    from html import unescape
-
     return unescape(response.get_data(as_text=True))
 
 
 def send_emails() -> None:
     """Run the workflow rules on what was just written, as a worker does after the commit: the
     registration emails (personal links, invitations) are the ``registration_emails`` rule's."""
-    from workflows.dispatch import process_pending
-
     process_pending()
     db.session.expire_all()
 

@@ -1,5 +1,6 @@
 """Attendance import page: preview, confirm, idempotent, walk-ins, roles, bad files (nothing written)."""
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,6 @@ def upload(client, event, name, data=None, **fields):
 
 
 def hidden(html, name):
-    import re
-
     match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
         re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
     return match.group(1) if match else None
@@ -140,7 +139,7 @@ def test_bad_files_are_explained_and_change_nothing(client, login_as, webinar, n
 
 def test_too_large_file_and_lost_upload(client, login_as, webinar, monkeypatch):
     login_as("organisateur")
-    monkeypatch.setattr("crm.events.followup_routes.MAX_REPORT_BYTES", 2000)
+    monkeypatch.setattr("crm.events.followup.routes.MAX_REPORT_BYTES", 2000)
     response = upload(client, webinar["event"], "teams_fr.csv")
     assert response.status_code == 422 and "trop volumineux" in response.get_data(as_text=True)
     response = post(client, url(webinar["event"]), {"upload_id": "../../etc/passwd", "action": "confirm"})

@@ -6,8 +6,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import Workbook
 
-from crm.events.attendance_import import AttendanceFileError, read_attendance_report
+from crm.events.followup.attendance_import import AttendanceFileError, read_attendance_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARIS = ZoneInfo("Europe/Paris")
@@ -154,8 +155,6 @@ def test_random_mutations_of_real_reports_never_raise_anything_else():
 
 
 def test_livestorm_excel_workbook():
-    from openpyxl import Workbook
-
     workbook = Workbook()
     sheet = workbook.active
     sheet.append(["Email", "First name", "Last name", "Attended", "Attendance duration", "Connection time"])

@@ -2,10 +2,10 @@
 import pytest
 from sqlalchemy import func, select
 
-from crm.events import registrations
+from crm.events.registration import registrations
 from crm.events.models import Event, Registration
 from crm.extensions import db
-from tests.conftest import csrf_token, login, post
+from tests.conftest import post
 from tests.events.conftest import person
 
 

@@ -1,4 +1,5 @@
 """The check-in screen: search by name, one tap marks present, walk-ins, closing the check-in, the sheet."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -6,10 +7,11 @@ from sqlalchemy import select
 
 from crm.core.dates import local_date
 from crm.core.models import OutboxEvent, utcnow
+from crm.core.text import fold
 from crm.core.validation import ValidationFailed
-from crm.events import registrations
-from crm.events.attendance import attendance_error
+from crm.events.followup.attendance import attendance_error
 from crm.events.models import Registration
+from crm.events.registration import checkin, registrations
 from crm.extensions import db
 from tests.conftest import csrf_token, post
 from tests.events.conftest import page_text, person
@@ -20,7 +22,7 @@ def test_search_mark_present_and_finish(client, login_as, make_event):
     dupont, _ = registrations.register(event, person(1, first_name="Élodie", last_name="Dupont"), source="public")
     registrations.register(event, person(2, first_name="Marc", last_name="Dupuis"), source="public")
     excused, _ = registrations.register(event, person(3, first_name="Anne", last_name="Martin"), source="public")
-    registrations.mark_attendance(excused, "excuse")
+    checkin.mark_attendance(excused, "excuse")
     login_as("organisateur")
     page = page_text(client.get(f"/evenements/{event.id}/accueil"))
     assert "Clôturer l'accueil" in page
@@ -64,10 +66,6 @@ def test_sign_in_sheet_lists_expected_people(client, login_as, make_event):
 
 
 def test_search_is_fast_enough_at_a_thousand_registrants(client, login_as, make_event):
-    import time
-
-    from crm.core.text import fold
-
     event = make_event(capacity=None, days=0)
     db.session.execute(Registration.__table__.insert(), [
         {"event_id": event.id, "first_name": f"Prénom{n}", "last_name": f"Nom{n:04d}", "email": f"p{n}@x.fr",
@@ -90,12 +88,12 @@ def test_attendance_before_the_event_day_is_refused(client, login_as, make_event
     excused, _ = registrations.register(event, person(2, last_name="Excusee"), source="public")
     day = f"{local_date(event.starts_at):%d/%m/%Y}"
     with pytest.raises(ValidationFailed, match=f"à partir du jour de l'événement \\(le {day}\\)"):
-        registrations.mark_attendance(early, "present")
+        checkin.mark_attendance(early, "present")
     with pytest.raises(ValidationFailed, match="à partir du jour"):
-        registrations.mark_attendance(early, "absent")
+        checkin.mark_attendance(early, "absent")
     with pytest.raises(ValidationFailed, match="à partir du jour"):
-        registrations.finish_check_in(event)
-    registrations.mark_attendance(excused, "excuse")
+        checkin.finish_check_in(event)
+    checkin.mark_attendance(excused, "excuse")
     assert "à partir du jour" in attendance_error(event)
 
     login_as("organisateur")
@@ -118,5 +116,5 @@ def test_attendance_before_the_event_day_is_refused(client, login_as, make_event
 
     event.starts_at, event.ends_at = utcnow(), utcnow() + timedelta(hours=2)  # the day has come
     db.session.commit()
-    registrations.mark_attendance(early, "present")
+    checkin.mark_attendance(early, "present")
     assert early.status == "present" and attendance_error(event) is None

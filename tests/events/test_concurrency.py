@@ -4,11 +4,16 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from crm.events import registrations
+from crm.core.validation import ValidationFailed
+from crm.events.followup import survey
 from crm.events.models import Event, Registration
+from crm.events.registration import registrations
 from crm.extensions import db
+from crm.mail.models import EmailMessage
 from tests.conftest import csrf_token
 from tests.events.conftest import person
+from tests.events.factories import add_registration
+from tests.events.factories import make_event as make_past_event
 
 
 @pytest.fixture(autouse=True)
@@ -96,12 +101,6 @@ def test_the_per_address_limit_holds_when_requests_arrive_at_once(app, make_even
 
 def test_two_clicks_on_send_survey_at_once_send_each_link_once(app):
     """Each invitation's message is flushed for its personal link: the loser of the race is told, not a 500."""
-    from crm.core.validation import ValidationFailed
-    from crm.events import survey
-    from crm.mail.models import EmailMessage
-    from tests.events.factories import add_registration
-    from tests.events.factories import make_event as make_past_event
-
     event = make_past_event(title="Webinaire INS", days_ago=2)
     for n in range(5):
         add_registration(event, f"present{n}@ehpad.fr", status="present")

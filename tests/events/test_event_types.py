@@ -1,6 +1,9 @@
 """Event types: the six of the issue loaded once, an editable list in the admin's reference pages."""
+import pytest
 from sqlalchemy import select
 
+from crm.core.validation import ValidationFailed
+from crm.events import services
 from crm.events.models import EventType
 from crm.extensions import db
 from crm.referential.services import load_reference_data
@@ -35,11 +38,6 @@ def test_only_admins_edit_types(client, make_user):
 
 
 def test_an_event_keeps_its_deactivated_type(make_event, organiser, event_type):
-    import pytest
-
-    from crm.core.validation import ValidationFailed
-    from crm.events import services
-
     event = make_event()
     event_type.active = False
     db.session.commit()

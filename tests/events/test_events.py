@@ -6,10 +6,12 @@ from sqlalchemy import func, select
 
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.validation import ValidationFailed
-from crm.events import registrations, services
-from crm.events.models import Event
+from crm.events import services
+from crm.events.models import Event, as_utc
+from crm.events.registration import registrations
 from crm.extensions import db
 from crm.mail.models import EmailMessage
+from crm.structures.services import StaleEdit
 from tests.events.conftest import person
 
 
@@ -22,7 +24,7 @@ def test_dates_are_entered_in_paris_time_and_stored_in_utc(organiser, event_type
     event = services.create_event({"type_id": str(event_type.id), "title": "Webinaire INS",
                                    "starts_at": "2026-07-02T10:00", "ends_at": "2026-07-02T11:30",
                                    "online_url": "https://visio.example.fr/ins"}, user=organiser)
-    assert services.as_utc(event.starts_at).isoformat() == "2026-07-02T08:00:00+00:00"  # summer time
+    assert as_utc(event.starts_at).isoformat() == "2026-07-02T08:00:00+00:00"  # summer time
     assert event.status == "brouillon" and event.uid.endswith("@maillage") and event.slug
     assert event.organiser_id == organiser.id
     assert _types() == ["event.created"]
@@ -96,8 +98,6 @@ def test_changing_the_place_of_a_published_event_sends_the_updated_invitation(ma
 
 
 def test_stale_edit_is_refused(make_event, organiser):
-    from crm.structures.services import StaleEdit
-
     event = make_event()
     with pytest.raises(StaleEdit):
         services.update_event(event, {"title": "Autre"}, user=organiser, expected_version=event.version - 1)
@@ -110,7 +110,7 @@ def test_duplicating_builds_a_tour_in_one_series(make_event, organiser):
     assert copy.status == "brouillon" and copy.uid != event.uid and copy.slug != event.slug
     assert copy.series_id == event.series_id is not None
     assert copy.department_code == "81" and copy.address is None and copy.capacity == 80
-    assert services.as_utc(copy.starts_at).isoformat() == "2026-10-08T07:00:00+00:00"
+    assert as_utc(copy.starts_at).isoformat() == "2026-10-08T07:00:00+00:00"
     assert copy.ends_at - copy.starts_at == event.ends_at - event.starts_at
     with pytest.raises(ValidationFailed):
         services.duplicate_event(event, {"department_code": "000"}, user=organiser)

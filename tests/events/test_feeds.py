@@ -5,16 +5,20 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from crm.accounts.services import save_user
 from crm.events import services
 from crm.events.feeds import feed_token
-from crm.events.models import Event
+from crm.events.ics import event_calendar
+from crm.events.models import Event, as_utc
+from crm.events.registration import registrations
 from crm.extensions import db
 from crm.tasks.services import create_task, set_done, update_task
 from tests.conftest import login
 from tests.events.calendars import parse_both, vevents_by_uid
+from tests.events.conftest import person
 
 PARIS_TZID = "Europe/Paris"
 
@@ -27,7 +31,7 @@ def _get_calendar(client, url):
 
 
 def _utc(value: datetime) -> datetime:
-    return services.as_utc(value)
+    return as_utc(value)
 
 
 def test_public_feed_lists_published_events_only(client, make_event, organiser):
@@ -143,8 +147,6 @@ def test_personal_feed_url_is_secret_and_revoked_by_a_new_password(client, organ
     for junk in ("x", "a.b", "W10.xyz", "WzEsMl0.abc", "é" * 50, "x" * 5000):
         assert client.get(f"/calendrier/personnel/{junk}.ics").status_code == 404
     assert client.get("/calendrier/personnel/%00.ics").status_code == 400  # refused before any route
-    from itsdangerous import URLSafeSerializer
-
     signed = URLSafeSerializer(client.application.config["SECRET_KEY"], salt="calendar-feed")
     for payload in ("x", [organiser.id], [str(organiser.id), "abc"], [2**40, "abc"], [organiser.id, 12], {}):
         assert client.get(f"/calendrier/personnel/{signed.dumps(payload)}.ics").status_code == 404
@@ -168,10 +170,6 @@ def test_my_calendar_page_needs_a_login(client):
 
 
 def test_invitation_and_cancellation_parse_with_both_parsers(make_event, organiser):
-    from crm.events import registrations
-    from crm.events.ics import event_calendar
-    from tests.events.conftest import person
-
     event = make_event(capacity=3)
     registration, _ = registrations.register(event, person(1), source="public")
     for method in ("REQUEST", "CANCEL", "PUBLISH"):

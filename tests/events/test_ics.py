@@ -4,7 +4,9 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from crm.events import registrations, services
+from crm.events.registration import registrations
+from crm.events import services
+from crm.events.models import as_utc
 from crm.events.ics import event_calendar
 from tests.events.conftest import person
 
@@ -26,7 +28,7 @@ def test_invitation_has_uid_sequence_timezone_organizer_and_attendee(make_event)
     assert vevent["DTSTAMP"].dt.tzinfo is not None
     start = vevent["DTSTART"]
     assert start.params["TZID"] == "Europe/Paris"
-    assert start.dt.astimezone(ZoneInfo("UTC")) == services.as_utc(event.starts_at)
+    assert start.dt.astimezone(ZoneInfo("UTC")) == as_utc(event.starts_at)
     assert vevent["DTEND"].dt - start.dt == timedelta(hours=7)
     assert str(vevent["SUMMARY"]) == event.title and "Hôtel de région" in str(vevent["LOCATION"])
     assert str(vevent["STATUS"]) == "CONFIRMED"

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from crm.core.models import AuditEntry
 from crm.core.validation import ValidationFailed
-from crm.events.matching import create_contact
+from crm.events.followup.matching import create_contact
 from crm.extensions import db
 from crm.structures.models import Contact
 from tests.conftest import post

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from crm.core.models import OutboxEvent, utcnow
-from crm.events import registrations
+from crm.events.registration import registrations
 from crm.events.ics import event_calendar
 from crm.extensions import db
 from crm.mail.models import EmailMessage

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.core.models import utcnow
-from crm.events import registrations
+from crm.events.registration import registrations
 from crm.events.models import Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage

@@ -6,8 +6,9 @@ from sqlalchemy import select, update
 
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.validation import ValidationFailed
-from crm.events import registrations, services
-from crm.events.models import Registration
+from crm.events.registration import checkin, links, registrations
+from crm.events import services
+from crm.events.models import Registration, as_utc
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
@@ -36,8 +37,8 @@ def test_registration_confirmed_with_invitation_link_and_outbox_event(make_event
     assert registration.consent_contact is True
     assert _emails() == []  # the registration_emails rule sends it, a moment later
     token = personal_link(registration)
-    assert registration.cancel_token_hash == registrations.hash_token(token) != token
-    assert services.as_utc(registration.token_expires_at) == services.as_utc(event.ends_at)
+    assert registration.cancel_token_hash == links.hash_token(token) != token
+    assert as_utc(registration.token_expires_at) == as_utc(event.ends_at)
     [message] = _emails("registration.confirmation")
     assert message.to_address == "personne1@ehpad.example.fr"
     assert f"/e/annuler/{token}" in reveal(message, message.body_text) and token not in message.body_text
@@ -73,7 +74,7 @@ def test_same_email_twice_is_one_registration(make_event):
     db.session.commit()
     _, outcome = registrations.register(event, person(1), source="public")
     assert outcome == "existant" and len(_outbox("registration.resend_requested")) == 1
-    assert registrations.by_token(personal_link(registration)) == (registration, "valide")
+    assert links.by_token(personal_link(registration)) == (registration, "valide")
     assert len(_emails("registration.confirmation")) == 2 and count_registrations() == 1
 
 
@@ -84,8 +85,8 @@ def test_cancelled_registration_comes_back_when_registering_again(make_event):
     registrations.cancel(registration)
     again, outcome = registrations.register(event, person(1), source="public")
     assert again.id == registration.id and outcome == "inscrit" and again.cancelled_at is None
-    assert registrations.by_token(first_link)[1] == "inconnue"  # the cancelled registration's link stays dead
-    assert registrations.by_token(personal_link(again)) == (again, "valide")
+    assert links.by_token(first_link)[1] == "inconnue"  # the cancelled registration's link stays dead
+    assert links.by_token(personal_link(again)) == (again, "valide")
     assert count_registrations() == 1
 
 
@@ -130,16 +131,16 @@ def test_personal_link_states(make_event):
     event = make_event(capacity=5)
     registration, _ = registrations.register(event, person(1), source="public")
     token = personal_link(registration)
-    assert registrations.by_token(token) == (registration, "valide")
-    assert registrations.by_token(token[:-2] + "xx")[1] == "inconnue"
-    assert registrations.by_token("")[1] == "inconnue"
-    assert registrations.by_token("a" * 500)[1] == "inconnue"
+    assert links.by_token(token) == (registration, "valide")
+    assert links.by_token(token[:-2] + "xx")[1] == "inconnue"
+    assert links.by_token("")[1] == "inconnue"
+    assert links.by_token("a" * 500)[1] == "inconnue"
     registration.token_expires_at = utcnow() - timedelta(minutes=1)
     db.session.commit()
-    assert registrations.by_token(token)[1] == "expiree"
+    assert links.by_token(token)[1] == "expiree"
     registration.token_expires_at = utcnow() + timedelta(days=1)
     registrations.cancel(registration)
-    assert registrations.by_token(token)[1] == "annulee"
+    assert links.by_token(token)[1] == "annulee"
 
 
 @pytest.mark.parametrize("field,value", [
@@ -196,14 +197,14 @@ def test_attendance_and_finishing_the_check_in(make_event, organiser):
     here, _ = registrations.register(event, person(1), source="public")
     excused, _ = registrations.register(event, person(2), source="public")
     missing, _ = registrations.register(event, person(3), source="public")
-    registrations.mark_attendance(here, "present", user_id=organiser.id)
-    registrations.mark_attendance(excused, "excuse", user_id=organiser.id)
+    checkin.mark_attendance(here, "present", user_id=organiser.id)
+    checkin.mark_attendance(excused, "excuse", user_id=organiser.id)
     assert here.attended_at is not None
-    assert registrations.finish_check_in(event, user_id=organiser.id) == 1
+    assert checkin.finish_check_in(event, user_id=organiser.id) == 1
     assert (here.status, excused.status, missing.status) == ("present", "excuse", "absent")
     assert len(_outbox("attendance.recorded")) == 3
     with pytest.raises(ValidationFailed):
-        registrations.mark_attendance(here, "inscrit")
+        checkin.mark_attendance(here, "inscrit")
     with pytest.raises(ValidationFailed, match="présence"):
         registrations.cancel(here)
 
@@ -212,7 +213,7 @@ def test_moving_the_event_moves_the_links_expiry(make_event, organiser):
     event = make_event(capacity=5)
     registration, _ = registrations.register(event, person(1), source="public")
     token = personal_link(registration)
-    services.update_event(event, {"ends_at": services.as_utc(event.ends_at) + timedelta(days=3)}, user=organiser)
+    services.update_event(event, {"ends_at": as_utc(event.ends_at) + timedelta(days=3)}, user=organiser)
     db.session.refresh(registration)
-    assert services.as_utc(registration.token_expires_at) == services.as_utc(event.ends_at)
-    assert registrations.by_token(token)[1] == "valide"
+    assert as_utc(registration.token_expires_at) == as_utc(event.ends_at)
+    assert links.by_token(token)[1] == "valide"

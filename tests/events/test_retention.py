@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 
 from crm.core.models import AuditEntry, OutboxEvent
-from crm.events.retention import anonymise_registrants, months_before
-from crm.events.survey_models import SurveyInvitation, SurveyResponse
+from crm.events.followup.retention import anonymise_registrants, months_before
+from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
 from crm.extensions import db
 from crm.indicators.events import event_figures
 from crm.mail.models import EmailMessage

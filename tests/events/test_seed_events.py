@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 from crm.core.models import OutboxEvent
 from crm.events.models import Event, EventSeries, EventType, Registration
 from crm.extensions import db
+from crm.seed import run_seed
+from crm.seed.events import SERIES_TITLE, seed_events
 from tests.events.calendars import parse_both, vevents_by_uid
 
 
@@ -14,9 +16,6 @@ def _count(query) -> int:
 
 
 def test_seeded_year_of_events(app, client):
-    from crm.seed import run_seed
-    from crm.seed.events import SERIES_TITLE, seed_events
-
     report = run_seed("demo", echo=lambda *a, **k: None)
     assert any(line.startswith("Événements : série « TOP e-santé 2024 »") for line in report)
 

@@ -1,9 +1,11 @@
 """Per event figures and the series comparison, computed by crm.indicators.events."""
 import pytest
+from sqlalchemy import select
 
-from crm.events.survey_models import SurveyResponse
+from crm.events.followup.survey_models import SurveyResponse
 from crm.extensions import db
 from crm.indicators.events import event_figures, series_figures
+from crm.referential.models import Sector
 from tests.events.factories import add_registration, make_event, make_series
 
 
@@ -15,9 +17,6 @@ def answer(registration, useful, score):
 
 @pytest.fixture
 def structures(make_structure):
-    from crm.referential.models import Sector
-    from sqlalchemy import select
-
     medico = db.session.scalar(select(Sector).where(Sector.code == "medico_social"))
     sanitaire = db.session.scalar(select(Sector).where(Sector.code == "sanitaire"))
     return {

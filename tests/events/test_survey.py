@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.core.models import OutboxEvent, utcnow
-from crm.events import survey
-from crm.events.survey_models import SurveyInvitation, SurveyResponse
+from crm.events.followup import survey
+from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
 from crm.extensions import db
 from crm.mail.models import EmailMessage
-from tests.conftest import csrf_token, post
+from tests.conftest import post
 from crm.mail.personal_links import PLACEHOLDER, reveal
 from tests.events.factories import add_registration, make_event
 

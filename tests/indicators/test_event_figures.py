@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from crm.core.models import utcnow
-from crm.events import registrations, services, survey
+from crm.events.registration import checkin, registrations
+from crm.events import services
+from crm.events.followup import survey
 from crm.events.models import EventType
-from crm.events.survey_models import SurveyInvitation
+from crm.events.followup.survey_models import SurveyInvitation
 from crm.extensions import db
 from crm.indicators import models as m
 from crm.indicators.event_report import events_by_programme, events_by_type
@@ -62,7 +64,7 @@ def attend(event, structure=None, *, status="present", useful=None, department=N
         data.update(structure_name="Cabinet libéral", department_code=department or "31")
     registration, _ = registrations.register(event, data, source="back_office")
     if status != "inscrit":
-        registrations.mark_attendance(registration, status)
+        checkin.mark_attendance(registration, status)
     if useful is not None:
         survey.invite(registration)
         db.session.commit()

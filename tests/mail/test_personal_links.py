@@ -6,7 +6,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from crm.events import registrations, survey
+from crm.events.registration import links, registrations
+from crm.events.followup import survey
 from crm.events.models import Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage
@@ -62,7 +63,7 @@ def test_a_resent_email_carries_the_same_working_link(app, client, make_event, s
     assert first == second
     token = re.search(r"/e/annuler/([A-Za-z0-9_-]+)", second).group(1)
     db.session.expire_all()
-    assert registrations.by_token(token) == (db.session.get(Registration, registration.id), "valide")
+    assert links.by_token(token) == (db.session.get(Registration, registration.id), "valide")
 
 
 def test_without_smtp_the_kept_message_is_logged_masked(app, make_event, no_smtp, test_env):
@@ -73,7 +74,7 @@ def test_without_smtp_the_kept_message_is_logged_masked(app, make_event, no_smtp
     assert message.status == "conserve"
     token = token_for(message)
     db.session.expire_all()
-    assert registrations.by_token(token)[1] == "valide"  # the real link, had it been sent
+    assert links.by_token(token)[1] == "valide"  # the real link, had it been sent
     assert f"Email {message.id} kept" in output and PLACEHOLDER in output
     assert token not in output
 
@@ -100,7 +101,7 @@ def test_the_access_log_of_a_real_server_masks_the_link_when_it_is_opened(app, m
 
     from werkzeug.serving import make_server
 
-    from crm.events.registrations import hash_token
+    from crm.events.registration.links import hash_token
 
     event = make_event(capacity=10)
     registration, _ = registrations.register(event, person(4), source="public")

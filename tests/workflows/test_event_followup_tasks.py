@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.core.dates import local_today
-from crm.events.services import as_utc
+from crm.events.models import as_utc
 from crm.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason

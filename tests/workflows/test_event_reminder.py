@@ -3,7 +3,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.events import registrations, services
+from crm.events.registration import registrations
+from crm.events import services
+from crm.events.models import as_utc
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 from tests.events.conftest import person
@@ -19,7 +21,7 @@ def reminders() -> list[EmailMessage]:
 
 def when(event, before: timedelta):
     """The sweep's clock, ``before`` the event starts."""
-    return services.as_utc(event.starts_at) - before
+    return as_utc(event.starts_at) - before
 
 
 def test_sent_once_to_each_seat_however_many_sweeps(make_event):

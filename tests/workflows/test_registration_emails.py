@@ -5,9 +5,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from crm.core.models import OutboxEvent, utcnow
-from crm.events import registrations
+from crm.events.registration import checkin, links, registrations
 from crm.events.models import Registration
-from crm.events.services import as_utc
+from crm.events.models import as_utc
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import run_worker_burst
@@ -37,8 +37,8 @@ def test_registration_is_confirmed_by_the_rule_not_the_request(make_event):
     assert message.to_address == "personne1@ehpad.example.fr" and message.dedupe_key == f"{RULE}:{created.id}"
     assert "METHOD:REQUEST" in message.attachments[0]["content"]
     token = personal_link(registration)
-    assert registrations.by_token(token) == (registration, "valide")
-    assert registration.cancel_token_hash == registrations.hash_token(token)
+    assert links.by_token(token) == (registration, "valide")
+    assert registration.cancel_token_hash == links.hash_token(token)
     [run] = runs(RULE)
     assert run.event_id == created.id and run.outcome == "ok" and "confirmation" in run.detail
     assert state(RULE).runs == 1 and state(RULE).failures == 0
@@ -62,8 +62,8 @@ def test_waiting_list_and_promotion_emails(make_event):
     assert "METHOD:REQUEST" in promotion.attachments[0]["content"]
     new_link = personal_link(waiting)
     assert new_link != first_link  # the promotion's link replaces the waiting list's
-    assert registrations.by_token(first_link)[1] == "inconnue"
-    assert registrations.by_token(new_link) == (waiting, "valide")
+    assert links.by_token(first_link)[1] == "inconnue"
+    assert links.by_token(new_link) == (waiting, "valide")
 
 
 def test_registering_again_asks_for_the_email_again_at_most_every_ten_minutes(make_event):
@@ -85,7 +85,7 @@ def test_registering_again_asks_for_the_email_again_at_most_every_ten_minutes(ma
     assert outcome == "existant" and len(outbox("registration.resend_requested")) == 1
     new_link = personal_link(registration)
     assert len(emails("registration.confirmation")) == 2
-    assert registrations.by_token(first_link)[1] == "inconnue" and registrations.by_token(new_link)[1] == "valide"
+    assert links.by_token(first_link)[1] == "inconnue" and links.by_token(new_link)[1] == "valide"
 
 
 def test_a_registration_changed_before_the_worker_ran_gets_only_the_email_of_its_state(make_event):
@@ -114,7 +114,7 @@ def test_condition_false_for_an_imported_attendance_or_a_cancelled_event(make_ev
     # An attendance import writes registration.created for someone already present: not a seat taken.
     event = make_event(capacity=5, days=0)  # attendance is noted from the event's day on
     imported, _ = registrations.register(event, person(3), source="back_office")
-    registrations.mark_attendance(imported, "present")
+    checkin.mark_attendance(imported, "present")
     db.session.execute(update(OutboxEvent).where(OutboxEvent.type == "registration.created",
                                                  OutboxEvent.aggregate_id == imported.id)
                        .values(payload={**outbox("registration.created")[-1].payload, "status": "present"}))

@@ -103,7 +103,7 @@ class Workload:
 
     def registration(self):
         from crm.events.models import Event
-        from crm.events.registrations import register
+        from crm.events.registration.registrations import register
 
         event = db.session.get(Event, self.rng.choice(self.events))
         structure_id, department = self.rng.choice(self.structures)
@@ -116,7 +116,8 @@ class Workload:
 
     def attendance(self):
         from crm.events.models import Registration
-        from crm.events.registrations import cancel, mark_attendance
+        from crm.events.registration.checkin import mark_attendance
+        from crm.events.registration.registrations import cancel
 
         candidates = [id_ for id_, status in self.registrations.items() if status == "inscrit"]
         if not candidates:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crm.core.dates import local_today
-from crm.events.followup_tasks import follow_up_attendance, structures_to_follow_up
+from crm.events.followup.tasks import follow_up_attendance, structures_to_follow_up
 from crm.events.models import Event
 from crm.extensions import db
 from crm.structures.models import Structure

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from crm.core.models import utcnow
 from crm.events.models import Registration
-from crm.events.reminders import registrations_to_remind, send_reminder
+from crm.events.registration.reminders import registrations_to_remind, send_reminder
 from crm.extensions import db
 from workflows.registry import ScheduledRule, Setting, defaults_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.events import survey
+from crm.events.followup import survey
 from crm.events.models import Registration
 from crm.extensions import db
 from workflows.registry import ScheduledRule, Setting, defaults_of, origin

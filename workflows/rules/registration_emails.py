@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from crm.core.models import utcnow
-from crm.events.models import Registration
-from crm.events.registrations import send_personal_link
-from crm.events.services import as_utc
+from crm.events.models import Registration, as_utc
+from crm.events.registration.links import send_personal_link
 from crm.extensions import db
 from workflows.registry import DomainEvent, Rule
 

@@ -10,12 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from crm.core.events import record_change
 from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, text
-from crm.events.models import Event, Registration
-from crm.events.notifications import _details, _signature, external_url
-from crm.events.registrations import hash_token, registration_payload
-from crm.events.retention import ANONYMOUS_DOMAIN
-from crm.events.services import as_utc
-from crm.events.survey_models import SurveyInvitation, SurveyResponse
+from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
+from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
+from crm.events.payloads import registration_payload
+from crm.events.registration.emails import event_details, external_url, signature
+from crm.events.registration.links import hash_token
 from crm.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
@@ -58,9 +57,9 @@ def invite(registration: Registration, *, user_id: int | None = None) -> EmailMe
         return None
     event = registration.event
     link = external_url("survey_public.answer", token=personal_links.PLACEHOLDER)  # see crm.mail.personal_links
-    body = (f"Bonjour {registration.first_name},\n\nMerci d'avoir participé à\n{_details(event)}\n\n"
+    body = (f"Bonjour {registration.first_name},\n\nMerci d'avoir participé à\n{event_details(event)}\n\n"
             "Votre avis nous aide à améliorer nos prochains rendez-vous : trois questions, une minute.\n"
-            f"{link}\n\nCe lien personnel est valable {LINK_VALID_DAYS} jours.{_signature()}")
+            f"{link}\n\nCe lien personnel est valable {LINK_VALID_DAYS} jours.{signature()}")
     message = queue_email(kind="survey.invitation", to_address=registration.email,
                           to_name=registration.display_name, subject=f"Votre avis sur « {event.title} »",
                           body_text=body, related=("registration", registration.id),

@@ -3,7 +3,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 
 from crm.core.forms import Form
-from crm.events.attendance_columns import TOOLS
+from crm.events.followup.attendance_columns import TOOLS
 
 
 class AttendanceImportForm(Form):

@@ -21,10 +21,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm.core.events import record_change
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
-from crm.events.attendance_import import AttendanceReport, AttendanceRow
-from crm.events.matching import match_registration
+from crm.events.followup.attendance_import import AttendanceReport, AttendanceRow
+from crm.events.followup.matching import match_registration
 from crm.events.models import Event, Registration
-from crm.events.registrations import before_the_day_error, mark_attendance, registration_payload
+from crm.events.payloads import registration_payload
+from crm.events.registration.checkin import before_the_day_error, mark_attendance
 from crm.extensions import db
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -6,12 +6,11 @@ from sqlalchemy import select
 
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
-from crm.events import registrations
-from crm.events.forms import RegistrationForm, StatusForm
+from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
 from crm.events.models import Event
-from crm.events.services import registration_counts
+from crm.events.registration import links, registrations
+from crm.events.registration.capacity import TooManyRegistrations, registration_counts
 from crm.extensions import db
-from crm.referential.services import departments_for_select
 from crm.structures.services import search_structures
 
 bp = Blueprint("public_events", __name__, url_prefix="/e")
@@ -22,26 +21,6 @@ def _published(slug: str) -> Event:
     if event is None or event.status == "brouillon":
         abort(404)
     return event
-
-
-def department_choices(blank: str = "— Département —") -> list[tuple[str, str]]:
-    return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
-
-
-def apply_errors(form, errors: dict) -> None:
-    aliases = {"structure_id": "structure_query"}
-    for name, message in errors.items():
-        field = form._fields.get(aliases.get(name, name))
-        if field is not None and name != "csrf_token":
-            field.errors = list(field.errors) + [message]
-        else:
-            form.form_errors.append(message)
-
-
-def registration_data(form: RegistrationForm) -> dict:
-    return {name: form._fields[name].data for name in (
-        "first_name", "last_name", "email", "function", "structure_id", "structure_name", "department_code",
-        "consent_contact")}
 
 
 def _page(event: Event, form: RegistrationForm, status: int = 200, message: str | None = None):
@@ -65,7 +44,7 @@ def show(slug: str):
         return redirect(url_for("public_events.confirmation", slug=event.slug))
     try:
         registrations.register(event, registration_data(form), source="public", client_ip=request.remote_addr)
-    except registrations.TooManyRegistrations as error:
+    except TooManyRegistrations as error:
         db.session.rollback()
         return render_template("public/message.html", event=event, title="Trop d'inscriptions",
                                message=str(error)), 429
@@ -100,7 +79,7 @@ def structures():
 @bp.route("/annuler/<token>", methods=["GET", "POST"])
 def cancel(token: str):
     """The personal link: cancel, leave the waiting list or give a promoted seat back."""
-    registration, state = registrations.by_token(token)
+    registration, state = links.by_token(token)
     form = StatusForm()
     if state != "valide":
         return render_template("public/cancel.html", registration=registration, state=state, form=form), \

@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 from crm.accounts.permissions import roles_required
 from crm.core.security import is_safe_redirect
 from crm.core.validation import ValidationFailed, as_id
-from crm.events import matching
-from crm.events.followup_forms import ResolveForm
+from crm.events.followup import matching
+from crm.events.followup.forms import ResolveForm
 from crm.events.forms import StatusForm
 from crm.events.models import Event, Registration
 from crm.extensions import db

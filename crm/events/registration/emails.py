@@ -4,7 +4,7 @@ A personal link is written with its token masked (:mod:`crm.mail.personal_links`
 in the message sent.
 
 The emails with a personal link (confirmation, waiting list, promotion) are queued by the
-``registration_emails`` workflow rule through :func:`crm.events.registrations.send_personal_link`, the
+``registration_emails`` workflow rule through :func:`crm.events.registration.links.send_personal_link`, the
 reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
 registrants in the organiser's own transaction.
 """
@@ -33,7 +33,7 @@ def external_url(endpoint: str, **values) -> str:
     return adapter.build(endpoint, values, force_external=True)
 
 
-def _details(event: Event, *, join_link: bool = False) -> str:
+def event_details(event: Event, *, join_link: bool = False) -> str:
     """Title, dates and place; an online event's join link only with ``join_link``: it goes to people
     holding a seat (confirmation, promotion, reminder, change), never to the waiting list."""
     lines = [f"« {event.title} »", f"Du {format_datetime(event.starts_at)} au {format_datetime(event.ends_at)}"
@@ -58,7 +58,7 @@ def _send(registration: Registration, kind: str, subject: str, body: str, *, att
                        related=("registration", registration.id), dedupe_key=dedupe_key, created_by_id=user_id)
 
 
-def _signature() -> str:
+def signature() -> str:
     return f"\n\nL'équipe {current_app.config.get('CRM_ORGANISATION_NAME', '')}".rstrip()
 
 
@@ -71,10 +71,10 @@ def confirmation(registration: Registration, *, user_id: int | None = None,
     event = registration.event
     link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
-            f"{_details(event, join_link=True)}\n\n"
+            f"{event_details(event, join_link=True)}\n\n"
             "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
             f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
-            f"{_signature()}")
+            f"{signature()}")
     return _send(registration, "registration.confirmation", f"Inscription confirmée : {event.title}", body,
                  attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
 
@@ -85,9 +85,9 @@ def waiting_list(registration: Registration, *, user_id: int | None = None,
     link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
             "L'événement est complet : vous êtes sur la liste d'attente de\n"
-            f"{_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
+            f"{event_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
             "et vous recevrez un email de confirmation avec l'invitation.\n\n"
-            f"Pour quitter la liste d'attente :\n{link}{_signature()}")
+            f"Pour quitter la liste d'attente :\n{link}{signature()}")
     return _send(registration, "registration.waiting_list", f"Liste d'attente : {event.title}", body,
                  user_id=user_id, dedupe_key=dedupe_key)
 
@@ -97,8 +97,8 @@ def promotion(registration: Registration, *, user_id: int | None = None,
     event = registration.event
     link = external_url("public_events.cancel", token=PLACEHOLDER)
     body = (f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
-            f"{_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
-            f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{_signature()}")
+            f"{event_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
+            f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{signature()}")
     return _send(registration, "registration.promotion", f"Une place s'est libérée : {event.title}", body,
                  attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
 
@@ -107,10 +107,10 @@ def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | N
     """Before the event. No new personal link: the one of the confirmation stays the only valid one."""
     event = registration.event
     body = (f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n"
-            f"{_details(event, join_link=True)}\n\n"
+            f"{event_details(event, join_link=True)}\n\n"
             "Si vous ne pouvez plus venir, libérez votre place avec le lien personnel de votre email de "
             "confirmation : une personne en liste d'attente pourra en profiter."
-            f"{_signature()}")
+            f"{signature()}")
     return _send(registration, "registration.reminder", f"Rappel : {event.title}", body, dedupe_key=dedupe_key)
 
 
@@ -124,7 +124,7 @@ def event_cancelled(event: Event, *, user_id: int | None = None) -> None:
     """Everyone registered or waiting is told; registered people get METHOD:CANCEL."""
     for registration in _active_registrations(event):
         body = (f"Bonjour {registration.first_name},\n\nNous sommes au regret de vous informer que l'événement\n"
-                f"{_details(event)}\nest annulé.{_signature()}")
+                f"{event_details(event)}\nest annulé.{signature()}")
         attachments = [_ics(event, "CANCEL", registration)] if registration.status == "inscrit" else []
         _send(registration, "event.cancelled", f"Événement annulé : {event.title}", body,
               attachments=attachments, user_id=user_id)
@@ -136,6 +136,6 @@ def event_changed(event: Event, *, user_id: int | None = None) -> None:
         if registration.status != "inscrit":
             continue
         body = (f"Bonjour {registration.first_name},\n\nL'événement auquel vous êtes inscrit(e) a changé :\n"
-                f"{_details(event, join_link=True)}\n\nL'invitation jointe met votre agenda à jour.{_signature()}")
+                f"{event_details(event, join_link=True)}\n\nL'invitation jointe met votre agenda à jour.{signature()}")
         _send(registration, "event.changed", f"Modification : {event.title}", body,
               attachments=[_ics(event, "REQUEST", registration)], user_id=user_id)

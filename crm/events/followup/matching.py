@@ -19,8 +19,7 @@ from crm.accounts.permissions import can_edit_department, can_edit_structure
 from crm.core.events import record_change
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
-from crm.events.models import Event, Registration
-from crm.events.retention import ANONYMOUS_DOMAIN
+from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
 from crm.extensions import db
 from crm.structures.contacts import save_contact
 from crm.structures.models import Contact, Structure

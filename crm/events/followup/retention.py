@@ -17,12 +17,11 @@ from sqlalchemy import String, cast, delete, func, literal, select, update
 
 from crm.core.events import record_change
 from crm.core.models import utcnow
-from crm.events.models import Event, Registration
-from crm.events.survey_models import SurveyInvitation
+from crm.events.followup.survey_models import SurveyInvitation
+from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 
-ANONYMOUS_DOMAIN = "anonyme.invalid"  # .invalid never resolves (RFC 2606): no message can reach it
 CHUNK = 500
 
 

@@ -5,10 +5,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from crm.events import notifications
-from crm.events.models import Event, Registration
-from crm.events.retention import ANONYMOUS_DOMAIN
-from crm.events.services import as_utc
+from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
+from crm.events.registration import emails
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 
@@ -43,5 +41,5 @@ def send_reminder(registration: Registration, now: datetime) -> tuple[EmailMessa
         return None, f"événement au statut « {event.status_label} » : pas de rappel"
     if as_utc(event.starts_at) <= now:
         return None, "événement commencé : pas de rappel"
-    message = notifications.reminder(registration, dedupe_key=f"reminder:{registration.id}")
+    message = emails.reminder(registration, dedupe_key=f"reminder:{registration.id}")
     return message, "rappel envoyé" if message is not None else "rappel déjà envoyé"

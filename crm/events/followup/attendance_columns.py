@@ -1,7 +1,7 @@
 """The column names of the video tools' attendance reports, folded (crm.core.text.fold).
 
 Teams, Zoom and Livestorm name their columns differently, in the account's language; the
-reader (crm.events.attendance_import) tries the chosen tool's names first, then the common ones.
+reader (crm.events.followup.attendance_import) tries the chosen tool's names first, then the common ones.
 """
 from __future__ import annotations
 

@@ -1,67 +1,36 @@
-"""After the event: figures, series comparison, attendance import, survey sending, participant exports."""
+"""After the event: attendance import, survey sending, participant exports.
+
+The event's figures and a series' comparison, on this blueprint too, read the indicators: they are
+crm.pages.event_results.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.utils import secure_filename
 
-from crm.accounts.permissions import EVENT_READ_ROLES, EVENT_WRITE_ROLES, can_manage_events, roles_required
+from crm.accounts.permissions import EVENT_WRITE_ROLES, roles_required
 from crm.core.exports import FORMATS, export_response
 from crm.core.uploads import accepts_upload
 from crm.core.validation import ValidationFailed
-from crm.events import attendance, survey
-from crm.events.attendance_columns import FIELDS
-from crm.events.attendance_import import MAX_REPORT_BYTES, AttendanceFileError, read_attendance_report
-from crm.events.exports import participants_table
-from crm.events.followup_forms import AttendanceImportForm
+from crm.events.blueprint import event_or_404
+from crm.events.followup import attendance, survey
+from crm.events.followup.attendance_columns import FIELDS
+from crm.events.followup.attendance_import import MAX_REPORT_BYTES, AttendanceFileError, read_attendance_report
+from crm.events.followup.exports import participants_table
+from crm.events.followup.forms import AttendanceImportForm
 from crm.events.forms import StatusForm
-from crm.events.models import REGISTRATION_STATUSES, Event, EventSeries
+from crm.events.models import REGISTRATION_STATUSES
 from crm.extensions import db
-from crm.indicators.attribution import attribution_days, series_attribution
-from crm.indicators.events import event_figures, series_figures
-from crm.pipeline.routes import get_or_404
 
 bp = Blueprint("event_followup", __name__, url_prefix="/evenements")
-
-
-
-def _event(event_id: int) -> Event:
-    return get_or_404(Event, event_id)
-
-
-@bp.app_context_processor
-def followup_helpers():
-    """For the event page's "bilan" panel, whichever blueprint renders it."""
-    return {"can_organise": lambda: can_manage_events(current_user),
-            "event_figures_of": lambda event: event_figures([event.id])[event.id],
-            "survey_error_of": survey.survey_error}
-
-
-@bp.route("/<int:event_id>/bilan")
-@login_required
-@roles_required(*EVENT_READ_ROLES)
-def figures(event_id: int):
-    event = _event(event_id)
-    return render_template("events/followup/figures.html", event=event, figures=event_figures([event.id])[event.id])
-
-
-@bp.route("/series/<int:series_id>")
-@login_required
-@roles_required(*EVENT_READ_ROLES)
-def series(series_id: int):
-    item = get_or_404(EventSeries, series_id)
-    events, figures_by_event, total = series_figures(item.id)
-    produced, produced_total = series_attribution(events)
-    return render_template("events/followup/series.html", series=item, events=events,
-                           columns=[figures_by_event[e.id] for e in events] + [total], produced=produced,
-                           produced_total=produced_total, attribution_days=attribution_days())
 
 
 @bp.route("/<int:event_id>/participants.<fmt>")
 @login_required
 @roles_required(*EVENT_WRITE_ROLES)
 def export_participants(event_id: int, fmt: str):
-    event = _event(event_id)
+    event = event_or_404(event_id)
     status = request.args.get("statut") or None
     if fmt not in FORMATS or (status is not None and status not in REGISTRATION_STATUSES):
         abort(404)
@@ -73,7 +42,7 @@ def export_participants(event_id: int, fmt: str):
 @login_required
 @roles_required(*EVENT_WRITE_ROLES)
 def send_survey(event_id: int):
-    event = _event(event_id)
+    event = event_or_404(event_id)
     if not StatusForm().validate_on_submit():
         abort(400)
     try:
@@ -103,7 +72,7 @@ def _import_page(event, form, *, report=None, plan=None, error=None, columns=(),
 @roles_required(*EVENT_WRITE_ROLES)
 def attendance_import(event_id: int):
     """Upload (preview), change the mapping (preview again), confirm (apply)."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = AttendanceImportForm()
     if request.method == "GET":
         return _import_page(event, form, error=attendance.attendance_error(event))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from crm.core.validation import ValidationFailed
-from crm.events import survey
-from crm.events.followup_forms import SurveyForm
+from crm.events.followup import survey
+from crm.events.followup.forms import SurveyForm
 
 bp = Blueprint("survey_public", __name__, url_prefix="/e")
 

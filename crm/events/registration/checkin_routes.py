@@ -1,4 +1,8 @@
-"""The day itself: the check-in screen (a tablet), its name search, late walk-ins, the sign-in sheet."""
+"""The day itself: the check-in screen (a tablet), its name search, late walk-ins, the sign-in sheet,
+and a registration's status change (cancel, present, absent, excused) the screen and the event page post.
+
+On the ``events`` blueprint (crm.events.blueprint): ``events.checkin``, ``events.registration_status``...
+"""
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -6,17 +10,20 @@ from flask_login import current_user
 
 from crm.core.errors import json_error, wants_json
 from crm.core.validation import ValidationFailed
-from crm.events import queries, registrations, services
-from crm.events.forms import RegistrationForm, StatusForm
+from crm.events import queries
+from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
+from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
 from crm.events.models import Registration
-from crm.events.public_routes import apply_errors, department_choices, registration_data
-from crm.events.routes import _event, bp, reader_required, require_manager
+from crm.events.registration import registrations
+from crm.events.registration.capacity import registration_counts
+from crm.events.registration.checkin import before_the_day_error, finish_check_in, mark_attendance
 from crm.extensions import db
+from crm.pipeline.routes import get_or_404
 
 
 def registration_json(registration: Registration):
     """The registration after a change, with the event's fresh counts so the screen updates at once."""
-    return jsonify({**_item(registration), "counts": services.registration_counts(registration.event_id)})
+    return jsonify({**_item(registration), "counts": registration_counts(registration.event_id)})
 
 
 def _item(registration: Registration) -> dict:
@@ -34,16 +41,16 @@ def _walk_in_form() -> RegistrationForm:
 
 
 def _page(event, form=None, status: int = 200):
-    return render_template("events/checkin.html", event=event, counts=services.registration_counts(event.id),
+    return render_template("events/checkin.html", event=event, counts=registration_counts(event.id),
                            form=form or _walk_in_form(), action_form=StatusForm(),
-                           not_yet=registrations.before_the_day_error(event)), status
+                           not_yet=before_the_day_error(event)), status
 
 
 @bp.route("/<int:event_id>/accueil")
 @reader_required
 def checkin(event_id: int):
     require_manager()
-    return _page(_event(event_id))
+    return _page(event_or_404(event_id))
 
 
 @bp.route("/<int:event_id>/accueil/recherche")
@@ -51,9 +58,9 @@ def checkin(event_id: int):
 def checkin_search(event_id: int):
     """JSON: the registrants whose name matches what is typed (not the cancelled ones)."""
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     found = queries.search_registrations(event.id, (request.args.get("q") or "")[:100])
-    return jsonify({"results": [_item(r) for r in found], "counts": services.registration_counts(event.id)})
+    return jsonify({"results": [_item(r) for r in found], "counts": registration_counts(event.id)})
 
 
 @bp.route("/<int:event_id>/accueil/arrivee", methods=["POST"])
@@ -61,17 +68,17 @@ def checkin_search(event_id: int):
 def walk_in(event_id: int):
     """A late walk-in: registered by the team and marked present at once."""
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     form = _walk_in_form()
     if not form.validate_on_submit():
         abort(400)
-    if message := registrations.before_the_day_error(event):  # before registering: nothing half-written
+    if message := before_the_day_error(event):  # before registering: nothing half-written
         form.form_errors.append(message)
         return _page(event, form, 422)
     try:
         registration, _ = registrations.register(event, registration_data(form), source="back_office",
                                                  user_id=current_user.id)
-        registrations.mark_attendance(registration, "present", user_id=current_user.id)
+        mark_attendance(registration, "present", user_id=current_user.id)
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error.errors)
@@ -89,11 +96,11 @@ def walk_in(event_id: int):
 def finish_checkin(event_id: int):
     """Everyone not marked is absent; the excused stay excused."""
     require_manager()
-    event = _event(event_id)
+    event = event_or_404(event_id)
     if not StatusForm().validate_on_submit():
         abort(400)
     try:
-        count = registrations.finish_check_in(event, user_id=current_user.id)
+        count = finish_check_in(event, user_id=current_user.id)
     except ValidationFailed as error:
         db.session.rollback()
         if wants_json():
@@ -109,6 +116,30 @@ def finish_checkin(event_id: int):
 @reader_required
 def sign_in_sheet(event_id: int):
     """The printable sign-in sheet: everyone expected (registered or already present), by name."""
-    event = _event(event_id)
+    event = event_or_404(event_id)
     rows = [r for r in queries.registrations_of(event.id) if r.status in ("inscrit", "present", "excuse")]
     return render_template("events/sign_in_sheet.html", event=event, rows=rows)
+
+
+@bp.route("/<int:event_id>/inscriptions/<int:registration_id>/statut", methods=["POST"])
+@reader_required
+def registration_status(event_id: int, registration_id: int):
+    """Cancel a registration or note attendance (JSON for the check-in screen, a form elsewhere)."""
+    require_manager()
+    registration = get_or_404(Registration, registration_id)
+    if registration.event_id != event_id:
+        abort(404)
+    status = request.form.get("status", "")
+    try:
+        registrations.change_registration_status(registration, status, user_id=current_user.id)
+    except ValidationFailed as error:
+        db.session.rollback()
+        message = error.errors.get("status", "Changement impossible.")
+        if wants_json():
+            return json_error(422, message, error.errors)
+        flash(message, "error")
+    else:
+        if wants_json():
+            return registration_json(registration)
+        flash(f"{registration.display_name} : {registration.status_label}.", "success")
+    return redirect(url_for("events.show", event_id=event_id) + "#inscriptions")

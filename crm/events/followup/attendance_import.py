@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from crm.core.text import fold
 from crm.core.uploads import UploadRefused, check_cells, xlsx_rows
 from crm.core.validation import email_error
-from crm.events.attendance_columns import (
+from crm.events.followup.attendance_columns import (
     COMMON_HEADERS, FIELDS, NO, PARTICIPANT_SECTIONS, SIGNATURES, TOOL_HEADERS, TOOLS, YES,
 )
 
