@@ -1,45 +1,34 @@
-"""Keeping the indicators' read model in step with the records (see :mod:`crm.indicators.models`).
+"""Keeping the indicators' read model in step with the records (see :mod:`crm.indicators.readmodel.models`).
 
 * :func:`apply_events` is called by the outbox dispatcher for each batch of events, inside the
   batch's transaction: it works out which records the events touched, re-derives their facts
   (delete + insert) and recomputes the cells whose facts changed. Re-deriving from the records, not
   adding deltas from payloads, is what makes it idempotent and order-independent: an event
   processed twice, or two events processed out of order, leave the same rows.
-* :func:`rebuild` derives everything (``crm indicators rebuild``); :func:`check` rebuilds inside a
-  transaction it rolls back and reports every row that differs (``crm indicators check``).
+* An event whose effect cannot be narrowed to records (``REBUILD_TRIGGERS``) re-derives everything
+  (:mod:`crm.indicators.readmodel.rebuild`, which also serves ``crm indicators rebuild``; the
+  comparison of ``crm indicators check`` is :mod:`crm.indicators.readmodel.check`).
 
-On PostgreSQL the maintenance of concurrent workers is serialised by a transaction-level advisory
-lock, so that two batches touching the same structure cannot interleave their delete/insert.
+Concurrent workers' maintenance is serialised by :func:`~crm.indicators.readmodel.tables.lock`.
 """
 from __future__ import annotations
 
-import re
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
-from crm.core.models import utcnow
 from crm.extensions import db
-from crm.indicators import derivations as d
-from crm.indicators import models as m
+from crm.indicators.definitions import was_open_during
 from crm.indicators.periods import month, quarter, year
-from crm.indicators.population import was_open_during
+from crm.indicators.readmodel import derivations as d
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.rebuild import rebuild_all
+from crm.indicators.readmodel.tables import CHUNK, chunks, dialect_name, insert_derived, lock
 
-LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
-CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
-
-FACT_AND_CELL_TABLES = (
-    m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
-    m.Engagement, m.StructureFact, m.OfferPresentation, m.EventOfferPresentation, m.OfferPresentationCell, m.EventFact,
-)
 # Event types whose effect cannot be narrowed to records (an offer moved to another programme...).
 REBUILD_TRIGGERS = {"reference.changed"}
 
@@ -79,25 +68,6 @@ class Touched:
                 self.opportunities.add(payload[name])
 
 
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
-def _lock() -> None:
-    if _dialect() == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-
-
-def _chunks(values: Iterable, size: int = CHUNK):
-    values = sorted(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def _insert(model, columns, query) -> None:
-    db.session.execute(insert(model.__table__).from_select(list(columns), query))
-
-
 # --- replacing facts, recomputing cells ----------------------------------------------------------------
 
 def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
@@ -107,7 +77,7 @@ def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
     keys = [table.c[name] for name in key_columns]
     touched = set(db.session.execute(select(*keys).where(where).distinct()).all())
     db.session.execute(delete(table).where(where))
-    _insert(model, columns, query)
+    insert_derived(model, columns, query)
     touched |= set(db.session.execute(select(*keys).where(where).distinct()).all())
     return {tuple(row) for row in touched}
 
@@ -117,31 +87,31 @@ def _participations(touched: Touched) -> None:
     years whose sources changed, and move the cells by the structures that entered or left them: a batch
     costs what its structures' days do, not what the (department, period) cells it touches hold."""
     src = m.ParticipationSource.__table__
-    dialect = _dialect()
+    dialect = dialect_name()
     pairs: set[tuple] = set()  # (structure_id, day) whose sources changed
-    for ids in _chunks(touched.activities):
+    for ids in chunks(touched.activities):
         where = (src.c.source_type == "activity") & d.among(src.c.source_id, ids)
         pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
                                 d.activity_participations(activity_ids=ids), ("structure_id", "day"))
     registrations = set(touched.registrations)
     if touched.events:
         registrations |= set(db.session.scalars(select(d.R.c.id).where(d.among(d.R.c.event_id, touched.events))))
-    for ids in _chunks(registrations):
+    for ids in chunks(registrations):
         where = (src.c.source_type == "registration") & d.among(src.c.source_id, ids)
         pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
                                 d.registration_participations(dialect, registration_ids=ids), ("structure_id", "day"))
     # A structure that changed (department, sector, closed, deleted): all of its sources, and below its days.
-    structure_chunks = list(_chunks(touched.structures))
+    structure_chunks = list(chunks(touched.structures))
     for ids in structure_chunks:
         db.session.execute(delete(src).where(d.among(src.c.structure_id, ids)))
-        _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
-        _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
+        insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
+        insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
                 d.registration_participations(dialect, structure_ids=ids))
     groups = [(ids, None) for ids in structure_chunks]
     pairs = {(structure_id, _as_date(day)) for structure_id, day in pairs if structure_id not in touched.structures}
     if pairs:  # the days of the years concerned (a year is the widest period a cell counts over)
         years = (date(min(day for _, day in pairs).year, 1, 1), date(max(day for _, day in pairs).year, 12, 31))
-        groups += [(ids, years) for ids in _chunks({structure_id for structure_id, _ in pairs})]
+        groups += [(ids, years) for ids in chunks({structure_id for structure_id, _ in pairs})]
     deltas: Counter = Counter()
     for ids, days_between in groups:
         before = _memberships(ids, days_between)
@@ -174,7 +144,7 @@ def _days_where(structure_ids, days_between):
 
 def _replace_days(structure_ids, days_between) -> None:
     db.session.execute(delete(m.ParticipationDay.__table__).where(_days_where(structure_ids, days_between)))
-    _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
+    insert_derived(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
             d.participation_days(structure_ids=structure_ids, days_between=days_between))
 
 
@@ -214,7 +184,7 @@ def _apply_cell_deltas(model, value: str, deltas: Counter) -> None:
         return
     cells = model.__table__
     names = [column.name for column in cells.primary_key.columns]
-    upsert = postgresql.insert(cells) if _dialect() == "postgresql" else sqlite.insert(cells)
+    upsert = postgresql.insert(cells) if dialect_name() == "postgresql" else sqlite.insert(cells)
     upsert = upsert.on_conflict_do_update(index_elements=[cells.c[name] for name in names],
                                           set_={value: cells.c[value] + upsert.excluded[value]})
     rows = [{**dict(zip(names, key)), value: delta} for key, delta in changed]
@@ -228,14 +198,14 @@ def _apply_cell_deltas(model, value: str, deltas: Counter) -> None:
 
 def _recompute_cells(model, key_columns, columns, derive, keys: set[tuple]) -> None:
     table = model.__table__
-    for chunk in _chunks(keys, 1000):
+    for chunk in chunks(keys, 1000):
         db.session.execute(delete(table).where(d.among_pairs([table.c[k] for k in key_columns], chunk)))
-        _insert(model, columns, derive(chunk))
+        insert_derived(model, columns, derive(chunk))
 
 
 def _opportunities(touched: Touched) -> None:
     facts = m.OpportunityFact.__table__
-    dialect = _dialect()
+    dialect = dialect_name()
     keys: set[tuple] = set()
     opportunity_ids = set(touched.opportunities)
     if touched.structures:
@@ -244,7 +214,7 @@ def _opportunities(touched: Touched) -> None:
             d.among(d.OPP.c.structure_id, touched.structures))))
         opportunity_ids |= set(db.session.scalars(select(facts.c.opportunity_id).where(
             d.among(facts.c.structure_id, touched.structures))))
-    for ids in _chunks(opportunity_ids):
+    for ids in chunks(opportunity_ids):
         keys |= _replace_facts(m.OpportunityFact, d.among(facts.c.opportunity_id, ids), d.OPPORTUNITY_FACT_COLUMNS,
                                d.opportunity_facts(dialect, opportunity_ids=ids),
                                ("identified_on", "department_code"))
@@ -260,14 +230,14 @@ def _projects(touched: Touched) -> None:
         project_ids |= set(db.session.scalars(select(d.P.c.id).where(d.among(d.P.c.structure_id, touched.structures))))
         project_ids |= set(db.session.scalars(select(facts.c.project_id).where(
             d.among(facts.c.structure_id, touched.structures))))
-    for ids in _chunks(project_ids):
+    for ids in chunks(project_ids):
         structures |= {key[0] for key in _replace_facts(m.ProjectFact, d.among(facts.c.project_id, ids),
                                                          d.PROJECT_FACT_COLUMNS, d.project_facts(project_ids=ids),
                                                          ("structure_id",))}
     table = m.Engagement.__table__
-    for ids in _chunks(structures):
+    for ids in chunks(structures):
         db.session.execute(delete(table).where(d.among(table.c.structure_id, ids)))
-        _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements(structure_ids=ids))
+        insert_derived(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements(structure_ids=ids))
 
 
 def _offer_presentations(touched: Touched) -> None:
@@ -277,11 +247,11 @@ def _offer_presentations(touched: Touched) -> None:
         activity_ids |= set(db.session.scalars(select(d.AST.c.activity_id).where(
             d.among(d.AST.c.structure_id, touched.structures))))
     deltas: Counter = Counter()
-    for ids in _chunks(activity_ids):
+    for ids in chunks(activity_ids):
         where = d.among(facts.c.activity_id, ids)
         deltas.subtract(_presentations_per_cell(where))
         db.session.execute(delete(facts).where(where))
-        _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations(activity_ids=ids))
+        insert_derived(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations(activity_ids=ids))
         deltas.update(_presentations_per_cell(where))
     _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
 
@@ -301,29 +271,29 @@ def _event_offer_presentations(touched: Touched) -> None:
         event_ids |= set(db.session.scalars(select(d.R.c.event_id).where(
             d.among(d.R.c.structure_id, touched.structures))))
     deltas: Counter = Counter()
-    for ids in _chunks(event_ids):
+    for ids in chunks(event_ids):
         where = d.among(facts.c.event_id, ids)
         deltas.subtract(_presentations_per_cell(where, facts))
         db.session.execute(delete(facts).where(where))
-        _insert(m.EventOfferPresentation, d.EVENT_OFFER_PRESENTATION_COLUMNS,
-                d.event_offer_presentations(_dialect(), event_ids=ids))
+        insert_derived(m.EventOfferPresentation, d.EVENT_OFFER_PRESENTATION_COLUMNS,
+                d.event_offer_presentations(dialect_name(), event_ids=ids))
         deltas.update(_presentations_per_cell(where, facts))
     _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
 
 
 def _events(touched: Touched) -> None:
     facts = m.EventFact.__table__
-    for ids in _chunks(touched.events):
+    for ids in chunks(touched.events):
         db.session.execute(delete(facts).where(d.among(facts.c.event_id, ids)))
-        _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(_dialect(), event_ids=ids))
+        insert_derived(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect_name(), event_ids=ids))
 
 
 def _structures(touched: Touched) -> None:
     """Re-derive the facts of the structures touched (the denominators count them per period)."""
     facts = m.StructureFact.__table__
-    for ids in _chunks(touched.structures):
+    for ids in chunks(touched.structures):
         db.session.execute(delete(facts).where(d.among(facts.c.structure_id, ids)))
-        _insert(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts(structure_ids=ids))
+        insert_derived(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts(structure_ids=ids))
 
 
 # --- the entry points ----------------------------------------------------------------------------------
@@ -336,9 +306,9 @@ def apply_events(events) -> Touched:
     if not (touched.rebuild or touched.activities or touched.registrations or touched.events
             or touched.opportunities or touched.projects or touched.structures):
         return touched
-    _lock()
+    lock()
     if touched.rebuild:
-        _rebuild_all()
+        rebuild_all()
         return touched
     _structures(touched)
     _participations(touched)
@@ -350,311 +320,4 @@ def apply_events(events) -> Touched:
     return touched
 
 
-def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
-    """The rebuild, as named steps in the order they must run (cells are read from their facts)."""
-    steps = [
-        ("structure_facts", lambda: _insert(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts())),
-        ("participation_sources", lambda: (
-            _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations()),
-            _insert(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect)))),
-        ("participation_days", lambda: _insert(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
-                                               d.participation_days())),
-    ]
-    steps += [(f"participation_cells_{kind}", lambda kind=kind: _insert(
-        m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect)))
-        for kind in d.PERIOD_KINDS]
-    steps += [
-        ("opportunity_facts", lambda: _insert(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS,
-                                              d.opportunity_facts(dialect))),
-        ("opportunity_cells", lambda: _insert(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells())),
-        ("project_facts", lambda: _insert(m.ProjectFact, d.PROJECT_FACT_COLUMNS, d.project_facts())),
-        ("engagements", lambda: _insert(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())),
-        ("offer_presentations", lambda: _insert(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS,
-                                                d.offer_presentations())),
-        ("event_offer_presentations", lambda: _insert(m.EventOfferPresentation,
-                                                      d.EVENT_OFFER_PRESENTATION_COLUMNS,
-                                                      d.event_offer_presentations(dialect))),
-        ("offer_presentation_cells", lambda: _insert(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS,
-                                                     d.all_offer_presentation_cells())),
-        ("event_facts", lambda: _insert(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))),
-    ]
-    return steps
-
-
-def _timed(timings: dict[str, float] | None, name: str, step) -> None:
-    started = time.perf_counter()
-    step()
-    if timings is not None:
-        timings[name] = time.perf_counter() - started
-
-
-def _prepare_postgresql(tables) -> None:
-    # TRUNCATE leaves no dead rows for the inserts' unique checks to visit; the indexes are built once after
-    # the bulk inserts rather than kept row by row. Both only within this transaction.
-    db.session.execute(text("TRUNCATE " + ", ".join(table.name for table in tables)))
-    db.session.execute(text("SET LOCAL work_mem = '256MB'"))
-    db.session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-    db.session.execute(text("SET LOCAL jit = off"))  # compiling each big statement costs more than it saves
-    _drop_indexes(tables)
-
-
-def _finish_postgresql(tables, timings, prefix: str = "") -> None:
-    _timed(timings, prefix + "indexes", lambda: _create_indexes(tables))
-    # The planner must not read these tables as the empty ones it last saw.
-    _timed(timings, prefix + "analyze", lambda: [db.session.execute(text(f"ANALYZE {table.name}")) for table in tables])
-
-
-def _rebuild_all(timings: dict[str, float] | None = None) -> None:
-    """Derive the whole read model in the session's transaction; ``timings``, when given, receives the seconds
-    each step took."""
-    dialect = _dialect()
-    tables = [model.__table__ for model in FACT_AND_CELL_TABLES]
-    if dialect == "postgresql":
-        _timed(timings, "truncate", lambda: _prepare_postgresql(tables))
-    else:
-        _timed(timings, "truncate", lambda: [db.session.execute(delete(table)) for table in reversed(tables)])
-    for name, step in _rebuild_steps(dialect):
-        _timed(timings, name, step)
-    if dialect == "postgresql":
-        _finish_postgresql(tables, timings)
-    _set_state("built_at", utcnow().isoformat())
-
-
-# The participation tables are derived from each other only: the rebuild on PostgreSQL builds them on a
-# second connection while the first builds the others.
-PARTICIPATION_TABLES = (m.ParticipationSource, m.ParticipationDay, m.ParticipationCell)
-SNAPSHOT_RE = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
-
-
-PHASES = ("locked", "built")  # where the shares of a parallel rebuild wait for the main thread's word
-LOCK_ATTEMPTS = 5
-
-
-class _Meeting:
-    """Where the main thread and the shares of a parallel rebuild meet at each phase: every share reports,
-    then the main thread tells them all whether to go on."""
-
-    def __init__(self, shares: int):
-        self.shares = shares
-        self.reports = {phase: threading.Semaphore(0) for phase in PHASES}
-        self.decisions = {phase: threading.Event() for phase in PHASES}
-        self.go: dict[str, bool] = {}
-
-    def report(self, phase: str, wait: bool = True) -> bool:
-        self.reports[phase].release()
-        if not wait:
-            return False
-        self.decisions[phase].wait()
-        return self.go[phase]
-
-    def decide(self, phase: str, go) -> bool:
-        for _ in range(self.shares):
-            self.reports[phase].acquire()
-        self.go[phase] = go()
-        self.decisions[phase].set()
-        return self.go[phase]
-
-
-def _build_share(app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict,
-                 meeting: _Meeting) -> None:
-    """One connection's share of the rebuild, in a transaction that sees the caller's snapshot.
-
-    It first takes its tables (TRUNCATE) with a short lock timeout and reports; once every share holds
-    its tables, nothing it does waits for a reader, so a reader cannot be caught between the two shares
-    (a wait PostgreSQL's deadlock detector cannot see, the other share waiting here in Python). It builds
-    and reports again; it commits only if every share succeeded. Whatever happens, it reports at every
-    phase, so that the main thread never waits for it in vain."""
-    reported = 0
-    try:
-        with app.app_context():
-            try:
-                tables = [model.__table__ for model in models]
-                try:
-                    db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-                    db.session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-                    db.session.execute(text("SET LOCAL lock_timeout = '2s'"))
-                    _timed(timings, prefix + "truncate", lambda: _prepare_postgresql(tables))
-                    db.session.execute(text("SET LOCAL lock_timeout = 0"))
-                except Exception as error:  # noqa: BLE001 - told to the main thread, which raises it
-                    outcome.setdefault(prefix, error)
-                reported += 1
-                if not meeting.report("locked"):
-                    return
-                try:
-                    for name, step in steps:
-                        _timed(timings, name, step)
-                    _finish_postgresql(tables, timings, prefix)
-                except Exception as error:  # noqa: BLE001
-                    outcome.setdefault(prefix, error)
-                reported += 1
-                if not meeting.report("built"):
-                    return
-                try:
-                    db.session.commit()
-                except Exception as error:  # noqa: BLE001 - the other share may have committed: said by the caller
-                    outcome[prefix + "commit"] = error
-            finally:
-                db.session.rollback()  # a no-op after the commit
-                db.session.remove()
-    except BaseException as error:  # noqa: BLE001 - even an error outside the session is reported
-        outcome.setdefault(prefix, error)
-    finally:
-        for phase in PHASES[reported:]:
-            meeting.report(phase, wait=False)
-
-
-def _lock_not_available(error) -> bool:
-    return type(getattr(error, "orig", None)).__name__ == "LockNotAvailable"
-
-
-def _rebuild_parallel(timings: dict[str, float] | None) -> None:
-    """PostgreSQL: the participation tables and the others built at once, on two connections that share the
-    snapshot of the caller's transaction (which holds the maintenance lock, so no batch interleaves); both
-    commit, or neither does. Two cores halve the rebuild, whose steps are single statements PostgreSQL runs
-    on one core each (it does not parallelise INSERT ... SELECT).
-
-    A share that cannot take its tables within two seconds (a reader holds one) makes both start again,
-    a few times. A commit that fails after the other share committed leaves the two halves of the read
-    model from different rebuilds (each consistent): the error says so, and ``built_at`` is not updated."""
-    from flask import current_app
-
-    snapshot = db.session.execute(text("SELECT pg_export_snapshot()")).scalar()
-    if not SNAPSHOT_RE.match(snapshot or ""):
-        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
-    steps = _rebuild_steps("postgresql")
-    participation = [(name, step) for name, step in steps if name.startswith("participation_")]
-    others = [(name, step) for name, step in steps if not name.startswith("participation_")]
-    other_models = [model for model in FACT_AND_CELL_TABLES if model not in PARTICIPATION_TABLES]
-    app = current_app._get_current_object()
-    shares = (("participation: ", PARTICIPATION_TABLES, participation), ("", other_models, others))
-    for attempt in range(1, LOCK_ATTEMPTS + 1):
-        outcome: dict = {}
-        meeting = _Meeting(len(shares))
-        share_timings = [{} for _ in shares]
-        threads = [threading.Thread(target=_build_share, name=f"rebuild-{i}", daemon=True,
-                                    args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, meeting))
-                   for i, (prefix, models, chain) in enumerate(shares)]
-        for thread in threads:
-            thread.start()
-        locked = meeting.decide("locked", lambda: not outcome)
-        if locked:
-            meeting.decide("built", lambda: not outcome)
-        for thread in threads:
-            thread.join()
-        if not locked and outcome and all(map(_lock_not_available, outcome.values())) and attempt < LOCK_ATTEMPTS:
-            time.sleep(attempt)
-            continue
-        break
-    failed = [(name, error) for name, error in outcome.items() if not name.endswith("commit")]
-    if failed:
-        raise failed[0][1]
-    if outcome:
-        raise RuntimeError("Reconstruction partielle : une des deux connexions n'a pas pu valider ; relancez "
-                           "« crm indicators rebuild ».") from next(iter(outcome.values()))
-    if timings is not None:
-        for part in share_timings:
-            timings.update(part)
-    _set_state("built_at", utcnow().isoformat())
-
-
-def _drop_indexes(tables) -> None:
-    # IF EXISTS: a database may predate an index (created by a later migration); the rebuild creates it.
-    for table in tables:
-        for index in table.indexes:
-            db.session.execute(DropIndex(index, if_exists=True))
-        db.session.execute(DropConstraint(table.primary_key, if_exists=True))
-
-
-def _create_indexes(tables) -> None:
-    for table in tables:
-        db.session.execute(AddConstraint(table.primary_key))
-        for index in table.indexes:
-            db.session.execute(CreateIndex(index))
-
-
-def _set_state(key: str, value: str) -> None:
-    row = db.session.get(m.IndicatorState, key)
-    if row is None:
-        db.session.add(m.IndicatorState(key=key, value=value, updated_at=utcnow()))
-    else:
-        row.value, row.updated_at = value, utcnow()
-    db.session.flush()
-
-
-def rebuild(timings: dict[str, float] | None = None) -> dict[str, int]:
-    """Recompute the whole read model from the records; returns rows per table (``timings``, when given,
-    receives the seconds each step took).
-
-    On PostgreSQL the session's pending changes are committed first: the two connections that build the
-    tables see committed records only, and must not wait for locks this session holds."""
-    if _dialect() == "postgresql":
-        db.session.commit()
-        _lock()
-        _rebuild_parallel(timings)
-    else:
-        _lock()
-        _rebuild_all(timings)
-    counts = row_counts()
-    db.session.commit()
-    return counts
-
-
-def row_counts() -> dict[str, int]:
-    return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model.__table__))
-            for model in FACT_AND_CELL_TABLES}
-
-
-def ensure_built() -> None:
-    """Build the read model once, before the first batch ever (a fresh database, or after migration 0007)."""
-    if db.session.get(m.IndicatorState, "built_at") is not None:
-        return
-    _lock()
-    if db.session.get(m.IndicatorState, "built_at") is None:  # another worker may have built it meanwhile
-        _rebuild_all()
-    db.session.commit()
-
-
-@dataclass(frozen=True)
-class Difference:
-    table: str
-    missing: int  # rows a recomputation has that the stored read model lacks
-    extra: int  # rows stored that a recomputation does not have
-    examples: list[str]
-
-    def __str__(self) -> str:
-        return (f"{self.table}: {self.missing} ligne(s) manquante(s), {self.extra} en trop"
-                + (f" (ex. {'; '.join(self.examples)})" if self.examples else ""))
-
-
-def check() -> list[Difference]:
-    """Compare the stored read model with a recomputation from the records; nothing is changed."""
-    differences = []
-    names = [model.__tablename__ for model in FACT_AND_CELL_TABLES]
-    try:
-        _lock()
-        for name in names:
-            db.session.execute(text(f"DROP TABLE IF EXISTS check_{name}"))
-            db.session.execute(text(f"CREATE TEMP TABLE check_{name} AS SELECT * FROM {name}"))
-        _rebuild_all()
-        for model in FACT_AND_CELL_TABLES:
-            name = model.__tablename__
-            columns = ", ".join(column.name for column in model.__table__.columns)
-            missing = db.session.execute(text(
-                f"SELECT {columns} FROM {name} EXCEPT SELECT {columns} FROM check_{name}")).all()
-            extra = db.session.execute(text(
-                f"SELECT {columns} FROM check_{name} EXCEPT SELECT {columns} FROM {name}")).all()
-            if missing or extra:
-                examples = [f"manque {tuple(row)}" for row in missing[:2]] + [f"en trop {tuple(row)}"
-                                                                             for row in extra[:2]]
-                differences.append(Difference(name, len(missing), len(extra), examples))
-    finally:
-        # The rollback undoes the rebuild. PostgreSQL drops the copies with it; SQLite (pysqlite runs DDL
-        # outside the transaction) keeps them on their connection, hence the DROPs here and before CREATE.
-        db.session.rollback()
-        for name in names:
-            db.session.execute(text(f"DROP TABLE IF EXISTS check_{name}"))
-        db.session.commit()
-    return differences
-
-
-__all__ = ["Difference", "Touched", "apply_events", "check", "ensure_built", "rebuild"]
+__all__ = ["Touched", "apply_events"]
