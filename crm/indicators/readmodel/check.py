@@ -50,3 +50,6 @@ def check() -> list[Difference]:
         for name in names:
             db.session.execute(text(f"DROP TABLE IF EXISTS check_{name}"))
         db.session.commit()
+    return differences
+
+__all__ = ["Difference", "check"]
