@@ -23,8 +23,9 @@ from sqlalchemy import case, distinct, func, select
 from crm.accounts.models import User
 from crm.extensions import db
 from crm.indicators import definitions as defs
-from crm.indicators.definitions import (  # noqa: F401 (Scope and the like: also read from here)
-    ES_ESMS, LABELS, participation_where, TRANSFORMATION_DENOMINATOR, TRANSFORMATION_NUMERATOR, Scope, open_during, population_where, rate, scope_programme, target_sectors,
+from crm.indicators.definitions import (  # noqa: F401 (ES_ESMS, participation_where: still read from here)
+    ES_ESMS, LABELS, TRANSFORMATION_DENOMINATOR, TRANSFORMATION_NUMERATOR, Scope, open_during, participation_where,
+    population_where, rate, scope_programme, target_sectors,
 )
 from crm.indicators.periods import Period, month, month_label, quarter, year
 from crm.indicators.readmodel import models as m

@@ -195,7 +195,7 @@ def period_end(kind: str, start, dialect: str):
 
 def participation_cells(kind: str, dialect: str):
     """Distinct structures per period of ``kind``, department and sector: for any programme and animator, per
-    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``maintenance``). A
+    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``upkeep``). A
     structure counts in a period's cells only if it is in the period's population."""
     days = m.ParticipationDay.__table__
     start = period_start(kind, days.c.day, dialect)
