@@ -111,7 +111,7 @@ def main() -> None:
     from crm.accounts.services import save_user
     from crm.core.dates import local_today
     from crm.extensions import db
-    from crm.indicators.maintenance import rebuild, row_counts
+    from crm.indicators.readmodel.rebuild import rebuild, row_counts
     from crm.referential.services import region_department_codes
 
     app = create_app()

@@ -208,7 +208,7 @@ def prepare_database(scale: str, database_url: str, reuse: bool):
     from crm import create_app
     from crm.core.models import OutboxEvent, utcnow
     from crm.extensions import db
-    from crm.indicators.maintenance import ensure_built
+    from crm.indicators.readmodel.rebuild import ensure_built
 
     app = create_app()
     with app.app_context():

@@ -222,7 +222,7 @@ def backup_check(path, keep):
 
 def register(app) -> None:
     from crm.events.cli import events_cli
-    from crm.indicators.cli import indicators_cli
+    from crm.indicators_cli import indicators_cli
     from workflows.cli import outbox_cli
 
     crm_cli.add_command(events_cli)

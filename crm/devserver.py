@@ -55,7 +55,7 @@ def main() -> None:
 
         for line in seed_demo_if_empty():
             print(line)
-        from crm.indicators.maintenance import ensure_built
+        from crm.indicators.readmodel.rebuild import ensure_built
         from workflows.sweep import arm
 
         ensure_built()  # a database migrated from before the indicators, or emptied by hand

@@ -13,7 +13,7 @@ from crm.events.models import (  # noqa: F401,E402
     Event, EventSeries, EventType, Registration, event_offers, event_programmes,
 )
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
-from crm.indicators.models import (  # noqa: F401,E402
+from crm.indicators.readmodel.models import (  # noqa: F401,E402
     Engagement, EventFact, IndicatorState, OfferPresentation, OfferPresentationCell, OpportunityCell,
     OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureFact,
 )

@@ -74,7 +74,7 @@ def test_a_dump_restores_and_its_indicators_hold(test_env, tmp_path, records):
 
 
 def test_a_dump_whose_indicators_differ_fails(test_env, tmp_path, records):
-    from crm.indicators.maintenance import FACT_AND_CELL_TABLES
+    from crm.indicators.readmodel.tables import FACT_AND_CELL_TABLES
 
     tampered = next(model.__tablename__ for model in FACT_AND_CELL_TABLES
                     if db.session.scalar(select(func.count()).select_from(model)))

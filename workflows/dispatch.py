@@ -1,5 +1,5 @@
-"""From the outbox to the handlers: claim pending events in batches, run the rules and the indicator
-maintenance, mark the events processed, all in one transaction.
+"""From the outbox to the handlers: claim pending events in batches, run the rules and the registered
+consumers (the indicators' read model), mark the events processed, all in one transaction.
 
 Exactly-once comes from the database, not from Redis: a batch's effects and its ``processed_at``
 commit together, so a worker killed mid-batch leaves its events pending (its transaction is rolled
@@ -16,16 +16,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import timedelta
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import event as orm_events
 from sqlalchemy.exc import IntegrityError
 
 from crm.core.events import OUTBOX_WRITTEN, note_outbox_written
 from crm.core.models import OutboxEvent, utcnow
+from crm.core.outbox_status import OutboxStatus, dead_condition, outbox_status
 from crm.extensions import db
+from crm.queue import QueueUnavailable, mark_unavailable, redis_connection
 from workflows.models import RuleRun, WorkflowRuleState
-from workflows.registry import DomainEvent, Rule, all_rules, event_rules_by_trigger
+from workflows.registry import DomainEvent, Rule, all_consumers, all_rules, event_rules_by_trigger
 
 logger = logging.getLogger("workflows.dispatch")
 
@@ -177,10 +182,16 @@ def _save_tallies(tallies: dict[str, _RuleTally], now) -> None:
 
 # --- a batch -----------------------------------------------------------------------------------------
 
-def _maintain_indicators(events: list[DomainEvent]) -> None:
-    from crm.indicators.maintenance import apply_events
+def _run_consumers(events: list[DomainEvent]) -> None:
+    """The registered consumers (the indicators' read model) follow the batch, in its transaction, after the
+    rules; one that raises fails the whole batch (see :func:`process_batch`)."""
+    for consumer in all_consumers():
+        consumer.apply(events)
 
-    apply_events(events)
+
+def _prepare_consumers() -> None:
+    for consumer in all_consumers():
+        consumer.prepare()
 
 
 def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchResult) -> None:
@@ -213,17 +224,15 @@ def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchRe
 def _process(events: list[DomainEvent], result: BatchResult) -> None:
     failures: dict[int, str] = {}
     _run_rules(events, failures)
-    _maintain_indicators(events)
+    _run_consumers(events)
     _finish(events, failures, result)
     db.session.commit()
 
 
 def process_batch(limit: int = BATCH_SIZE) -> BatchResult:
     """Claim and process one batch; returns what happened. Never leaves a transaction open."""
-    from crm.indicators.maintenance import ensure_built
-
     result = BatchResult()
-    ensure_built()
+    _prepare_consumers()
     events = _claim(limit)
     result.claimed = len(events)
     if not events:
@@ -232,7 +241,7 @@ def process_batch(limit: int = BATCH_SIZE) -> BatchResult:
     try:
         _process(events, result)
     except Exception:
-        # Something failed outside a rule's savepoint (the indicator maintenance, most likely): find the
+        # Something failed outside a rule's savepoint (a consumer, most likely): find the
         # event(s) at fault by processing them one at a time, each in its own transaction.
         logger.exception("Batch of %s events failed; processing them one by one", len(events))
         db.session.rollback()
@@ -291,12 +300,8 @@ def process_pending(limit: int = BATCH_SIZE) -> BatchResult:
 
 def dead_letters(limit: int = 200) -> list[OutboxEvent]:
     """The parked events, most recent first."""
-    return list(db.session.scalars(select(OutboxEvent).where(*_dead_condition())
+    return list(db.session.scalars(select(OutboxEvent).where(*dead_condition())
                                    .order_by(OutboxEvent.id.desc()).limit(limit)))
-
-
-def _dead_condition():
-    return OutboxEvent.dead_at.is_not(None), OutboxEvent.processed_at.is_(None)
 
 
 def replay(event_ids: list[int] | None) -> list[int]:
@@ -304,7 +309,7 @@ def replay(event_ids: list[int] | None) -> list[int]:
     set of retries; returns the ids replayed. The caller commits; the drain job follows the commit."""
     if event_ids is not None and not event_ids:
         return []
-    statement = update(OutboxEvent).where(*_dead_condition())
+    statement = update(OutboxEvent).where(*dead_condition())
     if event_ids is not None:
         statement = statement.where(OutboxEvent.id.in_(event_ids))
     replayed = db.session.execute(statement.values(dead_at=None, next_attempt_at=None, attempts=0)
@@ -315,38 +320,6 @@ def replay(event_ids: list[int] | None) -> list[int]:
     return sorted(replayed)
 
 
-# --- status --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OutboxStatus:
-    pending: int  # not processed yet, dead letters excepted
-    oldest_pending_at: object  # datetime | None
-    dead: int
-    retrying: int = 0  # of the pending: failed, waiting for their next attempt
-
-    @property
-    def age_seconds(self) -> float:
-        """How stale the indicators may be: the age of the oldest event not processed yet (0 if none)."""
-        if self.oldest_pending_at is None:
-            return 0.0
-        return max(0.0, (utcnow() - self.oldest_pending_at).total_seconds())
-
-
-def outbox_status() -> OutboxStatus:
-    """Counts of the events not processed (a few index lookups: the processed ones are not read)."""
-    waiting = (OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None))
-    oldest = db.session.execute(
-        select(OutboxEvent.created_at).where(*waiting).order_by(OutboxEvent.id).limit(1)).scalar()
-    pending = retrying = 0
-    if oldest is not None:
-        pending, retrying = db.session.execute(
-            select(func.count(), func.count(OutboxEvent.next_attempt_at)).where(*waiting)).one()
-    dead = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(*_dead_condition()))
-    if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC
-        oldest = oldest.replace(tzinfo=timezone.utc)
-    return OutboxStatus(pending=pending or 0, oldest_pending_at=oldest, dead=dead or 0, retrying=retrying or 0)
-
-
 # --- after commit: tell a worker ---------------------------------------------------------------------
 
 def enqueue_drain(connection=None) -> bool:
@@ -355,11 +328,6 @@ def enqueue_drain(connection=None) -> bool:
     Never raises: with Redis down the events wait for the sweep, and for a few seconds no request even
     tries again (the circuit breaker of :mod:`crm.queue`), so none waits on a dead Redis.
     """
-    from redis.exceptions import RedisError
-    from rq import Queue
-
-    from crm.queue import QueueUnavailable, mark_unavailable, redis_connection
-
     try:
         if connection is None:
             connection = redis_connection()
@@ -387,12 +355,10 @@ def _after_rollback(session) -> None:
 
 def register(session_factory) -> None:
     """Install the after-commit hook on the app's session, once."""
-    from sqlalchemy import event
-
     for name, listener in (("after_commit", _after_commit), ("after_rollback", _after_rollback)):
-        if not event.contains(session_factory, name, listener):
-            event.listen(session_factory, name, listener)
+        if not orm_events.contains(session_factory, name, listener):
+            orm_events.listen(session_factory, name, listener)
 
 
-__all__ = ["BatchResult", "QUEUE", "Rule", "dead_letters", "drain", "enqueue_drain", "outbox_status",
+__all__ = ["BatchResult", "OutboxStatus", "QUEUE", "Rule", "dead_letters", "drain", "enqueue_drain", "outbox_status",
            "process_batch", "process_pending", "register", "replay"]

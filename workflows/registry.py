@@ -1,4 +1,5 @@
-"""What a workflow rule is: a trigger, a condition, an action; and the list of rules the dispatcher runs.
+"""What a workflow rule is: a trigger, a condition, an action; what a consumer is; and the lists of rules
+and consumers the dispatcher runs (declared in :mod:`workflows.rules`).
 
 An *event rule* runs for outbox events of its trigger types, inside the dispatcher's transaction: its
 effects (an email queued, a task created) commit together with the event being marked processed, so a
@@ -7,6 +8,12 @@ periodic sweep for what has become due ("the day before the event"); its ``run_k
 each action happen once per person or record.
 
 Rules never commit; they raise to fail (the run is logged, the event retried with back-off).
+
+A *consumer* (the indicators' read model) follows every batch, whatever its events' types: it runs after
+the rules, in the batch's transaction, on the whole batch. It has no state to switch off and no run log: a
+consumer that raises fails the batch, which the dispatcher then processes event by event to fail only the
+culprit. The dispatcher knows consumers only through this list, so that a domain's read model is not
+imported by the plumbing that runs it.
 """
 from __future__ import annotations
 
@@ -79,10 +86,31 @@ class ScheduledRule:
     settings: tuple[Setting, ...] = ()
 
 
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    description: str  # what it keeps in step, for the logs and the reader
+    apply: Callable[[list[DomainEvent]], object]  # the batch's events, oldest first; the caller commits
+    prepare: Callable[[], None] = _nothing  # before each batch is claimed and at each sweep (build once...)
+
+
 def all_rules() -> list[Rule | ScheduledRule]:
+    # Imported when first needed: the rules' modules import this one (Rule, Setting), a true cycle.
     from workflows.rules import RULES
 
     return list(RULES)
+
+
+def all_consumers() -> list[Consumer]:
+    """The registered consumers, in the order they run (see :data:`workflows.rules.CONSUMERS`)."""
+    # Imported when first needed, as the rules are (the consumers' modules import this one).
+    from workflows.rules import CONSUMERS
+
+    return list(CONSUMERS)
 
 
 def event_rules_by_trigger() -> dict[str, list[Rule]]:

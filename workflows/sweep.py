@@ -17,14 +17,19 @@ import logging
 from datetime import timedelta, timezone
 from uuid import uuid4
 
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import Queue
 from sqlalchemy import exists, select, text
 from sqlalchemy.exc import IntegrityError
 
 from crm.core.models import utcnow
 from crm.extensions import db
+from crm.mail.services import sweep_pending_emails
+from crm.queue import QueueUnavailable, redis_connection
 from workflows.dispatch import DRAIN_FLAG, QUEUE, _due_condition, enqueue_drain, rule_states, settings_for
 from workflows.models import RuleRun, WorkflowRuleState
-from workflows.registry import scheduled_rules
+from workflows.registry import all_consumers, scheduled_rules
 
 logger = logging.getLogger("workflows.sweep")
 
@@ -52,8 +57,6 @@ def ensure_scheduled(connection, interval: int = DEFAULT_INTERVAL, *, successor_
 
     ``successor_of``: the id of the running sweep job, which may pass the flag on to its successor.
     """
-    from rq import Queue
-
     job_id = f"outbox-sweep-{uuid4().hex}"
     if successor_of is None:
         taken = connection.set(SWEEP_FLAG, job_id, nx=True, ex=flag_ttl(interval))
@@ -68,17 +71,11 @@ def ensure_scheduled(connection, interval: int = DEFAULT_INTERVAL, *, successor_
 
 
 def sweep_interval() -> int:
-    from flask import current_app
-
     return int(current_app.config.get("OUTBOX_SWEEP_SECONDS", DEFAULT_INTERVAL))
 
 
 def arm(connection=None) -> bool:
     """From the app (dev server): make sure a sweep chain exists. Never raises."""
-    from redis.exceptions import RedisError
-
-    from crm.queue import QueueUnavailable, redis_connection
-
     try:
         return ensure_scheduled(connection or redis_connection(), sweep_interval())
     except (QueueUnavailable, RedisError) as error:
@@ -93,14 +90,12 @@ def run_sweep(connection=None, *, reschedule: bool = True, job_id: str | None = 
     end the chain); ``job_id`` is its own id. The CLI and the admin's button sweep once, rescheduling
     nothing. Each step runs even if another failed; the failures are logged and returned.
     """
-    from crm.queue import redis_connection
-
     connection = connection or redis_connection()
     report: dict = {"rescheduled": False, "drain_enqueued": False, "emails_enqueued": 0, "scheduled": {},
                     "errors": []}
     if reschedule:
         report["rescheduled"] = ensure_scheduled(connection, sweep_interval(), successor_of=job_id or "")
-    for step in (_indicators_built, _drain_if_due, _emails, _scheduled_rules):
+    for step in (_consumers_prepared, _drain_if_due, _emails, _scheduled_rules):
         try:
             step(connection, report)
         except Exception as error:  # one step's failure (a rule's query, SMTP...) must not stop the others
@@ -110,10 +105,11 @@ def run_sweep(connection=None, *, reschedule: bool = True, job_id: str | None = 
     return report
 
 
-def _indicators_built(_connection, _report: dict) -> None:
-    from crm.indicators.maintenance import ensure_built
-
-    ensure_built()  # a database migrated from before the indicators, or emptied by hand
+def _consumers_prepared(_connection, _report: dict) -> None:
+    # The indicators' read model is built if it never was: a database migrated from before the indicators,
+    # or emptied by hand.
+    for consumer in all_consumers():
+        consumer.prepare()
 
 
 def _drain_if_due(connection, report: dict) -> None:
@@ -127,8 +123,6 @@ def _drain_if_due(connection, report: dict) -> None:
 
 
 def _emails(_connection, report: dict) -> None:
-    from crm.mail.services import sweep_pending_emails
-
     report["emails_enqueued"] = sweep_pending_emails()
 
 

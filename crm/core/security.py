@@ -53,7 +53,7 @@ def _invalid_text(value) -> str | None:
     return None
 
 
-# The public pages a personal link opens (crm/events/public_routes.py cancel, survey_routes.py answer).
+# The public pages a personal link opens (crm/events/registration/routes.py cancel, followup/survey_routes.py answer).
 PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/)[^\s/?\"]+")
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
 

@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from crm.core.dates import local_date
 from crm.events.models import Event, Registration
 from crm.extensions import db
-from crm.indicators.rates import rate
+from crm.indicators.definitions import rate
 from crm.pipeline.models import Opportunity, Project
 
 DEFAULT_DAYS = 90

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crm.indicators.definitions import LABELS, formula
 from crm.indicators.queries import (
     Figure, Labels, Scope, engagement, engagement_programmes, information_participation, transformation_rate,
 )
 from crm.referential.services import region_department_codes
 
-MAP_INDICATORS = {
-    "participation": "Participation aux actions d'information",
-    "transformation": "Taux de transformation",
-    "engagement": "Taux d'engagement",
-}
+MAP_INDICATORS = LABELS  # participation, transformation, engagement: the tiles' and the map's order
 
 
 @dataclass(frozen=True)
@@ -33,25 +30,14 @@ def headline_figures(scope: Scope) -> dict[str, Figure]:
     return {
         "participation": information_participation(scope)[0],
         "transformation": transformation_rate(scope)[0],
-        "engagement": _sum(engagement(scope), ("engagement",), "Taux d'engagement"),
+        "engagement": _sum(engagement(scope), ("engagement",), LABELS["engagement"]),
     }
 
 
 def headlines(scope: Scope) -> list[Headline]:
     current, previous = headline_figures(scope), headline_figures(scope.with_period(scope.period.previous()))
-    # Short forms of docs/indicators.md, the written definitions the tiles' "?" link to.
-    definitions = {
-        "participation": ("structures ES et ESMS ayant participé à une action d'information"
-                          " / structures ES et ESMS ouvertes sur la période" if not scope.sector else
-                          "structures du secteur ayant participé à une action d'information / structures du secteur"
-                          " ouvertes sur la période"),
-        "transformation": "opportunités identifiées sur la période devenues projet / opportunités identifiées",
-        "engagement": ("engagements de structures dans les programmes / structures de la population cible ouvertes"
-                       " en fin de période" if not scope.programme_id else
-                       "structures engagées dans le programme / structures de la population cible ouvertes en fin"
-                       " de période"),
-    }
-    return [Headline(key, MAP_INDICATORS[key], definitions[key], current[key], previous[key])
+    # The tiles' "?" link to docs/indicators.md; the formula is its short form.
+    return [Headline(key, MAP_INDICATORS[key], formula(key, scope), current[key], previous[key])
             for key in MAP_INDICATORS]
 
 

@@ -11,9 +11,10 @@ from datetime import date
 from sqlalchemy import distinct, func, select
 
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.population import open_during
-from crm.indicators.queries import Scope, participation_where, target_sectors
+from crm.indicators.definitions import (
+    Scope, engaged_where, opportunity_cohort_where, participation_where, population_where, target_sectors,
+)
+from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Opportunity
 from crm.referential.models import Programme, Sector
 from crm.structures.models import Structure
@@ -51,8 +52,7 @@ def _sector_labels() -> dict[str, str]:
 def _population_others(departments, sectors, start: date, end: date, excluded):
     """The structures of the figure's population (open at some time between ``start`` and ``end``) not counted."""
     sf = m.StructureFact.__table__
-    population = select(sf.c.structure_id).where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors),
-                                                 open_during(sf, start, end))
+    population = select(sf.c.structure_id).where(*population_where(sf, departments, sectors, start, end))
     base = select(Structure).where(Structure.id.in_(population), Structure.id.not_in(excluded))
     total = db.session.scalar(select(func.count()).select_from(base.subquery()))
     rows = db.session.scalars(base.order_by(Structure.department_code, Structure.name).limit(LIMIT)).all()
@@ -95,11 +95,7 @@ class OpportunityLine:
 
 def transformation_detail(scope: Scope) -> Detail:
     f = m.OpportunityFact.__table__
-    where = [f.c.identified_on.between(scope.period.start, scope.period.end), f.c.department_code.in_(scope.departments)]
-    for column, value in ((f.c.programme_id, scope.programme_id), (f.c.offer_id, scope.offer_id),
-                          (f.c.owner_id, scope.animator_id), (f.c.sector, scope.sector)):
-        if value:
-            where.append(column == value)
+    where = opportunity_cohort_where(scope, f)
     lines: dict[bool, list] = {True: [], False: []}
     totals = {}
     for transformed in (True, False):
@@ -117,21 +113,14 @@ def transformation_detail(scope: Scope) -> Detail:
 
 
 def engagement_detail(scope: Scope, programme: Programme) -> Detail:
-    g = m.Engagement.__table__
     targets = target_sectors(programme, scope.sector)
-    if scope.animator_id:
-        f = m.ProjectFact.__table__
+    f, where = engaged_where(scope, m.Engagement.__table__, m.ProjectFact.__table__)
+    where += [f.c.programme_id == programme.id, f.c.sector.in_(targets)]
+    if scope.animator_id:  # one row per project of the animator's
         engaged = (select(f.c.structure_id, func.min(f.c.started_on).label("since"), func.count().label("projects"))
-                   .where(f.c.owner_id == scope.animator_id, f.c.status.in_(("en_cours", "termine")),
-                          f.c.started_on <= scope.period.end, f.c.programme_id == programme.id,
-                          open_during(f, scope.period.end, scope.period.end),
-                          f.c.department_code.in_(scope.departments),
-                          f.c.sector.in_(targets)).group_by(f.c.structure_id).subquery())
+                   .where(*where).group_by(f.c.structure_id).subquery())
     else:
-        engaged = (select(g.c.structure_id, g.c.since, g.c.projects)
-                   .where(g.c.programme_id == programme.id, g.c.since <= scope.period.end,
-                          open_during(g, scope.period.end, scope.period.end),
-                          g.c.department_code.in_(scope.departments), g.c.sector.in_(targets)).subquery())
+        engaged = select(f.c.structure_id, f.c.since, f.c.projects).where(*where).subquery()
     total = db.session.scalar(select(func.count()).select_from(engaged))
     labels = _sector_labels()
     rows = db.session.execute(select(Structure, engaged.c.since, engaged.c.projects)

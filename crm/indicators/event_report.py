@@ -15,10 +15,10 @@ from sqlalchemy import func, literal_column, or_, select
 from crm.events.models import EventType, event_offers
 from crm.events.queries import event_programme_pairs, event_types
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.derivations import EVENTS_TAKEN_PLACE as TOOK_PLACE
+from crm.indicators.definitions import rate
 from crm.indicators.queries import Figure, Labels, Scope
-from crm.indicators.rates import rate
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.derivations import EVENTS_TAKEN_PLACE as TOOK_PLACE
 from crm.referential.models import Programme
 from crm.referential.services import region_department_codes
 

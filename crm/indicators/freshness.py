@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm.core.formatting import format_number
+from crm.core.outbox_status import outbox_status
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,5 @@ class Freshness:
 
 
 def freshness() -> Freshness:
-    from workflows.dispatch import outbox_status
-
     status = outbox_status()
     return Freshness(pending=status.pending, age_seconds=status.age_seconds, dead=status.dead)

@@ -1,18 +1,15 @@
 """The three CPOM indicators, read from the pre-aggregated cells (never from the activities).
 
-Their definitions are written once, in docs/indicators.md (served at /indicateurs/definitions):
+What each counts, and which rows a scope selects, is defined in :mod:`crm.indicators.definitions` (the code's
+form of docs/indicators.md, served at /indicateurs/definitions); this module reads it from the cells:
 
-* participation in information activities: distinct ES/ESMS structures of the period's population that took
-  part / ES/ESMS structures open at some time in the period (``ind_participation_days`` and cells /
-  ``ind_structure_facts``);
-* transformation rate: opportunities identified in the period that became a project / opportunities
-  identified in the period (``ind_opportunity_cells``: the cohort reading);
-* engagement: structures engaged in the programme by the end of the period and open then / structures of the
-  programme's target population open at the end of the period (``ind_engagements`` / ``ind_structure_facts``).
+* participation: ``ind_participation_cells`` (or ``ind_participation_days`` for a free range) /
+  ``ind_structure_facts``;
+* transformation rate: ``ind_opportunity_cells`` (the cohort reading);
+* engagement: ``ind_engagements`` (``ind_project_facts`` for an animator) / ``ind_structure_facts``.
 
-Every numerator is counted within its denominator's population (``population.open_during``), so no rate
-exceeds 100 %. Each returns :class:`Figure` rows with numerator and denominator; the rate is None (no data)
-when the denominator is 0. ``group_by`` splits the rows by one dimension.
+Each returns :class:`Figure` rows with numerator and denominator; the rate is None (no data) when the
+denominator is 0. ``group_by`` splits the rows by one dimension.
 """
 from __future__ import annotations
 
@@ -20,43 +17,24 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask import g, has_app_context
 from sqlalchemy import case, distinct, func, select
 
 from crm.accounts.models import User
 from crm.extensions import db
-from crm.indicators import models as m
+from crm.indicators import definitions as defs
+from crm.indicators.definitions import (  # noqa: F401 (ES_ESMS, participation_where: still read from here)
+    ES_ESMS, LABELS, TRANSFORMATION_DENOMINATOR, TRANSFORMATION_NUMERATOR, Scope, open_during, participation_where,
+    population_where, rate, scope_programme, target_sectors,
+)
 from crm.indicators.periods import Period, month, month_label, quarter, year
-from crm.indicators.population import open_during
-from crm.indicators.rates import rate
+from crm.indicators.readmodel import models as m
 from crm.referential.models import Department, Offer, Programme, Sector
 
-ES_ESMS = ("sanitaire", "medico_social")
 ENGAGEMENT_GROUPS = ("programme", "department", "sector")
 PARTICIPATION_GROUPS = ("department", "programme", "animator", "sector", "month")
 TRANSFORMATION_GROUPS = ("department", "programme", "offer", "animator", "sector", "month")
 TOTAL = ("total",)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What the figures are about: a period, departments, and optional filters."""
-
-    period: Period
-    departments: tuple[str, ...]
-    programme_id: int | None = None
-    offer_id: int | None = None
-    animator_id: int | None = None
-    sector: str | None = None
-
-    @property
-    def participation_sectors(self) -> tuple[str, ...]:
-        return (self.sector,) if self.sector else ES_ESMS
-
-    def with_period(self, period: Period) -> "Scope":
-        return Scope(period, self.departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
-
-    def with_departments(self, departments: tuple[str, ...]) -> "Scope":
-        return Scope(self.period, departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
 
 
 @dataclass(frozen=True)
@@ -86,8 +64,6 @@ class Labels:
     """Display names of the keys, fetched once per request (shared through ``flask.g``)."""
 
     def __init__(self):
-        from flask import g, has_app_context
-
         self._cache: dict[str, dict] = g.setdefault("indicator_labels", {}) if has_app_context() else {}
 
     def _load(self, kind: str) -> dict:
@@ -119,10 +95,6 @@ class Labels:
         return self._load(kind).get(value, str(value))
 
 
-def _offer_programme(offer_id: int | None) -> int | None:
-    return db.session.scalar(select(Offer.programme_id).where(Offer.id == offer_id)) if offer_id else None
-
-
 def _sorted(rows: list[Figure], group_by: str | None) -> list[Figure]:
     if group_by in ("month", "department"):
         return sorted(rows, key=lambda f: f.key)
@@ -135,18 +107,10 @@ def transformation_rate(scope: Scope, group_by: str | None = None) -> list[Figur
     c = m.OpportunityCell.__table__
     column = {"department": c.c.department_code, "programme": c.c.programme_id, "offer": c.c.offer_id,
               "animator": c.c.owner_id, "sector": c.c.sector, "month": month_of(c.c.identified_on)}.get(group_by)
-    where = [c.c.identified_on.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
-    if scope.programme_id:
-        where.append(c.c.programme_id == scope.programme_id)
-    if scope.offer_id:
-        where.append(c.c.offer_id == scope.offer_id)
-    if scope.animator_id:
-        where.append(c.c.owner_id == scope.animator_id)
-    if scope.sector:
-        where.append(c.c.sector == scope.sector)
+    where = defs.opportunity_cohort_where(scope, c)
     keys = [column] if column is not None else []
-    rows = db.session.execute(select(*keys, func.coalesce(func.sum(c.c.transformed), 0),
-                                     func.coalesce(func.sum(c.c.opportunities), 0))
+    rows = db.session.execute(select(*keys, func.coalesce(func.sum(c.c[TRANSFORMATION_NUMERATOR]), 0),
+                                     func.coalesce(func.sum(c.c[TRANSFORMATION_DENOMINATOR]), 0))
                               .where(*where).group_by(*keys)).all()
     labels = Labels()
     kind = group_by or "total"
@@ -165,8 +129,7 @@ def _structure_totals(departments, sectors, by: str | None, start: date, end: da
     column = {"department": sf.c.department_code, "sector": sf.c.sector}.get(by)
     keys = [column] if column is not None else []
     rows = db.session.execute(select(*keys, func.count())
-                              .where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors),
-                                     open_during(sf, start, end))
+                              .where(*population_where(sf, departments, sectors, start, end))
                               .group_by(*keys)).all()
     if column is None:
         return {None: int(rows[0][-1]) if rows else 0}
@@ -182,18 +145,6 @@ def _structure_totals_per_window(departments, sectors, windows: list[tuple[date,
                                       for start, end in windows])
                              .where(sf.c.department_code.in_(departments), sf.c.sector.in_(sectors))).one()
     return [int(value) for value in row]
-
-
-def participation_where(scope: Scope, table=None) -> list:
-    d = table if table is not None else m.ParticipationDay.__table__
-    where = [d.c.day.between(scope.period.start, scope.period.end), d.c.department_code.in_(scope.departments),
-             d.c.sector.in_(scope.participation_sectors), open_during(d, scope.period.start, scope.period.end)]
-    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
-    if programme_id:
-        where.append(d.c.programme_id == programme_id)
-    if scope.animator_id:
-        where.append(d.c.animator_id == scope.animator_id)
-    return where
 
 
 def standard_period(start: date, end: date) -> str | None:
@@ -223,7 +174,7 @@ def _participation_from_cells(scope: Scope, group_by: str | None):
         if kind is None:
             return None
         period_where = c.c.period_start == scope.period.start
-    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
+    programme_id = scope_programme(scope)
     by_programme, by_animator = programme_id or group_by == "programme", scope.animator_id or group_by == "animator"
     if by_programme and by_animator:
         return None
@@ -309,15 +260,8 @@ def information_participation(scope: Scope, group_by: str | None = None) -> list
 
 # --- engagement ----------------------------------------------------------------------------------------
 
-def target_sectors(programme: Programme, sector: str | None = None) -> tuple[str, ...]:
-    targets = tuple(s.strip() for s in (programme.target_sectors or "").split(",") if s.strip())
-    if sector:
-        return tuple(s for s in targets if s == sector)
-    return targets
-
-
 def engagement_programmes(scope: Scope) -> list[Programme]:
-    programme_id = scope.programme_id or _offer_programme(scope.offer_id)
+    programme_id = scope_programme(scope)
     query = select(Programme).order_by(Programme.number)
     if programme_id:
         query = query.where(Programme.id == programme_id)
@@ -328,18 +272,11 @@ def engagement_programmes(scope: Scope) -> list[Programme]:
 
 def _engaged_counts(scope: Scope, programme_ids: list[int]):
     """(programme_id, department, sector) -> structures engaged by the end of the period."""
-    if scope.animator_id:  # the structures this animator's projects engaged
-        f = m.ProjectFact.__table__
-        query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count(distinct(f.c.structure_id)))
-                 .where(f.c.owner_id == scope.animator_id, f.c.status.in_(("en_cours", "termine")),
-                        f.c.started_on <= scope.period.end))
-    else:
-        f = m.Engagement.__table__
-        query = (select(f.c.programme_id, f.c.department_code, f.c.sector, func.count())
-                 .where(f.c.since <= scope.period.end))
-    # Engaged and open at the end of the period: counted within the denominator's population.
-    query = (query.where(open_during(f, scope.period.end, scope.period.end),
-                         f.c.department_code.in_(scope.departments), f.c.programme_id.in_(programme_ids))
+    f, where = defs.engaged_where(scope, m.Engagement.__table__, m.ProjectFact.__table__)
+    # With an animator, one row per project: the structures this animator's projects engaged.
+    counted = func.count(distinct(f.c.structure_id)) if scope.animator_id else func.count()
+    query = (select(f.c.programme_id, f.c.department_code, f.c.sector, counted)
+             .where(*where, f.c.programme_id.in_(programme_ids))
              .group_by(f.c.programme_id, f.c.department_code, f.c.sector))
     return {(row[0], row[1], row[2]): int(row[3]) for row in db.session.execute(query)}
 
@@ -381,7 +318,7 @@ def engagement(scope: Scope, group_by: str | None = None) -> list[Figure]:
 
 
 INDICATORS = {
-    "transformation": ("Taux de transformation", transformation_rate, TRANSFORMATION_GROUPS),
-    "participation": ("Participation aux actions d'information", information_participation, PARTICIPATION_GROUPS),
-    "engagement": ("Taux d'engagement", engagement, ENGAGEMENT_GROUPS),
+    "transformation": (LABELS["transformation"], transformation_rate, TRANSFORMATION_GROUPS),
+    "participation": (LABELS["participation"], information_participation, PARTICIPATION_GROUPS),
+    "engagement": (LABELS["engagement"], engagement, ENGAGEMENT_GROUPS),
 }

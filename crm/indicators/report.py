@@ -7,10 +7,10 @@ from datetime import date, timedelta
 from sqlalchemy import and_, case, distinct, func, or_, select
 
 from crm.extensions import db
-from crm.indicators import models as m
+from crm.indicators.definitions import open_during, opportunity_cohort_where
 from crm.indicators.event_report import event_totals
 from crm.indicators.periods import Period, month_label
-from crm.indicators.population import open_during
+from crm.indicators.readmodel import models as m
 from crm.indicators.queries import (
     Figure, Scope, information_participation, participation_denominators_by_month, transformation_rate,
 )
@@ -81,11 +81,7 @@ class FunnelStage:
 def funnel(scope: Scope) -> tuple[list[FunnelStage], dict[str, int]]:
     """The cohort of the period through the stages, and how many were lost, abandoned, transformed."""
     c = m.OpportunityCell.__table__
-    where = [c.c.identified_on.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
-    for column, value in ((c.c.programme_id, scope.programme_id), (c.c.offer_id, scope.offer_id),
-                          (c.c.owner_id, scope.animator_id), (c.c.sector, scope.sector)):
-        if value:
-            where.append(column == value)
+    where = opportunity_cohort_where(scope, c)
     names = ("opportunities", "reached_qualifiee", "reached_proposee", "won", "lost", "abandoned", "transformed",
              "identifiee_seconds", "identifiee_left", "qualifiee_seconds", "qualifiee_left", "proposee_seconds",
              "proposee_left")

@@ -12,13 +12,16 @@ from crm.core.exports import FORMATS, export_response
 from crm.core.formatting import format_percent
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
-from crm.indicators import charts, dashboard, definitions, drilldown, event_report, exports
+from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports
+from crm.indicators.event_report import known_event_type
 from crm.indicators.freshness import freshness
-from crm.indicators.queries import Labels
+from crm.indicators.queries import INDICATORS, Labels, engagement_programmes
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import build_scope, describe
+from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts, owner_choices
 from crm.referential.models import Programme, Sector
 from crm.referential.services import departments_for_select, region_department_codes
+from crm.tasks.services import open_tasks_for
 
 bp = Blueprint("indicators", __name__)
 READERS = ("animateur", "organisateur", "manager", "admin")
@@ -37,8 +40,6 @@ def _scope(default_departments=None):
 
 def _event_type() -> str | None:
     """The ``type_evenement`` filter of the event figures (a type's code), refused in French when unknown."""
-    from crm.indicators.event_report import known_event_type
-
     code = (request.args.get("type_evenement") or "").strip() or None
     if code is not None and (len(code) > 40 or not known_event_type(code)):
         raise ValidationFailed({"type_evenement": "Type d'événement inconnu."})
@@ -53,9 +54,6 @@ def filter_params(**changes) -> dict:
 
 
 def _choices():
-    from crm.indicators.queries import engagement_programmes
-    from crm.pipeline.queries import owner_choices
-
     return {"departments": departments_for_select(region_only=True),
             "programmes": list(db.session.scalars(select(Programme).order_by(Programme.number))),
             "sectors": list(db.session.scalars(select(Sector).order_by(Sector.label))),
@@ -105,9 +103,6 @@ def manager():
 @roles_required("animateur")
 def animator():
     """My departments' figures, my pipeline, my tasks."""
-    from crm.pipeline.queries import OpportunityFilters, column_counts, COLUMNS
-    from crm.tasks.services import open_tasks_for
-
     mine = tuple(current_user.department_codes) or tuple(region_department_codes())
     try:
         scope = _scope(default_departments=mine)
@@ -158,8 +153,6 @@ def detail(indicator: str):
             return render_template("indicators/choose_programme.html", scope=scope, scope_lines=describe(scope),
                                    params=filter_params(), **_choices())
         found = drilldown.engagement_detail(scope, programme)
-    from crm.indicators.queries import INDICATORS
-
     figure = {"participation": lambda: INDICATORS["participation"][1](scope)[0],
               "transformation": lambda: INDICATORS["transformation"][1](scope)[0],
               "engagement": lambda: INDICATORS["engagement"][1](scope)[0]}[indicator]()
@@ -172,7 +165,7 @@ def detail(indicator: str):
 @reader_required
 def definitions_page():
     """docs/indicators.md, the one written definition of each indicator (the "?" beside each rate)."""
-    return render_template("indicators/definitions.html", body=definitions.html())
+    return render_template("indicators/definitions.html", body=docs_page.html())
 
 
 @bp.route("/indicateurs/export/<name>.<fmt>")

@@ -1,5 +1,5 @@
 """From what a page or an API call asks (period, department, programme, offer, animator, sector) to a
-:class:`~crm.indicators.queries.Scope`, with a French message per refused value."""
+:class:`~crm.indicators.definitions.Scope`, with a French message per refused value."""
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -8,7 +8,8 @@ from crm.accounts.models import User
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
 from crm.indicators.periods import Period, PeriodError, parse_period
-from crm.indicators.queries import Scope
+from crm.indicators.definitions import Scope
+from crm.indicators.queries import Labels
 from crm.referential.models import Offer, Programme, Sector
 from crm.referential.services import known_department, region_department_codes
 
@@ -57,8 +58,6 @@ def build_scope(*, period: Period | None = None, kind: str | None = None, start:
 
 def describe(scope: Scope) -> list[tuple[str, str]]:
     """The scope in words, for exports and page headers: [("Période", "2026"), ("Département", ...)...]."""
-    from crm.indicators.queries import Labels
-
     labels = Labels()
     lines = [("Période", f"{scope.period.label} (du {scope.period.start:%d/%m/%Y} au {scope.period.end:%d/%m/%Y})")]
     if len(scope.departments) == 1:

@@ -130,7 +130,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
 def _settle_history(first_new_event: int, echo) -> list[str]:
     """The seeded history is history: its events are marked processed and the indicators are computed
     from the records at once (``crm indicators rebuild``), rather than replayed through the rules."""
-    from crm.indicators.maintenance import rebuild
+    from crm.indicators.readmodel.rebuild import rebuild
 
     echo("Indicateurs…")
     step = time.perf_counter()

@@ -133,7 +133,7 @@ def test_freshness_says_how_many_events_wait(api_as, territory):  # noqa: F811
 
 def test_report_figures(api_as, scenario):
     from crm.events.followup.survey_models import SurveyResponse
-    from crm.indicators.maintenance import rebuild
+    from crm.indicators.readmodel.rebuild import rebuild
     from tests.events.factories import add_registration, make_event
 
     t = scenario

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from crm.core.dates import local_today
 from crm.core.models import AuditEntry, OutboxEvent
 from crm.extensions import db
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel.check import check
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import Scope, transformation_rate
 from crm.pipeline.models import Opportunity, Project

@@ -6,8 +6,8 @@ from sqlalchemy import func, select, update
 
 from crm.core.models import AuditEntry, OutboxEvent
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.check import check
 from crm.structures.models import Structure
 from tests.conftest import login, post
 from workflows.dispatch import process_pending

@@ -11,8 +11,8 @@ from crm.activities.models import Activity
 from crm.activities.services import delete_activity, log_activity, update_activity
 from crm.core.models import AuditEntry, OutboxEvent
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.check import check
 from crm.tasks.models import Task
 from tests.indicators.conftest import offer
 from workflows.dispatch import process_pending

@@ -15,9 +15,9 @@ from crm.events.followup import survey
 from crm.events.models import EventType
 from crm.events.followup.survey_models import SurveyInvitation
 from crm.extensions import db
-from crm.indicators import models as m
+from crm.indicators.readmodel import models as m
 from crm.indicators.event_report import events_by_programme, events_by_type
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel.check import check
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import Scope
 from crm.indicators.report import report_figures

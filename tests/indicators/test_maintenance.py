@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 from crm.activities.services import log_activity
 from crm.core.models import OutboxEvent
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.maintenance import check, rebuild
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.check import check
+from crm.indicators.readmodel.rebuild import rebuild
 from crm.pipeline import services as pipeline
 from crm.structures.services import update_structure
 from tests.indicators.conftest import offer
@@ -91,7 +92,8 @@ def test_out_of_order_processing_converges(territory):
     t = territory
     _scenario(t)
     ids = list(db.session.scalars(select(OutboxEvent.id).order_by(OutboxEvent.id.desc())))
-    from crm.indicators.maintenance import apply_events, ensure_built
+    from crm.indicators.readmodel.rebuild import ensure_built
+    from crm.indicators.readmodel.upkeep import apply_events
     from workflows.dispatch import _claim
 
     ensure_built()
@@ -173,7 +175,7 @@ def test_an_activity_processed_before_the_move_of_its_structure(territory, make_
     """A structure moves to another department; a new activity's event is processed before the move's
     (two workers): its day must not fail on the old activities' department, and the move's event then
     puts everything in the new department."""
-    from crm.indicators.maintenance import apply_events
+    from crm.indicators.readmodel.upkeep import apply_events
     from workflows.dispatch import _claim
 
     t = territory

@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 
 from crm.activities.services import log_activity
 from crm.extensions import db
-from crm.indicators.maintenance import check, rebuild
+from crm.indicators.readmodel.check import check
+from crm.indicators.readmodel.rebuild import rebuild
 from crm.indicators.periods import Period, year
 from crm.indicators.queries import Scope, engagement, information_participation
 from crm.pipeline import services as pipeline

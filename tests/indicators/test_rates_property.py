@@ -20,7 +20,7 @@ from crm.activities.services import log_activity
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
 from crm.indicators import dashboard, drilldown
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel.check import check
 from crm.indicators.periods import Period, month, quarter, year
 from crm.indicators.queries import ES_ESMS, INDICATORS, Scope
 from crm.indicators.report import report_figures, trends

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from crm.extensions import db
-from crm.indicators import maintenance as mt
+from crm.indicators.readmodel import rebuild as mt
+from crm.indicators.readmodel.check import check
 from tests.indicators.test_maintenance import _scenario
 from workflows.dispatch import process_pending
 
@@ -48,7 +49,7 @@ def test_a_reader_of_both_halves_delays_the_rebuild_without_blocking_it(territor
     thread.join(30)
     engine.dispose()
     assert seconds < 15 and log["reader_waited"] < 10, (seconds, log)
-    assert mt.check() == []
+    assert check() == []
 
 
 def test_a_failing_half_rolls_both_back(territory, monkeypatch):
@@ -66,7 +67,7 @@ def test_a_failing_half_rolls_both_back(territory, monkeypatch):
     db.session.rollback()
     monkeypatch.undo()
     assert mt.row_counts() == before
-    assert mt.check() == []
+    assert check() == []
 
 
 def test_a_commit_failing_after_the_other_is_reported(territory, monkeypatch):

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from crm.activities.models import Activity
 from crm.activities.services import delete_activity, log_activity, update_activity
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.maintenance import check
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.check import check
 from crm.referential.models import Sector
 from tests.workflows.workers import all_processed, outbox_counts, wait_until, workers  # noqa: F401  (fixture)
 

@@ -110,7 +110,7 @@ def test_rules_already_run_are_skipped_when_the_event_is_attempted_again(app, po
 def test_processing_an_event_again_changes_nothing(app, poison, make_user, make_structure):
     from crm.activities.services import log_activity
     from crm.core.models import AuditEntry
-    from crm.indicators.maintenance import check
+    from crm.indicators.readmodel.check import check
     from crm.tasks.models import Task
 
     user = make_user("animateur", ["31"])
@@ -140,7 +140,7 @@ def test_processing_an_event_again_changes_nothing(app, poison, make_user, make_
 def test_an_indicator_failure_is_found_by_processing_the_batch_one_by_one(app, poison, monkeypatch):
     """A failure outside any rule (the indicator maintenance) rolls the batch back; the dispatcher then
     processes its events one at a time: only the culprit fails."""
-    import crm.indicators.maintenance as maintenance
+    import crm.indicators.readmodel.upkeep as maintenance
 
     culprit = write_event(poison=False, breaks_indicators=True)
     others = [write_event(poison=False) for _ in range(4)]

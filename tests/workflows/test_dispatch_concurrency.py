@@ -1,5 +1,5 @@
 """Several real workers at once: every event processed exactly once, the indicators equal a full
-recomputation (``crm.indicators.maintenance.check``)."""
+recomputation (``crm.indicators.readmodel.check.check``)."""
 from __future__ import annotations
 
 import time

@@ -84,7 +84,7 @@ def test_retries_dead_letter_replay_and_idempotence(app, client, make_user, make
 
     # Processed twice: nothing changes the second time (rules skipped by their run key; indicators
     # re-derived from the records).
-    from crm.indicators.maintenance import check
+    from crm.indicators.readmodel.check import check
     from crm.tasks.models import Task
 
     def snapshot():

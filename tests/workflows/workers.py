@@ -234,7 +234,7 @@ def effects_by_event() -> dict[int, int]:
 
 def assert_exactly_once() -> int:
     """Every event processed, once: one effect each, one rule run each, no rule failure."""
-    from crm.indicators.maintenance import check
+    from crm.indicators.readmodel.check import check
 
     counts = outbox_counts()
     assert counts["pending"] == 0 and counts["dead"] == 0, counts

@@ -1,8 +1,9 @@
-"""The workflow rules, one small module each. Order matters only for display."""
-from workflows.registry import Rule, ScheduledRule
+"""The workflow rules, one small module each, and the consumers that follow every batch. Order matters only
+for display (rules) and for the order consumers run in."""
+from workflows.registry import Consumer, Rule, ScheduledRule
 from workflows.rules import (
     activity_next_step_task, event_followup_tasks, event_reminder, event_survey, idle_opportunity_task,
-    registration_emails, won_opportunity_project,
+    indicators_read_model, registration_emails, won_opportunity_project,
 )
 
 RULES: list[Rule | ScheduledRule] = [
@@ -13,4 +14,8 @@ RULES: list[Rule | ScheduledRule] = [
     won_opportunity_project.RULE,
     idle_opportunity_task.RULE,
     activity_next_step_task.RULE,
+]
+
+CONSUMERS: list[Consumer] = [
+    indicators_read_model.CONSUMER,
 ]

@@ -7,7 +7,7 @@ serves both, so an incremental update and a rebuild cannot disagree.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Date, DateTime, Integer, and_, any_, bindparam, case, cast, exists, false, func, literal,
+    BigInteger, Date, DateTime, Integer, and_, any_, bindparam, case, cast, false, func, literal,
     literal_column, select, true, tuple_, union, union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -16,8 +16,10 @@ from crm.activities.models import Activity, activity_offers, activity_programmes
 from crm.events.models import Event, EventType, Registration, event_offers, event_programmes
 from crm.events.followup.survey_models import SurveyResponse
 from crm.extensions import db
-from crm.indicators import models as m
-from crm.indicators.population import open_during
+from crm.indicators.definitions import (
+    ENGAGING_STATUSES, open_during, participating_activity, participating_registration, transformed,
+)
+from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.referential.models import Offer, Sector
 from crm.structures.models import Structure
@@ -26,8 +28,6 @@ A, AST, AO, AP = Activity.__table__, activity_structures, activity_offers, activ
 E, ET, EP, EO, R = Event.__table__, EventType.__table__, event_programmes, event_offers, Registration.__table__
 SR, OPP, SC, P = SurveyResponse.__table__, Opportunity.__table__, StageChange.__table__, Project.__table__
 O, S, SEC = Offer.__table__, Structure.__table__, Sector.__table__
-
-ENGAGING_STATUSES = ("en_cours", "termine")
 
 
 def _postgresql() -> bool:
@@ -67,7 +67,7 @@ POPULATION_COLUMNS = ("opened_on", "closed_on", "structure_open")
 
 
 def _population():
-    """The structure's population attributes, carried by every fact (see ``population``)."""
+    """The structure's population attributes, carried by every fact (see ``definitions.open_during``)."""
     return S.c.opened_on, S.c.closed_on, S.c.is_open
 
 
@@ -99,7 +99,7 @@ def activity_participations(activity_ids=None, structure_ids=None):
     elif structure_ids is not None:
         scope = select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery()
     # The union is narrowed to information activities before it is made distinct, not after (a third of them).
-    information = select(A.c.id).where(A.c.is_information == true())
+    information = select(A.c.id).where(participating_activity(A))
     explicit = select(AP.c.activity_id, AP.c.programme_id).where(AP.c.activity_id.in_(information))
     through_offers = (select(AO.c.activity_id, O.c.programme_id).join(O, O.c.id == AO.c.offer_id)
                       .where(AO.c.activity_id.in_(information)))
@@ -112,7 +112,7 @@ def activity_participations(activity_ids=None, structure_ids=None):
                     *_population())
              .select_from(_structure_join(A.join(AST, AST.c.activity_id == A.c.id), AST.c.structure_id)
                           .outerjoin(programmes, programmes.c.activity_id == A.c.id))
-             .where(A.c.is_information == true()))
+             .where(participating_activity(A)))
     if activity_ids is not None:
         query = query.where(among(A.c.id, activity_ids))
     if structure_ids is not None:
@@ -129,7 +129,7 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
                     func.coalesce(E.c.organiser_id, 0), S.c.department_code, _sector(), *_population())
              .select_from(_structure_join(R.join(E, E.c.id == R.c.event_id), R.c.structure_id)
                           .outerjoin(programmes, programmes.c.event_id == E.c.id))
-             .where(R.c.status == "present", E.c.status != "annule"))
+             .where(participating_registration(R, E)))
     if registration_ids is not None:
         query = query.where(among(R.c.id, registration_ids))
     if structure_ids is not None:
@@ -195,7 +195,7 @@ def period_end(kind: str, start, dialect: str):
 
 def participation_cells(kind: str, dialect: str):
     """Distinct structures per period of ``kind``, department and sector: for any programme and animator, per
-    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``maintenance``). A
+    programme, per animator (the rebuild's; the worker moves the cells by deltas, see ``upkeep``). A
     structure counts in a period's cells only if it is in the period's population."""
     days = m.ParticipationDay.__table__
     start = period_start(kind, days.c.day, dialect)
@@ -250,7 +250,7 @@ def opportunity_facts(dialect: str, opportunity_ids=None, structure_ids=None):
                        .group_by(changes.c.opportunity_id).subquery())
     query = (select(OPP.c.id, OPP.c.structure_id, OPP.c.identified_on, OPP.c.department_code, _sector(), OPP.c.programme_id,
                     OPP.c.offer_id, func.coalesce(OPP.c.owner_id, 0), OPP.c.stage,
-                    exists().where(P.c.opportunity_id == OPP.c.id),
+                    transformed(OPP),
                     func.coalesce(per_opportunity.c.reached_qualifiee, 0) == 1,
                     func.coalesce(per_opportunity.c.reached_proposee, 0) == 1,
                     per_opportunity.c.identifiee_seconds, per_opportunity.c.qualifiee_seconds,

@@ -35,7 +35,7 @@ class ParticipationSource(db.Model):
     animator_id: Mapped[int] = mapped_column(Integer)
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
-    # The structure's population attributes (crm/indicators/population.py), as on every fact and cell.
+    # The structure's population attributes (definitions.py, "populations"), as on every fact and cell.
     opened_on: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
     structure_open: Mapped[bool] = mapped_column(Boolean)
@@ -55,7 +55,7 @@ class ParticipationDay(db.Model):
     animator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
-    # The structure's population attributes (crm/indicators/population.py), as on every fact and cell.
+    # The structure's population attributes (definitions.py, "populations"), as on every fact and cell.
     opened_on: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
     structure_open: Mapped[bool] = mapped_column(Boolean)
@@ -156,7 +156,7 @@ class ProjectFact(db.Model):
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
     structure_open: Mapped[bool] = mapped_column(Boolean)
-    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (crm/indicators/population.py)
+    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (definitions.py, "populations")
     closed_on: Mapped[date | None] = mapped_column(Date)
     programme_id: Mapped[int] = mapped_column(Integer)
     offer_id: Mapped[int] = mapped_column(Integer)
@@ -179,7 +179,7 @@ class Engagement(db.Model):
     department_code: Mapped[str] = mapped_column(String(3))
     sector: Mapped[str] = mapped_column(String(40))
     structure_open: Mapped[bool] = mapped_column(Boolean)
-    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (crm/indicators/population.py)
+    opened_on: Mapped[date | None] = mapped_column(Date)  # the structure's (definitions.py, "populations")
     closed_on: Mapped[date | None] = mapped_column(Date)
     since: Mapped[date] = mapped_column(Date)  # the earliest start of its engaging projects
     projects: Mapped[int] = mapped_column(Integer)

@@ -1,4 +1,7 @@
-"""``crm indicators rebuild`` and ``crm indicators check``."""
+"""``crm indicators rebuild`` and ``crm indicators check``.
+
+On the command-line floor, not in :mod:`crm.indicators`: ``check --process-pending`` first runs the outbox
+dispatcher (:mod:`workflows.dispatch`), which runs the indicators' read model, not the reverse."""
 from __future__ import annotations
 
 import sys
@@ -7,15 +10,18 @@ import time
 import click
 from flask.cli import AppGroup
 
+from crm.core.formatting import format_number
+from crm.core.outbox_status import outbox_status
+from crm.indicators.readmodel.check import check
+from crm.indicators.readmodel.rebuild import rebuild
+from workflows.dispatch import process_pending as process
+
 indicators_cli = AppGroup("indicators", help="Indicateurs CPOM : reconstruction et vérification.")
 
 
 @indicators_cli.command("rebuild")
 def rebuild_command():
     """Recompute every indicator table from the records."""
-    from crm.core.formatting import format_number
-    from crm.indicators.maintenance import rebuild
-
     started = time.perf_counter()
     counts = rebuild()
     for table, rows in counts.items():
@@ -28,9 +34,6 @@ def rebuild_command():
               help="Traiter d'abord les événements en attente (sinon ils comptent comme des écarts).")
 def check_command(process_pending):
     """Compare the stored indicators with a recomputation; exit status 1 on any difference."""
-    from crm.indicators.maintenance import check
-    from workflows.dispatch import outbox_status, process_pending as process
-
     if process_pending:
         process()
     status = outbox_status()

@@ -1,0 +1,39 @@
+"""What the read model's modules share: its tables, the maintenance lock, and how a derivation is inserted."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import insert, text
+
+from crm.extensions import db
+from crm.indicators.readmodel import models as m
+
+LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
+CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
+
+FACT_AND_CELL_TABLES = (
+    m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
+    m.Engagement, m.StructureFact, m.OfferPresentation, m.EventOfferPresentation, m.OfferPresentationCell, m.EventFact,
+)
+
+
+def dialect_name() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def lock() -> None:
+    """Serialise the maintenance of concurrent workers (PostgreSQL; SQLite has one writer anyway), so that
+    two batches touching the same structure cannot interleave their delete/insert."""
+    if dialect_name() == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
+def chunks(values: Iterable, size: int = CHUNK):
+    values = sorted(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def insert_derived(model, columns, query) -> None:
+    """Insert the rows a derivation (``INSERT ... SELECT``) gives into ``model``'s table."""
+    db.session.execute(insert(model.__table__).from_select(list(columns), query))
