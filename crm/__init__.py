@@ -61,11 +61,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.session_protection = "strong"
 
+    # The imports below stay inside the factory: every ``import crm.<domain>`` runs this package's
+    # __init__ first, so importing the domains at its top would be a cycle.
     from crm import models  # noqa: F401  (registers every table on the metadata)
     from crm.core.security import register as register_security
     from crm.mail import dispatch as mail_dispatch
+    from crm.pipeline import structure_links
 
     mail_dispatch.register(db.session)
+    structure_links.connect()  # the pipeline follows structures moving department, in their transaction
     from workflows import dispatch as outbox_dispatch
 
     outbox_dispatch.register(db.session)
@@ -80,6 +84,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.admin.outbox_routes import bp as outbox_bp
     from crm.mail.routes import bp as mail_bp
     from crm.core.routes import bp as core_bp
+    from crm.pages import home, structure  # noqa: F401  (add core.home and structures.show to their blueprints)
     from crm.referential.routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
     from crm.events.public_routes import bp as public_events_bp
