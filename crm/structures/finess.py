@@ -265,6 +265,7 @@ def _bulk_insert(table, rows: list[dict]) -> None:
     if connection.dialect.name != "postgresql":
         db.session.execute(insert(table), rows)
         return
+    # Lazy: only the PostgreSQL path needs the driver (an SQLite install never loads it).
     from psycopg import sql
     from psycopg.types.json import Json
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import null, update
 from werkzeug.utils import secure_filename
 
@@ -69,8 +70,6 @@ def _heartbeat_key(run_id: int) -> str:
 
 def is_alive(run: ImportRun) -> bool | None:
     """Whether the process running ``run`` beat recently; None when Redis cannot say."""
-    from redis.exceptions import RedisError
-
     try:
         return bool(redis_connection().exists(_heartbeat_key(run.id)))
     except (QueueUnavailable, RedisError):
@@ -84,8 +83,6 @@ def heartbeat(run_id: int):
     The first beat is written before the block starts, so a run is never "en cours" without one.
     Best effort: without Redis the page cannot tell a dead worker apart, as before.
     """
-    from redis.exceptions import RedisError
-
     key, stop = _heartbeat_key(run_id), threading.Event()
     try:
         connection = redis_connection()
