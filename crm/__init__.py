@@ -85,7 +85,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.mail.routes import bp as mail_bp
     from crm.core.routes import bp as core_bp
     from crm.pages import home, structure  # noqa: F401  (add core.home and structures.show to their blueprints)
-    from crm.referential.routes import bp as referential_bp
+    from crm.admin.reference_routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
     from crm.events.public_routes import bp as public_events_bp
     from crm.events.calendar_routes import bp as calendar_bp

@@ -1,4 +1,4 @@
-"""The kinds of reference data an admin edits on the reference pages (crm/referential/routes.py).
+"""The kinds of reference data an admin edits on the reference pages (crm/admin/reference_routes.py).
 
 Referential declares its own kinds here. A domain above it that owns an editable list (the
 pipeline's loss reasons, the events' types) registers its kind beside its model with ``register``,

@@ -1,7 +1,9 @@
-"""Admin pages for reference data: sectors, categories, programmes, offers, FINESS mapping.
+"""Admin pages for reference data: sectors, categories, programmes, offers, FINESS mapping, loss
+reasons, event types (blueprint ``referential``).
 
-One generic list/edit view serves every kind; each kind says which fields an
-admin edits. Rows are deactivated rather than deleted where records point at them.
+One generic list/edit view serves every kind (crm/referential/kinds.py); each kind says which fields an
+admin edits. Rows are deactivated rather than deleted where records point at them. The pages sit with
+the administration, above the accounts whose permissions guard them.
 """
 from __future__ import annotations
 
