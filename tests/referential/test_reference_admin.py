@@ -96,4 +96,4 @@ def test_the_domains_above_register_their_kinds_and_seeds(client, make_user):
     assert db.session.scalar(select(EventType.position).where(EventType.code == "webinaire")) == 1
     login(client, make_user("admin"))
     html = client.get("/admin/referentiels/").get_data(as_text=True)
-    assert html.index("Raisons de perte") < html.index("Types d'événement")
+    assert html.index("Raisons de perte") < html.index("Types d&#39;événement")
