@@ -1,14 +1,18 @@
 """Maillage: the territorial animation CRM of a regional e-health agency."""
 from __future__ import annotations
 
+import gc
 import logging
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import configure_mappers
 
 from crm.config import BASE_DIR, instance_dir, load_config
+from crm.core import errors, formatting
 from crm.core.pool import ping_idle_connections
+from crm.core.uploads import BoundedRequest
 from crm.extensions import csrf, db, login_manager, migrate
 
 
@@ -46,8 +50,6 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(instance_dir()),
     )
     app.config.update(load_config(overrides))
-    from crm.core.uploads import BoundedRequest
-
     app.request_class = BoundedRequest
 
     _configure_logging()
@@ -61,11 +63,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message = "Connectez-vous pour accéder à cette page."
     login_manager.session_protection = "strong"
 
+    # The imports below stay inside the factory: every ``import crm.<domain>`` runs this package's
+    # __init__ first, so importing the domains at its top would be a cycle.
     from crm import models  # noqa: F401  (registers every table on the metadata)
     from crm.core.security import register as register_security
     from crm.mail import dispatch as mail_dispatch
+    from crm.pipeline import structure_links
 
     mail_dispatch.register(db.session)
+    structure_links.connect()  # the pipeline follows structures moving department, in their transaction
     from workflows import dispatch as outbox_dispatch
 
     outbox_dispatch.register(db.session)
@@ -80,7 +86,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.admin.outbox_routes import bp as outbox_bp
     from crm.mail.routes import bp as mail_bp
     from crm.core.routes import bp as core_bp
-    from crm.referential.routes import bp as referential_bp
+    from crm.pages import home, structure  # noqa: F401  (add core.home and structures.show to their blueprints)
+    from crm.admin.reference_routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp
     from crm.events.registration.routes import bp as public_events_bp
     from crm.events.calendar_routes import bp as calendar_bp
@@ -98,7 +105,6 @@ def create_app(overrides: dict | None = None) -> Flask:
                       event_matching_bp, survey_public_bp, indicators_bp, workflow_rules_bp, outbox_bp):
         app.register_blueprint(blueprint)
 
-    from crm.core import errors, formatting
     from crm.cli import register as register_cli
 
     errors.register(app)
@@ -117,10 +123,6 @@ def _freeze_startup_objects() -> None:
     pipeline board took 100 ms more (p95 250 ms against a p50 of 90 ms at national scale).
     Frozen, they are skipped: p95 ~110 ms. Skipped under tests, which build many apps.
     """
-    import gc
-
-    from sqlalchemy.orm import configure_mappers
-
     configure_mappers()
     gc.freeze()
 

@@ -4,13 +4,35 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from datetime import timedelta
 
 import click
-
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from crm.accounts.models import ApiToken, User
+from crm.accounts.services import (
+    AccountError,
+    api_tokens,
+    create_api_token,
+    normalise_email,
+    revoke_api_tokens,
+    save_user,
+)
+from crm.backup import BackupCheckError, check_backup
+from crm.core.formatting import format_datetime
+from crm.core.models import utcnow
+from crm.events.cli import events_cli
 from crm.extensions import db
+from crm.indicators_cli import indicators_cli
+from crm.mail.services import sweep_pending_emails
+from crm.referential.services import load_reference_data
+from crm.seed import run_seed
+from crm.structures.finess import FinessFileError
+from crm.structures.imports import import_from_cli
+from crm.structures.models import Structure
+from workflows.cli import outbox_cli
 
 crm_cli = AppGroup("crm", help="Commandes d'administration de Maillage.")
 users_cli = AppGroup("users", help="Comptes utilisateurs.")
@@ -35,8 +57,6 @@ def _fail(message: str) -> None:
 @click.option("--password", default=None, help="Généré et affiché s'il est omis.")
 def users_create(email, role, departments, first_name, last_name, password):
     """Create an account."""
-    from crm.accounts.services import AccountError, save_user
-
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
@@ -52,9 +72,6 @@ def users_create(email, role, departments, first_name, last_name, password):
 
 
 def _user_by_email(email):
-    from crm.accounts.models import User
-    from crm.accounts.services import normalise_email
-
     user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         _fail(f"aucun compte pour {email}.")
@@ -66,8 +83,6 @@ def _user_by_email(email):
 @click.option("--days", type=int, default=None, help="Durée de validité en jours (par défaut : API_TOKEN_DAYS, 365).")
 def token_create(email, days):
     """Print a new personal API token for the user."""
-    from crm.accounts.services import AccountError, create_api_token
-
     user = _user_by_email(email)
     try:
         click.echo(create_api_token(user, days, origin="cli"))
@@ -80,10 +95,6 @@ def token_create(email, days):
 @click.option("--email", required=True)
 def token_list(email):
     """List the user's API tokens: id, prefix, dates, status."""
-    from crm.accounts.services import api_tokens
-    from crm.core.formatting import format_datetime
-    from crm.core.models import utcnow
-
     labels = {"active": "actif", "expired": "expiré", "revoked": "révoqué"}
     now = utcnow()
     tokens = api_tokens(_user_by_email(email))
@@ -102,9 +113,6 @@ def token_list(email):
 @click.option("--email", required=True)
 def token_revoke(token_id, revoke_all, email):
     """Revoke one API token of the user (ID, from ``token list``) or all of them (--all)."""
-    from crm.accounts.models import ApiToken
-    from crm.accounts.services import revoke_api_tokens
-
     if (token_id is None) == (not revoke_all):
         _fail("indiquez soit l'identifiant d'un jeton, soit --all.")
     user = _user_by_email(email)
@@ -119,8 +127,6 @@ def token_revoke(token_id, revoke_all, email):
 @crm_cli.command("load-reference")
 def load_reference():
     """Insert missing reference data (departments, sectors, programmes...)."""
-    from crm.referential.services import load_reference_data
-
     added = load_reference_data()
     click.echo("Référentiels : " + (", ".join(f"{k} +{v}" for k, v in added.items()) or "à jour"))
 
@@ -130,10 +136,6 @@ def load_reference():
 @click.option("--if-empty", is_flag=True, help="Ne rien faire si des structures existent déjà.")
 def seed(scale, if_empty):
     """Load demo data at the given scale."""
-    from crm.referential.services import load_reference_data
-    from crm.seed import run_seed
-    from crm.structures.models import Structure
-
     load_reference_data()
     if if_empty and db.session.scalar(select(func.count()).select_from(Structure)):
         click.echo("Des données existent déjà : jeu de démonstration non rechargé.")
@@ -155,10 +157,6 @@ def import_finess_command(path, all_regions, confirm_closures, as_json):
 
     Recorded as an import run, listed on the admin page with the uploaded ones.
     """
-    from crm.referential.services import load_reference_data
-    from crm.structures.finess import FinessFileError
-    from crm.structures.imports import import_from_cli
-
     load_reference_data()
     try:
         summary = import_from_cli(path, all_regions=all_regions, confirm_closures=confirm_closures)
@@ -185,10 +183,6 @@ def mail_sweep(grace_minutes):
 
     The periodic sweep (``crm outbox sweep``, and every OUTBOX_SWEEP_SECONDS in the workers) does it too.
     """
-    from datetime import timedelta
-
-    from crm.mail.services import sweep_pending_emails
-
     count = sweep_pending_emails(timedelta(minutes=grace_minutes))
     click.echo(f"Emails remis en file d'envoi : {count}")
 
@@ -206,10 +200,6 @@ def backup_check(path, keep):
     Exit status 0 if the dump restores and its indicators match a recomputation, 1 on differences, 2 if it
     cannot be restored.
     """
-    from flask import current_app
-
-    from crm.backup import BackupCheckError, check_backup
-
     try:
         report = check_backup(path, current_app.config["SQLALCHEMY_DATABASE_URI"], echo=click.echo, keep=keep)
     except BackupCheckError as error:
@@ -221,10 +211,6 @@ def backup_check(path, keep):
 
 
 def register(app) -> None:
-    from crm.events.cli import events_cli
-    from crm.indicators_cli import indicators_cli
-    from workflows.cli import outbox_cli
-
     crm_cli.add_command(events_cli)
     crm_cli.add_command(indicators_cli)
     crm_cli.add_command(outbox_cli)

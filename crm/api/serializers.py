@@ -11,6 +11,7 @@ from flask import request
 from sqlalchemy import select
 
 from crm.extensions import db
+from crm.pipeline.models import Project
 
 API_PREFIX = "/api/v1"
 
@@ -87,8 +88,6 @@ def opportunity(o, project_id: int | None = None) -> dict:
 
 def project_ids_for(opportunity_ids: list[int]) -> dict[int, int]:
     """Won opportunities' projects, in one query for a whole page."""
-    from crm.pipeline.models import Project
-
     if not opportunity_ids:
         return {}
     rows = db.session.execute(select(Project.opportunity_id, Project.id)

@@ -1,21 +1,9 @@
-from flask import Blueprint, current_app, jsonify, redirect, send_from_directory, url_for
-from flask_login import login_required
+from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
 from crm.extensions import db
 
 bp = Blueprint("core", __name__)
-
-
-@bp.route("/")
-@login_required
-def home():
-    """Managers land on their indicators; the others on the structures they work with."""
-    from flask_login import current_user
-
-    if current_user.role == "manager":
-        return redirect(url_for("indicators.manager"))
-    return redirect(url_for("structures.index"))
 
 
 @bp.route("/sante")

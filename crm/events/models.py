@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.models import utcnow
 from crm.extensions import db
+from crm.referential import kinds as reference_kinds
 
 EVENT_STATUSES = {"brouillon": "Brouillon", "publie": "Publié", "clos": "Clos", "annule": "Annulé"}
 REGISTRATION_STATUSES = {
@@ -56,6 +57,16 @@ class EventType(db.Model):
     label: Mapped[str] = mapped_column(String(120))
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# Admins edit the list on the reference pages, which seed it from reference.json.
+reference_kinds.register("types-evenement", reference_kinds.Kind(
+    EventType, "Types d'événement", "id", [
+        ("code", "Code", "code", None), ("label", "Libellé", "text", None),
+        ("position", "Ordre d'affichage", "int", None), ("active", "Actif", "bool", None)],
+    (EventType.position, EventType.label), position=70,
+    seed=reference_kinds.Seed("event_types", "code",
+                              lambda position, row: {"code": row[0], "label": row[1], "position": position})))
 
 
 class EventSeries(db.Model):

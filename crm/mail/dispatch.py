@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from redis.exceptions import RedisError
+from rq import Queue, Retry
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from crm.mail.models import EmailMessage
+from crm.queue import QueueUnavailable, get_queue, mark_unavailable
 
 logger = logging.getLogger("crm.mail")
 
@@ -54,11 +57,6 @@ def enqueue_messages(message_ids: Iterable[int]) -> int:
 
     Never raises: with Redis unreachable the messages stay ``en_attente`` for the sweep.
     """
-    from redis.exceptions import RedisError
-    from rq import Queue, Retry
-
-    from crm.queue import QueueUnavailable, get_queue, mark_unavailable
-
     message_ids = list(message_ids)
     if not message_ids:
         return 0

@@ -8,6 +8,7 @@ from sqlalchemy import and_, func, or_, select
 from crm.core.events import record_change
 from crm.core.models import utcnow
 from crm.extensions import db
+from crm.mail.dispatch import enqueue_messages
 from crm.mail.models import EmailMessage
 from crm.structures.services import Page
 
@@ -44,8 +45,6 @@ def sweep_pending_emails(grace: timedelta = SWEEP_GRACE) -> int:
 
     Safe to run at any time, as often as wanted: a message enqueued twice is sent once.
     """
-    from crm.mail.dispatch import enqueue_messages
-
     cutoff = utcnow() - grace
     ids = db.session.scalars(
         select(EmailMessage.id).where(or_(

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.models import utcnow
 from crm.extensions import db
+from crm.referential import kinds as reference_kinds
 
 OPEN_STAGES = ("identifiee", "qualifiee", "proposee")
 CLOSED_STAGES = ("gagnee", "perdue", "abandonnee")
@@ -36,6 +37,13 @@ class LossReason(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String(160), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# Admins edit the list on the reference pages, which seed it from reference.json.
+reference_kinds.register("raisons", reference_kinds.Kind(
+    LossReason, "Raisons de perte ou d'abandon d'une opportunité", "id", [
+        ("label", "Libellé", "text", None), ("active", "Active", "bool", None)], (LossReason.label,), position=60,
+    seed=reference_kinds.Seed("loss_reasons", "label", lambda _position, label: {"label": label})))
 
 
 class Opportunity(db.Model):

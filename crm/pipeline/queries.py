@@ -7,12 +7,13 @@ column, then one load of those rows with their joined structure, offer and owner
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
 from crm.core.dates import local_today
+from crm.core.models import utcnow
 from crm.accounts.models import User
 from crm.extensions import db
 from crm.pipeline.models import (
@@ -212,3 +213,15 @@ def programmes() -> list[Programme]:
 def active_loss_reasons() -> list[LossReason]:
     return list(db.session.scalars(select(LossReason).where(LossReason.active.is_(True))
                                    .order_by(LossReason.id)))
+
+
+def past_source_events(days: int = 366, limit: int = 200) -> list:
+    """Events that took place in the last ``days`` days (not drafts, not cancelled), the latest first: what an
+    opportunity form offers as the event a need came from."""
+    # Events sit above the pipeline: the opportunity's relationship names their model (see _source_event).
+    event = Opportunity.source_event.property.mapper.class_
+    now = utcnow()
+    return list(db.session.scalars(
+        select(event).where(event.status.in_(("publie", "clos")), event.starts_at <= now,
+                            event.starts_at >= now - timedelta(days=days))
+        .order_by(event.starts_at.desc(), event.id.desc()).limit(limit)))

@@ -19,7 +19,6 @@ from crm.core.errors import json_error, wants_json
 from crm.core.formatting import format_date
 from crm.core.security import is_safe_redirect
 from crm.core.validation import ValidationFailed
-from crm.events.queries import past_events
 from crm.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import OpportunityEditForm, OpportunityForm, offer_choices, owner_choices
@@ -175,7 +174,7 @@ def _event_choices() -> list[tuple[str, str]]:
     """The events of the last year that took place, for "Événement concerné"."""
     return [("", "— Non précisé —")] + [
         (str(e.id), f"{format_date(e.starts_at)} – {e.title}" + (f" ({e.department_code})" if e.department_code else ""))
-        for e in past_events()]
+        for e in queries.past_source_events()]
 
 
 def _prefill_from_activity(form: OpportunityForm, activity: Activity) -> None:

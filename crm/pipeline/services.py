@@ -14,7 +14,6 @@ from crm.activities.models import Activity
 from crm.core.events import record_change
 from crm.core.models import utcnow
 from crm.core.validation import ValidationFailed, parse_date, parse_int, text
-from crm.events.models import Event
 from crm.extensions import db
 from crm.pipeline.models import (
     ENGAGED_STATUSES, OPEN_STAGES, PROJECT_STATUSES, SOURCES, LossReason, Milestone, Opportunity, Project,
@@ -69,7 +68,9 @@ def _source_event(value, source: str, errors: dict):
     event_id = _parse_id(value, errors, "source_event_id", "Événement invalide.")
     if not event_id:
         return None
-    event = db.session.get(Event, event_id)
+    # Events sit above the pipeline: the opportunity's relationship names their model, so the
+    # pipeline reaches it through the mapper instead of importing it.
+    event = db.session.get(Opportunity.source_event.property.mapper.class_, event_id)
     if event is None:
         errors["source_event_id"] = "Événement inconnu."
     elif source != "evenement":

@@ -7,8 +7,12 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from crm.core.events import diff, record_change
+from crm.core.validation import as_id
 from crm.extensions import db
+from crm.referential.kinds import Kind, kinds
 from crm.referential.models import (
     Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,
 )
@@ -80,20 +84,48 @@ def load_reference_data() -> dict[str, int]:
         for code, label in row["offers"]:
             if code not in offers:
                 add("offers", Offer(code=code, label=label, programme_id=programme.id))
-    from crm.pipeline.models import LossReason
-
-    reasons = set(db.session.scalars(select(LossReason.label)))
-    for label in data.get("loss_reasons", []):
-        if label not in reasons:
-            add("loss_reasons", LossReason(label=label))
-    from crm.events.models import EventType
-
-    event_types = set(db.session.scalars(select(EventType.code)))
-    for position, (code, label) in enumerate(data.get("event_types", [])):
-        if code not in event_types:
-            add("event_types", EventType(code=code, label=label, position=position))
+    for kind in kinds().values():  # the editable lists of the domains above (loss reasons, event types)
+        if kind.seed is None:
+            continue
+        existing = set(db.session.scalars(select(getattr(kind.model, kind.seed.unique))))
+        for position, item in enumerate(data.get(kind.seed.data_key, [])):
+            values = kind.seed.make(position, item)
+            if values[kind.seed.unique] not in existing:
+                add(kind.seed.data_key, kind.model(**values))
     db.session.commit()
     return added
+
+
+class ReferenceConflict(Exception):
+    """The row would repeat a unique code, or points at a row that no longer exists."""
+
+
+def save_reference_row(name: str, kind: Kind, obj, values: dict):
+    """Create (``obj`` None) or update a reference row of ``kind`` with ``values``, record the change and
+    commit; returns the row. Raises ReferenceConflict, with the session rolled back, on a duplicate."""
+    before = {field: getattr(obj, field) for field in values} if obj is not None else {}
+    creating = obj is None
+    if creating:
+        obj = kind.model()
+        db.session.add(obj)
+    for field, value in values.items():
+        setattr(obj, field, value)
+    try:
+        db.session.flush()
+        entity_id = getattr(obj, kind.key)
+        record_change(entity_type=f"ref_{name}", entity_id=as_id(entity_id) or 0,
+                      action="create" if creating else "update", changes=diff(before, values_of(obj, kind)),
+                      event_type="reference.changed", payload={"kind": name, "key": str(entity_id)})
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise ReferenceConflict from error
+    return obj
+
+
+def values_of(obj, kind: Kind) -> dict:
+    """The values an admin edits on a row of ``kind``."""
+    return {name: getattr(obj, name) for name, *_ in kind.fields}
 
 
 def region_department_codes(region_code: str | None = None) -> list[str]:

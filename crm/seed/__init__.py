@@ -23,6 +23,9 @@ from sqlalchemy import func, select, update
 
 from crm.core.models import OutboxEvent, utcnow
 from crm.extensions import db
+from crm.indicators.readmodel.rebuild import rebuild
+from crm.referential.services import all_department_codes, region_department_codes
+from crm.structures.finess import import_finess
 from crm.structures.models import Structure
 
 SCALES = {
@@ -41,9 +44,9 @@ def _fmt_seconds(seconds: float) -> str:
 
 def _load_establishments(scale: str, department_codes: list[str], count: int, all_regions: bool,
                          echo) -> list[str]:
+    # The generators load only when seeding: the CLI, thus every app, imports this package.
     from crm.seed.finess_file import write_finess_file
     from crm.seed.showcase import showcase_lines
-    from crm.structures.finess import import_finess
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="maillage-seed-") as tmp:
@@ -76,7 +79,7 @@ def _write_logins(scale: str, password: str, users) -> Path:
 
 def run_seed(scale: str, echo=print) -> list[str]:
     """Load the demo data of ``scale`` (demo, region or national); returns the French report lines."""
-    from crm.referential.services import all_department_codes, region_department_codes
+    # Lazy, as in _load_establishments: the generators load only when seeding.
     from crm.seed.daily_work import seed_daily_work
     from crm.seed.events import seed_events
     from crm.seed.partners import seed_partners
@@ -130,8 +133,6 @@ def run_seed(scale: str, echo=print) -> list[str]:
 def _settle_history(first_new_event: int, echo) -> list[str]:
     """The seeded history is history: its events are marked processed and the indicators are computed
     from the records at once (``crm indicators rebuild``), rather than replayed through the rules."""
-    from crm.indicators.readmodel.rebuild import rebuild
-
     echo("Indicateurs…")
     step = time.perf_counter()
     db.session.execute(update(OutboxEvent).where(OutboxEvent.id > first_new_event, OutboxEvent.processed_at.is_(None))

@@ -1,6 +1,8 @@
 """Geography used by the demo data: prefectures, "de la / du / des" forms, regional seats."""
 from __future__ import annotations
 
+from crm.core.text import fold
+
 # code: (preposition used in "CPAM de la Haute-Garonne", prefecture, postal code)
 _PREFECTURES = """
 01|de l'|Bourg-en-Bresse|01000
@@ -148,6 +150,4 @@ def prefecture(code: str) -> tuple[str, str]:
 
 def slug(text: str) -> str:
     """"Haute-Garonne" -> "haute-garonne" (for e-mail domains)."""
-    from crm.core.text import fold
-
     return "-".join(fold(text).split())

@@ -56,6 +56,7 @@ def _json_positions(table, columns) -> list[int]:
 
 def copy_postgres(raw_connection, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """COPY ``rows`` into ``table`` on a psycopg connection (JSON columns take Python objects)."""
+    # Lazy: only the PostgreSQL path needs the driver (an SQLite install never loads it).
     from psycopg import sql
 
     as_json = _json_positions(table, columns)

@@ -5,6 +5,8 @@ generated FINESS file (``extra_lines``), so they go through the real import like
 """
 from __future__ import annotations
 
+from crm.seed.finess_file import showcase_line
+
 # (FINESS category, name, address, postal code, commune, department)
 SHOWCASE = (
     ("500", "EHPAD L'OUSTAL", "12 AV DE L'ISLE", "31800", "SAINT-GAUDENS", "31"),
@@ -19,7 +21,5 @@ SHOWCASE = (
 
 def showcase_lines(department_codes: list[str]) -> list[str]:
     """The ``structureet`` lines of the showcase establishments of these departments."""
-    from crm.seed.finess_file import showcase_line
-
     return [showcase_line(*row, index=index) for index, row in enumerate(SHOWCASE)
             if row[5] in department_codes]

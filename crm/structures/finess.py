@@ -41,6 +41,7 @@ from typing import Callable
 
 from sqlalchemy import JSON, and_, bindparam, insert, select, text
 
+from crm.core import signals
 from crm.core.dates import local_today
 from crm.core.events import note_outbox_written
 from crm.core.formatting import format_number
@@ -264,6 +265,7 @@ def _bulk_insert(table, rows: list[dict]) -> None:
     if connection.dialect.name != "postgresql":
         db.session.execute(insert(table), rows)
         return
+    # Lazy: only the PostgreSQL path needs the driver (an SQLite install never loads it).
     from psycopg import sql
     from psycopg.types.json import Json
 
@@ -434,9 +436,7 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
             if progress:
                 progress(min(start + CHUNK, total), total)
         if moved:
-            from crm.pipeline.services import sync_departments
-
-            sync_departments(moved)
+            signals.structure_department_changed.send(None, structure_ids=moved)
         session.commit()
     except BaseException:
         session.rollback()

@@ -15,9 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, null, select, update
+from redis.exceptions import RedisError
+from sqlalchemy import null, update
 from werkzeug.utils import secure_filename
 
+from crm.core import signals
+from crm.core.events import record_change
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.queue import QueueUnavailable, enqueue, mark_unavailable, redis_connection
@@ -67,8 +70,6 @@ def _heartbeat_key(run_id: int) -> str:
 
 def is_alive(run: ImportRun) -> bool | None:
     """Whether the process running ``run`` beat recently; None when Redis cannot say."""
-    from redis.exceptions import RedisError
-
     try:
         return bool(redis_connection().exists(_heartbeat_key(run.id)))
     except (QueueUnavailable, RedisError):
@@ -82,8 +83,6 @@ def heartbeat(run_id: int):
     The first beat is written before the block starts, so a run is never "en cours" without one.
     Best effort: without Redis the page cannot tell a dead worker apart, as before.
     """
-    from redis.exceptions import RedisError
-
     key, stop = _heartbeat_key(run_id), threading.Event()
     try:
         connection = redis_connection()
@@ -125,8 +124,6 @@ def confirm_closures(run: ImportRun, user_id: int | None) -> bool:
     The confirmation covers the closures the preview showed: if the registry changed since and the
     run would now close more (and more than the threshold), it is refused again with a new preview.
     """
-    from crm.core.events import record_change
-
     if not can_confirm(run):
         return False
     confirmed = (run.summary or {}).get("closures_refused", 0)
@@ -239,14 +236,11 @@ def closing_sample(closing: list[dict], limit: int = CLOSING_SAMPLE) -> dict:
 
     ``{"flagged": n, "structures": [{id, finess_et, name, department_code, projects, opportunities}]}``
     """
-    from crm.pipeline.models import OPEN_STAGES, Opportunity, Project
-
-    projects = dict(db.session.execute(
-        select(Project.structure_id, func.count()).where(Project.status.in_(("en_cours", "suspendu")))
-        .group_by(Project.structure_id)).all())
-    opportunities = dict(db.session.execute(
-        select(Opportunity.structure_id, func.count()).where(Opportunity.stage.in_(OPEN_STAGES))
-        .group_by(Opportunity.structure_id)).all())
+    # The pipeline, above structures, answers the signal with its counts.
+    counts: dict[str, dict[int, int]] = {"projects": {}, "opportunities": {}}
+    for _receiver, answer in signals.structures_live_work.send(None):
+        counts.update(answer)
+    projects, opportunities = counts["projects"], counts["opportunities"]
     rows = [{**c, "projects": projects.get(c["id"], 0), "opportunities": opportunities.get(c["id"], 0)}
             for c in closing]
     flagged = [r for r in rows if r["projects"] or r["opportunities"]]

@@ -1,4 +1,4 @@
-"""Structure registry pages: list and search, 360° view, edit, contacts."""
+"""Structure registry pages: list and search, edit, contacts (the 360° view is crm/pages/structure.py)."""
 from __future__ import annotations
 
 
@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from crm.core.dates import local_today
 from crm.accounts import permissions
 from crm.core.validation import as_id
 from crm.extensions import db
@@ -15,8 +14,6 @@ from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services
 from crm.structures import services
-from crm.structures.history import structure_history
-from crm.structures.overview import structure_overview
 from crm.structures.forms import ConfirmForm, ContactForm, StructureForm
 from crm.structures.models import Structure
 
@@ -68,21 +65,12 @@ def autocomplete():
                                          limit=_int_arg("limite", 10, maximum=50)))
 
 
-def _get_structure(structure_id: int) -> Structure:
+def structure_or_404(structure_id: int) -> Structure:
     # Beyond PostgreSQL's integer the lookup itself would fail: such an id is simply unknown.
     structure = db.session.get(Structure, structure_id) if structure_id < 2**31 else None
     if structure is None:
         abort(404)
     return structure
-
-
-@bp.route("/<int:structure_id>")
-@login_required
-def show(structure_id: int):
-    structure = _get_structure(structure_id)
-    return render_template("structures/show.html", structure=structure,
-                           history=structure_history(structure.id), overview=structure_overview(structure.id),
-                           today=local_today(), confirm=ConfirmForm())
 
 
 def _structure_form(structure: Structure | None) -> StructureForm:
@@ -145,7 +133,7 @@ def create():
 @bp.route("/<int:structure_id>/modifier", methods=["GET", "POST"])
 @login_required
 def edit(structure_id: int):
-    structure = _get_structure(structure_id)
+    structure = structure_or_404(structure_id)
     if not permissions.can_edit_structure(current_user, structure):
         abort(403)
     form = _structure_form(structure)
@@ -176,7 +164,7 @@ def edit(structure_id: int):
 @bp.route("/<int:structure_id>/supprimer", methods=["POST"])
 @login_required
 def delete(structure_id: int):
-    structure = _get_structure(structure_id)
+    structure = structure_or_404(structure_id)
     if not permissions.can_delete_structure(current_user):
         abort(403)
     if not ConfirmForm().validate_on_submit():
@@ -190,7 +178,7 @@ def delete(structure_id: int):
 # --- contacts -------------------------------------------------------------------------------------
 
 def _editable_structure(structure_id: int) -> Structure:
-    structure = _get_structure(structure_id)
+    structure = structure_or_404(structure_id)
     if not permissions.can_edit_structure(current_user, structure):
         abort(403)
     return structure

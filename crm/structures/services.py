@@ -11,6 +11,7 @@ from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.core import signals
 from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
@@ -250,9 +251,7 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
         record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
                       event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
         if "department_code" in changes:
-            from crm.pipeline.services import sync_departments  # the pipeline builds on structures
-
-            sync_departments([structure.id])
+            signals.structure_department_changed.send(structure, structure_ids=[structure.id])
     return structure
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import lazyload
 
 from crm.core.dates import iso_week, local_today
 from crm.accounts.models import User
+from crm.accounts.permissions import can_edit_structure
 from crm.core.events import record_change
 from crm.core.records import insert_record
 from crm.core.models import utcnow
@@ -84,12 +85,11 @@ def create_task(data: dict, *, user: User) -> Task:
     A linked opportunity or project must be of the task's structure (which it gives when none is
     chosen); an animator links only structures of their departments.
     """
-    from crm.accounts.permissions import can_edit_structure
-    from crm.pipeline.models import Opportunity, Project
-
     values = clean_task_data(data, default_owner=user)
     errors: dict[str, str] = {}
-    for key, model in (("opportunity_id", Opportunity), ("project_id", Project)):
+    # The pipeline sits above tasks: the task's relationships name its models, reached through the mapper.
+    for key, relation in (("opportunity_id", Task.opportunity), ("project_id", Task.project)):
+        model = relation.property.mapper.class_
         if values[key] is None:
             continue
         linked = db.session.get(model, values[key])

@@ -2,7 +2,10 @@
 from sqlalchemy import func, select
 
 from crm.core.models import AuditEntry, OutboxEvent
+from crm.events.models import EventType
 from crm.extensions import db
+from crm.pipeline.models import LossReason
+from crm.referential.kinds import kinds
 from crm.referential.models import Category, Department, FinessCategoryMapping, Offer, Programme, Sector
 from crm.referential.services import load_reference_data, region_department_codes
 from tests.conftest import login, post
@@ -83,3 +86,14 @@ def test_odd_keys_and_values_are_refused_without_a_server_error(client, make_use
     response = post(client, "/admin/referentiels/secteurs/nouveau", {"code": "zero", "label": "Zéro", "position": "0"})
     assert response.status_code == 302
     assert db.session.scalars(select(Sector).where(Sector.code == "zero")).one().position == 0
+
+
+def test_the_domains_above_register_their_kinds_and_seeds(client, make_user):
+    assert list(kinds()) == ["secteurs", "categories", "programmes", "offres", "finess", "raisons",
+                             "types-evenement"]
+    assert kinds()["raisons"].model is LossReason and kinds()["types-evenement"].model is EventType
+    assert db.session.scalar(select(func.count()).select_from(LossReason)) > 0
+    assert db.session.scalar(select(EventType.position).where(EventType.code == "webinaire")) == 1
+    login(client, make_user("admin"))
+    html = client.get("/admin/referentiels/").get_data(as_text=True)
+    assert html.index("Raisons de perte") < html.index("Types d&#39;événement")

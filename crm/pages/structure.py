@@ -1,15 +1,26 @@
-"""The structure page's 360° view: activities, follow-ups, opportunities, projects and engagements."""
+"""The structure page's 360° view: its record and history, activities, follow-ups, opportunities, projects
+and engagements.
+
+It gathers every domain that builds on structures, so it lives above them; the view keeps its place
+on the structures blueprint (endpoint ``structures.show``, URL /structures/<id>).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import render_template
+from flask_login import login_required
 from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
+from crm.core.dates import local_today
 from crm.extensions import db
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
+from crm.structures.forms import ConfirmForm
+from crm.structures.history import structure_history
+from crm.structures.routes import bp, structure_or_404
 from crm.tasks import services as task_services
 
 TIMELINE_LIMIT = 50
@@ -47,3 +58,12 @@ def structure_overview(structure_id: int) -> StructureOverview:
         opportunities=list(opportunities), engagements=pipeline_services.engagements(structure_id),
         other_projects=list(other_projects),
     )
+
+
+@bp.route("/<int:structure_id>")
+@login_required
+def show(structure_id: int):
+    structure = structure_or_404(structure_id)
+    return render_template("structures/show.html", structure=structure,
+                           history=structure_history(structure.id), overview=structure_overview(structure.id),
+                           today=local_today(), confirm=ConfirmForm())
