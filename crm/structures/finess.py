@@ -42,6 +42,7 @@ from typing import Callable
 from sqlalchemy import JSON, and_, bindparam, insert, select, text
 
 from crm.core.dates import local_today
+from crm.core.event_types import require_known
 from crm.core.events import note_outbox_written
 from crm.core.formatting import format_number
 from crm.core.models import AuditEntry, OutboxEvent, utcnow
@@ -203,6 +204,7 @@ class _Writer:
                  **{name: bindparam(f"b_{name}") for name in FILE_FIELDS + STATE_FIELDS})
 
     def record(self, structure_id: int, action: str, event: str, changes: dict, row: dict) -> None:
+        require_known(event)
         payload = self.reference.payload(structure_id, row)
         if action == "update":
             payload["changed"] = sorted(changes)
