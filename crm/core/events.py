@@ -14,6 +14,7 @@ from flask_login import current_user
 from sqlalchemy import bindparam, insert
 
 from crm.core.event_types import require_known
+from crm.core.locking import is_postgresql
 from crm.core.models import AuditEntry, OutboxEvent, utcnow
 from crm.extensions import db
 
@@ -103,7 +104,7 @@ def record_change(
     }
     note_outbox_written()
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
+    if is_postgresql(connection):
         connection.execute(_insert_audit_entry_and_event(),
                            {**event, **{"audit_" + key: value for key, value in audit_entry.items()}})
     else:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import zlib
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 
 from crm.core.dates import local_date, local_today
 from crm.core.events import record_change
+from crm.core.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed, blank, email_error, parse_int, text
@@ -166,14 +165,8 @@ def _lock(event: Event) -> None:
 
     SQLite has no row locks: a no-op write takes its database-wide write lock before the seats are counted.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sql_text("UPDATE events SET id = id WHERE id = :id"), {"id": event.id})
-    else:
-        db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+    lock_row(Event, event.id)
 
-
-# pg_advisory_xact_lock(ADDRESS_LOCK, <crc32 of the address>): the two-key space, apart from the one-key locks.
-ADDRESS_LOCK = 762_441_101
 
 
 def _within_address_quota(event: Event, client_ip: str) -> None:
@@ -183,12 +176,7 @@ def _within_address_quota(event: Event, client_ip: str) -> None:
     counted the same rows before any of them inserted (40 at once stored 22 for a limit of 20).
     """
     config = current_app.config
-    if db.session.get_bind().dialect.name == "sqlite":
-        _lock(event)  # SQLite's write lock is database-wide: it serialises every address
-    else:
-        key = zlib.crc32(client_ip.encode("utf-8")) - 2**31  # into the signed int4 the function takes
-        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                           {"space": ADDRESS_LOCK, "key": key})
+    advisory_lock(REGISTRATION_ADDRESS, client_ip)  # SQLite: its database-wide write lock serialises every address
     since = utcnow() - timedelta(minutes=config["EVENT_REGISTRATION_WINDOW_MINUTES"])
     count = db.session.scalar(select(db.func.count()).where(Registration.client_ip == client_ip,
                                                             Registration.registered_at >= since))

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
+from crm.core.locking import INDICATOR_MAINTENANCE, advisory_lock
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.indicators import derivations as d
@@ -33,7 +34,6 @@ from crm.indicators import models as m
 from crm.indicators.periods import month, quarter, year
 from crm.indicators.population import was_open_during
 
-LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
 FACT_AND_CELL_TABLES = (
@@ -84,8 +84,7 @@ def _dialect() -> str:
 
 
 def _lock() -> None:
-    if _dialect() == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    advisory_lock(INDICATOR_MAINTENANCE, on_sqlite=False)
 
 
 def _chunks(values: Iterable, size: int = CHUNK):
