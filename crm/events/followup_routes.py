@@ -19,7 +19,7 @@ from crm.events.models import REGISTRATION_STATUSES, Event, EventSeries
 from crm.extensions import db
 from crm.indicators.attribution import attribution_days, series_attribution
 from crm.indicators.events import event_figures, series_figures
-from crm.pipeline.routes import get_or_404
+from crm.core.web import get_or_404
 
 bp = Blueprint("event_followup", __name__, url_prefix="/evenements")
 

@@ -1,9 +1,12 @@
 """Public pages (no account): an event's page and registration form, the personal cancellation link."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from crm.core import web
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
 from crm.events import registrations
@@ -28,14 +31,9 @@ def department_choices(blank: str = "— Département —") -> list[tuple[str, s
     return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
 
 
-def apply_errors(form, errors: dict) -> None:
-    aliases = {"structure_id": "structure_query"}
-    for name, message in errors.items():
-        field = form._fields.get(aliases.get(name, name))
-        if field is not None and name != "csrf_token":
-            field.errors = list(field.errors) + [message]
-        else:
-            form.form_errors.append(message)
+# The events' forms show a refused structure_id on the structure search field and list the other refusals
+# on the form itself (the public pages show no flashed messages).
+apply_errors = partial(web.apply_errors, aliases={"structure_id": "structure_query"}, flash_others=False)
 
 
 def registration_data(form: RegistrationForm) -> dict:

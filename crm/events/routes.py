@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.accounts.permissions import EVENT_READ_ROLES, can_log_activity, can_manage_events, roles_required
+from crm.core.concurrency import StaleEdit
 from crm.core.formatting import PARIS
 from crm.core.validation import ValidationFailed
+from crm.core.web import department_arg, get_or_404, int_arg, version_of
 from crm.events import queries, registrations, services
 from crm.events.forms import DuplicateForm, EventForm, RegistrationForm, StatusForm
 from crm.events.ics import event_calendar
@@ -20,9 +22,7 @@ from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Regi
 from crm.events.public_routes import apply_errors, department_choices, registration_data
 from crm.extensions import db
 from crm.indicators.attribution import attribution_days, event_attribution
-from crm.pipeline.routes import department_arg, get_or_404, int_arg, version_of
 from crm.referential.models import Offer, Programme
-from crm.structures.services import StaleEdit
 
 bp = Blueprint("events", __name__, url_prefix="/evenements")
 

@@ -11,6 +11,7 @@ from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm.core.concurrency import StaleEdit
 from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
@@ -20,10 +21,6 @@ from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
 from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Contact, Structure
-
-
-class StaleEdit(ValueError):
-    """The record changed since the form was loaded."""
 
 
 STRUCTURE_FIELDS = (

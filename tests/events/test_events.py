@@ -96,7 +96,7 @@ def test_changing_the_place_of_a_published_event_sends_the_updated_invitation(ma
 
 
 def test_stale_edit_is_refused(make_event, organiser):
-    from crm.structures.services import StaleEdit
+    from crm.core.concurrency import StaleEdit
 
     event = make_event()
     with pytest.raises(StaleEdit):
