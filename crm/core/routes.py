@@ -1,5 +1,5 @@
 from flask import Blueprint, current_app, jsonify, redirect, send_from_directory, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from crm.extensions import db
@@ -11,8 +11,6 @@ bp = Blueprint("core", __name__)
 @login_required
 def home():
     """Managers land on their indicators; the others on the structures they work with."""
-    from flask_login import current_user
-
     if current_user.role == "manager":
         return redirect(url_for("indicators.manager"))
     return redirect(url_for("structures.index"))
