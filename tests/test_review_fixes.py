@@ -13,7 +13,7 @@ from crm.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity, Project
 from crm.referential.models import Offer
-from crm.structures.services import StaleEdit
+from crm.core.concurrency import StaleEdit
 from crm.tasks import services as tasks
 from crm.tasks.models import Task
 

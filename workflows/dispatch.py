@@ -20,11 +20,12 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy import event as orm_events
 from sqlalchemy.exc import IntegrityError
 
 from crm.core.events import OUTBOX_WRITTEN, note_outbox_written
+from crm.core.locking import for_update, sqlite_write_lock
 from crm.core.models import OutboxEvent, utcnow
 from crm.core.outbox_status import OutboxStatus, dead_condition, outbox_status
 from crm.extensions import db
@@ -72,16 +73,11 @@ def _due_condition(now):
 
 def _claim(limit: int) -> list[DomainEvent]:
     """Lock up to ``limit`` due events, oldest first; rows another worker holds are skipped."""
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        # SQLite has no row locks: a write statement first takes the database's write lock, so two
-        # workers cannot claim the same events.
-        connection.execute(text("UPDATE outbox_events SET attempts = attempts WHERE id = -1"))
-    rows = db.session.execute(
+    sqlite_write_lock()  # SQLite has no row locks: two workers cannot claim the same events under it
+    rows = db.session.execute(for_update(
         select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.aggregate_type, OutboxEvent.aggregate_id,
                OutboxEvent.payload, OutboxEvent.actor_id, OutboxEvent.created_at)
-        .where(*_due_condition(utcnow())).order_by(OutboxEvent.id).limit(limit)
-        .with_for_update(skip_locked=True)).all()
+        .where(*_due_condition(utcnow())).order_by(OutboxEvent.id).limit(limit), skip_locked=True)).all()
     return [DomainEvent(*row) for row in rows]
 
 
@@ -267,8 +263,9 @@ def _process_alone(event: DomainEvent, result: BatchResult) -> None:
 
 
 def _claim_one(event_id: int) -> bool:
-    return db.session.scalar(select(OutboxEvent.id).where(OutboxEvent.id == event_id, *_due_condition(utcnow()))
-                             .with_for_update(skip_locked=True)) is not None
+    return db.session.scalar(for_update(select(OutboxEvent.id).where(OutboxEvent.id == event_id,
+                                                                      *_due_condition(utcnow())),
+                                        skip_locked=True)) is not None
 
 
 def drain(max_seconds: float = 20.0, limit: int = BATCH_SIZE) -> BatchResult:

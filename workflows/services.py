@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from crm.core.events import record_change
+from crm.core.locking import for_update
 from crm.core.validation import ValidationFailed, parse_int
 from crm.extensions import db
 from workflows.dispatch import rule_states, settings_for
@@ -58,8 +59,7 @@ def recent_runs(rule: Rule | ScheduledRule, limit: int = RECENT_RUNS) -> list[Ru
 
 def _locked_state(rule: Rule | ScheduledRule) -> WorkflowRuleState:
     rule_states()
-    return db.session.scalars(select(WorkflowRuleState).where(WorkflowRuleState.name == rule.name)
-                              .with_for_update()).one()
+    return db.session.scalars(for_update(select(WorkflowRuleState).where(WorkflowRuleState.name == rule.name))).one()
 
 
 def _record(rule: Rule | ScheduledRule, state: WorkflowRuleState, changes: dict, user_id: int | None) -> None:

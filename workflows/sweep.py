@@ -20,9 +20,10 @@ from uuid import uuid4
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from crm.core.locking import sqlite_write_lock
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.mail.services import sweep_pending_emails
@@ -161,9 +162,7 @@ def _open_transaction() -> None:
     """SQLite's driver opens no transaction before a write: the savepoint below would be the outermost
     transaction and its release a commit, keeping the run key of an action that then fails (never retried).
     A no-op write opens the transaction first, as the dispatcher's claim does."""
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.execute(text("UPDATE workflow_rules SET runs = runs WHERE name = ''"))
+    sqlite_write_lock()
 
 
 def _run_scheduled(rule, settings: dict, now) -> int:

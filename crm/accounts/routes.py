@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from crm.accounts import services, sessions
+from crm.accounts import permissions, services, sessions
 from crm.accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm, UserForm
 from crm.accounts.models import ApiToken, User
 from crm.accounts.permissions import admin_required
@@ -19,6 +19,17 @@ bp = Blueprint("accounts", __name__)
 login_manager.user_loader(sessions.user_for_session)
 login_manager.request_loader(sessions.login_from_remember_cookie)
 bp.after_app_request(sessions.write_remember_cookie)
+
+
+@bp.app_context_processor
+def permission_helpers():
+    """What every template may ask of the signed-in user's rights."""
+    return {
+        "can_edit_structure": lambda s: permissions.can_edit_structure(current_user, s),
+        "can_create_structure": lambda: permissions.can_create_structure(current_user),
+        "can_delete_structure": lambda: permissions.can_delete_structure(current_user),
+        "is_admin": lambda: permissions.is_admin(current_user),
+    }
 
 
 @bp.route("/connexion", methods=["GET", "POST"])

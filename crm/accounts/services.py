@@ -6,12 +6,13 @@ from datetime import timedelta
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.accounts.models import ROLES, ApiToken, LoginFailure, User, user_departments
 from crm.accounts.sessions import end_all_sessions
 from crm.core.events import record_change
+from crm.core.locking import LOGIN_ADDRESS, advisory_lock
 from crm.core.records import attach_loaded
 from crm.core.models import utcnow
 from crm.core.validation import email_error, line_break_error
@@ -39,9 +40,6 @@ def dummy_password_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
-LOGIN_LOCK_SPACE = 762_441  # first key of the login attempts' pg_advisory_xact_lock(int, int)
-
-
 def _serialise_address(remote_addr: str) -> None:
     """Hold, until the next commit, the lock of the attempts from one client address.
 
@@ -50,11 +48,7 @@ def _serialise_address(remote_addr: str) -> None:
     PostgreSQL (its own key space); on SQLite a no-op write takes the database's write lock, which
     is why it must come first in its transaction.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(text("UPDATE login_failures SET id = id WHERE id = 0"))
-    else:
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:address))"),
-                           {"space": LOGIN_LOCK_SPACE, "address": remote_addr})
+    advisory_lock(LOGIN_ADDRESS, remote_addr)
 
 
 def _reserve_attempt(email: str, remote_addr: str) -> None:

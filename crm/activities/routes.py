@@ -16,6 +16,7 @@ from crm.activities.forms import ActivityForm
 from crm.activities.models import KINDS, Activity
 from crm.core.errors import json_error
 from crm.core.validation import ValidationFailed, parse_date
+from crm.core.web import apply_errors, int_arg
 from crm.extensions import db
 from crm.referential.models import Programme
 from crm.referential.services import departments_for_select
@@ -43,11 +44,6 @@ def _to_id(value) -> int | None:
     return number if 1 <= number <= MAX_ID else None
 
 
-def _int_arg(name: str, default: int | None = None, maximum: int = MAX_ID) -> int | None:
-    number = _to_id(request.args.get(name))
-    return number if number is not None and number <= maximum else default
-
-
 def _ids(values) -> list[int]:
     """The well-formed ids of a multi-value field, to redisplay the form (the service reports the others)."""
     ids = [number for number in map(_to_id, values or []) if number is not None]
@@ -71,7 +67,7 @@ def new():
     duplicate = None
     if request.method == "GET":
         form.occurred_on.data = local_today().isoformat()
-        structure_id = _int_arg("structure_id")
+        structure_id = int_arg("structure_id")
         if structure_id and db.session.get(Structure, structure_id) is not None:
             form.structure_ids.data = [str(structure_id)]
             form.origin.data = str(structure_id)
@@ -83,7 +79,7 @@ def new():
                 activity = services.log_activity(form.service_data(), user=current_user, check_duplicates=True)
             except ValidationFailed as error:
                 db.session.rollback()
-                _apply_errors(form, error)
+                apply_errors(form, error)
                 status = 422
             except services.DuplicateActivity as error:
                 db.session.rollback()
@@ -133,7 +129,7 @@ def edit(activity_id: int):
                 services.update_activity(activity, data, user=current_user)
             except ValidationFailed as error:
                 db.session.rollback()
-                _apply_errors(form, error)
+                apply_errors(form, error)
                 status = 422
             else:
                 flash("Activité modifiée. Les indicateurs suivent dans quelques secondes.", "success")
@@ -166,14 +162,6 @@ def _search_without_js(form: ActivityForm) -> list[dict]:
     elif not found:
         form.structure_ids.errors = [f"Aucune autre structure ouverte ne correspond à « {query} »."]
     return found
-
-
-def _apply_errors(form: ActivityForm, error: ValidationFailed) -> None:
-    for field, message in error.errors.items():
-        if field in form._fields:
-            form._fields[field].errors = list(form._fields[field].errors) + [message]
-        else:
-            flash(message, "error")
 
 
 def _after_save(activity: Activity, origin: int | None):
@@ -258,7 +246,7 @@ def _list_filters(departments) -> tuple[dict, dict, dict]:
 def index():
     departments = departments_for_select()
     params, filters, errors = _list_filters(departments)
-    page = services.list_activities(page=_int_arg("page", 1, maximum=100000), per_page=PER_PAGE, **filters)
+    page = services.list_activities(page=int_arg("page", 1, maximum=100000), per_page=PER_PAGE, **filters)
     structure = db.session.get(Structure, filters["structure"]) if filters.get("structure") else None
     other_args = {k: v for k, v in request.args.items() if k not in ("structure", "page")}
     return render_template(

@@ -15,7 +15,7 @@ from crm.api.registry import (
 from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.routes import api_user, bp
-from crm.api.structures import department_code
+from crm.api.helpers import department_code
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
 from crm.structures.models import Structure

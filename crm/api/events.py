@@ -7,7 +7,7 @@ from crm.accounts import permissions
 from crm.api.registry import PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args
 from crm.api.routes import api_user, bp
 from crm.api.serializers import iso, url
-from crm.api.structures import created, department_code
+from crm.api.helpers import created, department_code
 from crm.core.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.ics import event_calendar

@@ -11,13 +11,13 @@ from crm.api.registry import (
 from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.routes import api_user, bp
-from crm.api.structures import department_code
+from crm.api.helpers import department_code
 from crm.core.validation import ValidationFailed
 from crm.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.models import CLOSED_STAGES, PROJECT_STATUSES, STAGES, Milestone, Opportunity, Project
 from crm.structures.models import Structure
-from crm.structures.services import StaleEdit
+from crm.core.concurrency import StaleEdit
 
 TAG_OPPORTUNITIES, TAG_PROJECTS = "Opportunités", "Projets"
 OPPORTUNITY_PARAMS = [

@@ -14,7 +14,7 @@ from crm.api.registry import MAX_BODY_BYTES, ApiError, operation
 from crm.core.errors import json_error
 from crm.core.validation import ValidationFailed
 from crm.extensions import csrf, db
-from crm.structures.services import StaleEdit
+from crm.core.concurrency import StaleEdit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Token-authenticated only (no session cookie is honoured here), so CSRF does not apply.

@@ -5,6 +5,7 @@ from flask import jsonify
 
 from crm.accounts import permissions
 from crm.api import serializers
+from crm.api.helpers import created, department_code
 from crm.api.registry import (
     PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args,
 )
@@ -28,10 +29,6 @@ LIST_PARAMS = [
 ]
 
 
-def department_code(value) -> str | None:
-    return value.strip().upper() if isinstance(value, str) and value.strip() else None
-
-
 def get_structure_or_404(structure_id: int) -> Structure:
     structure = db.session.get(Structure, structure_id)
     if structure is None:
@@ -45,10 +42,6 @@ def editable_structure(structure_id: int) -> Structure:
         raise ApiError(403, "Cette structure n'est pas dans vos départements : vous pouvez la lire, "
                             "pas la modifier.")
     return structure
-
-
-def created(payload: dict):
-    return jsonify(payload), 201, {"Location": payload["url"]}
 
 
 @operation(bp, "/structures", "GET", summary="Rechercher des structures", tag=TAG, ok=(200, "StructurePage"),

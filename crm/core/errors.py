@@ -70,8 +70,6 @@ def register(app) -> None:
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
-        from crm.extensions import db
-
         db.session.rollback()  # the error page reads the user: the failed transaction must not block it
         if wants_json():
             return json_error(500)

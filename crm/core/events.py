@@ -13,6 +13,8 @@ from typing import Any
 from flask_login import current_user
 from sqlalchemy import bindparam, insert
 
+from crm.core.event_types import require_known
+from crm.core.locking import is_postgresql
 from crm.core.models import AuditEntry, OutboxEvent, utcnow
 from crm.extensions import db
 
@@ -83,9 +85,11 @@ def record_change(
 ) -> None:
     """Write the audit entry and the outbox event of one change in the session's transaction.
 
-    They are inserted at once (the caller's commit or rollback decides their fate with the
+    ``event_type`` must be in the catalogue (:mod:`crm.core.event_types`), or :class:`UnknownEventType`
+    is raised. They are inserted at once (the caller's commit or rollback decides their fate with the
     change's own rows); ``entity_id`` must therefore be known, i.e. the entity flushed.
     """
+    require_known(event_type)
     user_id = user_id if user_id is not None else acting_user_id()
     now = utcnow()
     audit_entry = {
@@ -100,7 +104,7 @@ def record_change(
     }
     note_outbox_written()
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
+    if is_postgresql(connection):
         connection.execute(_insert_audit_entry_and_event(),
                            {**event, **{"audit_" + key: value for key, value in audit_entry.items()}})
     else:

@@ -1,7 +1,7 @@
 """French formatting of dates, numbers and percentages for templates."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from crm.core.dates import PARIS
 
@@ -37,7 +37,6 @@ def format_datetime(value) -> str:
     if value is None:
         return "—"
     if value.tzinfo is None:
-        from datetime import timezone
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
 

@@ -7,6 +7,9 @@ Flask-WTF translates through Flask-Babel, which we do not use; with ``WTF_I18N_E
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms.validators import ValidationError
+
+from crm.core.validation import email_error, line_break_error
 
 
 class Form(FlaskForm):
@@ -18,10 +21,6 @@ class SingleLine:
     """WTForms validator for a name or title: :func:`crm.core.validation.line_break_error`."""
 
     def __call__(self, form, field):
-        from wtforms.validators import ValidationError
-
-        from crm.core.validation import line_break_error
-
         if error := line_break_error(field.data):
             raise ValidationError(error)
 
@@ -30,9 +29,5 @@ class EmailAddress:
     """WTForms validator: the app's one email rule, :func:`crm.core.validation.email_error`."""
 
     def __call__(self, form, field):
-        from wtforms.validators import ValidationError
-
-        from crm.core.validation import email_error
-
         if field.data and (error := email_error(field.data.strip())):
             raise ValidationError(error)

@@ -1,17 +1,19 @@
-"""HTTP security headers, safe redirects, and the template helpers for permissions."""
+"""HTTP security headers, safe redirects, input any database can store, masked personal links in the logs.
+
+The templates' permission helpers are the accounts package's (crm/accounts/routes.py)."""
 from __future__ import annotations
 
 import logging
 import re
 from urllib.parse import urlsplit
 
-from flask import request
+from flask import render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from crm.accounts import permissions
+from crm.core.errors import json_error, wants_json
 
 
 def is_safe_redirect(target: str | None) -> bool:
@@ -56,6 +58,9 @@ def _invalid_text(value) -> str | None:
 # The public pages a personal link opens (crm/events/registration/routes.py cancel, followup/survey_routes.py answer).
 PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/)[^\s/?\"]+")
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+# What stands for a personal link's token wherever it is kept: the access logs here, the stored copy of the
+# email that carried it (crm/mail/personal_links.py, which writes it there).
+PERSONAL_LINK_PLACEHOLDER = "JETON-PERSONNEL-MASQUE"
 
 
 class MaskPersonalLinks(logging.Filter):
@@ -63,10 +68,8 @@ class MaskPersonalLinks(logging.Filter):
     stored copy of the email that carried it (crm/mail/personal_links.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from crm.mail.personal_links import PLACEHOLDER
-
         message = record.getMessage()
-        masked = PERSONAL_PATH.sub(lambda match: match.group(1) + PLACEHOLDER, message)
+        masked = PERSONAL_PATH.sub(lambda match: match.group(1) + PERSONAL_LINK_PLACEHOLDER, message)
         if masked != message:
             record.msg, record.args = masked, ()
         return True
@@ -97,8 +100,6 @@ def register(app) -> None:
     @app.before_request
     def refuse_nul_bytes():
         """No text we store may hold NUL or a lone surrogate: answer 400 with the reason, never 500."""
-        from crm.core.errors import json_error, wants_json
-
         message = next((r for v in request.args.values() if (r := _invalid_text(v))), None) or next(
             (r for v in request.form.values() if (r := _invalid_text(v))), None) or _invalid_text(request.path)
         if message is None and request.is_json:
@@ -111,8 +112,6 @@ def register(app) -> None:
         if message:
             if wants_json():
                 return json_error(400, message)
-            from flask import render_template
-
             return render_template("errors/error.html", status=400, message=message), 400
 
     @app.after_request
@@ -136,11 +135,5 @@ def register(app) -> None:
         return response
 
     @app.context_processor
-    def permission_helpers():
-        return {
-            "can_edit_structure": lambda s: permissions.can_edit_structure(current_user, s),
-            "can_create_structure": lambda: permissions.can_create_structure(current_user),
-            "can_delete_structure": lambda: permissions.can_delete_structure(current_user),
-            "is_admin": lambda: permissions.is_admin(current_user),
-            "organisation_name": app.config["CRM_ORGANISATION_NAME"],
-        }
+    def organisation():
+        return {"organisation_name": app.config["CRM_ORGANISATION_NAME"]}

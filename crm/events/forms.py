@@ -1,7 +1,10 @@
 """Event and registration forms: CSRF and options; the French validation messages come from the services."""
+from functools import partial
+
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import EmailInput, NumberInput, TextInput
 
+from crm.core import web
 from crm.core.forms import Form
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
 from crm.referential.services import departments_for_select
@@ -66,15 +69,9 @@ def department_choices(blank: str = "— Département —") -> list[tuple[str, s
     return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
 
 
-def apply_errors(form, errors: dict) -> None:
-    """A service's French messages on the form's fields (on the form itself when no field matches)."""
-    aliases = {"structure_id": "structure_query"}
-    for name, message in errors.items():
-        field = form._fields.get(aliases.get(name, name))
-        if field is not None and name != "csrf_token":
-            field.errors = list(field.errors) + [message]
-        else:
-            form.form_errors.append(message)
+# The events' forms show a refused structure_id on the structure search field and list the other refusals
+# on the form itself (the public pages show no flashed messages).
+apply_errors = partial(web.apply_errors, aliases={"structure_id": "structure_query"}, flash_others=False)
 
 
 def registration_data(form: RegistrationForm) -> dict:

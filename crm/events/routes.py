@@ -12,6 +12,7 @@ from sqlalchemy import select
 from crm.accounts.models import User
 from crm.accounts.permissions import can_manage_events
 from crm.core.formatting import PARIS
+from crm.core.concurrency import StaleEdit
 from crm.core.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
@@ -20,9 +21,8 @@ from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, Event, as_utc
 from crm.events.registration.capacity import registration_counts
 from crm.extensions import db
-from crm.pipeline.routes import department_arg, int_arg, version_of
+from crm.core.web import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
-from crm.structures.services import StaleEdit
 
 STATUS_MESSAGES = {"publie": "Événement publié : sa page publique est ouverte.", "clos": "Événement clos.",
                    "annule": "Événement annulé : les inscrits sont prévenus par email."}

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from crm.accounts.models import User
+from crm.core.concurrency import StaleEdit, commit_changes
 from crm.core.events import record_change
 from crm.core.formatting import PARIS
 from crm.core.models import utcnow
@@ -18,9 +19,7 @@ from crm.events.payloads import event_payload
 from crm.events.registration import emails
 from crm.events.registration.waiting_list import fill_free_seats
 from crm.extensions import db
-from crm.pipeline.services import commit_changes
 from crm.referential.models import Department, Offer, Programme
-from crm.structures.services import StaleEdit
 
 TRANSITIONS = {"brouillon": ("publie", "annule"), "publie": ("clos", "annule"), "clos": (), "annule": ()}
 # A change to one of these matters to an attendee: the invitation's SEQUENCE goes up.

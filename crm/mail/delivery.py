@@ -17,6 +17,7 @@ from email.utils import format_datetime, make_msgid
 from flask import current_app
 from sqlalchemy import select
 
+from crm.core.locking import for_update
 from crm.core.models import utcnow
 from crm.extensions import db
 from crm.mail import personal_links
@@ -128,8 +129,7 @@ def deliver(message_id: int, *, retries_left: int = 0, retry_in: int | None = No
     failure then leaves the message ``echec`` (and the caller re-raises for RQ's back-off), the
     last one ``abandonne``. ``retry_in``: seconds until that next attempt, shown to the admin.
     """
-    message = db.session.scalars(select(EmailMessage).where(EmailMessage.id == message_id)
-                                 .with_for_update()).first()
+    message = db.session.scalars(for_update(select(EmailMessage).where(EmailMessage.id == message_id))).first()
     if message is None:  # its transaction was rolled back after all (a savepoint)
         db.session.rollback()
         return Attempt(message_id, "introuvable")

@@ -17,11 +17,13 @@ import hmac
 
 from flask import current_app
 
+from crm.core.security import PERSONAL_LINK_PLACEHOLDER
 from crm.extensions import db
 from crm.mail.models import EmailMessage
 
 # URL-safe, so that url_for writes it as it is; not a token any link ever had (those are 43 characters).
-PLACEHOLDER = "JETON-PERSONNEL-MASQUE"
+# The platform's, so that the access logs mask a link's token with the same word.
+PLACEHOLDER = PERSONAL_LINK_PLACEHOLDER
 
 
 def token_for(message: EmailMessage) -> str:

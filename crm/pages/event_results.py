@@ -24,7 +24,7 @@ from crm.events.registration.capacity import registration_counts
 from crm.extensions import db
 from crm.indicators.attribution import attribution_days, event_attribution, series_attribution
 from crm.indicators.events import event_figures, series_figures
-from crm.pipeline.routes import get_or_404
+from crm.core.web import get_or_404
 
 
 @followup_bp.app_context_processor

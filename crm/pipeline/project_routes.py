@@ -5,18 +5,16 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from crm.core.concurrency import StaleEdit
 from crm.core.dates import local_today
 from crm.core.validation import ValidationFailed
+from crm.core.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
 from crm.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import MilestoneForm, ProjectEditForm, ProjectForm, offer_choices, owner_choices
 from crm.pipeline.models import PROJECT_STATUSES, Milestone, Project
-from crm.pipeline.routes import (
-    apply_errors, bp, department_arg, filter_options, form_data, get_or_404, int_arg, may_write, require_edit,
-    require_writer, version_of,
-)
+from crm.pipeline.routes import bp, filter_options, may_write, require_edit, require_writer
 from crm.structures.models import Structure
-from crm.structures.services import StaleEdit
 
 
 @bp.route("/projets")

@@ -9,16 +9,17 @@ from datetime import date
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
-from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from crm.core.dates import local_today
 from crm.accounts import permissions
 from crm.activities.models import Activity
+from crm.core.concurrency import StaleEdit
 from crm.core.errors import json_error, wants_json
 from crm.core.formatting import format_date
 from crm.core.security import is_safe_redirect
 from crm.core.validation import ValidationFailed
+from crm.core.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
 from crm.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import OpportunityEditForm, OpportunityForm, offer_choices, owner_choices
@@ -26,7 +27,6 @@ from crm.pipeline.models import OPEN_STAGES, SOURCE_OF_ACTIVITY_KIND, SOURCES, S
 from crm.pipeline.stages import NEEDS_REASON
 from crm.referential.services import departments_for_select
 from crm.structures.models import Structure
-from crm.structures.services import StaleEdit
 
 bp = Blueprint("pipeline", __name__)
 
@@ -35,25 +35,6 @@ LIST_STAGES = {**{s: STAGES[s] for s in (*OPEN_STAGES, "gagnee")}, "perdue_aband
 
 
 # --- shared helpers (also used by project_routes) ---------------------------------------------------
-
-def int_arg(name: str, default: int | None = None, maximum: int = 2**31 - 1) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return default
-    return value if 1 <= value <= maximum else default
-
-
-def date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat((request.args.get(name) or "")[:10])
-    except ValueError:
-        return None
-
-
-def department_arg() -> str | None:
-    return (request.args.get("departement") or "").strip()[:3] or None
-
 
 def may_write() -> bool:
     """Only animators (with departments) and admins open or change opportunities and projects."""
@@ -68,30 +49,6 @@ def require_writer() -> None:
 def require_edit(structure: Structure) -> None:
     if not permissions.can_edit_structure(current_user, structure):
         abort(403)
-
-
-def get_or_404(model, ident: int):
-    obj = db.session.get(model, ident) if ident <= 2**31 - 1 else None
-    if obj is None:
-        abort(404)
-    return obj
-
-
-def apply_errors(form, error: ValidationFailed) -> None:
-    for name, message in error.errors.items():
-        if name in form._fields and name != "csrf_token":
-            form._fields[name].errors = list(form._fields[name].errors) + [message]
-        else:
-            flash(message, "error")
-
-
-def form_data(form, exclude=("csrf_token", "version")) -> dict:
-    return {name: f.data for name, f in form._fields.items() if name not in exclude}
-
-
-def version_of(form) -> int | None:
-    value = str(form.version.data or "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 def filter_options() -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date, timedelta, timezone
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm.exc import StaleDataError
 
+from crm.core.concurrency import StaleEdit, commit_changes
 from crm.core.dates import local_date, local_today
 from crm.accounts.models import User
 from crm.accounts.services import department_animator
@@ -22,7 +22,6 @@ from crm.pipeline.models import (
 from crm.pipeline.stages import transition_error
 from crm.referential.models import Offer
 from crm.structures.models import Structure
-from crm.structures.services import StaleEdit
 
 
 MAX_ID = 2**31 - 1
@@ -239,15 +238,6 @@ def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_
     if commit:
         commit_changes()
     return opportunity
-
-
-def commit_changes() -> None:
-    """Commit; a concurrent edit (optimistic lock) becomes StaleEdit."""
-    try:
-        db.session.commit()
-    except StaleDataError as error:
-        db.session.rollback()
-        raise StaleEdit("Cet élément a été modifié entre-temps. Rechargez la page.") from error
 
 
 def _add_project(*, structure: Structure, offer: Offer, title: str, owner_id: int | None, user_id: int | None,

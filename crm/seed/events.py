@@ -218,7 +218,7 @@ class EventSeeder:
                     ref.attended_at = event.starts_at if status == "present" else None
                     self.journal.record(entity_type="registration", entity_id=reg_id, action="update",
                                         changes={"status": ["inscrit", status]},
-                                        event_type="registration.attendance_recorded",
+                                        event_type="attendance.recorded",
                                         payload=registration_payload(ref, event), user_id=event.organiser_id,
                                         at=event.ends_at)
                 self.present += status == "present"

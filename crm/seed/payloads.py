@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from crm.activities.models import Activity
 from crm.activities.services import activity_payload
+from crm.core.event_types import require_known
 from crm.core.models import AuditEntry, OutboxEvent
 from crm.pipeline.services import opportunity_payload, project_payload
 from crm.seed.loader import Loader
@@ -148,6 +149,7 @@ class Journal:
 
     def record(self, *, entity_type: str, entity_id: int, action: str, changes: dict | None, event_type: str,
                payload: dict, user_id: int | None, at: datetime) -> None:
+        require_known(event_type)
         # Dated when the change happened; JSON dates become ISO 8601 text when written.
         self.events.append((event_type, entity_type, entity_id, payload, user_id, at, 0, at))
         if self.with_audit:

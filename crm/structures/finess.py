@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
 
-from sqlalchemy import JSON, and_, bindparam, insert, select, text
+from sqlalchemy import JSON, and_, bindparam, insert, select
 
 from crm.core import signals
 from crm.core.dates import local_today
+from crm.core.event_types import require_known
+from crm.core.locking import FINESS_IMPORT, advisory_lock, is_postgresql
 from crm.core.events import note_outbox_written
 from crm.core.formatting import format_number
 from crm.core.models import AuditEntry, OutboxEvent, utcnow
@@ -56,7 +58,7 @@ from crm.structures.models import FINESS_FIELDS, Structure
 
 __all__ = ["FinessFileError", "FinessImportConflict", "ImportSummary", "import_finess"]
 
-ADVISORY_LOCK_KEY = 1100507  # the layout's number: one FINESS import at a time
+ADVISORY_LOCK_KEY = FINESS_IMPORT  # one FINESS import at a time
 CHUNK = 2000
 # An import closing more than this share of the open FINESS structures of its scope needs confirming.
 CLOSURE_CONFIRM_PERCENT = 5
@@ -204,6 +206,7 @@ class _Writer:
                  **{name: bindparam(f"b_{name}") for name in FILE_FIELDS + STATE_FIELDS})
 
     def record(self, structure_id: int, action: str, event: str, changes: dict, row: dict) -> None:
+        require_known(event)
         payload = self.reference.payload(structure_id, row)
         if action == "update":
             payload["changed"] = sorted(changes)
@@ -262,7 +265,7 @@ def _bulk_insert(table, rows: list[dict]) -> None:
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
+    if not is_postgresql(connection):
         db.session.execute(insert(table), rows)
         return
     # Lazy: only the PostgreSQL path needs the driver (an SQLite install never loads it).
@@ -385,8 +388,7 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
     check_header(content[:200].split("\n", 1)[0])  # refuse a wrong file before touching the database
     session = db.session
     try:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        advisory_lock(FINESS_IMPORT, on_sqlite=False)
         scope = None if all_regions else set(region_department_codes(region_code))
         departments = set(session.scalars(select(Department.code)))
         parsed = parse_lines(content, scope, departments)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from crm.accounts import permissions
 from crm.core.validation import as_id
+from crm.core.web import apply_errors, int_arg
 from crm.extensions import db
 from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
@@ -20,21 +21,13 @@ from crm.structures.models import Structure
 bp = Blueprint("structures", __name__, url_prefix="/structures")
 
 
-def _int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = 10**9) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return default
-    return value if minimum <= value <= maximum else default
-
-
 def _list_params() -> dict:
     status = request.args.get("statut", "ouvertes")
     return {
         "q": (request.args.get("q") or "").strip()[:200],
         "department": (request.args.get("departement") or "").strip()[:3].upper() or None,
-        "sector": _int_arg("secteur"),
-        "category": _int_arg("categorie"),
+        "sector": int_arg("secteur"),
+        "category": int_arg("categorie"),
         "status": status if status in ("ouvertes", "fermees", "toutes") else "ouvertes",
         "sort": request.args.get("tri") if request.args.get("tri") in services.SORTS else "nom",
     }
@@ -47,7 +40,7 @@ def index():
     page = services.search_structures(
         params["q"], department=params["department"], sector=params["sector"], category=params["category"],
         status=None if params["status"] == "toutes" else params["status"], sort=params["sort"],
-        page=_int_arg("page", 1, maximum=100000),
+        page=int_arg("page", 1, maximum=100000),
     )
     return render_template(
         "structures/index.html", page=page, params=params, departments=departments_for_select(),
@@ -62,7 +55,7 @@ def index():
 @login_required
 def autocomplete():
     return jsonify(services.autocomplete((request.args.get("q") or "")[:200],
-                                         limit=_int_arg("limite", 10, maximum=50)))
+                                         limit=int_arg("limite", 10, maximum=50)))
 
 
 def structure_or_404(structure_id: int) -> Structure:
@@ -94,11 +87,7 @@ def _structure_form(structure: Structure | None) -> StructureForm:
 
 
 def _apply_errors(form, error: services.ValidationFailed) -> None:
-    for field, message in error.errors.items():
-        if field in form._fields:
-            form._fields[field].errors = list(form._fields[field].errors) + [message]
-        else:
-            flash(message, "error")
+    apply_errors(form, error)
     if error.existing is not None:
         link = url_for("structures.show", structure_id=error.existing.id)
         flash(Markup('Ce numéro FINESS est déjà celui de <a href="{}">{}</a>.').format(

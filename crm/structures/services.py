@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.core import signals
+from crm.core.concurrency import StaleEdit
 from crm.core.dates import local_today
 from crm.core.events import diff, record_change
 from crm.core.text import fold, search_tokens
@@ -20,11 +21,7 @@ from crm.core.validation import ValidationFailed, blank as _blank, email_error, 
 from crm.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
-from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Contact, Structure
-
-
-class StaleEdit(ValueError):
-    """The record changed since the form was loaded."""
+from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Structure
 
 
 STRUCTURE_FIELDS = (

@@ -40,7 +40,7 @@ def test_seeded_year_of_events(app, client):
     by_hand = _count(select(Registration.id).where(Registration.structure_id.is_(None)))
     assert 0 < matched < registrations and 0 < by_hand < registrations * 0.2
     assert _count(select(OutboxEvent.id).where(OutboxEvent.type == "registration.created")) == registrations
-    assert _count(select(OutboxEvent.id).where(OutboxEvent.type == "registration.attendance_recorded")) > trained
+    assert _count(select(OutboxEvent.id).where(OutboxEvent.type == "attendance.recorded")) > trained
     surveys = db.metadata.tables.get("survey_responses")  # with the attendance work merged
     if surveys is not None:
         answers = _count(select(surveys.c.id))

@@ -6,12 +6,17 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select, update
 
+from crm.core import event_types
 from crm.core.models import OutboxEvent
 from crm.extensions import db
 from tests.events.conftest import event_type, make_event, organiser  # noqa: F401  (fixtures)
 from workflows.dispatch import process_pending
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.sweep import run_scheduled_rules
+
+# The dispatch tests' own event types (their rules in rules_for_tests): the outbox refuses undeclared ones.
+event_types.declare("test.poison", ("poison",), "Dispatch tests: fails its rule while the poison file exists.")
+event_types.declare("test.nothing", (), "Dispatch tests: an event no rule acts on.")
 
 
 def process():

@@ -27,7 +27,7 @@ from workflows.worker import Worker as MaillageWorker
 # Every event type the services write that the dispatch tests produce.
 EFFECT_TRIGGERS = ("activity.logged", "opportunity.created", "opportunity.stage_changed", "opportunity.updated",
                    "project.created", "registration.created", "registration.waitlisted", "registration.cancelled", "registration.promoted",
-                   "registration.attendance_recorded", "event.created", "event.changed", "structure.created",
+                   "attendance.recorded", "event.created", "event.changed", "structure.created",
                    "task.created", "test.poison")
 
 

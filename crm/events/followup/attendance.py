@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.core.events import record_change
+from crm.core.locking import lock_row
 from crm.core.text import fold
 from crm.core.validation import ValidationFailed
 from crm.events.followup.attendance_import import AttendanceReport, AttendanceRow
@@ -130,7 +131,7 @@ def apply_import(event: Event, report: AttendanceReport, *, add_walk_ins: bool, 
     reason = attendance_error(event)
     if reason:
         raise ValidationFailed({"event": reason})
-    db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+    lock_row(Event, event.id)
     plan = plan_import(event, report)
     result = ImportResult(unchanged=len(plan.already_present))
     try:

@@ -12,7 +12,7 @@ from crm.events.followup.forms import ResolveForm
 from crm.events.forms import StatusForm
 from crm.events.models import Event, Registration
 from crm.extensions import db
-from crm.pipeline.routes import get_or_404
+from crm.core.web import get_or_404
 from crm.referential.services import departments_for_select
 
 bp = Blueprint("event_matching", __name__, url_prefix="/evenements/rapprochement")

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import String, cast, delete, func, literal, select, update
 
 from crm.core.events import record_change
+from crm.core.locking import for_update
 from crm.core.models import utcnow
 from crm.events.followup.survey_models import SurveyInvitation
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
@@ -66,9 +67,8 @@ def anonymise_registrants(*, months: int | None = None, now: datetime | None = N
         db.session.rollback()
         return summary
     for event_id, _count in due:
-        ids = list(db.session.scalars(select(Registration.id).where(Registration.event_id == event_id,
-                                                                    *_due(summary.cutoff))
-                                      .with_for_update()))
+        ids = list(db.session.scalars(for_update(select(Registration.id).where(Registration.event_id == event_id,
+                                                                               *_due(summary.cutoff)))))
         for start in range(0, len(ids), CHUNK):
             _anonymise(ids[start:start + CHUNK])
         record_change(entity_type="event", entity_id=event_id, action="anonymise",

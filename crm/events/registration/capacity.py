@@ -4,13 +4,12 @@ The waiting list that fills the freed seats is :mod:`crm.events.registration.wai
 """
 from __future__ import annotations
 
-import zlib
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy import text as sql_text
 
+from crm.core.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
 from crm.core.models import utcnow
 from crm.events.models import SEAT_STATUSES, Event, Registration
 from crm.extensions import db
@@ -43,14 +42,7 @@ def lock_event(event: Event) -> None:
 
     SQLite has no row locks: a no-op write takes its database-wide write lock before the seats are counted.
     """
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(sql_text("UPDATE events SET id = id WHERE id = :id"), {"id": event.id})
-    else:
-        db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
-
-
-# pg_advisory_xact_lock(ADDRESS_LOCK, <crc32 of the address>): the two-key space, apart from the one-key locks.
-ADDRESS_LOCK = 762_441_101
+    lock_row(Event, event.id)
 
 
 def within_address_quota(event: Event, client_ip: str) -> None:
@@ -60,12 +52,7 @@ def within_address_quota(event: Event, client_ip: str) -> None:
     counted the same rows before any of them inserted (40 at once stored 22 for a limit of 20).
     """
     config = current_app.config
-    if db.session.get_bind().dialect.name == "sqlite":
-        lock_event(event)  # SQLite's write lock is database-wide: it serialises every address
-    else:
-        key = zlib.crc32(client_ip.encode("utf-8")) - 2**31  # into the signed int4 the function takes
-        db.session.execute(sql_text("SELECT pg_advisory_xact_lock(:space, :key)"),
-                           {"space": ADDRESS_LOCK, "key": key})
+    advisory_lock(REGISTRATION_ADDRESS, client_ip)  # SQLite: its database-wide write lock serialises every address
     since = utcnow() - timedelta(minutes=config["EVENT_REGISTRATION_WINDOW_MINUTES"])
     count = db.session.scalar(select(db.func.count()).where(Registration.client_ip == client_ip,
                                                             Registration.registered_at >= since))

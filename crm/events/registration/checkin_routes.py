@@ -18,7 +18,7 @@ from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
 from crm.events.registration.checkin import before_the_day_error, finish_check_in, mark_attendance
 from crm.extensions import db
-from crm.pipeline.routes import get_or_404
+from crm.core.web import get_or_404
 
 
 def registration_json(registration: Registration):

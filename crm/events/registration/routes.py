@@ -1,6 +1,7 @@
 """Public pages (no account): an event's page and registration form, the personal cancellation link."""
 from __future__ import annotations
 
+
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 

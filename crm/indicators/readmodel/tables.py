@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
+from crm.core.locking import INDICATOR_MAINTENANCE, advisory_lock
 from crm.extensions import db
 from crm.indicators.readmodel import models as m
 
-LOCK_KEY = 762_441_001  # pg_advisory_xact_lock key of the indicator maintenance
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
 FACT_AND_CELL_TABLES = (
@@ -24,8 +24,7 @@ def dialect_name() -> str:
 def lock() -> None:
     """Serialise the maintenance of concurrent workers (PostgreSQL; SQLite has one writer anyway), so that
     two batches touching the same structure cannot interleave their delete/insert."""
-    if dialect_name() == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    advisory_lock(INDICATOR_MAINTENANCE, on_sqlite=False)
 
 
 def chunks(values: Iterable, size: int = CHUNK):

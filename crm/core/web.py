@@ -1,0 +1,65 @@
+"""What every blueprint's routes do the same way: read query arguments, find a record or 404, show a
+service's refusal on its form."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, flash, request
+
+from crm.core.validation import MAX_ID, ValidationFailed
+from crm.extensions import db
+
+
+def int_arg(name: str, default: int | None = None, maximum: int = MAX_ID, *, minimum: int = 1) -> int | None:
+    """The query argument ``name`` as an integer within bounds (an id by default), else ``default``."""
+    try:
+        value = int(request.args.get(name, ""))
+    except ValueError:
+        return default
+    return value if minimum <= value <= maximum else default
+
+
+def date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat((request.args.get(name) or "")[:10])
+    except ValueError:
+        return None
+
+
+def department_arg() -> str | None:
+    return (request.args.get("departement") or "").strip()[:3] or None
+
+
+def get_or_404(model, ident: int):
+    obj = db.session.get(model, ident) if ident <= MAX_ID else None
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def apply_errors(form, errors: ValidationFailed | dict, *, aliases: dict[str, str] | None = None,
+                 flash_others: bool = True) -> None:
+    """Show each refusal on its form field (``aliases``: the service's name of a field -> the form's).
+
+    The others (no such field) are flashed, or, with ``flash_others=False``, listed in the form's own
+    errors (the public pages, which show no flashed messages).
+    """
+    if isinstance(errors, ValidationFailed):
+        errors = errors.errors
+    for name, message in errors.items():
+        field = form._fields.get((aliases or {}).get(name, name))
+        if field is not None and name != "csrf_token":
+            field.errors = list(field.errors) + [message]
+        elif flash_others:
+            flash(message, "error")
+        else:
+            form.form_errors.append(message)
+
+
+def form_data(form, exclude=("csrf_token", "version")) -> dict:
+    return {name: f.data for name, f in form._fields.items() if name not in exclude}
+
+
+def version_of(form) -> int | None:
+    value = str(form.version.data or "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
