@@ -31,13 +31,13 @@ def test_an_unknown_type_is_refused(app):
 
 def _writes_events(function: ast.AST) -> bool:
     """A function that writes outbox rows: ``event_type=`` passed, a ``{"type": ...}`` row, or a helper
-    (``_record``, ``writer.record``) given an event type."""
+    (``record_registration_change``, ``writer.record``) given an event type."""
     for node in ast.walk(function):
         if isinstance(node, ast.Call):
             if any(keyword.arg == "event_type" for keyword in node.keywords):
                 return True
             name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
-            if name in ("_record", "record") and any(
+            if name in ("_record", "record", "record_registration_change") and any(
                     isinstance(a, ast.Constant) and isinstance(a.value, str) and EVENT_NAME.match(a.value)
                     for arg in node.args for a in ast.walk(arg)):
                 return True
