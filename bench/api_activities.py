@@ -79,7 +79,7 @@ def prepare(args, reuse: bool) -> tuple[list[str], list[int], list[int]]:
     from crm import create_app
     from crm.accounts.models import User
     from crm.accounts.services import create_api_token, save_user
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.models import Offer
     from crm.referential.services import load_reference_data
     from crm.structures.models import Structure

@@ -282,7 +282,7 @@ def main() -> None:
     from crm import create_app
     from crm.accounts.models import User
     from crm.accounts.services import create_api_token, save_user
-    from crm.extensions import db
+    from crm.platform.extensions import db
 
     app = create_app()
     with app.app_context():

@@ -55,11 +55,11 @@ def prepare(args) -> tuple[str, int]:
 
     from crm import create_app
     from crm.accounts.services import save_user
-    from crm.core.models import utcnow
-    from crm.core.text import fold
+    from crm.platform.models import utcnow
+    from crm.platform.text import fold
     from crm.events import services
     from crm.events.models import EventType, Registration
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import load_reference_data
 
     app = create_app()
@@ -166,7 +166,7 @@ def database_check(slug: str) -> dict:
 
     from crm import create_app
     from crm.events.models import Event, Registration
-    from crm.extensions import db
+    from crm.platform.extensions import db
 
     app = create_app()
     with app.app_context():

@@ -66,7 +66,7 @@ def main() -> None:
     from sqlalchemy import text
 
     from crm import create_app
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import all_department_codes, load_reference_data
     from crm.seed.finess_file import generate_establishments, write_establishments
     from crm.structures.finess import import_finess

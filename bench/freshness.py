@@ -53,7 +53,7 @@ def prepare_animator(app, department_limit: int = 3) -> tuple[str, list[int]]:
 
     from crm.accounts.models import User
     from crm.accounts.services import create_api_token, save_user
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import region_department_codes
     from crm.structures.models import Structure
 

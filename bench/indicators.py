@@ -109,8 +109,8 @@ def main() -> None:
     from crm import create_app
     from crm.accounts.models import User
     from crm.accounts.services import save_user
-    from crm.core.dates import local_today
-    from crm.extensions import db
+    from crm.platform.dates import local_today
+    from crm.platform.extensions import db
     from crm.indicators.readmodel.rebuild import rebuild, row_counts
     from crm.referential.services import region_department_codes
 

@@ -206,8 +206,8 @@ def prepare_database(scale: str, database_url: str, reuse: bool):
         recreate_database(url)
 
     from crm import create_app
-    from crm.core.models import OutboxEvent, utcnow
-    from crm.extensions import db
+    from crm.platform.models import OutboxEvent, utcnow
+    from crm.platform.extensions import db
     from crm.indicators.readmodel.rebuild import ensure_built
 
     app = create_app()
@@ -264,9 +264,9 @@ def insert_activity_events(count: int) -> int:
 
     from crm.activities.models import Activity
     from crm.activities.services import activity_payload
-    from crm.core.events import _jsonable
-    from crm.core.models import OutboxEvent, utcnow
-    from crm.extensions import db
+    from crm.platform.events import _jsonable
+    from crm.platform.models import OutboxEvent, utcnow
+    from crm.platform.extensions import db
 
     ids = list(db.session.scalars(select(Activity.id).order_by(Activity.id.desc()).limit(count)))
     rows = []
@@ -288,8 +288,8 @@ def insert_activity_events(count: int) -> int:
 def pending_count() -> int:
     from sqlalchemy import func, select
 
-    from crm.core.models import OutboxEvent
-    from crm.extensions import db
+    from crm.platform.models import OutboxEvent
+    from crm.platform.extensions import db
 
     count = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
         OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None)))

@@ -218,7 +218,7 @@ def main() -> None:
     from crm.accounts.models import User
     from crm.accounts.services import save_user
     from crm.activities.models import Activity, activity_structures
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.pipeline.models import OPEN_STAGES, Opportunity
     from crm.seed.daily_work import add_structure_activities
     from crm.structures.models import Structure

@@ -57,11 +57,11 @@ def prepare(args) -> dict:
 
     from crm import create_app
     from crm.accounts.services import save_user
-    from crm.core.models import utcnow
+    from crm.platform.models import utcnow
     from crm.events.registration import registrations
     from crm.events import services
     from crm.events.models import EventType
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import load_reference_data
     from crm.seed.people import FIRST_NAMES, LAST_NAMES
     from crm.structures.models import Structure
@@ -250,10 +250,10 @@ def check_seats(args, ids: dict) -> dict:
     from sqlalchemy import func, select
 
     from crm import create_app
-    from crm.core.models import OutboxEvent
+    from crm.platform.models import OutboxEvent
     from crm.events.models import Registration
     from crm.events.registration.registrations import EMAIL_EVENTS
-    from crm.extensions import db
+    from crm.platform.extensions import db
 
     app = create_app()
     with app.app_context():

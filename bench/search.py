@@ -148,7 +148,7 @@ def main() -> None:
     from crm import create_app
     from crm.accounts.models import User
     from crm.accounts.services import save_user
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import load_reference_data
     from crm.structures.models import Structure
     from crm.structures.services import autocomplete, search_structures

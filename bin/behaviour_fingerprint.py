@@ -45,10 +45,10 @@ def fingerprint() -> dict:
         from crm.accounts.models import User
         from crm.accounts.services import create_api_token
         from crm.cli import crm_cli  # noqa: F401  (the seed and the outbox commands, as the CLI runs them)
-        from crm.extensions import db
         from crm.referential.services import load_reference_data
         from crm.seed import run_seed
 
+        db = app.extensions["sqlalchemy"]  # the same on every revision, wherever the extension lives
         upgrade()
         load_reference_data()
         run_seed("demo", echo=lambda _line: None)

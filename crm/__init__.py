@@ -9,11 +9,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers
 
-from crm.config import BASE_DIR, instance_dir, load_config
-from crm.core import errors, formatting
-from crm.core.pool import ping_idle_connections
-from crm.core.uploads import BoundedRequest
-from crm.extensions import csrf, db, login_manager, migrate
+from crm.platform.config import BASE_DIR, instance_dir, load_config
+from crm.platform import errors, formatting
+from crm.platform.pool import ping_idle_connections
+from crm.platform.uploads import BoundedRequest
+from crm.platform.extensions import csrf, db, login_manager, migrate
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -66,7 +66,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     # The imports below stay inside the factory: every ``import crm.<domain>`` runs this package's
     # __init__ first, so importing the domains at its top would be a cycle.
     from crm import models  # noqa: F401  (registers every table on the metadata)
-    from crm.core.security import register as register_security
+    from crm.platform.security import register as register_security
     from crm.mail import dispatch as mail_dispatch
     from crm.pipeline import structure_links
 
@@ -85,7 +85,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.admin.routes import bp as admin_bp
     from crm.admin.outbox_routes import bp as outbox_bp
     from crm.mail.routes import bp as mail_bp
-    from crm.core.routes import bp as core_bp
+    from crm.platform.routes import bp as core_bp
     from crm.pages import home, structure  # noqa: F401  (add core.home and structures.show to their blueprints)
     from crm.admin.reference_routes import bp as referential_bp
     from crm.structures.routes import bp as structures_bp

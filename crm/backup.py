@@ -94,7 +94,7 @@ def check_backup(path: str | Path, database_url: str, echo=print, keep: bool = F
 
 
 def _restore_and_check(path: Path, scratch: URL, report: CheckReport, echo) -> None:
-    from crm.core.formatting import format_number
+    from crm.platform.formatting import format_number
 
     target, env = _libpq(scratch)
     started = time.perf_counter()

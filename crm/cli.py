@@ -21,10 +21,10 @@ from crm.accounts.services import (
     save_user,
 )
 from crm.backup import BackupCheckError, check_backup
-from crm.core.formatting import format_datetime
-from crm.core.models import utcnow
+from crm.platform.formatting import format_datetime
+from crm.platform.models import utcnow
 from crm.events.cli import events_cli
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators_cli import indicators_cli
 from crm.mail.services import sweep_pending_emails
 from crm.referential.services import load_reference_data

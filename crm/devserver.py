@@ -15,7 +15,7 @@ from pathlib import Path
 from flask_migrate import upgrade
 
 from crm import create_app
-from crm.config import instance_dir
+from crm.platform.config import instance_dir
 from crm.indicators.readmodel.rebuild import ensure_built
 from crm.referential.services import load_reference_data
 from crm.seed import seed_demo_if_empty

@@ -10,8 +10,8 @@ import time
 import click
 from flask.cli import AppGroup
 
-from crm.core.formatting import format_number
-from crm.core.outbox_status import outbox_status
+from crm.platform.formatting import format_number
+from crm.platform.outbox_status import outbox_status
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.rebuild import rebuild
 from workflows.dispatch import process_pending as process

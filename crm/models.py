@@ -1,6 +1,6 @@
 """Import every model module so that the metadata (and Alembic) sees all tables."""
 from crm.accounts.models import ApiToken, LoginFailure, RememberToken, User, user_departments  # noqa: F401
-from crm.core.models import AuditEntry, OutboxEvent  # noqa: F401
+from crm.platform.models import AuditEntry, OutboxEvent  # noqa: F401
 from crm.referential.models import (  # noqa: F401
     Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,
 )

@@ -57,7 +57,7 @@ class FreshContextClient(FlaskClient):
         with self.application.app_context():
             response = super().open(*args, **kwargs)
         # The test's own session ends its transaction, so that it reads what the request committed.
-        from crm.extensions import db
+        from crm.platform.extensions import db
 
         db.session.commit()
         return response
@@ -66,7 +66,7 @@ class FreshContextClient(FlaskClient):
 @pytest.fixture(scope="session")
 def app(test_env):
     from crm import create_app
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import load_reference_data
 
     app = create_app({"TESTING": True, "LOGIN_MAX_FAILURES_PER_IP": 1000})
@@ -108,7 +108,7 @@ def reset_database(db, snapshot: dict[str, list[dict]]) -> None:
 @pytest.fixture(autouse=True)
 def _isolate(app):
     """Each test starts with reference data only, and leaves nothing behind."""
-    from crm.extensions import db
+    from crm.platform.extensions import db
 
     ctx = app.app_context()
     ctx.push()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm.backup import SCRATCH_PREFIX
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import ROOT
 
 

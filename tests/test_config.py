@@ -1,7 +1,7 @@
 """Configuration rules: secrets from the environment, secure cookies outside development."""
 import pytest
 
-from crm.config import ConfigError, load_config, normalise_database_url
+from crm.platform.config import ConfigError, load_config, normalise_database_url
 
 
 def test_production_requires_a_secret_key(monkeypatch):

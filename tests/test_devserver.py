@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.config import load_config
+from crm.platform.config import load_config
 from tests.conftest import ROOT
 
 

@@ -3,9 +3,9 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from crm.core.events import record_change
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 
 
 def test_one_change_writes_its_audit_entry_and_its_event(make_user):

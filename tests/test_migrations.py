@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import ROOT
 
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import create_engine, exc, text
 
 from crm import create_app
-from crm.core.pool import ping_idle_connections
-from crm.extensions import db
+from crm.platform.pool import ping_idle_connections
+from crm.platform.extensions import db
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from crm.core.models import OutboxEvent
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity, Project
 from crm.referential.models import Offer
-from crm.core.concurrency import StaleEdit
+from crm.platform.concurrency import StaleEdit
 from crm.tasks import services as tasks
 from crm.tasks.models import Task
 
@@ -88,7 +88,7 @@ def test_next_step_goes_to_the_first_structure_chosen_and_cannot_be_due_before(m
 
 
 def test_too_many_ids_are_refused():
-    from crm.core.validation import parse_ids
+    from crm.platform.validation import parse_ids
 
     errors: dict = {}
     assert parse_ids(list(range(1, 102)), errors, "structure_ids") == [] and "structure_ids" in errors

@@ -11,9 +11,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
+from crm.platform.models import OutboxEvent, utcnow
 from crm.mail.models import EmailMessage
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import csrf_token, login
 
 # Reachable without an account, on purpose.

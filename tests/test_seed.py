@@ -17,8 +17,8 @@ OCCITANIE = {"09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "
 def _counts() -> dict[str, int]:
     from crm.accounts.models import User
     from crm.activities.models import Activity, activity_structures
-    from crm.core.models import AuditEntry, OutboxEvent
-    from crm.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
+    from crm.platform.extensions import db
     from crm.pipeline.models import Milestone, Opportunity, Project, StageChange
     from crm.structures.models import Contact, Structure
     from crm.tasks.models import Task
@@ -32,8 +32,8 @@ def _counts() -> dict[str, int]:
 
 def test_demo_seed_fills_every_department_and_role(app):
     from crm.accounts.models import User
-    from crm.core.models import AuditEntry, OutboxEvent
-    from crm.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
+    from crm.platform.extensions import db
     from crm.referential.models import Category
     from crm.seed import run_seed
     from crm.structures.models import Contact, Structure
@@ -140,7 +140,7 @@ def test_seed_command_prints_the_logins(test_env):
 def test_a_smaller_seed_after_a_larger_one_closes_nothing():
     from sqlalchemy import func, select
 
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.seed import run_seed
     from crm.structures.models import Structure
 
@@ -162,7 +162,7 @@ def _utc(value):
 
 
 def _jsonable(payload: dict) -> dict:
-    from crm.core.events import _jsonable as plain
+    from crm.platform.events import _jsonable as plain
 
     return {key: plain(value) for key, value in payload.items()}
 
@@ -172,7 +172,7 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
 
     from crm.accounts.models import User
     from crm.activities.models import Activity, activity_offers, activity_structures
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.models import Category, Offer, Programme
     from crm.seed import run_seed
     from crm.structures.models import Structure
@@ -221,7 +221,7 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
 
 
 def test_demo_seed_pipeline_history_is_consistent():
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity, Project, StageChange
     from crm.seed import run_seed
 
@@ -268,7 +268,7 @@ def test_demo_seed_tasks_follow_next_steps_and_open_opportunities():
     from datetime import date
 
     from crm.activities.models import Activity
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.seed import run_seed
     from crm.tasks.models import Task
 
@@ -290,8 +290,8 @@ def test_demo_seed_tasks_follow_next_steps_and_open_opportunities():
 def test_demo_seed_events_carry_the_services_payloads():
     from crm.activities.models import Activity
     from crm.activities.services import activity_payload
-    from crm.core.models import AuditEntry, OutboxEvent
-    from crm.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
+    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity, Project, StageChange
     from crm.pipeline.services import opportunity_payload, project_payload
     from crm.seed import run_seed
@@ -344,7 +344,7 @@ def test_demo_seed_events_carry_the_services_payloads():
 def test_add_structure_activities_tops_one_structure_up():
     from crm.accounts.models import User
     from crm.activities.models import Activity, activity_structures
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.seed import run_seed
     from crm.seed.daily_work import add_structure_activities
     from crm.structures.models import Structure
@@ -368,7 +368,7 @@ def _foreign_keys(db) -> set[tuple[str, str]]:
 
 def test_bulk_load_puts_the_foreign_keys_back_and_checks_them(app, monkeypatch):
     """National scale on PostgreSQL: constraints set aside during the load, re-created (checked) after."""
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity
     from crm.seed import daily_work, run_seed
 
@@ -384,7 +384,7 @@ def test_bulk_load_puts_the_foreign_keys_back_and_checks_them(app, monkeypatch):
 
 def test_a_failed_history_leaves_nothing_and_keeps_the_constraints(app, monkeypatch):
     from crm.activities.models import Activity
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.services import region_department_codes
     from crm.seed import daily_work, run_seed
     from crm.seed.pipeline import PipelineGenerator

@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from crm.core.formatting import format_age, format_datetime, format_number
+from crm.platform.formatting import format_age, format_datetime, format_number
 
 outbox_cli = AppGroup("outbox", help="File d'événements (outbox) : état, traitement, balayage, lettres mortes.")
 
@@ -33,7 +33,7 @@ def status():
 def _sweep_state() -> str:
     from redis.exceptions import RedisError
 
-    from crm.queue import QueueUnavailable, redis_connection
+    from crm.platform.queue import QueueUnavailable, redis_connection
     from workflows.sweep import SWEEP_FLAG
 
     try:
@@ -59,7 +59,7 @@ def sweep():
     """Run one sweep now (missed events, pending emails, scheduled rules) without touching the chain."""
     from redis.exceptions import RedisError
 
-    from crm.queue import QueueUnavailable
+    from crm.platform.queue import QueueUnavailable
     from workflows.sweep import run_sweep
 
     try:

@@ -24,12 +24,12 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy import event as orm_events
 from sqlalchemy.exc import IntegrityError
 
-from crm.core.events import OUTBOX_WRITTEN, note_outbox_written
-from crm.core.locking import for_update, sqlite_write_lock
-from crm.core.models import OutboxEvent, utcnow
-from crm.core.outbox_status import OutboxStatus, dead_condition, outbox_status
-from crm.extensions import db
-from crm.queue import QueueUnavailable, mark_unavailable, redis_connection
+from crm.platform.events import OUTBOX_WRITTEN, note_outbox_written
+from crm.platform.locking import for_update, sqlite_write_lock
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.outbox_status import OutboxStatus, dead_condition, outbox_status
+from crm.platform.extensions import db
+from crm.platform.queue import QueueUnavailable, mark_unavailable, redis_connection
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.registry import DomainEvent, Rule, all_consumers, all_rules, event_rules_by_trigger
 
@@ -323,7 +323,7 @@ def enqueue_drain(connection=None) -> bool:
     """Enqueue a drain job unless one is already waiting; True if this call enqueued it.
 
     Never raises: with Redis down the events wait for the sweep, and for a few seconds no request even
-    tries again (the circuit breaker of :mod:`crm.queue`), so none waits on a dead Redis.
+    tries again (the circuit breaker of :mod:`crm.platform.queue`), so none waits on a dead Redis.
     """
     try:
         if connection is None:

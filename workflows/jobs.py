@@ -1,15 +1,23 @@
-"""RQ jobs. Each runs inside the app context of its worker process."""
+"""RQ jobs. Each runs inside the app context of its worker process.
+
+The entry points of the queued work, as the CLI is of the typed one: the outbox's drain and sweep, and the
+domains' long or retried work (a FINESS import, sending an email), enqueued by these functions' paths.
+"""
 from __future__ import annotations
 
+from redis.exceptions import RedisError
 from rq import get_current_job
 
+from crm.mail.delivery import deliver
+from crm.platform.queue import QueueUnavailable, redis_connection
+from crm.structures.imports import execute_import_run
 from workflows.app import app_context
+from workflows.dispatch import DRAIN_FLAG, drain, enqueue_drain
+from workflows.sweep import run_sweep
 
 
 def run_finess_import(import_run_id: int) -> dict:
     """Import an uploaded FINESS file, reporting progress in the job's meta for the progress bar."""
-    from crm.structures.imports import execute_import_run
-
     job = get_current_job()
 
     def progress(done: int, total: int) -> None:
@@ -27,8 +35,6 @@ class EmailNotSent(Exception):
 
 def send_email(message_id: int) -> dict:
     """Send one stored email (idempotent: a message already sent or kept is left alone)."""
-    from crm.mail.delivery import deliver
-
     job = get_current_job()
     retries_left = (job.retries_left or 0) if job is not None else 0
     retry_in = job.get_retry_interval() if job is not None and retries_left else None
@@ -41,11 +47,6 @@ def send_email(message_id: int) -> dict:
 
 def drain_outbox() -> dict:
     """Process the pending outbox events in batches (enqueued after commits and by the sweep)."""
-    from redis.exceptions import RedisError
-
-    from crm.queue import QueueUnavailable, redis_connection
-    from workflows.dispatch import DRAIN_FLAG, drain, enqueue_drain
-
     job = get_current_job()
     with app_context():
         # Cleared first: events committed from now on get a new job, none is missed. Redis failing
@@ -66,8 +67,6 @@ def drain_outbox() -> dict:
 def sweep(reschedule: bool = True) -> dict:
     """The periodic sweep (see workflows.sweep): re-arms itself, then catches up on what was missed.
     ``reschedule=False``: one catch-up now (the admin's "Lancer un balayage"), the chain left alone."""
-    from workflows.sweep import run_sweep
-
     job = get_current_job()
     with app_context():
         # The job's own connection, as for the drain: the app's circuit breaker may still be open.

@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.core.models import BigId, utcnow
-from crm.extensions import db
+from crm.platform.models import BigId, utcnow
+from crm.platform.extensions import db
 
 
 class WorkflowRuleState(db.Model):

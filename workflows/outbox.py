@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.core.events import record_change
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from workflows.dispatch import dead_letters, outbox_status, replay
 
 __all__ = ["dead_letters", "outbox_status", "replay_dead_letters", "request_sweep", "retrying"]
@@ -39,7 +39,7 @@ def replay_dead_letters(event_ids: list[int] | None, *, user_id: int | None, ori
 
 def request_sweep() -> bool:
     """Enqueue one sweep now (catch-up only: the periodic chain is left as it is); False if Redis is down."""
-    from crm.queue import QueueUnavailable, enqueue
+    from crm.platform.queue import QueueUnavailable, enqueue
     from workflows.dispatch import QUEUE
     from workflows.sweep import SWEEP_JOB
 

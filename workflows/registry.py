@@ -98,6 +98,14 @@ class Consumer:
     prepare: Callable[[], None] = _nothing  # before each batch is claimed and at each sweep (build once...)
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """Work the periodic sweep does for a domain: what an after-commit signal may have missed (the emails
+    left pending while Redis was away...). ``run`` returns the figures merged into the sweep's report."""
+    name: str
+    run: Callable[[], dict]
+
+
 def all_rules() -> list[Rule | ScheduledRule]:
     # Imported when first needed: the rules' modules import this one (Rule, Setting), a true cycle.
     from workflows.rules import RULES
@@ -111,6 +119,14 @@ def all_consumers() -> list[Consumer]:
     from workflows.rules import CONSUMERS
 
     return list(CONSUMERS)
+
+
+def all_catch_ups() -> list[CatchUp]:
+    """The sweep's registered catch-ups (see :data:`workflows.rules.CATCH_UPS`)."""
+    # Imported when first needed, as the rules are (their modules import this one).
+    from workflows.rules import CATCH_UPS
+
+    return list(CATCH_UPS)
 
 
 def event_rules_by_trigger() -> dict[str, list[Rule]]:

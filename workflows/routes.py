@@ -5,9 +5,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
-from crm.core.forms import Form
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.forms import Form
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from workflows import services
 
 bp = Blueprint("workflow_rules", __name__, url_prefix="/admin/regles")

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from crm.core.events import record_change
-from crm.core.locking import for_update
-from crm.core.validation import ValidationFailed, parse_int
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.locking import for_update
+from crm.platform.validation import ValidationFailed, parse_int
+from crm.platform.extensions import db
 from workflows.dispatch import rule_states, settings_for
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.registry import Rule, ScheduledRule, all_rules

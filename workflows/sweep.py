@@ -23,14 +23,13 @@ from rq import Queue
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from crm.core.locking import sqlite_write_lock
-from crm.core.models import utcnow
-from crm.extensions import db
-from crm.mail.services import sweep_pending_emails
-from crm.queue import QueueUnavailable, redis_connection
+from crm.platform.locking import sqlite_write_lock
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
+from crm.platform.queue import QueueUnavailable, redis_connection
 from workflows.dispatch import DRAIN_FLAG, QUEUE, _due_condition, enqueue_drain, rule_states, settings_for
 from workflows.models import RuleRun, WorkflowRuleState
-from workflows.registry import all_consumers, scheduled_rules
+from workflows.registry import all_catch_ups, all_consumers, scheduled_rules
 
 logger = logging.getLogger("workflows.sweep")
 
@@ -96,7 +95,7 @@ def run_sweep(connection=None, *, reschedule: bool = True, job_id: str | None = 
                     "errors": []}
     if reschedule:
         report["rescheduled"] = ensure_scheduled(connection, sweep_interval(), successor_of=job_id or "")
-    for step in (_consumers_prepared, _drain_if_due, _emails, _scheduled_rules):
+    for step in (_consumers_prepared, _drain_if_due, _catch_ups, _scheduled_rules):
         try:
             step(connection, report)
         except Exception as error:  # one step's failure (a rule's query, SMTP...) must not stop the others
@@ -123,8 +122,9 @@ def _drain_if_due(connection, report: dict) -> None:
         report["drain_enqueued"] = enqueue_drain(connection)
 
 
-def _emails(_connection, report: dict) -> None:
-    report["emails_enqueued"] = sweep_pending_emails()
+def _catch_ups(_connection, report: dict) -> None:
+    for catch_up in all_catch_ups():  # the emails left pending (workflows/rules/pending_emails.py)...
+        report.update(catch_up.run())
 
 
 def _scheduled_rules(_connection, report: dict) -> None:

@@ -54,7 +54,7 @@ class Worker(RQWorker):
     def main_work_horse(self, *args, **kwargs):
         # A forked horse must not use the parent's database connections (the parent holds none, but
         # a pool is not to be shared across a fork): forget them, keep the pool's settings.
-        from crm.extensions import db
+        from crm.platform.extensions import db
         from workflows.app import get_app
 
         with get_app().app_context():

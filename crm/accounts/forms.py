@@ -1,4 +1,4 @@
-from crm.core.forms import EmailAddress, Form, SingleLine
+from crm.platform.forms import EmailAddress, Form, SingleLine
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 

@@ -10,8 +10,8 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, St
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.referential.models import Department
 
 ROLES = {

@@ -9,9 +9,9 @@ from crm.accounts import permissions, services, sessions
 from crm.accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm, UserForm
 from crm.accounts.models import ApiToken, User
 from crm.accounts.permissions import admin_required
-from crm.core.models import utcnow
-from crm.core.security import is_safe_redirect
-from crm.extensions import db, login_manager
+from crm.platform.models import utcnow
+from crm.platform.security import is_safe_redirect
+from crm.platform.extensions import db, login_manager
 from crm.referential.services import departments_for_select
 
 bp = Blueprint("accounts", __name__)

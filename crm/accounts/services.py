@@ -11,12 +11,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.accounts.models import ROLES, ApiToken, LoginFailure, User, user_departments
 from crm.accounts.sessions import end_all_sessions
-from crm.core.events import record_change
-from crm.core.locking import LOGIN_ADDRESS, advisory_lock
-from crm.core.records import attach_loaded
-from crm.core.models import utcnow
-from crm.core.validation import email_error, line_break_error
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.locking import LOGIN_ADDRESS, advisory_lock
+from crm.platform.records import attach_loaded
+from crm.platform.models import utcnow
+from crm.platform.validation import email_error, line_break_error
+from crm.platform.extensions import db
 from crm.referential.models import Department
 
 

@@ -21,8 +21,8 @@ from flask_login import login_user
 from sqlalchemy import delete, update
 
 from crm.accounts.models import RememberToken, User
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 
 REMEMBER_COOKIE = "maillage_remember"
 LEGACY_REMEMBER_COOKIE = "remember_token"

@@ -6,8 +6,8 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 
 KINDS = {
     "visite": "Visite", "appel": "Appel", "reunion": "Réunion", "demonstration": "Démonstration",

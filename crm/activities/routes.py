@@ -9,15 +9,15 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.accounts import permissions
 from crm.activities import services
 from crm.activities.forms import ActivityForm
 from crm.activities.models import KINDS, Activity
-from crm.core.errors import json_error
-from crm.core.validation import ValidationFailed, parse_date
-from crm.core.web import apply_errors, int_arg
-from crm.extensions import db
+from crm.platform.errors import json_error
+from crm.platform.validation import ValidationFailed, parse_date
+from crm.platform.web import apply_errors, int_arg
+from crm.platform.extensions import db
 from crm.referential.models import Programme
 from crm.referential.services import departments_for_select
 from crm.structures.forms import ConfirmForm

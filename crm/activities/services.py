@@ -7,17 +7,17 @@ from functools import cache
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import joinedload, lazyload, load_only, selectinload
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.accounts.models import User
 from crm.accounts.permissions import can_write_structures
 from crm.activities.models import (
     KINDS, Activity, activity_contacts, activity_offers, activity_programmes, activity_structures,
 )
-from crm.core.events import record_change
-from crm.core.records import insert_links, insert_record
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.records import insert_links, insert_record
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
+from crm.platform.extensions import db
 from crm.referential.models import Offer, Programme, Sector
 from crm.structures.models import Contact, Structure
 from crm.structures.services import Page

@@ -6,9 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
-from crm.core.forms import Form
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.forms import Form
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from workflows import outbox
 
 bp = Blueprint("outbox", __name__, url_prefix="/admin/file-evenements")

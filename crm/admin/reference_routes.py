@@ -8,14 +8,14 @@ the administration, above the accounts whose permissions guard them.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from crm.core.forms import Form, SingleLine
+from crm.platform.forms import Form, SingleLine
 from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from crm.accounts.permissions import admin_required
-from crm.core.validation import as_id
-from crm.extensions import db
+from crm.platform.validation import as_id
+from crm.platform.extensions import db
 from crm.referential import services
 from crm.referential.kinds import Kind, kinds
 

@@ -12,10 +12,10 @@ from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
 from crm.accounts.permissions import admin_required
-from crm.core.forms import Form
-from crm.core.uploads import accepts_upload
-from crm.extensions import db
-from crm.queue import QueueUnavailable, redis_connection
+from crm.platform.forms import Form
+from crm.platform.uploads import accepts_upload
+from crm.platform.extensions import db
+from crm.platform.queue import QueueUnavailable, redis_connection
 from crm.structures import imports
 from crm.structures.models import ImportRun
 

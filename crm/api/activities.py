@@ -16,8 +16,8 @@ from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.routes import api_user, bp
 from crm.api.helpers import department_code
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.structures.models import Structure
 
 TAG = "Activités"

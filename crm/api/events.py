@@ -8,13 +8,13 @@ from crm.api.registry import PAGE_PARAMS, ApiError, Param, id_param, json_body, 
 from crm.api.routes import api_user, bp
 from crm.api.serializers import iso, url
 from crm.api.helpers import created, department_code
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Registration
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
-from crm.extensions import db
+from crm.platform.extensions import db
 
 TAG_EVENTS, TAG_REGISTRATIONS = "Événements", "Inscriptions"
 EVENT_PARAMS = [

@@ -25,8 +25,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.api.registry import ApiError, Param
-from crm.core.models import IdempotencyKey, utcnow
-from crm.extensions import db
+from crm.platform.models import IdempotencyKey, utcnow
+from crm.platform.extensions import db
 
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)

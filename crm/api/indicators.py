@@ -13,7 +13,7 @@ from flask import jsonify, request
 from crm.api.registry import Param, date_param, id_param, operation, query_args
 from crm.api.routes import bp
 from crm.api.serializers import iso
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.indicators import queries
 from crm.indicators.queries import Figure, Scope
 from crm.indicators.event_report import EventGroup, events_by_programme, events_by_type, known_event_type

@@ -12,12 +12,12 @@ from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.routes import api_user, bp
 from crm.api.helpers import department_code
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.models import CLOSED_STAGES, PROJECT_STATUSES, STAGES, Milestone, Opportunity, Project
 from crm.structures.models import Structure
-from crm.core.concurrency import StaleEdit
+from crm.platform.concurrency import StaleEdit
 
 TAG_OPPORTUNITIES, TAG_PROJECTS = "Opportunités", "Projets"
 OPPORTUNITY_PARAMS = [

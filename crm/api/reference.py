@@ -8,7 +8,7 @@ from sqlalchemy import select
 from crm.api.registry import operation
 from crm.api.routes import bp
 from crm.events.models import EventType
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import LossReason
 from crm.referential.models import Department, Offer, Programme, Sector
 

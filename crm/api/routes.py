@@ -11,10 +11,10 @@ from flask import Blueprint, g, jsonify, request
 from crm.accounts.services import user_for_token
 from crm.api import serializers
 from crm.api.registry import MAX_BODY_BYTES, ApiError, operation
-from crm.core.errors import json_error
-from crm.core.validation import ValidationFailed
-from crm.extensions import csrf, db
-from crm.core.concurrency import StaleEdit
+from crm.platform.errors import json_error
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import csrf, db
+from crm.platform.concurrency import StaleEdit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Token-authenticated only (no session cookie is honoured here), so CSRF does not apply.

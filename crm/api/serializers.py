@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 from flask import request
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import Project
 
 API_PREFIX = "/api/v1"

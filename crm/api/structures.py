@@ -10,7 +10,7 @@ from crm.api.registry import (
     PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args,
 )
 from crm.api.routes import api_user, bp
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures import contacts as contact_services
 from crm.structures import services
 from crm.structures.models import Contact, Structure

@@ -8,7 +8,7 @@ from crm.api import serializers
 from crm.api.registry import PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args
 from crm.api.routes import api_user, bp
 from crm.api.helpers import created
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
 

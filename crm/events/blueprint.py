@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from crm.accounts.permissions import EVENT_READ_ROLES, can_manage_events, roles_required
 from crm.events.models import Event
-from crm.core.web import get_or_404
+from crm.platform.web import get_or_404
 
 bp = Blueprint("events", __name__, url_prefix="/evenements")
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from crm.events import feeds
 from crm.events.ics import event_calendar
 from crm.events.models import Event
-from crm.extensions import db
+from crm.platform.extensions import db
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendrier")
 

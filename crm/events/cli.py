@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from crm.core.formatting import format_date
+from crm.platform.formatting import format_date
 from crm.events.followup.retention import anonymise_registrants
 
 events_cli = AppGroup("events", help="Événements et inscriptions.")

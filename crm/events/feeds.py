@@ -16,10 +16,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
 from crm.accounts.models import User
-from crm.core.models import AuditEntry, utcnow
+from crm.platform.models import AuditEntry, utcnow
 from crm.events.ics import feed_calendar
 from crm.events.models import Event, as_utc
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks.models import Task
 
 SALT = "calendar-feed"

@@ -4,8 +4,8 @@ from functools import partial
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import EmailInput, NumberInput, TextInput
 
-from crm.core import web
-from crm.core.forms import Form
+from crm.platform import web
+from crm.platform.forms import Form
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
 from crm.referential.services import departments_for_select
 

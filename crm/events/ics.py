@@ -12,10 +12,10 @@ from icalendar import Event as VEvent
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.core.formatting import PARIS
-from crm.core.models import utcnow
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks.models import Task
 
 PRODID = "-//Maillage//Evenements//FR"

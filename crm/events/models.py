@@ -8,8 +8,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.referential import kinds as reference_kinds
 
 EVENT_STATUSES = {"brouillon": "Brouillon", "publie": "Publié", "clos": "Clos", "annule": "Annulé"}

@@ -6,7 +6,7 @@ follow-up (attendance import, survey) and the seed; read by crm.indicators and w
 """
 from __future__ import annotations
 
-from crm.core.events import record_change
+from crm.platform.events import record_change
 from crm.events.models import Event, Registration
 from crm.structures.models import Structure
 

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, or_, select, union
 
-from crm.core.dates import PARIS, local_date, local_today
-from crm.core.models import utcnow
-from crm.core.text import search_tokens
+from crm.platform.dates import PARIS, local_date, local_today
+from crm.platform.models import utcnow
+from crm.platform.text import search_tokens
 from crm.events.models import EVENT_STATUSES, Event, EventType, Registration, event_offers, event_programmes
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.services import Page
 

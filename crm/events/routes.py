@@ -11,17 +11,17 @@ from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.accounts.permissions import can_manage_events
-from crm.core.formatting import PARIS
-from crm.core.concurrency import StaleEdit
-from crm.core.validation import ValidationFailed
+from crm.platform.formatting import PARIS
+from crm.platform.concurrency import StaleEdit
+from crm.platform.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
 from crm.events.forms import DuplicateForm, EventForm, StatusForm, apply_errors, department_choices
 from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, Event, as_utc
 from crm.events.registration.capacity import registration_counts
-from crm.extensions import db
-from crm.core.web import department_arg, int_arg, version_of
+from crm.platform.extensions import db
+from crm.platform.web import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
 
 STATUS_MESSAGES = {"publie": "Événement publié : sa page publique est ouverte.", "clos": "Événement clos.",

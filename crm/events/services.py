@@ -9,16 +9,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from crm.accounts.models import User
-from crm.core.concurrency import StaleEdit, commit_changes
-from crm.core.events import record_change
-from crm.core.formatting import PARIS
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed, blank, parse_ids, parse_int, text
+from crm.platform.concurrency import StaleEdit, commit_changes
+from crm.platform.events import record_change
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, blank, parse_ids, parse_int, text
 from crm.events.models import EVENT_STATUSES, Event, EventSeries, EventType, Registration, as_utc
 from crm.events.payloads import event_payload
 from crm.events.registration import emails
 from crm.events.registration.waiting_list import fill_free_seats
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Department, Offer, Programme
 
 TRANSITIONS = {"brouillon": ("publie", "annule"), "publie": ("clos", "annule"), "clos": (), "annule": ()}

@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
-from crm.core.dates import local_date
+from crm.platform.dates import local_date
 from crm.events.models import Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import rate
 from crm.pipeline.models import Opportunity, Project
 

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from markupsafe import Markup
 
-from crm.core.formatting import format_number
+from crm.platform.formatting import format_number
 from crm.indicators.charts_palette import (
     AXIS, BAR_FILL, GRID, NO_DATA_FILL, NO_DATA_HATCH, NO_DATA_LABEL, SEQUENTIAL, SERIES_STYLES, class_index,
     class_ranges, heat_class, heat_colour, text_colour_for, value_range,

@@ -11,7 +11,7 @@ import math
 
 from markupsafe import Markup, escape
 
-from crm.core.formatting import format_number, format_percent
+from crm.platform.formatting import format_number, format_percent
 
 FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif'
 

@@ -27,7 +27,7 @@ from datetime import date
 
 from sqlalchemy import and_, exists, or_, select, true
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.periods import Period
 from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Project

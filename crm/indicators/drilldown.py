@@ -10,7 +10,7 @@ from datetime import date
 
 from sqlalchemy import distinct, func, select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import (
     Scope, engaged_where, opportunity_cohort_where, participation_where, population_where, target_sectors,
 )

@@ -14,7 +14,7 @@ from sqlalchemy import func, literal_column, or_, select
 
 from crm.events.models import EventType, event_offers
 from crm.events.queries import event_programme_pairs, event_types
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import rate
 from crm.indicators.queries import Figure, Labels, Scope
 from crm.indicators.readmodel import models as m

@@ -10,7 +10,7 @@ from sqlalchemy import case, distinct, func, select
 
 from crm.events.models import Event, Registration
 from crm.events.followup.survey_models import SurveyResponse
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import rate
 from crm.referential.models import Department, Sector
 from crm.structures.models import Structure

@@ -1,7 +1,7 @@
 """Every indicator table of the dashboards as a file (CSV or XLSX), with its period and filters in it."""
 from __future__ import annotations
 
-from crm.core.exports import ExportTable
+from crm.platform.exports import ExportTable
 from crm.indicators import dashboard, event_report
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm.core.formatting import format_number
-from crm.core.outbox_status import outbox_status
+from crm.platform.formatting import format_number
+from crm.platform.outbox_status import outbox_status
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from flask import g, has_app_context
 from sqlalchemy import case, distinct, func, select
 
 from crm.accounts.models import User
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators import definitions as defs
 from crm.indicators.definitions import (  # noqa: F401 (ES_ESMS, participation_where: still read from here)
     ES_ESMS, LABELS, TRANSFORMATION_DENOMINATOR, TRANSFORMATION_NUMERATOR, Scope, open_during, participation_where,

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import open_during, opportunity_cohort_where
 from crm.indicators.event_report import event_totals
 from crm.indicators.periods import Period, month_label

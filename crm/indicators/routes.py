@@ -7,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.accounts.permissions import roles_required
-from crm.core.errors import json_error
-from crm.core.exports import FORMATS, export_response
-from crm.core.formatting import format_percent
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.errors import json_error
+from crm.platform.exports import FORMATS, export_response
+from crm.platform.formatting import format_percent
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports
 from crm.indicators.event_report import known_event_type
 from crm.indicators.freshness import freshness

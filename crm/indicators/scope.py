@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.indicators.periods import Period, PeriodError, parse_period
 from crm.indicators.definitions import Scope
 from crm.indicators.queries import Labels

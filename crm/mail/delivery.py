@@ -17,9 +17,9 @@ from email.utils import format_datetime, make_msgid
 from flask import current_app
 from sqlalchemy import select
 
-from crm.core.locking import for_update
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.locking import for_update
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 

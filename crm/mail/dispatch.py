@@ -17,7 +17,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from crm.mail.models import EmailMessage
-from crm.queue import QueueUnavailable, get_queue, mark_unavailable
+from crm.platform.queue import QueueUnavailable, get_queue, mark_unavailable
 
 logger = logging.getLogger("crm.mail")
 

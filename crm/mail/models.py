@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.core.models import BigId, utcnow
-from crm.extensions import db
+from crm.platform.models import BigId, utcnow
+from crm.platform.extensions import db
 
 EMAIL_STATUSES = {
     "en_attente": "En attente d'envoi",

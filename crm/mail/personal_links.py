@@ -17,8 +17,8 @@ import hmac
 
 from flask import current_app
 
-from crm.core.security import PERSONAL_LINK_PLACEHOLDER
-from crm.extensions import db
+from crm.platform.security import PERSONAL_LINK_PLACEHOLDER
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 
 # URL-safe, so that url_for writes it as it is; not a token any link ever had (those are 43 characters).

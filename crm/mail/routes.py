@@ -5,9 +5,9 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
-from crm.core.forms import Form
-from crm.core.validation import as_id
-from crm.extensions import db
+from crm.platform.forms import Form
+from crm.platform.validation import as_id
+from crm.platform.extensions import db
 from crm.mail import services
 from crm.mail.models import EMAIL_STATUSES, EmailMessage
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from crm.core.events import record_change
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.mail.dispatch import enqueue_messages
 from crm.mail.models import EmailMessage
 from crm.structures.services import Page

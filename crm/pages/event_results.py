@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from crm.accounts.permissions import EVENT_READ_ROLES, can_log_activity, can_manage_events, roles_required
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.events import queries
 from crm.events.blueprint import bp as events_bp
 from crm.events.blueprint import event_or_404, reader_required, require_manager
@@ -21,10 +21,10 @@ from crm.events.forms import RegistrationForm, StatusForm, apply_errors, departm
 from crm.events.models import REGISTRATION_STATUSES, Event, EventSeries
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.attribution import attribution_days, event_attribution, series_attribution
 from crm.indicators.events import event_figures, series_figures
-from crm.core.web import get_or_404
+from crm.platform.web import get_or_404
 
 
 @followup_bp.app_context_processor

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import redirect, url_for
 from flask_login import current_user, login_required
 
-from crm.core.routes import bp
+from crm.platform.routes import bp
 
 
 @bp.route("/")

@@ -14,8 +14,8 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
-from crm.core.dates import local_today
-from crm.extensions import db
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
 from crm.structures.forms import ConfirmForm

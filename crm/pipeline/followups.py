@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
 
-from crm.core.dates import local_date
-from crm.core.formatting import format_date
-from crm.extensions import db
+from crm.platform.dates import local_date
+from crm.platform.formatting import format_date
+from crm.platform.extensions import db
 from crm.pipeline.models import OPEN_STAGES, Opportunity
 from crm.tasks.models import Task
 from crm.tasks.services import add_task

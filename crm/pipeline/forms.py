@@ -3,7 +3,7 @@
 Field names match the services' input; the validation messages come from the
 services (in French), the forms only carry the CSRF token and the select options.
 """
-from crm.core.forms import Form
+from crm.platform.forms import Form
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput
 

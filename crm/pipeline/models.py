@@ -6,8 +6,8 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.referential import kinds as reference_kinds
 
 OPEN_STAGES = ("identifiee", "qualifiee", "proposee")

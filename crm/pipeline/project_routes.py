@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from crm.core.concurrency import StaleEdit
-from crm.core.dates import local_today
-from crm.core.validation import ValidationFailed
-from crm.core.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
-from crm.extensions import db
+from crm.platform.concurrency import StaleEdit
+from crm.platform.dates import local_today
+from crm.platform.validation import ValidationFailed
+from crm.platform.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
+from crm.platform.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import MilestoneForm, ProjectEditForm, ProjectForm, offer_choices, owner_choices
 from crm.pipeline.models import PROJECT_STATUSES, Milestone, Project

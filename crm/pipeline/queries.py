@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
-from crm.core.dates import local_today
-from crm.core.models import utcnow
+from crm.platform.dates import local_today
+from crm.platform.models import utcnow
 from crm.accounts.models import User
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import (
     OPEN_STAGES, STAGES, LossReason, Opportunity, Project,
 )

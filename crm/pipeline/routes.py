@@ -11,16 +11,16 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.accounts import permissions
 from crm.activities.models import Activity
-from crm.core.concurrency import StaleEdit
-from crm.core.errors import json_error, wants_json
-from crm.core.formatting import format_date
-from crm.core.security import is_safe_redirect
-from crm.core.validation import ValidationFailed
-from crm.core.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
-from crm.extensions import db
+from crm.platform.concurrency import StaleEdit
+from crm.platform.errors import json_error, wants_json
+from crm.platform.formatting import format_date
+from crm.platform.security import is_safe_redirect
+from crm.platform.validation import ValidationFailed
+from crm.platform.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
+from crm.platform.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import OpportunityEditForm, OpportunityForm, offer_choices, owner_choices
 from crm.pipeline.models import OPEN_STAGES, SOURCE_OF_ACTIVITY_KIND, SOURCES, STAGES, Opportunity

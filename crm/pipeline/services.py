@@ -5,16 +5,16 @@ from datetime import date, timedelta, timezone
 
 from sqlalchemy import func, select, update
 
-from crm.core.concurrency import StaleEdit, commit_changes
-from crm.core.dates import local_date, local_today
+from crm.platform.concurrency import StaleEdit, commit_changes
+from crm.platform.dates import local_date, local_today
 from crm.accounts.models import User
 from crm.accounts.services import department_animator
 from crm.accounts.permissions import can_edit_structure
 from crm.activities.models import Activity
-from crm.core.events import record_change
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed, parse_date, parse_int, text
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
+from crm.platform.extensions import db
 from crm.pipeline.models import (
     ENGAGED_STATUSES, OPEN_STAGES, PROJECT_STATUSES, SOURCES, LossReason, Milestone, Opportunity, Project,
     StageChange,

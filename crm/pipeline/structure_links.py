@@ -1,14 +1,14 @@
 """How the pipeline follows the structures it builds on, through the platform's signals.
 
-Structures sit below the pipeline and do not import it: they send a signal (crm/core/signals.py)
+Structures sit below the pipeline and do not import it: they send a signal (crm/platform/signals.py)
 in their own transaction, and the receivers here answer. ``connect`` runs at app creation.
 """
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from crm.core import signals
-from crm.extensions import db
+from crm.platform import signals
+from crm.platform.extensions import db
 from crm.pipeline.models import OPEN_STAGES, Opportunity, Project
 from crm.pipeline.services import sync_departments
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Category, FinessCategoryMapping, Offer, Programme, Sector
 
 

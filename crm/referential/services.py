@@ -9,9 +9,9 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm.core.events import diff, record_change
-from crm.core.validation import as_id
-from crm.extensions import db
+from crm.platform.events import diff, record_change
+from crm.platform.validation import as_id
+from crm.platform.extensions import db
 from crm.referential.kinds import Kind, kinds
 from crm.referential.models import (
     Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,

@@ -21,8 +21,8 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from crm.core.models import OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.extensions import db
 from crm.indicators.readmodel.rebuild import rebuild
 from crm.referential.services import all_department_codes, region_department_codes
 from crm.structures.finess import import_finess

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select
 
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 from crm.referential.models import Category, Sector
 from crm.structures.models import Structure
 

@@ -11,8 +11,8 @@ from itertools import accumulate
 from sqlalchemy import select
 
 from crm.accounts.models import User, user_departments
-from crm.core.formatting import PARIS
-from crm.extensions import db
+from crm.platform.formatting import PARIS
+from crm.platform.extensions import db
 from crm.pipeline.models import LossReason
 from crm.referential.models import Category, Offer, Programme, Sector
 from crm.seed.payloads import OfferRef, ProgrammeRef, SectorRef, StructureRef

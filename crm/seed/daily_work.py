@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from crm.activities.models import Activity, activity_contacts, activity_offers, activity_programmes, \
     activity_structures
-from crm.core.formatting import format_number
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.formatting import format_number
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.pipeline.models import Milestone, Opportunity, Project, StageChange
 from crm.seed.activity import ActivityGenerator
 from crm.seed.context import SeedContext

@@ -18,12 +18,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.core.formatting import PARIS, format_number, format_percent
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.core.text import fold
+from crm.platform.formatting import PARIS, format_number, format_percent
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.text import fold
 from crm.events.models import Event, EventSeries, EventType, Registration
 from crm.events.payloads import event_payload, registration_payload
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Department
 from crm.seed.context import SeedContext
 from crm.seed.loader import Loader

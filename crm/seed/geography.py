@@ -1,7 +1,7 @@
 """Geography used by the demo data: prefectures, "de la / du / des" forms, regional seats."""
 from __future__ import annotations
 
-from crm.core.text import fold
+from crm.platform.text import fold
 
 # code: (preposition used in "CPAM de la Haute-Garonne", prefecture, postal code)
 _PREFECTURES = """

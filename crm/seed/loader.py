@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 from sqlalchemy import JSON, func, insert, select, text
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 def _iso(value):
     if isinstance(value, (date, datetime)):

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Department, Region
 from crm.seed.bulk import insert_structures
 from crm.seed.geography import REGION_SEATS, of_department, prefecture, slug

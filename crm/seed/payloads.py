@@ -9,8 +9,8 @@ from datetime import date, datetime
 
 from crm.activities.models import Activity
 from crm.activities.services import activity_payload
-from crm.core.event_types import require_known
-from crm.core.models import AuditEntry, OutboxEvent
+from crm.platform.event_types import require_known
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.pipeline.services import opportunity_payload, project_payload
 from crm.seed.loader import Loader
 from crm.tasks.services import task_payload

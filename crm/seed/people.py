@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 
 from crm.accounts.models import User
 from crm.accounts.services import save_user
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 from crm.referential.models import Department, Region, Sector
 from crm.seed.geography import slug
 from crm.structures.models import Contact, Structure

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.core.events import diff, record_change
-from crm.core.models import AuditEntry, utcnow
-from crm.core.validation import line_break_error
-from crm.extensions import db
+from crm.platform.events import diff, record_change
+from crm.platform.models import AuditEntry, utcnow
+from crm.platform.validation import line_break_error
+from crm.platform.extensions import db
 from crm.structures.models import Contact, Structure
 from crm.structures.services import ValidationFailed, _blank, _clean_email, _clean_phone, persist
 

@@ -41,14 +41,14 @@ from typing import Callable
 
 from sqlalchemy import JSON, and_, bindparam, insert, select
 
-from crm.core import signals
-from crm.core.dates import local_today
-from crm.core.event_types import require_known
-from crm.core.locking import FINESS_IMPORT, advisory_lock, is_postgresql
-from crm.core.events import note_outbox_written
-from crm.core.formatting import format_number
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform import signals
+from crm.platform.dates import local_today
+from crm.platform.event_types import require_known
+from crm.platform.locking import FINESS_IMPORT, advisory_lock, is_postgresql
+from crm.platform.events import note_outbox_written
+from crm.platform.formatting import format_number
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 from crm.referential.models import Category, Department, FinessCategoryMapping, Sector
 from crm.referential.services import region_department_codes
 from crm.structures.finess_parse import (

@@ -1,4 +1,4 @@
-from crm.core.forms import Form
+from crm.platform.forms import Form
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 from wtforms.widgets import DateInput

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 
-from crm.core.models import AuditEntry
-from crm.extensions import db
+from crm.platform.models import AuditEntry
+from crm.platform.extensions import db
 from crm.referential.models import Category, Sector
 
 FIELD_LABELS = {

@@ -19,11 +19,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import null, update
 from werkzeug.utils import secure_filename
 
-from crm.core import signals
-from crm.core.events import record_change
-from crm.core.models import utcnow
-from crm.extensions import db
-from crm.queue import QueueUnavailable, enqueue, mark_unavailable, redis_connection
+from crm.platform import signals
+from crm.platform.events import record_change
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
+from crm.platform.queue import QueueUnavailable, enqueue, mark_unavailable, redis_connection
 from crm.structures.finess import FinessFileError, ImportSummary, import_finess
 from crm.structures.models import ImportRun
 

@@ -8,9 +8,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.core.models import utcnow
-from crm.core.text import fold
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.text import fold
+from crm.platform.extensions import db
 from crm.referential.models import Category, Department, Sector
 
 # Fields a FINESS import owns; a hand edit of one of them is remembered in

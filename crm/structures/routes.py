@@ -8,9 +8,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from crm.accounts import permissions
-from crm.core.validation import as_id
-from crm.core.web import apply_errors, int_arg
-from crm.extensions import db
+from crm.platform.validation import as_id
+from crm.platform.web import apply_errors, int_arg
+from crm.platform.extensions import db
 from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services

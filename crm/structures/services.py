@@ -11,14 +11,14 @@ from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.core import signals
-from crm.core.concurrency import StaleEdit
-from crm.core.dates import local_today
-from crm.core.events import diff, record_change
-from crm.core.text import fold, search_tokens
-from crm.core.formatting import format_date
-from crm.core.validation import ValidationFailed, blank as _blank, email_error, line_break_error, parse_date, parse_int
-from crm.extensions import db
+from crm.platform import signals
+from crm.platform.concurrency import StaleEdit
+from crm.platform.dates import local_today
+from crm.platform.events import diff, record_change
+from crm.platform.text import fold, search_tokens
+from crm.platform.formatting import format_date
+from crm.platform.validation import ValidationFailed, blank as _blank, email_error, line_break_error, parse_date, parse_int
+from crm.platform.extensions import db
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
 from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Structure

@@ -1,4 +1,4 @@
-from crm.core.forms import Form
+from crm.platform.forms import Form
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.widgets import DateInput
 

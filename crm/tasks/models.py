@@ -6,8 +6,8 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 
 TASK_SOURCES = {"manuel": "Saisie manuelle", "activite": "Prochaine étape d'une activité",
                 "workflow": "Règle automatique"}

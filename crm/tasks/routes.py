@@ -6,11 +6,11 @@ from flask import Blueprint, abort, flash, has_request_context, redirect, render
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.accounts import permissions
-from crm.core.security import is_safe_redirect
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.security import is_safe_redirect
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.structures.models import Structure
 from crm.tasks import services
 from crm.tasks.forms import TaskForm

@@ -7,14 +7,14 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import lazyload
 
-from crm.core.dates import iso_week, local_today
+from crm.platform.dates import iso_week, local_today
 from crm.accounts.models import User
 from crm.accounts.permissions import can_edit_structure
-from crm.core.events import record_change
-from crm.core.records import insert_record
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed, parse_date, parse_int, text
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.records import insert_record
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
+from crm.platform.extensions import db
 from crm.structures.models import Structure
 from crm.structures.services import Page
 from crm.tasks.models import TASK_SOURCES, Task

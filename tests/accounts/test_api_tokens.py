@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from crm.accounts.models import ApiToken
 from crm.accounts.services import AccountError, create_api_token
-from crm.core.formatting import format_datetime
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.formatting import format_datetime
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 from tests.accounts.test_login import _flask
 from tests.conftest import PASSWORD, login, post
 

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from crm.accounts.models import ApiToken, User
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import PASSWORD, ROOT, csrf_token, login, post
 
 

@@ -1,7 +1,7 @@
 """Role rules, enforced on the server: one case per rule, allowed and refused."""
 import pytest
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Contact, Structure
 from tests.conftest import login, post
 

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from crm.accounts.models import RememberToken, User
 from crm.accounts.sessions import REMEMBER_COOKIE
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from tests.conftest import PASSWORD, csrf_token, login, post
 
 
@@ -157,7 +157,7 @@ def test_session_cookie_flags(app, client, make_user, monkeypatch):
 
 
 def test_cookie_settings_outside_development(monkeypatch):
-    from crm.config import load_config
+    from crm.platform.config import load_config
 
     monkeypatch.setenv("CRM_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from crm.accounts import models, services
 from crm.accounts.models import LoginFailure
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import PASSWORD, csrf_token
 
 

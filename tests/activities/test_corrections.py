@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from crm.activities.models import Activity
 from crm.activities.services import log_activity
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from tests.conftest import login, post
 
 

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from crm.activities import services
 from crm.activities.models import Activity
-from crm.core.models import OutboxEvent
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.contacts import save_contact
 from crm.tasks.models import Task
@@ -85,7 +85,7 @@ def test_readers_cannot_log(make_structure, make_user, role):
 
 def test_logging_writes_the_activity_its_links_and_its_audit_entry(make_structure, animator):
     """The activity is written with Core inserts: what is read back is what the ORM used to write."""
-    from crm.core.models import AuditEntry
+    from crm.platform.models import AuditEntry
 
     first, second = make_structure(name="Zéphyr"), make_structure(name="Alpha")
     offer = db.session.scalars(select(Offer).where(Offer.code == "SPICO_DOSSIERS")).one()

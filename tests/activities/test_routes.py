@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from crm.activities import services
 from crm.activities.models import Activity
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from crm.referential.models import Offer, Programme
 from crm.structures.contacts import erase_contact, save_contact
 from crm.tasks.models import Task

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.api.conformance import assert_conforms
 
 

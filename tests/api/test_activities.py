@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from crm.activities.models import Activity
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from crm.structures.contacts import save_contact
 from crm.tasks.models import Task
 from workflows.dispatch import process_pending

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.activities.models import Activity
-from crm.core.models import AuditEntry, IdempotencyKey, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, IdempotencyKey, OutboxEvent
+from crm.platform.extensions import db
 
 
 def count(model, *where) -> int:

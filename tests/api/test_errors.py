@@ -7,8 +7,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from crm.accounts.models import ApiToken
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from tests.conftest import login
 
 

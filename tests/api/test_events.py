@@ -5,11 +5,11 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
+from crm.platform.models import OutboxEvent, utcnow
 from crm.events.registration import registrations
 from crm.events import services
 from crm.events.models import Event, EventType, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from crm.activities.services import log_activity
 from crm.events import services as events
 from crm.events.models import EventType
 from crm.events.registration.registrations import register
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.structures.contacts import save_contact
 from crm.tasks.services import create_task

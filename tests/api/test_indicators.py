@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import (
     ENGAGEMENT_GROUPS, PARTICIPATION_GROUPS, TRANSFORMATION_GROUPS, Scope, engagement, information_participation,

@@ -1,9 +1,9 @@
 """The API applies the shared email and single-line rules: 422 with a French message per field, nothing written."""
 from sqlalchemy import func, select
 
-from crm.core.validation import LINE_BREAK_MESSAGE
+from crm.platform.validation import LINE_BREAK_MESSAGE
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Contact
 from crm.tasks.models import Task
 from tests.events.factories import make_event

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.dates import local_today
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.dates import local_today
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.indicators.readmodel.check import check
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import Scope, transformation_rate

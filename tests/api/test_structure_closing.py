@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select, update
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
 from crm.structures.models import Structure

@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from crm.structures.contacts import erase_contact, save_contact
 from crm.structures.models import Structure
 

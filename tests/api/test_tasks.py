@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
 

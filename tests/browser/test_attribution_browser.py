@@ -2,7 +2,7 @@
 field follows the origin; the event's page then lists it among what the event produced."""
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from crm.referential.models import Offer
 from tests.browser.test_pipeline_browser import log_in

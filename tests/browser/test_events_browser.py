@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.core.formatting import PARIS
-from crm.core.models import utcnow
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import PASSWORD
 
 

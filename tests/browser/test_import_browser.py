@@ -4,7 +4,7 @@ import io
 
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import ImportRun
 from tests.conftest import PASSWORD, login, post, run_worker_burst
 from tests.structures.test_import_job import _file_bytes, _ImportHeld

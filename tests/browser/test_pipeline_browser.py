@@ -2,7 +2,7 @@
 (drag and drop and the card's button) to won, and the project a worker then starts shows on the structure page."""
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import LossReason, Opportunity, Project
 from crm.referential.models import Offer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crm.core.event_types import EVENT_TYPES, UnknownEventType, require_known
-from crm.core.events import record_change
+from crm.platform.event_types import EVENT_TYPES, UnknownEventType, require_known
+from crm.platform.events import record_change
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_NAME = re.compile(r"^[a-z_]+\.[a-z_]+$")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from crm.core.exports import ExportTable, export_response, neutralise, to_csv, to_xlsx
+from crm.platform.exports import ExportTable, export_response, neutralise, to_csv, to_xlsx
 
 DANGEROUS = ["=HYPERLINK(\"http://evil\",\"clic\")", "+33 5 61 00 00 00", "-2+3", "@SUM(A1)", "\tcmd", "\rx"]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crm.accounts.services import create_api_token
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import login
 from tests.events.conftest import event_type, make_event, organiser  # noqa: F401  (fixtures)
 

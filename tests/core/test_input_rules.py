@@ -3,9 +3,9 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.accounts.models import User
-from crm.core.validation import email_error
+from crm.platform.validation import email_error
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Contact
 from crm.tasks.models import Task
 from tests.conftest import post

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from crm.core.uploads import MAX_XLSX_UNPACKED_BYTES, UploadRefused, check_xlsx_archive, xlsx_rows
+from crm.platform.uploads import MAX_XLSX_UNPACKED_BYTES, UploadRefused, check_xlsx_archive, xlsx_rows
 from tests.conftest import csrf_token
 from tests.events.factories import make_event
 

@@ -6,10 +6,10 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events import services
 from crm.events.models import EventType, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
 from workflows.dispatch import process_pending

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from crm.core.text import fold
+from crm.platform.text import fold
 from crm.events.models import Event, EventSeries, EventType, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 def event_type(code="webinaire", label="Webinaire") -> EventType:

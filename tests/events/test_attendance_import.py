@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import AuditEntry, OutboxEvent
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import csrf_token, post
 from tests.events.factories import add_registration, make_event
 

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from crm.events.registration import registrations
 from crm.events.models import Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import post
 from tests.events.conftest import person
 

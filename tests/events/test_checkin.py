@@ -5,14 +5,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.core.dates import local_date
-from crm.core.models import OutboxEvent, utcnow
-from crm.core.text import fold
-from crm.core.validation import ValidationFailed
+from crm.platform.dates import local_date
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 from crm.events.followup.attendance import attendance_error
 from crm.events.models import Registration
 from crm.events.registration import checkin, registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import csrf_token, post
 from tests.events.conftest import page_text, person
 

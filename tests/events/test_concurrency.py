@@ -4,11 +4,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.events.followup import survey
 from crm.events.models import Event, Registration
 from crm.events.registration import registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import csrf_token
 from tests.events.conftest import person

@@ -8,9 +8,9 @@ from html import unescape
 
 from sqlalchemy import select
 
-from crm.core.dates import PARIS
+from crm.platform.dates import PARIS
 from crm.events.models import EventType
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.models import Offer, Programme
 from tests.events.factories import make_event
 

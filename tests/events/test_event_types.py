@@ -2,10 +2,10 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.events import services
 from crm.events.models import EventType
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.referential.services import load_reference_data
 from tests.conftest import login, post
 from tests.events.conftest import page_text

@@ -4,12 +4,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
-from crm.core.validation import ValidationFailed
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.validation import ValidationFailed
 from crm.events import services
 from crm.events.models import Event, as_utc
 from crm.events.registration import registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.structures.services import StaleEdit
 from tests.events.conftest import person

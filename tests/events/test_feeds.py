@@ -14,7 +14,7 @@ from crm.events.feeds import feed_token
 from crm.events.ics import event_calendar
 from crm.events.models import Event, as_utc
 from crm.events.registration import registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks.services import create_task, set_done, update_task
 from tests.conftest import login
 from tests.events.calendars import parse_both, vevents_by_uid

@@ -2,10 +2,10 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import AuditEntry
-from crm.core.validation import ValidationFailed
+from crm.platform.models import AuditEntry
+from crm.platform.validation import ValidationFailed
 from crm.events.followup.matching import create_contact
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Contact
 from tests.conftest import post
 from tests.events.conftest import page_text

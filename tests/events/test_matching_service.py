@@ -2,10 +2,10 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.core.validation import ValidationFailed
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.validation import ValidationFailed
 from crm.events.followup.matching import create_contact, match_event, resolve_structure, unmatched_registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.contacts import save_contact
 from crm.structures.identifiers import luhn_check_digit
 from crm.structures.models import Contact

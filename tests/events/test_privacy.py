@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from crm.core.models import OutboxEvent, utcnow
+from crm.platform.models import OutboxEvent, utcnow
 from crm.events.registration import registrations
 from crm.events.ics import event_calendar
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import login, post
 from tests.events.conftest import count_registrations, page_text, person, send_emails

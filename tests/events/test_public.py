@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.registration import registrations
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
 from tests.conftest import post

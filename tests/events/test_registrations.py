@@ -4,12 +4,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm.core.models import OutboxEvent, utcnow
-from crm.core.validation import ValidationFailed
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.validation import ValidationFailed
 from crm.events.registration import checkin, links, registrations
 from crm.events import services
 from crm.events.models import Registration, as_utc
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
 from tests.events.conftest import count_registrations, person, personal_link, send_emails

@@ -3,10 +3,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from crm.core.models import AuditEntry, OutboxEvent
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.followup.retention import anonymise_registrants, months_before
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.events import event_figures
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent
+from crm.platform.models import OutboxEvent
 from crm.events.models import Event, EventSeries, EventType, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.seed import run_seed
 from crm.seed.events import SERIES_TITLE, seed_events
 from tests.events.calendars import parse_both, vevents_by_uid

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.events.followup.survey_models import SurveyResponse
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.events import event_figures, series_figures
 from crm.referential.models import Sector
 from tests.events.factories import add_registration, make_event, make_series

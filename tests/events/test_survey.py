@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
+from crm.platform.models import OutboxEvent, utcnow
 from crm.events.followup import survey
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import post
 from crm.mail.personal_links import PLACEHOLDER, reveal

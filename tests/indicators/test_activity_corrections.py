@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from crm.activities.models import Activity
 from crm.activities.services import delete_activity, log_activity, update_activity
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
 from crm.tasks.models import Task

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm.core.dates import local_date
+from crm.platform.dates import local_date
 from crm.events.models import Event
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.attribution import attribute, event_attribution, series_attribution
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity

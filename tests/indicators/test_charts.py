@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
-from crm.core.formatting import format_number, format_percent
+from crm.platform.formatting import format_number, format_percent
 from crm.indicators import geo
 from crm.indicators.charts import (
     bar_chart, choropleth_map, funnel_chart, heat_class, heat_colour, heat_legend, text_colour_for, trend_chart,

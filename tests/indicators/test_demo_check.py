@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import ROOT
 
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.registration import checkin, registrations
 from crm.events import services
 from crm.events.followup import survey
 from crm.events.models import EventType
 from crm.events.followup.survey_models import SurveyInvitation
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 from crm.indicators.event_report import events_by_programme, events_by_type
 from crm.indicators.readmodel.check import check

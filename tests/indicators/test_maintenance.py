@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy import func, select, update
 
 from crm.activities.services import log_activity
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.rebuild import rebuild

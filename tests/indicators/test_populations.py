@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select, update
 
 from crm.activities.services import log_activity
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.rebuild import rebuild
 from crm.indicators.periods import Period, year

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.periods import PeriodError, parse_period, year
 from crm.indicators.queries import Scope, engagement, information_participation, transformation_rate
 from crm.indicators.report import funnel, report_figures, trends

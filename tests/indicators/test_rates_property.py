@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from crm.activities.models import Activity
 from crm.activities.services import log_activity
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.indicators import dashboard, drilldown
 from crm.indicators.readmodel.check import check
 from crm.indicators.periods import Period, month, quarter, year

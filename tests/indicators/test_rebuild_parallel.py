@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.readmodel import rebuild as mt
 from crm.indicators.readmodel.check import check
 from tests.indicators.test_maintenance import _scenario

@@ -8,7 +8,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.services import queue_email
 from tests.conftest import run_worker_burst
 

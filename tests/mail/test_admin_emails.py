@@ -5,8 +5,8 @@ import pytest
 from rq import Queue
 from sqlalchemy import select
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import login, post
 

@@ -7,8 +7,8 @@ from icalendar import Calendar, Event
 from rq import Queue
 from sqlalchemy import func, select
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email, sweep_pending_emails
 from tests.mail.conftest import run_mail_worker

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crm.events import services
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import post, run_worker_burst
 from tests.events.calendars import parse_both
 from tests.events.conftest import event_type, make_event, organiser, person  # noqa: F401  (fixtures)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crm.events.registration import links, registrations
 from crm.events.followup import survey
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import PLACEHOLDER, token_for
 from tests.conftest import login, post, run_worker_burst

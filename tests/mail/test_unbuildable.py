@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from rq import Queue
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import run_worker_burst
 from tests.mail.conftest import run_mail_worker

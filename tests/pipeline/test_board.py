@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import event, select, update
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from crm.pipeline.queries import OpportunityFilters, board
 from crm.referential.models import Offer

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from crm.core.dates import local_today
-from crm.extensions import db
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from tests.conftest import post
 

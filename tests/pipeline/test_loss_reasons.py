@@ -1,7 +1,7 @@
 """Loss reasons: an admin edits the list; only active reasons are offered."""
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import LossReason
 from tests.conftest import login, post
 

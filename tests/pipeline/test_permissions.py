@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import Milestone, Opportunity, Project
 from tests.conftest import login, post

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.activities.services import log_activity
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.referential.models import Offer
 from tests.conftest import csrf_token, login, post

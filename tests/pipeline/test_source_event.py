@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import Opportunity
 from tests.conftest import post

@@ -2,9 +2,9 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import OutboxEvent
-from crm.core.validation import ValidationFailed
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.validation import ValidationFailed
+from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import LossReason, Opportunity, Project, StageChange
 from crm.pipeline.stages import transition_error

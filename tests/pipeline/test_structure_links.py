@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from crm.core import signals
-from crm.extensions import db
+from crm.platform import signals
+from crm.platform.extensions import db
 from crm.pipeline import structure_links
 from crm.pipeline.models import Opportunity
 from crm.structures.imports import closing_sample

@@ -1,9 +1,9 @@
 """Reference data: loaded idempotently, editable by an admin with audit and event."""
 from sqlalchemy import func, select
 
-from crm.core.models import AuditEntry, OutboxEvent
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.models import EventType
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import LossReason
 from crm.referential.kinds import kinds
 from crm.referential.models import Category, Department, FinessCategoryMapping, Offer, Programme, Sector

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.referential.models import Category, FinessCategoryMapping
 from crm.seed.finess_file import finess_number, generate_establishments, structureet_line, write_establishments
 from crm.structures import services

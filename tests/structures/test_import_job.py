@@ -4,7 +4,7 @@ import os
 
 from sqlalchemy import func, select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.seed.finess_file import write_finess_file
 from crm.structures.models import ImportRun, Structure
 from tests.conftest import login, post, run_worker_burst
@@ -96,13 +96,13 @@ def test_a_queued_run_cannot_be_launched_twice(client, make_user, tmp_path, test
 
     assert Queue("imports", connection=redis_conn).count == 1
     # Even two jobs for one run import once: the second finds the run already claimed.
-    from crm.queue import enqueue
+    from crm.platform.queue import enqueue
 
     enqueue("imports", "workflows.jobs.run_finess_import", run.id)
     run_worker_burst(test_env, queues=("imports",))
     db.session.expire_all()
     assert db.session.get(ImportRun, run.id).summary["created"] == 5
-    from crm.core.models import AuditEntry
+    from crm.platform.models import AuditEntry
 
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "create", AuditEntry.entity_type == "structure")) == 5
@@ -190,7 +190,7 @@ def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
     assert run.summary["closed"] == 16 and "closures_refused" not in run.summary
     assert not os.path.exists(run.stored_path)
     assert db.session.scalar(select(func.count()).where(Structure.is_open.is_(False))) == 16
-    from crm.core.models import AuditEntry
+    from crm.platform.models import AuditEntry
 
     confirmation = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "import_run")).one()
     assert confirmation.user_id == admin.id and confirmation.action == "confirm"
@@ -283,7 +283,7 @@ def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, ma
 
     from rq.job import Job
 
-    from crm.core.models import AuditEntry
+    from crm.platform.models import AuditEntry
     from crm.structures.imports import HEARTBEAT_SECONDS, HEARTBEAT_TTL, _heartbeat_key
     from tests.workflows.workers import wait_until
 

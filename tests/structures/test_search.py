@@ -1,5 +1,5 @@
 """Accent-, case- and punctuation-insensitive search, filters, sort, pagination."""
-from crm.core.text import fold
+from crm.platform.text import fold
 from crm.structures.identifiers import luhn_check_digit
 from crm.structures.services import autocomplete, search_structures
 from tests.conftest import login
@@ -30,7 +30,7 @@ def test_search_ignores_accents_case_and_punctuation(make_structure):
 
 
 def test_filters_and_status(make_structure):
-    from crm.extensions import db
+    from crm.platform.extensions import db
     from crm.referential.models import Category
 
     ehpad = db.session.query(Category).filter_by(code="EHPAD").one()

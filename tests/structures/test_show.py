@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event, select
 
 from crm.activities import services as activities
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.referential.models import Offer
 from crm.structures.contacts import save_contact

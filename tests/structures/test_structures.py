@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from crm.structures import contacts as contact_services
 from crm.structures import services
 from crm.structures.identifiers import luhn_check_digit

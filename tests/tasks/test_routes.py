@@ -6,7 +6,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
 from tests.conftest import login, post

@@ -3,8 +3,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from crm.tasks import services
 
 
@@ -37,7 +37,7 @@ def test_done_is_idempotent_and_evented(make_user):
 def test_task_validation(make_user):
     import pytest
 
-    from crm.core.validation import ValidationFailed
+    from crm.platform.validation import ValidationFailed
 
     user = make_user("animateur", ["31"])
     manager = make_user("manager")

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from crm.core.dates import iso_week, local_date
+from crm.platform.dates import iso_week, local_date
 from crm.tasks import services
 from tests.conftest import login
 

@@ -6,9 +6,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from crm.core import event_types
-from crm.core.models import OutboxEvent
-from crm.extensions import db
+from crm.platform import event_types
+from crm.platform.models import OutboxEvent
+from crm.platform.extensions import db
 from tests.events.conftest import event_type, make_event, organiser  # noqa: F401  (fixtures)
 from workflows.dispatch import process_pending
 from workflows.models import RuleRun, WorkflowRuleState

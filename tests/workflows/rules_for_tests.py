@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crm.core.models import AuditEntry, utcnow
-from crm.extensions import db
+from crm.platform.models import AuditEntry, utcnow
+from crm.platform.extensions import db
 from workflows.registry import DomainEvent, Rule
 from workflows.worker import Worker as MaillageWorker
 

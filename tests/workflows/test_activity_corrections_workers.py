@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from crm.activities.models import Activity
 from crm.activities.services import delete_activity, log_activity, update_activity
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
 from crm.referential.models import Sector

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.activities.services import log_activity
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.tasks.models import Task
 from tests.workflows.conftest import outbox, process, process_again, runs, set_rule, state
 

@@ -2,9 +2,9 @@
 its counters and last runs; a change is audited and written to the outbox."""
 from sqlalchemy import select
 
-from crm.core.models import AuditEntry, OutboxEvent
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.registration import registrations
-from crm.extensions import db
+from crm.platform.extensions import db
 from tests.conftest import csrf_token, login, post
 from tests.events.conftest import page_text, person
 from tests.workflows.conftest import outbox, process, set_rule, state

@@ -9,9 +9,9 @@ from datetime import timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
-from crm.core.events import record_change
-from crm.core.models import OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.extensions import db
 from tests.workflows import rules_for_tests
 from workflows import dispatch
 from workflows.dispatch import RETRY_DELAYS, outbox_status, process_pending, replay
@@ -109,7 +109,7 @@ def test_rules_already_run_are_skipped_when_the_event_is_attempted_again(app, po
 
 def test_processing_an_event_again_changes_nothing(app, poison, make_user, make_structure):
     from crm.activities.services import log_activity
-    from crm.core.models import AuditEntry
+    from crm.platform.models import AuditEntry
     from crm.indicators.readmodel.check import check
     from crm.tasks.models import Task
 

@@ -14,7 +14,7 @@ from redis import Redis
 
 import workflows.dispatch
 from crm.accounts.services import create_api_token
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail import dispatch as mail_dispatch
 from tests.conftest import login, post
 from tests.workflows.workers import (  # noqa: F401  (fixtures)

@@ -7,9 +7,9 @@ from datetime import timedelta, timezone
 
 from sqlalchemy import func, select, update
 
-from crm.core.events import record_change
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.events import record_change
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 from tests.conftest import login, post
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
     all_processed, effects_by_event, outbox_counts, with_test_rules, wait_until, workers,

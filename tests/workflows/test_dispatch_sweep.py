@@ -8,10 +8,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import update
 
-from crm.core.events import record_change
-from crm.core.models import OutboxEvent, utcnow
-from crm.extensions import db
-from crm.queue import QueueUnavailable, redis_connection, reset_availability
+from crm.platform.events import record_change
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.extensions import db
+from crm.platform.queue import QueueUnavailable, redis_connection, reset_availability
 from workflows.dispatch import DRAIN_FLAG, enqueue_drain
 from workflows.sweep import SWEEP_FLAG, SWEEP_JOB, arm, ensure_scheduled, run_sweep
 

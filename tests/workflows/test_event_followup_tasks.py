@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.events.models import as_utc
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason
 from crm.referential.models import Offer

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from crm.events.registration import registrations
 from crm.events import services
 from crm.events.models import as_utc
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.events.conftest import person
 from tests.workflows.conftest import count, process, runs, set_rule, state, sweep

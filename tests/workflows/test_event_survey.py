@@ -4,11 +4,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.core.models import OutboxEvent
+from crm.platform.models import OutboxEvent
 from crm.events.followup import survey
 from crm.events.models import as_utc
 from crm.events.followup.survey_models import SurveyInvitation
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.events.factories import add_registration, make_event as event_row
 from tests.workflows.conftest import count, runs, set_rule, state, sweep

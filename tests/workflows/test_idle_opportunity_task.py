@@ -4,9 +4,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm.core.dates import local_today
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.dates import local_today
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity
 from crm.referential.models import Offer

@@ -8,10 +8,10 @@ import pytest
 from rq import Queue
 from sqlalchemy import func, select, update
 
-from crm.core.events import record_change
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
-from crm.queue import reset_availability
+from crm.platform.events import record_change
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
+from crm.platform.queue import reset_availability
 from tests.conftest import csrf_token, login, post
 from workflows.dispatch import RETRY_DELAYS
 

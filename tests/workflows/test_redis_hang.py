@@ -18,8 +18,8 @@ import pytest
 from redis import Redis
 
 from crm.accounts.services import create_api_token
-from crm.extensions import db
-from crm.queue import REDIS_RETRY_AFTER, QueueUnavailable, mark_unavailable, redis_connection
+from crm.platform.extensions import db
+from crm.platform.queue import REDIS_RETRY_AFTER, QueueUnavailable, mark_unavailable, redis_connection
 from tests.conftest import ROOT, login
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
     all_processed, app_on_own_redis, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules,

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from crm.core.models import OutboxEvent, utcnow
+from crm.platform.models import OutboxEvent, utcnow
 from crm.events.registration import checkin, links, registrations
 from crm.events.models import Registration
 from crm.events.models import as_utc
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from tests.conftest import run_worker_burst
 from tests.events.conftest import person, personal_link

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select, update
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason, Opportunity, Project
 from crm.referential.models import Offer

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.core.models import AuditEntry, OutboxEvent
-from crm.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.extensions import db
 from tests.conftest import ROOT
 from tests.workflows import rules_for_tests
 from workflows.models import RuleRun
@@ -189,7 +189,7 @@ def own_redis(tmp_path):
 @pytest.fixture
 def app_on_own_redis(app, own_redis):
     """The app (this process) on the test's own Redis, its circuit breaker closed before and after."""
-    from crm.queue import reset_availability
+    from crm.platform.queue import reset_availability
 
     original = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = own_redis.url

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.extensions import db
 
 DEPARTMENTS = ("31", "81", "82")
 

@@ -1,9 +1,9 @@
-"""The workflow rules, one small module each, and the consumers that follow every batch. Order matters only
-for display (rules) and for the order consumers run in."""
-from workflows.registry import Consumer, Rule, ScheduledRule
+"""The workflow rules, one small module each, the consumers that follow every batch and the sweep's
+catch-ups. Order matters only for display (rules) and for the order consumers and catch-ups run in."""
+from workflows.registry import CatchUp, Consumer, Rule, ScheduledRule
 from workflows.rules import (
     activity_next_step_task, event_followup_tasks, event_reminder, event_survey, idle_opportunity_task,
-    indicators_read_model, registration_emails, won_opportunity_project,
+    indicators_read_model, pending_emails, registration_emails, won_opportunity_project,
 )
 
 RULES: list[Rule | ScheduledRule] = [
@@ -18,4 +18,8 @@ RULES: list[Rule | ScheduledRule] = [
 
 CONSUMERS: list[Consumer] = [
     indicators_read_model.CONSUMER,
+]
+
+CATCH_UPS: list[CatchUp] = [
+    pending_emails.CATCH_UP,
 ]

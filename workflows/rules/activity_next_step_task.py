@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm.activities.models import Activity
 from crm.activities.services import plan_next_step
-from crm.extensions import db
+from crm.platform.extensions import db
 from workflows.registry import DomainEvent, Rule, origin
 
 LABEL = "Relance de la prochaine étape d'une activité"

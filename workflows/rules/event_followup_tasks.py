@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.core.dates import local_today
+from crm.platform.dates import local_today
 from crm.events.followup.tasks import follow_up_attendance, structures_to_follow_up
 from crm.events.models import Event
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Structure
 from workflows.registry import ScheduledRule, Setting, defaults_of, origin
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.models import Registration
 from crm.events.registration.reminders import registrations_to_remind, send_reminder
-from crm.extensions import db
+from crm.platform.extensions import db
 from workflows.registry import ScheduledRule, Setting, defaults_of
 
 SETTINGS = (Setting("days_before", "Envoyer le rappel ce nombre de jours avant le début", 2, 1, 30),)

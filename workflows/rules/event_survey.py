@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from crm.events.followup import survey
 from crm.events.models import Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from workflows.registry import ScheduledRule, Setting, defaults_of, origin
 
 SETTINGS = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.core.dates import local_date
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.dates import local_date
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.pipeline.followups import follow_up_idle, idle_opportunities
 from crm.pipeline.models import Opportunity
 from workflows.registry import ScheduledRule, Setting, defaults_of, origin

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.models import Registration, as_utc
 from crm.events.registration.links import send_personal_link
-from crm.extensions import db
+from crm.platform.extensions import db
 from workflows.registry import DomainEvent, Rule
 
 RESEND = "registration.resend_requested"

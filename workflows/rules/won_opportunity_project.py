@@ -2,7 +2,7 @@
 offer, linked to it; never a second project for the same opportunity."""
 from __future__ import annotations
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from crm.pipeline.services import start_won_project
 from workflows.registry import DomainEvent, Rule, origin

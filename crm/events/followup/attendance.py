@@ -18,16 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.core.events import record_change
-from crm.core.locking import lock_row
-from crm.core.text import fold
-from crm.core.validation import ValidationFailed
+from crm.platform.events import record_change
+from crm.platform.locking import lock_row
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 from crm.events.followup.attendance_import import AttendanceReport, AttendanceRow
 from crm.events.followup.matching import match_registration
 from crm.events.models import Event, Registration
 from crm.events.payloads import registration_payload
 from crm.events.registration.checkin import before_the_day_error, mark_attendance
-from crm.extensions import db
+from crm.platform.extensions import db
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600

@@ -1,4 +1,4 @@
-"""The column names of the video tools' attendance reports, folded (crm.core.text.fold).
+"""The column names of the video tools' attendance reports, folded (crm.platform.text.fold).
 
 Teams, Zoom and Livestorm name their columns differently, in the account's language; the
 reader (crm.events.followup.attendance_import) tries the chosen tool's names first, then the common ones.
@@ -17,7 +17,7 @@ FIELDS = {
 TOOLS = {"auto": "Détection automatique", "teams": "Microsoft Teams", "zoom": "Zoom",
          "livestorm": "Livestorm", "autre": "Autre outil"}
 
-# Header names per tool, folded (crm.core.text.fold), in both languages the tools export in.
+# Header names per tool, folded (crm.platform.text.fold), in both languages the tools export in.
 COMMON_HEADERS = {
     "email": ["email", "e mail", "adresse e mail", "adresse email", "courriel", "mail", "email address"],
     "name": ["name", "nom", "nom complet", "full name", "participant", "display name", "nom d affichage"],

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from crm.core.text import fold
-from crm.core.uploads import UploadRefused, check_cells, xlsx_rows
-from crm.core.validation import email_error
+from crm.platform.text import fold
+from crm.platform.uploads import UploadRefused, check_cells, xlsx_rows
+from crm.platform.validation import email_error
 from crm.events.followup.attendance_columns import (
     COMMON_HEADERS, FIELDS, NO, PARTICIPANT_SECTIONS, SIGNATURES, TOOL_HEADERS, TOOLS, YES,
 )

@@ -1,14 +1,14 @@
-"""The participants of an event as an export table (CSV or XLSX through crm.core.exports)."""
+"""The participants of an event as an export table (CSV or XLSX through crm.platform.exports)."""
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from crm.core.exports import ExportTable
-from crm.core.formatting import format_datetime
-from crm.core.models import utcnow
+from crm.platform.exports import ExportTable
+from crm.platform.formatting import format_datetime
+from crm.platform.models import utcnow
 from crm.events.models import REGISTRATION_SOURCES, REGISTRATION_STATUSES, Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.models import Structure
 
 HEADER = ["Nom", "Prénom", "E-mail", "Fonction", "Structure", "FINESS", "Département", "Secteur", "Statut",

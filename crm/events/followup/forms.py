@@ -2,7 +2,7 @@
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 
-from crm.core.forms import Form
+from crm.platform.forms import Form
 from crm.events.followup.attendance_columns import TOOLS
 
 

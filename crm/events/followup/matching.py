@@ -16,11 +16,11 @@ from sqlalchemy.orm import lazyload
 
 from crm.accounts.models import User
 from crm.accounts.permissions import can_edit_department, can_edit_structure
-from crm.core.events import record_change
-from crm.core.text import fold
-from crm.core.validation import ValidationFailed
+from crm.platform.events import record_change
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.contacts import save_contact
 from crm.structures.models import Contact, Structure
 from crm.structures.services import Page

@@ -5,14 +5,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from crm.accounts.permissions import roles_required
-from crm.core.security import is_safe_redirect
-from crm.core.validation import ValidationFailed, as_id
+from crm.platform.security import is_safe_redirect
+from crm.platform.validation import ValidationFailed, as_id
 from crm.events.followup import matching
 from crm.events.followup.forms import ResolveForm
 from crm.events.forms import StatusForm
 from crm.events.models import Event, Registration
-from crm.extensions import db
-from crm.core.web import get_or_404
+from crm.platform.extensions import db
+from crm.platform.web import get_or_404
 from crm.referential.services import departments_for_select
 
 bp = Blueprint("event_matching", __name__, url_prefix="/evenements/rapprochement")

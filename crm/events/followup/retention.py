@@ -15,12 +15,12 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import String, cast, delete, func, literal, select, update
 
-from crm.core.events import record_change
-from crm.core.locking import for_update
-from crm.core.models import utcnow
+from crm.platform.events import record_change
+from crm.platform.locking import for_update
+from crm.platform.models import utcnow
 from crm.events.followup.survey_models import SurveyInvitation
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 
 CHUNK = 500

@@ -10,9 +10,9 @@ from flask_login import current_user, login_required
 from werkzeug.utils import secure_filename
 
 from crm.accounts.permissions import EVENT_WRITE_ROLES, roles_required
-from crm.core.exports import FORMATS, export_response
-from crm.core.uploads import accepts_upload
-from crm.core.validation import ValidationFailed
+from crm.platform.exports import FORMATS, export_response
+from crm.platform.uploads import accepts_upload
+from crm.platform.validation import ValidationFailed
 from crm.events.blueprint import event_or_404
 from crm.events.followup import attendance, survey
 from crm.events.followup.attendance_columns import FIELDS
@@ -21,7 +21,7 @@ from crm.events.followup.exports import participants_table
 from crm.events.followup.forms import AttendanceImportForm
 from crm.events.forms import StatusForm
 from crm.events.models import REGISTRATION_STATUSES
-from crm.extensions import db
+from crm.platform.extensions import db
 
 bp = Blueprint("event_followup", __name__, url_prefix="/evenements")
 

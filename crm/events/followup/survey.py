@@ -7,15 +7,15 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm.core.events import record_change
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed, text
+from crm.platform.events import record_change
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, text
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
 from crm.events.payloads import registration_payload
 from crm.events.registration.emails import event_details, external_url, signature
 from crm.events.registration.links import hash_token
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email

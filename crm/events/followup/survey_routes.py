@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from crm.core.validation import ValidationFailed
+from crm.platform.validation import ValidationFailed
 from crm.events.followup import survey
 from crm.events.followup.forms import SurveyForm
 

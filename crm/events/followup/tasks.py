@@ -7,9 +7,9 @@ from datetime import date, datetime
 from sqlalchemy import exists, or_, select
 
 from crm.accounts.services import department_animator
-from crm.core.formatting import format_date
+from crm.platform.formatting import format_date
 from crm.events.models import Event, Registration, event_programmes
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.pipeline.models import OPEN_STAGES, Opportunity
 from crm.structures.models import Structure
 from crm.tasks.models import Task

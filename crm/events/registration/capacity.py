@@ -9,10 +9,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from crm.core.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
-from crm.core.models import utcnow
+from crm.platform.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
+from crm.platform.models import utcnow
 from crm.events.models import SEAT_STATUSES, Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 class TooManyRegistrations(ValueError):

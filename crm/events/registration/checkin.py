@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.core.dates import local_date, local_today
-from crm.core.models import utcnow
-from crm.core.validation import ValidationFailed
+from crm.platform.dates import local_date, local_today
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed
 from crm.events.models import ATTENDANCE_STATUSES, Event, Registration
 from crm.events.payloads import record_registration_change
 from crm.events.registration.capacity import lock_event
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 def before_the_day_error(event: Event, today=None) -> str | None:

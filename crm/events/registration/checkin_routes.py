@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm.core.errors import json_error, wants_json
-from crm.core.validation import ValidationFailed
+from crm.platform.errors import json_error, wants_json
+from crm.platform.validation import ValidationFailed
 from crm.events import queries
 from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
 from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
@@ -17,8 +17,8 @@ from crm.events.models import Registration
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
 from crm.events.registration.checkin import before_the_day_error, finish_check_in, mark_attendance
-from crm.extensions import db
-from crm.core.web import get_or_404
+from crm.platform.extensions import db
+from crm.platform.web import get_or_404
 
 
 def registration_json(registration: Registration):

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import select
 
-from crm.core.formatting import format_datetime
+from crm.platform.formatting import format_datetime
 from crm.events.ics import event_calendar, location
 from crm.events.models import Event, Registration
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import PLACEHOLDER
 from crm.mail.services import queue_email

@@ -9,10 +9,10 @@ import hmac
 
 from sqlalchemy import select, update
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.models import ATTENDANCE_STATUSES, Registration, as_utc
 from crm.events.registration import emails
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 

@@ -10,16 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm.core.events import record_change
-from crm.core.models import OutboxEvent, utcnow
-from crm.core.text import fold
-from crm.core.validation import ValidationFailed, blank, email_error, parse_int, text
+from crm.platform.events import record_change
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed, blank, email_error, parse_int, text
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_SOURCES, Event, Registration, as_utc
 from crm.events.payloads import event_part, record_registration_change, registration_payload, structure_part
 from crm.events.registration.capacity import lock_event, seats_and_existing, within_address_quota
 from crm.events.registration.checkin import mark_attendance
 from crm.events.registration.waiting_list import fill_free_seats
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.referential.services import known_department
 from crm.structures.models import Structure

@@ -7,7 +7,7 @@ from sqlalchemy import or_, select
 
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
 from crm.events.registration import emails
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 
 

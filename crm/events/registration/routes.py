@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from crm.core.text import fold
-from crm.core.validation import ValidationFailed
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
 from crm.events.models import Event
 from crm.events.registration import links, registrations
 from crm.events.registration.capacity import TooManyRegistrations, registration_counts
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.structures.services import search_structures
 
 bp = Blueprint("public_events", __name__, url_prefix="/e")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.core.models import utcnow
+from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
 from crm.events.payloads import record_registration_change
 from crm.events.registration.capacity import seats_taken
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 def fill_free_seats(event: Event, *, user_id: int | None = None) -> list[Registration]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.readmodel.rebuild import rebuild_all
 from crm.indicators.readmodel.tables import FACT_AND_CELL_TABLES, lock
 

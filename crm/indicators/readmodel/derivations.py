@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from crm.activities.models import Activity, activity_offers, activity_programmes, activity_structures
 from crm.events.models import Event, EventType, Registration, event_offers, event_programmes
 from crm.events.followup.survey_models import SurveyResponse
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import (
     ENGAGING_STATUSES, open_during, participating_activity, participating_registration, transformed,
 )

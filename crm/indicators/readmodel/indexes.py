@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 def drop_indexes(tables) -> None:

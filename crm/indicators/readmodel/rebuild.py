@@ -14,8 +14,8 @@ import time
 from flask import current_app
 from sqlalchemy import delete, func, select, text
 
-from crm.core.models import utcnow
-from crm.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.extensions import db
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.indexes import create_indexes, drop_indexes

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import insert
 
-from crm.core.locking import INDICATOR_MAINTENANCE, advisory_lock
-from crm.extensions import db
+from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock
+from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
 
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits

@@ -21,7 +21,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crm.extensions import db
+from crm.platform.extensions import db
 from crm.indicators.definitions import was_open_during
 from crm.indicators.periods import month, quarter, year
 from crm.indicators.readmodel import derivations as d

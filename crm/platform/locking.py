@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, text
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 # One-key spaces: pg_advisory_xact_lock(key).
 FINESS_IMPORT = 1_100_507  # the FINESS layout's number: one import at a time

@@ -10,8 +10,8 @@ from datetime import timezone
 
 from sqlalchemy import func, select
 
-from crm.core.models import OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.extensions import db
 
 
 def dead_condition():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 
 class StaleEdit(ValueError):

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 # BigInteger primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER autoincrements).
 BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -13,7 +13,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from crm.core.errors import json_error, wants_json
+from crm.platform.errors import json_error, wants_json
 
 
 def is_safe_redirect(target: str | None) -> bool:

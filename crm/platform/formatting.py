@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from crm.core.dates import PARIS
+from crm.platform.dates import PARIS
 
 NBSP = "\u202f"  # narrow no-break space, the French thousands separator
 

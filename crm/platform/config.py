@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def instance_dir() -> Path:
@@ -95,7 +95,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "CRM_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        # No ping on every checkout (a round trip per request): crm/core/pool.py pings a connection
+        # No ping on every checkout (a round trip per request): crm/platform/pool.py pings a connection
         # only after it sat idle, and connections are replaced after half an hour whatever happens.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "pool_recycle": 1800},
         "CRM_DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("CRM_DB_PING_AFTER_IDLE_SECONDS", "10")),
@@ -115,9 +115,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # Default lifetime of a new personal API token (``crm token create --days N`` overrides it).
         "API_TOKEN_DAYS": int(os.environ.get("API_TOKEN_DAYS", "365")),
         "WTF_CSRF_TIME_LIMIT": None,
-        "WTF_I18N_ENABLED": False,  # WTForms' bundled French messages, see crm/core/forms.py
+        "WTF_I18N_ENABLED": False,  # WTForms' bundled French messages, see crm/platform/forms.py
         # Any request body, anonymous ones included; the admin's FINESS import alone takes up to
-        # CRM_MAX_UPLOAD_MB (the national file is ~60 MB), see crm.core.uploads.accepts_upload.
+        # CRM_MAX_UPLOAD_MB (the national file is ~60 MB), see crm.platform.uploads.accepts_upload.
         "MAX_CONTENT_LENGTH": int(os.environ.get("CRM_MAX_BODY_KB", "2048")) * 1024,
         "CRM_MAX_UPLOAD_BYTES": int(os.environ.get("CRM_MAX_UPLOAD_MB", "200")) * 1024 * 1024,
         # Login throttling: failures allowed per (email, client address) / per client address in the window.

@@ -1,7 +1,7 @@
 from flask import Blueprint, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 bp = Blueprint("core", __name__)
 

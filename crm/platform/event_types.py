@@ -110,7 +110,7 @@ def require_known(event_type: str) -> None:
     """Refuse an outbox write whose type is not in :data:`EVENT_TYPES`."""
     if event_type not in EVENT_TYPES:
         raise UnknownEventType(
-            f"Unknown domain event type {event_type!r}: declare it in crm/core/event_types.py (EVENT_TYPES) "
+            f"Unknown domain event type {event_type!r}: declare it in crm/platform/event_types.py (EVENT_TYPES) "
             "with its payload's fields and meaning before writing it.")
 
 

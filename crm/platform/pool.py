@@ -6,7 +6,7 @@ A connection used a moment ago is as alive as the ping would say, so only one th
 in the pool longer than ``CRM_DB_PING_AFTER_IDLE_SECONDS`` is pinged; a dead one makes the
 pool reconnect, and throw away every connection older than it (a restarted server closed them
 all), before the request gets it. ``pool_recycle`` replaces connections after a while whatever
-happens. A connection dropped in the middle of a request is answered 503 (``crm/core/errors.py``).
+happens. A connection dropped in the middle of a request is answered 503 (``crm/platform/errors.py``).
 """
 from __future__ import annotations
 

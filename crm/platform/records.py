@@ -15,7 +15,7 @@ from sqlalchemy import Table, inspect, insert
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 Model = TypeVar("Model")
 

@@ -6,8 +6,8 @@ from datetime import date
 
 from flask import abort, flash, request
 
-from crm.core.validation import MAX_ID, ValidationFailed
-from crm.extensions import db
+from crm.platform.validation import MAX_ID, ValidationFailed
+from crm.platform.extensions import db
 
 
 def int_arg(name: str, default: int | None = None, maximum: int = MAX_ID, *, minimum: int = 1) -> int | None:

@@ -6,7 +6,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
-from crm.extensions import db
+from crm.platform.extensions import db
 
 MESSAGES = {
     400: "Requête invalide.",

@@ -13,10 +13,10 @@ from typing import Any
 from flask_login import current_user
 from sqlalchemy import bindparam, insert
 
-from crm.core.event_types import require_known
-from crm.core.locking import is_postgresql
-from crm.core.models import AuditEntry, OutboxEvent, utcnow
-from crm.extensions import db
+from crm.platform.event_types import require_known
+from crm.platform.locking import is_postgresql
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.extensions import db
 
 # Core inserts, not ORM objects: every change writes these two rows, and the ORM's unit of work
 # (objects, identity map, a flush) cost more CPU than the change itself on the hot API paths.
@@ -85,7 +85,7 @@ def record_change(
 ) -> None:
     """Write the audit entry and the outbox event of one change in the session's transaction.
 
-    ``event_type`` must be in the catalogue (:mod:`crm.core.event_types`), or :class:`UnknownEventType`
+    ``event_type`` must be in the catalogue (:mod:`crm.platform.event_types`), or :class:`UnknownEventType`
     is raised. They are inserted at once (the caller's commit or rollback decides their fate with the
     change's own rows); ``entity_id`` must therefore be known, i.e. the entity flushed.
     """
