@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install worker bench-crawl bench-finess bench-search bench-api bench-pages bench-registration bench-outbox bench-freshness clean
+.PHONY: run test lint install worker bench-crawl bench-finess bench-search bench-api bench-pages bench-registration bench-outbox bench-freshness clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: $(STAMP)
 ## Run the test suite (TEST_DATABASE_URL / TEST_REDIS_URL select real servers; see README).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The shape of the code: import contracts of the floors (.importlinter), ruff lint and format (ruff.toml).
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 worker: $(STAMP)
 	$(BIN)/rq worker --with-scheduler -w workflows.worker.Worker --url "$${REDIS_URL:?set REDIS_URL}" outbox mail imports default

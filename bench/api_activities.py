@@ -20,6 +20,7 @@ The CPU time spent per request by the gunicorn workers, the PostgreSQL backends 
 bench database and the clients is measured too (from /proc), so that a run on a machine
 busy with other work still tells what two idle cores would sustain.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,9 @@ def has_structures(url, department: str) -> bool:
 
     try:
         with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
-            row = conn.execute("SELECT count(*) FROM structures WHERE department_code = %s AND is_open",
-                               (department,)).fetchone()
+            row = conn.execute(
+                "SELECT count(*) FROM structures WHERE department_code = %s AND is_open", (department,)
+            ).fetchone()
             return bool(row and row[0])
     except psycopg.Error:
         return False
@@ -91,23 +93,44 @@ def prepare(args, reuse: bool) -> tuple[list[str], list[int], list[int]]:
             db.create_all()
             load_reference_data()
             for number in range(args.structures):
-                create_structure({"name": f"EHPAD Bench {number:04d}", "department_code": args.department,
-                                  "commune": "Toulouse", "postal_code": "31000"}, origin="bench")
+                create_structure(
+                    {
+                        "name": f"EHPAD Bench {number:04d}",
+                        "department_code": args.department,
+                        "commune": "Toulouse",
+                        "postal_code": "31000",
+                    },
+                    origin="bench",
+                )
         tokens = []
         for number in range(args.users):
             email = BENCH_EMAIL.replace("@", f"{number or ''}@")
             user = db.session.scalar(select(User).where(User.email == email))
-            user = save_user(user, email=email, role="animateur", first_name="Bench", last_name=f"API {number}",
-                             department_codes=[args.department], password="bench-" + secrets.token_hex(8),
-                             origin="bench")
+            user = save_user(
+                user,
+                email=email,
+                role="animateur",
+                first_name="Bench",
+                last_name=f"API {number}",
+                department_codes=[args.department],
+                password="bench-" + secrets.token_hex(8),
+                origin="bench",
+            )
             tokens.append(create_api_token(user))
-        structure_ids = list(db.session.scalars(
-            select(Structure.id).where(Structure.department_code == args.department, Structure.is_open.is_(True))
-            .order_by(Structure.id).limit(2000)))
+        structure_ids = list(
+            db.session.scalars(
+                select(Structure.id)
+                .where(Structure.department_code == args.department, Structure.is_open.is_(True))
+                .order_by(Structure.id)
+                .limit(2000)
+            )
+        )
         offer_ids = list(db.session.scalars(select(Offer.id).where(Offer.active.is_(True))))
         activities = db.session.scalar(select(func.count()).select_from(db.metadata.tables["activities"]))
-        print(f"Base : {len(structure_ids)} structures ouvertes dans le {args.department} utilisées, "
-              f"{activities} activités déjà en base.")
+        print(
+            f"Base : {len(structure_ids)} structures ouvertes dans le {args.department} utilisées, "
+            f"{activities} activités déjà en base."
+        )
         if not reuse:  # planner statistics for the fresh tables (a seeded database has its own)
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("ANALYZE")
@@ -123,10 +146,25 @@ def free_port() -> int:
 
 
 def start_gunicorn(args, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-           "DATABASE_URL": args.database_url, "REDIS_URL": "", "PYTHONPATH": str(ROOT)}
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-               "--log-level", "warning", "--backlog", "256"]
+    env = {
+        **os.environ,
+        "CRM_ENV": "production",
+        "SECRET_KEY": "bench-" + secrets.token_hex(16),
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": "",
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "-w",
+        str(args.workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "256",
+    ]
     if args.threads > 1:
         command += ["-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
     process = subprocess.Popen(command + [args.app], cwd=ROOT, env=env, start_new_session=True)
@@ -170,8 +208,17 @@ def activity_body(rng: random.Random, structure_ids: list[int], offer_ids: list[
     return json.dumps(body).encode()
 
 
-def client_loop(port: int, token: str, structure_ids, offer_ids, start_at: float, stop_at: float, seed: int,
-                results: list, lock: threading.Lock) -> None:
+def client_loop(
+    port: int,
+    token: str,
+    structure_ids,
+    offer_ids,
+    start_at: float,
+    stop_at: float,
+    seed: int,
+    results: list,
+    lock: threading.Lock,
+) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -219,8 +266,12 @@ def server_pids(process: subprocess.Popen, database_url: str) -> list[int]:
     workers = [int(pid) for pid in children.read_text().split()] if children.exists() else []
     url = make_url(database_url)
     with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
-        backends = [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (url.database,))]
+        backends = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (url.database,)
+            )
+        ]
     return workers, backends
 
 
@@ -238,8 +289,18 @@ def run(args, tokens, structure_ids, offer_ids) -> dict:
         stop_at = start_at + args.seconds
         with ThreadPoolExecutor(max_workers=args.clients + 1) as pool:
             for number in range(args.clients):
-                pool.submit(client_loop, port, tokens[number % len(tokens)], structure_ids, offer_ids, start_at,
-                            stop_at, number, results, lock)
+                pool.submit(
+                    client_loop,
+                    port,
+                    tokens[number % len(tokens)],
+                    structure_ids,
+                    offer_ids,
+                    start_at,
+                    stop_at,
+                    number,
+                    results,
+                    lock,
+                )
             time.sleep(max(0.0, start_at - time.perf_counter()))
             workers, backends = server_pids(process, args.database_url)
             workers_before, backends_before = sum(map(cpu_seconds, workers)), sum(map(cpu_seconds, backends))
@@ -255,13 +316,19 @@ def run(args, tokens, structure_ids, offer_ids) -> dict:
     for _, by_status, _ in results:
         for status, count in by_status.items():
             statuses[status] = statuses.get(status, 0) + count
-    return {"requests": len(latencies), "rps": len(latencies) / args.seconds,
-            "p50": statistics.median(latencies) * 1000, "p95": percentile(latencies, 0.95) * 1000,
-            "p99": percentile(latencies, 0.99) * 1000, "errors": sum(e for _, _, e in results),
-            "statuses": statuses, "workers_cpu_ms": workers_cpu * 1000 / max(1, len(latencies)),
-            "backends_cpu_ms": backends_cpu * 1000 / max(1, len(latencies)),
-            "client_cpu_ms": client_cpu * 1000 / max(1, len(latencies)),
-            "load": os.getloadavg()[0]}
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / args.seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "errors": sum(e for _, _, e in results),
+        "statuses": statuses,
+        "workers_cpu_ms": workers_cpu * 1000 / max(1, len(latencies)),
+        "backends_cpu_ms": backends_cpu * 1000 / max(1, len(latencies)),
+        "client_cpu_ms": client_cpu * 1000 / max(1, len(latencies)),
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -272,22 +339,36 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4,
-                        help="threads per worker (> 1: gthread worker with keep-alive; 1: sync worker)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=4,
+        help="threads per worker (> 1: gthread worker with keep-alive; 1: sync worker)",
+    )
     parser.add_argument("--structures", type=int, default=300, help="structures created in a new database")
     parser.add_argument("--department", default="31")
-    parser.add_argument("--users", type=int, default=1,
-                        help="animators (each client uses the token of one of them, in turn)")
+    parser.add_argument(
+        "--users", type=int, default=1, help="animators (each client uses the token of one of them, in turn)"
+    )
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--app", default="wsgi:app",
-                        help="WSGI application served (bench.api_floor:app: the same SQL in a bare Flask route)")
+    parser.add_argument(
+        "--app",
+        default="wsgi:app",
+        help="WSGI application served (bench.api_floor:app: the same SQL in a bare Flask route)",
+    )
     args = parser.parse_args()
 
     from sqlalchemy.engine import make_url
 
     url = make_url(args.database_url)
-    os.environ.update({"CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": args.database_url, "REDIS_URL": ""})
+    os.environ.update(
+        {
+            "CRM_ENV": "production",
+            "SECRET_KEY": "bench-" + secrets.token_hex(16),
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": "",
+        }
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     reuse = args.reuse and has_structures(url, args.department)
     if not reuse:
@@ -298,21 +379,29 @@ def main() -> None:
     server = f"gunicorn -w {args.workers}" + (f" --threads {args.threads} (gthread)" if args.threads > 1 else " (sync)")
     if args.app != "wsgi:app":
         server += f", {args.app}"
-    print(f"\n## POST /api/v1/activities, {args.clients} clients, {args.users} animator(s), {args.seconds:.0f} s "
-          f"({server})\n")
+    print(
+        f"\n## POST /api/v1/activities, {args.clients} clients, {args.users} animator(s), {args.seconds:.0f} s "
+        f"({server})\n"
+    )
     print("| requests | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors | statuses |")
     print("|---:|---:|---:|---:|---:|---:|---|")
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(result["statuses"].items()))
-    print(f"| {result['requests']} | **{result['rps']:.0f}** | {result['p50']:.1f} | {result['p95']:.1f} | "
-          f"{result['p99']:.1f} | {result['errors']} | {statuses} |")
+    print(
+        f"| {result['requests']} | **{result['rps']:.0f}** | {result['p50']:.1f} | {result['p95']:.1f} | "
+        f"{result['p99']:.1f} | {result['errors']} | {statuses} |"
+    )
     workers, backends, client = result["workers_cpu_ms"], result["backends_cpu_ms"], result["client_cpu_ms"]
     server = workers + backends
     cores = os.cpu_count() or 2
-    print(f"\nCPU par requête : {workers:.1f} ms dans les workers gunicorn, {backends:.1f} ms dans PostgreSQL, "
-          f"{client:.1f} ms côté clients ; charge de la machine pendant la mesure : {result['load']:.1f} "
-          f"sur {cores} cœurs.")
-    print(f"Capacité sur {cores} cœurs libres, bornée par le CPU : ~{cores * 1000 / (server + client):.0f} "
-          f"requêtes/s (clients compris), ~{cores * 1000 / server:.0f} requêtes/s (serveur seul).")
+    print(
+        f"\nCPU par requête : {workers:.1f} ms dans les workers gunicorn, {backends:.1f} ms dans PostgreSQL, "
+        f"{client:.1f} ms côté clients ; charge de la machine pendant la mesure : {result['load']:.1f} "
+        f"sur {cores} cœurs."
+    )
+    print(
+        f"Capacité sur {cores} cœurs libres, bornée par le CPU : ~{cores * 1000 / (server + client):.0f} "
+        f"requêtes/s (clients compris), ~{cores * 1000 / server:.0f} requêtes/s (serveur seul)."
+    )
     print(f"\nObjectif >= 200 requêtes/s : {'atteint' if result['rps'] >= 200 else 'NON atteint'}.")
 
 

@@ -9,12 +9,13 @@ sector, the offers, the activity, its links, the audit entry and the outbox even
 statement, the task of a next step with its own audit entry and event, one transaction), so
 the benchmark run against it shows what the framework layers cost on top of the database work.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import psycopg
 from flask import Flask, jsonify, request
@@ -51,8 +52,18 @@ def connection() -> psycopg.Connection:
 
 
 def change(cur, user_id: int, entity: str, entity_id: int, event: str, changes: dict, payload: dict, at) -> None:
-    cur.execute(CHANGE, {"at": at, "user": user_id, "type": entity, "id": entity_id, "changes": Json(changes),
-                         "event": event, "payload": Json(payload)})
+    cur.execute(
+        CHANGE,
+        {
+            "at": at,
+            "user": user_id,
+            "type": entity,
+            "id": entity_id,
+            "changes": Json(changes),
+            "event": event,
+            "payload": Json(payload),
+        },
+    )
 
 
 @app.post("/api/v1/activities")
@@ -69,36 +80,94 @@ def create_activity():
         if len(structures) != len(body["structure_ids"]) or any(s[2] not in departments for s in structures):
             return jsonify({"error": {"status": 403}}), 403
         offers = cur.execute(OFFERS, (body.get("offer_ids") or [],)).fetchall() if body.get("offer_ids") else []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         occurred_on = date.fromisoformat(body["occurred_on"])
         due_on = date.fromisoformat(body["next_step_due_on"]) if body.get("next_step") else None
-        activity_id = cur.execute(ACTIVITY, (
-            body["kind"], occurred_on, body.get("duration_minutes"), user_id, body.get("subject"), body.get("notes"),
-            bool(body.get("is_information")), body.get("next_step"), due_on, now, now)).fetchone()[0]
-        cur.executemany("INSERT INTO activity_structures (activity_id, structure_id) VALUES (%s, %s)",
-                        [(activity_id, s[0]) for s in structures])
+        activity_id = cur.execute(
+            ACTIVITY,
+            (
+                body["kind"],
+                occurred_on,
+                body.get("duration_minutes"),
+                user_id,
+                body.get("subject"),
+                body.get("notes"),
+                bool(body.get("is_information")),
+                body.get("next_step"),
+                due_on,
+                now,
+                now,
+            ),
+        ).fetchone()[0]
+        cur.executemany(
+            "INSERT INTO activity_structures (activity_id, structure_id) VALUES (%s, %s)",
+            [(activity_id, s[0]) for s in structures],
+        )
         if offers:
-            cur.executemany("INSERT INTO activity_offers (activity_id, offer_id) VALUES (%s, %s)",
-                            [(activity_id, o[0]) for o in offers])
-        payload = {"activity_id": activity_id, "kind": body["kind"], "occurred_on": occurred_on.isoformat(),
-                   "is_information": bool(body.get("is_information")), "author_id": user_id,
-                   "structures": [{"structure_id": s[0], "department": s[2], "sector": s[3]} for s in structures],
-                   "programme_ids": sorted({o[1] for o in offers}), "offer_ids": sorted(o[0] for o in offers)}
-        change(cur, user_id, "activity", activity_id, "activity.logged",
-               {"kind": [None, body["kind"]], "occurred_on": [None, occurred_on.isoformat()],
-                "structures": [None, [s[0] for s in structures]]}, payload, now)
+            cur.executemany(
+                "INSERT INTO activity_offers (activity_id, offer_id) VALUES (%s, %s)",
+                [(activity_id, o[0]) for o in offers],
+            )
+        payload = {
+            "activity_id": activity_id,
+            "kind": body["kind"],
+            "occurred_on": occurred_on.isoformat(),
+            "is_information": bool(body.get("is_information")),
+            "author_id": user_id,
+            "structures": [{"structure_id": s[0], "department": s[2], "sector": s[3]} for s in structures],
+            "programme_ids": sorted({o[1] for o in offers}),
+            "offer_ids": sorted(o[0] for o in offers),
+        }
+        change(
+            cur,
+            user_id,
+            "activity",
+            activity_id,
+            "activity.logged",
+            {
+                "kind": [None, body["kind"]],
+                "occurred_on": [None, occurred_on.isoformat()],
+                "structures": [None, [s[0] for s in structures]],
+            },
+            payload,
+            now,
+        )
         task_id = None
         if body.get("next_step"):
-            task_id = cur.execute(TASK, (body["next_step"], user_id, user_id, due_on, structures[0][0], activity_id,
-                                         now)).fetchone()[0]
-            change(cur, user_id, "task", task_id, "task.created",
-                   {"title": [None, body["next_step"]], "due_on": [None, due_on.isoformat()]},
-                   {"task_id": task_id, "owner_id": user_id, "structure_id": structures[0][0],
-                    "department": structures[0][2], "due_on": due_on.isoformat(), "source": "activite",
-                    "opportunity_id": None, "project_id": None, "activity_id": activity_id}, now)
-    return jsonify({"id": activity_id, "kind": body["kind"], "occurred_on": occurred_on.isoformat(),
-                    "structures": [{"id": s[0], "name": s[1], "department_code": s[2]} for s in structures],
-                    "offer_ids": payload["offer_ids"], "created_at": now.isoformat(), "task_id": task_id}), 201
+            task_id = cur.execute(
+                TASK, (body["next_step"], user_id, user_id, due_on, structures[0][0], activity_id, now)
+            ).fetchone()[0]
+            change(
+                cur,
+                user_id,
+                "task",
+                task_id,
+                "task.created",
+                {"title": [None, body["next_step"]], "due_on": [None, due_on.isoformat()]},
+                {
+                    "task_id": task_id,
+                    "owner_id": user_id,
+                    "structure_id": structures[0][0],
+                    "department": structures[0][2],
+                    "due_on": due_on.isoformat(),
+                    "source": "activite",
+                    "opportunity_id": None,
+                    "project_id": None,
+                    "activity_id": activity_id,
+                },
+                now,
+            )
+    return jsonify(
+        {
+            "id": activity_id,
+            "kind": body["kind"],
+            "occurred_on": occurred_on.isoformat(),
+            "structures": [{"id": s[0], "name": s[1], "department_code": s[2]} for s in structures],
+            "offer_ids": payload["offer_ids"],
+            "created_at": now.isoformat(),
+            "task_id": task_id,
+        }
+    ), 201
 
 
 @app.get("/api/v1/openapi.json")

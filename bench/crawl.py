@@ -23,6 +23,7 @@ the target each page is held to (< 100 ms for the animator's daily pages, < 150 
 A rule no variant could be built for is listed at the end with the reason. Not a test: nothing fails
 on a timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,25 +52,53 @@ MIN_STRUCTURES = {"national": 90_000, "region": 5_000, "demo": 300}
 DAILY = {"activities.index", "structures.show", "pipeline.board", "tasks.mine"}
 
 # Whose page is it: the first prefix that matches names the role; public pages are requested anonymously.
-PUBLIC = {"accounts.login", "core.health", "core.favicon", "api.openapi", "calendar.public_feed",
-          "calendar.event_download", "calendar.personal_feed", "public_events.show",
-          "public_events.confirmation", "public_events.cancel", "public_events.structures",
-          "survey_public.answer", "static"}
+PUBLIC = {
+    "accounts.login",
+    "core.health",
+    "core.favicon",
+    "api.openapi",
+    "calendar.public_feed",
+    "calendar.event_download",
+    "calendar.personal_feed",
+    "public_events.show",
+    "public_events.confirmation",
+    "public_events.cancel",
+    "public_events.structures",
+    "survey_public.answer",
+    "static",
+}
 ROLE_OF_PREFIX = [
-    ("admin.", "admin"), ("mail.", "admin"), ("outbox.", "admin"), ("referential.", "admin"),
-    ("workflow_rules.", "admin"), ("accounts.", "admin"),
-    ("events.", "organisateur"), ("event_followup.", "organisateur"), ("event_matching.", "organisateur"),
-    ("api.list_events", "organisateur"), ("api.get_event", "organisateur"), ("api.event_ics", "organisateur"),
+    ("admin.", "admin"),
+    ("mail.", "admin"),
+    ("outbox.", "admin"),
+    ("referential.", "admin"),
+    ("workflow_rules.", "admin"),
+    ("accounts.", "admin"),
+    ("events.", "organisateur"),
+    ("event_followup.", "organisateur"),
+    ("event_matching.", "organisateur"),
+    ("api.list_events", "organisateur"),
+    ("api.get_event", "organisateur"),
+    ("api.event_ics", "organisateur"),
     ("api.list_registrations", "organisateur"),
-    ("indicators.manager", "manager"), ("indicators.detail", "manager"), ("indicators.export", "manager"),
-    ("indicators.figures_json", "manager"), ("api.engagement", "manager"), ("api.report", "manager"),
-    ("api.information_participation", "manager"), ("api.transformation_rate", "manager"),
+    ("indicators.manager", "manager"),
+    ("indicators.detail", "manager"),
+    ("indicators.export", "manager"),
+    ("indicators.figures_json", "manager"),
+    ("api.engagement", "manager"),
+    ("api.report", "manager"),
+    ("api.information_participation", "manager"),
+    ("api.transformation_rate", "manager"),
 ]
 
 # Typical query strings per endpoint (the unfiltered page is always measured first).
 VARIANTS = {
-    "activities.index": ["departement={dep}", "type=visite&departement={dep}",
-                         "programme={programme}&departement={dep}", "LAST"],
+    "activities.index": [
+        "departement={dep}",
+        "type=visite&departement={dep}",
+        "programme={programme}&departement={dep}",
+        "LAST",
+    ],
     "pipeline.opportunities": ["departement={dep}", "LAST"],
     "pipeline.board": ["departement={dep}", "departement={dep}&programme={programme}"],
     "pipeline.projects": ["departement={dep}", "LAST"],
@@ -134,43 +163,63 @@ def real_ids(db, department: str) -> dict:
 
     dep = department
     ids = {
-        "structure_id": scalar(db, """
+        "structure_id": scalar(
+            db,
+            """
             SELECT s.id FROM structures s JOIN activity_structures a ON a.structure_id = s.id
-            WHERE s.department_code = :dep GROUP BY s.id ORDER BY count(*) DESC LIMIT 1""", dep=dep),
-        "activity_id": scalar(db, """
+            WHERE s.department_code = :dep GROUP BY s.id ORDER BY count(*) DESC LIMIT 1""",
+            dep=dep,
+        ),
+        "activity_id": scalar(
+            db,
+            """
             SELECT a.id FROM activities a JOIN activity_structures l ON l.activity_id = a.id
             JOIN structures s ON s.id = l.structure_id WHERE s.department_code = :dep
-            ORDER BY a.occurred_on DESC, a.id DESC LIMIT 1""", dep=dep),
+            ORDER BY a.occurred_on DESC, a.id DESC LIMIT 1""",
+            dep=dep,
+        ),
         "opportunity_id": scalar(db, "SELECT max(id) FROM opportunities WHERE department_code = :dep", dep=dep),
         "project_id": scalar(db, "SELECT max(id) FROM projects WHERE department_code = :dep", dep=dep),
         "task_id": scalar(db, "SELECT max(id) FROM tasks"),
-        "event_id": scalar(db, """
+        "event_id": scalar(
+            db,
+            """
             SELECT e.id FROM events e LEFT JOIN registrations r ON r.event_id = e.id
-            WHERE e.status IN ('publie', 'clos') GROUP BY e.id ORDER BY count(r.id) DESC, e.id LIMIT 1"""),
+            WHERE e.status IN ('publie', 'clos') GROUP BY e.id ORDER BY count(r.id) DESC, e.id LIMIT 1""",
+        ),
         "series_id": scalar(db, "SELECT min(id) FROM event_series"),
         "message_id": scalar(db, "SELECT max(id) FROM email_messages"),
         "run_id": scalar(db, "SELECT max(id) FROM import_runs"),
         "programme": scalar(db, "SELECT min(id) FROM programmes"),
     }
     ids["slug"] = scalar(db, "SELECT slug FROM events WHERE id = :id", id=ids["event_id"])
-    ids["contact_id"], ids["contact_structure_id"] = db.session.execute(text(
-        "SELECT c.id, c.structure_id FROM contacts c JOIN structures s ON s.id = c.structure_id "
-        "WHERE s.department_code = :dep ORDER BY c.id LIMIT 1"), {"dep": dep}).first() or (None, None)
+    ids["contact_id"], ids["contact_structure_id"] = db.session.execute(
+        text(
+            "SELECT c.id, c.structure_id FROM contacts c JOIN structures s ON s.id = c.structure_id "
+            "WHERE s.department_code = :dep ORDER BY c.id LIMIT 1"
+        ),
+        {"dep": dep},
+    ).first() or (None, None)
     # Personal links: only their hashes are stored, so the run gives one registration and one
     # survey invitation a token of its own (a bench database, nobody's real link).
-    registration = scalar(db, "SELECT id FROM registrations WHERE event_id = :id AND status = 'inscrit' "
-                              "ORDER BY id LIMIT 1", id=ids["event_id"])
+    registration = scalar(
+        db,
+        "SELECT id FROM registrations WHERE event_id = :id AND status = 'inscrit' ORDER BY id LIMIT 1",
+        id=ids["event_id"],
+    )
     if registration:
         ids["cancel_token"] = secrets.token_urlsafe(24)
-        db.session.execute(text(
-            "UPDATE registrations SET cancel_token_hash = :h WHERE id = :id"),
-            {"h": hash_token(ids["cancel_token"]), "id": registration})
+        db.session.execute(
+            text("UPDATE registrations SET cancel_token_hash = :h WHERE id = :id"),
+            {"h": hash_token(ids["cancel_token"]), "id": registration},
+        )
     invitation = scalar(db, "SELECT min(id) FROM survey_invitations")
     if invitation:
         ids["survey_token"] = secrets.token_urlsafe(24)
-        db.session.execute(text(
-            "UPDATE survey_invitations SET token_hash = :h WHERE id = :id"),
-            {"h": hash_token(ids["survey_token"]), "id": invitation})
+        db.session.execute(
+            text("UPDATE survey_invitations SET token_hash = :h WHERE id = :id"),
+            {"h": hash_token(ids["survey_token"]), "id": invitation},
+        )
     db.session.commit()
     return ids
 
@@ -187,9 +236,11 @@ def paths_for(rule, ids: dict, users: dict, department: str) -> tuple[list[str],
     choices: list[dict] = [{}]
     for arg in sorted(args):
         if arg == "token":
-            token = {"public_events.cancel": ids.get("cancel_token"),
-                     "survey_public.answer": ids.get("survey_token"),
-                     "calendar.personal_feed": feed_token(users["animateur"])}.get(endpoint)
+            token = {
+                "public_events.cancel": ids.get("cancel_token"),
+                "survey_public.answer": ids.get("survey_token"),
+                "calendar.personal_feed": feed_token(users["animateur"]),
+            }.get(endpoint)
             if not token:
                 return [], "aucun lien personnel dans la base"
             values["token"] = token
@@ -210,8 +261,9 @@ def paths_for(rule, ids: dict, users: dict, department: str) -> tuple[list[str],
         elif arg == "indicator":
             choices = [{"indicator": name} for name in ("participation", "transformation", "engagement")]
         elif arg == "name" and endpoint == "indicators.export":
-            choices = [{"name": name, "fmt": "csv"} for name in exports.TABLES] + [{"name": "participation",
-                                                                                    "fmt": "xlsx"}]
+            choices = [{"name": name, "fmt": "csv"} for name in exports.TABLES] + [
+                {"name": "participation", "fmt": "xlsx"}
+            ]
         elif arg == "name":
             values["name"] = "programmes"
         elif arg == "key":
@@ -270,8 +322,14 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(args.database_url)
-    os.environ.update({"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": args.database_url, "LOGIN_MAX_FAILURES_PER_IP": "100000"})
+    os.environ.update(
+        {
+            "CRM_ENV": "development",
+            "SECRET_KEY": "bench-" + secrets.token_hex(16),
+            "DATABASE_URL": args.database_url,
+            "LOGIN_MAX_FAILURES_PER_IP": "100000",
+        }
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     reuse = args.reuse and seeded(url, MIN_STRUCTURES[args.scale], 1_900_000 if args.scale == "national" else 0)
     if not reuse:
@@ -296,15 +354,24 @@ def main() -> None:
         for role in ROLES:
             email = f"bench.crawl.{role}@example.org"
             user = db.session.scalar(select(User).where(User.email == email))
-            users[role] = save_user(user, email=email, role=role, first_name="Bench", last_name=role.title(),
-                                    department_codes=[args.department] if role == "animateur" else [],
-                                    password=PASSWORD, origin="bench")
+            users[role] = save_user(
+                user,
+                email=email,
+                role=role,
+                first_name="Bench",
+                last_name=role.title(),
+                department_codes=[args.department] if role == "animateur" else [],
+                password=PASSWORD,
+                origin="bench",
+            )
             db.session.commit()
             tokens[role] = create_api_token(users[role])
             db.session.commit()
         ids = real_ids(db, args.department)
-        counts = {table: scalar(db, f"SELECT count(*) FROM {table}")
-                  for table in ("structures", "activities", "opportunities", "events", "registrations")}
+        counts = {
+            table: scalar(db, f"SELECT count(*) FROM {table}")
+            for table in ("structures", "activities", "opportunities", "events", "registrations")
+        }
         print("Base : " + ", ".join(f"{n:,} {table}".replace(",", " ") for table, n in counts.items()))
 
         emails = {role: users[role].email for role in ROLES}
@@ -359,22 +426,28 @@ def main() -> None:
         print(f"  {result.role:12} {path[:90]:90} p95 {percentile(result.timings, 0.95):8.1f} ms", flush=True)
 
     results.sort(key=lambda r: -percentile(r.timings, 0.95))
-    print(f"\n## Toutes les pages GET ({len(results)} variantes de {len({r.endpoint for r in results})} routes, "
-          f"{args.requests} requêtes mesurées après {args.warmup} de chauffe ; "
-          f"{time.perf_counter() - started_at:.0f} s ; charge de la machine {load_before[0]:.2f} avant, "
-          f"{os.getloadavg()[0]:.2f} après)\n")
+    print(
+        f"\n## Toutes les pages GET ({len(results)} variantes de {len({r.endpoint for r in results})} routes, "
+        f"{args.requests} requêtes mesurées après {args.warmup} de chauffe ; "
+        f"{time.perf_counter() - started_at:.0f} s ; charge de la machine {load_before[0]:.2f} avant, "
+        f"{os.getloadavg()[0]:.2f} après)\n"
+    )
     print("| page | rôle | statut | p50 (ms) | p95 (ms) | max (ms) | octets | SQL | objectif p95 |")
     print("|---|---|---|---:|---:|---:|---:|---:|---|")
     for r in results:
         p95 = percentile(r.timings, 0.95)
         verdict = "atteint" if p95 < r.target else "**NON atteint**"
-        print(f"| `{r.path[:110]}` | {r.role} | {'/'.join(map(str, sorted(r.statuses)))} "
-              f"| {statistics.median(r.timings):.1f} | {p95:.1f} | {max(r.timings):.1f} | {r.size:,} "
-              f"| {r.statements} | < {r.target} ms : {verdict} |".replace(",", " "))
+        print(
+            f"| `{r.path[:110]}` | {r.role} | {'/'.join(map(str, sorted(r.statuses)))} "
+            f"| {statistics.median(r.timings):.1f} | {p95:.1f} | {max(r.timings):.1f} | {r.size:,} "
+            f"| {r.statements} | < {r.target} ms : {verdict} |".replace(",", " ")
+        )
     over = [r for r in results if percentile(r.timings, 0.95) >= r.target]
     errors = [r for r in results if any(s >= 500 for s in r.statuses)]
-    print(f"\n{len(results) - len(over)} variantes sur {len(results)} sous leur objectif ; "
-          f"{len(errors)} avec une erreur 5xx.")
+    print(
+        f"\n{len(results) - len(over)} variantes sur {len(results)} sous leur objectif ; "
+        f"{len(errors)} avec une erreur 5xx."
+    )
     if skipped:
         print("\nRoutes non mesurées :\n")
         for endpoint, rule, reason in skipped:

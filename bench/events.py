@@ -19,6 +19,7 @@ check-in search). gunicorn serves ``wsgi:app`` (CRM_ENV=production, no Redis: em
 
 Figures are printed as Markdown tables.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.api_activities import (  # noqa: E402
-    cpu_seconds, free_port, percentile, recreate_database, server_pids, start_gunicorn, stop,
+    cpu_seconds,
+    free_port,
+    percentile,
+    recreate_database,
+    server_pids,
+    start_gunicorn,
+    stop,
 )
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_events"
@@ -55,40 +62,89 @@ def prepare(args) -> tuple[str, int]:
 
     from crm import create_app
     from crm.accounts.services import save_user
-    from crm.platform.models import utcnow
-    from crm.platform.text import fold
     from crm.events import services
     from crm.events.models import EventType, Registration
     from crm.platform.extensions import db
+    from crm.platform.models import utcnow
+    from crm.platform.text import fold
     from crm.referential.services import load_reference_data
 
     app = create_app()
     with app.app_context():
         db.create_all()
         load_reference_data()
-        organiser = save_user(None, email=ORGANISER_EMAIL, role="organisateur", first_name="Bench",
-                              last_name="Événements", department_codes=[], password=PASSWORD, origin="bench")
+        organiser = save_user(
+            None,
+            email=ORGANISER_EMAIL,
+            role="organisateur",
+            first_name="Bench",
+            last_name="Événements",
+            department_codes=[],
+            password=PASSWORD,
+            origin="bench",
+        )
         type_id = db.session.scalar(select(EventType.id).where(EventType.code == "top_esante"))
         start = utcnow() + timedelta(days=30)
 
         def event(title, capacity):
-            created = services.create_event({"type_id": type_id, "title": title, "starts_at": start,
-                                             "ends_at": start + timedelta(hours=7), "place_name": "Hôtel de région",
-                                             "department_code": "31", "capacity": capacity}, user=organiser)
+            created = services.create_event(
+                {
+                    "type_id": type_id,
+                    "title": title,
+                    "starts_at": start,
+                    "ends_at": start + timedelta(hours=7),
+                    "place_name": "Hôtel de région",
+                    "department_code": "31",
+                    "capacity": capacity,
+                },
+                user=organiser,
+            )
             return services.publish_event(created, user=organiser)
 
         public = event("TOP e-santé Haute-Garonne", args.capacity)
         checkin = event("TOP e-santé Tarn", None)
         rng = random.Random(7)
-        names = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-                 "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier"]
+        names = [
+            "Martin",
+            "Bernard",
+            "Dubois",
+            "Thomas",
+            "Robert",
+            "Richard",
+            "Petit",
+            "Durand",
+            "Leroy",
+            "Moreau",
+            "Simon",
+            "Laurent",
+            "Lefebvre",
+            "Michel",
+            "Garcia",
+            "David",
+            "Bertrand",
+            "Roux",
+            "Vincent",
+            "Fournier",
+        ]
         rows = []
         for n in range(args.registrants):
             last, first = f"{rng.choice(names)}{n:04d}", rng.choice(["Anne", "Élodie", "Marc", "Jean", "Inès"])
-            rows.append({"event_id": checkin.id, "first_name": first, "last_name": last, "email": f"r{n}@x.fr",
-                         "email_key": f"r{n}@x.fr", "name_key": fold(f"{last} {first}"), "status": "inscrit",
-                         "source": "import", "consent_contact": False, "version": 1, "registered_at": utcnow(),
-                         "updated_at": utcnow()})
+            rows.append(
+                {
+                    "event_id": checkin.id,
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"r{n}@x.fr",
+                    "email_key": f"r{n}@x.fr",
+                    "name_key": fold(f"{last} {first}"),
+                    "status": "inscrit",
+                    "source": "import",
+                    "consent_contact": False,
+                    "version": 1,
+                    "registered_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            )
         db.session.execute(Registration.__table__.insert(), rows)
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -105,8 +161,9 @@ def _cookie(response) -> str | None:
     return match.group(1) if match else None
 
 
-def visitor(port: int, slug: str, start_at: float, stop_at: float, seed: int, results: list,
-            lock: threading.Lock) -> None:
+def visitor(
+    port: int, slug: str, start_at: float, stop_at: float, seed: int, results: list, lock: threading.Lock
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", f"/e/{slug}")
     response = conn.getresponse()
@@ -117,9 +174,18 @@ def visitor(port: int, slug: str, start_at: float, stop_at: float, seed: int, re
     latencies, statuses, number = [], {}, 0
     while time.perf_counter() < stop_at:
         number += 1
-        body = urlencode({"csrf_token": token, "first_name": "Camille", "last_name": f"Visiteur{seed}x{number}",
-                          "email": f"v{seed}.{number}@ehpad.example.fr", "function": "IDEC",
-                          "structure_name": "EHPAD du Lauragais", "department_code": "31", "consent_contact": "y"})
+        body = urlencode(
+            {
+                "csrf_token": token,
+                "first_name": "Camille",
+                "last_name": f"Visiteur{seed}x{number}",
+                "email": f"v{seed}.{number}@ehpad.example.fr",
+                "function": "IDEC",
+                "structure_name": "EHPAD du Lauragais",
+                "department_code": "31",
+                "consent_contact": "y",
+            }
+        )
         started = time.perf_counter()
         try:
             conn.request("POST", f"/e/{slug}", body=body, headers=headers)
@@ -155,10 +221,16 @@ def registration_phase(args, process, port: int, slug: str) -> dict:
     for _, by_status in results:
         for status, count in by_status.items():
             statuses[status] = statuses.get(status, 0) + count
-    return {"requests": len(latencies), "rps": statuses.get(302, 0) / args.seconds, "statuses": statuses,
-            "server_cpu_ms": server_cpu * 1000 / max(1, len(latencies)), "load": os.getloadavg()[0],
-            "p50": statistics.median(latencies) * 1000, "p95": percentile(latencies, 0.95) * 1000,
-            "p99": percentile(latencies, 0.99) * 1000}
+    return {
+        "requests": len(latencies),
+        "rps": statuses.get(302, 0) / args.seconds,
+        "statuses": statuses,
+        "server_cpu_ms": server_cpu * 1000 / max(1, len(latencies)),
+        "load": os.getloadavg()[0],
+        "p50": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+    }
 
 
 def database_check(slug: str) -> dict:
@@ -171,11 +243,22 @@ def database_check(slug: str) -> dict:
     app = create_app()
     with app.app_context():
         event = db.session.scalar(select(Event).where(Event.slug == slug))
-        rows = dict(db.session.execute(select(Registration.status, func.count()).where(
-            Registration.event_id == event.id).group_by(Registration.status)).all())
-        duplicates = db.session.scalar(select(func.count()).select_from(
-            select(Registration.email_key).where(Registration.event_id == event.id)
-            .group_by(Registration.email_key).having(func.count() > 1).subquery()))
+        rows = dict(
+            db.session.execute(
+                select(Registration.status, func.count())
+                .where(Registration.event_id == event.id)
+                .group_by(Registration.status)
+            ).all()
+        )
+        duplicates = db.session.scalar(
+            select(func.count()).select_from(
+                select(Registration.email_key)
+                .where(Registration.event_id == event.id)
+                .group_by(Registration.email_key)
+                .having(func.count() > 1)
+                .subquery()
+            )
+        )
         capacity = event.capacity
         db.session.remove()
         db.engine.dispose()
@@ -188,23 +271,52 @@ def search_phase(args, port: int, event_id: int) -> dict:
     response = conn.getresponse()
     token = re.search(r'name="csrf-token" content="([^"]+)"', response.read().decode()).group(1)
     cookie = _cookie(response)
-    conn.request("POST", "/connexion", body=urlencode({"email": ORGANISER_EMAIL, "password": PASSWORD,
-                                                       "csrf_token": token}),
-                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    conn.request(
+        "POST",
+        "/connexion",
+        body=urlencode({"email": ORGANISER_EMAIL, "password": PASSWORD, "csrf_token": token}),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
     response = conn.getresponse()
     response.read()
     cookie = _cookie(response) or cookie
     if response.status != 302:
         raise SystemExit(f"Connexion de l'organisateur refusée ({response.status}).")
     rng = random.Random(11)
-    prefixes = ["mar", "ber", "dub", "tho", "rob", "ric", "pet", "dur", "ler", "mor", "sim", "lau", "lef", "mic",
-                "gar", "dav", "rou", "vin", "fou", "martin00", "dubois01", "anne", "elodie"]
+    prefixes = [
+        "mar",
+        "ber",
+        "dub",
+        "tho",
+        "rob",
+        "ric",
+        "pet",
+        "dur",
+        "ler",
+        "mor",
+        "sim",
+        "lau",
+        "lef",
+        "mic",
+        "gar",
+        "dav",
+        "rou",
+        "vin",
+        "fou",
+        "martin00",
+        "dubois01",
+        "anne",
+        "elodie",
+    ]
     latencies, found = [], []
     for number in range(args.search_requests + 20):
         q = rng.choice(prefixes)
         started = time.perf_counter()
-        conn.request("GET", f"/evenements/{event_id}/accueil/recherche?{urlencode({'q': q})}",
-                     headers={"Cookie": cookie, "Accept": "application/json"})
+        conn.request(
+            "GET",
+            f"/evenements/{event_id}/accueil/recherche?{urlencode({'q': q})}",
+            headers={"Cookie": cookie, "Accept": "application/json"},
+        )
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
@@ -213,9 +325,13 @@ def search_phase(args, port: int, event_id: int) -> dict:
             latencies.append(time.perf_counter() - started)
             found.append(body.count(b'"id"'))
     conn.close()
-    return {"requests": len(latencies), "p50": statistics.median(latencies) * 1000,
-            "p95": percentile(latencies, 0.95) * 1000, "max": max(latencies) * 1000,
-            "results": statistics.mean(found)}
+    return {
+        "requests": len(latencies),
+        "p50": statistics.median(latencies) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "max": max(latencies) * 1000,
+        "results": statistics.mean(found),
+    }
 
 
 def main() -> None:
@@ -234,9 +350,16 @@ def main() -> None:
 
     from sqlalchemy.engine import make_url
 
-    os.environ.update({"CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": args.database_url, "REDIS_URL": "",
-                       "EVENT_REGISTRATIONS_PER_IP": "100000000", "SESSION_COOKIE_SECURE": "0"})
+    os.environ.update(
+        {
+            "CRM_ENV": "production",
+            "SECRET_KEY": "bench-" + secrets.token_hex(16),
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": "",
+            "EVENT_REGISTRATIONS_PER_IP": "100000000",
+            "SESSION_COOKIE_SECURE": "0",
+        }
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     recreate_database(make_url(args.database_url))
     slug, checkin_id = prepare(args)
@@ -254,19 +377,25 @@ def main() -> None:
     print("| requests | registrations/s | p50 (ms) | p95 (ms) | p99 (ms) | statuses |")
     print("|---:|---:|---:|---:|---:|---|")
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(registration["statuses"].items()))
-    print(f"| {registration['requests']} | **{registration['rps']:.0f}** | {registration['p50']:.1f} | "
-          f"{registration['p95']:.1f} | {registration['p99']:.1f} | {statuses} |")
+    print(
+        f"| {registration['requests']} | **{registration['rps']:.0f}** | {registration['p50']:.1f} | "
+        f"{registration['p95']:.1f} | {registration['p99']:.1f} | {statuses} |"
+    )
     by_status = check["by_status"]
     seats = by_status.get("inscrit", 0) + by_status.get("present", 0)
     oversold = seats > check["capacity"]
-    print(f"\nEn base : {seats} places prises sur {check['capacity']}, {by_status.get('attente', 0)} en liste "
-          f"d'attente, {check['duplicates']} doublon(s) d'adresse. "
-          f"{'SURRÉSERVATION !' if oversold else 'Aucune place vendue deux fois.'}")
+    print(
+        f"\nEn base : {seats} places prises sur {check['capacity']}, {by_status.get('attente', 0)} en liste "
+        f"d'attente, {check['duplicates']} doublon(s) d'adresse. "
+        f"{'SURRÉSERVATION !' if oversold else 'Aucune place vendue deux fois.'}"
+    )
     cores = os.cpu_count() or 2
     cpu = registration["server_cpu_ms"]
-    print(f"CPU serveur par inscription : {cpu:.1f} ms (workers gunicorn + PostgreSQL) ; charge de la machine "
-          f"pendant la mesure : {registration['load']:.1f} sur {cores} cœurs ; capacité sur {cores} cœurs libres, "
-          f"bornée par le CPU : ~{cores * 1000 / max(cpu, 0.001):.0f} inscriptions/s.")
+    print(
+        f"CPU serveur par inscription : {cpu:.1f} ms (workers gunicorn + PostgreSQL) ; charge de la machine "
+        f"pendant la mesure : {registration['load']:.1f} sur {cores} cœurs ; capacité sur {cores} cœurs libres, "
+        f"bornée par le CPU : ~{cores * 1000 / max(cpu, 0.001):.0f} inscriptions/s."
+    )
     print(f"Objectif >= 100 inscriptions/s : {'atteint' if registration['rps'] >= 100 else 'NON atteint'}.")
     print(f"\n## GET /evenements/<id>/accueil/recherche, {args.registrants} inscrits, {search['requests']} requêtes\n")
     print("| p50 (ms) | p95 (ms) | max (ms) | results per search (mean) |")

@@ -16,6 +16,7 @@ worker's transaction) are seen by a poller querying every 20 ms. p50/p95/max are
 beside the HTTP latency and the server-side delay (the outbox row's ``created_at`` to
 ``processed_at``). Target: p95 < 2 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.api_activities import free_port, stop  # noqa: E402
 from bench.outbox_throughput import (  # noqa: E402
-    DEFAULT_URLS, RedisServer, number, prepare_database, start_worker, stop_worker, wait_for_worker,
+    DEFAULT_URLS,
+    RedisServer,
+    number,
+    prepare_database,
+    start_worker,
+    stop_worker,
+    wait_for_worker,
 )
 from bench.pages import percentile  # noqa: E402
 
@@ -58,17 +65,34 @@ def prepare_animator(app, department_limit: int = 3) -> tuple[str, list[int]]:
     from crm.structures.models import Structure
 
     with app.app_context():
-        departments = [code for code in region_department_codes()
-                       if db.session.scalar(select(Structure.id).where(Structure.department_code == code,
-                                                                       Structure.is_open.is_(True)).limit(1))]
+        departments = [
+            code
+            for code in region_department_codes()
+            if db.session.scalar(
+                select(Structure.id).where(Structure.department_code == code, Structure.is_open.is_(True)).limit(1)
+            )
+        ]
         departments = departments[:department_limit]
         user = db.session.scalar(select(User).where(User.email == EMAIL))
-        user = save_user(user, email=EMAIL, role="animateur", first_name="Bench", last_name="Fraîcheur",
-                         department_codes=departments, password="bench-" + secrets.token_hex(8), origin="bench")
+        user = save_user(
+            user,
+            email=EMAIL,
+            role="animateur",
+            first_name="Bench",
+            last_name="Fraîcheur",
+            department_codes=departments,
+            password="bench-" + secrets.token_hex(8),
+            origin="bench",
+        )
         token = create_api_token(user)
-        structure_ids = list(db.session.scalars(
-            select(Structure.id).where(Structure.department_code.in_(departments), Structure.is_open.is_(True))
-            .order_by(Structure.id).limit(3000)))
+        structure_ids = list(
+            db.session.scalars(
+                select(Structure.id)
+                .where(Structure.department_code.in_(departments), Structure.is_open.is_(True))
+                .order_by(Structure.id)
+                .limit(3000)
+            )
+        )
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
@@ -76,11 +100,30 @@ def prepare_animator(app, department_limit: int = 3) -> tuple[str, list[int]]:
 
 
 def start_gunicorn(database_url: str, redis_url: str, workers: int, threads: int, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-           "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-               "--log-level", "warning", "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
-               "wsgi:app"]
+    env = {
+        **os.environ,
+        "CRM_ENV": "production",
+        "SECRET_KEY": "bench-" + secrets.token_hex(16),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--keep-alive",
+        "30",
+        "wsgi:app",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -124,7 +167,9 @@ class Poller:
             if ids:
                 rows = self.conn.execute(
                     "SELECT DISTINCT source_id FROM ind_participation_sources "
-                    "WHERE source_type = 'activity' AND source_id = ANY(%s)", (ids,)).fetchall()
+                    "WHERE source_type = 'activity' AND source_id = ANY(%s)",
+                    (ids,),
+                ).fetchall()
                 now = time.perf_counter()
                 with self.lock:
                     for (activity_id,) in rows:
@@ -143,8 +188,12 @@ def post_activity(port: int, token: str, body: bytes, local: threading.local) ->
     if conn is None:
         conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", "/api/v1/activities", body=body,
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/v1/activities",
+            body=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException):
@@ -174,12 +223,15 @@ def run_load(args, port: int, token: str, structure_ids: list[int], poller: Poll
     start = time.perf_counter() + 0.5
     with ThreadPoolExecutor(max_workers=args.clients) as pool:
         for index in range(total):
-            body = json.dumps({
-                "kind": rng.choice(("visite", "appel", "reunion", "webinaire")),
-                "structure_ids": rng.sample(structure_ids, k=rng.choice((1, 1, 2, 3))),
-                "occurred_on": (date.today() - timedelta(days=rng.randrange(0, 30))).isoformat(),
-                "is_information": True, "subject": "Présentation des services socles",
-            }).encode()
+            body = json.dumps(
+                {
+                    "kind": rng.choice(("visite", "appel", "reunion", "webinaire")),
+                    "structure_ids": rng.sample(structure_ids, k=rng.choice((1, 1, 2, 3))),
+                    "occurred_on": (date.today() - timedelta(days=rng.randrange(0, 30))).isoformat(),
+                    "is_information": True,
+                    "subject": "Présentation des services socles",
+                }
+            ).encode()
             delay = start + index / args.rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -196,7 +248,9 @@ def server_delays(database_url: str, ids: list[int]) -> list[float]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT EXTRACT(EPOCH FROM processed_at - created_at) FROM outbox_events "
-            "WHERE type = 'activity.logged' AND aggregate_id = ANY(%s) AND processed_at IS NOT NULL", (ids,)).fetchall()
+            "WHERE type = 'activity.logged' AND aggregate_id = ANY(%s) AND processed_at IS NOT NULL",
+            (ids,),
+        ).fetchall()
     return [float(row[0]) for row in rows]
 
 
@@ -250,20 +304,30 @@ def main() -> None:
     span = max(r["started"] for r in records) - min(r["started"] for r in records)
     server = server_delays(database_url, [r["id"] for r in created])
 
-    print(f"\n## Fraîcheur des indicateurs – échelle {args.scale} ({url.database}), {args.rate:.0f} activités/s "
-          f"pendant {args.seconds:.0f} s, un worker\n")
+    print(
+        f"\n## Fraîcheur des indicateurs – échelle {args.scale} ({url.database}), {args.rate:.0f} activités/s "
+        f"pendant {args.seconds:.0f} s, un worker\n"
+    )
     print("| mesure | n | p50 | p95 | max | objectif |\n|---|---:|---:|---:|---:|---|")
-    print(f"| POST /api/v1/activities → participation visible (lignes de l'indicateur) | {len(fresh)} | "
-          f"{statistics.median(fresh):.2f} s | **{percentile(fresh, 0.95):.2f} s** | {max(fresh):.2f} s | "
-          f"p95 < 2 s : {'atteint' if percentile(fresh, 0.95) < 2 else 'NON atteint'} |")
-    print(f"| dont réponse HTTP (201) | {len(http_ms)} | {statistics.median(http_ms):.0f} ms | "
-          f"{percentile(http_ms, 0.95):.0f} ms | {max(http_ms):.0f} ms | |")
-    print(f"| côté base : événement écrit → traité (`created_at` → `processed_at`) | {len(server)} | "
-          f"{statistics.median(server):.2f} s | {percentile(server, 0.95):.2f} s | {max(server):.2f} s | |")
-    print(f"\nDébit envoyé : {number(len(records) / span if span else 0)} requêtes/s sur {len(records)} ; "
-          f"erreurs HTTP : {errors} ; activités jamais vues dans l'indicateur : {lost}. Sondage toutes les "
-          f"{POLL_EVERY * 1000:.0f} ms. Charge de la machine {load_before:.1f} → {load_after:.1f} sur "
-          f"{os.cpu_count()} cœurs (gunicorn -w {args.workers} --threads {args.threads}).")
+    print(
+        f"| POST /api/v1/activities → participation visible (lignes de l'indicateur) | {len(fresh)} | "
+        f"{statistics.median(fresh):.2f} s | **{percentile(fresh, 0.95):.2f} s** | {max(fresh):.2f} s | "
+        f"p95 < 2 s : {'atteint' if percentile(fresh, 0.95) < 2 else 'NON atteint'} |"
+    )
+    print(
+        f"| dont réponse HTTP (201) | {len(http_ms)} | {statistics.median(http_ms):.0f} ms | "
+        f"{percentile(http_ms, 0.95):.0f} ms | {max(http_ms):.0f} ms | |"
+    )
+    print(
+        f"| côté base : événement écrit → traité (`created_at` → `processed_at`) | {len(server)} | "
+        f"{statistics.median(server):.2f} s | {percentile(server, 0.95):.2f} s | {max(server):.2f} s | |"
+    )
+    print(
+        f"\nDébit envoyé : {number(len(records) / span if span else 0)} requêtes/s sur {len(records)} ; "
+        f"erreurs HTTP : {errors} ; activités jamais vues dans l'indicateur : {lost}. Sondage toutes les "
+        f"{POLL_EVERY * 1000:.0f} ms. Charge de la machine {load_before:.1f} → {load_after:.1f} sur "
+        f"{os.cpu_count()} cœurs (gunicorn -w {args.workers} --threads {args.threads})."
+    )
     print(f"Journal du worker : {log_path}")
 
 

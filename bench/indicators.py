@@ -13,6 +13,7 @@ national seed (2,000,000 activities, 200,000 opportunities). Region: ``bench_reg
    p95 < 200 ms). Floor: the same three indicators computed by hand-written SQL from the raw tables (what a
    dashboard without the read model would have to run), timed over the same number of runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pages import QueryLog, percentile, postgres_cpu, profile, recreate_database, seed_national, seeded  # noqa: E402
 
-DEFAULT_URLS = {"national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
-                "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_region"}
+DEFAULT_URLS = {
+    "national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
+    "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_region",
+}
 EMAIL, PASSWORD = "bench.indicateurs@example.org", "bench-" + secrets.token_urlsafe(12)
 
 # The three indicators for one year and a set of departments, straight from the records.
@@ -97,8 +100,9 @@ def main() -> None:
 
     database_url = args.database_url or DEFAULT_URLS[args.scale]
     url = make_url(database_url)
-    os.environ.update({"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": database_url})
+    os.environ.update(
+        {"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16), "DATABASE_URL": database_url}
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     reuse = args.reuse and (seeded(url) if args.scale == "national" else _has_activities(url))
     if not reuse:
@@ -109,9 +113,9 @@ def main() -> None:
     from crm import create_app
     from crm.accounts.models import User
     from crm.accounts.services import save_user
+    from crm.indicators.readmodel.rebuild import rebuild, row_counts
     from crm.platform.dates import local_today
     from crm.platform.extensions import db
-    from crm.indicators.readmodel.rebuild import rebuild, row_counts
     from crm.referential.services import region_department_codes
 
     app = create_app()
@@ -131,50 +135,89 @@ def main() -> None:
             rebuild(timings)
             seconds = time.perf_counter() - started
             steps.append(timings)
-            rows.append((f"reconstruction complète ({run})", seconds * 1000, None,
-                         f"CPU Python {time.process_time() - cpu:.1f} s, PostgreSQL ≥ {postgres_cpu(url.database) - pg:.1f} s"))
+            rows.append(
+                (
+                    f"reconstruction complète ({run})",
+                    seconds * 1000,
+                    None,
+                    f"CPU Python {time.process_time() - cpu:.1f} s, "
+                    f"PostgreSQL ≥ {postgres_cpu(url.database) - pg:.1f} s",
+                )
+            )
         if args.only != "dashboard":
             floor = timed(lambda: db.session.execute(text(FLOOR_REBUILD_SQL)).all(), 2)
             db.session.rollback()
-            rows.append(("plancher : un agrégat SQL écrit à la main", min(floor), None,
-                         "structures-jours d'information par département"))
-            print("\nLignes du modèle de lecture :", ", ".join(f"{k} {v:,}".replace(",", " ")
-                                                             for k, v in row_counts().items()))
+            rows.append(
+                (
+                    "plancher : un agrégat SQL écrit à la main",
+                    min(floor),
+                    None,
+                    "structures-jours d'information par département",
+                )
+            )
+            print(
+                "\nLignes du modèle de lecture :",
+                ", ".join(f"{k} {v:,}".replace(",", " ") for k, v in row_counts().items()),
+            )
         if args.only == "rebuild":
             print_rebuild(args, url, rows, steps)
             return
 
         user = db.session.scalar(select(User).where(User.email == EMAIL))
-        save_user(user, email=EMAIL, role="manager", department_codes=[], password=PASSWORD, first_name="Bench",
-                  last_name="Indicateurs")
+        save_user(
+            user,
+            email=EMAIL,
+            role="manager",
+            department_codes=[],
+            password=PASSWORD,
+            first_name="Bench",
+            last_name="Indicateurs",
+        )
         client = app.test_client()
         page = client.get("/connexion").get_data(as_text=True)
         import re
+
         token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-        assert client.post("/connexion", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}).status_code == 302
+        assert (
+            client.post("/connexion", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token}).status_code
+            == 302
+        )
         year = local_today().year
         region = region_department_codes()
         log = QueryLog(db.engine)
         latencies = []
-        for label, path in (("tableau de bord, région, année", f"/tableau-de-bord?periode=annee&debut={year}-01-01"),
-                            (f"tableau de bord, département {args.department}",
-                             f"/tableau-de-bord?periode=annee&debut={year}-01-01&departement={args.department}")):
+        for label, path in (
+            ("tableau de bord, région, année", f"/tableau-de-bord?periode=annee&debut={year}-01-01"),
+            (
+                f"tableau de bord, département {args.department}",
+                f"/tableau-de-bord?periode=annee&debut={year}-01-01&departement={args.department}",
+            ),
+        ):
             for _ in range(5):
                 assert client.get(path).status_code == 200
-            measured = timed(lambda: client.get(path), args.requests)
+            measured = timed(lambda path=path: client.get(path), args.requests)
             latencies.append((label, measured))
             profile(client, db, log, label, path, args.explain)
-        raw = timed(lambda: db.session.execute(text(RAW_SQL), {"departments": region, "start": f"{year}-01-01",
-                                                               "end": f"{year}-12-31"}).all(), max(5, args.requests // 10))
+        raw = timed(
+            lambda: db.session.execute(
+                text(RAW_SQL), {"departments": region, "start": f"{year}-01-01", "end": f"{year}-12-31"}
+            ).all(),
+            max(5, args.requests // 10),
+        )
         db.session.rollback()
 
     print_rebuild(args, url, rows, steps)
     print("\n| page | requêtes | p50 | p95 | max |\n|---|---:|---:|---:|---:|")
     for label, values in latencies:
-        print(f"| {label} | {len(values)} | {percentile(values, .5):.0f} ms | {percentile(values, .95):.0f} ms | "
-              f"{max(values):.0f} ms |")
-    print(f"| plancher : les trois indicateurs en SQL écrit à la main sur les tables brutes (région, année) | {len(raw)} | "
-          f"{percentile(raw, .5):.0f} ms | {percentile(raw, .95):.0f} ms | {max(raw):.0f} ms |")
+        print(
+            f"| {label} | {len(values)} | {percentile(values, 0.5):.0f} ms | {percentile(values, 0.95):.0f} ms | "
+            f"{max(values):.0f} ms |"
+        )
+    print(
+        "| plancher : les trois indicateurs en SQL écrit à la main sur les tables brutes (région, année) "
+        f"| {len(raw)} | "
+        f"{percentile(raw, 0.5):.0f} ms | {percentile(raw, 0.95):.0f} ms | {max(raw):.0f} ms |"
+    )
     print(f"\nCharge moyenne en fin de mesure : {os.getloadavg()[0]:.2f}")
 
 
@@ -185,8 +228,12 @@ def print_rebuild(args, url, rows, steps) -> None:
         for label, ms, _, detail in rows:
             print(f"| {label} | {ms / 1000:.1f} s | {detail} |")
     if steps:
-        print("\n| étape de la reconstruction | " + " | ".join(f"run {i + 1}" for i in range(len(steps)))
-              + " |\n|---|" + "---:|" * len(steps))
+        print(
+            "\n| étape de la reconstruction | "
+            + " | ".join(f"run {i + 1}" for i in range(len(steps)))
+            + " |\n|---|"
+            + "---:|" * len(steps)
+        )
         for name in steps[0]:
             print(f"| {name} | " + " | ".join(f"{run[name]:.2f} s" for run in steps) + " |")
 

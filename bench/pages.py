@@ -24,6 +24,7 @@ missing (404) or not finished yet is measured as it is and flagged, so the scrip
 is once the pages are done. One request of each page is profiled (number of SQL statements, SQL
 time, slowest statements); ``--explain`` adds EXPLAIN ANALYZE of the slowest ones.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,8 +117,10 @@ def seed_national(db, database: str, scale: str = "national") -> None:
     pg_cpu = max(pg_seen + [postgres_cpu(database)]) - pg_before
     print("\n".join(line for line in report if "@" not in line))  # logins: see demo_logins.txt
     python_cpu = time.process_time() - python_cpu
-    print(f"\n**Seed {scale} : {seconds:.1f} s** (objectif national < 600 s) — CPU Python {python_cpu:.1f} s, "
-          f"PostgreSQL ≥ {pg_cpu:.1f} s ; charge moyenne de la machine : {os.getloadavg()[0]:.2f}\n")
+    print(
+        f"\n**Seed {scale} : {seconds:.1f} s** (objectif national < 600 s) — CPU Python {python_cpu:.1f} s, "
+        f"PostgreSQL ≥ {pg_cpu:.1f} s ; charge moyenne de la machine : {os.getloadavg()[0]:.2f}\n"
+    )
 
 
 def pick_structure(db, department: str, structure_id: int | None) -> int:
@@ -128,15 +131,19 @@ def pick_structure(db, department: str, structure_id: int | None) -> int:
 
     if structure_id:
         return structure_id
-    found = db.session.scalar(select(Structure.id).where(Structure.name == SHOWCASE_STRUCTURE,
-                                                         Structure.department_code == department))
+    found = db.session.scalar(
+        select(Structure.id).where(Structure.name == SHOWCASE_STRUCTURE, Structure.department_code == department)
+    )
     if found:
         return found
     return db.session.execute(
         select(activity_structures.c.structure_id, func.count().label("n"))
         .join(Structure, Structure.id == activity_structures.c.structure_id)
         .where(Structure.department_code == department)
-        .group_by(activity_structures.c.structure_id).order_by(func.count().desc()).limit(1)).scalar()
+        .group_by(activity_structures.c.structure_id)
+        .order_by(func.count().desc())
+        .limit(1)
+    ).scalar()
 
 
 def shows_subject(page: str, subject: str | None) -> bool:
@@ -151,8 +158,9 @@ def login(client) -> bool:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
     if not match:
         return False
-    response = client.post("/connexion", data={"email": BENCH_EMAIL, "password": BENCH_PASSWORD,
-                                               "csrf_token": match.group(1)})
+    response = client.post(
+        "/connexion", data={"email": BENCH_EMAIL, "password": BENCH_PASSWORD, "csrf_token": match.group(1)}
+    )
     return response.status_code == 302
 
 
@@ -182,8 +190,10 @@ def profile(client, db, log: QueryLog, label: str, path: str, explain: bool) -> 
     elapsed = time.perf_counter() - started
     log.active = False
     sql = sum(t for t, _, _ in log.entries)
-    print(f"\n### {label} — `{path}` : {len(log.entries)} requêtes SQL, {sql * 1000:.1f} ms de SQL "
-          f"sur {elapsed * 1000:.1f} ms\n")
+    print(
+        f"\n### {label} — `{path}` : {len(log.entries)} requêtes SQL, {sql * 1000:.1f} ms de SQL "
+        f"sur {elapsed * 1000:.1f} ms\n"
+    )
     for seconds, statement, parameters in sorted(log.entries, key=lambda e: -e[0])[:3]:
         print(f"- {seconds * 1000:.1f} ms : `{' '.join(statement.split())[:300]}`")
         if explain:
@@ -205,8 +215,9 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(args.database_url)
-    os.environ.update({"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": args.database_url})
+    os.environ.update(
+        {"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16), "DATABASE_URL": args.database_url}
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
     reuse = args.reuse and seeded(url)
     if not reuse:
@@ -218,8 +229,8 @@ def main() -> None:
     from crm.accounts.models import User
     from crm.accounts.services import save_user
     from crm.activities.models import Activity, activity_structures
-    from crm.platform.extensions import db
     from crm.pipeline.models import OPEN_STAGES, Opportunity
+    from crm.platform.extensions import db
     from crm.seed.daily_work import add_structure_activities
     from crm.structures.models import Structure
 
@@ -231,44 +242,74 @@ def main() -> None:
             seed_national(db, url.database)
         db.session.commit()
         structure_id = pick_structure(db, args.department, args.structure_id)
-        count = db.session.scalar(select(func.count()).select_from(activity_structures)
-                                  .where(activity_structures.c.structure_id == structure_id))
+        count = db.session.scalar(
+            select(func.count())
+            .select_from(activity_structures)
+            .where(activity_structures.c.structure_id == structure_id)
+        )
         added = add_structure_activities(structure_id, TIMELINE_SIZE - count) if count < TIMELINE_SIZE else 0
         # What autovacuum does soon after a bulk load: planner statistics and the visibility map.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
         structure = db.session.get(Structure, structure_id)
-        latest = db.session.scalar(select(Activity.subject).join(
-            activity_structures, activity_structures.c.activity_id == Activity.id)
+        latest = db.session.scalar(
+            select(Activity.subject)
+            .join(activity_structures, activity_structures.c.activity_id == Activity.id)
             .where(activity_structures.c.structure_id == structure_id)
-            .order_by(Activity.occurred_on.desc(), Activity.id.desc()).limit(1))
+            .order_by(Activity.occurred_on.desc(), Activity.id.desc())
+            .limit(1)
+        )
         totals = {
             "structures": db.session.scalar(select(func.count()).select_from(Structure)),
             "activities": db.session.scalar(select(func.count()).select_from(Activity)),
             "opportunities": db.session.scalar(select(func.count()).select_from(Opportunity)),
-            "open_here": db.session.scalar(select(func.count()).select_from(Opportunity)
-                                           .join(Structure, Structure.id == Opportunity.structure_id)
-                                           .where(Structure.department_code == args.department,
-                                                  Opportunity.stage.in_(OPEN_STAGES))),
+            "open_here": db.session.scalar(
+                select(func.count())
+                .select_from(Opportunity)
+                .join(Structure, Structure.id == Opportunity.structure_id)
+                .where(Structure.department_code == args.department, Opportunity.stage.in_(OPEN_STAGES))
+            ),
         }
-        print(f"Base : {totals['structures']} structures, {totals['activities']} activités, "
-              f"{totals['opportunities']} opportunités ({totals['open_here']} ouvertes dans le "
-              f"{args.department}).")
-        print(f"Structure mesurée : {structure.name} (id {structure_id}), {count + added} activités"
-              + (f" dont {added} ajoutées pour le benchmark." if added else "."))
+        print(
+            f"Base : {totals['structures']} structures, {totals['activities']} activités, "
+            f"{totals['opportunities']} opportunités ({totals['open_here']} ouvertes dans le "
+            f"{args.department})."
+        )
+        print(
+            f"Structure mesurée : {structure.name} (id {structure_id}), {count + added} activités"
+            + (f" dont {added} ajoutées pour le benchmark." if added else ".")
+        )
         user = db.session.scalar(select(User).where(User.email == BENCH_EMAIL))
-        save_user(user, email=BENCH_EMAIL, role="animateur", first_name="Bench", last_name="Pages",
-                  department_codes=[args.department], password=BENCH_PASSWORD, origin="bench")
+        save_user(
+            user,
+            email=BENCH_EMAIL,
+            role="animateur",
+            first_name="Bench",
+            last_name="Pages",
+            department_codes=[args.department],
+            password=BENCH_PASSWORD,
+            origin="bench",
+        )
         db.session.remove()
 
     client = app.test_client()
     if not login(client):
         sys.exit("Connexion impossible (page /connexion) : rien à mesurer.")
     pages = [
-        ("Page structure (200 activités)", f"/structures/{structure_id}", 150,
-         lambda text: shows_subject(text, latest), "frise des activités"),
-        (f"Tableau du pipeline, dép. {args.department}", f"/pipeline?departement={args.department}", 200,
-         lambda text: all(label in text for label in ("Identifiée", "Qualifiée", "Proposée")), "colonnes par étape"),
+        (
+            "Page structure (200 activités)",
+            f"/structures/{structure_id}",
+            150,
+            lambda text: shows_subject(text, latest),
+            "frise des activités",
+        ),
+        (
+            f"Tableau du pipeline, dép. {args.department}",
+            f"/pipeline?departement={args.department}",
+            200,
+            lambda text: all(label in text for label in ("Identifiée", "Qualifiée", "Proposée")),
+            "colonnes par étape",
+        ),
     ]
     rows = []
     with app.app_context():
@@ -296,12 +337,16 @@ def main() -> None:
     for label, path, status, shows, what, timings, target in rows:
         p95 = percentile(timings, 0.95)
         verdict = "atteint" if p95 < target else "NON atteint"
-        print(f"| {label} `{path}` | {status} | {'oui' if shows else 'non : ' + what + ' absente'} | {len(timings)} "
-              f"| {statistics.median(timings):.1f} | {p95:.1f} | {max(timings):.1f} | < {target} ms : {verdict} |")
+        print(
+            f"| {label} `{path}` | {status} | {'oui' if shows else 'non : ' + what + ' absente'} | {len(timings)} "
+            f"| {statistics.median(timings):.1f} | {p95:.1f} | {max(timings):.1f} | < {target} ms : {verdict} |"
+        )
     missing = [label for label, _, status, shows, *_ in rows if not shows]
     if missing:
-        print(f"\n⚠ Pages pas encore prêtes (mesurées telles quelles) : {', '.join(missing)}. "
-              "Relancer avec --reuse une fois les pages terminées.")
+        print(
+            f"\n⚠ Pages pas encore prêtes (mesurées telles quelles) : {', '.join(missing)}. "
+            "Relancer avec --reuse une fois les pages terminées."
+        )
 
 
 if __name__ == "__main__":

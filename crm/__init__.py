@@ -1,4 +1,5 @@
 """Maillage: the territorial animation CRM of a regional e-health agency."""
+
 from __future__ import annotations
 
 import gc
@@ -9,11 +10,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers
 
-from crm.platform.config import BASE_DIR, instance_dir, load_config
 from crm.platform import errors, formatting
+from crm.platform.config import BASE_DIR, instance_dir, load_config
+from crm.platform.extensions import csrf, db, login_manager, migrate
 from crm.platform.pool import ping_idle_connections
 from crm.platform.uploads import BoundedRequest
-from crm.platform.extensions import csrf, db, login_manager, migrate
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -66,9 +67,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     # The imports below stay inside the factory: every ``import crm.<domain>`` runs this package's
     # __init__ first, so importing the domains at its top would be a cycle.
     from crm import models  # noqa: F401  (registers every table on the metadata)
-    from crm.platform.security import register as register_security
     from crm.mail import dispatch as mail_dispatch
     from crm.pipeline import structure_links
+    from crm.platform.security import register as register_security
 
     mail_dispatch.register(db.session)
     structure_links.connect()  # the pipeline follows structures moving department, in their transaction
@@ -79,30 +80,51 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_security(app)  # before the blueprints: it installs the bounded <int:> converter
     from crm.accounts.routes import bp as accounts_bp
     from crm.activities.routes import bp as activities_bp
-    from crm.pipeline.routes import bp as pipeline_bp
-    from crm.tasks.routes import bp as tasks_bp
-    from crm.api.routes import bp as api_bp
-    from crm.admin.routes import bp as admin_bp
     from crm.admin.outbox_routes import bp as outbox_bp
-    from crm.mail.routes import bp as mail_bp
-    from crm.platform.routes import bp as core_bp
-    from crm.pages import home, structure  # noqa: F401  (add core.home and structures.show to their blueprints)
     from crm.admin.reference_routes import bp as referential_bp
-    from crm.structures.routes import bp as structures_bp
-    from crm.events.registration.routes import bp as public_events_bp
+    from crm.admin.routes import bp as admin_bp
+    from crm.api.routes import bp as api_bp
     from crm.events.calendar_routes import bp as calendar_bp
-    from crm.events.routes import bp as events_bp
-    from crm.events.registration import checkin_routes  # noqa: F401  (the check-in pages, on events_bp)
-    from crm.events.followup.routes import bp as event_followup_bp
     from crm.events.followup.matching_routes import bp as event_matching_bp
+    from crm.events.followup.routes import bp as event_followup_bp
     from crm.events.followup.survey_routes import bp as survey_public_bp
-    from crm.pages import event_results  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
+    from crm.events.registration import checkin_routes  # noqa: F401  (the check-in pages, on events_bp)
+    from crm.events.registration.routes import bp as public_events_bp
+    from crm.events.routes import bp as events_bp
     from crm.indicators.routes import bp as indicators_bp
+    from crm.mail.routes import bp as mail_bp
+    from crm.pages import (  # noqa: F401  (add core.home and structures.show to their blueprints)
+        event_results,  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
+        home,
+        structure,
+    )
+    from crm.pipeline.routes import bp as pipeline_bp
+    from crm.platform.routes import bp as core_bp
+    from crm.structures.routes import bp as structures_bp
+    from crm.tasks.routes import bp as tasks_bp
     from workflows.routes import bp as workflow_rules_bp
 
-    for blueprint in (core_bp, accounts_bp, structures_bp, activities_bp, pipeline_bp, tasks_bp, referential_bp, admin_bp,
-                      mail_bp, api_bp, events_bp, public_events_bp, calendar_bp, event_followup_bp,
-                      event_matching_bp, survey_public_bp, indicators_bp, workflow_rules_bp, outbox_bp):
+    for blueprint in (
+        core_bp,
+        accounts_bp,
+        structures_bp,
+        activities_bp,
+        pipeline_bp,
+        tasks_bp,
+        referential_bp,
+        admin_bp,
+        mail_bp,
+        api_bp,
+        events_bp,
+        public_events_bp,
+        calendar_bp,
+        event_followup_bp,
+        event_matching_bp,
+        survey_public_bp,
+        indicators_bp,
+        workflow_rules_bp,
+        outbox_bp,
+    ):
         app.register_blueprint(blueprint)
 
     from crm.cli import register as register_cli
@@ -125,4 +147,3 @@ def _freeze_startup_objects() -> None:
     """
     configure_mappers()
     gc.freeze()
-

@@ -6,6 +6,7 @@ occasion on the app's PostgreSQL server (a unique name, ``maillage_verif_…``);
 in the dump are processed in the copy only); the scratch database is dropped in every case. See
 docs/backup.md for the whole procedure (what else to back up: ``instance/`` uploads, the secrets).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ from sqlalchemy.engine import URL, make_url
 
 SCRATCH_PREFIX = "maillage_verif_"
 # Tables whose row counts the report gives, as a sanity check of what was restored.
-COUNTED = (("users", "comptes"), ("structures", "structures"), ("activities", "activités"),
-           ("opportunities", "opportunités"), ("events", "événements"), ("outbox_events", "événements métier"))
+COUNTED = (
+    ("users", "comptes"),
+    ("structures", "structures"),
+    ("activities", "activités"),
+    ("opportunities", "opportunités"),
+    ("events", "événements"),
+    ("outbox_events", "événements métier"),
+)
 
 
 class BackupCheckError(RuntimeError):
@@ -67,12 +74,15 @@ def check_backup(path: str | Path, database_url: str, echo=print, keep: bool = F
         raise BackupCheckError(f"Fichier introuvable : {path}")
     server = make_url(database_url)
     if server.get_backend_name() != "postgresql":
-        raise BackupCheckError("La vérification d'une sauvegarde demande PostgreSQL (DATABASE_URL) : "
-                               "une base SQLite se sauvegarde en copiant son fichier.")
+        raise BackupCheckError(
+            "La vérification d'une sauvegarde demande PostgreSQL (DATABASE_URL) : "
+            "une base SQLite se sauvegarde en copiant son fichier."
+        )
     listed = subprocess.run([_tool("pg_restore"), "--list", str(path)], capture_output=True, text=True)
     if listed.returncode != 0:
-        raise BackupCheckError(f"{path.name} n'est pas une sauvegarde lisible par pg_restore (pg_dump -Fc) : "
-                               f"{listed.stderr.strip()[:300]}")
+        raise BackupCheckError(
+            f"{path.name} n'est pas une sauvegarde lisible par pg_restore (pg_dump -Fc) : {listed.stderr.strip()[:300]}"
+        )
     report = CheckReport(database=scratch_name())
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
@@ -98,8 +108,12 @@ def _restore_and_check(path: Path, scratch: URL, report: CheckReport, echo) -> N
 
     target, env = _libpq(scratch)
     started = time.perf_counter()
-    restored = subprocess.run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
-                               "--dbname", target, str(path)], capture_output=True, text=True, env=env)
+    restored = subprocess.run(
+        [_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--dbname", target, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     report.restore_seconds = time.perf_counter() - started
     if restored.returncode != 0:
         raise BackupCheckError(f"La restauration a échoué : {restored.stderr.strip()[:500]}")
@@ -108,8 +122,9 @@ def _restore_and_check(path: Path, scratch: URL, report: CheckReport, echo) -> N
     engine = create_engine(scratch)
     try:
         with engine.connect() as connection:
-            tables = set(connection.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+            tables = set(
+                connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+            )
             if "alembic_version" in tables:
                 report.schema_version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             for table, _label in COUNTED:
@@ -128,8 +143,11 @@ def _restore_and_check(path: Path, scratch: URL, report: CheckReport, echo) -> N
     target_url = scratch.render_as_string(hide_password=False)
     checked = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "indicators", "check", "--process-pending"],
-        cwd=root, capture_output=True, text=True,
-        env={**env, "DATABASE_URL": target_url, "REDIS_URL": "", "SMTP_HOST": "", "PYTHONPATH": str(root)})
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**env, "DATABASE_URL": target_url, "REDIS_URL": "", "SMTP_HOST": "", "PYTHONPATH": str(root)},
+    )
     report.indicators_ok = checked.returncode == 0
     report.indicators_output = (checked.stdout + checked.stderr).strip()
     if checked.returncode not in (0, 1):

@@ -1,4 +1,5 @@
 """``flask --app wsgi crm ...`` commands."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,12 @@ from crm.accounts.services import (
     save_user,
 )
 from crm.backup import BackupCheckError, check_backup
-from crm.platform.formatting import format_datetime
-from crm.platform.models import utcnow
 from crm.events.cli import events_cli
-from crm.platform.extensions import db
 from crm.indicators_cli import indicators_cli
 from crm.mail.services import sweep_pending_emails
+from crm.platform.extensions import db
+from crm.platform.formatting import format_datetime
+from crm.platform.models import utcnow
 from crm.referential.services import load_reference_data
 from crm.seed import run_seed
 from crm.structures.finess import FinessFileError
@@ -60,9 +61,16 @@ def users_create(email, role, departments, first_name, last_name, password):
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        user = save_user(None, email=email, role=role, first_name=first_name, last_name=last_name,
-                         department_codes=[c for c in departments.split(",") if c.strip()],
-                         password=password, origin="cli")
+        user = save_user(
+            None,
+            email=email,
+            role=role,
+            first_name=first_name,
+            last_name=last_name,
+            department_codes=[c for c in departments.split(",") if c.strip()],
+            password=password,
+            origin="cli",
+        )
     except AccountError as error:
         db.session.rollback()
         _fail(str(error))
@@ -101,10 +109,12 @@ def token_list(email):
     if not tokens:
         click.echo("Aucun jeton.")
     for token in tokens:
-        click.echo(f"{token.id}\t{token.prefix}…\tcréé le {format_datetime(token.created_at)}"
-                   f"\texpire le {format_datetime(token.expires_at)}"
-                   f"\tdernière utilisation : {format_datetime(token.last_used_at) if token.last_used_at else 'jamais'}"
-                   f"\t{labels[token.status(now)]}")
+        click.echo(
+            f"{token.id}\t{token.prefix}…\tcréé le {format_datetime(token.created_at)}"
+            f"\texpire le {format_datetime(token.expires_at)}"
+            f"\tdernière utilisation : {format_datetime(token.last_used_at) if token.last_used_at else 'jamais'}"
+            f"\t{labels[token.status(now)]}"
+        )
 
 
 @token_cli.command("revoke")
@@ -148,9 +158,12 @@ def seed(scale, if_empty):
 @crm_cli.command("import-finess")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--all-regions", is_flag=True, help="Importer toutes les régions (par défaut : la région configurée).")
-@click.option("--confirm-closures", is_flag=True,
-              help="Accepter de fermer plus de 5 % des structures FINESS ouvertes du périmètre "
-                   "(sinon l'import est refusé sans rien enregistrer, code de sortie 3).")
+@click.option(
+    "--confirm-closures",
+    is_flag=True,
+    help="Accepter de fermer plus de 5 % des structures FINESS ouvertes du périmètre "
+    "(sinon l'import est refusé sans rien enregistrer, code de sortie 3).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Afficher le bilan en un objet JSON.")
 def import_finess_command(path, all_regions, confirm_closures, as_json):
     """Import the FINESS establishments extract (etalab cs1100507 layout).
@@ -170,14 +183,18 @@ def import_finess_command(path, all_regions, confirm_closures, as_json):
         for line in summary.lines():
             click.echo(line)
     if summary.refused:
-        click.echo(f"Erreur : {summary.refusal_message()} Relancez avec --confirm-closures pour confirmer.",
-                   err=True)
+        click.echo(f"Erreur : {summary.refusal_message()} Relancez avec --confirm-closures pour confirmer.", err=True)
         sys.exit(3)
 
 
 @mail_cli.command("sweep")
-@click.option("--grace-minutes", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Laisser tranquilles les emails plus récents (leur envoi est peut-être en cours).")
+@click.option(
+    "--grace-minutes",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Laisser tranquilles les emails plus récents (leur envoi est peut-être en cours).",
+)
 def mail_sweep(grace_minutes):
     """Enqueue again the emails left pending (Redis was down) or whose retry was lost.
 

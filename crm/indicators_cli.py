@@ -2,6 +2,7 @@
 
 On the command-line floor, not in :mod:`crm.indicators`: ``check --process-pending`` first runs the outbox
 dispatcher (:mod:`workflows.dispatch`), which runs the indicators' read model, not the reverse."""
+
 from __future__ import annotations
 
 import sys
@@ -10,10 +11,10 @@ import time
 import click
 from flask.cli import AppGroup
 
-from crm.platform.formatting import format_number
-from crm.platform.outbox_status import outbox_status
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.rebuild import rebuild
+from crm.platform.formatting import format_number
+from crm.platform.outbox_status import outbox_status
 from workflows.dispatch import process_pending as process
 
 indicators_cli = AppGroup("indicators", help="Indicateurs CPOM : reconstruction et vérification.")
@@ -30,8 +31,11 @@ def rebuild_command():
 
 
 @indicators_cli.command("check")
-@click.option("--process-pending", is_flag=True,
-              help="Traiter d'abord les événements en attente (sinon ils comptent comme des écarts).")
+@click.option(
+    "--process-pending",
+    is_flag=True,
+    help="Traiter d'abord les événements en attente (sinon ils comptent comme des écarts).",
+)
 def check_command(process_pending):
     """Compare the stored indicators with a recomputation; exit status 1 on any difference."""
     if process_pending:

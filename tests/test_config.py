@@ -1,4 +1,5 @@
 """Configuration rules: secrets from the environment, secure cookies outside development."""
+
 import pytest
 
 from crm.platform.config import ConfigError, load_config, normalise_database_url

@@ -1,4 +1,5 @@
 """`make run` as an operator uses it: stopped by SIGTERM, served on another port, icon and instance folder."""
+
 from __future__ import annotations
 
 import os
@@ -54,10 +55,23 @@ def _alive(pid: int) -> bool:
 def test_sigterm_stops_the_worker_and_the_embedded_redis(tmp_path):
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL"}}
-    env.update({"CRM_ENV": "development", "CRM_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(port),
-                "SECRET_KEY": "devserver-test", "PYTHONPATH": str(ROOT)})
-    server = subprocess.Popen([sys.executable, "-m", "crm.devserver"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    env.update(
+        {
+            "CRM_ENV": "development",
+            "CRM_INSTANCE_DIR": str(tmp_path / "instance"),
+            "PORT": str(port),
+            "SECRET_KEY": "devserver-test",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crm.devserver"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:

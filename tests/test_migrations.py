@@ -1,4 +1,5 @@
 """The Alembic migrations build exactly the schema the models describe, on the test's database kind."""
+
 import os
 import subprocess
 import sys
@@ -32,8 +33,14 @@ def fresh_database_url(test_env, tmp_path):
 
 def _flask_db(url, *args):
     env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -4,6 +4,7 @@ The API's own fuzzing (every declared body and query parameter) is tests/api/tes
 pages' side: forms with line breaks, IP-literal emails, out-of-range ids, undecodable bytes; JSON
 with lone surrogates and NULs; bodies beyond the limit; malformed query strings.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,10 +15,25 @@ from tests.conftest import csrf_token, login
 from tests.test_route_guard import _routes, _url, records  # noqa: F401  (records is a fixture)
 
 MALFORMED_FORM = {
-    "title": "Titre\r\nBcc: tous@x.fr", "name": "Nom\nsur deux lignes", "first_name": "A\u2028B", "last_name": "x" * 5000,
-    "email": "x@[127.0.0.1]", "subject": "\r\n", "label": "\n", "structure_id": "9" * 30, "structure_ids": "abc",
-    "offer_id": "-1", "owner_id": "1.5", "occurred_on": "2024-13-45", "due_on": "0000-00-00", "starts_at": "demain",
-    "capacity": "1e9", "status": "n'importe", "stage": "<script>", "department_code": "99", "page": "-3",
+    "title": "Titre\r\nBcc: tous@x.fr",
+    "name": "Nom\nsur deux lignes",
+    "first_name": "A\u2028B",
+    "last_name": "x" * 5000,
+    "email": "x@[127.0.0.1]",
+    "subject": "\r\n",
+    "label": "\n",
+    "structure_id": "9" * 30,
+    "structure_ids": "abc",
+    "offer_id": "-1",
+    "owner_id": "1.5",
+    "occurred_on": "2024-13-45",
+    "due_on": "0000-00-00",
+    "starts_at": "demain",
+    "capacity": "1e9",
+    "status": "n'importe",
+    "stage": "<script>",
+    "department_code": "99",
+    "page": "-3",
 }
 RAW_BODIES = [
     ("application/x-www-form-urlencoded", b"title=%ED%A0%80&name=%C0%AF&email=%FF%FE&csrf_token=%00"),
@@ -25,11 +41,17 @@ RAW_BODIES = [
     ("application/json", b'{"title": "\\ud800", "name": ["\\udfff"]}'),
     ("application/json", b'{"title": "\\u0000"}'),
     ("application/json", b"[" * 5000),
-    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\xff\r\n--y--"),
+    ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n\xff\r\n--y--'),
     ("text/plain", b"\xff\xfe\x00garbage"),
 ]
-QUERIES = ["?page=%ED%A0%80", "?q=%00", "?page=99999999999999999999", "?statut=%C0%AF&departement=" + "9" * 500,
-           "?debut=2024-13-45&fin=garbage", "?" + "a=1&" * 2000]
+QUERIES = [
+    "?page=%ED%A0%80",
+    "?q=%00",
+    "?page=99999999999999999999",
+    "?statut=%C0%AF&departement=" + "9" * 500,
+    "?debut=2024-13-45&fin=garbage",
+    "?" + "a=1&" * 2000,
+]
 BIG = b"x" * (3 * 1024 * 1024)
 SKIPPED = {"accounts.logout", "static"}  # logging out would end the walk; static files read no input
 
@@ -50,9 +72,13 @@ def _walk(app, client, records, *, public_only: bool) -> int:
                 assert response.status_code < 500, (method, url + query, response.status_code)
                 sent += 1
             continue
-        attempts = [{"data": {"csrf_token": token, **MALFORMED_FORM}},
-                    {"data": {"csrf_token": token, "file": (io.BytesIO(BIG), "gros.csv")},
-                     "content_type": "multipart/form-data"}]
+        attempts = [
+            {"data": {"csrf_token": token, **MALFORMED_FORM}},
+            {
+                "data": {"csrf_token": token, "file": (io.BytesIO(BIG), "gros.csv")},
+                "content_type": "multipart/form-data",
+            },
+        ]
         attempts += [{"data": body, "content_type": content_type} for content_type, body in RAW_BODIES]
         for attempt in attempts:
             response = client.open(url, method=method, headers=headers, **attempt)

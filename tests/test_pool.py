@@ -2,14 +2,15 @@
 
 The server really closes the connections here (``pg_terminate_backend``), as a restart would.
 """
+
 import time
 
 import pytest
 from sqlalchemy import create_engine, exc, text
 
 from crm import create_app
-from crm.platform.pool import ping_idle_connections
 from crm.platform.extensions import db
+from crm.platform.pool import ping_idle_connections
 
 
 @pytest.fixture
@@ -57,8 +58,13 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(postgresql):
 
 
 def test_a_connection_lost_during_an_api_request_is_a_503_then_the_next_one_works(postgresql, app):
-    other = create_app({"TESTING": True, "CRM_DB_PING_AFTER_IDLE_SECONDS": 3600,
-                        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0}})
+    other = create_app(
+        {
+            "TESTING": True,
+            "CRM_DB_PING_AFTER_IDLE_SECONDS": 3600,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0},
+        }
+    )
     client = other.test_client()
     headers = {"Authorization": "Bearer mlg_unknown"}  # looked up in the database: a 401 proves it answered
     try:

@@ -1,4 +1,5 @@
 """Defects found by review of the animators' features, each pinned by a test."""
+
 from __future__ import annotations
 
 import threading
@@ -7,13 +8,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from crm.platform.models import OutboxEvent
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity, Project
-from crm.referential.models import Offer
 from crm.platform.concurrency import StaleEdit
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.validation import ValidationFailed
+from crm.referential.models import Offer
 from crm.tasks import services as tasks
 from crm.tasks.models import Task
 
@@ -27,13 +28,13 @@ def _events(kind: str) -> int:
     return db.session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == kind))
 
 
-def test_a_task_cannot_link_another_departments_structure_or_a_foreign_opportunity(make_user, make_structure,
-                                                                                    offer):
+def test_a_task_cannot_link_another_departments_structure_or_a_foreign_opportunity(make_user, make_structure, offer):
     animator = make_user("animateur", ["31"])
     ours, theirs = make_structure(name="EHPAD 31"), make_structure(name="EHPAD 81", department_code="81")
     other = make_structure(name="MSP 31")
-    opportunity = pipeline.create_opportunity({"structure_id": other.id, "offer_id": offer.id, "title": "VT"},
-                                              user=animator)
+    opportunity = pipeline.create_opportunity(
+        {"structure_id": other.id, "offer_id": offer.id, "title": "VT"}, user=animator
+    )
     with pytest.raises(ValidationFailed) as refused:
         tasks.create_task({"title": "x", "structure_id": theirs.id}, user=animator)
     assert "structure_id" in refused.value.errors
@@ -51,18 +52,22 @@ def test_an_opportunity_comes_only_from_an_activity_of_its_structure(make_user, 
     one, two = make_structure(name="EHPAD A"), make_structure(name="EHPAD B")
     activity = log_activity({"kind": "webinaire", "structure_ids": [one.id]}, user=animator)
     with pytest.raises(ValidationFailed) as refused:
-        pipeline.create_opportunity({"structure_id": two.id, "offer_id": offer.id, "title": "VT",
-                                     "source_activity_id": activity.id}, user=animator)
+        pipeline.create_opportunity(
+            {"structure_id": two.id, "offer_id": offer.id, "title": "VT", "source_activity_id": activity.id},
+            user=animator,
+        )
     assert "source_activity_id" in refused.value.errors
 
 
 def test_winning_a_stale_opportunity_is_a_conflict_not_a_crash(make_user, make_structure, offer):
     animator = make_user("animateur", ["31"])
-    opportunity = pipeline.create_opportunity({"structure_id": make_structure().id, "offer_id": offer.id,
-                                               "title": "VT"}, user=animator)
+    opportunity = pipeline.create_opportunity(
+        {"structure_id": make_structure().id, "offer_id": offer.id, "title": "VT"}, user=animator
+    )
     with db.engine.begin() as other:  # someone else moves it meanwhile
-        other.execute(update(Opportunity).where(Opportunity.id == opportunity.id)
-                      .values(version=Opportunity.version + 1))
+        other.execute(
+            update(Opportunity).where(Opportunity.id == opportunity.id).values(version=Opportunity.version + 1)
+        )
     with pytest.raises(StaleEdit):
         pipeline.change_stage(opportunity, "gagnee", user=animator)
     db.session.rollback()
@@ -74,16 +79,25 @@ def test_next_step_goes_to_the_first_structure_chosen_and_cannot_be_due_before(m
 
     animator = make_user("animateur", ["31"])
     zed, abc = make_structure(name="ZZ CPTS du Comminges"), make_structure(name="AA EHPAD")
-    activity = log_activity({"kind": "reunion", "structure_ids": [zed.id, abc.id], "next_step": "Envoyer la doc",
-                             "next_step_due_on": (date.today() + timedelta(days=7)).isoformat()}, user=animator)
+    activity = log_activity(
+        {
+            "kind": "reunion",
+            "structure_ids": [zed.id, abc.id],
+            "next_step": "Envoyer la doc",
+            "next_step_due_on": (date.today() + timedelta(days=7)).isoformat(),
+        },
+        user=animator,
+    )
     from workflows.dispatch import process_pending
 
     process_pending()  # the task is the activity_next_step_task rule's
     task = db.session.scalars(select(Task).where(Task.activity_id == activity.id)).one()
     assert task.structure_id == zed.id
     with pytest.raises(ValidationFailed) as refused:
-        log_activity({"kind": "visite", "structure_ids": [abc.id], "next_step": "x",
-                      "next_step_due_on": "2020-01-01"}, user=animator)
+        log_activity(
+            {"kind": "visite", "structure_ids": [abc.id], "next_step": "x", "next_step_due_on": "2020-01-01"},
+            user=animator,
+        )
     assert "next_step_due_on" in refused.value.errors
 
 
@@ -96,8 +110,9 @@ def test_too_many_ids_are_refused():
 
 def test_a_project_taken_up_again_has_no_end_date(make_user, make_structure, offer):
     animator = make_user("animateur", ["31"])
-    project = pipeline.create_project({"structure_id": make_structure().id, "offer_id": offer.id,
-                                       "title": "P"}, user=animator)
+    project = pipeline.create_project(
+        {"structure_id": make_structure().id, "offer_id": offer.id, "title": "P"}, user=animator
+    )
     pipeline.update_project(project, {"status": "termine"}, user=animator)
     assert project.ended_on is not None
     pipeline.update_project(project, {"status": "en_cours"}, user=animator)

@@ -3,6 +3,7 @@
 The URL map is walked, not a hand-kept list: a new route that forgets its login or role check
 fails here. Public routes are named below, each with why it is public.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,9 +12,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import OutboxEvent, utcnow
 from crm.mail.models import EmailMessage
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from tests.conftest import csrf_token, login
 
 # Reachable without an account, on purpose.
@@ -43,8 +44,14 @@ ANY_ROLE_WRITES = {
 ROLE_WRITES = {
     "manager": set(),
     # Organisers keep their own follow-ups and run the events.
-    "organisateur": {"tasks.mine", "api.create_task", "api.create_event", "api.update_event",
-                     "api.create_registration", "api.update_registration"},
+    "organisateur": {
+        "tasks.mine",
+        "api.create_task",
+        "api.create_event",
+        "api.update_event",
+        "api.create_registration",
+        "api.update_registration",
+    },
 }
 # Blueprints whose writes are the organisers' own work.
 ORGANISER_BLUEPRINTS = ("events.", "event_followup.", "event_matching.")  # matching: their registrants
@@ -64,15 +71,19 @@ def records(make_user, make_structure):
 
     animator = make_user("animateur", ["31"])
     structure = make_structure(name="EHPAD de la garde")
-    contact = contacts.save_contact(structure, None, {"first_name": "Anne", "last_name": "Garde",
-                                                      "email": "anne.garde@example.org"})
+    contact = contacts.save_contact(
+        structure, None, {"first_name": "Anne", "last_name": "Garde", "email": "anne.garde@example.org"}
+    )
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    activity = log_activity({"kind": "visite", "occurred_on": date.today().isoformat(),
-                             "structure_ids": [structure.id]}, user=animator)
-    opportunity = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id,
-                                               "title": "Garde"}, user=animator)
-    project = pipeline.create_project({"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"},
-                                      user=animator)
+    activity = log_activity(
+        {"kind": "visite", "occurred_on": date.today().isoformat(), "structure_ids": [structure.id]}, user=animator
+    )
+    opportunity = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Garde"}, user=animator
+    )
+    project = pipeline.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"}, user=animator
+    )
     pipeline.add_milestone(project, {"label": "Lancement", "due_on": date.today().isoformat()}, user=animator)
     milestone = db.session.scalars(select(Milestone)).first()
     task = create_task({"title": "Rappeler", "structure_id": structure.id}, user=animator)
@@ -85,27 +96,62 @@ def records(make_user, make_structure):
 
     organiser = make_user("organisateur")
     start = utcnow().replace(microsecond=0) + timedelta(days=10)
-    event = events.create_event({"type_id": db.session.scalars(select(EventType.id)).first(), "title": "TOP",
-                                 "starts_at": start, "ends_at": start + timedelta(hours=7), "place_name": "Salle",
-                                 "department_code": "31"}, user=organiser)
+    event = events.create_event(
+        {
+            "type_id": db.session.scalars(select(EventType.id)).first(),
+            "title": "TOP",
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=7),
+            "place_name": "Salle",
+            "department_code": "31",
+        },
+        user=organiser,
+    )
     events.change_status(event, "publie", user=organiser)
     events.duplicate_event(event, {}, user=organiser)
-    registration, _ = register(event, {"first_name": "Anne", "last_name": "Garde", "email": "anne@example.org",
-                                       "structure_name": "EHPAD", "department_code": "31"}, source="public")
+    registration, _ = register(
+        event,
+        {
+            "first_name": "Anne",
+            "last_name": "Garde",
+            "email": "anne@example.org",
+            "structure_name": "EHPAD",
+            "department_code": "31",
+        },
+        source="public",
+    )
     db.session.commit()
     from workflows.dispatch import process_pending
 
     process_pending()  # the rules' work: the registration's email, the message_id below
     db.session.refresh(event)
-    return {"structure_id": structure.id, "contact_id": contact.id, "activity_id": activity.id,
-            "opportunity_id": opportunity.id, "project_id": project.id, "milestone_id": milestone.id,
-            "task_id": task.id, "run_id": run.id, "user_id": animator.id, "name": "secteurs", "key": "1",
-            "filename": "css/app.css", "event_id": event.id, "registration_id": registration.id,
-            "series_id": event.series_id, "index": 0, "token_id": 1,
-            "message_id": db.session.scalars(select(EmailMessage.id)).first(), "slug": event.slug, "token": "x", "fmt": "csv",
-            "indicator": "participation", "rule_name": "registration_emails",
-            # The outbox admin (admin only: no entry in PUBLIC nor ROLE_WRITES).
-            "outbox_event_id": db.session.scalars(select(OutboxEvent.id)).first()}
+    return {
+        "structure_id": structure.id,
+        "contact_id": contact.id,
+        "activity_id": activity.id,
+        "opportunity_id": opportunity.id,
+        "project_id": project.id,
+        "milestone_id": milestone.id,
+        "task_id": task.id,
+        "run_id": run.id,
+        "user_id": animator.id,
+        "name": "secteurs",
+        "key": "1",
+        "filename": "css/app.css",
+        "event_id": event.id,
+        "registration_id": registration.id,
+        "series_id": event.series_id,
+        "index": 0,
+        "token_id": 1,
+        "message_id": db.session.scalars(select(EmailMessage.id)).first(),
+        "slug": event.slug,
+        "token": "x",
+        "fmt": "csv",
+        "indicator": "participation",
+        "rule_name": "registration_emails",
+        # The outbox admin (admin only: no entry in PUBLIC nor ROLE_WRITES).
+        "outbox_event_id": db.session.scalars(select(OutboxEvent.id)).first(),
+    }
 
 
 def _routes(app):
@@ -155,9 +201,13 @@ def test_read_only_roles_cannot_write_anywhere(app, client, make_user, records, 
     token = csrf_token(client)
     before = _outbox_count()
     for rule, method in _routes(app):
-        if method not in WRITE_METHODS or rule.endpoint in PUBLIC or rule.endpoint in ANY_ROLE_WRITES \
-                or rule.endpoint in ROLE_WRITES[role] \
-                or (role == "organisateur" and rule.endpoint.startswith(ORGANISER_BLUEPRINTS)):
+        if (
+            method not in WRITE_METHODS
+            or rule.endpoint in PUBLIC
+            or rule.endpoint in ANY_ROLE_WRITES
+            or rule.endpoint in ROLE_WRITES[role]
+            or (role == "organisateur" and rule.endpoint.startswith(ORGANISER_BLUEPRINTS))
+        ):
             continue
         if rule.rule.startswith("/api/"):
             continue  # the API is token-only; its role rules are checked in tests/api

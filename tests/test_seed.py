@@ -1,10 +1,11 @@
 """Demo data: ``run_seed("demo")`` through the real FINESS import, partners, people, idempotence."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -17,31 +18,45 @@ OCCITANIE = {"09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "
 def _counts() -> dict[str, int]:
     from crm.accounts.models import User
     from crm.activities.models import Activity, activity_structures
-    from crm.platform.models import AuditEntry, OutboxEvent
-    from crm.platform.extensions import db
     from crm.pipeline.models import Milestone, Opportunity, Project, StageChange
+    from crm.platform.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
     from crm.structures.models import Contact, Structure
     from crm.tasks.models import Task
 
-    counts = {model.__name__: db.session.scalar(select(func.count()).select_from(model))
-              for model in (Structure, Contact, User, AuditEntry, OutboxEvent, Activity, Opportunity,
-                            StageChange, Project, Milestone, Task)}
+    counts = {
+        model.__name__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (
+            Structure,
+            Contact,
+            User,
+            AuditEntry,
+            OutboxEvent,
+            Activity,
+            Opportunity,
+            StageChange,
+            Project,
+            Milestone,
+            Task,
+        )
+    }
     counts["activity_structures"] = db.session.scalar(select(func.count()).select_from(activity_structures))
     return counts
 
 
 def test_demo_seed_fills_every_department_and_role(app):
     from crm.accounts.models import User
-    from crm.platform.models import AuditEntry, OutboxEvent
     from crm.platform.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
     from crm.referential.models import Category
     from crm.seed import run_seed
     from crm.structures.models import Contact, Structure
 
     report = run_seed("demo", echo=lambda *a, **k: None)
 
-    finess_departments = set(db.session.scalars(
-        select(Structure.department_code).where(Structure.source == "finess").distinct()))
+    finess_departments = set(
+        db.session.scalars(select(Structure.department_code).where(Structure.source == "finess").distinct())
+    )
     assert OCCITANIE <= finess_departments
     assert db.session.scalar(select(func.count()).select_from(Structure).where(Structure.source == "finess")) >= 300
 
@@ -53,9 +68,14 @@ def test_demo_seed_fills_every_department_and_role(app):
     assert all(3 <= len(u.department_codes) <= 4 for u in animators)
     assert all(u.email.endswith("@esante-occitanie.fr") for u in users)
 
-    partner_counts = dict(db.session.execute(
-        select(Category.code, func.count()).join(Structure, Structure.category_id == Category.id)
-        .where(Structure.source == "manuel").group_by(Category.code)).all())
+    partner_counts = dict(
+        db.session.execute(
+            select(Category.code, func.count())
+            .join(Structure, Structure.category_id == Category.id)
+            .where(Structure.source == "manuel")
+            .group_by(Category.code)
+        ).all()
+    )
     assert partner_counts["DAC"] == 13 and partner_counts["ARS"] == 14 and partner_counts["CPAM"] == 13
     for code in ("CPTS", "CRT", "PCO", "CD", "MDPH", "URPS", "FEDERATION", "EDITEUR"):
         assert partner_counts.get(code, 0) >= 1, code
@@ -70,17 +90,37 @@ def test_demo_seed_fills_every_department_and_role(app):
     assert contacts >= with_contacts
     consenting = db.session.scalar(select(func.count()).select_from(Contact).where(Contact.consent.is_(True)))
     assert consenting > contacts / 2
-    assert db.session.scalar(select(func.count()).select_from(Contact)
-                             .where(Contact.consent.is_(True), Contact.consent_at.is_(None))) == 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.consent.is_(True), Contact.consent_at.is_(None))
+        )
+        == 0
+    )
 
     # Every structure and contact has its audit entry and its domain event.
     for entity_type, total in (("structure", structures), ("contact", contacts)):
-        assert db.session.scalar(select(func.count(AuditEntry.entity_id.distinct())).where(
-            AuditEntry.entity_type == entity_type, AuditEntry.action == "create")) == total
-        assert db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
-            OutboxEvent.type == f"{entity_type}.created")) == total
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.entity_type == "structure", AuditEntry.origin != "seed")) == 0
+        assert (
+            db.session.scalar(
+                select(func.count(AuditEntry.entity_id.distinct())).where(
+                    AuditEntry.entity_type == entity_type, AuditEntry.action == "create"
+                )
+            )
+            == total
+        )
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == f"{entity_type}.created")
+            )
+            == total
+        )
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.entity_type == "structure", AuditEntry.origin != "seed")
+        )
+        == 0
+    )
 
     # The report gives the logins and the shared password, also written under instance/.
     text = "\n".join(report)
@@ -129,8 +169,14 @@ def test_seed_demo_if_empty_only_seeds_an_empty_database(make_structure):
 
 def test_seed_command_prints_the_logins(test_env):
     env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "crm", "seed", "--scale", "demo"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "crm", "seed", "--scale", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Mot de passe des comptes créés" in result.stdout
     assert "@esante-occitanie.fr" in result.stdout and "Animateur territorial" in result.stdout
@@ -145,8 +191,14 @@ def test_a_smaller_seed_after_a_larger_one_closes_nothing():
     from crm.structures.models import Structure
 
     run_seed("demo")
-    extra = Structure(name="EHPAD hors démo", department_code="31", source="finess", finess_et="319999990",
-                      search_text="ehpad hors demo", manual_fields=[])
+    extra = Structure(
+        name="EHPAD hors démo",
+        department_code="31",
+        source="finess",
+        finess_et="319999990",
+        search_text="ehpad hors demo",
+        manual_fields=[],
+    )
     db.session.add(extra)
     db.session.commit()
     run_seed("demo")
@@ -156,9 +208,10 @@ def test_a_smaller_seed_after_a_larger_one_closes_nothing():
 
 # --- the animators' seeded history (activities, pipeline, projects, tasks) ---------------------------
 
+
 def _utc(value):
     """Naive UTC (SQLite returns naive datetimes, PostgreSQL aware ones)."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _jsonable(payload: dict) -> dict:
@@ -180,8 +233,16 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
     report = run_seed("demo", echo=lambda *a, **k: None)
     assert any(line.startswith("Activités : 1\u202f500 créées") for line in report)
 
-    activities = db.session.execute(select(Activity.id, Activity.occurred_on, Activity.author_id, Activity.kind,
-                                           Activity.is_information, Activity.subject)).all()
+    activities = db.session.execute(
+        select(
+            Activity.id,
+            Activity.occurred_on,
+            Activity.author_id,
+            Activity.kind,
+            Activity.is_information,
+            Activity.subject,
+        )
+    ).all()
     assert len(activities) == 1500
     today = date.today()
     assert all(today - timedelta(days=731) <= a.occurred_on <= today for a in activities)
@@ -198,7 +259,8 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
     links = db.session.execute(
         select(activity_structures.c.activity_id, Structure.department_code, Category.code)
         .join(Structure, Structure.id == activity_structures.c.structure_id)
-        .outerjoin(Category, Category.id == Structure.category_id)).all()
+        .outerjoin(Category, Category.id == Structure.category_id)
+    ).all()
     author = {a.id: a.author_id for a in activities}
     assert all(dep in departments[author[activity_id]] for activity_id, dep, _ in links)
 
@@ -209,20 +271,28 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
     multi = [rows for rows in per_activity.values() if len(rows) > 1]
     assert 0.08 * 1500 <= len(multi) <= 0.18 * 1500
     assert all(3 <= len(rows) <= 5 and len({dep for dep, _ in rows}) == 1 for rows in multi)
-    assert all(rows[0][1] in ("CPTS", "DAC", "CRT") or any(c in ("CPTS", "DAC", "CRT") for _, c in rows)
-               for rows in multi)
+    assert all(
+        rows[0][1] in ("CPTS", "DAC", "CRT") or any(c in ("CPTS", "DAC", "CRT") for _, c in rows) for rows in multi
+    )
     assert len(per_activity) == 1500
 
     # Coordination offers most of the time, ~30 % others.
-    codes = db.session.execute(select(Programme.code).join(Offer, Offer.programme_id == Programme.id)
-                               .join(activity_offers, activity_offers.c.offer_id == Offer.id)).scalars().all()
+    codes = (
+        db.session.execute(
+            select(Programme.code)
+            .join(Offer, Offer.programme_id == Programme.id)
+            .join(activity_offers, activity_offers.c.offer_id == Offer.id)
+        )
+        .scalars()
+        .all()
+    )
     other = sum(code != "COORDINATION" for code in codes) / len(codes)
     assert 0.2 <= other <= 0.4
 
 
 def test_demo_seed_pipeline_history_is_consistent():
-    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity, Project, StageChange
+    from crm.platform.extensions import db
     from crm.seed import run_seed
 
     run_seed("demo", echo=lambda *a, **k: None)
@@ -282,26 +352,31 @@ def test_demo_seed_tasks_follow_next_steps_and_open_opportunities():
     assert from_steps and any(t.opportunity_id for t in tasks) and any(t.project_id for t in tasks)
     for task in from_steps[:50]:
         activity = db.session.get(Activity, task.activity_id)
-        assert (task.title, task.due_on, task.owner_id) == (activity.next_step, activity.next_step_due_on,
-                                                            activity.author_id)
+        assert (task.title, task.due_on, task.owner_id) == (
+            activity.next_step,
+            activity.next_step_due_on,
+            activity.author_id,
+        )
         assert task.structure_id in {s.id for s in activity.structures}
 
 
 def test_demo_seed_events_carry_the_services_payloads():
     from crm.activities.models import Activity
     from crm.activities.services import activity_payload
-    from crm.platform.models import AuditEntry, OutboxEvent
-    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity, Project, StageChange
     from crm.pipeline.services import opportunity_payload, project_payload
+    from crm.platform.extensions import db
+    from crm.platform.models import AuditEntry, OutboxEvent
     from crm.seed import run_seed
     from crm.tasks.models import Task
     from crm.tasks.services import task_payload
 
     run_seed("demo", echo=lambda *a, **k: None)
     counts = dict(db.session.execute(select(OutboxEvent.type, func.count()).group_by(OutboxEvent.type)).all())
-    total = {model: db.session.scalar(select(func.count()).select_from(model))
-             for model in (Activity, Opportunity, StageChange, Project, Task)}
+    total = {
+        model: db.session.scalar(select(func.count()).select_from(model))
+        for model in (Activity, Opportunity, StageChange, Project, Task)
+    }
     assert counts["activity.logged"] == total[Activity]
     assert counts["opportunity.created"] == total[Opportunity]
     assert counts["opportunity.stage_changed"] == total[StageChange] - total[Opportunity]
@@ -309,12 +384,15 @@ def test_demo_seed_events_carry_the_services_payloads():
     assert counts["task.created"] == total[Task]
     done = db.session.scalar(select(func.count()).select_from(Task).where(Task.done_at.is_not(None)))
     assert counts["task.done"] == done
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.entity_type == "activity")) == total[Activity]
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type == "activity"))
+        == total[Activity]
+    )
 
     def events(event_type, limit=40):
-        return db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == event_type)
-                                  .order_by(OutboxEvent.id).limit(limit)).all()
+        return db.session.scalars(
+            select(OutboxEvent).where(OutboxEvent.type == event_type).order_by(OutboxEvent.id).limit(limit)
+        ).all()
 
     for event in events("activity.logged"):
         assert event.payload == _jsonable(activity_payload(db.session.get(Activity, event.aggregate_id)))
@@ -326,8 +404,12 @@ def test_demo_seed_events_carry_the_services_payloads():
         if event.payload["to_stage"] == opportunity.stage:
             payload = dict(event.payload)
             assert _utc(datetime.fromisoformat(payload.pop("changed_at"))) == _utc(opportunity.stage_changed_at)
-            expected = {**opportunity_payload(opportunity), "from_stage": event.payload["from_stage"],
-                        "to_stage": opportunity.stage, "reason_id": opportunity.loss_reason_id}
+            expected = {
+                **opportunity_payload(opportunity),
+                "from_stage": event.payload["from_stage"],
+                "to_stage": opportunity.stage,
+                "reason_id": opportunity.loss_reason_id,
+            }
             assert payload == _jsonable(expected)
     for event in events("project.created"):
         project = db.session.get(Project, event.aggregate_id)
@@ -351,25 +433,35 @@ def test_add_structure_activities_tops_one_structure_up():
 
     run_seed("demo", echo=lambda *a, **k: None)
     oustal = db.session.scalar(select(Structure).where(Structure.name == "EHPAD L'OUSTAL"))
-    before = db.session.scalar(select(func.count()).select_from(activity_structures)
-                               .where(activity_structures.c.structure_id == oustal.id))
+    before = db.session.scalar(
+        select(func.count()).select_from(activity_structures).where(activity_structures.c.structure_id == oustal.id)
+    )
     assert add_structure_activities(oustal.id, 30) == 30
-    rows = db.session.execute(select(Activity.author_id).join(
-        activity_structures, activity_structures.c.activity_id == Activity.id)
-        .where(activity_structures.c.structure_id == oustal.id)).scalars().all()
+    rows = (
+        db.session.execute(
+            select(Activity.author_id)
+            .join(activity_structures, activity_structures.c.activity_id == Activity.id)
+            .where(activity_structures.c.structure_id == oustal.id)
+        )
+        .scalars()
+        .all()
+    )
     assert len(rows) == before + 30
     assert all("31" in db.session.get(User, author_id).department_codes for author_id in rows)
 
 
 def _foreign_keys(db) -> set[tuple[str, str]]:
-    return set(db.session.execute(text(
-        "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'")).all())
+    return set(
+        db.session.execute(
+            text("SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'")
+        ).all()
+    )
 
 
 def test_bulk_load_puts_the_foreign_keys_back_and_checks_them(app, monkeypatch):
     """National scale on PostgreSQL: constraints set aside during the load, re-created (checked) after."""
-    from crm.platform.extensions import db
     from crm.pipeline.models import Opportunity
+    from crm.platform.extensions import db
     from crm.seed import daily_work, run_seed
 
     if db.engine.dialect.name != "postgresql":

@@ -1,5 +1,6 @@
 """The Flask app as seen from RQ jobs: one per worker process, built when the worker starts
 (:class:`workflows.worker.Worker`, so that its work horses inherit it) or else by the first job."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

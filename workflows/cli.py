@@ -1,5 +1,6 @@
 """``flask --app wsgi crm outbox ...``: the outbox from a terminal (status, processing without a worker,
 a sweep now, replaying dead letters)."""
+
 from __future__ import annotations
 
 import sys
@@ -18,15 +19,24 @@ def status():
     from workflows.dispatch import dead_letters, outbox_status
 
     state = outbox_status()
-    click.echo(f"En attente : {format_number(state.pending)}"
-               + (f" (dont {format_number(state.retrying)} en échec, nouvel essai prévu)" if state.retrying else ""))
-    click.echo("Plus ancien en attente : " + (f"depuis {format_age(state.age_seconds)} "
-                                               f"({format_datetime(state.oldest_pending_at)})"
-                                               if state.oldest_pending_at else "—"))
+    click.echo(
+        f"En attente : {format_number(state.pending)}"
+        + (f" (dont {format_number(state.retrying)} en échec, nouvel essai prévu)" if state.retrying else "")
+    )
+    click.echo(
+        "Plus ancien en attente : "
+        + (
+            f"depuis {format_age(state.age_seconds)} ({format_datetime(state.oldest_pending_at)})"
+            if state.oldest_pending_at
+            else "—"
+        )
+    )
     click.echo(f"Lettres mortes : {format_number(state.dead)}")
     for event in dead_letters(limit=20):
-        click.echo(f"  n°{event.id} {event.type} {event.aggregate_type} n°{event.aggregate_id} "
-                   f"({event.attempts} essais) : {event.last_error or ''}")
+        click.echo(
+            f"  n°{event.id} {event.type} {event.aggregate_type} n°{event.aggregate_id} "
+            f"({event.attempts} essais) : {event.last_error or ''}"
+        )
     click.echo(f"Balayage périodique : {_sweep_state()}")
 
 
@@ -48,8 +58,10 @@ def process():
     from workflows.dispatch import process_pending
 
     result = process_pending()
-    click.echo(f"Traités : {format_number(result.processed)} ; en échec (nouvel essai prévu) : "
-               f"{format_number(result.failed)} ; mis en lettres mortes : {format_number(result.dead)}")
+    click.echo(
+        f"Traités : {format_number(result.processed)} ; en échec (nouvel essai prévu) : "
+        f"{format_number(result.failed)} ; mis en lettres mortes : {format_number(result.dead)}"
+    )
     for event_id, error in sorted(result.errors.items())[:20]:
         click.echo(f"  n°{event_id} : {error}", err=True)
 
@@ -65,8 +77,9 @@ def sweep():
     try:
         report = run_sweep(reschedule=False)
     except (QueueUnavailable, RedisError) as error:
-        click.echo(f"Erreur : Redis injoignable ({error}). « crm outbox process » traite les événements "
-                   "sans worker.", err=True)
+        click.echo(
+            f"Erreur : Redis injoignable ({error}). « crm outbox process » traite les événements sans worker.", err=True
+        )
         sys.exit(2)
     click.echo(f"Traitement demandé : {'oui' if report['drain_enqueued'] else 'non (rien en retard)'}")
     click.echo(f"Emails remis en file : {format_number(report['emails_enqueued'])}")

@@ -11,6 +11,7 @@ whatever was missed, e.g. events written while Redis was down.
 A failing event is retried with back-off (``RETRY_DELAYS``) and, after the last retry, parked in the
 dead-letter list (``dead_at``) for an admin to see and replay.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,10 +26,10 @@ from sqlalchemy import event as orm_events
 from sqlalchemy.exc import IntegrityError
 
 from crm.platform.events import OUTBOX_WRITTEN, note_outbox_written
+from crm.platform.extensions import db
 from crm.platform.locking import for_update, sqlite_write_lock
 from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.outbox_status import OutboxStatus, dead_condition, outbox_status
-from crm.platform.extensions import db
 from crm.platform.queue import QueueUnavailable, mark_unavailable, redis_connection
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.registry import DomainEvent, Rule, all_consumers, all_rules, event_rules_by_trigger
@@ -53,7 +54,7 @@ class BatchResult:
     errors: dict[int, str] = field(default_factory=dict)
     more_due: bool = False  # a drain stopped on its time limit with events still due
 
-    def add(self, other: "BatchResult") -> None:
+    def add(self, other: BatchResult) -> None:
         self.claimed += other.claimed
         self.processed += other.processed
         self.failed += other.failed
@@ -66,22 +67,40 @@ class BatchResult:
 
 # --- claiming --------------------------------------------------------------------------------------
 
+
 def _due_condition(now):
-    return (OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None),
-            or_(OutboxEvent.next_attempt_at.is_(None), OutboxEvent.next_attempt_at <= now))
+    return (
+        OutboxEvent.processed_at.is_(None),
+        OutboxEvent.dead_at.is_(None),
+        or_(OutboxEvent.next_attempt_at.is_(None), OutboxEvent.next_attempt_at <= now),
+    )
 
 
 def _claim(limit: int) -> list[DomainEvent]:
     """Lock up to ``limit`` due events, oldest first; rows another worker holds are skipped."""
     sqlite_write_lock()  # SQLite has no row locks: two workers cannot claim the same events under it
-    rows = db.session.execute(for_update(
-        select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.aggregate_type, OutboxEvent.aggregate_id,
-               OutboxEvent.payload, OutboxEvent.actor_id, OutboxEvent.created_at)
-        .where(*_due_condition(utcnow())).order_by(OutboxEvent.id).limit(limit), skip_locked=True)).all()
+    rows = db.session.execute(
+        for_update(
+            select(
+                OutboxEvent.id,
+                OutboxEvent.type,
+                OutboxEvent.aggregate_type,
+                OutboxEvent.aggregate_id,
+                OutboxEvent.payload,
+                OutboxEvent.actor_id,
+                OutboxEvent.created_at,
+            )
+            .where(*_due_condition(utcnow()))
+            .order_by(OutboxEvent.id)
+            .limit(limit),
+            skip_locked=True,
+        )
+    ).all()
     return [DomainEvent(*row) for row in rows]
 
 
 # --- rules -------------------------------------------------------------------------------------------
+
 
 def rule_states() -> dict[str, WorkflowRuleState]:
     """Every rule's state row, created (enabled, default settings) the first time it is needed."""
@@ -120,8 +139,9 @@ def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> None:
     if not concerned:
         return
     states = rule_states()
-    keys = {(rule.name, event.id): f"{rule.name}:event:{event.id}" for event in concerned
-            for rule in by_trigger[event.type]}
+    keys = {
+        (rule.name, event.id): f"{rule.name}:event:{event.id}" for event in concerned for rule in by_trigger[event.type]
+    }
     done = set(db.session.scalars(select(RuleRun.run_key).where(RuleRun.run_key.in_(list(keys.values())))))
     tallies: dict[str, _RuleTally] = {}
     runs: list[dict] = []
@@ -144,12 +164,28 @@ def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> None:
                 logger.warning("Rule %s failed on event %s (%s): %s", rule.name, event.id, event.type, message)
                 _tally(tallies, rule.name, message)
                 failures[event.id] = f"{rule.name} : {message}"
-                runs.append({"rule": rule.name, "run_key": None, "event_id": event.id, "at": now,
-                             "outcome": "echec", "detail": message})
+                runs.append(
+                    {
+                        "rule": rule.name,
+                        "run_key": None,
+                        "event_id": event.id,
+                        "at": now,
+                        "outcome": "echec",
+                        "detail": message,
+                    }
+                )
                 continue
             _tally(tallies, rule.name)
-            runs.append({"rule": rule.name, "run_key": key, "event_id": event.id, "at": now, "outcome": "ok",
-                         "detail": (detail or "")[:2000] or None})
+            runs.append(
+                {
+                    "rule": rule.name,
+                    "run_key": key,
+                    "event_id": event.id,
+                    "at": now,
+                    "outcome": "ok",
+                    "detail": (detail or "")[:2000] or None,
+                }
+            )
     if runs:
         db.session.execute(insert(RuleRun.__table__), runs)
     _save_tallies(tallies, now)
@@ -171,12 +207,14 @@ def _save_tallies(tallies: dict[str, _RuleTally], now) -> None:
             continue
         values = {"runs": WorkflowRuleState.runs + tally.runs, "last_run_at": now}
         if tally.failures:
-            values.update(failures=WorkflowRuleState.failures + tally.failures, last_failure_at=now,
-                          last_error=tally.last_error)
+            values.update(
+                failures=WorkflowRuleState.failures + tally.failures, last_failure_at=now, last_error=tally.last_error
+            )
         db.session.execute(update(WorkflowRuleState).where(WorkflowRuleState.name == name).values(**values))
 
 
 # --- a batch -----------------------------------------------------------------------------------------
+
 
 def _run_consumers(events: list[DomainEvent]) -> None:
     """The registered consumers (the indicators' read model) follow the batch, in its transaction, after the
@@ -195,13 +233,19 @@ def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchRe
     ok_ids = [event.id for event in events if event.id not in failures]
     if ok_ids:
         db.session.execute(
-            update(OutboxEvent).where(OutboxEvent.id.in_(bindparam("ids", expanding=True)))
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(bindparam("ids", expanding=True)))
             .values(processed_at=now, attempts=OutboxEvent.attempts + 1, next_attempt_at=None, last_error=None)
-            .execution_options(synchronize_session=False), {"ids": ok_ids})
+            .execution_options(synchronize_session=False),
+            {"ids": ok_ids},
+        )
         result.processed += len(ok_ids)
     if failures:
-        attempts = dict(db.session.execute(select(OutboxEvent.id, OutboxEvent.attempts)
-                                           .where(OutboxEvent.id.in_(list(failures)))).all())
+        attempts = dict(
+            db.session.execute(
+                select(OutboxEvent.id, OutboxEvent.attempts).where(OutboxEvent.id.in_(list(failures)))
+            ).all()
+        )
         for event_id, message in failures.items():
             tries = attempts.get(event_id, 0) + 1
             values = {"attempts": tries, "last_error": message[:2000]}
@@ -212,8 +256,12 @@ def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchRe
             else:
                 values["next_attempt_at"] = now + timedelta(seconds=RETRY_DELAYS[tries - 1])
                 result.failed += 1
-            db.session.execute(update(OutboxEvent).where(OutboxEvent.id == event_id).values(**values)
-                               .execution_options(synchronize_session=False))
+            db.session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
         result.errors.update(failures)
 
 
@@ -263,9 +311,14 @@ def _process_alone(event: DomainEvent, result: BatchResult) -> None:
 
 
 def _claim_one(event_id: int) -> bool:
-    return db.session.scalar(for_update(select(OutboxEvent.id).where(OutboxEvent.id == event_id,
-                                                                      *_due_condition(utcnow())),
-                                        skip_locked=True)) is not None
+    return (
+        db.session.scalar(
+            for_update(
+                select(OutboxEvent.id).where(OutboxEvent.id == event_id, *_due_condition(utcnow())), skip_locked=True
+            )
+        )
+        is not None
+    )
 
 
 def drain(max_seconds: float = 20.0, limit: int = BATCH_SIZE) -> BatchResult:
@@ -295,10 +348,12 @@ def process_pending(limit: int = BATCH_SIZE) -> BatchResult:
 
 # --- dead letters ------------------------------------------------------------------------------------
 
+
 def dead_letters(limit: int = 200) -> list[OutboxEvent]:
     """The parked events, most recent first."""
-    return list(db.session.scalars(select(OutboxEvent).where(*dead_condition())
-                                   .order_by(OutboxEvent.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(select(OutboxEvent).where(*dead_condition()).order_by(OutboxEvent.id.desc()).limit(limit))
+    )
 
 
 def replay(event_ids: list[int] | None) -> list[int]:
@@ -309,15 +364,22 @@ def replay(event_ids: list[int] | None) -> list[int]:
     statement = update(OutboxEvent).where(*dead_condition())
     if event_ids is not None:
         statement = statement.where(OutboxEvent.id.in_(event_ids))
-    replayed = db.session.execute(statement.values(dead_at=None, next_attempt_at=None, attempts=0)
-                                  .returning(OutboxEvent.id)
-                                  .execution_options(synchronize_session=False)).scalars().all()
+    replayed = (
+        db.session.execute(
+            statement.values(dead_at=None, next_attempt_at=None, attempts=0)
+            .returning(OutboxEvent.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
     if replayed:
         note_outbox_written()
     return sorted(replayed)
 
 
 # --- after commit: tell a worker ---------------------------------------------------------------------
+
 
 def enqueue_drain(connection=None) -> bool:
     """Enqueue a drain job unless one is already waiting; True if this call enqueued it.
@@ -330,8 +392,9 @@ def enqueue_drain(connection=None) -> bool:
             connection = redis_connection()
         if not connection.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL):
             return False
-        Queue(QUEUE, connection=connection).enqueue(DRAIN_JOB, job_timeout=300, result_ttl=600,
-                                                    failure_ttl=7 * 86400, description="outbox drain")
+        Queue(QUEUE, connection=connection).enqueue(
+            DRAIN_JOB, job_timeout=300, result_ttl=600, failure_ttl=7 * 86400, description="outbox drain"
+        )
         return True
     except QueueUnavailable:  # the breaker is open, or no queue is configured (a script, a bench):
         return False  # `crm outbox process` does the work
@@ -357,5 +420,17 @@ def register(session_factory) -> None:
             orm_events.listen(session_factory, name, listener)
 
 
-__all__ = ["BatchResult", "OutboxStatus", "QUEUE", "Rule", "dead_letters", "drain", "enqueue_drain", "outbox_status",
-           "process_batch", "process_pending", "register", "replay"]
+__all__ = [
+    "BatchResult",
+    "OutboxStatus",
+    "QUEUE",
+    "Rule",
+    "dead_letters",
+    "drain",
+    "enqueue_drain",
+    "outbox_status",
+    "process_batch",
+    "process_pending",
+    "register",
+    "replay",
+]

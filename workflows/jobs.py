@@ -3,6 +3,7 @@
 The entry points of the queued work, as the CLI is of the typed one: the outbox's drain and sweep, and the
 domains' long or retried work (a FINESS import, sending an email), enqueued by these functions' paths.
 """
+
 from __future__ import annotations
 
 from redis.exceptions import RedisError
@@ -70,5 +71,8 @@ def sweep(reschedule: bool = True) -> dict:
     job = get_current_job()
     with app_context():
         # The job's own connection, as for the drain: the app's circuit breaker may still be open.
-        return run_sweep(job.connection if job is not None else None, reschedule=reschedule,
-                         job_id=job.id if job is not None else None)
+        return run_sweep(
+            job.connection if job is not None else None,
+            reschedule=reschedule,
+            job_id=job.id if job is not None else None,
+        )

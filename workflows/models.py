@@ -1,4 +1,5 @@
 """The state of the workflow rules: switched on or off by an admin, and what each run did."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.platform.models import BigId, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import BigId, utcnow
 
 
 class WorkflowRuleState(db.Model):

@@ -15,6 +15,7 @@ consumer that raises fails the batch, which the dispatcher then processes event 
 culprit. The dispatcher knows consumers only through this list, so that a domain's read model is not
 imported by the plumbing that runs it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -102,6 +103,7 @@ class Consumer:
 class CatchUp:
     """Work the periodic sweep does for a domain: what an after-commit signal may have missed (the emails
     left pending while Redis was away...). ``run`` returns the figures merged into the sweep's report."""
+
     name: str
     run: Callable[[], dict]
 

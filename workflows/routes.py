@@ -1,13 +1,14 @@
 """Administration: "Règles automatiques", each workflow rule with its switch, settings and last runs."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
+from crm.platform.extensions import db
 from crm.platform.forms import Form
 from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from workflows import services
 
 bp = Blueprint("workflow_rules", __name__, url_prefix="/admin/regles")
@@ -28,8 +29,14 @@ def index():
 
 def _show(rule, *, errors: dict | None = None, values: dict | None = None, status: int = 200):
     view = services.rule_view(rule)
-    return render_template("admin/rule.html", view=view, runs=services.recent_runs(rule), form=Form(),
-                           errors=errors or {}, values=values or view.settings), status
+    return render_template(
+        "admin/rule.html",
+        view=view,
+        runs=services.recent_runs(rule),
+        form=Form(),
+        errors=errors or {},
+        values=values or view.settings,
+    ), status
 
 
 @bp.route("/<rule_name>")

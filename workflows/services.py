@@ -1,4 +1,5 @@
 """What an admin sees and changes of the workflow rules: their state, settings and last runs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from crm.platform.events import record_change
+from crm.platform.extensions import db
 from crm.platform.locking import for_update
 from crm.platform.validation import ValidationFailed, parse_int
-from crm.platform.extensions import db
 from workflows.dispatch import rule_states, settings_for
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.registry import Rule, ScheduledRule, all_rules
@@ -53,8 +54,11 @@ def rule_view(rule: Rule | ScheduledRule) -> RuleView:
 
 
 def recent_runs(rule: Rule | ScheduledRule, limit: int = RECENT_RUNS) -> list[RuleRun]:
-    return list(db.session.scalars(select(RuleRun).where(RuleRun.rule == rule.name)
-                                   .order_by(RuleRun.at.desc(), RuleRun.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(RuleRun).where(RuleRun.rule == rule.name).order_by(RuleRun.at.desc(), RuleRun.id.desc()).limit(limit)
+        )
+    )
 
 
 def _locked_state(rule: Rule | ScheduledRule) -> WorkflowRuleState:
@@ -63,10 +67,15 @@ def _locked_state(rule: Rule | ScheduledRule) -> WorkflowRuleState:
 
 
 def _record(rule: Rule | ScheduledRule, state: WorkflowRuleState, changes: dict, user_id: int | None) -> None:
-    record_change(entity_type=f"rule_{rule.name}"[:40], entity_id=0, action="update", changes=changes,
-                  event_type="workflow_rule.changed",
-                  payload={"rule": rule.name, "enabled": state.enabled, "settings": dict(state.settings or {})},
-                  user_id=user_id)
+    record_change(
+        entity_type=f"rule_{rule.name}"[:40],
+        entity_id=0,
+        action="update",
+        changes=changes,
+        event_type="workflow_rule.changed",
+        payload={"rule": rule.name, "enabled": state.enabled, "settings": dict(state.settings or {})},
+        user_id=user_id,
+    )
 
 
 def set_enabled(rule: Rule | ScheduledRule, enabled: bool, *, user_id: int | None) -> bool:
@@ -90,8 +99,14 @@ def update_settings(rule: Rule | ScheduledRule, data: dict, *, user_id: int | No
     values = {}
     for setting in rule.settings:
         values[setting.name] = parse_int(
-            data.get(setting.name), errors, setting.name, minimum=setting.minimum, maximum=setting.maximum,
-            required=True, message=f"Nombre entier attendu (entre {setting.minimum} et {setting.maximum}).")
+            data.get(setting.name),
+            errors,
+            setting.name,
+            minimum=setting.minimum,
+            maximum=setting.maximum,
+            required=True,
+            message=f"Nombre entier attendu (entre {setting.minimum} et {setting.maximum}).",
+        )
     if errors:
         raise ValidationFailed(errors)
     state = _locked_state(rule)

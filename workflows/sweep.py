@@ -11,10 +11,11 @@ only if the flag is still its own. If Redis loses everything, the flag goes with
 and the next heartbeat starts a new chain; if the flag expired while its job was still waiting (the
 scheduler was down), a second chain starts and the first one ends at its next run.
 """
+
 from __future__ import annotations
 
 import logging
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from uuid import uuid4
 
 from flask import current_app
@@ -23,9 +24,9 @@ from rq import Queue
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from crm.platform.extensions import db
 from crm.platform.locking import sqlite_write_lock
 from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.platform.queue import QueueUnavailable, redis_connection
 from workflows.dispatch import DRAIN_FLAG, QUEUE, _due_condition, enqueue_drain, rule_states, settings_for
 from workflows.models import RuleRun, WorkflowRuleState
@@ -64,9 +65,15 @@ def ensure_scheduled(connection, interval: int = DEFAULT_INTERVAL, *, successor_
         taken = connection.eval(_PASS_ON, 1, SWEEP_FLAG, successor_of, job_id, flag_ttl(interval))
     if not taken:
         return False
-    Queue(QUEUE, connection=connection).enqueue_in(timedelta(seconds=interval), SWEEP_JOB, job_id=job_id,
-                                                   job_timeout=600, result_ttl=300, failure_ttl=7 * 86400,
-                                                   description="outbox sweep")
+    Queue(QUEUE, connection=connection).enqueue_in(
+        timedelta(seconds=interval),
+        SWEEP_JOB,
+        job_id=job_id,
+        job_timeout=600,
+        result_ttl=300,
+        failure_ttl=7 * 86400,
+        description="outbox sweep",
+    )
     return True
 
 
@@ -91,8 +98,7 @@ def run_sweep(connection=None, *, reschedule: bool = True, job_id: str | None = 
     nothing. Each step runs even if another failed; the failures are logged and returned.
     """
     connection = connection or redis_connection()
-    report: dict = {"rescheduled": False, "drain_enqueued": False, "emails_enqueued": 0, "scheduled": {},
-                    "errors": []}
+    report: dict = {"rescheduled": False, "drain_enqueued": False, "emails_enqueued": 0, "scheduled": {}, "errors": []}
     if reschedule:
         report["rescheduled"] = ensure_scheduled(connection, sweep_interval(), successor_of=job_id or "")
     for step in (_consumers_prepared, _drain_if_due, _catch_ups, _scheduled_rules):
@@ -143,7 +149,7 @@ def run_scheduled_rules(now=None, *, force: bool = False) -> dict[str, int]:
             continue
         last = state.last_run_at
         if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=timezone.utc)
+            last = last.replace(tzinfo=UTC)
         if not force and last is not None and now - last < rule.every:
             continue
         try:
@@ -151,9 +157,15 @@ def run_scheduled_rules(now=None, *, force: bool = False) -> dict[str, int]:
         except Exception as error:  # its ``due`` query failed: the other rules still run
             db.session.rollback()
             logger.exception("Scheduled rule %s could not run", rule.name)
-            db.session.execute(WorkflowRuleState.__table__.update().where(WorkflowRuleState.name == rule.name)
-                               .values(failures=WorkflowRuleState.failures + 1, last_failure_at=now,
-                                       last_error=f"{type(error).__name__}: {error}"[:1900]))
+            db.session.execute(
+                WorkflowRuleState.__table__.update()
+                .where(WorkflowRuleState.name == rule.name)
+                .values(
+                    failures=WorkflowRuleState.failures + 1,
+                    last_failure_at=now,
+                    last_error=f"{type(error).__name__}: {error}"[:1900],
+                )
+            )
             db.session.commit()
     return done
 
@@ -189,14 +201,14 @@ def _run_scheduled(rule, settings: dict, now) -> int:
             failures += 1
             last_error = f"{type(error).__name__}: {error}"[:1900]
             logger.warning("Scheduled rule %s failed for %s: %s", rule.name, key, last_error)
-            db.session.add(RuleRun(rule=rule.name, run_key=None, at=now, outcome="echec",
-                                   detail=f"{key} : {last_error}"))
+            db.session.add(
+                RuleRun(rule=rule.name, run_key=None, at=now, outcome="echec", detail=f"{key} : {last_error}")
+            )
             db.session.commit()
     values = {"last_run_at": now, "runs": WorkflowRuleState.runs + acted + failures}
     if failures:
         values.update(failures=WorkflowRuleState.failures + failures, last_failure_at=now, last_error=last_error)
-    db.session.execute(WorkflowRuleState.__table__.update().where(WorkflowRuleState.name == rule.name)
-                       .values(**values))
+    db.session.execute(WorkflowRuleState.__table__.update().where(WorkflowRuleState.name == rule.name).values(**values))
     db.session.commit()
     return acted
 

@@ -19,6 +19,7 @@ Plain RQ, plus what the outbox needs of it:
 * It builds the app before forking, so that each work horse inherits it instead of importing every
   module and building it again (seconds per job, most of a small drain's time).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,13 @@ class Worker(RQWorker):
             from workflows.sweep import SWEEP_JOB
 
             Queue(QUEUE, connection=self.connection).enqueue(
-                SWEEP_JOB, reschedule=False, job_timeout=600, result_ttl=300, failure_ttl=7 * 86400,
-                description=f"outbox sweep ({why})")
+                SWEEP_JOB,
+                reschedule=False,
+                job_timeout=600,
+                result_ttl=300,
+                failure_ttl=7 * 86400,
+                description=f"outbox sweep ({why})",
+            )
         except Exception as error:  # Redis down: the heartbeat's chain catches up once it is back
             self.log.warning("Outbox catch-up sweep not enqueued: %s", error)
 
@@ -172,6 +178,10 @@ class Worker(RQWorker):
         """A client to the worker's Redis that gives up after PROBE_TIMEOUT, without retries: the worker's own
         waits up to its dequeue timeout + 10 s per attempt, and redis-py retries, on a hung server."""
         pool = self.connection.connection_pool
-        kwargs = {**pool.connection_kwargs, "socket_timeout": PROBE_TIMEOUT, "socket_connect_timeout": PROBE_TIMEOUT,
-                  "retry": Retry(NoBackoff(), 0)}
+        kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": PROBE_TIMEOUT,
+            "socket_connect_timeout": PROBE_TIMEOUT,
+            "retry": Retry(NoBackoff(), 0),
+        }
         return Redis(connection_pool=type(pool)(connection_class=pool.connection_class, max_connections=1, **kwargs))

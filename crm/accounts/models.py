@@ -1,17 +1,18 @@
 """Users, their roles and departments, API tokens, remember-me tokens, login failures."""
+
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential.models import Department
 
 ROLES = {
@@ -97,18 +98,23 @@ class ApiToken(db.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     def status(self, now: datetime) -> str:
-        """"revoked", "expired" or "active"."""
+        """ "revoked", "expired" or "active"."""
         if self.revoked_at is not None:
             return "revoked"
-        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=timezone.utc)
+        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
         return "expired" if expires_at <= now else "active"
 
     @classmethod
-    def issue(cls, user: User, days: int) -> tuple["ApiToken", str]:
+    def issue(cls, user: User, days: int) -> tuple[ApiToken, str]:
         token = "mlg_" + secrets.token_urlsafe(32)
         now = utcnow()
-        return cls(user_id=user.id, token_hash=cls.hash(token), prefix=token[:10], created_at=now,
-                   expires_at=now + timedelta(days=days)), token
+        return cls(
+            user_id=user.id,
+            token_hash=cls.hash(token),
+            prefix=token[:10],
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        ), token
 
 
 class RememberToken(db.Model):

@@ -1,4 +1,5 @@
 """Role rules, decided on the server. Templates only hide what these refuse."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -84,8 +85,9 @@ def can_manage_tasks(user: User) -> bool:
 
 
 def can_edit_task(user: User, task) -> bool:
-    return can_manage_tasks(user) and (user.role == "admin" or task.owner_id == user.id
-                                       or task.created_by_id == user.id)
+    return can_manage_tasks(user) and (
+        user.role == "admin" or task.owner_id == user.id or task.created_by_id == user.id
+    )
 
 
 EVENT_WRITE_ROLES = ("organisateur", "admin")

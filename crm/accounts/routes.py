@@ -1,4 +1,5 @@
 """Login, logout, one's own password and API tokens, and the admin's user management."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,9 +10,9 @@ from crm.accounts import permissions, services, sessions
 from crm.accounts.forms import ApiTokenForm, LoginForm, PasswordChangeForm, UserForm
 from crm.accounts.models import ApiToken, User
 from crm.accounts.permissions import admin_required
+from crm.platform.extensions import db, login_manager
 from crm.platform.models import utcnow
 from crm.platform.security import is_safe_redirect
-from crm.platform.extensions import db, login_manager
 from crm.referential.services import departments_for_select
 
 bp = Blueprint("accounts", __name__)
@@ -95,10 +96,16 @@ def edit_user(user_id: int | None = None):
             flash("Vous ne pouvez pas retirer vos propres droits d'administrateur.", "error")
         else:
             try:
-                services.save_user(user, email=form.email.data, role=form.role.data,
-                                   first_name=form.first_name.data or "", last_name=form.last_name.data or "",
-                                   department_codes=form.departments.data, password=form.password.data or None,
-                                   active=form.active.data)
+                services.save_user(
+                    user,
+                    email=form.email.data,
+                    role=form.role.data,
+                    first_name=form.first_name.data or "",
+                    last_name=form.last_name.data or "",
+                    department_codes=form.departments.data,
+                    password=form.password.data or None,
+                    active=form.active.data,
+                )
             except services.AccountError as error:
                 db.session.rollback()
                 flash(str(error), "error")
@@ -137,8 +144,13 @@ def api_tokens():
     new_token = None
     if form.validate_on_submit():
         new_token = services.create_api_token(current_user, form.days.data)
-    return render_template("accounts/api_tokens.html", form=form, new_token=new_token,
-                           tokens=services.api_tokens(current_user), now=utcnow())
+    return render_template(
+        "accounts/api_tokens.html",
+        form=form,
+        new_token=new_token,
+        tokens=services.api_tokens(current_user),
+        now=utcnow(),
+    )
 
 
 @bp.route("/mon-compte/jetons/<int:token_id>/revoquer", methods=["POST"])

@@ -1,4 +1,5 @@
 """Account operations: authentication with throttling, users, API tokens."""
+
 from __future__ import annotations
 
 import secrets
@@ -12,11 +13,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from crm.accounts.models import ROLES, ApiToken, LoginFailure, User, user_departments
 from crm.accounts.sessions import end_all_sessions
 from crm.platform.events import record_change
-from crm.platform.locking import LOGIN_ADDRESS, advisory_lock
-from crm.platform.records import attach_loaded
-from crm.platform.models import utcnow
-from crm.platform.validation import email_error, line_break_error
 from crm.platform.extensions import db
+from crm.platform.locking import LOGIN_ADDRESS, advisory_lock
+from crm.platform.models import utcnow
+from crm.platform.records import attach_loaded
+from crm.platform.validation import email_error, line_break_error
 from crm.referential.models import Department
 
 
@@ -66,12 +67,16 @@ def _reserve_attempt(email: str, remote_addr: str) -> None:
     since = utcnow() - window
     db.session.execute(delete(LoginFailure).where(LoginFailure.remote_addr == remote_addr, LoginFailure.at < since))
     for_pair, for_address = db.session.execute(
-        select(func.count().filter(LoginFailure.email == email), func.count())
-        .where(LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since)).one()
+        select(func.count().filter(LoginFailure.email == email), func.count()).where(
+            LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since
+        )
+    ).one()
     if for_pair >= config["LOGIN_MAX_FAILURES_PER_EMAIL"] or for_address >= config["LOGIN_MAX_FAILURES_PER_IP"]:
         db.session.commit()
-        raise LoginThrottled(f"Trop de tentatives de connexion échouées. Réessayez dans "
-                             f"{config['LOGIN_THROTTLE_WINDOW_MINUTES']} minutes.")
+        raise LoginThrottled(
+            f"Trop de tentatives de connexion échouées. Réessayez dans "
+            f"{config['LOGIN_THROTTLE_WINDOW_MINUTES']} minutes."
+        )
     db.session.add(LoginFailure(email=email, remote_addr=remote_addr))
     db.session.commit()
 
@@ -88,8 +93,7 @@ def authenticate(email: str, password: str, remote_addr: str) -> User | None:
     password_hash = user.password_hash if user is not None else dummy_password_hash()
     if not check_password_hash(password_hash, password) or user is None or not user.active:
         return None
-    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email,
-                                                  LoginFailure.remote_addr == remote_addr))
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == email, LoginFailure.remote_addr == remote_addr))
     user.last_login_at = utcnow()
     db.session.commit()
     return user
@@ -109,9 +113,12 @@ def department_animator(department_code: str | None) -> User | None:
     if not department_code:
         return None
     return db.session.scalar(
-        select(User).join(user_departments, user_departments.c.user_id == User.id)
-        .where(user_departments.c.department_code == department_code, User.role == "animateur",
-               User.active.is_(True)).order_by(User.id).limit(1))
+        select(User)
+        .join(user_departments, user_departments.c.user_id == User.id)
+        .where(user_departments.c.department_code == department_code, User.role == "animateur", User.active.is_(True))
+        .order_by(User.id)
+        .limit(1)
+    )
 
 
 def validate_password(password: str) -> None:
@@ -119,9 +126,18 @@ def validate_password(password: str) -> None:
         raise AccountError("Le mot de passe doit comporter au moins 10 caractères.")
 
 
-def save_user(user: User | None, *, email: str, role: str, first_name: str = "", last_name: str = "",
-              department_codes: list[str] | None = None, password: str | None = None,
-              active: bool = True, origin: str | None = None) -> User:
+def save_user(
+    user: User | None,
+    *,
+    email: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    department_codes: list[str] | None = None,
+    password: str | None = None,
+    active: bool = True,
+    origin: str | None = None,
+) -> User:
     """Create (``user`` None) or update an account, with audit and event."""
     email = normalise_email(email)
     if message := email_error(email):
@@ -157,17 +173,28 @@ def save_user(user: User | None, *, email: str, role: str, first_name: str = "",
         revoke_api_tokens(user, commit=False)
     elif before.get("active") and not active:
         end_all_sessions(user)
-    record_change(entity_type="user", entity_id=user.id, action="create" if creating else "update",
-                  changes=changes, event_type="user.created" if creating else "user.updated",
-                  payload={"user_id": user.id, "role": user.role, "departments": sorted(user.department_codes)},
-                  origin=origin)
+    record_change(
+        entity_type="user",
+        entity_id=user.id,
+        action="create" if creating else "update",
+        changes=changes,
+        event_type="user.created" if creating else "user.updated",
+        payload={"user_id": user.id, "role": user.role, "departments": sorted(user.department_codes)},
+        origin=origin,
+    )
     db.session.commit()
     return user
 
 
 def _snapshot(user: User) -> dict:
-    return {"email": user.email, "role": user.role, "first_name": user.first_name,
-            "last_name": user.last_name, "active": user.active, "departments": sorted(user.department_codes)}
+    return {
+        "email": user.email,
+        "role": user.role,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "active": user.active,
+        "departments": sorted(user.department_codes),
+    }
 
 
 def change_own_password(user: User, current_password: str, new_password: str) -> None:
@@ -178,9 +205,14 @@ def change_own_password(user: User, current_password: str, new_password: str) ->
     user.set_password(new_password)
     end_all_sessions(user)
     revoke_api_tokens(user, commit=False)
-    record_change(entity_type="user", entity_id=user.id, action="update", changes={"password": ["***", "***"]},
-                  event_type="user.updated", payload={"user_id": user.id, "role": user.role,
-                                                      "departments": sorted(user.department_codes)})
+    record_change(
+        entity_type="user",
+        entity_id=user.id,
+        action="update",
+        changes={"password": ["***", "***"]},
+        event_type="user.updated",
+        payload={"user_id": user.id, "role": user.role, "departments": sorted(user.department_codes)},
+    )
     db.session.commit()
 
 
@@ -193,9 +225,15 @@ def create_api_token(user: User, days: int | None = None, origin: str | None = N
     token_row, token = ApiToken.issue(user, days)
     db.session.add(token_row)
     db.session.flush()
-    record_change(entity_type="user", entity_id=user.id, action="token", changes={"token": [None, token_row.prefix]},
-                  event_type="api_token.created", payload={"user_id": user.id, "token_id": token_row.id},
-                  origin=origin)
+    record_change(
+        entity_type="user",
+        entity_id=user.id,
+        action="token",
+        changes={"token": [None, token_row.prefix]},
+        event_type="api_token.created",
+        payload={"user_id": user.id, "token_id": token_row.id},
+        origin=origin,
+    )
     db.session.commit()
     return token
 
@@ -205,12 +243,16 @@ MAX_API_TOKEN_DAYS = 3 * 365
 
 def api_tokens(user: User) -> list[ApiToken]:
     """A user's tokens, the newest first, revoked and expired ones included (their history)."""
-    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
-                                   .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
 
 
-def revoke_api_tokens(user: User, token_id: int | None = None, *, commit: bool = True,
-                      origin: str | None = None) -> int:
+def revoke_api_tokens(
+    user: User, token_id: int | None = None, *, commit: bool = True, origin: str | None = None
+) -> int:
     """Revoke one of the user's tokens (``token_id``) or all of them; the number revoked.
 
     A token of another user is not found: 0.
@@ -220,10 +262,15 @@ def revoke_api_tokens(user: User, token_id: int | None = None, *, commit: bool =
         query = query.where(ApiToken.id == token_id)
     revoked = db.session.execute(query.values(revoked_at=utcnow()).returning(ApiToken.id, ApiToken.prefix)).all()
     if revoked:
-        record_change(entity_type="user", entity_id=user.id, action="token",
-                      changes={"revoked": [None, sorted(row.prefix for row in revoked)]},
-                      event_type="api_token.revoked",
-                      payload={"user_id": user.id, "token_ids": sorted(row.id for row in revoked)}, origin=origin)
+        record_change(
+            entity_type="user",
+            entity_id=user.id,
+            action="token",
+            changes={"revoked": [None, sorted(row.prefix for row in revoked)]},
+            event_type="api_token.revoked",
+            payload={"user_id": user.id, "token_ids": sorted(row.id for row in revoked)},
+            origin=origin,
+        )
     if commit:
         db.session.commit()
     return len(revoked)
@@ -234,15 +281,24 @@ def _token_query():
     """Every API call runs this query: the token's user and the user's departments (the permission
     checks read them) in one round trip, one row per department, as plain columns; built once."""
     users, departments, tokens = User.__table__, Department.__table__, ApiToken.__table__
-    return (select(users, *(column.label("department_" + column.key) for column in departments.c),
-                   tokens.c.id.label("token_id"), tokens.c.last_used_at.label("token_last_used_at"))
-            .select_from(tokens)
-            .join(users, users.c.id == tokens.c.user_id)
-            .outerjoin(user_departments, user_departments.c.user_id == users.c.id)
-            .outerjoin(departments, departments.c.code == user_departments.c.department_code)
-            .where(tokens.c.token_hash == bindparam("token_hash"), tokens.c.revoked_at.is_(None),
-                   tokens.c.expires_at > bindparam("now"))
-            .order_by(departments.c.code))
+    return (
+        select(
+            users,
+            *(column.label("department_" + column.key) for column in departments.c),
+            tokens.c.id.label("token_id"),
+            tokens.c.last_used_at.label("token_last_used_at"),
+        )
+        .select_from(tokens)
+        .join(users, users.c.id == tokens.c.user_id)
+        .outerjoin(user_departments, user_departments.c.user_id == users.c.id)
+        .outerjoin(departments, departments.c.code == user_departments.c.department_code)
+        .where(
+            tokens.c.token_hash == bindparam("token_hash"),
+            tokens.c.revoked_at.is_(None),
+            tokens.c.expires_at > bindparam("now"),
+        )
+        .order_by(departments.c.code)
+    )
 
 
 # The last use of a token is written at most this often: not one write per API call.
@@ -271,8 +327,13 @@ def user_for_token(token: str) -> User | None:
     if not rows or not rows[0].active:
         return None
     _note_token_use(rows[0].token_id, rows[0].token_last_used_at, now)
-    departments = [attach_loaded(Department, {column.key: row._mapping["department_" + column.key]
-                                              for column in Department.__table__.c})
-                   for row in rows if row.department_code is not None]
-    return attach_loaded(User, {column.key: rows[0]._mapping[column] for column in User.__table__.c},
-                         departments=departments)
+    departments = [
+        attach_loaded(
+            Department, {column.key: row._mapping["department_" + column.key] for column in Department.__table__.c}
+        )
+        for row in rows
+        if row.department_code is not None
+    ]
+    return attach_loaded(
+        User, {column.key: rows[0]._mapping[column] for column in User.__table__.c}, departments=departments
+    )

@@ -10,6 +10,7 @@ login, for a year, and outlived logout): a random token per browser, stored as i
 for a new one each time it opens a session (a copied cookie works once at most), ending
 ``REMEMBER_COOKIE_DAYS`` after the login that issued it, however often it is used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,8 @@ from flask_login import login_user
 from sqlalchemy import delete, update
 
 from crm.accounts.models import RememberToken, User
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 REMEMBER_COOKIE = "maillage_remember"
 LEGACY_REMEMBER_COOKIE = "remember_token"
@@ -86,7 +87,8 @@ def login_from_remember_cookie(request_) -> User | None:
             update(RememberToken)
             .where(RememberToken.token_hash == _hash(token), RememberToken.expires_at > now)
             .values(token_hash=_hash(new_token), last_used_at=now)
-            .returning(RememberToken.user_id, RememberToken.expires_at)).first()
+            .returning(RememberToken.user_id, RememberToken.expires_at)
+        ).first()
         db.session.commit()
         if row is not None:
             user = db.session.get(User, row.user_id)
@@ -99,8 +101,7 @@ def login_from_remember_cookie(request_) -> User | None:
 
 
 def write_remember_cookie(response):
-    flags = {"path": "/", "secure": current_app.config["REMEMBER_COOKIE_SECURE"], "httponly": True,
-             "samesite": "Lax"}
+    flags = {"path": "/", "secure": current_app.config["REMEMBER_COOKIE_SECURE"], "httponly": True, "samesite": "Lax"}
     if LEGACY_REMEMBER_COOKIE in request.cookies:
         # Flask-Login's cookie of before (a signed bare id, which the user loader refuses): wiped, or
         # Flask-Login would keep trying it instead of ours.

@@ -1,8 +1,8 @@
-from crm.platform.forms import Form
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import DateInput, NumberInput
 
 from crm.activities.models import KINDS
+from crm.platform.forms import Form
 
 
 class ActivityForm(Form):
@@ -29,10 +29,21 @@ class ActivityForm(Form):
     # The structure page the form was opened from: where to go back after saving.
     origin = HiddenField()
 
-    SERVICE_FIELDS = ("structure_ids", "kind", "occurred_on", "duration_minutes", "contact_ids",
-                      "programme_ids", "offer_ids", "subject", "notes", "is_information", "next_step",
-                      "next_step_due_on", "confirm_duplicate")
+    SERVICE_FIELDS = (
+        "structure_ids",
+        "kind",
+        "occurred_on",
+        "duration_minutes",
+        "contact_ids",
+        "programme_ids",
+        "offer_ids",
+        "subject",
+        "notes",
+        "is_information",
+        "next_step",
+        "next_step_due_on",
+        "confirm_duplicate",
+    )
 
     def service_data(self) -> dict:
         return {name: self._fields[name].data for name in self.SERVICE_FIELDS}
-

@@ -1,4 +1,5 @@
 """Activities: one interaction logged by an animator, concerning one or more structures."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -6,33 +7,43 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 KINDS = {
-    "visite": "Visite", "appel": "Appel", "reunion": "Réunion", "demonstration": "Démonstration",
-    "formation": "Formation", "atelier": "Atelier", "webinaire": "Webinaire", "email": "E-mail",
+    "visite": "Visite",
+    "appel": "Appel",
+    "reunion": "Réunion",
+    "demonstration": "Démonstration",
+    "formation": "Formation",
+    "atelier": "Atelier",
+    "webinaire": "Webinaire",
+    "email": "E-mail",
     "autre": "Autre",
 }
 
 # One activity counts once for each structure it concerns (a CPTS meeting with three EHPAD).
 activity_structures = Table(
-    "activity_structures", db.metadata,
+    "activity_structures",
+    db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column("structure_id", ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 activity_contacts = Table(
-    "activity_contacts", db.metadata,
+    "activity_contacts",
+    db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
 )
 activity_offers = Table(
-    "activity_offers", db.metadata,
+    "activity_offers",
+    db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column("offer_id", ForeignKey("offers.id"), primary_key=True),
 )
 activity_programmes = Table(
-    "activity_programmes", db.metadata,
+    "activity_programmes",
+    db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column("programme_id", ForeignKey("programmes.id"), primary_key=True),
 )
@@ -56,8 +67,7 @@ class Activity(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     author = relationship("User", lazy="joined")
-    structures = relationship("Structure", secondary=activity_structures, lazy="selectin",
-                              order_by="Structure.name")
+    structures = relationship("Structure", secondary=activity_structures, lazy="selectin", order_by="Structure.name")
     contacts = relationship("Contact", secondary=activity_contacts, lazy="selectin")
     offers = relationship("Offer", secondary=activity_offers, lazy="selectin")
     programmes = relationship("Programme", secondary=activity_programmes, lazy="selectin")

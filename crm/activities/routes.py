@@ -1,6 +1,6 @@
 """Activity pages: log an activity in a few seconds, the filtered list, one activity."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from datetime import date
 
@@ -9,15 +9,15 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from crm.platform.dates import local_today
 from crm.accounts import permissions
 from crm.activities import services
 from crm.activities.forms import ActivityForm
 from crm.activities.models import KINDS, Activity
+from crm.platform.dates import local_today
 from crm.platform.errors import json_error
+from crm.platform.extensions import db
 from crm.platform.validation import ValidationFailed, parse_date
 from crm.platform.web import apply_errors, int_arg
-from crm.platform.extensions import db
 from crm.referential.models import Programme
 from crm.referential.services import departments_for_select
 from crm.structures.forms import ConfirmForm
@@ -56,6 +56,7 @@ def opportunity_from_activity_url(activity: Activity) -> str:
 
 # --- logging an activity ---------------------------------------------------------------------------
 
+
 @bp.route("/nouvelle", methods=["GET", "POST"])
 @login_required
 def new():
@@ -88,8 +89,7 @@ def new():
                 return _after_save(activity, _to_id(form.origin.data))
     else:
         status = 422
-    return render_template("activities/form.html", form=form, duplicate=duplicate,
-                           **_form_context(form, found)), status
+    return render_template("activities/form.html", form=form, duplicate=duplicate, **_form_context(form, found)), status
 
 
 def _editable(activity_id: int) -> Activity:
@@ -136,8 +136,9 @@ def edit(activity_id: int):
                 return redirect(url_for("activities.show", activity_id=activity.id))
     else:
         status = 422
-    return render_template("activities/form.html", form=form, duplicate=None, activity=activity,
-                           **_form_context(form, found)), status
+    return render_template(
+        "activities/form.html", form=form, duplicate=None, activity=activity, **_form_context(form, found)
+    ), status
 
 
 @bp.route("/<int(max=2147483647):activity_id>/supprimer", methods=["POST"])
@@ -166,10 +167,17 @@ def _search_without_js(form: ActivityForm) -> list[dict]:
 
 def _after_save(activity: Activity, origin: int | None):
     # The next step's task is the activity_next_step_task rule's, a moment after this commit.
-    planned = " La relance de la prochaine étape arrive dans « Mes relances » dans quelques secondes." \
-        if activity.next_step else ""
-    flash(Markup('Activité enregistrée.{} <a href="{}">Créer une opportunité à partir de cette activité</a>')
-          .format(planned, opportunity_from_activity_url(activity)), "success")
+    planned = (
+        " La relance de la prochaine étape arrive dans « Mes relances » dans quelques secondes."
+        if activity.next_step
+        else ""
+    )
+    flash(
+        Markup('Activité enregistrée.{} <a href="{}">Créer une opportunité à partir de cette activité</a>').format(
+            planned, opportunity_from_activity_url(activity)
+        ),
+        "success",
+    )
     structure_ids = [s.id for s in activity.structures]
     if origin not in structure_ids and len(structure_ids) == 1:
         origin = structure_ids[0]
@@ -186,12 +194,13 @@ def _form_context(form: ActivityForm, found: list[dict]) -> dict:
     groups = [(s, [c for c in contacts if c.structure_id == s.id]) for s in selected]
     origin = _to_id(form.origin.data)
     return {
-        "selected": selected, "found": found, "contact_groups": groups, "has_contacts": bool(contacts),
+        "selected": selected,
+        "found": found,
+        "contact_groups": groups,
+        "has_contacts": bool(contacts),
         "programmes": services.programme_choices(),
-        "checked": {name: set(_ids(form._fields[name].data)) for name in ("contact_ids", "offer_ids",
-                                                                        "programme_ids")},
-        "cancel_url": url_for("structures.show", structure_id=origin) if origin
-        else url_for("activities.index"),
+        "checked": {name: set(_ids(form._fields[name].data)) for name in ("contact_ids", "offer_ids", "programme_ids")},
+        "cancel_url": url_for("structures.show", structure_id=origin) if origin else url_for("activities.index"),
     }
 
 
@@ -202,17 +211,24 @@ def contacts():
     raw = request.args.getlist("structure_id")
     if len(raw) > MAX_IDS or any(_to_id(value) is None for value in raw):
         return json_error(400, f"Jusqu'à {MAX_IDS} identifiants de structure (nombres entiers) attendus.")
-    return jsonify([{"id": c.id, "name": c.display_name, "function": c.function, "structure_id": c.structure_id}
-                    for c in services.contact_choices(_ids(raw))])
+    return jsonify(
+        [
+            {"id": c.id, "name": c.display_name, "function": c.function, "structure_id": c.structure_id}
+            for c in services.contact_choices(_ids(raw))
+        ]
+    )
 
 
 # --- reading ---------------------------------------------------------------------------------------
 
+
 def _list_filters(departments) -> tuple[dict, dict, dict]:
     """Query string -> service filters; a bad value is reported beside its filter, never a 500."""
     args, errors, filters = request.args, {}, {}
-    raw = {key: (args.get(key) or "").strip()[:20] for key in
-           ("departement", "type", "programme", "animateur", "du", "au", "structure")}
+    raw = {
+        key: (args.get(key) or "").strip()[:20]
+        for key in ("departement", "type", "programme", "animateur", "du", "au", "structure")
+    }
     if raw["departement"]:
         if raw["departement"].upper() in {d.code for d in departments}:
             filters["department"] = raw["departement"].upper()
@@ -223,9 +239,11 @@ def _list_filters(departments) -> tuple[dict, dict, dict]:
             filters["kind"] = raw["type"]
         else:
             errors["type"] = "Type d'activité inconnu."
-    for key, name, message in (("programme", "programme", "Programme invalide."),
-                               ("animateur", "author", "Animateur invalide."),
-                               ("structure", "structure", "Structure invalide.")):
+    for key, name, message in (
+        ("programme", "programme", "Programme invalide."),
+        ("animateur", "author", "Animateur invalide."),
+        ("structure", "structure", "Structure invalide."),
+    ):
         if raw[key]:
             filters[name] = _to_id(raw[key])
             if filters[name] is None:
@@ -250,8 +268,14 @@ def index():
     structure = db.session.get(Structure, filters["structure"]) if filters.get("structure") else None
     other_args = {k: v for k, v in request.args.items() if k not in ("structure", "page")}
     return render_template(
-        "activities/index.html", page=page, params=params, errors=errors, departments=departments,
-        kinds=KINDS, structure=structure, authors=services.activity_authors(),
+        "activities/index.html",
+        page=page,
+        params=params,
+        errors=errors,
+        departments=departments,
+        kinds=KINDS,
+        structure=structure,
+        authors=services.activity_authors(),
         clear_structure_url=url_for("activities.index", **other_args),
         programmes=db.session.scalars(select(Programme).order_by(Programme.number)).all(),
     )
@@ -264,7 +288,13 @@ def show(activity_id: int):
     if activity is None:
         abort(404)
     can_follow_up = permissions.can_log_activity(current_user) and any(
-        permissions.can_edit_structure(current_user, s) for s in activity.structures)
-    return render_template("activities/show.html", activity=activity, can_follow_up=can_follow_up,
-                           opportunity_url=opportunity_from_activity_url(activity),
-                           can_edit=permissions.can_edit_activity(current_user, activity), confirm=ConfirmForm())
+        permissions.can_edit_structure(current_user, s) for s in activity.structures
+    )
+    return render_template(
+        "activities/show.html",
+        activity=activity,
+        can_follow_up=can_follow_up,
+        opportunity_url=opportunity_from_activity_url(activity),
+        can_edit=permissions.can_edit_activity(current_user, activity),
+        confirm=ConfirmForm(),
+    )

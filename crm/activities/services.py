@@ -1,4 +1,5 @@
 """Logging activities, their timeline and their filtered list."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -7,17 +8,22 @@ from functools import cache
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import joinedload, lazyload, load_only, selectinload
 
-from crm.platform.dates import local_today
 from crm.accounts.models import User
 from crm.accounts.permissions import can_write_structures
 from crm.activities.models import (
-    KINDS, Activity, activity_contacts, activity_offers, activity_programmes, activity_structures,
+    KINDS,
+    Activity,
+    activity_contacts,
+    activity_offers,
+    activity_programmes,
+    activity_structures,
 )
+from crm.platform.dates import local_today
 from crm.platform.events import record_change
-from crm.platform.records import insert_links, insert_record
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.records import insert_links, insert_record
+from crm.platform.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
 from crm.referential.models import Offer, Programme, Sector
 from crm.structures.models import Contact, Structure
 from crm.structures.services import Page
@@ -47,12 +53,16 @@ def _structures_by_id():
     with its region (the other columns load on first access). Built on first use, once every model
     is mapped.
     """
-    return (select(Structure)
-            .options(load_only(Structure.id, Structure.name, Structure.department_code, Structure.sector_id,
-                               Structure.version),
-                     joinedload(Structure.sector).load_only(Sector.code),
-                     lazyload(Structure.category), lazyload(Structure.department))
-            .where(Structure.id.in_(bindparam("ids", expanding=True))))
+    return (
+        select(Structure)
+        .options(
+            load_only(Structure.id, Structure.name, Structure.department_code, Structure.sector_id, Structure.version),
+            joinedload(Structure.sector).load_only(Sector.code),
+            lazyload(Structure.category),
+            lazyload(Structure.department),
+        )
+        .where(Structure.id.in_(bindparam("ids", expanding=True)))
+    )
 
 
 @cache
@@ -69,13 +79,20 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
     if kind not in KINDS:
         errors["kind"] = "Choisissez le type d'activité."
     occurred_on = parse_date(data.get("occurred_on"), errors, "occurred_on") or (
-        None if "occurred_on" in errors else local_today())
+        None if "occurred_on" in errors else local_today()
+    )
     if occurred_on and occurred_on > local_today() + timedelta(days=1):
         errors["occurred_on"] = "Une activité se déclare une fois faite : la date ne peut pas être dans le futur."
     elif occurred_on and occurred_on < local_today() - timedelta(days=MAX_PAST_DAYS):
         errors["occurred_on"] = "Date trop ancienne (plus de trois ans)."
-    duration = parse_int(data.get("duration_minutes"), errors, "duration_minutes", minimum=0, maximum=1440,
-                         message="Durée en minutes attendue.")
+    duration = parse_int(
+        data.get("duration_minutes"),
+        errors,
+        "duration_minutes",
+        minimum=0,
+        maximum=1440,
+        message="Durée en minutes attendue.",
+    )
     structure_ids = parse_ids(data.get("structure_ids"), errors, "structure_ids")
     structures = list(db.session.scalars(_structures_by_id(), {"ids": structure_ids})) if structure_ids else []
     if "structure_ids" in errors:
@@ -85,20 +102,21 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
     elif len(structures) != len(structure_ids):
         errors["structure_ids"] = "Structure inconnue."
     elif any(s.id not in kept_structure_ids for s in structures) and not can_write_structures(
-            user, [s for s in structures if s.id not in kept_structure_ids]):
+        user, [s for s in structures if s.id not in kept_structure_ids]
+    ):
         errors["structure_ids"] = "Vous ne pouvez déclarer une activité que pour des structures de vos départements."
     contact_ids = parse_ids(data.get("contact_ids"), errors, "contact_ids")
     contacts = list(db.session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))) if contact_ids else []
-    if len(contacts) != len(contact_ids) or any(c.structure_id not in structure_ids or c.erased_at
-                                                for c in contacts):
+    if len(contacts) != len(contact_ids) or any(c.structure_id not in structure_ids or c.erased_at for c in contacts):
         errors["contact_ids"] = "Les contacts doivent appartenir aux structures choisies."
     offer_ids = parse_ids(data.get("offer_ids"), errors, "offer_ids")
     offers = list(db.session.scalars(_offers_by_id(), {"ids": offer_ids})) if offer_ids else []
     if len(offers) != len(offer_ids):
         errors["offer_ids"] = "Offre inconnue."
     programme_ids = parse_ids(data.get("programme_ids"), errors, "programme_ids")
-    programmes = list(db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))) \
-        if programme_ids else []
+    programmes = (
+        list(db.session.scalars(select(Programme).where(Programme.id.in_(programme_ids)))) if programme_ids else []
+    )
     if len(programmes) != len(programme_ids):
         errors["programme_ids"] = "Programme inconnu."
     next_step = text(data.get("next_step"), errors, "next_step", max_length=300, one_line=True)
@@ -112,13 +130,20 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
     if next_due and not next_step:
         errors["next_step"] = "Décrivez la prochaine étape."
     out = {
-        "kind": kind, "occurred_on": occurred_on, "duration_minutes": duration,
+        "kind": kind,
+        "occurred_on": occurred_on,
+        "duration_minutes": duration,
         "subject": text(data.get("subject"), errors, "subject", max_length=200, one_line=True),
         "notes": text(data.get("notes"), errors, "notes", max_length=20000),
-        "is_information": bool(data.get("is_information")) if not isinstance(data.get("is_information"), str)
+        "is_information": bool(data.get("is_information"))
+        if not isinstance(data.get("is_information"), str)
         else data.get("is_information").lower() in ("1", "true", "y", "on", "oui"),
-        "next_step": next_step, "next_step_due_on": next_due,
-        "structures": structures, "contacts": contacts, "offers": offers, "programmes": programmes,
+        "next_step": next_step,
+        "next_step_due_on": next_due,
+        "structures": structures,
+        "contacts": contacts,
+        "offers": offers,
+        "programmes": programmes,
     }
     if errors:
         raise ValidationFailed(errors)
@@ -128,28 +153,50 @@ def clean_activity_data(data: dict, *, user: User, kept_structure_ids: frozenset
 def activity_payload(activity: Activity) -> dict:
     """What the indicator engine needs: one entry per structure concerned, with its department and sector."""
     return {
-        "activity_id": activity.id, "kind": activity.kind, "occurred_on": activity.occurred_on,
-        "is_information": activity.is_information, "author_id": activity.author_id,
-        "structures": [{"structure_id": s.id, "department": s.department_code,
-                        "sector": s.sector.code if s.sector else None} for s in activity.structures],
-        "programme_ids": activity.all_programme_ids(), "offer_ids": sorted(o.id for o in activity.offers),
+        "activity_id": activity.id,
+        "kind": activity.kind,
+        "occurred_on": activity.occurred_on,
+        "is_information": activity.is_information,
+        "author_id": activity.author_id,
+        "structures": [
+            {"structure_id": s.id, "department": s.department_code, "sector": s.sector.code if s.sector else None}
+            for s in activity.structures
+        ],
+        "programme_ids": activity.all_programme_ids(),
+        "offer_ids": sorted(o.id for o in activity.offers),
     }
 
 
-_LINKS = (("structures", activity_structures, "structure_id"), ("contacts", activity_contacts, "contact_id"),
-          ("offers", activity_offers, "offer_id"), ("programmes", activity_programmes, "programme_id"))
-_COLUMNS = ("kind", "occurred_on", "duration_minutes", "subject", "notes", "is_information", "next_step",
-            "next_step_due_on")
+_LINKS = (
+    ("structures", activity_structures, "structure_id"),
+    ("contacts", activity_contacts, "contact_id"),
+    ("offers", activity_offers, "offer_id"),
+    ("programmes", activity_programmes, "programme_id"),
+)
+_COLUMNS = (
+    "kind",
+    "occurred_on",
+    "duration_minutes",
+    "subject",
+    "notes",
+    "is_information",
+    "next_step",
+    "next_step_due_on",
+)
 
 
 def _write_activity(values: dict, *, user: User) -> Activity:
     """Insert the activity and its links with Core statements (the ORM's flush cost more than the rest)."""
     now = utcnow()
     activity = insert_record(
-        Activity, {**{name: values[name] for name in _COLUMNS}, "author_id": user.id, "created_at": now,
-                   "updated_at": now},
-        author=user, structures=sorted(values["structures"], key=lambda s: s.name),
-        contacts=values["contacts"], offers=values["offers"], programmes=values["programmes"])
+        Activity,
+        {**{name: values[name] for name in _COLUMNS}, "author_id": user.id, "created_at": now, "updated_at": now},
+        author=user,
+        structures=sorted(values["structures"], key=lambda s: s.name),
+        contacts=values["contacts"],
+        offers=values["offers"],
+        programmes=values["programmes"],
+    )
     for name, table, column in _LINKS:
         insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
     return activity
@@ -159,10 +206,15 @@ def find_duplicate(values: dict, *, user: User) -> Activity | None:
     """The activity of this author, kind, day and exact structures logged within ``DUPLICATE_WINDOW``."""
     wanted = {s.id for s in values["structures"]}
     candidates = db.session.scalars(
-        select(Activity).where(Activity.author_id == user.id, Activity.kind == values["kind"],
-                               Activity.occurred_on == values["occurred_on"],
-                               Activity.created_at >= utcnow() - DUPLICATE_WINDOW)
-        .order_by(Activity.id.desc()))
+        select(Activity)
+        .where(
+            Activity.author_id == user.id,
+            Activity.kind == values["kind"],
+            Activity.occurred_on == values["occurred_on"],
+            Activity.created_at >= utcnow() - DUPLICATE_WINDOW,
+        )
+        .order_by(Activity.id.desc())
+    )
     return next((a for a in candidates if {s.id for s in a.structures} == wanted), None)
 
 
@@ -190,10 +242,19 @@ def log_activity(data: dict, *, user: User, commit: bool = True, check_duplicate
     if activity.next_step:
         # The structure chosen first is the one the next step is about; the links do not keep that order.
         payload["next_step_structure_id"] = values["structures"][0].id
-    record_change(entity_type="activity", entity_id=activity.id, action="create",
-                  changes={"kind": [None, activity.kind], "occurred_on": [None, activity.occurred_on],
-                           "structures": [None, [s.id for s in activity.structures]]},
-                  event_type="activity.logged", payload=payload, user_id=user.id)
+    record_change(
+        entity_type="activity",
+        entity_id=activity.id,
+        action="create",
+        changes={
+            "kind": [None, activity.kind],
+            "occurred_on": [None, activity.occurred_on],
+            "structures": [None, [s.id for s in activity.structures]],
+        },
+        event_type="activity.logged",
+        payload=payload,
+        user_id=user.id,
+    )
     if commit:
         db.session.commit()
     return activity
@@ -204,13 +265,15 @@ def activity_values(activity: Activity) -> dict:
     erased since (RGPD) is left out, as the form offers it no more."""
     return {name: getattr(activity, name) for name in _COLUMNS} | {
         column + "s": [record.id for record in getattr(activity, name) if not getattr(record, "erased_at", None)]
-        for name, _, column in _LINKS}
+        for name, _, column in _LINKS
+    }
 
 
 def _snapshot(activity: Activity) -> dict:
     """What the audit keeps of an activity: its columns and the ids of what it links."""
     return {name: getattr(activity, name) for name in _COLUMNS} | {
-        name: sorted(record.id for record in getattr(activity, name)) for name, _, _ in _LINKS}
+        name: sorted(record.id for record in getattr(activity, name)) for name, _, _ in _LINKS
+    }
 
 
 def update_activity(activity: Activity, data: dict, *, user: User, commit: bool = True) -> Activity:
@@ -226,7 +289,8 @@ def update_activity(activity: Activity, data: dict, *, user: User, commit: bool 
     kept = frozenset(s.id for s in activity.structures)
     values = clean_activity_data({**activity_values(activity), **data}, user=user, kept_structure_ids=kept)
     after = {name: values[name] for name in _COLUMNS} | {
-        name: sorted(record.id for record in values[name]) for name, _, _ in _LINKS}
+        name: sorted(record.id for record in values[name]) for name, _, _ in _LINKS
+    }
     changes = {key: [old, after[key]] for key, old in before.items() if old != after[key]}
     if not changes:
         return activity
@@ -243,8 +307,15 @@ def update_activity(activity: Activity, data: dict, *, user: User, commit: bool 
     payload = {**activity_payload(activity), "previous": previous}
     if activity.next_step:
         payload["next_step_structure_id"] = values["structures"][0].id
-    record_change(entity_type="activity", entity_id=activity.id, action="update", changes=changes,
-                  event_type="activity.updated", payload=payload, user_id=user.id)
+    record_change(
+        entity_type="activity",
+        entity_id=activity.id,
+        action="update",
+        changes=changes,
+        event_type="activity.updated",
+        payload=payload,
+        user_id=user.id,
+    )
     if commit:
         db.session.commit()
     return activity
@@ -255,10 +326,15 @@ def delete_activity(activity: Activity, *, user: User, commit: bool = True) -> N
     out of the indicators. Its task, if any, stays (unlinked); an opportunity it started forgets it.
     The caller checks :func:`~crm.accounts.permissions.can_edit_activity`."""
     snapshot = _snapshot(activity)
-    record_change(entity_type="activity", entity_id=activity.id, action="delete",
-                  changes={key: [value, None] for key, value in snapshot.items()},
-                  event_type="activity.deleted", payload={"previous": activity_payload(activity)},
-                  user_id=user.id)
+    record_change(
+        entity_type="activity",
+        entity_id=activity.id,
+        action="delete",
+        changes={key: [value, None] for key, value in snapshot.items()},
+        event_type="activity.deleted",
+        payload={"previous": activity_payload(activity)},
+        user_id=user.id,
+    )
     # Core DELETE: the links go by their foreign keys' cascade, tasks and opportunities are unlinked.
     db.session.execute(delete(Activity.__table__).where(Activity.__table__.c.id == activity.id))
     db.session.expunge(activity)
@@ -271,24 +347,38 @@ def plan_next_step(activity: Activity, *, structure_id: int | None, origin: str 
     None when the activity has no next step or its task exists already (one per activity)."""
     if not activity.next_step or activity.author_id is None:
         return None
-    if db.session.scalar(select(Task.id).where(Task.activity_id == activity.id, Task.source == "activite")) \
-            is not None:
+    if db.session.scalar(select(Task.id).where(Task.activity_id == activity.id, Task.source == "activite")) is not None:
         return None
     structure_ids = {s.id for s in activity.structures}
     if structure_id not in structure_ids:  # an event from before the payload said which: the first by name
         structure_id = activity.structures[0].id if activity.structures else None
-    return add_task(title=activity.next_step, owner_id=activity.author_id, created_by_id=activity.author_id,
-                    source="activite", due_on=activity.next_step_due_on, structure_id=structure_id,
-                    activity_id=activity.id, origin=origin)
+    return add_task(
+        title=activity.next_step,
+        owner_id=activity.author_id,
+        created_by_id=activity.author_id,
+        source="activite",
+        due_on=activity.next_step_due_on,
+        structure_id=structure_id,
+        activity_id=activity.id,
+        origin=origin,
+    )
 
 
-def activity_filters(*, department: str | None = None, kind: str | None = None, programme: int | None = None,
-                     author: int | None = None, start: date | None = None, end: date | None = None,
-                     structure: int | None = None) -> list:
+def activity_filters(
+    *,
+    department: str | None = None,
+    kind: str | None = None,
+    programme: int | None = None,
+    author: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    structure: int | None = None,
+) -> list:
     clauses = []
     if department or structure:
         sub = select(activity_structures.c.activity_id).join(
-            Structure, Structure.id == activity_structures.c.structure_id)
+            Structure, Structure.id == activity_structures.c.structure_id
+        )
         if department:
             sub = sub.where(Structure.department_code == department)
         if structure:
@@ -297,10 +387,17 @@ def activity_filters(*, department: str | None = None, kind: str | None = None, 
     if kind:
         clauses.append(Activity.kind == kind)
     if programme:
-        clauses.append(Activity.id.in_(
-            select(activity_programmes.c.activity_id).where(activity_programmes.c.programme_id == programme)
-            .union(select(activity_offers.c.activity_id).join(Offer, Offer.id == activity_offers.c.offer_id)
-                   .where(Offer.programme_id == programme))))
+        clauses.append(
+            Activity.id.in_(
+                select(activity_programmes.c.activity_id)
+                .where(activity_programmes.c.programme_id == programme)
+                .union(
+                    select(activity_offers.c.activity_id)
+                    .join(Offer, Offer.id == activity_offers.c.offer_id)
+                    .where(Offer.programme_id == programme)
+                )
+            )
+        )
     if author:
         clauses.append(Activity.author_id == author)
     if start:
@@ -313,9 +410,13 @@ def activity_filters(*, department: str | None = None, kind: str | None = None, 
 def list_activities(*, page: int = 1, per_page: int = 50, **filters) -> Page:
     clauses = activity_filters(**filters)
     total = db.session.scalar(select(func.count()).select_from(Activity).where(*clauses)) or 0
-    items = db.session.scalars(select(Activity).where(*clauses)
-                               .order_by(Activity.occurred_on.desc(), Activity.id.desc())
-                               .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
+    items = db.session.scalars(
+        select(Activity)
+        .where(*clauses)
+        .order_by(Activity.occurred_on.desc(), Activity.id.desc())
+        .offset((max(page, 1) - 1) * per_page)
+        .limit(per_page)
+    ).all()
     return Page(items=list(items), total=total, page=max(page, 1), per_page=per_page)
 
 
@@ -327,37 +428,65 @@ def structure_timeline(structure_id: int, limit: int = 50) -> list[Activity]:
     """
     # The timeline shows the other structures' names and the offers: contacts and programmes are
     # loaded only if asked for, the other structures without their joined reference rows.
-    return list(db.session.scalars(
-        select(Activity).join(activity_structures, activity_structures.c.activity_id == Activity.id)
-        .where(activity_structures.c.structure_id == structure_id)
-        .options(lazyload(Activity.contacts), lazyload(Activity.programmes),
-                 joinedload(Activity.author).lazyload(User.departments),
-                 selectinload(Activity.structures).options(
-                     load_only(Structure.id, Structure.name, Structure.department_code), lazyload("*")))
-        .order_by(Activity.occurred_on.desc(), Activity.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .join(activity_structures, activity_structures.c.activity_id == Activity.id)
+            .where(activity_structures.c.structure_id == structure_id)
+            .options(
+                lazyload(Activity.contacts),
+                lazyload(Activity.programmes),
+                joinedload(Activity.author).lazyload(User.departments),
+                selectinload(Activity.structures).options(
+                    load_only(Structure.id, Structure.name, Structure.department_code), lazyload("*")
+                ),
+            )
+            .order_by(Activity.occurred_on.desc(), Activity.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def count_structure_activities(structure_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(activity_structures)
-                             .where(activity_structures.c.structure_id == structure_id)) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(activity_structures)
+            .where(activity_structures.c.structure_id == structure_id)
+        )
+        or 0
+    )
 
 
 def contact_choices(structure_ids: list[int]) -> list[Contact]:
     """Contacts one may tick on an activity of these structures (erased ones are gone for good)."""
     if not structure_ids:
         return []
-    return list(db.session.scalars(
-        select(Contact).where(Contact.structure_id.in_(structure_ids), Contact.erased_at.is_(None))
-        .order_by(Contact.structure_id, Contact.last_name, Contact.first_name, Contact.id)))
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.structure_id.in_(structure_ids), Contact.erased_at.is_(None))
+            .order_by(Contact.structure_id, Contact.last_name, Contact.first_name, Contact.id)
+        )
+    )
 
 
 def activity_authors() -> list[User]:
     """Users who may have logged activities, for the list's animator filter."""
-    return list(db.session.scalars(select(User).where(User.role.in_(("animateur", "admin")))
-                                   .order_by(User.last_name, User.first_name, User.id)))
+    return list(
+        db.session.scalars(
+            select(User).where(User.role.in_(("animateur", "admin"))).order_by(User.last_name, User.first_name, User.id)
+        )
+    )
 
 
 def programme_choices() -> list[Programme]:
     """Active programmes in CPOM order with their offers, for the form's checkbox groups."""
-    return list(db.session.scalars(select(Programme).where(Programme.active.is_(True))
-                                   .order_by(Programme.number).options(selectinload(Programme.offers))))
+    return list(
+        db.session.scalars(
+            select(Programme)
+            .where(Programme.active.is_(True))
+            .order_by(Programme.number)
+            .options(selectinload(Programme.offers))
+        )
+    )

@@ -5,17 +5,18 @@ One generic list/edit view serves every kind (crm/referential/kinds.py); each ki
 admin edits. Rows are deactivated rather than deleted where records point at them. The pages sit with
 the administration, above the accounts whose permissions guard them.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from crm.platform.forms import Form, SingleLine
 from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from crm.accounts.permissions import admin_required
-from crm.platform.validation import as_id
 from crm.platform.extensions import db
+from crm.platform.forms import Form, SingleLine
+from crm.platform.validation import as_id
 from crm.referential import services
 from crm.referential.kinds import Kind, kinds
 
@@ -31,19 +32,26 @@ def _kind(name: str) -> Kind:
 
 def _form_class(kind: Kind):
     attrs = {}
-    for name, label, ftype, extra in kind.fields:
+    for name, label, ftype, _extra in kind.fields:
         if ftype == "bool":
             attrs[name] = BooleanField(label)
         elif ftype == "int":
-            attrs[name] = IntegerField(label, validators=[InputRequired("Nombre entier attendu."),
-                                                          NumberRange(min=0, max=10000)])
+            attrs[name] = IntegerField(
+                label, validators=[InputRequired("Nombre entier attendu."), NumberRange(min=0, max=10000)]
+            )
         elif ftype == "select":
             attrs[name] = SelectField(label, choices=[], validate_choice=False)
         elif ftype == "optional":
             attrs[name] = StringField(label, validators=[Optional(), Length(max=200), SingleLine()])
         else:
-            attrs[name] = StringField(label, validators=[DataRequired("Ce champ est obligatoire."),
-                                                         Length(max=160 if ftype == "text" else 60), SingleLine()])
+            attrs[name] = StringField(
+                label,
+                validators=[
+                    DataRequired("Ce champ est obligatoire."),
+                    Length(max=160 if ftype == "text" else 60),
+                    SingleLine(),
+                ],
+            )
     return type(f"{kind.model.__name__}Form", (Form,), attrs)
 
 

@@ -1,4 +1,5 @@
 """Administration: FINESS import uploads and their progress."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
@@ -12,10 +13,10 @@ from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
 from crm.accounts.permissions import admin_required
-from crm.platform.forms import Form
-from crm.platform.uploads import accepts_upload
 from crm.platform.extensions import db
+from crm.platform.forms import Form
 from crm.platform.queue import QueueUnavailable, redis_connection
+from crm.platform.uploads import accepts_upload
 from crm.structures import imports
 from crm.structures.models import ImportRun
 
@@ -23,16 +24,21 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 class FinessUploadForm(Form):
-    file = FileField("Fichier FINESS (extraction « etalab » des établissements, .csv)", validators=[
-        FileRequired("Choisissez un fichier."),
-        FileAllowed(["csv", "txt"], "Le fichier doit être un .csv ou un .txt."),
-    ])
+    file = FileField(
+        "Fichier FINESS (extraction « etalab » des établissements, .csv)",
+        validators=[
+            FileRequired("Choisissez un fichier."),
+            FileAllowed(["csv", "txt"], "Le fichier doit être un .csv ou un .txt."),
+        ],
+    )
     all_regions = BooleanField("Importer toutes les régions (sinon : la région configurée seulement)")
 
 
 class ConfirmClosuresForm(Form):
-    confirm = BooleanField("Je confirme la fermeture de ces structures", validators=[
-        DataRequired("Cochez la case pour confirmer les fermetures.")])
+    confirm = BooleanField(
+        "Je confirme la fermeture de ces structures",
+        validators=[DataRequired("Cochez la case pour confirmer les fermetures.")],
+    )
 
 
 @bp.route("/")
@@ -49,8 +55,11 @@ def finess_imports():
     if form.validate_on_submit():
         run = imports.start_import(form.file.data, all_regions=form.all_regions.data, user_id=current_user.id)
         if run.job_id is None:
-            flash("La file de traitement est momentanément indisponible : l'import est enregistré et "
-                  "pourra être relancé depuis cette page.", "error")
+            flash(
+                "La file de traitement est momentanément indisponible : l'import est enregistré et "
+                "pourra être relancé depuis cette page.",
+                "error",
+            )
         else:
             flash("Import lancé.", "success")
         return redirect(url_for("admin.finess_import", run_id=run.id))
@@ -105,9 +114,16 @@ def _liveness(run: ImportRun) -> tuple[bool | None, bool]:
 def finess_import(run_id: int):
     run = _run(run_id)
     alive, can_relaunch = _liveness(run)
-    return render_template("admin/import.html", run=run, progress=_progress(run), relaunch=Form(),
-                           can_relaunch=can_relaunch, alive=alive, confirm=ConfirmClosuresForm(),
-                           can_confirm=imports.can_confirm(run))
+    return render_template(
+        "admin/import.html",
+        run=run,
+        progress=_progress(run),
+        relaunch=Form(),
+        can_relaunch=can_relaunch,
+        alive=alive,
+        confirm=ConfirmClosuresForm(),
+        can_confirm=imports.can_confirm(run),
+    )
 
 
 @bp.route("/imports/<int:run_id>/etat")
@@ -115,8 +131,17 @@ def finess_import(run_id: int):
 def finess_import_state(run_id: int):
     run = _run(run_id)
     alive, can_relaunch = _liveness(run)
-    return jsonify({"id": run.id, "status": run.status, "progress": _progress(run), "summary": run.summary,
-                    "error": run.error, "alive": alive, "can_relaunch": can_relaunch})
+    return jsonify(
+        {
+            "id": run.id,
+            "status": run.status,
+            "progress": _progress(run),
+            "summary": run.summary,
+            "error": run.error,
+            "alive": alive,
+            "can_relaunch": can_relaunch,
+        }
+    )
 
 
 @bp.route("/imports/<int:run_id>/confirmer", methods=["POST"])
@@ -127,16 +152,23 @@ def confirm_import_closures(run_id: int):
     if run.status != "refusé":
         flash("Cet import n'attend plus de confirmation.", "error")
     elif not imports.can_confirm(run):
-        flash("Cet import ne peut pas être confirmé ici : relancez la commande avec --confirm-closures, "
-              "ou importez à nouveau le fichier." if run.origin == "cli" else
-              "Le fichier de cet import n'est plus disponible : importez-le à nouveau.", "error")
+        flash(
+            "Cet import ne peut pas être confirmé ici : relancez la commande avec --confirm-closures, "
+            "ou importez à nouveau le fichier."
+            if run.origin == "cli"
+            else "Le fichier de cet import n'est plus disponible : importez-le à nouveau.",
+            "error",
+        )
     elif not form.validate_on_submit():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
     elif not imports.confirm_closures(run, current_user.id):
         flash("Cet import n'attend plus de confirmation.", "error")
     elif run.job_id is None:
-        flash("Fermetures confirmées, mais la file de traitement est momentanément indisponible : l'import "
-              "pourra être relancé depuis cette page.", "error")
+        flash(
+            "Fermetures confirmées, mais la file de traitement est momentanément indisponible : l'import "
+            "pourra être relancé depuis cette page.",
+            "error",
+        )
     else:
         flash("Fermetures confirmées : import lancé.", "success")
     return redirect(url_for("admin.finess_import", run_id=run.id))
@@ -150,6 +182,8 @@ def relaunch_import(run_id: int):
         flash("Cet import est déjà en file ou en cours : il ne peut pas être relancé.", "error")
     else:
         imports.relaunch(run)
-        flash("Import relancé." if run.job_id else "La file de traitement est toujours indisponible.",
-              "success" if run.job_id else "error")
+        flash(
+            "Import relancé." if run.job_id else "La file de traitement est toujours indisponible.",
+            "success" if run.job_id else "error",
+        )
     return redirect(url_for("admin.finess_import", run_id=run.id))

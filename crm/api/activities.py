@@ -1,5 +1,6 @@
 """Activities: the filtered list, one activity, logging one (with its next step as a task), editing and
 deleting one."""
+
 from __future__ import annotations
 
 from flask import jsonify
@@ -9,15 +10,24 @@ from crm.accounts import permissions
 from crm.activities import services
 from crm.activities.models import KINDS, Activity
 from crm.api import serializers
-from crm.api.registry import (
-    MAX_ID, PAGE_PARAMS, ApiError, Param, date_param, id_param, json_body, operation, page_links, query_args,
-)
+from crm.api.helpers import department_code
 from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
+from crm.api.registry import (
+    MAX_ID,
+    PAGE_PARAMS,
+    ApiError,
+    Param,
+    date_param,
+    id_param,
+    json_body,
+    operation,
+    page_links,
+    query_args,
+)
 from crm.api.routes import api_user, bp
-from crm.api.helpers import department_code
-from crm.platform.validation import ValidationFailed
 from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 from crm.structures.models import Structure
 
 TAG = "Activités"
@@ -33,19 +43,33 @@ LIST_PARAMS = [
 ]
 
 
-@operation(bp, "/activities", "GET", summary="Lister les activités", tag=TAG, ok=(200, "ActivityPage"),
-           params=LIST_PARAMS, description="Les plus récentes d'abord.")
+@operation(
+    bp,
+    "/activities",
+    "GET",
+    summary="Lister les activités",
+    tag=TAG,
+    ok=(200, "ActivityPage"),
+    params=LIST_PARAMS,
+    description="Les plus récentes d'abord.",
+)
 def list_activities():
     args = query_args(LIST_PARAMS)
     page = services.list_activities(
-        page=args["page"], per_page=args["per_page"], department=department_code(args["department"]),
-        kind=args["kind"], programme=args["programme"], author=args["author"], start=args["start"],
-        end=args["end"], structure=args["structure"])
+        page=args["page"],
+        per_page=args["per_page"],
+        department=department_code(args["department"]),
+        kind=args["kind"],
+        programme=args["programme"],
+        author=args["author"],
+        start=args["start"],
+        end=args["end"],
+        structure=args["structure"],
+    )
     return jsonify(page_links(page, serializers.activity))
 
 
-@operation(bp, "/activities/<int:activity_id>", "GET", summary="Lire une activité", tag=TAG,
-           ok=(200, "Activity"))
+@operation(bp, "/activities/<int:activity_id>", "GET", summary="Lire une activité", tag=TAG, ok=(200, "Activity"))
 def get_activity(activity_id: int):
     activity = db.session.get(Activity, activity_id)
     if activity is None:
@@ -66,14 +90,23 @@ def _refuse_foreign_structures(user, structure_ids) -> None:
         raise ApiError(403, message, {"structure_ids": message})
 
 
-@operation(bp, "/activities", "POST", summary="Déclarer une activité", tag=TAG, ok=(201, "Activity"),
-           body="ActivityInput", errors=(403, 409), params=[IDEMPOTENCY_PARAM],
-           description="Une activité peut concerner plusieurs structures (de vos départements). Une prochaine "
-                       "étape (next_step + next_step_due_on) devient une relance pour l'auteur, créée par une "
-                       "règle automatique quelques secondes après (GET /api/v1/tasks). Une activité du même "
-                       "auteur, du même type, du même jour et sur les mêmes structures, déclarée il y a moins "
-                       "de dix minutes, est un doublon : 409 avec l'activité existante dans error.existing, "
-                       "sauf avec \"confirm_duplicate\": true.")
+@operation(
+    bp,
+    "/activities",
+    "POST",
+    summary="Déclarer une activité",
+    tag=TAG,
+    ok=(201, "Activity"),
+    body="ActivityInput",
+    errors=(403, 409),
+    params=[IDEMPOTENCY_PARAM],
+    description="Une activité peut concerner plusieurs structures (de vos départements). Une prochaine "
+    "étape (next_step + next_step_due_on) devient une relance pour l'auteur, créée par une "
+    "règle automatique quelques secondes après (GET /api/v1/tasks). Une activité du même "
+    "auteur, du même type, du même jour et sur les mêmes structures, déclarée il y a moins "
+    "de dix minutes, est un doublon : 409 avec l'activité existante dans error.existing, "
+    'sauf avec "confirm_duplicate": true.',
+)
 def create_activity():
     user = api_user()
     if not permissions.can_log_activity(user):
@@ -89,12 +122,18 @@ def create_activity():
                 _refuse_foreign_structures(user, body.get("structure_ids"))
             raise
         except services.DuplicateActivity as duplicate:
-            raise ApiError(409, "Cette activité semble déjà déclarée (même type, même jour, mêmes structures, il "
-                                "y a quelques minutes). Renvoyez-la avec \"confirm_duplicate\": true pour la "
-                                "déclarer quand même.",
-                           extra={"existing": {"id": duplicate.existing.id,
-                                               "url": serializers.url("activities", duplicate.existing.id)}}) \
-                from duplicate
+            raise ApiError(
+                409,
+                "Cette activité semble déjà déclarée (même type, même jour, mêmes structures, il "
+                'y a quelques minutes). Renvoyez-la avec "confirm_duplicate": true pour la '
+                "déclarer quand même.",
+                extra={
+                    "existing": {
+                        "id": duplicate.existing.id,
+                        "url": serializers.url("activities", duplicate.existing.id),
+                    }
+                },
+            ) from duplicate
         return serializers.activity(activity), 201
 
     return idempotent(user, body, write)
@@ -105,17 +144,29 @@ def _editable_activity(activity_id: int) -> Activity:
     if activity is None:
         raise ApiError(404, "Activité introuvable.")
     if not permissions.can_edit_activity(api_user(), activity):
-        raise ApiError(403, "Seuls son auteur, un animateur des départements de ses structures et un "
-                            "administrateur modifient ou suppriment une activité.")
+        raise ApiError(
+            403,
+            "Seuls son auteur, un animateur des départements de ses structures et un "
+            "administrateur modifient ou suppriment une activité.",
+        )
     return activity
 
 
-@operation(bp, "/activities/<int:activity_id>", "PATCH", summary="Modifier une activité", tag=TAG,
-           ok=(200, "Activity"), body="ActivityPatch", errors=(403,), params=[IDEMPOTENCY_PARAM],
-           description="Modification partielle : les champs absents gardent leur valeur ; une liste "
-                       "(structure_ids...) remplace la précédente. Son auteur, un animateur des départements "
-                       "de ses structures (une structure ajoutée doit être de vos départements) ou un "
-                       "administrateur. Les indicateurs suivent quelques secondes après.")
+@operation(
+    bp,
+    "/activities/<int:activity_id>",
+    "PATCH",
+    summary="Modifier une activité",
+    tag=TAG,
+    ok=(200, "Activity"),
+    body="ActivityPatch",
+    errors=(403,),
+    params=[IDEMPOTENCY_PARAM],
+    description="Modification partielle : les champs absents gardent leur valeur ; une liste "
+    "(structure_ids...) remplace la précédente. Son auteur, un animateur des départements "
+    "de ses structures (une structure ajoutée doit être de vos départements) ou un "
+    "administrateur. Les indicateurs suivent quelques secondes après.",
+)
 def update_activity(activity_id: int):
     user = api_user()
     activity = _editable_activity(activity_id)
@@ -126,18 +177,27 @@ def update_activity(activity_id: int):
             services.update_activity(activity, body, user=user, commit=False)
         except ValidationFailed as error:
             if "structure_ids" in error.errors:
-                _refuse_foreign_structures(user, [i for i in body.get("structure_ids") or []
-                                                  if i not in {s.id for s in activity.structures}])
+                _refuse_foreign_structures(
+                    user, [i for i in body.get("structure_ids") or [] if i not in {s.id for s in activity.structures}]
+                )
             raise
         return serializers.activity(activity), 200
 
     return idempotent(user, body, write)
 
 
-@operation(bp, "/activities/<int:activity_id>", "DELETE", summary="Supprimer une activité", tag=TAG,
-           ok=(200, "Deleted"), errors=(403,), params=[IDEMPOTENCY_PARAM],
-           description="Son auteur, un animateur des départements de ses structures ou un administrateur. "
-                       "L'historique garde ce qu'elle était ; les indicateurs suivent quelques secondes après.")
+@operation(
+    bp,
+    "/activities/<int:activity_id>",
+    "DELETE",
+    summary="Supprimer une activité",
+    tag=TAG,
+    ok=(200, "Deleted"),
+    errors=(403,),
+    params=[IDEMPOTENCY_PARAM],
+    description="Son auteur, un animateur des départements de ses structures ou un administrateur. "
+    "L'historique garde ce qu'elle était ; les indicateurs suivent quelques secondes après.",
+)
 def delete_activity(activity_id: int):
     user = api_user()
 

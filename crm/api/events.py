@@ -1,20 +1,21 @@
 """Events (with their status transitions), their registrations, and their .ics."""
+
 from __future__ import annotations
 
 from flask import Response, jsonify, url_for
 
 from crm.accounts import permissions
+from crm.api.helpers import created, department_code
 from crm.api.registry import PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args
 from crm.api.routes import api_user, bp
 from crm.api.serializers import iso, url
-from crm.api.helpers import created, department_code
-from crm.platform.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, REGISTRATION_STATUSES, Event, Registration
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
 from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 
 TAG_EVENTS, TAG_REGISTRATIONS = "Événements", "Inscriptions"
 EVENT_PARAMS = [
@@ -33,31 +34,57 @@ REGISTRATION_PARAMS = [
 
 def event_json(event: Event, counts: dict | None = None) -> dict:
     return {
-        "id": event.id, "url": url("events", event.id), "type_id": event.type_id, "type_code": event.type.code,
-        "series_id": event.series_id, "title": event.title, "description": event.description,
-        "starts_at": iso(event.starts_at), "ends_at": iso(event.ends_at), "place_name": event.place_name,
-        "address": event.address, "department_code": event.department_code, "online_url": event.online_url,
-        "capacity": event.capacity, "programme_ids": [p.id for p in event.programmes],
-        "offer_ids": [o.id for o in event.offers], "organiser_id": event.organiser_id,
+        "id": event.id,
+        "url": url("events", event.id),
+        "type_id": event.type_id,
+        "type_code": event.type.code,
+        "series_id": event.series_id,
+        "title": event.title,
+        "description": event.description,
+        "starts_at": iso(event.starts_at),
+        "ends_at": iso(event.ends_at),
+        "place_name": event.place_name,
+        "address": event.address,
+        "department_code": event.department_code,
+        "online_url": event.online_url,
+        "capacity": event.capacity,
+        "programme_ids": [p.id for p in event.programmes],
+        "offer_ids": [o.id for o in event.offers],
+        "organiser_id": event.organiser_id,
         "registration_opens_at": iso(event.registration_opens_at),
-        "registration_closes_at": iso(event.registration_closes_at), "status": event.status, "uid": event.uid,
-        "sequence": event.sequence, "public_url": url_for("public_events.show", slug=event.slug, _external=True),
+        "registration_closes_at": iso(event.registration_closes_at),
+        "status": event.status,
+        "uid": event.uid,
+        "sequence": event.sequence,
+        "public_url": url_for("public_events.show", slug=event.slug, _external=True),
         "ics_url": url("events", event.id) + ".ics",
         "counts": counts if counts is not None else registration_counts(event.id),
-        "version": event.version, "created_at": iso(event.created_at), "updated_at": iso(event.updated_at),
+        "version": event.version,
+        "created_at": iso(event.created_at),
+        "updated_at": iso(event.updated_at),
     }
 
 
 def registration_json(registration: Registration) -> dict:
     return {
-        "id": registration.id, "event_id": registration.event_id, "first_name": registration.first_name,
-        "last_name": registration.last_name, "email": registration.email, "function": registration.function,
-        "structure_id": registration.structure_id, "structure_name": registration.structure_name,
-        "department_code": registration.department_code, "contact_id": registration.contact_id,
-        "consent_contact": registration.consent_contact, "status": registration.status,
-        "source": registration.source, "registered_at": iso(registration.registered_at),
-        "cancelled_at": iso(registration.cancelled_at), "promoted_at": iso(registration.promoted_at),
-        "attended_at": iso(registration.attended_at), "version": registration.version,
+        "id": registration.id,
+        "event_id": registration.event_id,
+        "first_name": registration.first_name,
+        "last_name": registration.last_name,
+        "email": registration.email,
+        "function": registration.function,
+        "structure_id": registration.structure_id,
+        "structure_name": registration.structure_name,
+        "department_code": registration.department_code,
+        "contact_id": registration.contact_id,
+        "consent_contact": registration.consent_contact,
+        "status": registration.status,
+        "source": registration.source,
+        "registered_at": iso(registration.registered_at),
+        "cancelled_at": iso(registration.cancelled_at),
+        "promoted_at": iso(registration.promoted_at),
+        "attended_at": iso(registration.attended_at),
+        "version": registration.version,
     }
 
 
@@ -83,37 +110,66 @@ def _counts_of(page_items) -> dict[int, dict]:
     return out
 
 
-@operation(bp, "/events", "GET", summary="Lister les événements", tag=TAG_EVENTS, ok=(200, "EventPage"),
-           params=EVENT_PARAMS, description="Par date de début (les passés : les plus récents d'abord).")
+@operation(
+    bp,
+    "/events",
+    "GET",
+    summary="Lister les événements",
+    tag=TAG_EVENTS,
+    ok=(200, "EventPage"),
+    params=EVENT_PARAMS,
+    description="Par date de début (les passés : les plus récents d'abord).",
+)
 def list_events():
     args = query_args(EVENT_PARAMS)
-    filters = queries.EventFilters(period=args["period"], type_id=args["type"],
-                                   department=department_code(args["department"]), status=args["status"],
-                                   series_id=args["series"])
+    filters = queries.EventFilters(
+        period=args["period"],
+        type_id=args["type"],
+        department=department_code(args["department"]),
+        status=args["status"],
+        series_id=args["series"],
+    )
     page = queries.list_events(filters, page=args["page"], per_page=args["per_page"])
     counts = _counts_of(page.items)
     return jsonify(page_links(page, lambda e: event_json(e, counts[e.id])))
 
 
-@operation(bp, "/events/<int:event_id>", "GET", summary="Lire un événement et ses compteurs", tag=TAG_EVENTS,
-           ok=(200, "Event"))
+@operation(
+    bp, "/events/<int:event_id>", "GET", summary="Lire un événement et ses compteurs", tag=TAG_EVENTS, ok=(200, "Event")
+)
 def get_event(event_id: int):
     return jsonify(event_json(_event_or_404(event_id)))
 
 
-@operation(bp, "/events", "POST", summary="Créer un événement (brouillon)", tag=TAG_EVENTS, ok=(201, "Event"),
-           body="EventInput", errors=(403,))
+@operation(
+    bp,
+    "/events",
+    "POST",
+    summary="Créer un événement (brouillon)",
+    tag=TAG_EVENTS,
+    ok=(201, "Event"),
+    body="EventInput",
+    errors=(403,),
+)
 def create_event():
     _require_organiser("créer un événement")
     event = services.create_event(json_body("EventInput"), user=api_user())
     return created(event_json(event))
 
 
-@operation(bp, "/events/<int:event_id>", "PATCH", summary="Modifier un événement ou changer son statut",
-           tag=TAG_EVENTS, ok=(200, "Event"), body="EventPatch", errors=(403, 409),
-           description="Les champs sont modifiés puis « status » est une transition validée (brouillon -> publie "
-                       "-> clos, ou annule : les inscrits reçoivent l'annulation METHOD:CANCEL). Une transition "
-                       "refusée, un événement clos ou annulé, une version périmée : 409.")
+@operation(
+    bp,
+    "/events/<int:event_id>",
+    "PATCH",
+    summary="Modifier un événement ou changer son statut",
+    tag=TAG_EVENTS,
+    ok=(200, "Event"),
+    body="EventPatch",
+    errors=(403, 409),
+    description="Les champs sont modifiés puis « status » est une transition validée (brouillon -> publie "
+    "-> clos, ou annule : les inscrits reçoivent l'annulation METHOD:CANCEL). Une transition "
+    "refusée, un événement clos ou annulé, une version périmée : 409.",
+)
 def update_event(event_id: int):
     _require_organiser("modifier un événement")
     user = api_user()
@@ -136,34 +192,59 @@ def update_event(event_id: int):
     return jsonify(event_json(event))
 
 
-@operation(bp, "/events/<int:event_id>.ics", "GET", summary="L'événement au format iCalendar", tag=TAG_EVENTS,
-           ok=(200, None), media_type="text/calendar",
-           description="RFC 5545 : UID stable, SEQUENCE, fuseau Europe/Paris (VTIMEZONE).")
+@operation(
+    bp,
+    "/events/<int:event_id>.ics",
+    "GET",
+    summary="L'événement au format iCalendar",
+    tag=TAG_EVENTS,
+    ok=(200, None),
+    media_type="text/calendar",
+    description="RFC 5545 : UID stable, SEQUENCE, fuseau Europe/Paris (VTIMEZONE).",
+)
 def event_ics(event_id: int):
     event = _event_or_404(event_id)
-    return Response(event_calendar(event, method="PUBLISH", private=True), mimetype="text/calendar",
-                    headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
+    return Response(
+        event_calendar(event, method="PUBLISH", private=True),
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'},
+    )
 
 
 # --- registrations ---------------------------------------------------------------------------------
 
-@operation(bp, "/events/<int:event_id>/registrations", "GET", summary="Lister les inscriptions d'un événement",
-           tag=TAG_REGISTRATIONS, ok=(200, "RegistrationPage"), params=REGISTRATION_PARAMS,
-           description="Dans l'ordre d'inscription (celui de la liste d'attente).")
+
+@operation(
+    bp,
+    "/events/<int:event_id>/registrations",
+    "GET",
+    summary="Lister les inscriptions d'un événement",
+    tag=TAG_REGISTRATIONS,
+    ok=(200, "RegistrationPage"),
+    params=REGISTRATION_PARAMS,
+    description="Dans l'ordre d'inscription (celui de la liste d'attente).",
+)
 def list_registrations(event_id: int):
     event = _event_or_404(event_id)
     args = query_args(REGISTRATION_PARAMS)
-    page = queries.registrations_page(event.id, status=args["status"], page=args["page"],
-                                      per_page=args["per_page"])
+    page = queries.registrations_page(event.id, status=args["status"], page=args["page"], per_page=args["per_page"])
     return jsonify(page_links(page, registration_json))
 
 
-@operation(bp, "/events/<int:event_id>/registrations", "POST", summary="Inscrire une personne",
-           tag=TAG_REGISTRATIONS, ok=(201, "RegistrationCreated"), also={200: "RegistrationCreated"},
-           body="RegistrationInput", errors=(403, 409),
-           description="Mêmes règles que la page publique : événement publié, inscriptions ouvertes (409 sinon), "
-                       "liste d'attente quand il est complet (outcome = attente). Une adresse déjà inscrite "
-                       "répond 200 avec l'inscription existante (outcome = existant).")
+@operation(
+    bp,
+    "/events/<int:event_id>/registrations",
+    "POST",
+    summary="Inscrire une personne",
+    tag=TAG_REGISTRATIONS,
+    ok=(201, "RegistrationCreated"),
+    also={200: "RegistrationCreated"},
+    body="RegistrationInput",
+    errors=(403, 409),
+    description="Mêmes règles que la page publique : événement publié, inscriptions ouvertes (409 sinon), "
+    "liste d'attente quand il est complet (outcome = attente). Une adresse déjà inscrite "
+    "répond 200 avec l'inscription existante (outcome = existant).",
+)
 def create_registration(event_id: int):
     _require_organiser("inscrire quelqu'un")
     event = _event_or_404(event_id)
@@ -176,11 +257,18 @@ def create_registration(event_id: int):
     return jsonify(payload), 200 if outcome == "existant" else 201
 
 
-@operation(bp, "/events/<int:event_id>/registrations/<int:registration_id>", "PATCH",
-           summary="Annuler une inscription ou noter la présence", tag=TAG_REGISTRATIONS,
-           ok=(200, "Registration"), body="RegistrationPatch", errors=(403,),
-           description="annule libère la place et promeut la première personne en attente (dans la même "
-                       "transaction) ; present, absent, excuse sur un événement publié ou clos.")
+@operation(
+    bp,
+    "/events/<int:event_id>/registrations/<int:registration_id>",
+    "PATCH",
+    summary="Annuler une inscription ou noter la présence",
+    tag=TAG_REGISTRATIONS,
+    ok=(200, "Registration"),
+    body="RegistrationPatch",
+    errors=(403,),
+    description="annule libère la place et promeut la première personne en attente (dans la même "
+    "transaction) ; present, absent, excuse sur un événement publié ou clos.",
+)
 def update_registration(event_id: int, registration_id: int):
     _require_organiser("modifier une inscription")
     registration = db.session.get(Registration, registration_id)

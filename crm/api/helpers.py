@@ -1,4 +1,5 @@
 """What several API modules answer the same way: a creation, a department filter."""
+
 from __future__ import annotations
 
 from flask import jsonify

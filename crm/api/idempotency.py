@@ -13,6 +13,7 @@ The rule, as the OpenAPI document states it:
 
 The answer is stored in the transaction of the write it answers: a key never exists without its record.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,18 +26,22 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.api.registry import ApiError, Param
-from crm.platform.models import IdempotencyKey, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import IdempotencyKey, utcnow
 
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces: a UUID, a ULID, a hash...
 
-PARAM = Param(HEADER, {"type": "string", "minLength": 1, "maxLength": 255},
-              "Clé d'idempotence choisie par le client (un UUID par exemple) : une requête renvoyée avec la "
-              "même clé et le même corps rend la première réponse sans rien réécrire ; la même clé avec un "
-              "autre corps est refusée (422). Clés propres à chaque utilisateur, gardées 24 heures ; seule "
-              "une réponse de succès est gardée.", location="header")
+PARAM = Param(
+    HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    "Clé d'idempotence choisie par le client (un UUID par exemple) : une requête renvoyée avec la "
+    "même clé et le même corps rend la première réponse sans rien réécrire ; la même clé avec un "
+    "autre corps est refusée (422). Clés propres à chaque utilisateur, gardées 24 heures ; seule "
+    "une réponse de succès est gardée.",
+    location="header",
+)
 
 
 def _fingerprint(body: dict | None) -> str:
@@ -45,8 +50,7 @@ def _fingerprint(body: dict | None) -> str:
 
 
 def _stored(user_id: int, key: str) -> IdempotencyKey | None:
-    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                          IdempotencyKey.key == key))
+    return db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
 
 
 def _replay(row: IdempotencyKey, fingerprint: str):
@@ -73,8 +77,11 @@ def idempotent(user, body: dict | None, write):
         message = "Clé d'idempotence invalide : de 1 à 255 caractères ASCII visibles, sans espace."
         raise ApiError(400, message, {HEADER: message})
     fingerprint = _fingerprint(body)
-    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key,
-                                                    IdempotencyKey.created_at < utcnow() - KEEP))
+    db.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user.id, IdempotencyKey.key == key, IdempotencyKey.created_at < utcnow() - KEEP
+        )
+    )
     row = _stored(user.id, key)
     if row is not None:
         db.session.rollback()
@@ -82,8 +89,11 @@ def idempotent(user, body: dict | None, write):
     try:
         with db.session.begin_nested():
             # Taken before the write: a concurrent request with this key waits here for this transaction.
-            db.session.add(IdempotencyKey(user_id=user.id, key=key, fingerprint=fingerprint, status=0,
-                                          response={}, created_at=utcnow()))
+            db.session.add(
+                IdempotencyKey(
+                    user_id=user.id, key=key, fingerprint=fingerprint, status=0, response={}, created_at=utcnow()
+                )
+            )
     except IntegrityError:
         db.session.rollback()
         row = _stored(user.id, key)
@@ -91,8 +101,12 @@ def idempotent(user, body: dict | None, write):
             return idempotent(user, body, write)
         return _replay(row, fingerprint)
     payload, status = write()
-    db.session.execute(update(IdempotencyKey).where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key)
-                       .values(status=status, response=payload).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == key)
+        .values(status=status, response=payload)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     return _answer(payload, status)
 

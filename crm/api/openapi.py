@@ -1,4 +1,5 @@
 """The OpenAPI 3.1 document, built from the operations' declarations and the schemas."""
+
 from __future__ import annotations
 
 import re
@@ -44,6 +45,27 @@ refusé, inscriptions fermées), 413 (corps de plus de 1 Mo),
 _document: dict | None = None
 
 
+# The document's sections in a reader's order, whatever order the endpoint modules were imported in;
+# a tag not listed comes after them, in the order its operations were declared.
+TAG_ORDER = (
+    "Compte",
+    "Structures",
+    "Activités",
+    "Événements",
+    "Inscriptions",
+    "Indicateurs",
+    "Documentation",
+    "Opportunités",
+    "Projets",
+    "Référentiel",
+    "Relances",
+)
+
+
+def _tag_rank(name: str) -> int:
+    return TAG_ORDER.index(name) if name in TAG_ORDER else len(TAG_ORDER)
+
+
 def _path(rule: str) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
@@ -51,20 +73,38 @@ def _path(rule: str) -> str:
 def _response(status: int, schema: str | None, description: str, media_type: str = "application/json") -> dict:
     if media_type != "application/json" and status < 300:
         return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
-    return {"description": description,
-            "content": {"application/json": {"schema": ref(schema) if schema else {"type": "object"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": ref(schema) if schema else {"type": "object"}}},
+    }
 
 
 def build_document() -> dict:
     paths: dict[str, dict] = {}
     for op in OPERATIONS:
         item = {
-            "operationId": op.endpoint.split(".", 1)[1], "summary": op.summary, "tags": [op.tag],
-            "parameters": [{"name": p.name, "in": p.location, "required": p.required, "description": p.description,
-                            "schema": p.schema} for p in op.params],
-            "responses": {str(status): _response(status, schema, "Succès" if status < 300
-                                                 else ERROR_DESCRIPTIONS.get(status, "Erreur"), op.media_type)
-                          for status, schema in op.responses.items()},
+            "operationId": op.endpoint.split(".", 1)[1],
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": [
+                {
+                    "name": p.name,
+                    "in": p.location,
+                    "required": p.required,
+                    "description": p.description,
+                    "schema": p.schema,
+                }
+                for p in op.params
+            ],
+            "responses": {
+                str(status): _response(
+                    status,
+                    schema,
+                    "Succès" if status < 300 else ERROR_DESCRIPTIONS.get(status, "Erreur"),
+                    op.media_type,
+                )
+                for status, schema in op.responses.items()
+            },
         }
         if op.description:
             item["description"] = op.description
@@ -80,12 +120,13 @@ def build_document() -> dict:
         "info": {"title": "Maillage API", "version": "1.0.0", "description": DESCRIPTION},
         "servers": [{"url": bp.url_prefix}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in dict.fromkeys(op.tag for op in OPERATIONS)],
+        "tags": [{"name": name} for name in sorted(dict.fromkeys(op.tag for op in OPERATIONS), key=_tag_rank)],
         "paths": paths,
         "components": {
             "schemas": COMPONENTS,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "Jeton personnel (crm token create)"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Jeton personnel (crm token create)"}
+            },
         },
     }
 
@@ -97,7 +138,8 @@ def document() -> dict:
     return _document
 
 
-@operation(bp, "/openapi.json", "GET", summary="Ce document OpenAPI", tag="Documentation", ok=(200, None),
-           authenticated=False)
+@operation(
+    bp, "/openapi.json", "GET", summary="Ce document OpenAPI", tag="Documentation", ok=(200, None), authenticated=False
+)
 def openapi():
     return jsonify(document())

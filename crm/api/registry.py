@@ -7,6 +7,7 @@ query string (:func:`query_args`) and check the JSON body's shape
 The body check is about JSON types only (a string where a number is expected,
 an unknown field); the business rules and their messages stay in the services.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,21 +62,33 @@ OPERATIONS: list[Operation] = []
 
 ERROR_DESCRIPTIONS = {
     400: "Requête mal formée : JSON invalide, corps qui n'est pas un objet, mauvais Content-Type, "
-         "paramètre de requête invalide.",
+    "paramètre de requête invalide.",
     401: "Jeton d'API absent ou invalide.",
     403: "Le rôle ou les départements de l'utilisateur ne permettent pas cette action.",
     404: "Ressource introuvable.",
     409: "Conflit : doublon (numéro FINESS, activité déjà déclarée : error.existing), version périmée, "
-         "élément clos ou effacé.",
+    "élément clos ou effacé.",
     413: "Corps de requête trop volumineux (1 Mo au plus).",
     422: "Données refusées : un message en français par champ dans error.fields.",
 }
 
 
-def operation(bp: Blueprint, rule: str, method: str, *, summary: str, tag: str, ok: tuple[int, str | None],
-              errors: tuple[int, ...] = (), params: list[Param] | tuple = (), body: str | None = None,
-              description: str = "", authenticated: bool = True, media_type: str = "application/json",
-              also: dict[int, str] | None = None):
+def operation(
+    bp: Blueprint,
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    ok: tuple[int, str | None],
+    errors: tuple[int, ...] = (),
+    params: list[Param] | tuple = (),
+    body: str | None = None,
+    description: str = "",
+    authenticated: bool = True,
+    media_type: str = "application/json",
+    also: dict[int, str] | None = None,
+):
     """Register a view for ``method rule`` and record its OpenAPI description.
 
     ``also``: other success answers, e.g. ``{200: "X"}`` beside a 201 for "it already existed".
@@ -83,9 +96,16 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, tag: str, 
 
     def decorator(view):
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
-        path_params = [Param(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "Identifiant.",
-                             location="path", required=True)
-                       for name in re.findall(r"<int:(\w+)>", rule)]
+        path_params = [
+            Param(
+                name,
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                "Identifiant.",
+                location="path",
+                required=True,
+            )
+            for name in re.findall(r"<int:(\w+)>", rule)
+        ]
         statuses = set(errors)
         if authenticated:
             statuses.add(401)
@@ -95,17 +115,28 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, tag: str, 
             statuses.add(400)
         if path_params:
             statuses.add(404)
-        OPERATIONS.append(Operation(
-            rule=rule, method=method.lower(), endpoint=f"{bp.name}.{view.__name__}", summary=summary, tag=tag,
-            description=description, params=path_params + list(params), body=body,
-            responses={ok[0]: ok[1], **(also or {}), **{status: "Error" for status in sorted(statuses)}},
-            authenticated=authenticated, media_type=media_type))
+        OPERATIONS.append(
+            Operation(
+                rule=rule,
+                method=method.lower(),
+                endpoint=f"{bp.name}.{view.__name__}",
+                summary=summary,
+                tag=tag,
+                description=description,
+                params=path_params + list(params),
+                body=body,
+                responses={ok[0]: ok[1], **(also or {}), **{status: "Error" for status in sorted(statuses)}},
+                authenticated=authenticated,
+                media_type=media_type,
+            )
+        )
         return view
 
     return decorator
 
 
 # --- query string ----------------------------------------------------------------------------------
+
 
 def id_param(name: str, description: str) -> Param:
     return Param(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description)
@@ -117,8 +148,11 @@ def date_param(name: str, description: str) -> Param:
 
 PAGE_PARAMS = [
     Param("page", {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1}, "Numéro de page (1 = première)."),
-    Param("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50},
-          f"Éléments par page (au plus {MAX_PER_PAGE})."),
+    Param(
+        "per_page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50},
+        f"Éléments par page (au plus {MAX_PER_PAGE}).",
+    ),
 ]
 
 
@@ -136,9 +170,11 @@ def query_args(params: list[Param]) -> dict:
         schema = param.schema
         if schema.get("type") == "integer":
             if not re.fullmatch(r"\d{1,10}", raw) or not (
-                    schema.get("minimum", 0) <= int(raw) <= schema.get("maximum", MAX_ID)):
-                errors[param.name] = (f"Nombre entier attendu entre {schema.get('minimum', 0)} "
-                                      f"et {schema.get('maximum', MAX_ID)}.")
+                schema.get("minimum", 0) <= int(raw) <= schema.get("maximum", MAX_ID)
+            ):
+                errors[param.name] = (
+                    f"Nombre entier attendu entre {schema.get('minimum', 0)} et {schema.get('maximum', MAX_ID)}."
+                )
                 continue
             out[param.name] = int(raw)
         elif schema.get("format") == "date":
@@ -172,8 +208,10 @@ def page_links(page, serialise) -> dict:
     return {
         "data": [serialise(item) for item in page.items] if serialise else page.items,
         "meta": {"page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages},
-        "links": {"next": link(page.page + 1) if page.has_next else None,
-                  "prev": link(min(page.page - 1, page.pages)) if page.has_prev else None},
+        "links": {
+            "next": link(page.page + 1) if page.has_next else None,
+            "prev": link(min(page.page - 1, page.pages)) if page.has_prev else None,
+        },
     }
 
 

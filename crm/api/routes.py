@@ -4,6 +4,7 @@ The endpoints live beside this module, one per domain (structures, activities, e
 pipeline, tasks, indicators); each parses, authorises, calls a service and serialises. The
 OpenAPI document (``/api/v1/openapi.json``) is built from their declarations.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
@@ -11,10 +12,10 @@ from flask import Blueprint, g, jsonify, request
 from crm.accounts.services import user_for_token
 from crm.api import serializers
 from crm.api.registry import MAX_BODY_BYTES, ApiError, operation
-from crm.platform.errors import json_error
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import csrf, db
 from crm.platform.concurrency import StaleEdit
+from crm.platform.errors import json_error
+from crm.platform.extensions import csrf, db
+from crm.platform.validation import ValidationFailed
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Token-authenticated only (no session cookie is honoured here), so CSRF does not apply.

@@ -1,13 +1,14 @@
 """Tasks ("relances"): mine by default, created by hand, edited, done or reopened."""
+
 from __future__ import annotations
 
 from flask import jsonify
 
 from crm.accounts import permissions
 from crm.api import serializers
+from crm.api.helpers import created
 from crm.api.registry import PAGE_PARAMS, ApiError, Param, id_param, json_body, operation, page_links, query_args
 from crm.api.routes import api_user, bp
-from crm.api.helpers import created
 from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
@@ -15,8 +16,11 @@ from crm.tasks.models import Task
 TAG = "Relances"
 LIST_PARAMS = [
     id_param("owner", "Relances de cet utilisateur (administrateurs seulement ; par défaut les miennes)."),
-    Param("status", {"type": "string", "enum": ["open", "done", "all"], "default": "open"},
-          "open : à faire (échéance la plus proche d'abord, sans date à la fin) ; done : faites ; all : toutes."),
+    Param(
+        "status",
+        {"type": "string", "enum": ["open", "done", "all"], "default": "open"},
+        "open : à faire (échéance la plus proche d'abord, sans date à la fin) ; done : faites ; all : toutes.",
+    ),
     *PAGE_PARAMS,
 ]
 EDITABLE = ("title", "description", "due_on", "owner_id")
@@ -33,21 +37,33 @@ def _may_read(user, task: Task) -> bool:
     return user.role == "admin" or user.id in (task.owner_id, task.created_by_id)
 
 
-@operation(bp, "/tasks", "GET", summary="Lister mes relances", tag=TAG, ok=(200, "TaskPage"), params=LIST_PARAMS,
-           errors=(403,))
+@operation(
+    bp, "/tasks", "GET", summary="Lister mes relances", tag=TAG, ok=(200, "TaskPage"), params=LIST_PARAMS, errors=(403,)
+)
 def list_tasks():
     user = api_user()
     args = query_args(LIST_PARAMS)
     owner = args["owner"] or user.id
     if owner != user.id and not permissions.is_admin(user):
-        raise ApiError(403, "Seul un administrateur peut lire les relances d'un autre utilisateur.",
-                       {"owner": "Seul un administrateur peut lire les relances d'un autre utilisateur."})
+        raise ApiError(
+            403,
+            "Seul un administrateur peut lire les relances d'un autre utilisateur.",
+            {"owner": "Seul un administrateur peut lire les relances d'un autre utilisateur."},
+        )
     page = services.list_tasks(owner_id=owner, status=args["status"], page=args["page"], per_page=args["per_page"])
     return jsonify(page_links(page, serializers.task))
 
 
-@operation(bp, "/tasks/<int:task_id>", "GET", summary="Lire une relance", tag=TAG, ok=(200, "Task"),
-           errors=(403,), description="Son responsable, son auteur ou un administrateur.")
+@operation(
+    bp,
+    "/tasks/<int:task_id>",
+    "GET",
+    summary="Lire une relance",
+    tag=TAG,
+    ok=(200, "Task"),
+    errors=(403,),
+    description="Son responsable, son auteur ou un administrateur.",
+)
 def get_task(task_id: int):
     task = _task_or_404(task_id)
     if not _may_read(api_user(), task):
@@ -55,8 +71,17 @@ def get_task(task_id: int):
     return jsonify(serializers.task(task))
 
 
-@operation(bp, "/tasks", "POST", summary="Créer une relance", tag=TAG, ok=(201, "Task"), body="TaskInput",
-           errors=(403,), description="Le responsable est par défaut l'utilisateur du jeton.")
+@operation(
+    bp,
+    "/tasks",
+    "POST",
+    summary="Créer une relance",
+    tag=TAG,
+    ok=(201, "Task"),
+    body="TaskInput",
+    errors=(403,),
+    description="Le responsable est par défaut l'utilisateur du jeton.",
+)
 def create_task():
     user = api_user()
     if not permissions.can_manage_tasks(user):
@@ -65,9 +90,17 @@ def create_task():
     return created(serializers.task(services.create_task(body, user=user)))
 
 
-@operation(bp, "/tasks/<int:task_id>", "PATCH", summary="Modifier, faire ou refaire une relance", tag=TAG,
-           ok=(200, "Task"), body="TaskPatch", errors=(403,),
-           description="Les champs absents gardent leur valeur ; done: true la marque faite, false la rouvre.")
+@operation(
+    bp,
+    "/tasks/<int:task_id>",
+    "PATCH",
+    summary="Modifier, faire ou refaire une relance",
+    tag=TAG,
+    ok=(200, "Task"),
+    body="TaskPatch",
+    errors=(403,),
+    description="Les champs absents gardent leur valeur ; done: true la marque faite, false la rouvre.",
+)
 def update_task(task_id: int):
     user = api_user()
     task = _task_or_404(task_id)

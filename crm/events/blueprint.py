@@ -5,6 +5,7 @@ registrations' status (crm.events.registration.checkin_routes), the event page s
 produced (crm.pages.event_results, above the indicators it reads). Organisers and admins write;
 animators and managers read.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort

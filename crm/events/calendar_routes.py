@@ -1,4 +1,5 @@
 """iCalendar downloads and feeds: one published event, all published events, a staff member's own feed."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, url_for
@@ -49,7 +50,8 @@ def personal_feed(token: str):
 @bp.route("/mon-agenda")
 @login_required
 def mine():
-    return render_template("calendar/mine.html",
-                           personal_url=url_for("calendar.personal_feed", token=feeds.feed_token(current_user),
-                                                _external=True),
-                           public_url=url_for("calendar.public_feed", _external=True))
+    return render_template(
+        "calendar/mine.html",
+        personal_url=url_for("calendar.personal_feed", token=feeds.feed_token(current_user), _external=True),
+        public_url=url_for("calendar.public_feed", _external=True),
+    )

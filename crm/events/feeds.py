@@ -5,6 +5,7 @@ an itsdangerous token signed with SECRET_KEY (salt "calendar-feed") holding the 
 short fingerprint of the password hash. Changing the password changes the fingerprint, which
 revokes every URL given out before; nothing is stored, so there is no table to keep in sync.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,10 +17,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
 from crm.accounts.models import User
-from crm.platform.models import AuditEntry, utcnow
 from crm.events.ics import feed_calendar
 from crm.events.models import Event, as_utc
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, utcnow
 from crm.tasks.models import Task
 
 SALT = "calendar-feed"
@@ -58,8 +59,11 @@ def user_for_token(token: str) -> User | None:
 def public_feed() -> bytes:
     """Published events (and those closed or cancelled after publication) from the last year on."""
     since = utcnow() - FEED_HISTORY
-    events = db.session.scalars(select(Event).where(Event.status.in_(PUBLIC_STATUSES), Event.ends_at >= since)
-                                .order_by(Event.starts_at, Event.id)).all()
+    events = db.session.scalars(
+        select(Event)
+        .where(Event.status.in_(PUBLIC_STATUSES), Event.ends_at >= since)
+        .order_by(Event.starts_at, Event.id)
+    ).all()
     name = f"Événements {current_app.config['CRM_ORGANISATION_NAME']}"
     return feed_calendar(name, events, description="Journées TOP e-santé, webinaires, ateliers et rencontres.")
 
@@ -71,19 +75,27 @@ def _task_changes(task_ids: list[int]) -> dict[int, tuple[int, object]]:
     rows = db.session.execute(
         select(AuditEntry.entity_id, func.count(), func.max(AuditEntry.at))
         .where(AuditEntry.entity_type == "task", AuditEntry.entity_id.in_(task_ids))
-        .group_by(AuditEntry.entity_id))
+        .group_by(AuditEntry.entity_id)
+    )
     return {entity_id: (max(count - 1, 0), as_utc(last)) for entity_id, count, last in rows}
 
 
 def personal_feed(user: User) -> bytes:
     """The events ``user`` organises (drafts included: they are theirs) and their open tasks with a due date."""
     since = utcnow() - FEED_HISTORY
-    events = db.session.scalars(select(Event).where(Event.organiser_id == user.id, Event.ends_at >= since)
-                                .order_by(Event.starts_at, Event.id)).all()
-    tasks = db.session.scalars(select(Task).where(Task.owner_id == user.id, Task.done_at.is_(None),
-                                                  Task.due_on.is_not(None), Task.due_on >= since.date())
-                               .order_by(Task.due_on, Task.id)).all()
+    events = db.session.scalars(
+        select(Event).where(Event.organiser_id == user.id, Event.ends_at >= since).order_by(Event.starts_at, Event.id)
+    ).all()
+    tasks = db.session.scalars(
+        select(Task)
+        .where(Task.owner_id == user.id, Task.done_at.is_(None), Task.due_on.is_not(None), Task.due_on >= since.date())
+        .order_by(Task.due_on, Task.id)
+    ).all()
     changes = _task_changes([task.id for task in tasks])
-    return feed_calendar(f"Maillage – {user.display_name}", events,
-                         [(task, *changes.get(task.id, (0, None))) for task in tasks],
-                         description="Vos événements et vos relances à échéance.", private=True)
+    return feed_calendar(
+        f"Maillage – {user.display_name}",
+        events,
+        [(task, *changes.get(task.id, (0, None))) for task in tasks],
+        description="Vos événements et vos relances à échéance.",
+        private=True,
+    )

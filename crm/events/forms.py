@@ -1,12 +1,13 @@
 """Event and registration forms: CSRF and options; the French validation messages come from the services."""
+
 from functools import partial
 
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import EmailInput, NumberInput, TextInput
 
+from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
 from crm.platform import web
 from crm.platform.forms import Form
-from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
 from crm.referential.services import departments_for_select
 
 
@@ -75,6 +76,16 @@ apply_errors = partial(web.apply_errors, aliases={"structure_id": "structure_que
 
 
 def registration_data(form: RegistrationForm) -> dict:
-    return {name: form._fields[name].data for name in (
-        "first_name", "last_name", "email", "function", "structure_id", "structure_name", "department_code",
-        "consent_contact")}
+    return {
+        name: form._fields[name].data
+        for name in (
+            "first_name",
+            "last_name",
+            "email",
+            "function",
+            "structure_id",
+            "structure_name",
+            "department_code",
+            "consent_contact",
+        )
+    }

@@ -1,21 +1,21 @@
 """An event as an iCalendar (RFC 5545) object: invitations, downloads and cancellations."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from flask import current_app
 from icalendar import Calendar, Timezone, vCalAddress, vText
 from icalendar import Event as VEvent
-
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.platform.formatting import PARIS
-from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
 from crm.platform.extensions import db
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
 from crm.tasks.models import Task
 
 PRODID = "-//Maillage//Evenements//FR"
@@ -50,17 +50,22 @@ def organiser_address(event: Event, *, staff: bool = True) -> vCalAddress:
     organisation's sending address, so that no staff email is published."""
     organisation = current_app.config.get("CRM_ORGANISATION_NAME", "Maillage")
     # Three columns, not the user and its departments: this runs inside the registration's lock.
-    row = db.session.execute(select(User.email, User.first_name, User.last_name)
-                             .where(User.id == event.organiser_id)).first() \
-        if event.organiser_id and staff else None
+    row = (
+        db.session.execute(
+            select(User.email, User.first_name, User.last_name).where(User.id == event.organiser_id)
+        ).first()
+        if event.organiser_id and staff
+        else None
+    )
     if row is not None and row.email:
         name = f"{row.first_name or ''} {row.last_name or ''}".strip()
         return _address(row.email, f"{name} ({organisation})" if name else organisation)
     return _address(current_app.config.get("MAIL_FROM") or "ne-pas-repondre@maillage.invalid", organisation)
 
 
-def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | None = None,
-           private: bool = False) -> VEvent:
+def vevent(
+    event: Event, *, cancelled: bool = False, attendee: Registration | None = None, private: bool = False
+) -> VEvent:
     """The VEVENT of ``event``: stable UID, SEQUENCE, Europe/Paris times.
 
     The join link of an online event and the organiser's own address are only in an invitation (with
@@ -70,15 +75,18 @@ def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | No
     private = private or attendee is not None
     item = VEvent()
     item.add("uid", event.uid)
-    item.add("dtstamp", utcnow().astimezone(timezone.utc))
+    item.add("dtstamp", utcnow().astimezone(UTC))
     item.add("sequence", event.sequence)
     item.add("dtstart", event.starts_at.astimezone(PARIS))
     item.add("dtend", event.ends_at.astimezone(PARIS))
     item.add("summary", event.title)
     description = event.description or ""
     if event.online_url:
-        link = (f"Lien de connexion : {event.online_url}" if private
-                else "Lien de connexion : envoyé aux personnes inscrites avec leur confirmation.")
+        link = (
+            f"Lien de connexion : {event.online_url}"
+            if private
+            else "Lien de connexion : envoyé aux personnes inscrites avec leur confirmation."
+        )
         description = (description + "\n\n" if description else "") + link
     if description:
         item.add("description", description)
@@ -90,14 +98,22 @@ def vevent(event: Event, *, cancelled: bool = False, attendee: Registration | No
     item.add("status", "CANCELLED" if cancelled or event.status == "annule" else "CONFIRMED")
     item.add("organizer", organiser_address(event, staff=private))
     if attendee is not None:
-        item.add("attendee", _address(
-            attendee.email, attendee.display_name, role="REQ-PARTICIPANT",
-            partstat="DECLINED" if attendee.status == "annule" else "ACCEPTED", rsvp="FALSE"))
+        item.add(
+            "attendee",
+            _address(
+                attendee.email,
+                attendee.display_name,
+                role="REQ-PARTICIPANT",
+                partstat="DECLINED" if attendee.status == "annule" else "ACCEPTED",
+                rsvp="FALSE",
+            ),
+        )
     return item
 
 
-def event_calendar(event: Event, method: str = "PUBLISH", attendee: Registration | None = None, *,
-                   private: bool = False) -> bytes:
+def event_calendar(
+    event: Event, method: str = "PUBLISH", attendee: Registration | None = None, *, private: bool = False
+) -> bytes:
     """One event as a complete calendar, with its VTIMEZONE.
 
     ``REQUEST`` is an invitation (with the ATTENDEE), ``CANCEL`` withdraws it (STATUS:CANCELLED,
@@ -137,10 +153,10 @@ def task_vevent(task: Task, *, sequence: int = 0, last_modified: datetime | None
     """
     item = VEvent()
     item.add("uid", f"task-{task.id}@maillage")
-    item.add("dtstamp", utcnow().astimezone(timezone.utc))
+    item.add("dtstamp", utcnow().astimezone(UTC))
     item.add("sequence", sequence)
     if last_modified is not None:
-        item.add("last-modified", last_modified.astimezone(timezone.utc))
+        item.add("last-modified", last_modified.astimezone(UTC))
     item.add("dtstart", task.due_on)
     item.add("dtend", task.due_on + timedelta(days=1))
     item.add("summary", f"Relance : {task.title}")
@@ -155,8 +171,14 @@ def task_vevent(task: Task, *, sequence: int = 0, last_modified: datetime | None
     return item
 
 
-def feed_calendar(name: str, events: Iterable[Event], tasks: Iterable[tuple[Task, int, datetime | None]] = (),
-                  *, description: str | None = None, private: bool = False) -> bytes:
+def feed_calendar(
+    name: str,
+    events: Iterable[Event],
+    tasks: Iterable[tuple[Task, int, datetime | None]] = (),
+    *,
+    description: str | None = None,
+    private: bool = False,
+) -> bytes:
     """A subscribed calendar: events (cancelled ones kept, as CANCELLED, so clients drop them) and
     ``(task, sequence, last_modified)`` tuples as all-day reminders; ``private``: see :func:`vevent`."""
     events, tasks = list(events), list(tasks)
@@ -173,13 +195,29 @@ def feed_calendar(name: str, events: Iterable[Event], tasks: Iterable[tuple[Task
 # year. A VTIMEZONE listing only some years' transitions (icalendar's from_tzid with a date range) goes
 # wrong in clients that keep the first definition they saw of a TZID (vobject does, so do some mail
 # clients) for events outside those years; icalendar's full 1970-2037 list costs ~30 ms per invitation.
-PARIS_VTIMEZONE = "\r\n".join((
-    "BEGIN:VTIMEZONE", "TZID:Europe/Paris", "X-LIC-LOCATION:Europe/Paris",
-    "BEGIN:DAYLIGHT", "TZNAME:CEST", "TZOFFSETFROM:+0100", "TZOFFSETTO:+0200", "DTSTART:19700329T020000",
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "END:DAYLIGHT",
-    "BEGIN:STANDARD", "TZNAME:CET", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100", "DTSTART:19701025T030000",
-    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", "END:STANDARD",
-    "END:VTIMEZONE", ""))
+PARIS_VTIMEZONE = "\r\n".join(
+    (
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Paris",
+        "X-LIC-LOCATION:Europe/Paris",
+        "BEGIN:DAYLIGHT",
+        "TZNAME:CEST",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "DTSTART:19700329T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "END:DAYLIGHT",
+        "BEGIN:STANDARD",
+        "TZNAME:CET",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "DTSTART:19701025T030000",
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+        "END:STANDARD",
+        "END:VTIMEZONE",
+        "",
+    )
+)
 
 
 @lru_cache(maxsize=1)

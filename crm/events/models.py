@@ -1,47 +1,66 @@
 """Events (TOP e-santé days, webinars...), their series, and the registrations to them."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
-    Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential import kinds as reference_kinds
 
 EVENT_STATUSES = {"brouillon": "Brouillon", "publie": "Publié", "clos": "Clos", "annule": "Annulé"}
 REGISTRATION_STATUSES = {
-    "inscrit": "Inscrit", "attente": "Liste d'attente", "annule": "Annulé",
-    "present": "Présent", "absent": "Absent", "excuse": "Excusé",
+    "inscrit": "Inscrit",
+    "attente": "Liste d'attente",
+    "annule": "Annulé",
+    "present": "Présent",
+    "absent": "Absent",
+    "excuse": "Excusé",
 }
 # Statuses that hold a seat: the capacity counts them.
 SEAT_STATUSES = ("inscrit", "present")
 ATTENDANCE_STATUSES = ("present", "absent", "excuse")
-REGISTRATION_SOURCES = {"public": "Page publique", "back_office": "Saisie par l'équipe", "import": "Import",
-                        "api": "API"}
+REGISTRATION_SOURCES = {
+    "public": "Page publique",
+    "back_office": "Saisie par l'équipe",
+    "import": "Import",
+    "api": "API",
+}
 # An anonymised registration's address ends with "@" + this (crm.events.followup.retention writes it):
 # .invalid never resolves (RFC 2606), so no message can reach it.
 ANONYMOUS_DOMAIN = "anonyme.invalid"
-
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite gives back naive datetimes: they were stored in UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 event_programmes = Table(
-    "event_programmes", db.metadata,
+    "event_programmes",
+    db.metadata,
     Column("event_id", ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
     Column("programme_id", ForeignKey("programmes.id", ondelete="CASCADE"), primary_key=True),
 )
 event_offers = Table(
-    "event_offers", db.metadata,
+    "event_offers",
+    db.metadata,
     Column("event_id", ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
     Column("offer_id", ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -60,13 +79,25 @@ class EventType(db.Model):
 
 
 # Admins edit the list on the reference pages, which seed it from reference.json.
-reference_kinds.register("types-evenement", reference_kinds.Kind(
-    EventType, "Types d'événement", "id", [
-        ("code", "Code", "code", None), ("label", "Libellé", "text", None),
-        ("position", "Ordre d'affichage", "int", None), ("active", "Actif", "bool", None)],
-    (EventType.position, EventType.label), position=70,
-    seed=reference_kinds.Seed("event_types", "code",
-                              lambda position, row: {"code": row[0], "label": row[1], "position": position})))
+reference_kinds.register(
+    "types-evenement",
+    reference_kinds.Kind(
+        EventType,
+        "Types d'événement",
+        "id",
+        [
+            ("code", "Code", "code", None),
+            ("label", "Libellé", "text", None),
+            ("position", "Ordre d'affichage", "int", None),
+            ("active", "Actif", "bool", None),
+        ],
+        (EventType.position, EventType.label),
+        position=70,
+        seed=reference_kinds.Seed(
+            "event_types", "code", lambda position, row: {"code": row[0], "label": row[1], "position": position}
+        ),
+    ),
+)
 
 
 class EventSeries(db.Model):
@@ -79,7 +110,7 @@ class EventSeries(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    events: Mapped[list["Event"]] = relationship(back_populates="series", order_by="Event.starts_at")
+    events: Mapped[list[Event]] = relationship(back_populates="series", order_by="Event.starts_at")
 
 
 class Event(db.Model):

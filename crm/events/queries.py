@@ -1,16 +1,17 @@
 """Reading events and registrations for the pages and the API."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, union
 
+from crm.events.models import EVENT_STATUSES, Event, EventType, Registration, event_offers, event_programmes
 from crm.platform.dates import PARIS, local_date, local_today
+from crm.platform.extensions import db
 from crm.platform.models import utcnow
 from crm.platform.text import search_tokens
-from crm.events.models import EVENT_STATUSES, Event, EventType, Registration, event_offers, event_programmes
-from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.services import Page
 
@@ -18,14 +19,15 @@ from crm.structures.services import Page
 def event_programme_pairs():
     """(event_id, programme_id): the event's programmes, and those of its offers (an offer stands for its
     programme, as in the indicators)."""
-    return union(select(event_programmes.c.event_id, event_programmes.c.programme_id),
-                 select(event_offers.c.event_id, Offer.programme_id)
-                 .join(Offer, Offer.id == event_offers.c.offer_id)).subquery()
+    return union(
+        select(event_programmes.c.event_id, event_programmes.c.programme_id),
+        select(event_offers.c.event_id, Offer.programme_id).join(Offer, Offer.id == event_offers.c.offer_id),
+    ).subquery()
 
 
 def paris_year_bounds(year: int) -> tuple[datetime, datetime]:
     """1 January of ``year`` and of the next one, at midnight in Paris, as UTC moments."""
-    return tuple(datetime(y, 1, 1, tzinfo=PARIS).astimezone(timezone.utc) for y in (year, year + 1))
+    return tuple(datetime(y, 1, 1, tzinfo=PARIS).astimezone(UTC) for y in (year, year + 1))
 
 
 def event_years() -> list[int]:
@@ -75,8 +77,15 @@ def list_events(filters: EventFilters, page: int = 1, per_page: int = 25) -> Pag
     clauses = filters.clauses()
     total = db.session.scalar(select(func.count()).select_from(Event).where(*clauses)) or 0
     order = Event.starts_at.desc() if filters.period == "passes" else Event.starts_at
-    items = list(db.session.scalars(select(Event).where(*clauses).order_by(order, Event.id)
-                                    .offset((max(page, 1) - 1) * per_page).limit(per_page)))
+    items = list(
+        db.session.scalars(
+            select(Event)
+            .where(*clauses)
+            .order_by(order, Event.id)
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
+        )
+    )
     return Page(items=items, total=total, page=max(page, 1), per_page=per_page)
 
 
@@ -84,9 +93,11 @@ def counts_for(event_ids: list[int]) -> dict[int, dict[str, int]]:
     """Registrations per status for several events at once (the list page)."""
     result: dict[int, dict[str, int]] = {i: {} for i in event_ids}
     if event_ids:
-        rows = db.session.execute(select(Registration.event_id, Registration.status, func.count())
-                                  .where(Registration.event_id.in_(event_ids))
-                                  .group_by(Registration.event_id, Registration.status))
+        rows = db.session.execute(
+            select(Registration.event_id, Registration.status, func.count())
+            .where(Registration.event_id.in_(event_ids))
+            .group_by(Registration.event_id, Registration.status)
+        )
         for event_id, status, count in rows:
             result[event_id][status] = count
     return result
@@ -103,8 +114,7 @@ def registrations_of(event_id: int, status: str | None = None) -> list[Registrat
     query = select(Registration).where(Registration.event_id == event_id)
     if status:
         query = query.where(Registration.status == status)
-    return list(db.session.scalars(query.order_by(Registration.last_name, Registration.first_name,
-                                                  Registration.id)))
+    return list(db.session.scalars(query.order_by(Registration.last_name, Registration.first_name, Registration.id)))
 
 
 def search_registrations(event_id: int, q: str, limit: int = 30) -> list[Registration]:
@@ -115,13 +125,21 @@ def search_registrations(event_id: int, q: str, limit: int = 30) -> list[Registr
     tokens = search_tokens(q, limit=4)
     if not tokens:
         return []
-    clauses = [or_(Registration.name_key.startswith(token, autoescape=True),
-                   Registration.name_key.contains(" " + token, autoescape=True)) for token in tokens]
-    return list(db.session.scalars(
-        select(Registration).where(Registration.event_id == event_id, Registration.status != "annule", *clauses)
-        .order_by(Registration.name_key, Registration.id).limit(limit)))
-
-
+    clauses = [
+        or_(
+            Registration.name_key.startswith(token, autoescape=True),
+            Registration.name_key.contains(" " + token, autoescape=True),
+        )
+        for token in tokens
+    ]
+    return list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.event_id == event_id, Registration.status != "annule", *clauses)
+            .order_by(Registration.name_key, Registration.id)
+            .limit(limit)
+        )
+    )
 
 
 def registrations_page(event_id: int, *, status: str | None = None, page: int = 1, per_page: int = 50) -> Page:
@@ -130,9 +148,15 @@ def registrations_page(event_id: int, *, status: str | None = None, page: int = 
     if status:
         clauses.append(Registration.status == status)
     total = db.session.scalar(select(func.count()).select_from(Registration).where(*clauses)) or 0
-    items = list(db.session.scalars(select(Registration).where(*clauses)
-                                    .order_by(Registration.registered_at, Registration.id)
-                                    .offset((max(page, 1) - 1) * per_page).limit(per_page)))
+    items = list(
+        db.session.scalars(
+            select(Registration)
+            .where(*clauses)
+            .order_by(Registration.registered_at, Registration.id)
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
+        )
+    )
     return Page(items=items, total=total, page=max(page, 1), per_page=per_page)
 
 
@@ -140,7 +164,15 @@ def past_events(days: int = 366, limit: int = 200) -> list[Event]:
     """Events that took place in the last ``days`` days (not drafts, not cancelled), the latest first: what an
     opportunity form offers as the event a need came from."""
     now = utcnow()
-    return list(db.session.scalars(
-        select(Event).where(Event.status.in_(("publie", "clos")), Event.starts_at <= now,
-                            Event.starts_at >= now - timedelta(days=days))
-        .order_by(Event.starts_at.desc(), Event.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(Event)
+            .where(
+                Event.status.in_(("publie", "clos")),
+                Event.starts_at <= now,
+                Event.starts_at >= now - timedelta(days=days),
+            )
+            .order_by(Event.starts_at.desc(), Event.id.desc())
+            .limit(limit)
+        )
+    )

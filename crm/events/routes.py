@@ -3,6 +3,7 @@
 On the ``events`` blueprint (crm.events.blueprint), with the check-in screen
 (crm.events.registration.checkin_routes) and the event page (crm.pages.event_results).
 """
+
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -11,21 +12,24 @@ from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.accounts.permissions import can_manage_events
-from crm.platform.formatting import PARIS
-from crm.platform.concurrency import StaleEdit
-from crm.platform.validation import ValidationFailed
 from crm.events import queries, services
 from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
 from crm.events.forms import DuplicateForm, EventForm, StatusForm, apply_errors, department_choices
 from crm.events.ics import event_calendar
 from crm.events.models import EVENT_STATUSES, Event, as_utc
 from crm.events.registration.capacity import registration_counts
+from crm.platform.concurrency import StaleEdit
 from crm.platform.extensions import db
+from crm.platform.formatting import PARIS
+from crm.platform.validation import ValidationFailed
 from crm.platform.web import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
 
-STATUS_MESSAGES = {"publie": "Événement publié : sa page publique est ouverte.", "clos": "Événement clos.",
-                   "annule": "Événement annulé : les inscrits sont prévenus par email."}
+STATUS_MESSAGES = {
+    "publie": "Événement publié : sa page publique est ouverte.",
+    "clos": "Événement clos.",
+    "annule": "Événement annulé : les inscrits sont prévenus par email.",
+}
 
 
 def _local(value) -> str:
@@ -39,12 +43,16 @@ def _event_form(event: Event | None = None) -> EventForm:
     types = [t for t in queries.event_types(False) if t.active or (event is not None and t.id == event.type_id)]
     form.type_id.choices = [("", "— Type —")] + [(str(t.id), t.label) for t in types]
     form.department_code.choices = department_choices("— Aucun (en ligne) —")
-    form.programme_ids.choices = [(str(p.id), f"{p.number}. {p.label}") for p in
-                                  db.session.scalars(select(Programme).order_by(Programme.number))]
-    form.offer_ids.choices = [(str(o.id), o.label) for o in
-                              db.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.label))]
-    organisers = db.session.scalars(select(User).where(User.role.in_(services.ORGANISER_ROLES),
-                                                       User.active.is_(True)).order_by(User.last_name))
+    form.programme_ids.choices = [
+        (str(p.id), f"{p.number}. {p.label}") for p in db.session.scalars(select(Programme).order_by(Programme.number))
+    ]
+    form.offer_ids.choices = [
+        (str(o.id), o.label)
+        for o in db.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.label))
+    ]
+    organisers = db.session.scalars(
+        select(User).where(User.role.in_(services.ORGANISER_ROLES), User.active.is_(True)).order_by(User.last_name)
+    )
     form.organiser_id.choices = [(str(u.id), u.display_name) for u in organisers]
     if request.method == "GET":
         if event is not None:
@@ -88,21 +96,38 @@ def index():
     year, programme_id, errors = _list_filter_errors()
     # A year chosen shows all of its events, unless a period is chosen too.
     default_period = "a_venir" if period is None and year is None else None
-    params = {"periode": period if period in ("a_venir", "passes") else default_period,
-              "type": int_arg("type"), "departement": department_arg(),
-              "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None,
-              "annee": year, "programme": programme_id}
-    filters = queries.EventFilters(period=params["periode"], type_id=params["type"],
-                                   department=params["departement"], status=params["statut"], year=year,
-                                   programme_id=programme_id)
+    params = {
+        "periode": period if period in ("a_venir", "passes") else default_period,
+        "type": int_arg("type"),
+        "departement": department_arg(),
+        "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None,
+        "annee": year,
+        "programme": programme_id,
+    }
+    filters = queries.EventFilters(
+        period=params["periode"],
+        type_id=params["type"],
+        department=params["departement"],
+        status=params["statut"],
+        year=year,
+        programme_id=programme_id,
+    )
     page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
-    return render_template("events/index.html", page=page, params=params, types=queries.event_types(False),
-                           departments=department_choices("Tous")[1:], statuses=EVENT_STATUSES,
-                           year_options=[(y, y) for y in queries.event_years()], errors=errors,
-                           programme_options=[(p.id, f"{p.number}. {p.label}") for p in
-                                              db.session.scalars(select(Programme).order_by(Programme.number))],
-                           counts=queries.counts_for([e.id for e in page.items]),
-                           can_write=can_manage_events(current_user))
+    return render_template(
+        "events/index.html",
+        page=page,
+        params=params,
+        types=queries.event_types(False),
+        departments=department_choices("Tous")[1:],
+        statuses=EVENT_STATUSES,
+        year_options=[(y, y) for y in queries.event_years()],
+        errors=errors,
+        programme_options=[
+            (p.id, f"{p.number}. {p.label}") for p in db.session.scalars(select(Programme).order_by(Programme.number))
+        ],
+        counts=queries.counts_for([e.id for e in page.items]),
+        can_write=can_manage_events(current_user),
+    )
 
 
 @bp.route("/nouveau", methods=["GET", "POST"])
@@ -171,8 +196,9 @@ def change_status(event_id: int):
 def confirm_cancel(event_id: int):
     require_manager()
     event = event_or_404(event_id)
-    return render_template("events/confirm_cancel.html", event=event, form=StatusForm(),
-                           counts=registration_counts(event.id))
+    return render_template(
+        "events/confirm_cancel.html", event=event, form=StatusForm(), counts=registration_counts(event.id)
+    )
 
 
 @bp.route("/<int:event_id>/dupliquer", methods=["GET", "POST"])
@@ -193,14 +219,18 @@ def duplicate(event_id: int):
         else:
             flash("Copie créée (brouillon) dans la même série : vérifiez-la puis publiez-la.", "success")
             return redirect(url_for("events.show", event_id=copy.id))
-    return render_template("events/duplicate.html", event=event, form=form), \
-        422 if request.method == "POST" else 200
+    return render_template("events/duplicate.html", event=event, form=form), 422 if request.method == "POST" else 200
 
 
 @bp.route("/<int:event_id>.ics")
 @reader_required
 def ics(event_id: int):
     event = event_or_404(event_id)
-    return Response(event_calendar(event, method="PUBLISH", private=True), mimetype="text/calendar",
-                    headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'})
+    return Response(
+        event_calendar(event, method="PUBLISH", private=True),
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="evenement-{event.id}.ics"'},
+    )
+
+
 from crm.events.registration import checkin_routes  # noqa: E402,F401  (registers the check-in pages on ``bp``)

@@ -1,24 +1,25 @@
 """Events through their life: created as a draft, published, changed, duplicated, closed or cancelled."""
+
 from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
 from crm.accounts.models import User
-from crm.platform.concurrency import StaleEdit, commit_changes
-from crm.platform.events import record_change
-from crm.platform.formatting import PARIS
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed, blank, parse_ids, parse_int, text
 from crm.events.models import EVENT_STATUSES, Event, EventSeries, EventType, Registration, as_utc
 from crm.events.payloads import event_payload
 from crm.events.registration import emails
 from crm.events.registration.waiting_list import fill_free_seats
+from crm.platform.concurrency import StaleEdit, commit_changes
+from crm.platform.events import record_change
 from crm.platform.extensions import db
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, blank, parse_ids, parse_int, text
 from crm.referential.models import Department, Offer, Programme
 
 TRANSITIONS = {"brouillon": ("publie", "annule"), "publie": ("clos", "annule"), "clos": (), "annule": ()}
@@ -51,7 +52,7 @@ def parse_local_datetime(value, errors: dict, field: str, *, required: bool = Fa
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PARIS)
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _url(value, errors: dict) -> str | None:
@@ -65,8 +66,9 @@ def _url(value, errors: dict) -> str | None:
 
 def _event_type(value, errors: dict, current_id: int | None = None) -> EventType | None:
     """An active type (an event keeps its own type after the type is deactivated)."""
-    type_id = parse_int(value, errors, "type_id", minimum=1, maximum=2**31 - 1, required=True,
-                        message="Type d'événement invalide.")
+    type_id = parse_int(
+        value, errors, "type_id", minimum=1, maximum=2**31 - 1, required=True, message="Type d'événement invalide."
+    )
     event_type = db.session.get(EventType, type_id) if type_id else None
     if type_id and (event_type is None or not (event_type.active or event_type.id == current_id)):
         errors["type_id"] = "Type d'événement inconnu."
@@ -76,8 +78,7 @@ def _event_type(value, errors: dict, current_id: int | None = None) -> EventType
 
 
 def _organiser(value, errors: dict, default: User | None) -> User | None:
-    user_id = parse_int(value, errors, "organiser_id", minimum=1, maximum=2**31 - 1,
-                        message="Organisateur invalide.")
+    user_id = parse_int(value, errors, "organiser_id", minimum=1, maximum=2**31 - 1, message="Organisateur invalide.")
     if user_id is None:
         return default
     user = db.session.get(User, user_id)
@@ -105,34 +106,52 @@ def _values(data: dict, event: Event | None, user: User | None) -> dict:
         return _comparable(getattr(event, name)) if event is not None else None
 
     values: dict = {
-        "title": text(get("title"), errors, "title", max_length=200, one_line=True, required=True,
-                      message="Donnez un titre à l'événement."),
+        "title": text(
+            get("title"),
+            errors,
+            "title",
+            max_length=200,
+            one_line=True,
+            required=True,
+            message="Donnez un titre à l'événement.",
+        ),
         "description": text(get("description"), errors, "description", max_length=20000),
         "starts_at": parse_local_datetime(get("starts_at"), errors, "starts_at", required=True),
         "ends_at": parse_local_datetime(get("ends_at"), errors, "ends_at", required=True),
         "place_name": text(get("place_name"), errors, "place_name", max_length=200, one_line=True),
         "address": text(get("address"), errors, "address", max_length=300),
         "online_url": _url(get("online_url"), errors),
-        "capacity": parse_int(get("capacity"), errors, "capacity", minimum=1, maximum=MAX_CAPACITY,
-                              message="Capacité invalide (un nombre de places, ou vide pour illimité)."),
-        "registration_opens_at": parse_local_datetime(get("registration_opens_at"), errors,
-                                                      "registration_opens_at"),
-        "registration_closes_at": parse_local_datetime(get("registration_closes_at"), errors,
-                                                       "registration_closes_at"),
+        "capacity": parse_int(
+            get("capacity"),
+            errors,
+            "capacity",
+            minimum=1,
+            maximum=MAX_CAPACITY,
+            message="Capacité invalide (un nombre de places, ou vide pour illimité).",
+        ),
+        "registration_opens_at": parse_local_datetime(get("registration_opens_at"), errors, "registration_opens_at"),
+        "registration_closes_at": parse_local_datetime(get("registration_closes_at"), errors, "registration_closes_at"),
     }
     if "capacity" in errors:
-        errors["capacity"] = f"Capacité invalide : un nombre de places entre 1 et {MAX_CAPACITY}, ou vide pour illimitée."
+        errors["capacity"] = (
+            f"Capacité invalide : un nombre de places entre 1 et {MAX_CAPACITY}, ou vide pour illimitée."
+        )
     values["type_id"] = getattr(_event_type(get("type_id"), errors, event.type_id if event else None), "id", None)
-    organiser = _organiser(data.get("organiser_id"), errors, event.organiser if event else user) \
-        if "organiser_id" in data or event is None else event.organiser
+    organiser = (
+        _organiser(data.get("organiser_id"), errors, event.organiser if event else user)
+        if "organiser_id" in data or event is None
+        else event.organiser
+    )
     values["organiser_id"] = organiser.id if organiser is not None else None
     department = blank(get("department_code"))
-    if department is not None and (not isinstance(department, str) or len(department) > 3
-                                   or db.session.get(Department, department) is None):
+    if department is not None and (
+        not isinstance(department, str) or len(department) > 3 or db.session.get(Department, department) is None
+    ):
         errors["department_code"] = "Département inconnu."
     values["department_code"] = department
-    series_id = parse_int(get("series_id"), errors, "series_id", minimum=1, maximum=2**31 - 1,
-                          message="Série invalide.")
+    series_id = parse_int(
+        get("series_id"), errors, "series_id", minimum=1, maximum=2**31 - 1, message="Série invalide."
+    )
     if series_id and db.session.get(EventSeries, series_id) is None:
         errors["series_id"] = "Série inconnue."
     values["series_id"] = series_id
@@ -170,16 +189,23 @@ def new_slug() -> str:
 def create_event(data: dict, *, user: User) -> Event:
     """A draft event; it is published separately."""
     parsed = _values(data, None, user)
-    event = Event(**parsed["values"], status="brouillon", uid=new_uid(), slug=new_slug(), sequence=0,
-                  created_by_id=user.id)
+    event = Event(
+        **parsed["values"], status="brouillon", uid=new_uid(), slug=new_slug(), sequence=0, created_by_id=user.id
+    )
     event.programmes = parsed["programmes"]
     event.offers = parsed["offers"]
     db.session.add(event)
     db.session.flush()
     db.session.refresh(event)
-    record_change(entity_type="event", entity_id=event.id, action="create",
-                  changes={"title": [None, event.title], "status": [None, "brouillon"]},
-                  event_type="event.created", payload=event_payload(event), user_id=user.id)
+    record_change(
+        entity_type="event",
+        entity_id=event.id,
+        action="create",
+        changes={"title": [None, event.title], "status": [None, "brouillon"]},
+        event_type="event.created",
+        payload=event_payload(event),
+        user_id=user.id,
+    )
     db.session.commit()
     return event
 
@@ -188,16 +214,20 @@ def _comparable(value):
     return as_utc(value) if isinstance(value, datetime) else value
 
 
-def update_event(event: Event, data: dict, *, user: User, expected_version: int | None = None,
-                 commit: bool = True) -> Event:
+def update_event(
+    event: Event, data: dict, *, user: User, expected_version: int | None = None, commit: bool = True
+) -> Event:
     """Edit an event; a change of date, place or link raises its SEQUENCE and tells the registrants."""
     if expected_version is not None and expected_version != event.version:
         raise StaleEdit("Cet événement a été modifié entre-temps. Rechargez la page.")
     if event.status in ("annule", "clos"):
         raise ValidationFailed({"status": "Un événement annulé ou clos ne se modifie plus."})
     parsed = _values(data, event, user)
-    changes = {k: [getattr(event, k), v] for k, v in parsed["values"].items()
-               if _comparable(getattr(event, k)) != _comparable(v)}
+    changes = {
+        k: [getattr(event, k), v]
+        for k, v in parsed["values"].items()
+        if _comparable(getattr(event, k)) != _comparable(v)
+    }
     for name in ("programmes", "offers"):
         if parsed[name] is not None and {r.id for r in parsed[name]} != {r.id for r in getattr(event, name)}:
             changes[name] = [[r.id for r in getattr(event, name)], [r.id for r in parsed[name]]]
@@ -210,12 +240,20 @@ def update_event(event: Event, data: dict, *, user: User, expected_version: int 
     if matters:
         event.sequence += 1
     if "ends_at" in changes:  # the personal links expire at the end of the event
-        db.session.execute(update(Registration).where(Registration.event_id == event.id,
-                                                      Registration.cancel_token_hash.is_not(None))
-                           .values(token_expires_at=parsed["values"]["ends_at"]))
-    record_change(entity_type="event", entity_id=event.id, action="update", changes=changes,
-                  event_type="event.changed", payload={**event_payload(event), "fields": sorted(changes)},
-                  user_id=user.id)
+        db.session.execute(
+            update(Registration)
+            .where(Registration.event_id == event.id, Registration.cancel_token_hash.is_not(None))
+            .values(token_expires_at=parsed["values"]["ends_at"])
+        )
+    record_change(
+        entity_type="event",
+        entity_id=event.id,
+        action="update",
+        changes=changes,
+        event_type="event.changed",
+        payload={**event_payload(event), "fields": sorted(changes)},
+        user_id=user.id,
+    )
     if matters and event.status == "publie":
         emails.event_changed(event, user_id=user.id)
     if "capacity" in changes:
@@ -231,15 +269,15 @@ def transition_error(event: Event, to_status: str, now: datetime | None = None) 
     if to_status == event.status:
         return f"L'événement est déjà au statut « {event.status_label} »."
     if to_status not in TRANSITIONS[event.status]:
-        return (f"Passage impossible du statut « {event.status_label} » "
-                f"au statut « {EVENT_STATUSES[to_status]} ».")
+        return f"Passage impossible du statut « {event.status_label} » au statut « {EVENT_STATUSES[to_status]} »."
     if to_status == "clos" and (now or utcnow()) < as_utc(event.starts_at):
         return "Un événement ne peut être clos qu'une fois commencé."
     return None
 
 
-def change_status(event: Event, to_status: str, *, user: User, expected_version: int | None = None,
-                  commit: bool = True) -> Event:
+def change_status(
+    event: Event, to_status: str, *, user: User, expected_version: int | None = None, commit: bool = True
+) -> Event:
     """Publish, close or cancel; cancelling tells every registrant (METHOD:CANCEL)."""
     if expected_version is not None and expected_version != event.version:
         raise StaleEdit("Cet événement a été modifié entre-temps. Rechargez la page.")
@@ -251,9 +289,15 @@ def change_status(event: Event, to_status: str, *, user: User, expected_version:
     if from_status == "publie" or to_status == "annule":
         event.sequence += 1
     event_type = {"publie": "event.published", "clos": "event.ended", "annule": "event.cancelled"}[to_status]
-    record_change(entity_type="event", entity_id=event.id, action="update",
-                  changes={"status": [from_status, to_status]}, event_type=event_type,
-                  payload={**event_payload(event), "from_status": from_status}, user_id=user.id)
+    record_change(
+        entity_type="event",
+        entity_id=event.id,
+        action="update",
+        changes={"status": [from_status, to_status]},
+        event_type=event_type,
+        payload={**event_payload(event), "from_status": from_status},
+        user_id=user.id,
+    )
     if to_status == "annule":
         emails.event_cancelled(event, user_id=user.id)
     if commit:
@@ -282,8 +326,9 @@ def duplicate_event(event: Event, data: dict, *, user: User) -> Event:
     errors: dict[str, str] = {}
     starts_at = parse_local_datetime(data.get("starts_at"), errors, "starts_at")
     department = blank(data.get("department_code"))
-    if department is not None and (not isinstance(department, str) or len(department) > 3
-                                   or db.session.get(Department, department) is None):
+    if department is not None and (
+        not isinstance(department, str) or len(department) > 3 or db.session.get(Department, department) is None
+    ):
         errors["department_code"] = "Département inconnu."
     if errors:
         raise ValidationFailed(errors)
@@ -294,14 +339,26 @@ def duplicate_event(event: Event, data: dict, *, user: User) -> Event:
         db.session.flush()
         event.series_id = series.id
     copy = Event(
-        type_id=event.type_id, series_id=event.series_id, title=blank(data.get("title")) or event.title,
-        description=event.description, starts_at=as_utc(event.starts_at) + shift,
-        ends_at=as_utc(event.ends_at) + shift, place_name=blank(data.get("place_name")) or event.place_name,
+        type_id=event.type_id,
+        series_id=event.series_id,
+        title=blank(data.get("title")) or event.title,
+        description=event.description,
+        starts_at=as_utc(event.starts_at) + shift,
+        ends_at=as_utc(event.ends_at) + shift,
+        place_name=blank(data.get("place_name")) or event.place_name,
         address=blank(data.get("address")) if department else event.address,
-        department_code=department or event.department_code, online_url=event.online_url,
-        capacity=event.capacity, organiser_id=event.organiser_id,
-        registration_opens_at=None, registration_closes_at=None, status="brouillon", uid=new_uid(),
-        slug=new_slug(), sequence=0, created_by_id=user.id)
+        department_code=department or event.department_code,
+        online_url=event.online_url,
+        capacity=event.capacity,
+        organiser_id=event.organiser_id,
+        registration_opens_at=None,
+        registration_closes_at=None,
+        status="brouillon",
+        uid=new_uid(),
+        slug=new_slug(),
+        sequence=0,
+        created_by_id=user.id,
+    )
     errors = {}
     text(copy.title, errors, "title", max_length=200, one_line=True)
     text(copy.place_name, errors, "place_name", max_length=200, one_line=True)
@@ -313,10 +370,14 @@ def duplicate_event(event: Event, data: dict, *, user: User) -> Event:
     db.session.add(copy)
     db.session.flush()
     db.session.refresh(copy)
-    record_change(entity_type="event", entity_id=copy.id, action="create",
-                  changes={"title": [None, copy.title], "status": [None, "brouillon"],
-                           "duplicated_from": [None, event.id]},
-                  event_type="event.created", payload={**event_payload(copy), "duplicated_from": event.id},
-                  user_id=user.id)
+    record_change(
+        entity_type="event",
+        entity_id=copy.id,
+        action="create",
+        changes={"title": [None, copy.title], "status": [None, "brouillon"], "duplicated_from": [None, event.id]},
+        event_type="event.created",
+        payload={**event_payload(copy), "duplicated_from": event.id},
+        user_id=user.id,
+    )
     db.session.commit()
     return copy

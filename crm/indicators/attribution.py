@@ -13,6 +13,7 @@ Read from the records, not from the indicator cells: events are few, and each lo
 registrations of one event and the opportunities of the structures present (a handful per structure, on
 ``ix_opportunities_structure``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,11 +22,11 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select
 
-from crm.platform.dates import local_date
 from crm.events.models import Event, Registration
-from crm.platform.extensions import db
 from crm.indicators.definitions import rate
 from crm.pipeline.models import Opportunity, Project
+from crm.platform.dates import local_date
+from crm.platform.extensions import db
 
 DEFAULT_DAYS = 90
 
@@ -79,16 +80,22 @@ def _links(events: list[Event], days: int) -> dict[int, dict[int, bool]]:
     if not events:
         return links
     for opportunity_id, event_id in db.session.execute(
-            select(Opportunity.id, Opportunity.source_event_id)
-            .where(Opportunity.source_event_id.in_(list(links)))):
+        select(Opportunity.id, Opportunity.source_event_id).where(Opportunity.source_event_id.in_(list(links)))
+    ):
         links[event_id][opportunity_id] = True
-    windows = [and_(Registration.event_id == event.id,
-                    Opportunity.identified_on.between(_first_day(event), _first_day(event) + timedelta(days=days)))
-               for event in events]
+    windows = [
+        and_(
+            Registration.event_id == event.id,
+            Opportunity.identified_on.between(_first_day(event), _first_day(event) + timedelta(days=days)),
+        )
+        for event in events
+    ]
     rows = db.session.execute(
-        select(Registration.event_id, Opportunity.id).distinct()
+        select(Registration.event_id, Opportunity.id)
+        .distinct()
         .join(Opportunity, Opportunity.structure_id == Registration.structure_id)
-        .where(Registration.status == "present", Opportunity.source_event_id.is_(None), or_(*windows)))
+        .where(Registration.status == "present", Opportunity.source_event_id.is_(None), or_(*windows))
+    )
     for event_id, opportunity_id in rows:
         links[event_id].setdefault(opportunity_id, False)
     return links
@@ -97,9 +104,13 @@ def _links(events: list[Event], days: int) -> dict[int, dict[int, bool]]:
 def _load(opportunity_ids: set[int]) -> tuple[dict[int, Opportunity], dict[int, Project]]:
     if not opportunity_ids:
         return {}, {}
-    opportunities = {o.id: o for o in db.session.scalars(select(Opportunity).where(Opportunity.id.in_(opportunity_ids)))}
-    projects = {p.opportunity_id: p for p in db.session.scalars(
-        select(Project).where(Project.opportunity_id.in_(opportunity_ids)))}
+    opportunities = {
+        o.id: o for o in db.session.scalars(select(Opportunity).where(Opportunity.id.in_(opportunity_ids)))
+    }
+    projects = {
+        p.opportunity_id: p
+        for p in db.session.scalars(select(Project).where(Project.opportunity_id.in_(opportunity_ids)))
+    }
     return opportunities, projects
 
 
@@ -115,9 +126,16 @@ def attribute(events: list[Event], days: int | None = None) -> dict[int, Attribu
     out = {}
     for event in events:
         first = _first_day(event)
-        out[event.id] = Attribution(_ordered([
-            Produced(opportunities[oid], projects.get(oid), named, (opportunities[oid].identified_on - first).days)
-            for oid, named in links[event.id].items()]))
+        out[event.id] = Attribution(
+            _ordered(
+                [
+                    Produced(
+                        opportunities[oid], projects.get(oid), named, (opportunities[oid].identified_on - first).days
+                    )
+                    for oid, named in links[event.id].items()
+                ]
+            )
+        )
     return out
 
 

@@ -5,26 +5,57 @@ to be placed in a page with the ``figure`` macro of ``templates/_macros/charts.h
 table that screen-reader users read instead of the drawing. No JavaScript and no network: the dashboard
 works offline and under the app's Content-Security-Policy.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from markupsafe import Markup
 
-from crm.platform.formatting import format_number
 from crm.indicators.charts_palette import (
-    AXIS, BAR_FILL, GRID, NO_DATA_FILL, NO_DATA_HATCH, NO_DATA_LABEL, SEQUENTIAL, SERIES_STYLES, class_index,
-    class_ranges, heat_class, heat_colour, text_colour_for, value_range,
+    AXIS,
+    BAR_FILL,
+    GRID,
+    NO_DATA_FILL,
+    NO_DATA_HATCH,
+    NO_DATA_LABEL,
+    SEQUENTIAL,
+    SERIES_STYLES,
+    class_index,
+    class_ranges,
+    heat_class,
+    heat_colour,
+    text_colour_for,
+    value_range,
 )
 from crm.indicators.charts_svg import (
-    chart_id as make_chart_id, esc, format_days, format_value, nice_ticks, num, svg_document, text,
-    tick_decimals, truncate,
+    chart_id as make_chart_id,
+)
+from crm.indicators.charts_svg import (
+    esc,
+    format_days,
+    format_value,
+    nice_ticks,
+    num,
+    svg_document,
+    text,
+    tick_decimals,
+    truncate,
 )
 from crm.indicators.geo import department_shapes, normalise_code
+from crm.platform.formatting import format_number
 
-__all__ = ["bar_chart", "choropleth_map", "funnel_chart", "heat_class", "heat_colour", "heat_legend",
-           "text_colour_for", "trend_chart"]
+__all__ = [
+    "bar_chart",
+    "choropleth_map",
+    "funnel_chart",
+    "heat_class",
+    "heat_colour",
+    "heat_legend",
+    "text_colour_for",
+    "trend_chart",
+]
 
 WIDTH = 640
 MAP_HEIGHT = 540
@@ -36,9 +67,11 @@ def _plural(count: int, word: str) -> str:
 
 
 def _hatch(cid: str) -> str:
-    return (f'<pattern id="{esc(cid)}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-            f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{NO_DATA_FILL}"/>'
-            f'<line x1="0" y1="0" x2="0" y2="6" stroke="{NO_DATA_HATCH}" stroke-width="1.5"/></pattern>')
+    return (
+        f'<pattern id="{esc(cid)}-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{NO_DATA_FILL}"/>'
+        f'<line x1="0" y1="0" x2="0" y2="6" stroke="{NO_DATA_HATCH}" stroke-width="1.5"/></pattern>'
+    )
 
 
 def _range_label(low: float, high: float, value_label: Callable[[float | None], str]) -> str:
@@ -46,26 +79,35 @@ def _range_label(low: float, high: float, value_label: Callable[[float | None], 
 
 
 def _legend_item(x: float, y: float, fill: str, label: str, extra: str = "") -> str:
-    return (f'<g class="legend-item"{extra}><rect x="{num(x)}" y="{num(y)}" width="18" height="13" fill="{fill}" '
-            f'stroke="{AXIS}" stroke-width="0.5"/>{text(x + 25, y + 11, label)}</g>')
+    return (
+        f'<g class="legend-item"{extra}><rect x="{num(x)}" y="{num(y)}" width="18" height="13" fill="{fill}" '
+        f'stroke="{AXIS}" stroke-width="0.5"/>{text(x + 25, y + 11, label)}</g>'
+    )
 
 
 def _empty(cid: str, title: str, kind: str, message: str = "Aucune donnée à afficher.") -> Markup:
-    return svg_document(cid, (0, 0, WIDTH, 40), title, message, text(WIDTH / 2, 25, message, anchor="middle"),
-                        kind=kind)
+    return svg_document(
+        cid, (0, 0, WIDTH, 40), title, message, text(WIDTH / 2, 25, message, anchor="middle"), kind=kind
+    )
 
 
-def choropleth_map(values: dict[str, float | None], *, codes: Iterable[str], title: str,
-                   value_label: Callable[[float | None], str], link_for: Callable[[str], str | None] | None = None,
-                   selected: str | None = None, chart_id: str | None = None) -> Markup:
+def choropleth_map(
+    values: dict[str, float | None],
+    *,
+    codes: Iterable[str],
+    title: str,
+    value_label: Callable[[float | None], str],
+    link_for: Callable[[str], str | None] | None = None,
+    selected: str | None = None,
+    chart_id: str | None = None,
+) -> Markup:
     """Departments of ``codes`` coloured by ``values`` on the 5-class scale, each with its code and value
     written on it, a tooltip, an optional link, and a legend. A code without a value, or with None, is drawn
     hatched as "pas de données"; codes without an outline (overseas) are listed under the legend."""
     values = {normalise_code(code): value for code, value in values.items()}
     selected = normalise_code(selected) if selected is not None else None
     shapes = department_shapes(codes, width=WIDTH, height=MAP_HEIGHT)
-    cid = chart_id or make_chart_id("map", title, sorted(values.items(), key=str), [s.code for s in shapes],
-                                    selected)
+    cid = chart_id or make_chart_id("map", title, sorted(values.items(), key=str), [s.code for s in shapes], selected)
     if not shapes:
         return _empty(cid, title, "map", "Aucun département à afficher sur la carte.")
     shown = {shape.code: values.get(shape.code) for shape in shapes}
@@ -89,33 +131,49 @@ def choropleth_map(values: dict[str, float | None], *, codes: Iterable[str], tit
         else:
             areas.append(f"{area}><title>{esc(tooltip)}</title></path>")
         if shape.code == selected:
-            outline = (f'<path d="{shape.path}" fill="none" stroke="#1f2933" stroke-width="3" '
-                       f'class="dept-selected" pointer-events="none"/>')
+            outline = (
+                f'<path d="{shape.path}" fill="none" stroke="#1f2933" stroke-width="3" '
+                f'class="dept-selected" pointer-events="none"/>'
+            )
         size = max(6.0, min(13.0, shape.box[2] / 4, shape.box[3] / 2.8))
         labels.append(
             f'<text x="{num(shape.label_x)}" y="{num(shape.label_y)}" font-size="{num(size)}" '
             f'fill="{text_colour_for(colour)}" stroke="{colour}" class="map-label" data-code="{esc(shape.code)}">'
             f'<tspan x="{num(shape.label_x)}" dy="-0.2em" font-weight="700">{esc(shape.code)}</tspan>'
-            f'<tspan x="{num(shape.label_x)}" dy="1.15em">{esc(value_label(value))}</tspan></text>')
+            f'<tspan x="{num(shape.label_x)}" dy="1.15em">{esc(value_label(value))}</tspan></text>'
+        )
 
     legend, bottom = _map_legend(shapes, extent, value_label, hatch_fill)
     top = shapes.bounds[1] - 10
     area_attributes = 'stroke="#6b7280" stroke-width="0.8" stroke-linejoin="round" fill-rule="evenodd"'
-    body = (f'<defs>{_hatch(cid)}</defs><g class="map-areas" {area_attributes}>{"".join(areas)}</g>{outline}'
-            f'<g class="map-labels" aria-hidden="true" pointer-events="none" text-anchor="middle" '
-            f'stroke-width="2.5" stroke-linejoin="round" paint-order="stroke">{"".join(labels)}</g>{legend}')
+    body = (
+        f'<defs>{_hatch(cid)}</defs><g class="map-areas" {area_attributes}>{"".join(areas)}</g>{outline}'
+        f'<g class="map-labels" aria-hidden="true" pointer-events="none" text-anchor="middle" '
+        f'stroke-width="2.5" stroke-linejoin="round" paint-order="stroke">{"".join(labels)}</g>{legend}'
+    )
     interactive = any(area.startswith("<a ") for area in areas)
-    return svg_document(cid, (0, top, WIDTH, bottom + 6 - top), title,
-                        _map_description(shapes, shown, extent, value_label), body, kind="map",
-                        interactive=interactive)
+    return svg_document(
+        cid,
+        (0, top, WIDTH, bottom + 6 - top),
+        title,
+        _map_description(shapes, shown, extent, value_label),
+        body,
+        kind="map",
+        interactive=interactive,
+    )
 
 
 def _map_legend(shapes, extent, value_label, hatch_fill) -> tuple[str, float]:
     """The legend under the map, three entries a row, and the y where it ends."""
     legend_y = shapes.bounds[3] + 16
-    entries = [(SEQUENTIAL[index], _range_label(low, high, value_label),
-                f' data-class="{index}" data-min="{low!r}" data-max="{high!r}"')
-               for index, low, high in (class_ranges(*extent) if extent else [])]
+    entries = [
+        (
+            SEQUENTIAL[index],
+            _range_label(low, high, value_label),
+            f' data-class="{index}" data-min="{low!r}" data-max="{high!r}"',
+        )
+        for index, low, high in (class_ranges(*extent) if extent else [])
+    ]
     entries.append((hatch_fill, NO_DATA_LABEL, ' data-class="none"'))
     column = WIDTH / 3
     legend = [text(10, legend_y + 10, "Légende", extra=' font-weight="700"')]
@@ -137,8 +195,9 @@ def _map_description(shapes, shown, extent, value_label) -> str:
         def who(target):
             return ", ".join(names[code] for code, value in shown.items() if value == target)
 
-        parts.append(f"Valeurs de {value_label(extent[0])} ({who(extent[0])}) "
-                     f"à {value_label(extent[1])} ({who(extent[1])}).")
+        parts.append(
+            f"Valeurs de {value_label(extent[0])} ({who(extent[0])}) à {value_label(extent[1])} ({who(extent[1])})."
+        )
     unknown = sum(1 for value in shown.values() if value is None)
     if unknown:
         parts.append(f"Pas de données pour {_plural(unknown, 'département')}.")
@@ -147,24 +206,42 @@ def _map_description(shapes, shown, extent, value_label) -> str:
     return " ".join(parts)
 
 
-def heat_legend(vmin: float | None, vmax: float | None, *, value_label: Callable[[float | None], str],
-                title: str = "Légende des couleurs", chart_id: str | None = None) -> Markup:
+def heat_legend(
+    vmin: float | None,
+    vmax: float | None,
+    *,
+    value_label: Callable[[float | None], str],
+    title: str = "Légende des couleurs",
+    chart_id: str | None = None,
+) -> Markup:
     """The scale of a heatmap table (cells coloured with ``heat_class``): one swatch per class, plus no data."""
     cid = chart_id or make_chart_id("heat", vmin, vmax, title)
     ranges = class_ranges(vmin, vmax) if vmin is not None and vmax is not None else []
     entries = [(SEQUENTIAL[index], _range_label(low, high, value_label)) for index, low, high in ranges]
     entries.append((f"url(#{esc(cid)}-hatch)", NO_DATA_LABEL))
     step, small = 112, ' font-size="11"'
-    items = [f'<g class="legend-item"><rect x="{i * step}" y="2" width="{step - 6}" height="14" fill="{fill}" '
-             f'stroke="{AXIS}" stroke-width="0.5"/>{text(i * step, 32, label, extra=small)}</g>'
-             for i, (fill, label) in enumerate(entries)]
+    items = [
+        f'<g class="legend-item"><rect x="{i * step}" y="2" width="{step - 6}" height="14" fill="{fill}" '
+        f'stroke="{AXIS}" stroke-width="0.5"/>{text(i * step, 32, label, extra=small)}</g>'
+        for i, (fill, label) in enumerate(entries)
+    ]
     desc = "Échelle\u00a0: " + "\u00a0; ".join(label for _, label in entries) + "."
-    return svg_document(cid, (0, 0, len(entries) * step, 40), title, desc,
-                        f"<defs>{_hatch(cid)}</defs>{''.join(items)}", kind="heat-legend")
+    return svg_document(
+        cid,
+        (0, 0, len(entries) * step, 40),
+        title,
+        desc,
+        f"<defs>{_hatch(cid)}</defs>{''.join(items)}",
+        kind="heat-legend",
+    )
 
 
-def funnel_chart(stages: list[tuple[str, int, float | None]], *, title: str = "Entonnoir des opportunités",
-                 chart_id: str | None = None) -> Markup:
+def funnel_chart(
+    stages: list[tuple[str, int, float | None]],
+    *,
+    title: str = "Entonnoir des opportunités",
+    chart_id: str | None = None,
+) -> Markup:
     """One horizontal bar per stage, in the order given, as long as the number of opportunities that reached
     it, with that number and the average days spent in the stage written beside it."""
     cid = chart_id or make_chart_id("funnel", title, stages)
@@ -182,11 +259,14 @@ def funnel_chart(stages: list[tuple[str, int, float | None]], *, title: str = "E
             f'<rect x="{bar_x}" y="{y}" width="{num(max(width, 1.5))}" height="24" fill="{BAR_FILL}"/>'
             f'<text x="{num(bar_x + width + 8)}" y="{y + 17}"><tspan font-weight="700" class="count">'
             f'{esc(format_number(count))}</tspan><tspan fill="{AXIS}" class="duration"> · {esc(duration)}</tspan>'
-            f"</text></g>")
-    desc = "Étapes dans l'ordre\u00a0: " + "\u00a0; ".join(
-        f"{label} {format_number(count)}" for label, count, _ in stages) + "."
-    return svg_document(cid, (0, 0, WIDTH, 14 + len(stages) * row_height), title, desc, "".join(rows),
-                        kind="funnel")
+            f"</text></g>"
+        )
+    desc = (
+        "Étapes dans l'ordre\u00a0: "
+        + "\u00a0; ".join(f"{label} {format_number(count)}" for label, count, _ in stages)
+        + "."
+    )
+    return svg_document(cid, (0, 0, WIDTH, 14 + len(stages) * row_height), title, desc, "".join(rows), kind="funnel")
 
 
 def _marker(shape: str, x: float, y: float) -> str:
@@ -209,8 +289,14 @@ def _point_label(value: float | None, percent: bool) -> str:
     return format_value(value, percent=percent, decimals=0 if whole else 1)
 
 
-def trend_chart(months: list[str], series: list[tuple[str, list[float | None]]], *, percent: bool,
-                title: str = "Évolution mensuelle", chart_id: str | None = None) -> Markup:
+def trend_chart(
+    months: list[str],
+    series: list[tuple[str, list[float | None]]],
+    *,
+    percent: bool,
+    title: str = "Évolution mensuelle",
+    chart_id: str | None = None,
+) -> Markup:
     """Lines over ``months`` (labels shown as given), up to four series told apart by colour, dash and marker.
     A None is a gap: the line stops and starts again, it is never drawn through a month without data."""
     if len(series) > MAX_SERIES:
@@ -237,10 +323,19 @@ def trend_chart(months: list[str], series: list[tuple[str, list[float | None]]],
     parts = []
     for tick in ticks:
         y = y_at(tick)
-        parts.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{num(y)}" y2="{num(y)}" '
-                     f'stroke="{AXIS if tick == 0 else GRID}" stroke-width="1"/>')
-        parts.append(text(left - 8, y + 4, format_value(tick, percent=percent, decimals=decimals), anchor="end",
-                          extra=f' class="tick" font-size="11" fill="{AXIS}"'))
+        parts.append(
+            f'<line x1="{left}" x2="{WIDTH - right}" y1="{num(y)}" y2="{num(y)}" '
+            f'stroke="{AXIS if tick == 0 else GRID}" stroke-width="1"/>'
+        )
+        parts.append(
+            text(
+                left - 8,
+                y + 4,
+                format_value(tick, percent=percent, decimals=decimals),
+                anchor="end",
+                extra=f' class="tick" font-size="11" fill="{AXIS}"',
+            )
+        )
     every = math.ceil(len(months) / 12)
     for i, month in enumerate(months):
         if i % every:
@@ -248,9 +343,12 @@ def trend_chart(months: list[str], series: list[tuple[str, list[float | None]]],
         first, _, second = str(month).rpartition(" ")  # "janv. 2026" on two lines, so twelve months fit
         first, second = (first, second) if first else (second, "")
         x = num(x_at(i))
-        parts.append(f'<text x="{x}" y="{top + plot_height + 16}" text-anchor="middle" font-size="11" '
-                     f'fill="{AXIS}" class="month"><tspan x="{x}">{esc(first)}</tspan>'
-                     + (f'<tspan x="{x}" dy="1.2em">{esc(second)}</tspan>' if second else "") + "</text>")
+        parts.append(
+            f'<text x="{x}" y="{top + plot_height + 16}" text-anchor="middle" font-size="11" '
+            f'fill="{AXIS}" class="month"><tspan x="{x}">{esc(first)}</tspan>'
+            + (f'<tspan x="{x}" dy="1.2em">{esc(second)}</tspan>' if second else "")
+            + "</text>"
+        )
 
     legend = []
     for s, (name, values) in enumerate(series):
@@ -265,20 +363,32 @@ def trend_chart(months: list[str], series: list[tuple[str, list[float | None]]],
             else:
                 run.append(f"{num(x_at(i))},{num(y_at(value))}")
         line = "".join("M" + "L".join(run) for run in runs if len(run) > 1)
-        points = "".join(f'<path d="{_marker(marker, x_at(i), y_at(value))}" fill="{colour}" stroke="#ffffff" '
-                         f'stroke-width="1" class="point"><title>{esc(name)}, {esc(months[i])}\u00a0: '
-                         f"{esc(_point_label(value, percent))}</title></path>"
-                         for i, value in enumerate(values) if value is not None)
-        path = (f'<path d="{line}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr} '
-                f'stroke-linejoin="round" stroke-linecap="round" class="line"/>') if line else ""
+        points = "".join(
+            f'<path d="{_marker(marker, x_at(i), y_at(value))}" fill="{colour}" stroke="#ffffff" '
+            f'stroke-width="1" class="point"><title>{esc(name)}, {esc(months[i])}\u00a0: '
+            f"{esc(_point_label(value, percent))}</title></path>"
+            for i, value in enumerate(values)
+            if value is not None
+        )
+        path = (
+            (
+                f'<path d="{line}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr} '
+                f'stroke-linejoin="round" stroke-linecap="round" class="line"/>'
+            )
+            if line
+            else ""
+        )
         parts.append(f'<g class="series" data-series="{s}">{path}{points}</g>')
         lx, ly = left + (s % 2) * (plot_width / 2), 14 + (s // 2) * 20
-        legend.append(f'<g class="legend-item"><line x1="{num(lx)}" x2="{num(lx + 30)}" y1="{ly}" y2="{ly}" '
-                      f'stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
-                      f'<path d="{_marker(marker, lx + 15, ly)}" fill="{colour}"/>'
-                      f"{text(lx + 38, ly + 4, truncate(name, 34))}</g>")
+        legend.append(
+            f'<g class="legend-item"><line x1="{num(lx)}" x2="{num(lx + 30)}" y1="{ly}" y2="{ly}" '
+            f'stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
+            f'<path d="{_marker(marker, lx + 15, ly)}" fill="{colour}"/>'
+            f"{text(lx + 38, ly + 4, truncate(name, 34))}</g>"
+        )
     desc = f"Courbes sur {len(months)} mois, de {months[0]} à {months[-1]}. " + " ".join(
-        _series_summary(name, values, months, percent) for name, values in series)
+        _series_summary(name, values, months, percent) for name, values in series
+    )
     body = f'<g class="chart-legend">{"".join(legend)}</g>' + "".join(parts)
     return svg_document(cid, (0, 0, WIDTH, top + plot_height + 44), title, desc, body, kind="trend")
 
@@ -287,14 +397,16 @@ def _series_summary(name: str, values: list[float | None], months: list[str], pe
     known = [(month, value) for month, value in zip(months, values) if value is not None]
     if not known:
         return f"{name}\u00a0: aucune donnée."
-    summary = f"{name}\u00a0: " + ", ".join(f"{_point_label(value, percent)} en {month}"
-                                       for month, value in dict.fromkeys([known[0], known[-1]]))
+    summary = f"{name}\u00a0: " + ", ".join(
+        f"{_point_label(value, percent)} en {month}" for month, value in dict.fromkeys([known[0], known[-1]])
+    )
     gaps = len(values) - len(known)
     return summary + (f", données manquantes pour {gaps} mois." if gaps else ".")
 
 
-def bar_chart(items: list[tuple[str, float | None]], *, percent: bool, title: str = "Comparaison",
-              chart_id: str | None = None) -> Markup:
+def bar_chart(
+    items: list[tuple[str, float | None]], *, percent: bool, title: str = "Comparaison", chart_id: str | None = None
+) -> Markup:
     """Horizontal bars in the order given (per department, per animator...), the value written after each bar;
     a None is written "pas de données", without a bar, so that it cannot be read as zero."""
     cid = chart_id or make_chart_id("bars", title, items, percent)
@@ -307,24 +419,30 @@ def bar_chart(items: list[tuple[str, float | None]], *, percent: bool, title: st
         y = 6 + i * row_height
         shown = _bar_label(value, percent)
         css = "bar no-data" if value is None else "bar"
-        rows.append(f'<g class="{css}"><title>{esc(label)}\u00a0: {esc(shown)}</title>'
-                    + text(bar_x - 10, y + 14, truncate(label, 26), anchor="end"))
+        rows.append(
+            f'<g class="{css}"><title>{esc(label)}\u00a0: {esc(shown)}</title>'
+            + text(bar_x - 10, y + 14, truncate(label, 26), anchor="end")
+        )
         if value is None:
             rows.append(text(bar_x, y + 14, NO_DATA_LABEL, extra=f' fill="{AXIS}" font-style="italic"') + "</g>")
             continue
         width = bar_max * max(value, 0) / largest
-        rows.append(f'<rect x="{bar_x}" y="{y}" width="{num(width)}" height="18" fill="{BAR_FILL}"/>'
-                    + text(bar_x + width + 6, y + 14, shown, extra=' font-weight="700"') + "</g>")
+        rows.append(
+            f'<rect x="{bar_x}" y="{y}" width="{num(width)}" height="18" fill="{BAR_FILL}"/>'
+            + text(bar_x + width + 6, y + 14, shown, extra=' font-weight="700"')
+            + "</g>"
+        )
     desc = f"{_plural(len(items), 'élément')}."
     if known:
         high = max(items, key=lambda item: -math.inf if item[1] is None else item[1])
         low = min(items, key=lambda item: math.inf if item[1] is None else item[1])
-        desc += (f" Le plus élevé\u00a0: {high[0]} ({_bar_label(high[1], percent)})\u00a0;"
-                 f" le plus bas\u00a0: {low[0]} ({_bar_label(low[1], percent)}).")
+        desc += (
+            f" Le plus élevé\u00a0: {high[0]} ({_bar_label(high[1], percent)})\u00a0;"
+            f" le plus bas\u00a0: {low[0]} ({_bar_label(low[1], percent)})."
+        )
     if len(known) < len(items):
         desc += f" Pas de données pour {len(items) - len(known)}."
-    return svg_document(cid, (0, 0, WIDTH, 12 + len(items) * row_height), title, desc, "".join(rows),
-                        kind="bars")
+    return svg_document(cid, (0, 0, WIDTH, 12 + len(items) * row_height), title, desc, "".join(rows), kind="bars")
 
 
 def _bar_label(value: float | None, percent: bool) -> str:

@@ -3,9 +3,10 @@
 One scale for the map and the heatmap so that a colour means the same thing on both. Classes are equal
 intervals between the smallest and the largest value shown: a manager compares departments, not thresholds.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 # Five steps of ColorBrewer "Blues": sequential, single hue, safe for the common colour-vision deficiencies
 # and still ordered when printed in grey. The two dark steps are Blues-9's 7th and 9th rather than Blues-5's
@@ -43,8 +44,10 @@ def class_ranges(vmin: float, vmax: float) -> list[tuple[int, float, float]]:
     if vmax <= vmin:
         return [(SINGLE_VALUE_CLASS, vmin, vmin)]
     step = (vmax - vmin) / CLASSES
-    return [(index, vmin + index * step, vmax if index == CLASSES - 1 else vmin + (index + 1) * step)
-            for index in range(CLASSES)]
+    return [
+        (index, vmin + index * step, vmax if index == CLASSES - 1 else vmin + (index + 1) * step)
+        for index in range(CLASSES)
+    ]
 
 
 def class_index(value: float | None, vmin: float | None, vmax: float | None) -> int | None:
@@ -80,7 +83,7 @@ def _luminance(colour: str) -> float:
         hex_digits = "".join(digit * 2 for digit in hex_digits)
     if len(hex_digits) != 6:
         raise ValueError(f"expected a #rrggbb colour, got {colour!r}")
-    channels = [int(hex_digits[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    channels = [int(hex_digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 

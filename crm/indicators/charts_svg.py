@@ -4,6 +4,7 @@ Charts are strings built here rather than Jinja templates because their geometry
 that comes from data goes through ``esc`` and the result is well-formed XML (tests parse it).
 Only presentation attributes are used, never ``style``: the Content-Security-Policy forbids inline styles.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,16 @@ def chart_id(kind: str, *content) -> str:
     return f"chart-{kind}-{digest}"
 
 
-def svg_document(cid: str, view_box: tuple[float, float, float, float], title: str, desc: str, body: str,
-                 *, kind: str, interactive: bool = False) -> Markup:
+def svg_document(
+    cid: str,
+    view_box: tuple[float, float, float, float],
+    title: str,
+    desc: str,
+    body: str,
+    *,
+    kind: str,
+    interactive: bool = False,
+) -> Markup:
     """The complete <svg>, sized by CSS (no width or height), named by its <title> and described by <desc>.
 
     A chart with links gets role="group" rather than "img": an image's children are hidden from assistive

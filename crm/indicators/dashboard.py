@@ -1,11 +1,18 @@
 """What the dashboards show, assembled from the indicator queries (the pages only lay it out)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from crm.indicators.definitions import LABELS, formula
 from crm.indicators.queries import (
-    Figure, Labels, Scope, engagement, engagement_programmes, information_participation, transformation_rate,
+    Figure,
+    Labels,
+    Scope,
+    engagement,
+    engagement_programmes,
+    information_participation,
+    transformation_rate,
 )
 from crm.referential.services import region_department_codes
 
@@ -37,8 +44,9 @@ def headline_figures(scope: Scope) -> dict[str, Figure]:
 def headlines(scope: Scope) -> list[Headline]:
     current, previous = headline_figures(scope), headline_figures(scope.with_period(scope.period.previous()))
     # The tiles' "?" link to docs/indicators.md; the formula is its short form.
-    return [Headline(key, MAP_INDICATORS[key], formula(key, scope), current[key], previous[key])
-            for key in MAP_INDICATORS]
+    return [
+        Headline(key, MAP_INDICATORS[key], formula(key, scope), current[key], previous[key]) for key in MAP_INDICATORS
+    ]
 
 
 def department_figures(scope: Scope, indicator: str) -> dict[str, Figure]:
@@ -55,8 +63,9 @@ def department_figures(scope: Scope, indicator: str) -> dict[str, Figure]:
         for f in engagement(regional, "department"):
             by_department.setdefault(f.key[1], []).append(f)
         figures = {code: _sum(rows, (code,), labels.of("department", code)) for code, rows in by_department.items()}
-    return {code: figures.get(code) or Figure((code,), labels.of("department", code), 0, 0)
-            for code in regional.departments}
+    return {
+        code: figures.get(code) or Figure((code,), labels.of("department", code), 0, 0) for code in regional.departments
+    }
 
 
 @dataclass(frozen=True)
@@ -78,5 +87,11 @@ def engagement_heatmap(scope: Scope) -> Heatmap:
     programmes = [(p.id, p.label) for p in engagement_programmes(scope)]
     totals = {pid: _sum([f for (p, _), f in cells.items() if p == pid], (pid,), label) for pid, label in programmes}
     rates = [f.rate for f in cells.values() if f.rate is not None]
-    return Heatmap(programmes=programmes, departments=[(code, labels.of("department", code)) for code in departments],
-                   cells=cells, totals=totals, low=min(rates) if rates else None, high=max(rates) if rates else None)
+    return Heatmap(
+        programmes=programmes,
+        departments=[(code, labels.of("department", code)) for code in departments],
+        cells=cells,
+        totals=totals,
+        low=min(rates) if rates else None,
+        high=max(rates) if rates else None,
+    )

@@ -20,6 +20,7 @@ here (and the text of docs/indicators.md).
 Every numerator is counted within its denominator's population (:func:`open_during`), so no rate exceeds
 100 %; a rate with a zero denominator is "no data" (:func:`rate`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,10 @@ from datetime import date
 
 from sqlalchemy import and_, exists, or_, select, true
 
-from crm.platform.extensions import db
 from crm.indicators.periods import Period
 from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Project
+from crm.platform.extensions import db
 from crm.referential.models import Offer, Programme
 
 ES_ESMS = ("sanitaire", "medico_social")  # the sectors participation counts when no sector is chosen
@@ -51,6 +52,7 @@ def rate(numerator: int | float | None, denominator: int | float | None) -> floa
 
 # --- the scope ------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Scope:
     """What the figures are about: a period, departments, and optional filters."""
@@ -66,10 +68,10 @@ class Scope:
     def participation_sectors(self) -> tuple[str, ...]:
         return (self.sector,) if self.sector else ES_ESMS
 
-    def with_period(self, period: Period) -> "Scope":
+    def with_period(self, period: Period) -> Scope:
         return Scope(period, self.departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
 
-    def with_departments(self, departments: tuple[str, ...]) -> "Scope":
+    def with_departments(self, departments: tuple[str, ...]) -> Scope:
         return Scope(self.period, departments, self.programme_id, self.offer_id, self.animator_id, self.sector)
 
 
@@ -90,17 +92,22 @@ def scope_programme(scope: Scope) -> int | None:
 # period's end (``start == end``). The facts and cells of the read model carry their structure's
 # ``opened_on``, ``closed_on`` and ``structure_open``, so that both versions read the same three values.
 
+
 def open_during(table, start, end):
     """SQL: the rows of ``table`` whose structure was open at some time between ``start`` and ``end``."""
-    return and_(or_(table.c.opened_on.is_(None), table.c.opened_on <= end),
-                or_(table.c.structure_open == true(), table.c.closed_on >= start))
+    return and_(
+        or_(table.c.opened_on.is_(None), table.c.opened_on <= end),
+        or_(table.c.structure_open == true(), table.c.closed_on >= start),
+    )
 
 
-def was_open_during(opened_on: date | None, closed_on: date | None, structure_open: bool, start: date,
-                    end: date) -> bool:
+def was_open_during(
+    opened_on: date | None, closed_on: date | None, structure_open: bool, start: date, end: date
+) -> bool:
     """Python: the same rule, for one structure (the worker's moves of the participation cells)."""
-    return ((opened_on is None or opened_on <= end)
-            and (bool(structure_open) or (closed_on is not None and closed_on >= start)))
+    return (opened_on is None or opened_on <= end) and (
+        bool(structure_open) or (closed_on is not None and closed_on >= start)
+    )
 
 
 def population_where(facts, departments, sectors, start: date, end: date) -> list:
@@ -110,6 +117,7 @@ def population_where(facts, departments, sectors, start: date, end: date) -> lis
 
 
 # --- participation (docs/indicators.md, "Participation") -------------------------------------------------
+
 
 def participating_activity(activities):
     """Numerator, from activities: the structures of an information activity."""
@@ -125,8 +133,12 @@ def participation_where(scope: Scope, days=None) -> list:
     """The participation days (``ind_participation_days``) a scope counts; the numerator is their distinct
     structures. The denominator is :func:`population_where` over ``scope.participation_sectors``."""
     days = days if days is not None else m.ParticipationDay.__table__
-    where = [days.c.day.between(scope.period.start, scope.period.end), days.c.department_code.in_(scope.departments),
-             days.c.sector.in_(scope.participation_sectors), open_during(days, scope.period.start, scope.period.end)]
+    where = [
+        days.c.day.between(scope.period.start, scope.period.end),
+        days.c.department_code.in_(scope.departments),
+        days.c.sector.in_(scope.participation_sectors),
+        open_during(days, scope.period.start, scope.period.end),
+    ]
     programme_id = scope_programme(scope)
     if programme_id:
         where.append(days.c.programme_id == programme_id)
@@ -136,6 +148,7 @@ def participation_where(scope: Scope, days=None) -> list:
 
 
 # --- transformation (docs/indicators.md, "Transformation") -----------------------------------------------
+
 
 def transformed(opportunities):
     """Numerator, per opportunity: it became a project (the fact's ``transformed``)."""
@@ -149,10 +162,16 @@ TRANSFORMATION_NUMERATOR, TRANSFORMATION_DENOMINATOR = "transformed", "opportuni
 def opportunity_cohort_where(scope: Scope, table) -> list:
     """The denominator: the opportunities identified in the period, in scope (over ``ind_opportunity_facts``
     or ``ind_opportunity_cells``, which share these columns); the funnel follows the same cohort."""
-    where = [table.c.identified_on.between(scope.period.start, scope.period.end),
-             table.c.department_code.in_(scope.departments)]
-    for column, value in ((table.c.programme_id, scope.programme_id), (table.c.offer_id, scope.offer_id),
-                          (table.c.owner_id, scope.animator_id), (table.c.sector, scope.sector)):
+    where = [
+        table.c.identified_on.between(scope.period.start, scope.period.end),
+        table.c.department_code.in_(scope.departments),
+    ]
+    for column, value in (
+        (table.c.programme_id, scope.programme_id),
+        (table.c.offer_id, scope.offer_id),
+        (table.c.owner_id, scope.animator_id),
+        (table.c.sector, scope.sector),
+    ):
         if value:
             where.append(column == value)
     return where
@@ -178,8 +197,11 @@ def engaged_where(scope: Scope, engagements, project_facts) -> tuple:
     end = scope.period.end
     if scope.animator_id:
         table = project_facts
-        where = [table.c.owner_id == scope.animator_id, table.c.status.in_(ENGAGING_STATUSES),
-                 table.c.started_on <= end]
+        where = [
+            table.c.owner_id == scope.animator_id,
+            table.c.status.in_(ENGAGING_STATUSES),
+            table.c.started_on <= end,
+        ]
     else:
         table = engagements
         where = [table.c.since <= end]
@@ -188,22 +210,40 @@ def engaged_where(scope: Scope, engagements, project_facts) -> tuple:
 
 # --- the formulas, in words (the tiles' short forms of docs/indicators.md) --------------------------------
 
+
 def formula(key: str, scope: Scope) -> str:
     if key == "participation":
         if scope.sector:
-            return ("structures du secteur ayant participé à une action d'information / structures du secteur"
-                    " ouvertes sur la période")
-        return ("structures ES et ESMS ayant participé à une action d'information"
-                " / structures ES et ESMS ouvertes sur la période")
+            return (
+                "structures du secteur ayant participé à une action d'information / structures du secteur"
+                " ouvertes sur la période"
+            )
+        return (
+            "structures ES et ESMS ayant participé à une action d'information"
+            " / structures ES et ESMS ouvertes sur la période"
+        )
     if key == "transformation":
         return "opportunités identifiées sur la période devenues projet / opportunités identifiées"
     if scope.programme_id:
-        return ("structures engagées dans le programme / structures de la population cible ouvertes en fin"
-                " de période")
-    return ("engagements de structures dans les programmes / structures de la population cible ouvertes"
-            " en fin de période")
+        return "structures engagées dans le programme / structures de la population cible ouvertes en fin de période"
+    return (
+        "engagements de structures dans les programmes / structures de la population cible ouvertes en fin de période"
+    )
 
 
-__all__ = ["ENGAGING_STATUSES", "ES_ESMS", "LABELS", "Scope", "engaged_where", "formula", "open_during",
-           "opportunity_cohort_where", "participation_where", "population_where", "rate", "target_sectors",
-           "transformed", "was_open_during"]
+__all__ = [
+    "ENGAGING_STATUSES",
+    "ES_ESMS",
+    "LABELS",
+    "Scope",
+    "engaged_where",
+    "formula",
+    "open_during",
+    "opportunity_cohort_where",
+    "participation_where",
+    "population_where",
+    "rate",
+    "target_sectors",
+    "transformed",
+    "was_open_during",
+]

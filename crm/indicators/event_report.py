@@ -6,6 +6,7 @@ programme and offer filters read the event's programmes and offers (an offer sta
 in the participation): a few rows per event, always current. An event without a department (online)
 belongs to the region as a whole: it counts when the scope covers every department of the region.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,11 +15,11 @@ from sqlalchemy import func, literal_column, or_, select
 
 from crm.events.models import EventType, event_offers
 from crm.events.queries import event_programme_pairs, event_types
-from crm.platform.extensions import db
 from crm.indicators.definitions import rate
 from crm.indicators.queries import Figure, Labels, Scope
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.derivations import EVENTS_TAKEN_PLACE as TOOK_PLACE
+from crm.platform.extensions import db
 from crm.referential.models import Programme
 from crm.referential.services import region_department_codes
 
@@ -42,8 +43,14 @@ class EventGroup:
         return rate(self.useful, self.answers)
 
     def as_dict(self) -> dict:
-        return {"label": self.label, "events": self.events, "present": self.present, "answers": self.answers,
-                "useful": self.useful, "useful_share": self.useful_share}
+        return {
+            "label": self.label,
+            "events": self.events,
+            "present": self.present,
+            "answers": self.answers,
+            "useful": self.useful,
+            "useful_share": self.useful_share,
+        }
 
 
 def event_where(scope: Scope, event_type: str | None = None) -> list:
@@ -62,22 +69,29 @@ def event_where(scope: Scope, event_type: str | None = None) -> list:
         pairs = event_programme_pairs()
         where.append(e.c.event_id.in_(select(pairs.c.event_id).where(pairs.c.programme_id == scope.programme_id)))
     if scope.offer_id:
-        where.append(e.c.event_id.in_(select(event_offers.c.event_id)
-                                      .where(event_offers.c.offer_id == scope.offer_id)))
+        where.append(e.c.event_id.in_(select(event_offers.c.event_id).where(event_offers.c.offer_id == scope.offer_id)))
     return where
 
 
 def _sums():
     e = m.EventFact.__table__
-    return (func.count(), func.coalesce(func.sum(e.c.present), 0), func.coalesce(func.sum(e.c.answers), 0),
-            func.coalesce(func.sum(e.c.useful), 0))
+    return (
+        func.count(),
+        func.coalesce(func.sum(e.c.present), 0),
+        func.coalesce(func.sum(e.c.answers), 0),
+        func.coalesce(func.sum(e.c.useful), 0),
+    )
 
 
 def events_by_type(scope: Scope, event_type: str | None = None) -> list[EventGroup]:
     """One row per event type (every active type, and any other that had events), in the types' order."""
     e = m.EventFact.__table__
-    counted = {row[0]: row[1:] for row in db.session.execute(
-        select(e.c.type_code, *_sums()).where(*event_where(scope, event_type)).group_by(e.c.type_code))}
+    counted = {
+        row[0]: row[1:]
+        for row in db.session.execute(
+            select(e.c.type_code, *_sums()).where(*event_where(scope, event_type)).group_by(e.c.type_code)
+        )
+    }
     rows = []
     for t in event_types(active_only=False):
         if (t.active and not event_type) or t.code in counted or t.code == event_type:
@@ -92,13 +106,19 @@ def events_by_programme(scope: Scope, event_type: str | None = None) -> list[Eve
     e = m.EventFact.__table__
     pairs = event_programme_pairs()
     programme = func.coalesce(pairs.c.programme_id, literal_column("0"))
-    query = (select(programme, *_sums()).select_from(e.outerjoin(pairs, pairs.c.event_id == e.c.event_id))
-             .where(*event_where(scope, event_type)).group_by(programme))
+    query = (
+        select(programme, *_sums())
+        .select_from(e.outerjoin(pairs, pairs.c.event_id == e.c.event_id))
+        .where(*event_where(scope, event_type))
+        .group_by(programme)
+    )
     if scope.programme_id:  # the other programmes of its events are not what was asked
         query = query.where(pairs.c.programme_id == scope.programme_id)
     labels = Labels()
-    rows = [EventGroup(int(pid), labels.of("programme", pid), *(int(x) for x in values))
-            for pid, *values in db.session.execute(query)]
+    rows = [
+        EventGroup(int(pid), labels.of("programme", pid), *(int(x) for x in values))
+        for pid, *values in db.session.execute(query)
+    ]
     order = {pid: number for pid, number in db.session.execute(select(Programme.id, Programme.number))}
     return sorted(rows, key=lambda row: (row.key == 0, order.get(row.key, 0), row.label))
 
@@ -116,10 +136,14 @@ def event_totals(scope: Scope, event_type: str | None = None) -> EventTotals:
     rows = events_by_type(scope, event_type)
     webinars = [row for row in rows if row.key == WEBINAR]
     webinar = webinars[0] if webinars else EventGroup(WEBINAR, "Webinaire", 0, 0, 0, 0)
-    return EventTotals(territorial=sum(row.events for row in rows if row.key != WEBINAR), webinars=webinar.events,
-                       webinar_participants=webinar.present,
-                       webinar_useful=Figure(("useful",), "Participants ayant trouvé le webinaire utile",
-                                             webinar.useful, webinar.answers))
+    return EventTotals(
+        territorial=sum(row.events for row in rows if row.key != WEBINAR),
+        webinars=webinar.events,
+        webinar_participants=webinar.present,
+        webinar_useful=Figure(
+            ("useful",), "Participants ayant trouvé le webinaire utile", webinar.useful, webinar.answers
+        ),
+    )
 
 
 def event_type_choices() -> list[tuple[str, str]]:

@@ -2,16 +2,17 @@
 
 Written for a list of events at once, so that a series page compares its days with a few grouped queries.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, distinct, func, select
 
-from crm.events.models import Event, Registration
 from crm.events.followup.survey_models import SurveyResponse
-from crm.platform.extensions import db
+from crm.events.models import Event, Registration
 from crm.indicators.definitions import rate
+from crm.platform.extensions import db
 from crm.referential.models import Department, Sector
 from crm.structures.models import Structure
 
@@ -65,19 +66,31 @@ def event_figures(event_ids: list[int], *, breakdowns: bool = True) -> dict[int,
     if not event_ids:
         return figures
     for event_id, status, count in db.session.execute(
-            select(Registration.event_id, Registration.status, func.count())
-            .where(Registration.event_id.in_(event_ids)).group_by(Registration.event_id, Registration.status)):
+        select(Registration.event_id, Registration.status, func.count())
+        .where(Registration.event_id.in_(event_ids))
+        .group_by(Registration.event_id, Registration.status)
+    ):
         figures[event_id].counts[status] = count
     for event_id, reached in db.session.execute(
-            select(Registration.event_id, func.count(distinct(Registration.structure_id)))
-            .where(Registration.event_id.in_(event_ids), Registration.status == "present",
-                   Registration.structure_id.is_not(None)).group_by(Registration.event_id)):
+        select(Registration.event_id, func.count(distinct(Registration.structure_id)))
+        .where(
+            Registration.event_id.in_(event_ids),
+            Registration.status == "present",
+            Registration.structure_id.is_not(None),
+        )
+        .group_by(Registration.event_id)
+    ):
         figures[event_id].structures_reached = reached
     for event_id, answers, useful, mean in db.session.execute(
-            select(SurveyResponse.event_id, func.count(), func.sum(case((SurveyResponse.useful.is_(True), 1),
-                                                                        else_=0)),
-                   func.avg(SurveyResponse.score))
-            .where(SurveyResponse.event_id.in_(event_ids)).group_by(SurveyResponse.event_id)):
+        select(
+            SurveyResponse.event_id,
+            func.count(),
+            func.sum(case((SurveyResponse.useful.is_(True), 1), else_=0)),
+            func.avg(SurveyResponse.score),
+        )
+        .where(SurveyResponse.event_id.in_(event_ids))
+        .group_by(SurveyResponse.event_id)
+    ):
         figures[event_id].answers, figures[event_id].useful = answers, int(useful or 0)
         figures[event_id].mean_score = float(mean) if mean is not None else None
     if breakdowns:
@@ -89,16 +102,24 @@ def event_figures(event_ids: list[int], *, breakdowns: bool = True) -> dict[int,
 def _breakdowns(figures: EventFigures) -> None:
     statuses = _participant_statuses(figures)
     department = func.coalesce(Structure.department_code, Registration.department_code)
-    base = (select(Registration.id).outerjoin(Structure, Structure.id == Registration.structure_id)
-            .where(Registration.event_id == figures.event_id, Registration.status.in_(statuses)))
+    base = (
+        select(Registration.id)
+        .outerjoin(Structure, Structure.id == Registration.structure_id)
+        .where(Registration.event_id == figures.event_id, Registration.status.in_(statuses))
+    )
     rows = db.session.execute(
         base.with_only_columns(department, Department.name, func.count())
-        .outerjoin(Department, Department.code == department).group_by(department, Department.name)
-        .order_by(func.count().desc(), department.is_(None), department)).all()
+        .outerjoin(Department, Department.code == department)
+        .group_by(department, Department.name)
+        .order_by(func.count().desc(), department.is_(None), department)
+    ).all()
     figures.by_department = [(f"{code} – {name}" if code else UNKNOWN, count) for code, name, count in rows]
     rows = db.session.execute(
-        base.with_only_columns(Sector.label, func.count()).outerjoin(Sector, Sector.id == Structure.sector_id)
-        .group_by(Sector.label).order_by(func.count().desc(), Sector.label.is_(None), Sector.label)).all()
+        base.with_only_columns(Sector.label, func.count())
+        .outerjoin(Sector, Sector.id == Structure.sector_id)
+        .group_by(Sector.label)
+        .order_by(func.count().desc(), Sector.label.is_(None), Sector.label)
+    ).all()
     figures.by_sector = [(label or "Structure non rattachée ou sans secteur", count) for label, count in rows]
 
 
@@ -107,8 +128,9 @@ def series_figures(series_id: int) -> tuple[list[Event], dict[int, EventFigures]
 
     The whole counts a structure reached on two days once, and averages the scores over every answer.
     """
-    events = list(db.session.scalars(select(Event).where(Event.series_id == series_id)
-                                      .order_by(Event.starts_at, Event.id)))
+    events = list(
+        db.session.scalars(select(Event).where(Event.series_id == series_id).order_by(Event.starts_at, Event.id))
+    )
     ids = [e.id for e in events]
     figures = event_figures(ids, breakdowns=False)
     total = EventFigures(0)
@@ -118,10 +140,16 @@ def series_figures(series_id: int) -> tuple[list[Event], dict[int, EventFigures]
         total.answers += item.answers
         total.useful += item.useful
     if ids:
-        total.structures_reached = db.session.scalar(
-            select(func.count(distinct(Registration.structure_id)))
-            .where(Registration.event_id.in_(ids), Registration.status == "present",
-                   Registration.structure_id.is_not(None))) or 0
+        total.structures_reached = (
+            db.session.scalar(
+                select(func.count(distinct(Registration.structure_id))).where(
+                    Registration.event_id.in_(ids),
+                    Registration.status == "present",
+                    Registration.structure_id.is_not(None),
+                )
+            )
+            or 0
+        )
         mean = db.session.scalar(select(func.avg(SurveyResponse.score)).where(SurveyResponse.event_id.in_(ids)))
         total.mean_score = float(mean) if mean is not None else None
     return events, figures, total

@@ -1,4 +1,5 @@
 """How fresh the indicators are: the age of the oldest outbox event not processed yet."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ class Freshness:
 
     @property
     def text(self) -> str:
-        """"à jour" when nothing waits, else "mis à jour il y a 2 s" (the oldest waiting change)."""
+        """ "à jour" when nothing waits, else "mis à jour il y a 2 s" (the oldest waiting change)."""
         if not self.pending:
             return "à jour"
         seconds = int(self.age_seconds)

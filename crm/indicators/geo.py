@@ -4,14 +4,15 @@ The outlines ship with the app (``data/departements-metropole-simplifie.geojson`
 once per process. Overseas departments are not in the file: they are reported as missing, never an error,
 so that a national figure can still be drawn for metropolitan France.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Iterable
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "departements-metropole-simplifie.geojson"
 
@@ -46,8 +47,14 @@ class Shapes(list):
     ``bounds`` is the (x0, y0, x1, y1) box the drawn shapes occupy inside the ``width`` x ``height`` viewBox.
     """
 
-    def __init__(self, shapes: list[Shape], missing: list[str], width: float, height: float,
-                 bounds: tuple[float, float, float, float]):
+    def __init__(
+        self,
+        shapes: list[Shape],
+        missing: list[str],
+        width: float,
+        height: float,
+        bounds: tuple[float, float, float, float],
+    ):
         super().__init__(shapes)
         self.missing = missing
         self.width = width
@@ -64,8 +71,9 @@ def outlines() -> dict[str, Outline]:
     for feature in collection["features"]:
         geometry = feature["geometry"]
         raw = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
-        polygons = tuple(tuple(tuple((float(lon), float(lat)) for lon, lat, *_ in ring) for ring in polygon)
-                         for polygon in raw)
+        polygons = tuple(
+            tuple(tuple((float(lon), float(lat)) for lon, lat, *_ in ring) for ring in polygon) for polygon in raw
+        )
         code = feature["properties"]["code"]
         result[code] = Outline(code=code, name=feature["properties"]["nom"], polygons=polygons)
     return result
@@ -106,8 +114,10 @@ def _department_shapes(codes: tuple[str, ...], width: float, height: float, marg
 
     lats = [lat for outline in found for polygon in outline.polygons for lon, lat in polygon[0]]
     cos_lat0 = math.cos(math.radians((min(lats) + max(lats)) / 2))
-    projected = [[tuple(tuple((lon * cos_lat0, -lat) for lon, lat in ring) for ring in polygon)
-                  for polygon in outline.polygons] for outline in found]
+    projected = [
+        [tuple(tuple((lon * cos_lat0, -lat) for lon, lat in ring) for ring in polygon) for polygon in outline.polygons]
+        for outline in found
+    ]
     xs = [x for polygons in projected for polygon in polygons for x, _ in polygon[0]]
     ys = [y for polygons in projected for polygon in polygons for _, y in polygon[0]]
     span_x, span_y = (max(xs) - min(xs)) or 1e-9, (max(ys) - min(ys)) or 1e-9
@@ -124,11 +134,22 @@ def _department_shapes(codes: tuple[str, ...], width: float, height: float, marg
         largest = max(fitted, key=lambda polygon: abs(_area(polygon[0])))
         label_x, label_y = _label_point(largest)
         px, py = [x for x, _ in largest[0]], [y for _, y in largest[0]]
-        shapes.append(Shape(code=outline.code, name=outline.name, path=_path(fitted),
-                            label_x=round(label_x, 1), label_y=round(label_y, 1),
-                            box=(min(px), min(py), round(max(px) - min(px), 1), round(max(py) - min(py), 1))))
-    bounds = (round(min(xs) * scale + offset_x, 1), round(min(ys) * scale + offset_y, 1),
-              round(max(xs) * scale + offset_x, 1), round(max(ys) * scale + offset_y, 1))
+        shapes.append(
+            Shape(
+                code=outline.code,
+                name=outline.name,
+                path=_path(fitted),
+                label_x=round(label_x, 1),
+                label_y=round(label_y, 1),
+                box=(min(px), min(py), round(max(px) - min(px), 1), round(max(py) - min(py), 1)),
+            )
+        )
+    bounds = (
+        round(min(xs) * scale + offset_x, 1),
+        round(min(ys) * scale + offset_y, 1),
+        round(max(xs) * scale + offset_x, 1),
+        round(max(ys) * scale + offset_y, 1),
+    )
     return Shapes(shapes, missing, width, height, bounds)
 
 
@@ -178,9 +199,12 @@ def _label_point(polygon: Polygon) -> Point:
     cy = sum((y0 + y1) * (x0 * y1 - x1 * y0) for (x0, y0), (x1, y1) in pairs) / (6 * area)
     if _inside((cx, cy), polygon):
         return cx, cy
-    crossings = sorted(x0 + (cy - y0) * (x1 - x0) / (y1 - y0)
-                       for part in polygon for (x0, y0), (x1, y1) in zip(part, part[1:] + part[:1])
-                       if (y0 > cy) != (y1 > cy))
+    crossings = sorted(
+        x0 + (cy - y0) * (x1 - x0) / (y1 - y0)
+        for part in polygon
+        for (x0, y0), (x1, y1) in zip(part, part[1:] + part[:1])
+        if (y0 > cy) != (y1 > cy)
+    )
     stretches = list(zip(crossings[::2], crossings[1::2]))
     if not stretches:
         return cx, cy

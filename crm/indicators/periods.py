@@ -1,4 +1,5 @@
 """Periods the indicators are read over: a month, a quarter, a year or any date range, and the one before."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,20 @@ from datetime import date, timedelta
 from crm.platform.dates import local_today
 
 MONTHS_SHORT = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 KINDS = {"mois": "Mois", "trimestre": "Trimestre", "annee": "Année", "personnalise": "Période libre"}
 MAX_DAYS = 366 * 5
 
@@ -29,7 +42,9 @@ class Period:
         if self.kind == "mois":
             return f"{MONTHS[self.start.month - 1]} {self.start.year}"
         if self.kind == "trimestre":
-            return f"{(self.start.month - 1) // 3 + 1}{'er' if self.start.month == 1 else 'e'} trimestre {self.start.year}"
+            return (
+                f"{(self.start.month - 1) // 3 + 1}{'er' if self.start.month == 1 else 'e'} trimestre {self.start.year}"
+            )
         if self.kind == "annee":
             return str(self.start.year)
         return f"du {self.start:%d/%m/%Y} au {self.end:%d/%m/%Y}"
@@ -38,7 +53,7 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period just before, of the same kind (and the same length for a free range)."""
         if self.kind == "mois":
             return month(_add_months(self.start, -1))
@@ -94,8 +109,9 @@ def _date(value: str | None, label: str) -> date | None:
         raise PeriodError(f"{label} : cette date n'existe pas.") from None
 
 
-def parse_period(kind: str | None, start: str | None = None, end: str | None = None,
-                 today: date | None = None) -> Period:
+def parse_period(
+    kind: str | None, start: str | None = None, end: str | None = None, today: date | None = None
+) -> Period:
     """Read ``?periode=&debut=&fin=``: a kind anchored on ``debut`` (default today), or a free range.
 
     With only ``debut``/``fin`` (the API's ``start``/``end``), the range is taken as given.

@@ -1,4 +1,5 @@
 """The activity report's figures, the opportunity funnel and the monthly trends, from the cells."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,14 +7,18 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, case, distinct, func, or_, select
 
-from crm.platform.extensions import db
 from crm.indicators.definitions import open_during, opportunity_cohort_where
 from crm.indicators.event_report import event_totals
 from crm.indicators.periods import Period, month_label
-from crm.indicators.readmodel import models as m
 from crm.indicators.queries import (
-    Figure, Scope, information_participation, participation_denominators_by_month, transformation_rate,
+    Figure,
+    Scope,
+    information_participation,
+    participation_denominators_by_month,
+    transformation_rate,
 )
+from crm.indicators.readmodel import models as m
+from crm.platform.extensions import db
 from crm.referential.models import Programme
 
 COORDINATION = "COORDINATION"
@@ -31,8 +36,11 @@ class ReportFigures:
 
 
 def _project_where(scope: Scope, f) -> list:
-    where = [f.c.started_on <= scope.period.end, or_(f.c.ended_on.is_(None), f.c.ended_on >= scope.period.start),
-             f.c.department_code.in_(scope.departments)]
+    where = [
+        f.c.started_on <= scope.period.end,
+        or_(f.c.ended_on.is_(None), f.c.ended_on >= scope.period.start),
+        f.c.department_code.in_(scope.departments),
+    ]
     if scope.programme_id:
         where.append(f.c.programme_id == scope.programme_id)
     if scope.offer_id:
@@ -49,25 +57,32 @@ def report_figures(scope: Scope, event_type: str | None = None) -> ReportFigures
     of ``event_type`` only when given."""
     f = m.ProjectFact.__table__
     accompanied, medico_social = db.session.execute(
-        select(func.count(distinct(f.c.structure_id)),
-               func.count(distinct(case((f.c.sector == "medico_social", f.c.structure_id)))))
-        .where(*_project_where(scope, f))).one()
+        select(
+            func.count(distinct(f.c.structure_id)),
+            func.count(distinct(case((f.c.sector == "medico_social", f.c.structure_id)))),
+        ).where(*_project_where(scope, f))
+    ).one()
     c = m.OfferPresentationCell.__table__
     coordination = select(Programme.id).where(Programme.code == COORDINATION).scalar_subquery()
     where = [c.c.day.between(scope.period.start, scope.period.end), c.c.department_code.in_(scope.departments)]
     if scope.animator_id:
         where.append(c.c.animator_id == scope.animator_id)
     presented, other = db.session.execute(
-        select(func.coalesce(func.sum(c.c.presentations), 0),
-               func.coalesce(func.sum(case((c.c.programme_id != coordination, c.c.presentations), else_=0)), 0))
-        .where(*where)).one()
+        select(
+            func.coalesce(func.sum(c.c.presentations), 0),
+            func.coalesce(func.sum(case((c.c.programme_id != coordination, c.c.presentations), else_=0)), 0),
+        ).where(*where)
+    ).one()
     events = event_totals(scope, event_type)
     return ReportFigures(
         accompanied=Figure(("accompanied",), "Structures accompagnées", int(accompanied), int(accompanied)),
         medico_social=Figure(("medico_social",), "dont médico-sociales", int(medico_social), int(accompanied)),
         other_offers=Figure(("other_offers",), "Offres présentées hors coordination", int(other), int(presented)),
-        territorial_events=events.territorial, webinars=events.webinars,
-        webinar_participants=events.webinar_participants, useful=events.webinar_useful)
+        territorial_events=events.territorial,
+        webinars=events.webinars,
+        webinar_participants=events.webinar_participants,
+        useful=events.webinar_useful,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,9 +97,21 @@ def funnel(scope: Scope) -> tuple[list[FunnelStage], dict[str, int]]:
     """The cohort of the period through the stages, and how many were lost, abandoned, transformed."""
     c = m.OpportunityCell.__table__
     where = opportunity_cohort_where(scope, c)
-    names = ("opportunities", "reached_qualifiee", "reached_proposee", "won", "lost", "abandoned", "transformed",
-             "identifiee_seconds", "identifiee_left", "qualifiee_seconds", "qualifiee_left", "proposee_seconds",
-             "proposee_left")
+    names = (
+        "opportunities",
+        "reached_qualifiee",
+        "reached_proposee",
+        "won",
+        "lost",
+        "abandoned",
+        "transformed",
+        "identifiee_seconds",
+        "identifiee_left",
+        "qualifiee_seconds",
+        "qualifiee_left",
+        "proposee_seconds",
+        "proposee_left",
+    )
     row = db.session.execute(select(*[func.coalesce(func.sum(c.c[n]), 0) for n in names]).where(*where)).one()
     v = dict(zip(names, (int(x) for x in row)))
 
@@ -92,10 +119,12 @@ def funnel(scope: Scope) -> tuple[list[FunnelStage], dict[str, int]]:
         left = v[f"{stage}_left"]
         return v[f"{stage}_seconds"] / left / 86400 if left else None
 
-    stages = [FunnelStage("identifiee", "Identifiées", v["opportunities"], average("identifiee")),
-              FunnelStage("qualifiee", "Qualifiées", v["reached_qualifiee"], average("qualifiee")),
-              FunnelStage("proposee", "Proposées", v["reached_proposee"], average("proposee")),
-              FunnelStage("gagnee", "Gagnées", v["won"], None)]
+    stages = [
+        FunnelStage("identifiee", "Identifiées", v["opportunities"], average("identifiee")),
+        FunnelStage("qualifiee", "Qualifiées", v["reached_qualifiee"], average("qualifiee")),
+        FunnelStage("proposee", "Proposées", v["reached_proposee"], average("proposee")),
+        FunnelStage("gagnee", "Gagnées", v["won"], None),
+    ]
     return stages, {"perdue": v["lost"], "abandonnee": v["abandoned"], "transformed": v["transformed"]}
 
 
@@ -130,9 +159,13 @@ def trends(scope: Scope) -> Trend:
     totals = participation_denominators_by_month(wide)
     transformation = {f.key[0]: f for f in transformation_rate(wide, "month")}
     engaged_by_month = _engaged_by_month(scope, firsts)
-    return Trend(months=[month_label(d) for d in firsts], keys=keys,
-                 participation=[participation.get(k) or Figure((k,), "", 0, totals.get(k, 0)) for k in keys],
-                 transformation=[transformation.get(k) for k in keys], engaged=engaged_by_month)
+    return Trend(
+        months=[month_label(d) for d in firsts],
+        keys=keys,
+        participation=[participation.get(k) or Figure((k,), "", 0, totals.get(k, 0)) for k in keys],
+        transformation=[transformation.get(k) for k in keys],
+        engaged=engaged_by_month,
+    )
 
 
 def _engaged_by_month(scope: Scope, firsts: list[date]) -> list[int]:
@@ -140,10 +173,16 @@ def _engaged_by_month(scope: Scope, firsts: list[date]) -> list[int]:
     g = m.Engagement.__table__
     ends = [_shift(first, 1) - timedelta(days=1) for first in firsts]
     counts = db.session.execute(
-        select(*[func.count(distinct(case((and_(g.c.since <= end, open_during(g, end, end)), g.c.structure_id))))
-                 for end in ends])
-        .where(g.c.department_code.in_(scope.departments),
-               *([g.c.programme_id == scope.programme_id] if scope.programme_id else []))).one()
+        select(
+            *[
+                func.count(distinct(case((and_(g.c.since <= end, open_during(g, end, end)), g.c.structure_id))))
+                for end in ends
+            ]
+        ).where(
+            g.c.department_code.in_(scope.departments),
+            *([g.c.programme_id == scope.programme_id] if scope.programme_id else []),
+        )
+    ).one()
     return [int(x) for x in counts]
 
 

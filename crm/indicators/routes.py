@@ -1,5 +1,6 @@
 """Dashboards: the managers' (CPOM indicators, map, heatmap, funnel, trends), the animator's own, the
 records behind each figure, and the exports of every table."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
@@ -7,11 +8,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.accounts.permissions import roles_required
-from crm.platform.errors import json_error
-from crm.platform.exports import FORMATS, export_response
-from crm.platform.formatting import format_percent
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports
 from crm.indicators.event_report import known_event_type
 from crm.indicators.freshness import freshness
@@ -19,6 +15,11 @@ from crm.indicators.queries import INDICATORS, Labels, engagement_programmes
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import build_scope, describe
 from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts, owner_choices
+from crm.platform.errors import json_error
+from crm.platform.exports import FORMATS, export_response
+from crm.platform.extensions import db
+from crm.platform.formatting import format_percent
+from crm.platform.validation import ValidationFailed
 from crm.referential.models import Programme, Sector
 from crm.referential.services import departments_for_select, region_department_codes
 from crm.tasks.services import open_tasks_for
@@ -26,16 +27,22 @@ from crm.tasks.services import open_tasks_for
 bp = Blueprint("indicators", __name__)
 READERS = ("animateur", "organisateur", "manager", "admin")
 reader_required = roles_required(*READERS)
-FILTER_ARGS = ("periode", "debut", "fin", "departement", "programme", "offre", "animateur", "secteur",
-               "type_evenement")
+FILTER_ARGS = ("periode", "debut", "fin", "departement", "programme", "offre", "animateur", "secteur", "type_evenement")
 
 
 def _scope(default_departments=None):
     args = request.args
-    return build_scope(kind=args.get("periode"), start=args.get("debut"), end=args.get("fin"),
-                       department=args.get("departement"), programme=args.get("programme"),
-                       offer=args.get("offre"), animator=args.get("animateur"), sector=args.get("secteur"),
-                       default_departments=default_departments)
+    return build_scope(
+        kind=args.get("periode"),
+        start=args.get("debut"),
+        end=args.get("fin"),
+        department=args.get("departement"),
+        programme=args.get("programme"),
+        offer=args.get("offre"),
+        animator=args.get("animateur"),
+        sector=args.get("secteur"),
+        default_departments=default_departments,
+    )
 
 
 def _event_type() -> str | None:
@@ -54,10 +61,13 @@ def filter_params(**changes) -> dict:
 
 
 def _choices():
-    return {"departments": departments_for_select(region_only=True),
-            "programmes": list(db.session.scalars(select(Programme).order_by(Programme.number))),
-            "sectors": list(db.session.scalars(select(Sector).order_by(Sector.label))),
-            "animators": owner_choices(), "engagement_programmes": engagement_programmes}
+    return {
+        "departments": departments_for_select(region_only=True),
+        "programmes": list(db.session.scalars(select(Programme).order_by(Programme.number))),
+        "sectors": list(db.session.scalars(select(Sector).order_by(Sector.label))),
+        "animators": owner_choices(),
+        "engagement_programmes": engagement_programmes,
+    }
 
 
 def _invalid(error: ValidationFailed, template: str = "indicators/invalid.html"):
@@ -76,27 +86,48 @@ def manager():
     by_department = dashboard.department_figures(scope, indicator)
     selected = scope.departments[0] if len(scope.departments) == 1 else None
     map_svg = charts.choropleth_map(
-        {code: f.rate for code, f in by_department.items()}, codes=list(by_department),
+        {code: f.rate for code, f in by_department.items()},
+        codes=list(by_department),
         title=f"{dashboard.MAP_INDICATORS[indicator]} par département – {scope.period.label}",
-        value_label=format_percent, selected=selected,
-        link_for=lambda code: url_for("indicators.manager", **filter_params(departement=code, carte=indicator)))
+        value_label=format_percent,
+        selected=selected,
+        link_for=lambda code: url_for("indicators.manager", **filter_params(departement=code, carte=indicator)),
+    )
     stages, outcomes = funnel(scope)
     trend = trends(scope)
     heatmap = dashboard.engagement_heatmap(scope)
     return render_template(
-        "indicators/manager.html", scope=scope, scope_lines=describe(scope), indicator=indicator,
-        headlines=dashboard.headlines(scope), by_department=by_department, map_svg=map_svg, heatmap=heatmap,
-        heat_class=charts.heat_class, stages=stages, outcomes=outcomes,
+        "indicators/manager.html",
+        scope=scope,
+        scope_lines=describe(scope),
+        indicator=indicator,
+        headlines=dashboard.headlines(scope),
+        by_department=by_department,
+        map_svg=map_svg,
+        heatmap=heatmap,
+        heat_class=charts.heat_class,
+        stages=stages,
+        outcomes=outcomes,
         funnel_svg=charts.funnel_chart([(s.label, s.count, s.average_days) for s in stages]),
-        trend=trend, trend_svg=charts.trend_chart(trend.months, [
-            ("Participation", [f.rate if f else None for f in trend.participation]),
-            ("Transformation", [f.rate if f else None for f in trend.transformation])], percent=True),
-        report=report_figures(scope, event_type), event_type=event_type,
+        trend=trend,
+        trend_svg=charts.trend_chart(
+            trend.months,
+            [
+                ("Participation", [f.rate if f else None for f in trend.participation]),
+                ("Transformation", [f.rate if f else None for f in trend.transformation]),
+            ],
+            percent=True,
+        ),
+        report=report_figures(scope, event_type),
+        event_type=event_type,
         events_by_type=event_report.events_by_type(scope, event_type),
         events_by_programme=event_report.events_by_programme(scope, event_type),
-        event_types=event_report.event_type_choices(), freshness=freshness(), params=filter_params(),
+        event_types=event_report.event_type_choices(),
+        freshness=freshness(),
+        params=filter_params(),
         params_without_place={k: v for k, v in filter_params().items() if k not in ("programme", "departement")},
-        **_choices())
+        **_choices(),
+    )
 
 
 @bp.route("/mon-tableau-de-bord")
@@ -109,12 +140,18 @@ def animator():
     except ValidationFailed as error:
         return _invalid(error)
     pipeline = column_counts(OpportunityFilters(owner=current_user.id))
-    return render_template("indicators/animator.html", scope=scope, scope_lines=describe(scope),
-                           headlines=dashboard.headlines(scope), my_headlines=dashboard.headlines(
-                               scope.__class__(scope.period, scope.departments, animator_id=current_user.id)),
-                           pipeline=[(key, label, pipeline.get(key, 0)) for key, label, _ in COLUMNS],
-                           tasks=open_tasks_for(current_user.id), freshness=freshness(),
-                           params=filter_params(), **_choices())
+    return render_template(
+        "indicators/animator.html",
+        scope=scope,
+        scope_lines=describe(scope),
+        headlines=dashboard.headlines(scope),
+        my_headlines=dashboard.headlines(scope.__class__(scope.period, scope.departments, animator_id=current_user.id)),
+        pipeline=[(key, label, pipeline.get(key, 0)) for key, label, _ in COLUMNS],
+        tasks=open_tasks_for(current_user.id),
+        freshness=freshness(),
+        params=filter_params(),
+        **_choices(),
+    )
 
 
 @bp.route("/tableau-de-bord/donnees.json")
@@ -122,16 +159,28 @@ def animator():
 def figures_json():
     """The headline figures and their freshness, polled by the dashboard to move without a reload."""
     try:
-        scope = _scope(default_departments=tuple(current_user.department_codes)
-                       if request.args.get("mes") == "1" and current_user.department_codes else None)
+        scope = _scope(
+            default_departments=tuple(current_user.department_codes)
+            if request.args.get("mes") == "1" and current_user.department_codes
+            else None
+        )
     except ValidationFailed as error:
         return json_error(422, "Filtres invalides.", error.errors)
     fresh = freshness()
-    return jsonify({
-        "freshness": {"text": fresh.text, "age_seconds": fresh.age_seconds, "pending_events": fresh.pending},
-        "figures": {h.key: {"numerator": h.current.numerator, "denominator": h.current.denominator,
-                            "rate": h.current.rate, "text": format_percent(h.current.rate)}
-                    for h in dashboard.headlines(scope)}})
+    return jsonify(
+        {
+            "freshness": {"text": fresh.text, "age_seconds": fresh.age_seconds, "pending_events": fresh.pending},
+            "figures": {
+                h.key: {
+                    "numerator": h.current.numerator,
+                    "denominator": h.current.denominator,
+                    "rate": h.current.rate,
+                    "text": format_percent(h.current.rate),
+                }
+                for h in dashboard.headlines(scope)
+            },
+        }
+    )
 
 
 @bp.route("/indicateurs/<any(participation, transformation, engagement):indicator>/detail")
@@ -150,15 +199,30 @@ def detail(indicator: str):
     else:
         programme = db.session.get(Programme, scope.programme_id) if scope.programme_id else None
         if programme is None:
-            return render_template("indicators/choose_programme.html", scope=scope, scope_lines=describe(scope),
-                                   params=filter_params(), **_choices())
+            return render_template(
+                "indicators/choose_programme.html",
+                scope=scope,
+                scope_lines=describe(scope),
+                params=filter_params(),
+                **_choices(),
+            )
         found = drilldown.engagement_detail(scope, programme)
-    figure = {"participation": lambda: INDICATORS["participation"][1](scope)[0],
-              "transformation": lambda: INDICATORS["transformation"][1](scope)[0],
-              "engagement": lambda: INDICATORS["engagement"][1](scope)[0]}[indicator]()
-    return render_template(f"indicators/detail_{indicator}.html", scope=scope, scope_lines=describe(scope),
-                           detail=found, figure=figure, programme=programme, params=filter_params(),
-                           title=INDICATORS[indicator][0], indicator=indicator)
+    figure = {
+        "participation": lambda: INDICATORS["participation"][1](scope)[0],
+        "transformation": lambda: INDICATORS["transformation"][1](scope)[0],
+        "engagement": lambda: INDICATORS["engagement"][1](scope)[0],
+    }[indicator]()
+    return render_template(
+        f"indicators/detail_{indicator}.html",
+        scope=scope,
+        scope_lines=describe(scope),
+        detail=found,
+        figure=figure,
+        programme=programme,
+        params=filter_params(),
+        title=INDICATORS[indicator][0],
+        indicator=indicator,
+    )
 
 
 @bp.route("/indicateurs/definitions")

@@ -1,15 +1,16 @@
 """From what a page or an API call asks (period, department, programme, offer, animator, sector) to a
 :class:`~crm.indicators.definitions.Scope`, with a French message per refused value."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from crm.accounts.models import User
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
-from crm.indicators.periods import Period, PeriodError, parse_period
 from crm.indicators.definitions import Scope
+from crm.indicators.periods import Period, PeriodError, parse_period
 from crm.indicators.queries import Labels
+from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 from crm.referential.models import Offer, Programme, Sector
 from crm.referential.services import known_department, region_department_codes
 
@@ -24,9 +25,19 @@ def _id(value, errors: dict, field: str, message: str) -> int | None:
     return int(text)
 
 
-def build_scope(*, period: Period | None = None, kind: str | None = None, start: str | None = None,
-                end: str | None = None, department: str | None = None, programme=None, offer=None, animator=None,
-                sector: str | None = None, default_departments: tuple[str, ...] | None = None) -> Scope:
+def build_scope(
+    *,
+    period: Period | None = None,
+    kind: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    department: str | None = None,
+    programme=None,
+    offer=None,
+    animator=None,
+    sector: str | None = None,
+    default_departments: tuple[str, ...] | None = None,
+) -> Scope:
     """Validate the filters; raises ValidationFailed with one French message per bad field."""
     errors: dict[str, str] = {}
     if period is None:
@@ -52,8 +63,14 @@ def build_scope(*, period: Period | None = None, kind: str | None = None, start:
     if errors:
         raise ValidationFailed(errors)
     departments = (department,) if department else (default_departments or tuple(region_department_codes()))
-    return Scope(period=period, departments=departments, programme_id=programme_id, offer_id=offer_id,
-                 animator_id=animator_id, sector=sector)
+    return Scope(
+        period=period,
+        departments=departments,
+        programme_id=programme_id,
+        offer_id=offer_id,
+        animator_id=animator_id,
+        sector=sector,
+    )
 
 
 def describe(scope: Scope) -> list[tuple[str, str]]:

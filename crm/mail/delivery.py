@@ -4,6 +4,7 @@ Called by the RQ job ``workflows.jobs.send_email``. The row is locked while it i
 jobs for the same message (a retry and a "Renvoyer", a sweep) send it once: the second one
 waits for the lock, then finds it ``envoye``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,11 +18,11 @@ from email.utils import format_datetime, make_msgid
 from flask import current_app
 from sqlalchemy import select
 
-from crm.platform.locking import for_update
-from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.locking import for_update
+from crm.platform.models import utcnow
 
 logger = logging.getLogger("crm.mail")
 
@@ -88,11 +89,17 @@ def build_mime(message: EmailMessage) -> MimeMessage:
         maintype, subtype, params = _attachment_type(attachment)
         content = attachment.get("content", "")
         if maintype == "text":
-            mime.add_attachment(content, subtype=subtype, charset="utf-8", params=params,
-                                filename=attachment.get("filename"))
+            mime.add_attachment(
+                content, subtype=subtype, charset="utf-8", params=params, filename=attachment.get("filename")
+            )
         else:
-            mime.add_attachment(content.encode("utf-8"), maintype=maintype, subtype=subtype, params=params,
-                                filename=attachment.get("filename"))
+            mime.add_attachment(
+                content.encode("utf-8"),
+                maintype=maintype,
+                subtype=subtype,
+                params=params,
+                filename=attachment.get("filename"),
+            )
     return mime
 
 
@@ -110,16 +117,21 @@ def _smtp_send(mime: MimeMessage, to_address: str) -> None:
             raise PermanentFailure(f"Destinataire refusé par le serveur : {error.recipients}") from error
         except smtplib.SMTPResponseException as error:
             if 500 <= error.smtp_code < 600:
-                raise PermanentFailure(f"Refus définitif du serveur ({error.smtp_code}) : "
-                                       f"{error.smtp_error!r}") from error
+                raise PermanentFailure(
+                    f"Refus définitif du serveur ({error.smtp_code}) : {error.smtp_error!r}"
+                ) from error
             raise
 
 
 def _log_kept(message: EmailMessage) -> None:
-    logger.info("Email %s kept (no SMTP_HOST configured)\nTo: %s\nSubject: %s\nAttachments: %s\n\n%s",
-                message.id, message.to_address, message.subject,
-                ", ".join(a.get("filename", "?") for a in message.attachments or []) or "none",
-                message.body_text)
+    logger.info(
+        "Email %s kept (no SMTP_HOST configured)\nTo: %s\nSubject: %s\nAttachments: %s\n\n%s",
+        message.id,
+        message.to_address,
+        message.subject,
+        ", ".join(a.get("filename", "?") for a in message.attachments or []) or "none",
+        message.body_text,
+    )
 
 
 def deliver(message_id: int, *, retries_left: int = 0, retry_in: int | None = None) -> Attempt:
@@ -168,6 +180,12 @@ def _failed(message: EmailMessage, error: str, *, final: bool, retry_in: int | N
     message.status = "abandonne" if final else "echec"
     message.next_attempt_at = None if final or retry_in is None else utcnow() + timedelta(seconds=retry_in)
     db.session.commit()
-    logger.warning("Email %s to %s not sent (attempt %s, %s): %s", message.id, message.to_address,
-                   message.attempts, message.status, error)
+    logger.warning(
+        "Email %s to %s not sent (attempt %s, %s): %s",
+        message.id,
+        message.to_address,
+        message.attempts,
+        message.status,
+        error,
+    )
     return Attempt(message.id, message.status, error)

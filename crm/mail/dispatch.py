@@ -6,6 +6,7 @@ are enqueued, one job each; a rollback forgets them. If Redis cannot be reached 
 user made is already committed: a warning is logged, the message stays ``en_attente`` and
 :func:`crm.mail.services.sweep_pending_emails` enqueues it later.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,22 +64,38 @@ def enqueue_messages(message_ids: Iterable[int]) -> int:
     retry = Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS))
     try:
         queue = get_queue(QUEUE)
-        queue.enqueue_many([Queue.prepare_data(JOB, args=(message_id,), retry=retry, timeout=120,
-                                               result_ttl=86400, failure_ttl=7 * 86400,
-                                               description=f"email {message_id}")
-                            for message_id in message_ids])
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(
+                    JOB,
+                    args=(message_id,),
+                    retry=retry,
+                    timeout=120,
+                    result_ttl=86400,
+                    failure_ttl=7 * 86400,
+                    description=f"email {message_id}",
+                )
+                for message_id in message_ids
+            ]
+        )
     except (QueueUnavailable, RedisError) as error:
         if isinstance(error, RedisError):
             mark_unavailable()
-        logger.warning("Emails %s not enqueued (%s): they stay pending until the next sweep (crm mail sweep).",
-                       ", ".join(map(str, message_ids)), error)
+        logger.warning(
+            "Emails %s not enqueued (%s): they stay pending until the next sweep (crm mail sweep).",
+            ", ".join(map(str, message_ids)),
+            error,
+        )
         return 0
     return len(message_ids)
 
 
 def register(session_factory) -> None:
     """Install the listeners on the app's session (Flask-SQLAlchemy's ``db.session``), once."""
-    for name, listener in (("after_flush", _collect), ("after_commit", _enqueue_collected),
-                           ("after_rollback", _forget)):
+    for name, listener in (
+        ("after_flush", _collect),
+        ("after_commit", _enqueue_collected),
+        ("after_rollback", _forget),
+    ):
         if not event.contains(session_factory, name, listener):
             event.listen(session_factory, name, listener)

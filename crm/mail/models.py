@@ -6,6 +6,7 @@ in the embedded default (no SMTP server configured) messages are kept here with 
 ``conserve`` and listed in the admin page "Emails envoyés"; a failed send keeps its error
 and the number of attempts, visible to the admin.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.platform.models import BigId, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import BigId, utcnow
 
 EMAIL_STATUSES = {
     "en_attente": "En attente d'envoi",

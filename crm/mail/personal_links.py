@@ -9,6 +9,7 @@ its hash is stored on the registration or invitation. Changing ``SECRET_KEY`` th
 the links of the messages not sent yet (the persons register again, or staff resend from the
 registration).
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,9 +18,9 @@ import hmac
 
 from flask import current_app
 
-from crm.platform.security import PERSONAL_LINK_PLACEHOLDER
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.security import PERSONAL_LINK_PLACEHOLDER
 
 # URL-safe, so that url_for writes it as it is; not a token any link ever had (those are 43 characters).
 # The platform's, so that the access logs mask a link's token with the same word.
@@ -31,8 +32,9 @@ def token_for(message: EmailMessage) -> str:
     if message.id is None:
         db.session.flush()
     identity = f"personal-link:{message.id}:{message.kind}:{message.related_type}:{message.related_id}"
-    digest = hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), identity.encode("utf-8"),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        current_app.config["SECRET_KEY"].encode("utf-8"), identity.encode("utf-8"), hashlib.sha256
+    ).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

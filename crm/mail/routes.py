@@ -1,15 +1,16 @@
 """Administration: "Emails envoyés", every outgoing message with its status, text and attachments."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
-from crm.platform.forms import Form
-from crm.platform.validation import as_id
-from crm.platform.extensions import db
 from crm.mail import services
 from crm.mail.models import EMAIL_STATUSES, EmailMessage
+from crm.platform.extensions import db
+from crm.platform.forms import Form
+from crm.platform.validation import as_id
 
 bp = Blueprint("mail", __name__, url_prefix="/admin/emails")
 
@@ -27,19 +28,25 @@ def index():
     status = request.args.get("statut", "")
     status = status if status in EMAIL_STATUSES else ""
     kind = request.args.get("type", "").strip()[:60]
-    page = services.list_messages(status=status or None, kind=kind or None,
-                                  page=as_id(request.args.get("page")) or 1)
-    return render_template("mail/index.html", page=page, counts=services.status_counts(),
-                           statuses=EMAIL_STATUSES, kinds=[(kind, kind) for kind in services.known_kinds()],
-                           params={"statut": status, "type": kind}, sweep_form=Form())
+    page = services.list_messages(status=status or None, kind=kind or None, page=as_id(request.args.get("page")) or 1)
+    return render_template(
+        "mail/index.html",
+        page=page,
+        counts=services.status_counts(),
+        statuses=EMAIL_STATUSES,
+        kinds=[(kind, kind) for kind in services.known_kinds()],
+        params={"statut": status, "type": kind},
+        sweep_form=Form(),
+    )
 
 
 @bp.route("/<int:message_id>")
 @admin_required
 def show(message_id: int):
     message = _message(message_id)
-    return render_template("mail/show.html", message=message, resend_form=Form(),
-                           can_resend=services.can_resend(message))
+    return render_template(
+        "mail/show.html", message=message, resend_form=Form(), can_resend=services.can_resend(message)
+    )
 
 
 @bp.route("/<int:message_id>/pieces/<int:index>")
@@ -51,9 +58,11 @@ def attachment(message_id: int, index: int):
     item = attachments[index - 1]
     filename = (item.get("filename") or f"piece-{index}").replace('"', "").replace("\r", "").replace("\n", "")
     # Always a download: a stored HTML or SVG attachment must never render in the admin's session.
-    return Response(item.get("content", ""), content_type=item.get("content_type") or "application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                             "X-Content-Type-Options": "nosniff"})
+    return Response(
+        item.get("content", ""),
+        content_type=item.get("content_type") or "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @bp.route("/<int:message_id>/renvoyer", methods=["POST"])

@@ -1,4 +1,5 @@
 """The home page: where each role lands after logging in (endpoint ``core.home``, URL /)."""
+
 from __future__ import annotations
 
 from flask import redirect, url_for

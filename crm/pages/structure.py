@@ -4,6 +4,7 @@ and engagements.
 It gathers every domain that builds on structures, so it lives above them; the view keeps its place
 on the structures blueprint (endpoint ``structures.show``, URL /structures/<id>).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
-from crm.platform.dates import local_today
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
 from crm.structures.forms import ConfirmForm
 from crm.structures.history import structure_history
 from crm.structures.routes import bp, structure_or_404
@@ -40,22 +41,35 @@ class StructureOverview:
 def structure_overview(structure_id: int) -> StructureOverview:
     """Everything under way with a structure, each list bounded so the page stays fast at any scale."""
     timeline = activity_services.structure_timeline(structure_id, limit=TIMELINE_LIMIT)
-    count = len(timeline) if len(timeline) < TIMELINE_LIMIT \
-        else activity_services.count_structure_activities(structure_id)
+    count = (
+        len(timeline) if len(timeline) < TIMELINE_LIMIT else activity_services.count_structure_activities(structure_id)
+    )
     opportunities = db.session.scalars(
         # The structure is the page's own, already in the session: no need to join it again.
-        select(Opportunity).where(Opportunity.structure_id == structure_id)
+        select(Opportunity)
+        .where(Opportunity.structure_id == structure_id)
         .options(lazyload(Opportunity.structure))
-        .order_by(case((Opportunity.stage.in_(OPEN_STAGES), 0), else_=1), Opportunity.stage_changed_at.desc(),
-                  Opportunity.id.desc()).limit(LIST_LIMIT)).all()
+        .order_by(
+            case((Opportunity.stage.in_(OPEN_STAGES), 0), else_=1),
+            Opportunity.stage_changed_at.desc(),
+            Opportunity.id.desc(),
+        )
+        .limit(LIST_LIMIT)
+    ).all()
     # Suspended projects do not make an engagement, but the page still shows them.
     other_projects = db.session.scalars(
-        select(Project).where(Project.structure_id == structure_id, Project.status.not_in(ENGAGED_STATUSES))
+        select(Project)
+        .where(Project.structure_id == structure_id, Project.status.not_in(ENGAGED_STATUSES))
         .options(lazyload(Project.structure))
-        .order_by(Project.started_on.desc(), Project.id.desc()).limit(LIST_LIMIT)).all()
+        .order_by(Project.started_on.desc(), Project.id.desc())
+        .limit(LIST_LIMIT)
+    ).all()
     return StructureOverview(
-        timeline=timeline, activity_count=count, tasks=task_services.open_tasks_of_structure(structure_id),
-        opportunities=list(opportunities), engagements=pipeline_services.engagements(structure_id),
+        timeline=timeline,
+        activity_count=count,
+        tasks=task_services.open_tasks_of_structure(structure_id),
+        opportunities=list(opportunities),
+        engagements=pipeline_services.engagements(structure_id),
         other_projects=list(other_projects),
     )
 
@@ -64,6 +78,11 @@ def structure_overview(structure_id: int) -> StructureOverview:
 @login_required
 def show(structure_id: int):
     structure = structure_or_404(structure_id)
-    return render_template("structures/show.html", structure=structure,
-                           history=structure_history(structure.id), overview=structure_overview(structure.id),
-                           today=local_today(), confirm=ConfirmForm())
+    return render_template(
+        "structures/show.html",
+        structure=structure,
+        history=structure_history(structure.id),
+        overview=structure_overview(structure.id),
+        today=local_today(),
+        confirm=ConfirmForm(),
+    )

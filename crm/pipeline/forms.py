@@ -3,11 +3,12 @@
 Field names match the services' input; the validation messages come from the
 services (in French), the forms only carry the CSRF token and the select options.
 """
-from crm.platform.forms import Form
+
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput
 
 from crm.pipeline.models import PROJECT_STATUSES, SOURCES
+from crm.platform.forms import Form
 
 
 def offer_choices(groups) -> dict:

@@ -1,4 +1,5 @@
 """Opportunities (needs spotted at a structure), their stage history, projects and milestones."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -6,22 +7,31 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential import kinds as reference_kinds
 
 OPEN_STAGES = ("identifiee", "qualifiee", "proposee")
 CLOSED_STAGES = ("gagnee", "perdue", "abandonnee")
 STAGES = {
-    "identifiee": "Identifiée", "qualifiee": "Qualifiée", "proposee": "Proposée",
-    "gagnee": "Gagnée", "perdue": "Perdue", "abandonnee": "Abandonnée",
+    "identifiee": "Identifiée",
+    "qualifiee": "Qualifiée",
+    "proposee": "Proposée",
+    "gagnee": "Gagnée",
+    "perdue": "Perdue",
+    "abandonnee": "Abandonnée",
 }
-SOURCES = {"visite": "Visite", "evenement": "Événement", "demande_entrante": "Demande entrante",
-           "autre": "Autre"}
+SOURCES = {"visite": "Visite", "evenement": "Événement", "demande_entrante": "Demande entrante", "autre": "Autre"}
 # The source an opportunity gets when it comes from an activity of this kind.
 SOURCE_OF_ACTIVITY_KIND = {
-    "visite": "visite", "demonstration": "visite", "reunion": "visite", "webinaire": "evenement",
-    "atelier": "evenement", "formation": "evenement", "appel": "demande_entrante", "email": "demande_entrante",
+    "visite": "visite",
+    "demonstration": "visite",
+    "reunion": "visite",
+    "webinaire": "evenement",
+    "atelier": "evenement",
+    "formation": "evenement",
+    "appel": "demande_entrante",
+    "email": "demande_entrante",
     "autre": "autre",
 }
 PROJECT_STATUSES = {"en_cours": "En cours", "suspendu": "Suspendu", "termine": "Terminé"}
@@ -40,10 +50,18 @@ class LossReason(db.Model):
 
 
 # Admins edit the list on the reference pages, which seed it from reference.json.
-reference_kinds.register("raisons", reference_kinds.Kind(
-    LossReason, "Raisons de perte ou d'abandon d'une opportunité", "id", [
-        ("label", "Libellé", "text", None), ("active", "Active", "bool", None)], (LossReason.label,), position=60,
-    seed=reference_kinds.Seed("loss_reasons", "label", lambda _position, label: {"label": label})))
+reference_kinds.register(
+    "raisons",
+    reference_kinds.Kind(
+        LossReason,
+        "Raisons de perte ou d'abandon d'une opportunité",
+        "id",
+        [("label", "Libellé", "text", None), ("active", "Active", "bool", None)],
+        (LossReason.label,),
+        position=60,
+        seed=reference_kinds.Seed("loss_reasons", "label", lambda _position, label: {"label": label}),
+    ),
+)
 
 
 class Opportunity(db.Model):
@@ -82,9 +100,10 @@ class Opportunity(db.Model):
     owner = relationship("User", foreign_keys=[owner_id], lazy="joined")
     loss_reason = relationship(LossReason, lazy="joined")
     source_event = relationship("Event")
-    changes: Mapped[list["StageChange"]] = relationship(
-        back_populates="opportunity", order_by="StageChange.id", cascade="all, delete-orphan")
-    project: Mapped["Project | None"] = relationship(back_populates="opportunity", uselist=False)
+    changes: Mapped[list[StageChange]] = relationship(
+        back_populates="opportunity", order_by="StageChange.id", cascade="all, delete-orphan"
+    )
+    project: Mapped[Project | None] = relationship(back_populates="opportunity", uselist=False)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -134,8 +153,7 @@ class Project(db.Model):
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
     department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))  # as on Opportunity
-    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id", ondelete="SET NULL"),
-                                                       unique=True)
+    opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id", ondelete="SET NULL"), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="en_cours")
     started_on: Mapped[date] = mapped_column(Date)
@@ -151,8 +169,9 @@ class Project(db.Model):
     programme = relationship("Programme", lazy="joined")
     owner = relationship("User", lazy="joined")
     opportunity: Mapped[Opportunity | None] = relationship(back_populates="project")
-    milestones: Mapped[list["Milestone"]] = relationship(
-        back_populates="project", order_by="Milestone.due_on", cascade="all, delete-orphan")
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="project", order_by="Milestone.due_on", cascade="all, delete-orphan"
+    )
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

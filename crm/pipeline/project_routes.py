@@ -1,19 +1,19 @@
 """Project (accompaniment) pages: list, direct creation, one project, its edit form and milestones."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from crm.platform.concurrency import StaleEdit
-from crm.platform.dates import local_today
-from crm.platform.validation import ValidationFailed
-from crm.platform.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
-from crm.platform.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import MilestoneForm, ProjectEditForm, ProjectForm, offer_choices, owner_choices
 from crm.pipeline.models import PROJECT_STATUSES, Milestone, Project
 from crm.pipeline.routes import bp, filter_options, may_write, require_edit, require_writer
+from crm.platform.concurrency import StaleEdit
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
+from crm.platform.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
 from crm.structures.models import Structure
 
 
@@ -21,13 +21,27 @@ from crm.structures.models import Structure
 @login_required
 def projects():
     status = request.args.get("statut")
-    params = {"departement": department_arg(), "programme": int_arg("programme"),
-              "statut": status if status in PROJECT_STATUSES else None, "responsable": int_arg("responsable")}
-    filters = queries.ProjectFilters(department=params["departement"], programme=params["programme"],
-                                     status=params["statut"], owner=params["responsable"])
+    params = {
+        "departement": department_arg(),
+        "programme": int_arg("programme"),
+        "statut": status if status in PROJECT_STATUSES else None,
+        "responsable": int_arg("responsable"),
+    }
+    filters = queries.ProjectFilters(
+        department=params["departement"],
+        programme=params["programme"],
+        status=params["statut"],
+        owner=params["responsable"],
+    )
     page = queries.list_projects(filters, page=int_arg("page", 1, maximum=1_000_000))
-    return render_template("pipeline/projects.html", page=page, params=params, statuses=PROJECT_STATUSES,
-                           can_write=may_write(), **filter_options())
+    return render_template(
+        "pipeline/projects.html",
+        page=page,
+        params=params,
+        statuses=PROJECT_STATUSES,
+        can_write=may_write(),
+        **filter_options(),
+    )
 
 
 @bp.route("/projets/nouveau", methods=["GET", "POST"])
@@ -47,8 +61,7 @@ def project_new():
     if request.method == "GET":
         form.started_on.data = local_today().isoformat()
     form.offer_id.choices = offer_choices(queries.offers_by_programme())
-    form.owner_id.choices = owner_choices(queries.owner_choices(),
-                                          blank="— Par défaut —")
+    form.owner_id.choices = owner_choices(queries.owner_choices(), blank="— Par défaut —")
     if form.validate_on_submit():
         try:
             project = services.create_project(form_data(form), user=current_user)
@@ -59,16 +72,18 @@ def project_new():
             flash("Projet créé.", "success")
             return redirect(url_for("pipeline.project", project_id=project.id))
     status = 422 if request.method == "POST" else 200
-    return render_template("pipeline/project_form.html", form=form, project=None, structure=structure,
-                           fixed=structure_id is not None), status
+    return render_template(
+        "pipeline/project_form.html", form=form, project=None, structure=structure, fixed=structure_id is not None
+    ), status
 
 
 @bp.route("/projets/<int:project_id>")
 @login_required
 def project(project_id: int):
     project = get_or_404(Project, project_id)
-    return render_template("pipeline/project.html", project=project, milestone_form=MilestoneForm(),
-                           today=local_today())
+    return render_template(
+        "pipeline/project.html", project=project, milestone_form=MilestoneForm(), today=local_today()
+    )
 
 
 @bp.route("/projets/<int:project_id>/modifier", methods=["GET", "POST"])
@@ -109,8 +124,7 @@ def project_milestone_add(project_id: int):
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error)
-        return render_template("pipeline/project.html", project=project, milestone_form=form,
-                               today=local_today()), 422
+        return render_template("pipeline/project.html", project=project, milestone_form=form, today=local_today()), 422
     flash("Jalon ajouté.", "success")
     return redirect(url_for("pipeline.project", project_id=project.id) + "#jalons")
 

@@ -4,6 +4,7 @@ The board must stay fast for one department at national scale (200,000 opportuni
 the counts come from one grouped query, the cards from one query of ids limited per
 column, then one load of those rows with their joined structure, offer and owner.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,15 +13,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
-from crm.platform.dates import local_today
-from crm.platform.models import utcnow
 from crm.accounts.models import User
-from crm.platform.extensions import db
 from crm.pipeline.models import (
-    OPEN_STAGES, STAGES, LossReason, Opportunity, Project,
+    OPEN_STAGES,
+    STAGES,
+    LossReason,
+    Opportunity,
+    Project,
 )
 from crm.pipeline.services import opportunity_counts_by_stage
 from crm.pipeline.stages import transition_error
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential.models import Offer, Programme
 from crm.structures.models import Structure
 from crm.structures.services import Page
@@ -60,8 +65,11 @@ class OpportunityFilters:
         if self.end:
             clauses.append(Opportunity.identified_on <= self.end)
         if self.stage:
-            clauses.append(Opportunity.stage.in_(LOST_STAGES) if self.stage == "perdue_abandonnee"
-                           else Opportunity.stage == self.stage)
+            clauses.append(
+                Opportunity.stage.in_(LOST_STAGES)
+                if self.stage == "perdue_abandonnee"
+                else Opportunity.stage == self.stage
+            )
         return clauses
 
 
@@ -103,24 +111,40 @@ def board(filters: OpportunityFilters, per_column: int = CARDS_PER_COLUMN) -> li
     columns = [Column(key, label, stages, counts[key]) for key, label, stages in COLUMNS]
     clauses = filters.clauses()
     newest_first = (Opportunity.stage_changed_at.desc(), Opportunity.id.desc())
-    limited = [select(Opportunity.id).where(*clauses, Opportunity.stage.in_(c.stages))
-               .order_by(*newest_first).limit(per_column if c.is_open else min(per_column, CLOSED_CARDS_PER_COLUMN))
-               .subquery()
-               for c in columns if c.count]
+    limited = [
+        select(Opportunity.id)
+        .where(*clauses, Opportunity.stage.in_(c.stages))
+        .order_by(*newest_first)
+        .limit(per_column if c.is_open else min(per_column, CLOSED_CARDS_PER_COLUMN))
+        .subquery()
+        for c in columns
+        if c.count
+    ]
     if not limited:
         return columns
     ids = db.session.scalars(union_all(*[select(sub.c.id) for sub in limited])).all()
     # A card shows the title, the structure's name and department, the offer and the owner's name:
     # only those are loaded (the default joins would bring each structure's sector, category and
     # department with its region, and the programme and loss reason).
-    cards = db.session.scalars(
-        select(Opportunity).where(Opportunity.id.in_(ids))
-        .options(lazyload(Opportunity.programme), lazyload(Opportunity.loss_reason),
-                 joinedload(Opportunity.structure).options(
-                     load_only(Structure.id, Structure.name, Structure.department_code), lazyload("*")),
-                 joinedload(Opportunity.owner).options(
-                     load_only(User.id, User.first_name, User.last_name, User.email), lazyload("*")))
-        .order_by(*newest_first)).unique().all()
+    cards = (
+        db.session.scalars(
+            select(Opportunity)
+            .where(Opportunity.id.in_(ids))
+            .options(
+                lazyload(Opportunity.programme),
+                lazyload(Opportunity.loss_reason),
+                joinedload(Opportunity.structure).options(
+                    load_only(Structure.id, Structure.name, Structure.department_code), lazyload("*")
+                ),
+                joinedload(Opportunity.owner).options(
+                    load_only(User.id, User.first_name, User.last_name, User.email), lazyload("*")
+                ),
+            )
+            .order_by(*newest_first)
+        )
+        .unique()
+        .all()
+    )
     by_key = {stage: c for c in columns for stage in c.stages}
     for opportunity in cards:
         by_key[opportunity.stage].cards.append(opportunity)
@@ -131,10 +155,17 @@ def list_opportunities(filters: OpportunityFilters, page: int = 1, per_page: int
     clauses = filters.clauses()
     total = db.session.scalar(select(func.count()).select_from(Opportunity).where(*clauses)) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
-    items = db.session.scalars(
-        select(Opportunity).where(*clauses)
-        .order_by(Opportunity.stage_changed_at.desc(), Opportunity.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)).unique().all()
+    items = (
+        db.session.scalars(
+            select(Opportunity)
+            .where(*clauses)
+            .order_by(Opportunity.stage_changed_at.desc(), Opportunity.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        .unique()
+        .all()
+    )
     return Page(items=list(items), total=total, page=page, per_page=per_page)
 
 
@@ -165,9 +196,17 @@ def list_projects(filters: ProjectFilters, page: int = 1, per_page: int = 25) ->
     clauses = filters.clauses()
     total = db.session.scalar(select(func.count()).select_from(Project).where(*clauses)) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
-    items = db.session.scalars(
-        select(Project).where(*clauses).order_by(Project.started_on.desc(), Project.id.desc())
-        .offset((page - 1) * per_page).limit(per_page)).unique().all()
+    items = (
+        db.session.scalars(
+            select(Project)
+            .where(*clauses)
+            .order_by(Project.started_on.desc(), Project.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        .unique()
+        .all()
+    )
     return Page(items=list(items), total=total, page=page, per_page=per_page)
 
 
@@ -184,11 +223,16 @@ def days_in_stage(opportunity: Opportunity, today: date | None = None) -> int:
 
 # --- select options --------------------------------------------------------------------------------
 
+
 def owner_choices(include: User | None = None) -> list[User]:
     """Active animators and admins, the people an opportunity or a project can belong to."""
-    users = list(db.session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(("animateur", "admin")))
-        .order_by(User.last_name, User.first_name, User.id)))
+    users = list(
+        db.session.scalars(
+            select(User)
+            .where(User.active.is_(True), User.role.in_(("animateur", "admin")))
+            .order_by(User.last_name, User.first_name, User.id)
+        )
+    )
     if include is not None and include not in users:
         users.append(include)
     return users
@@ -197,9 +241,11 @@ def owner_choices(include: User | None = None) -> list[User]:
 def offers_by_programme() -> list[tuple[Programme, list[Offer]]]:
     """Active offers grouped by programme, in the CPOM programme order."""
     offers = db.session.scalars(
-        select(Offer).join(Programme, Programme.id == Offer.programme_id)
+        select(Offer)
+        .join(Programme, Programme.id == Offer.programme_id)
         .where(Offer.active.is_(True), Programme.active.is_(True))
-        .order_by(Programme.number, Offer.label)).all()
+        .order_by(Programme.number, Offer.label)
+    ).all()
     groups: dict[int, tuple[Programme, list[Offer]]] = {}
     for offer in offers:
         groups.setdefault(offer.programme_id, (offer.programme, []))[1].append(offer)
@@ -211,8 +257,7 @@ def programmes() -> list[Programme]:
 
 
 def active_loss_reasons() -> list[LossReason]:
-    return list(db.session.scalars(select(LossReason).where(LossReason.active.is_(True))
-                                   .order_by(LossReason.id)))
+    return list(db.session.scalars(select(LossReason).where(LossReason.active.is_(True)).order_by(LossReason.id)))
 
 
 def past_source_events(days: int = 366, limit: int = 200) -> list:
@@ -221,7 +266,15 @@ def past_source_events(days: int = 366, limit: int = 200) -> list:
     # Events sit above the pipeline: the opportunity's relationship names their model (see _source_event).
     event = Opportunity.source_event.property.mapper.class_
     now = utcnow()
-    return list(db.session.scalars(
-        select(event).where(event.status.in_(("publie", "clos")), event.starts_at <= now,
-                            event.starts_at >= now - timedelta(days=days))
-        .order_by(event.starts_at.desc(), event.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(event)
+            .where(
+                event.status.in_(("publie", "clos")),
+                event.starts_at <= now,
+                event.starts_at >= now - timedelta(days=days),
+            )
+            .order_by(event.starts_at.desc(), event.id.desc())
+            .limit(limit)
+        )
+    )

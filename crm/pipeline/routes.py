@@ -2,6 +2,7 @@
 
 The project pages are in ``project_routes`` on the same blueprint.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,30 +12,35 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
-from crm.platform.dates import local_today
 from crm.accounts import permissions
 from crm.activities.models import Activity
-from crm.platform.concurrency import StaleEdit
-from crm.platform.errors import json_error, wants_json
-from crm.platform.formatting import format_date
-from crm.platform.security import is_safe_redirect
-from crm.platform.validation import ValidationFailed
-from crm.platform.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
-from crm.platform.extensions import db
 from crm.pipeline import queries, services
 from crm.pipeline.forms import OpportunityEditForm, OpportunityForm, offer_choices, owner_choices
 from crm.pipeline.models import OPEN_STAGES, SOURCE_OF_ACTIVITY_KIND, SOURCES, STAGES, Opportunity
 from crm.pipeline.stages import NEEDS_REASON
+from crm.platform.concurrency import StaleEdit
+from crm.platform.dates import local_today
+from crm.platform.errors import json_error, wants_json
+from crm.platform.extensions import db
+from crm.platform.formatting import format_date
+from crm.platform.security import is_safe_redirect
+from crm.platform.validation import ValidationFailed
+from crm.platform.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
 from crm.referential.services import departments_for_select
 from crm.structures.models import Structure
 
 bp = Blueprint("pipeline", __name__)
 
-LIST_STAGES = {**{s: STAGES[s] for s in (*OPEN_STAGES, "gagnee")}, "perdue_abandonnee": "Perdue / abandonnée",
-               "perdue": "Perdue", "abandonnee": "Abandonnée"}
+LIST_STAGES = {
+    **{s: STAGES[s] for s in (*OPEN_STAGES, "gagnee")},
+    "perdue_abandonnee": "Perdue / abandonnée",
+    "perdue": "Perdue",
+    "abandonnee": "Abandonnée",
+}
 
 
 # --- shared helpers (also used by project_routes) ---------------------------------------------------
+
 
 def may_write() -> bool:
     """Only animators (with departments) and admins open or change opportunities and projects."""
@@ -52,31 +58,48 @@ def require_edit(structure: Structure) -> None:
 
 
 def filter_options() -> dict:
-    return {"departments": departments_for_select(), "programmes": queries.programmes(),
-            "owners": queries.owner_choices()}
+    return {
+        "departments": departments_for_select(),
+        "programmes": queries.programmes(),
+        "owners": queries.owner_choices(),
+    }
 
 
 # --- board and list ---------------------------------------------------------------------------------
 
+
 def _opportunity_params(with_stage: bool = False) -> tuple[dict, queries.OpportunityFilters]:
     stage = request.args.get("etape") if with_stage else None
     params = {
-        "departement": department_arg(), "programme": int_arg("programme"), "responsable": int_arg("responsable"),
-        "du": date_arg("du"), "au": date_arg("au"), "mes": request.args.get("mes") == "1",
+        "departement": department_arg(),
+        "programme": int_arg("programme"),
+        "responsable": int_arg("responsable"),
+        "du": date_arg("du"),
+        "au": date_arg("au"),
+        "mes": request.args.get("mes") == "1",
         "etape": stage if stage in LIST_STAGES else None,
     }
     filters = queries.OpportunityFilters(
-        department=params["departement"], programme=params["programme"],
+        department=params["departement"],
+        programme=params["programme"],
         owner=current_user.id if params["mes"] else params["responsable"],
-        start=params["du"], end=params["au"], stage=params["etape"])
+        start=params["du"],
+        end=params["au"],
+        stage=params["etape"],
+    )
     return params, filters
 
 
 def _filter_args(params: dict) -> dict:
     """The active filters as URL arguments (for "voir tout" and the list/board switch)."""
-    args = {"departement": params["departement"], "programme": params["programme"],
-            "responsable": params["responsable"], "du": params["du"], "au": params["au"],
-            "mes": "1" if params["mes"] else None}
+    args = {
+        "departement": params["departement"],
+        "programme": params["programme"],
+        "responsable": params["responsable"],
+        "du": params["du"],
+        "au": params["au"],
+        "mes": "1" if params["mes"] else None,
+    }
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in args.items() if v}
 
 
@@ -85,9 +108,18 @@ def _filter_args(params: dict) -> dict:
 def board():
     params, filters = _opportunity_params()
     return render_template(
-        "pipeline/board.html", columns=queries.board(filters), params=params, filter_args=_filter_args(params),
-        reasons=queries.active_loss_reasons(), stages=STAGES, next_stage=queries.NEXT_STAGE,
-        days_in_stage=queries.days_in_stage, today=local_today(), can_write=may_write(), **filter_options())
+        "pipeline/board.html",
+        columns=queries.board(filters),
+        params=params,
+        filter_args=_filter_args(params),
+        reasons=queries.active_loss_reasons(),
+        stages=STAGES,
+        next_stage=queries.NEXT_STAGE,
+        days_in_stage=queries.days_in_stage,
+        today=local_today(),
+        can_write=may_write(),
+        **filter_options(),
+    )
 
 
 @bp.route("/opportunites")
@@ -96,12 +128,20 @@ def opportunities():
     params, filters = _opportunity_params(with_stage=True)
     page = queries.list_opportunities(filters, page=int_arg("page", 1, maximum=1_000_000))
     return render_template(
-        "pipeline/opportunities.html", page=page, params=params, filter_args=_filter_args(params),
-        list_stages=LIST_STAGES, days_in_stage=queries.days_in_stage, today=local_today(), can_write=may_write(),
-        **filter_options())
+        "pipeline/opportunities.html",
+        page=page,
+        params=params,
+        filter_args=_filter_args(params),
+        list_stages=LIST_STAGES,
+        days_in_stage=queries.days_in_stage,
+        today=local_today(),
+        can_write=may_write(),
+        **filter_options(),
+    )
 
 
 # --- creating and editing ---------------------------------------------------------------------------
+
 
 def _structure_picker(form: OpportunityForm, activity: Activity | None) -> dict:
     """How the form offers the structure: fixed, chosen among the activity's, or by autocomplete."""
@@ -130,8 +170,12 @@ def _structure_picker(form: OpportunityForm, activity: Activity | None) -> dict:
 def _event_choices() -> list[tuple[str, str]]:
     """The events of the last year that took place, for "Événement concerné"."""
     return [("", "— Non précisé —")] + [
-        (str(e.id), f"{format_date(e.starts_at)} – {e.title}" + (f" ({e.department_code})" if e.department_code else ""))
-        for e in queries.past_source_events()]
+        (
+            str(e.id),
+            f"{format_date(e.starts_at)} – {e.title}" + (f" ({e.department_code})" if e.department_code else ""),
+        )
+        for e in queries.past_source_events()
+    ]
 
 
 def _prefill_from_activity(form: OpportunityForm, activity: Activity) -> None:
@@ -159,8 +203,7 @@ def opportunity_new():
         form.source.data, form.source_event_id.data = "evenement", str(int_arg("event_id"))
     form.source_event_id.choices = _event_choices()
     form.offer_id.choices = offer_choices(queries.offers_by_programme())
-    form.owner_id.choices = owner_choices(queries.owner_choices(),
-                                          blank="— Par défaut —")
+    form.owner_id.choices = owner_choices(queries.owner_choices(), blank="— Par défaut —")
     picker = _structure_picker(form, activity)
     if form.validate_on_submit():
         data = form_data(form)
@@ -175,8 +218,9 @@ def opportunity_new():
             flash("Opportunité créée.", "success")
             return redirect(url_for("pipeline.opportunity", opportunity_id=opportunity.id))
     status = 422 if request.method == "POST" else 200
-    return render_template("pipeline/opportunity_form.html", form=form, opportunity=None, picker=picker,
-                           activity=activity), status
+    return render_template(
+        "pipeline/opportunity_form.html", form=form, opportunity=None, picker=picker, activity=activity
+    ), status
 
 
 def _get_opportunity(opportunity_id: int) -> Opportunity:
@@ -195,25 +239,27 @@ def opportunity_edit(opportunity_id: int):
         form.version.data = opportunity.version
     if form.validate_on_submit():
         try:
-            services.update_opportunity(opportunity, form_data(form), user=current_user,
-                                        expected_version=version_of(form))
+            services.update_opportunity(
+                opportunity, form_data(form), user=current_user, expected_version=version_of(form)
+            )
         except ValidationFailed as error:
             db.session.rollback()
             apply_errors(form, error)
         except StaleEdit as error:
             db.session.rollback()
             flash(str(error), "error")
-            return render_template("pipeline/opportunity_form.html", form=form, opportunity=opportunity,
-                                   picker=None), 409
+            return render_template(
+                "pipeline/opportunity_form.html", form=form, opportunity=opportunity, picker=None
+            ), 409
         else:
             flash("Modifications enregistrées.", "success")
             return redirect(url_for("pipeline.opportunity", opportunity_id=opportunity.id))
     status = 422 if request.method == "POST" else 200
-    return render_template("pipeline/opportunity_form.html", form=form, opportunity=opportunity,
-                           picker=None), status
+    return render_template("pipeline/opportunity_form.html", form=form, opportunity=opportunity, picker=None), status
 
 
 # --- one opportunity and its stage changes ----------------------------------------------------------
+
 
 def _activity_url(activity_id: int | None) -> str | None:
     if not activity_id:
@@ -236,20 +282,36 @@ def opportunity(opportunity_id: int):
     direct = sorted((t for t in targets if t not in NEEDS_REASON), key=lambda t: (rank[t] < current, rank[t]))
     chosen = request.args.get("etape")
     return render_template(
-        "pipeline/opportunity.html", opportunity=opportunity, activity=activity,
-        activity_url=_activity_url(activity.id if activity else None), sources=SOURCES, stages=STAGES,
-        direct_targets=direct, backward_targets=[t for t in direct if rank[t] < current],
-        reason_targets=[t for t in targets if t in NEEDS_REASON], chosen_stage=chosen if chosen in NEEDS_REASON else None,
-        reasons=queries.active_loss_reasons(), days=queries.days_in_stage(opportunity),
-        changes=opportunity.changes)
+        "pipeline/opportunity.html",
+        opportunity=opportunity,
+        activity=activity,
+        activity_url=_activity_url(activity.id if activity else None),
+        sources=SOURCES,
+        stages=STAGES,
+        direct_targets=direct,
+        backward_targets=[t for t in direct if rank[t] < current],
+        reason_targets=[t for t in targets if t in NEEDS_REASON],
+        chosen_stage=chosen if chosen in NEEDS_REASON else None,
+        reasons=queries.active_loss_reasons(),
+        days=queries.days_in_stage(opportunity),
+        changes=opportunity.changes,
+    )
 
 
 def _stage_reply(opportunity: Opportunity, message: str, link: dict | None = None):
     if wants_json():
         _, filters = _opportunity_params()
-        return jsonify({"ok": True, "stage": opportunity.stage, "stage_label": opportunity.stage_label,
-                        "version": opportunity.version, "message": message, "link": link,
-                        "counts": queries.column_counts(filters)})
+        return jsonify(
+            {
+                "ok": True,
+                "stage": opportunity.stage,
+                "stage_label": opportunity.stage_label,
+                "version": opportunity.version,
+                "message": message,
+                "link": link,
+                "counts": queries.column_counts(filters),
+            }
+        )
     if link:
         flash(Markup('{} <a href="{}">{}</a>').format(message, link["href"], link["label"]), "success")
     else:
@@ -273,9 +335,14 @@ def opportunity_stage(opportunity_id: int):
     if version and not (version.isdigit() and len(version) < 10):
         return _stage_refused(opportunity, stage, {"version": "Version invalide : rechargez la page."}, 422)
     try:
-        services.change_stage(opportunity, stage, user=current_user, reason_id=request.form.get("reason_id"),
-                              comment=request.form.get("comment"),
-                              expected_version=int(version) if version else None)
+        services.change_stage(
+            opportunity,
+            stage,
+            user=current_user,
+            reason_id=request.form.get("reason_id"),
+            comment=request.form.get("comment"),
+            expected_version=int(version) if version else None,
+        )
     except ValidationFailed as error:
         db.session.rollback()
         return _stage_refused(opportunity, stage, error.errors, 422)
@@ -284,9 +351,14 @@ def opportunity_stage(opportunity_id: int):
         return _stage_refused(opportunity, stage, {"version": str(error)}, 409)
     if opportunity.stage == "gagnee":
         # The project is the won_opportunity_project rule's, a few seconds later: it shows on the structure.
-        return _stage_reply(opportunity, "Opportunité gagnée : le projet est en cours de création.",
-                            {"href": url_for("structures.show", structure_id=opportunity.structure_id) + "#projets",
-                             "label": "Voir les projets de la structure"})
+        return _stage_reply(
+            opportunity,
+            "Opportunité gagnée : le projet est en cours de création.",
+            {
+                "href": url_for("structures.show", structure_id=opportunity.structure_id) + "#projets",
+                "label": "Voir les projets de la structure",
+            },
+        )
     return _stage_reply(opportunity, f"Opportunité passée en « {opportunity.stage_label} ».")
 
 

@@ -1,28 +1,35 @@
 """Opportunities through their stages, projects and milestones, engagement per programme."""
+
 from __future__ import annotations
 
-from datetime import date, timedelta, timezone
+from datetime import UTC, date, timedelta
 
 from sqlalchemy import func, select, update
 
-from crm.platform.concurrency import StaleEdit, commit_changes
-from crm.platform.dates import local_date, local_today
 from crm.accounts.models import User
-from crm.accounts.services import department_animator
 from crm.accounts.permissions import can_edit_structure
+from crm.accounts.services import department_animator
 from crm.activities.models import Activity
-from crm.platform.events import record_change
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
-from crm.platform.extensions import db
 from crm.pipeline.models import (
-    ENGAGED_STATUSES, OPEN_STAGES, PROJECT_STATUSES, SOURCES, LossReason, Milestone, Opportunity, Project,
+    ENGAGED_STATUSES,
+    OPEN_STAGES,
+    PROJECT_STATUSES,
+    SOURCES,
+    LossReason,
+    Milestone,
+    Opportunity,
+    Project,
     StageChange,
 )
 from crm.pipeline.stages import transition_error
+from crm.platform.concurrency import StaleEdit, commit_changes
+from crm.platform.dates import local_date, local_today
+from crm.platform.events import record_change
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
 from crm.referential.models import Offer
 from crm.structures.models import Structure
-
 
 MAX_ID = 2**31 - 1
 
@@ -76,7 +83,7 @@ def _source_event(value, source: str, errors: dict):
         errors["source_event_id"] = "Un événement d'origine suppose l'origine « Événement »."
     elif event.status in ("brouillon", "annule"):
         errors["source_event_id"] = "Cet événement n'a pas eu lieu (brouillon ou annulé)."
-    elif event.starts_at.replace(tzinfo=event.starts_at.tzinfo or timezone.utc) > utcnow():  # SQLite: naive UTC
+    elif event.starts_at.replace(tzinfo=event.starts_at.tzinfo or UTC) > utcnow():  # SQLite: naive UTC
         errors["source_event_id"] = "Cet événement n'a pas encore commencé."
     else:
         return event
@@ -91,21 +98,34 @@ def default_owner(structure: Structure, creator: User) -> User:
 
 
 def opportunity_payload(opportunity: Opportunity) -> dict:
-    return {"opportunity_id": opportunity.id, "structure_id": opportunity.structure_id,
-            "department": opportunity.department_code,
-            "sector": opportunity.structure.sector.code if opportunity.structure.sector else None,
-            "programme_id": opportunity.programme_id, "offer_id": opportunity.offer_id,
-            "owner_id": opportunity.owner_id, "source": opportunity.source, "stage": opportunity.stage,
-            "identified_on": opportunity.identified_on}
+    return {
+        "opportunity_id": opportunity.id,
+        "structure_id": opportunity.structure_id,
+        "department": opportunity.department_code,
+        "sector": opportunity.structure.sector.code if opportunity.structure.sector else None,
+        "programme_id": opportunity.programme_id,
+        "offer_id": opportunity.offer_id,
+        "owner_id": opportunity.owner_id,
+        "source": opportunity.source,
+        "stage": opportunity.stage,
+        "identified_on": opportunity.identified_on,
+    }
 
 
 def project_payload(project: Project) -> dict:
-    return {"project_id": project.id, "structure_id": project.structure_id,
-            "department": project.department_code,
-            "sector": project.structure.sector.code if project.structure.sector else None,
-            "programme_id": project.programme_id, "offer_id": project.offer_id,
-            "opportunity_id": project.opportunity_id, "status": project.status,
-            "started_on": project.started_on, "ended_on": project.ended_on, "owner_id": project.owner_id}
+    return {
+        "project_id": project.id,
+        "structure_id": project.structure_id,
+        "department": project.department_code,
+        "sector": project.structure.sector.code if project.structure.sector else None,
+        "programme_id": project.programme_id,
+        "offer_id": project.offer_id,
+        "opportunity_id": project.opportunity_id,
+        "status": project.status,
+        "started_on": project.started_on,
+        "ended_on": project.ended_on,
+        "owner_id": project.owner_id,
+    }
 
 
 MAX_PAST_DAYS = 366 * 3
@@ -129,8 +149,15 @@ def create_opportunity(data: dict, *, user: User, commit: bool = True) -> Opport
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
     offer = _offer(data.get("offer_id"), errors)
-    title = text(data.get("title"), errors, "title", max_length=200, one_line=True, required=True,
-                 message="Donnez un titre à l'opportunité.")
+    title = text(
+        data.get("title"),
+        errors,
+        "title",
+        max_length=200,
+        one_line=True,
+        required=True,
+        message="Donnez un titre à l'opportunité.",
+    )
     need = text(data.get("need"), errors, "need", max_length=20000)
     source = data.get("source") or "visite"
     if source not in SOURCES:
@@ -142,33 +169,57 @@ def create_opportunity(data: dict, *, user: User, commit: bool = True) -> Opport
     activity = db.session.get(Activity, activity_id) if activity_id else None
     if activity_id and activity is None:
         errors["source_activity_id"] = "Activité inconnue."
-    elif activity is not None and structure is not None \
-            and structure.id not in {s.id for s in activity.structures}:
+    elif activity is not None and structure is not None and structure.id not in {s.id for s in activity.structures}:
         errors["source_activity_id"] = "Cette activité ne concerne pas la structure de l'opportunité."
     event = _source_event(data.get("source_event_id"), source, errors)
     if errors:
         raise ValidationFailed(errors)
     opportunity = Opportunity(
-        structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
-        department_code=structure.department_code, title=title, need=need,
-        source=source, source_activity_id=activity_id, source_event_id=event.id if event else None, owner_id=(owner or default_owner(structure, user)).id,
-        expected_on=expected_on, stage="identifiee", identified_on=identified_on, created_by_id=user.id,
-        stage_changed_at=utcnow())
+        structure_id=structure.id,
+        offer_id=offer.id,
+        programme_id=offer.programme_id,
+        department_code=structure.department_code,
+        title=title,
+        need=need,
+        source=source,
+        source_activity_id=activity_id,
+        source_event_id=event.id if event else None,
+        owner_id=(owner or default_owner(structure, user)).id,
+        expected_on=expected_on,
+        stage="identifiee",
+        identified_on=identified_on,
+        created_by_id=user.id,
+        stage_changed_at=utcnow(),
+    )
     db.session.add(opportunity)
     db.session.flush()
-    db.session.add(StageChange(opportunity_id=opportunity.id, from_stage=None, to_stage="identifiee",
-                               changed_by_id=user.id, changed_at=opportunity.stage_changed_at))
+    db.session.add(
+        StageChange(
+            opportunity_id=opportunity.id,
+            from_stage=None,
+            to_stage="identifiee",
+            changed_by_id=user.id,
+            changed_at=opportunity.stage_changed_at,
+        )
+    )
     db.session.refresh(opportunity)
-    record_change(entity_type="opportunity", entity_id=opportunity.id, action="create",
-                  changes={"title": [None, title], "stage": [None, "identifiee"]},
-                  event_type="opportunity.created", payload=opportunity_payload(opportunity), user_id=user.id)
+    record_change(
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        action="create",
+        changes={"title": [None, title], "stage": [None, "identifiee"]},
+        event_type="opportunity.created",
+        payload=opportunity_payload(opportunity),
+        user_id=user.id,
+    )
     if commit:
         db.session.commit()
     return opportunity
 
 
-def update_opportunity(opportunity: Opportunity, data: dict, *, user: User,
-                       expected_version: int | None = None, commit: bool = True) -> Opportunity:
+def update_opportunity(
+    opportunity: Opportunity, data: dict, *, user: User, expected_version: int | None = None, commit: bool = True
+) -> Opportunity:
     """Edit title, need, owner and expected date (the stage moves through ``change_stage``).
 
     ``commit=False`` leaves the change in the session, so that the API can edit and move
@@ -178,8 +229,15 @@ def update_opportunity(opportunity: Opportunity, data: dict, *, user: User,
         raise StaleEdit("Cette opportunité a été modifiée entre-temps. Rechargez la page.")
     errors: dict[str, str] = {}
     values = {
-        "title": text(data.get("title", opportunity.title), errors, "title", max_length=200, one_line=True, required=True,
-                      message="Donnez un titre à l'opportunité."),
+        "title": text(
+            data.get("title", opportunity.title),
+            errors,
+            "title",
+            max_length=200,
+            one_line=True,
+            required=True,
+            message="Donnez un titre à l'opportunité.",
+        ),
         "need": text(data.get("need", opportunity.need), errors, "need", max_length=20000),
         "expected_on": parse_date(data.get("expected_on", opportunity.expected_on), errors, "expected_on"),
     }
@@ -194,16 +252,30 @@ def update_opportunity(opportunity: Opportunity, data: dict, *, user: User,
         return opportunity
     for key, value in values.items():
         setattr(opportunity, key, value)
-    record_change(entity_type="opportunity", entity_id=opportunity.id, action="update", changes=changes,
-                  event_type="opportunity.updated", payload=opportunity_payload(opportunity), user_id=user.id)
+    record_change(
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        action="update",
+        changes=changes,
+        event_type="opportunity.updated",
+        payload=opportunity_payload(opportunity),
+        user_id=user.id,
+    )
     if commit:
         commit_changes()
     return opportunity
 
 
-def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_id=None,
-                 comment: str | None = None, expected_version: int | None = None,
-                 commit: bool = True) -> Opportunity:
+def change_stage(
+    opportunity: Opportunity,
+    to_stage: str,
+    *,
+    user: User,
+    reason_id=None,
+    comment: str | None = None,
+    expected_version: int | None = None,
+    commit: bool = True,
+) -> Opportunity:
     """Move an opportunity. A won one becomes a project through the ``won_opportunity_project`` workflow
     rule (:func:`start_won_project`), a few seconds later."""
     errors: dict[str, str] = {}
@@ -227,32 +299,75 @@ def change_stage(opportunity: Opportunity, to_stage: str, *, user: User, reason_
     opportunity.stage_changed_at = now
     opportunity.loss_reason_id = reason.id if to_stage in ("perdue", "abandonnee") else None
     opportunity.closed_on = local_date(now) if to_stage not in OPEN_STAGES else None
-    db.session.add(StageChange(opportunity_id=opportunity.id, from_stage=from_stage, to_stage=to_stage,
-                               changed_at=now, changed_by_id=user.id, reason_id=opportunity.loss_reason_id,
-                               comment=comment))
-    payload = {**opportunity_payload(opportunity), "from_stage": from_stage, "to_stage": to_stage,
-               "changed_at": now, "reason_id": opportunity.loss_reason_id}
-    record_change(entity_type="opportunity", entity_id=opportunity.id, action="update",
-                  changes={"stage": [from_stage, to_stage]}, event_type="opportunity.stage_changed",
-                  payload=payload, user_id=user.id)
+    db.session.add(
+        StageChange(
+            opportunity_id=opportunity.id,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            changed_at=now,
+            changed_by_id=user.id,
+            reason_id=opportunity.loss_reason_id,
+            comment=comment,
+        )
+    )
+    payload = {
+        **opportunity_payload(opportunity),
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "changed_at": now,
+        "reason_id": opportunity.loss_reason_id,
+    }
+    record_change(
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        action="update",
+        changes={"stage": [from_stage, to_stage]},
+        event_type="opportunity.stage_changed",
+        payload=payload,
+        user_id=user.id,
+    )
     if commit:
         commit_changes()
     return opportunity
 
 
-def _add_project(*, structure: Structure, offer: Offer, title: str, owner_id: int | None, user_id: int | None,
-                 opportunity: Opportunity | None = None, started_on: date | None = None,
-                 notes: str | None = None, origin: str | None = None) -> Project:
-    project = Project(structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id,
-                      department_code=structure.department_code,
-                      opportunity_id=opportunity.id if opportunity else None, title=title, status="en_cours",
-                      started_on=started_on or local_today(), owner_id=owner_id, notes=notes)
+def _add_project(
+    *,
+    structure: Structure,
+    offer: Offer,
+    title: str,
+    owner_id: int | None,
+    user_id: int | None,
+    opportunity: Opportunity | None = None,
+    started_on: date | None = None,
+    notes: str | None = None,
+    origin: str | None = None,
+) -> Project:
+    project = Project(
+        structure_id=structure.id,
+        offer_id=offer.id,
+        programme_id=offer.programme_id,
+        department_code=structure.department_code,
+        opportunity_id=opportunity.id if opportunity else None,
+        title=title,
+        status="en_cours",
+        started_on=started_on or local_today(),
+        owner_id=owner_id,
+        notes=notes,
+    )
     db.session.add(project)
     db.session.flush()
     db.session.refresh(project)
-    record_change(entity_type="project", entity_id=project.id, action="create",
-                  changes={"title": [None, title], "status": [None, "en_cours"]}, event_type="project.created",
-                  payload=project_payload(project), user_id=user_id, origin=origin)
+    record_change(
+        entity_type="project",
+        entity_id=project.id,
+        action="create",
+        changes={"title": [None, title], "status": [None, "en_cours"]},
+        event_type="project.created",
+        payload=project_payload(project),
+        user_id=user_id,
+        origin=origin,
+    )
     return project
 
 
@@ -264,9 +379,16 @@ def start_won_project(opportunity: Opportunity, *, user_id: int | None, origin: 
         return None
     if db.session.scalar(select(Project.id).where(Project.opportunity_id == opportunity.id)) is not None:
         return None
-    return _add_project(structure=opportunity.structure, offer=opportunity.offer, title=opportunity.title,
-                        owner_id=opportunity.owner_id, opportunity=opportunity, user_id=user_id, origin=origin,
-                        started_on=opportunity.closed_on)
+    return _add_project(
+        structure=opportunity.structure,
+        offer=opportunity.offer,
+        title=opportunity.title,
+        owner_id=opportunity.owner_id,
+        opportunity=opportunity,
+        user_id=user_id,
+        origin=origin,
+        started_on=opportunity.closed_on,
+    )
 
 
 def create_project(data: dict, *, user: User, commit: bool = True) -> Project:
@@ -274,15 +396,29 @@ def create_project(data: dict, *, user: User, commit: bool = True) -> Project:
     errors: dict[str, str] = {}
     structure = _structure_for(user, data.get("structure_id"), errors)
     offer = _offer(data.get("offer_id"), errors)
-    title = text(data.get("title"), errors, "title", max_length=200, one_line=True, required=True,
-                 message="Donnez un titre au projet.")
+    title = text(
+        data.get("title"),
+        errors,
+        "title",
+        max_length=200,
+        one_line=True,
+        required=True,
+        message="Donnez un titre au projet.",
+    )
     started_on = parse_date(data.get("started_on"), errors, "started_on")
     notes = text(data.get("notes"), errors, "notes", max_length=20000)
     owner = _user(data.get("owner_id"), errors, "owner_id")
     if errors:
         raise ValidationFailed(errors)
-    project = _add_project(structure=structure, offer=offer, title=title, user_id=user.id, started_on=started_on,
-                           owner_id=(owner or default_owner(structure, user)).id, notes=notes)
+    project = _add_project(
+        structure=structure,
+        offer=offer,
+        title=title,
+        user_id=user.id,
+        started_on=started_on,
+        owner_id=(owner or default_owner(structure, user)).id,
+        notes=notes,
+    )
     if commit:
         db.session.commit()
     return project
@@ -297,11 +433,17 @@ def update_project(project: Project, data: dict, *, user: User, expected_version
     if status not in PROJECT_STATUSES:
         errors["status"] = "Statut inconnu."
     values = {
-        "title": text(data.get("title", project.title), errors, "title", max_length=200, one_line=True, required=True,
-                      message="Donnez un titre au projet."),
+        "title": text(
+            data.get("title", project.title),
+            errors,
+            "title",
+            max_length=200,
+            one_line=True,
+            required=True,
+            message="Donnez un titre au projet.",
+        ),
         "notes": text(data.get("notes", project.notes), errors, "notes", max_length=20000),
-        "started_on": parse_date(data.get("started_on", project.started_on), errors, "started_on",
-                                 required=True),
+        "started_on": parse_date(data.get("started_on", project.started_on), errors, "started_on", required=True),
         "ended_on": parse_date(data.get("ended_on", project.ended_on), errors, "ended_on"),
         "status": status,
     }
@@ -320,26 +462,39 @@ def update_project(project: Project, data: dict, *, user: User, expected_version
     for key, value in values.items():
         setattr(project, key, value)
     event = "project.status_changed" if old_status != project.status else "project.updated"
-    record_change(entity_type="project", entity_id=project.id, action="update", changes=changes,
-                  event_type=event, payload={**project_payload(project), "from_status": old_status},
-                  user_id=user.id)
+    record_change(
+        entity_type="project",
+        entity_id=project.id,
+        action="update",
+        changes=changes,
+        event_type=event,
+        payload={**project_payload(project), "from_status": old_status},
+        user_id=user.id,
+    )
     commit_changes()
     return project
 
 
 def add_milestone(project: Project, data: dict, *, user: User, commit: bool = True) -> Milestone:
     errors: dict[str, str] = {}
-    label = text(data.get("label"), errors, "label", max_length=200, one_line=True, required=True,
-                 message="Décrivez le jalon.")
+    label = text(
+        data.get("label"), errors, "label", max_length=200, one_line=True, required=True, message="Décrivez le jalon."
+    )
     due_on = parse_date(data.get("due_on"), errors, "due_on")
     if errors:
         raise ValidationFailed(errors)
     milestone = Milestone(project_id=project.id, label=label, due_on=due_on)
     db.session.add(milestone)
     db.session.flush()
-    record_change(entity_type="project", entity_id=project.id, action="update",
-                  changes={"jalon": [None, label]}, event_type="project.milestone_added",
-                  payload={**project_payload(project), "milestone_id": milestone.id}, user_id=user.id)
+    record_change(
+        entity_type="project",
+        entity_id=project.id,
+        action="update",
+        changes={"jalon": [None, label]},
+        event_type="project.milestone_added",
+        payload={**project_payload(project), "milestone_id": milestone.id},
+        user_id=user.id,
+    )
     if commit:
         db.session.commit()
     return milestone
@@ -349,10 +504,15 @@ def set_milestone_done(milestone: Milestone, done: bool, *, user: User) -> Miles
     if (milestone.done_on is not None) == done:
         return milestone
     milestone.done_on = local_today() if done else None
-    record_change(entity_type="project", entity_id=milestone.project_id, action="update",
-                  changes={"jalon": [milestone.label, "atteint" if done else "à faire"]},
-                  event_type="project.milestone_done" if done else "project.milestone_reopened",
-                  payload={**project_payload(milestone.project), "milestone_id": milestone.id}, user_id=user.id)
+    record_change(
+        entity_type="project",
+        entity_id=milestone.project_id,
+        action="update",
+        changes={"jalon": [milestone.label, "atteint" if done else "à faire"]},
+        event_type="project.milestone_done" if done else "project.milestone_reopened",
+        payload={**project_payload(milestone.project), "milestone_id": milestone.id},
+        user_id=user.id,
+    )
     db.session.commit()
     return milestone
 
@@ -360,8 +520,10 @@ def set_milestone_done(milestone: Milestone, done: bool, *, user: User) -> Miles
 def engagements(structure_id: int) -> list[dict]:
     """Programmes the structure is engaged in (a project in progress or finished), with their projects."""
     projects = db.session.scalars(
-        select(Project).where(Project.structure_id == structure_id, Project.status.in_(ENGAGED_STATUSES))
-        .order_by(Project.programme_id, Project.started_on)).all()
+        select(Project)
+        .where(Project.structure_id == structure_id, Project.status.in_(ENGAGED_STATUSES))
+        .order_by(Project.programme_id, Project.started_on)
+    ).all()
     by_programme: dict[int, dict] = {}
     for project in projects:
         entry = by_programme.setdefault(project.programme_id, {"programme": project.programme, "projects": []})
@@ -370,8 +532,7 @@ def engagements(structure_id: int) -> list[dict]:
 
 
 def opportunity_counts_by_stage(clauses: list) -> dict[str, int]:
-    rows = db.session.execute(select(Opportunity.stage, func.count()).where(*clauses)
-                              .group_by(Opportunity.stage)).all()
+    rows = db.session.execute(select(Opportunity.stage, func.count()).where(*clauses).group_by(Opportunity.stage)).all()
     return {stage: count for stage, count in rows}
 
 

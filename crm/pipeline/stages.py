@@ -7,6 +7,7 @@ identifiée -> qualifiée -> proposée -> gagnée, or perdue / abandonnée with 
 - "perdue" and "abandonnée" need a reason from the editable list.
 - A won, lost or abandoned opportunity is closed: it does not move any more.
 """
+
 from __future__ import annotations
 
 from crm.pipeline.models import CLOSED_STAGES, OPEN_STAGES, STAGES
@@ -19,8 +20,7 @@ def transition_error(from_stage: str, to_stage: str, reason_id: int | None) -> s
     if to_stage not in STAGES:
         return f"Étape inconnue : {to_stage}. Étapes possibles : {', '.join(STAGES)}."
     if from_stage in CLOSED_STAGES:
-        return (f"Cette opportunité est close ({STAGES[from_stage].lower()}) : "
-                "son étape ne peut plus changer.")
+        return f"Cette opportunité est close ({STAGES[from_stage].lower()}) : son étape ne peut plus changer."
     if from_stage == to_stage:
         return f"L'opportunité est déjà à l'étape « {STAGES[to_stage]} »."
     if to_stage in NEEDS_REASON and not reason_id:

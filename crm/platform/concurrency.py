@@ -3,6 +3,7 @@
 Versioned records (``version_id_col``) make SQLAlchemy raise ``StaleDataError`` when the row changed under
 the edit; the services turn it into :class:`StaleEdit`, which the pages and the API show as a conflict.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm.exc import StaleDataError

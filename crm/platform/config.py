@@ -5,6 +5,7 @@ Every setting has a documented default in README.md. Outside development
 the environment; in development one is generated once and kept under
 ``instance/`` so that sessions survive restarts.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,7 @@ def normalise_database_url(url: str) -> str:
     """Make plain ``postgresql://`` URLs use psycopg 3, the driver we ship."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -63,8 +64,10 @@ def _mail_settings(organisation_name: str) -> dict:
     """SMTP settings. Without SMTP_HOST, messages are kept in the database (and logged), never dropped."""
     starttls, ssl = _env_bool("SMTP_STARTTLS", False), _env_bool("SMTP_SSL", False)
     if starttls and ssl:
-        raise ConfigError("SMTP_STARTTLS and SMTP_SSL are exclusive: STARTTLS upgrades a plain connection "
-                          "(port 587), SSL opens an encrypted one (port 465)")
+        raise ConfigError(
+            "SMTP_STARTTLS and SMTP_SSL are exclusive: STARTTLS upgrades a plain connection "
+            "(port 587), SSL opens an encrypted one (port 465)"
+        )
     host = os.environ.get("SMTP_HOST", "").strip()
     return {
         "SMTP_HOST": host,
@@ -86,7 +89,7 @@ def load_config(overrides: dict | None = None) -> dict:
     secret = os.environ.get("SECRET_KEY")
     if not secret:
         if not development:
-            raise ConfigError("SECRET_KEY must be set outside development (CRM_ENV=%s)" % env)
+            raise ConfigError(f"SECRET_KEY must be set outside development (CRM_ENV={env})")
         secret = _development_secret_key()
     database_url = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{instance_dir() / 'maillage.sqlite3'}")

@@ -1,4 +1,5 @@
 """Error pages in French for the UI, JSON errors for the API."""
+
 from __future__ import annotations
 
 from flask import jsonify, redirect, render_template, request, url_for
@@ -24,9 +25,7 @@ MESSAGES = {
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 # Under /api/ the wording speaks of resources and request bodies, not of pages and files.
@@ -39,8 +38,14 @@ API_MESSAGES = {
 
 def json_error(status: int, message: str | None = None, fields: dict | None = None, extra: dict | None = None):
     """``{"error": {"status", "message", "fields"}}``: ``fields`` maps each refused field to a French message."""
-    body = {"error": {"status": status, "message": message or MESSAGES.get(status, "Erreur."),
-                      "fields": fields or {}, **(extra or {})}}
+    body = {
+        "error": {
+            "status": status,
+            "message": message or MESSAGES.get(status, "Erreur."),
+            "fields": fields or {},
+            **(extra or {}),
+        }
+    }
     return jsonify(body), status
 
 

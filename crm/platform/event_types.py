@@ -5,6 +5,7 @@ A consumer (a workflow rule, the indicators' read model) subscribes to these nam
 nowhere here is refused at the write (:func:`require_known`), so a typo or a renamed type fails where
 it is made instead of leaving its consumers silently without events.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,19 +26,90 @@ class UnknownEventType(ValueError):
 # The payloads shared by the events of one record (the *_payload functions of each domain).
 STRUCTURE = ("structure_id", "finess_et", "department", "sector", "category", "is_open")
 CONTACT = ("contact_id", "structure_id", "department", "consent")
-OPPORTUNITY = ("opportunity_id", "structure_id", "department", "sector", "programme_id", "offer_id", "owner_id",
-               "source", "stage", "identified_on")
-PROJECT = ("project_id", "structure_id", "department", "sector", "programme_id", "offer_id", "opportunity_id",
-           "status", "started_on", "ended_on", "owner_id")
-TASK = ("task_id", "owner_id", "structure_id", "department", "due_on", "source", "opportunity_id", "project_id",
-        "activity_id", "event_id", "done_at", "done_by_id")
-ACTIVITY = ("activity_id", "kind", "occurred_on", "is_information", "author_id", "structures", "programme_ids",
-            "offer_ids")
-EVENT = ("event_id", "event_type", "department", "programme_ids", "offer_ids", "series_id", "status", "starts_at",
-         "ends_at", "capacity", "organiser_id", "sequence")
-REGISTRATION = ("event_id", "event_type", "department", "programme_ids", "offer_ids", "series_id", "starts_at",
-                "ends_at", "structure_department", "structure_sector", "registration_id", "status", "source",
-                "structure_id", "contact_id", "registered_at", "cancelled_at", "promoted_at", "attended_at")
+OPPORTUNITY = (
+    "opportunity_id",
+    "structure_id",
+    "department",
+    "sector",
+    "programme_id",
+    "offer_id",
+    "owner_id",
+    "source",
+    "stage",
+    "identified_on",
+)
+PROJECT = (
+    "project_id",
+    "structure_id",
+    "department",
+    "sector",
+    "programme_id",
+    "offer_id",
+    "opportunity_id",
+    "status",
+    "started_on",
+    "ended_on",
+    "owner_id",
+)
+TASK = (
+    "task_id",
+    "owner_id",
+    "structure_id",
+    "department",
+    "due_on",
+    "source",
+    "opportunity_id",
+    "project_id",
+    "activity_id",
+    "event_id",
+    "done_at",
+    "done_by_id",
+)
+ACTIVITY = (
+    "activity_id",
+    "kind",
+    "occurred_on",
+    "is_information",
+    "author_id",
+    "structures",
+    "programme_ids",
+    "offer_ids",
+)
+EVENT = (
+    "event_id",
+    "event_type",
+    "department",
+    "programme_ids",
+    "offer_ids",
+    "series_id",
+    "status",
+    "starts_at",
+    "ends_at",
+    "capacity",
+    "organiser_id",
+    "sequence",
+)
+REGISTRATION = (
+    "event_id",
+    "event_type",
+    "department",
+    "programme_ids",
+    "offer_ids",
+    "series_id",
+    "starts_at",
+    "ends_at",
+    "structure_department",
+    "structure_sector",
+    "registration_id",
+    "status",
+    "source",
+    "structure_id",
+    "contact_id",
+    "registered_at",
+    "cancelled_at",
+    "promoted_at",
+    "attended_at",
+)
 USER = ("user_id", "role", "departments")
 
 
@@ -51,13 +123,16 @@ EVENT_TYPES: dict[str, EventType] = {
     "contact.updated": EventType(CONTACT, "A contact's details or consent changed."),
     "contact.deleted": EventType(CONTACT, "A contact was deleted."),
     "contact.erased": EventType(CONTACT, "A contact's personal data was erased at their request (GDPR)."),
-    "import_run.closures_confirmed": EventType(("import_run_id", "confirmed_closures"),
-                                               "An admin confirmed the closures a FINESS import held back."),
+    "import_run.closures_confirmed": EventType(
+        ("import_run_id", "confirmed_closures"), "An admin confirmed the closures a FINESS import held back."
+    ),
     # Pipeline
     "opportunity.created": EventType(OPPORTUNITY, "A need was identified at a structure."),
     "opportunity.updated": EventType(OPPORTUNITY, "An opportunity's fields changed, not its stage."),
-    "opportunity.stage_changed": EventType(OPPORTUNITY + ("from_stage", "to_stage", "changed_at", "reason_id"),
-                                           "An opportunity moved from one stage to another (won, lost...)."),
+    "opportunity.stage_changed": EventType(
+        OPPORTUNITY + ("from_stage", "to_stage", "changed_at", "reason_id"),
+        "An opportunity moved from one stage to another (won, lost...).",
+    ),
     "project.created": EventType(PROJECT, "A project started (often from a won opportunity)."),
     "project.updated": EventType(PROJECT + ("from_status",), "A project's fields changed, not its status."),
     "project.status_changed": EventType(PROJECT + ("from_status",), "A project's status changed (done, abandoned...)."),
@@ -73,26 +148,41 @@ EVENT_TYPES: dict[str, EventType] = {
     "task.done": EventType(TASK, "A task was marked done."),
     "task.reopened": EventType(TASK, "A done task was reopened."),
     # Events (the agency's meetings, webinars, workshops)
-    "event.created": EventType(EVENT + ("duplicated_from",),
-                               "An event was created, or duplicated from another (`duplicated_from`)."),
+    "event.created": EventType(
+        EVENT + ("duplicated_from",), "An event was created, or duplicated from another (`duplicated_from`)."
+    ),
     "event.changed": EventType(EVENT + ("fields",), "An event's fields changed; `fields` lists them."),
     "event.published": EventType(EVENT + ("from_status",), "An event was published: registrations open."),
     "event.ended": EventType(EVENT + ("from_status",), "An event was closed after it took place."),
     "event.cancelled": EventType(EVENT + ("from_status",), "An event was cancelled."),
-    "event.survey_sent": EventType(("event_id", "registration_ids"),
-                                   "The satisfaction survey was sent to an event's attendees."),
-    "event.registrants_anonymised": EventType(("event_id", "registration_ids", "retention_months"),
-                                              "An event's registrants were anonymised after the retention period."),
+    "event.survey_sent": EventType(
+        ("event_id", "registration_ids"), "The satisfaction survey was sent to an event's attendees."
+    ),
+    "event.registrants_anonymised": EventType(
+        ("event_id", "registration_ids", "retention_months"),
+        "An event's registrants were anonymised after the retention period.",
+    ),
     "registration.created": EventType(REGISTRATION, "Someone registered to an event with a seat."),
     "registration.waitlisted": EventType(REGISTRATION, "Someone registered to a full event: on the waiting list."),
     "registration.promoted": EventType(REGISTRATION, "A waiting-list registration got a freed seat."),
     "registration.cancelled": EventType(REGISTRATION + ("from_status",), "A registration was cancelled."),
-    "registration.matched": EventType(("event_id", "registration_id", "status", "structure_id", "contact_id",
-                                       "structure_department", "structure_sector", "how"),
-                                      "A registration was linked to its structure or contact (`how`: by hand, auto)."),
+    "registration.matched": EventType(
+        (
+            "event_id",
+            "registration_id",
+            "status",
+            "structure_id",
+            "contact_id",
+            "structure_department",
+            "structure_sector",
+            "how",
+        ),
+        "A registration was linked to its structure or contact (`how`: by hand, auto).",
+    ),
     "registration.resend_requested": EventType(REGISTRATION, "A registrant asked for their confirmation again."),
-    "attendance.recorded": EventType(REGISTRATION + ("from_status",),
-                                     "A registrant's attendance was recorded (present or absent)."),
+    "attendance.recorded": EventType(
+        REGISTRATION + ("from_status",), "A registrant's attendance was recorded (present or absent)."
+    ),
     "survey.answered": EventType(REGISTRATION + ("useful", "score"), "An attendee answered the satisfaction survey."),
     # Mail, accounts, referential, the platform itself
     "email.resend_requested": EventType(("email_message_id", "kind"), "An admin asked to send a failed email again."),
@@ -111,7 +201,8 @@ def require_known(event_type: str) -> None:
     if event_type not in EVENT_TYPES:
         raise UnknownEventType(
             f"Unknown domain event type {event_type!r}: declare it in crm/platform/event_types.py (EVENT_TYPES) "
-            "with its payload's fields and meaning before writing it.")
+            "with its payload's fields and meaning before writing it."
+        )
 
 
 def declare(name: str, fields: tuple[str, ...], meaning: str) -> None:

@@ -3,6 +3,7 @@
 Services call :func:`record_change` before committing; the change, the audit
 entry and the outbox event then share one transaction.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -14,9 +15,9 @@ from flask_login import current_user
 from sqlalchemy import bindparam, insert
 
 from crm.platform.event_types import require_known
+from crm.platform.extensions import db
 from crm.platform.locking import is_postgresql
 from crm.platform.models import AuditEntry, OutboxEvent, utcnow
-from crm.platform.extensions import db
 
 # Core inserts, not ORM objects: every change writes these two rows, and the ORM's unit of work
 # (objects, identity map, a flush) cost more CPU than the change itself on the hot API paths.
@@ -93,20 +94,33 @@ def record_change(
     user_id = user_id if user_id is not None else acting_user_id()
     now = utcnow()
     audit_entry = {
-        "at": now, "user_id": user_id, "origin": origin, "entity_type": entity_type, "entity_id": entity_id,
-        "action": action, "changes": _jsonable(changes or {}),
-        "parent_type": parent[0] if parent else None, "parent_id": parent[1] if parent else None,
+        "at": now,
+        "user_id": user_id,
+        "origin": origin,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "action": action,
+        "changes": _jsonable(changes or {}),
+        "parent_type": parent[0] if parent else None,
+        "parent_id": parent[1] if parent else None,
     }
     event = {
-        "type": event_type, "aggregate_type": entity_type, "aggregate_id": entity_id,
-        "payload": {k: _jsonable(v) for k, v in payload.items()}, "actor_id": user_id, "created_at": now,
-        "processed_at": None, "attempts": 0, "last_error": None,
+        "type": event_type,
+        "aggregate_type": entity_type,
+        "aggregate_id": entity_id,
+        "payload": {k: _jsonable(v) for k, v in payload.items()},
+        "actor_id": user_id,
+        "created_at": now,
+        "processed_at": None,
+        "attempts": 0,
+        "last_error": None,
     }
     note_outbox_written()
     connection = db.session.connection()
     if is_postgresql(connection):
-        connection.execute(_insert_audit_entry_and_event(),
-                           {**event, **{"audit_" + key: value for key, value in audit_entry.items()}})
+        connection.execute(
+            _insert_audit_entry_and_event(), {**event, **{"audit_" + key: value for key, value in audit_entry.items()}}
+        )
     else:
         connection.execute(_INSERT_AUDIT_ENTRY, audit_entry)
         connection.execute(_INSERT_OUTBOX_EVENT, event)

@@ -5,15 +5,17 @@ by :func:`to_csv` or :func:`to_xlsx`. Text cells that a spreadsheet would read a
 (starting with = + - @, a tab or a carriage return) are prefixed with an apostrophe: a registrant
 who types ``=HYPERLINK(...)`` as their name must not run anything on the organiser's computer.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from flask import send_file
 from openpyxl import Workbook
@@ -82,7 +84,7 @@ def _xlsx_value(value: Any) -> tuple[Any, str | None]:
         return ("oui" if value else "non"), None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.astimezone(PARIS).replace(tzinfo=None), "DD/MM/YYYY HH:MM"
     if isinstance(value, date):
         return value, "DD/MM/YYYY"
@@ -137,7 +139,8 @@ def export_response(table: ExportTable, fmt: str, filename: str):
         data, mimetype = to_xlsx(table), XLSX_TYPE
     else:
         data, mimetype = to_csv(table), "text/csv; charset=utf-8"
-    response = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
-                         download_name=f"{filename}.{fmt}", max_age=0)
+    response = send_file(
+        io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"{filename}.{fmt}", max_age=0
+    )
     response.headers["Cache-Control"] = "no-store"  # personal data: not kept by a proxy or the browser
     return response

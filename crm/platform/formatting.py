@@ -1,7 +1,8 @@
 """French formatting of dates, numbers and percentages for templates."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from crm.platform.dates import PARIS
 
@@ -37,7 +38,7 @@ def format_datetime(value) -> str:
     if value is None:
         return "—"
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
 
 
@@ -58,6 +59,9 @@ def format_age(seconds) -> str:
 
 def register(app) -> None:
     app.jinja_env.filters.update(
-        number=format_number, percent=format_percent, date_fr=format_date, datetime_fr=format_datetime,
+        number=format_number,
+        percent=format_percent,
+        date_fr=format_date,
+        datetime_fr=format_datetime,
         age=format_age,
     )

@@ -4,6 +4,7 @@ Flask-WTF translates through Flask-Babel, which we do not use; with ``WTF_I18N_E
 (set in ``crm.platform.config``) WTForms loads its bundled French catalogue for the built-in messages
 ("Valeur entière invalide", bounds...), so no English reaches a user.
 """
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm

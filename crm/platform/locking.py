@@ -7,6 +7,7 @@ first write of a transaction. So where PostgreSQL locks a row or a key, SQLite t
 
 The advisory-lock keys are listed here, one key space per feature, so that two features never share one.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import Select, text

@@ -3,9 +3,10 @@
 Both are written by services in the same session, hence the same commit, as
 the change they describe: a rolled-back change leaves neither behind.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,7 +18,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 WAITING = "processed_at IS NULL AND dead_at IS NULL"

@@ -3,15 +3,16 @@
 Read by the admin's outbox page, ``crm outbox status`` and the indicators' freshness ("mis à jour il y a
 2 s"): a domain reads it here, without importing the dispatcher (:mod:`workflows.dispatch`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 
 from sqlalchemy import func, select
 
-from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 
 
 def dead_condition():
@@ -38,14 +39,16 @@ def outbox_status() -> OutboxStatus:
     """Counts of the events not processed (a few index lookups: the processed ones are not read)."""
     waiting = (OutboxEvent.processed_at.is_(None), OutboxEvent.dead_at.is_(None))
     oldest = db.session.execute(
-        select(OutboxEvent.created_at).where(*waiting).order_by(OutboxEvent.id).limit(1)).scalar()
+        select(OutboxEvent.created_at).where(*waiting).order_by(OutboxEvent.id).limit(1)
+    ).scalar()
     pending = retrying = 0
     if oldest is not None:
         pending, retrying = db.session.execute(
-            select(func.count(), func.count(OutboxEvent.next_attempt_at)).where(*waiting)).one()
+            select(func.count(), func.count(OutboxEvent.next_attempt_at)).where(*waiting)
+        ).one()
     dead = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(*dead_condition()))
     if oldest is not None and oldest.tzinfo is None:  # SQLite gives naive UTC
-        oldest = oldest.replace(tzinfo=timezone.utc)
+        oldest = oldest.replace(tzinfo=UTC)
     return OutboxStatus(pending=pending or 0, oldest_pending_at=oldest, dead=dead or 0, retrying=retrying or 0)
 
 

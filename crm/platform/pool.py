@@ -8,6 +8,7 @@ pool reconnect, and throw away every connection older than it (a restarted serve
 all), before the request gets it. ``pool_recycle`` replaces connections after a while whatever
 happens. A connection dropped in the middle of a request is answered 503 (``crm/platform/errors.py``).
 """
+
 from __future__ import annotations
 
 import time

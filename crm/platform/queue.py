@@ -11,6 +11,7 @@ So a user's request must never fail nor wait because Redis is down or hangs:
   a network round trip. Then one process only (a lock on the file) probes Redis with a PING; the
   others keep skipping it meanwhile. The periodic sweep catches up on what was not enqueued.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -124,8 +125,9 @@ def redis_connection() -> Redis:
         raise QueueUnavailable("REDIS_URL n'est pas configurée.")
     clients = current_app.extensions.setdefault("crm.redis", {})
     if url not in clients:
-        clients[url] = Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT,
-                                      retry=Retry(NoBackoff(), 0))
+        clients[url] = Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT, retry=Retry(NoBackoff(), 0)
+        )
     if not _available(url, clients[url]):
         raise QueueUnavailable("La file de traitement (Redis) est injoignable.")
     return clients[url]

@@ -6,12 +6,13 @@ adding objects and flushing them, cost several times the SQL itself. The records
 back as ORM objects, persistent in the session and loaded as written or read, so the callers
 (pages, permission checks, API serialisers, tests) use them as before without another query.
 """
+
 from __future__ import annotations
 
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import Table, inspect, insert
+from sqlalchemy import Table, insert, inspect
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 

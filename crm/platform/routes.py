@@ -16,5 +16,6 @@ def health():
 @bp.route("/favicon.ico")
 def favicon():
     """Browsers ask for it on every site, whatever the page says."""
-    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
-                               max_age=86400)
+    return send_from_directory(
+        current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400
+    )

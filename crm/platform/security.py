@@ -1,6 +1,7 @@
 """HTTP security headers, safe redirects, input any database can store, masked personal links in the logs.
 
 The templates' permission helpers are the accounts package's (crm/accounts/routes.py)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,13 @@ def is_safe_redirect(target: str | None) -> bool:
     if not target:
         return False
     parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith("//")
         and "\\" not in target
+    )
 
 
 MAX_ID = 2**31 - 1
@@ -100,8 +106,11 @@ def register(app) -> None:
     @app.before_request
     def refuse_nul_bytes():
         """No text we store may hold NUL or a lone surrogate: answer 400 with the reason, never 500."""
-        message = next((r for v in request.args.values() if (r := _invalid_text(v))), None) or next(
-            (r for v in request.form.values() if (r := _invalid_text(v))), None) or _invalid_text(request.path)
+        message = (
+            next((r for v in request.args.values() if (r := _invalid_text(v))), None)
+            or next((r for v in request.form.values() if (r := _invalid_text(v))), None)
+            or _invalid_text(request.path)
+        )
         if message is None and request.is_json:
             try:
                 message = _invalid_text(request.get_json(silent=True))

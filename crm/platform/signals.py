@@ -4,6 +4,7 @@ The outbox carries what may happen after the commit; a signal carries what must 
 where a page or an indicator read right after the commit would otherwise see the two out of step.
 Each signal says who sends it and with which keyword arguments.
 """
+
 from __future__ import annotations
 
 from blinker import Namespace

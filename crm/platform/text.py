@@ -1,4 +1,5 @@
 """Text helpers shared by search, imports and validation."""
+
 from __future__ import annotations
 
 import re

@@ -9,6 +9,7 @@ Bounding the zip's *declared* sizes is enough: :mod:`zipfile` never inflates a m
 size its directory declares (it stops there and reports a CRC error), so a member that lies
 about its size cannot unpack to more than it declares.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,12 +47,14 @@ def check_xlsx_archive(data: bytes, *, max_unpacked: int = MAX_XLSX_UNPACKED_BYT
     except (zipfile.BadZipFile, ValueError, OSError):
         raise UploadRefused("Ce classeur Excel est illisible (archive endommagée).") from None
     if len(members) > MAX_XLSX_MEMBERS:
-        raise UploadRefused(f"Ce classeur Excel contient trop d'éléments ({len(members)}) : "
-                            "ce n'est pas un export d'outil.")
+        raise UploadRefused(
+            f"Ce classeur Excel contient trop d'éléments ({len(members)}) : ce n'est pas un export d'outil."
+        )
     unpacked = sum(member.file_size for member in members)
     if unpacked > max_unpacked:
-        raise UploadRefused(f"Ce classeur Excel se décompresse en plus de {_mb(max_unpacked)} "
-                            f"({_mb(unpacked)}) : il est refusé.")
+        raise UploadRefused(
+            f"Ce classeur Excel se décompresse en plus de {_mb(max_unpacked)} ({_mb(unpacked)}) : il est refusé."
+        )
 
 
 def _cell_text(value) -> str:
@@ -62,8 +65,9 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def xlsx_rows(data: bytes, *, max_rows: int, max_columns: int = MAX_COLUMNS,
-              max_cell_chars: int = MAX_CELL_CHARS) -> Iterator[list[str]]:
+def xlsx_rows(
+    data: bytes, *, max_rows: int, max_columns: int = MAX_COLUMNS, max_cell_chars: int = MAX_CELL_CHARS
+) -> Iterator[list[str]]:
     """The first sheet's rows as text, streamed (openpyxl read-only mode), within every bound.
 
     The archive is checked before openpyxl opens it; rows past ``max_rows`` are not read and
@@ -91,16 +95,21 @@ def xlsx_rows(data: bytes, *, max_rows: int, max_columns: int = MAX_COLUMNS,
         workbook.close()
 
 
-def check_cells(cells: list[str], line: int, *, max_columns: int = MAX_COLUMNS,
-                max_cell_chars: int = MAX_CELL_CHARS) -> None:
+def check_cells(
+    cells: list[str], line: int, *, max_columns: int = MAX_COLUMNS, max_cell_chars: int = MAX_CELL_CHARS
+) -> None:
     """Refuse a table line (CSV or XLSX) wider than ``max_columns`` or with a cell longer than ``max_cell_chars``."""
     if len(cells) > max_columns:
-        raise UploadRefused(f"La ligne {line} compte {len(cells):,} colonnes (au plus {max_columns}) : "
-                            "ce n'est pas un rapport exporté d'un outil.".replace(",", "\u202f"))
+        raise UploadRefused(
+            f"La ligne {line} compte {len(cells):,} colonnes (au plus {max_columns}) : "
+            "ce n'est pas un rapport exporté d'un outil.".replace(",", "\u202f")
+        )
     for cell in cells:
         if len(cell) > max_cell_chars:
-            raise UploadRefused(f"La ligne {line} contient une cellule de plus de "
-                                f"{max_cell_chars:,} caractères : le fichier est refusé.".replace(",", "\u202f"))
+            raise UploadRefused(
+                f"La ligne {line} contient une cellule de plus de "
+                f"{max_cell_chars:,} caractères : le fichier est refusé.".replace(",", "\u202f")
+            )
 
 
 def accepts_upload(limit: int | str, *roles: str):

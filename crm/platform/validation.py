@@ -1,4 +1,5 @@
 """Parsing helpers shared by forms, the API and imports: clear French messages, never an exception."""
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,16 @@ def _bad(errors: dict, field: str):
     return None
 
 
-def parse_int(value, errors: dict, field: str, *, minimum: int | None = None, maximum: int | None = None,
-              required: bool = False, message: str = "Nombre entier attendu.") -> int | None:
+def parse_int(
+    value,
+    errors: dict,
+    field: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    required: bool = False,
+    message: str = "Nombre entier attendu.",
+) -> int | None:
     value = blank(value)
     if value is None:
         if required:
@@ -109,8 +118,16 @@ def line_break_error(value) -> str | None:
     return LINE_BREAK_MESSAGE if isinstance(value, str) and _LINE_BREAK.search(value) else None
 
 
-def text(value, errors: dict, field: str, *, max_length: int, required: bool = False,
-         message: str = "Ce champ est obligatoire.", one_line: bool = False) -> str | None:
+def text(
+    value,
+    errors: dict,
+    field: str,
+    *,
+    max_length: int,
+    required: bool = False,
+    message: str = "Ce champ est obligatoire.",
+    one_line: bool = False,
+) -> str | None:
     """A stripped text or None; ``one_line`` for names and titles (see :func:`line_break_error`)."""
     value = blank(value)
     if value is not None and not isinstance(value, str):

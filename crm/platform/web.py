@@ -1,13 +1,14 @@
 """What every blueprint's routes do the same way: read query arguments, find a record or 404, show a
 service's refusal on its form."""
+
 from __future__ import annotations
 
 from datetime import date
 
 from flask import abort, flash, request
 
-from crm.platform.validation import MAX_ID, ValidationFailed
 from crm.platform.extensions import db
+from crm.platform.validation import MAX_ID, ValidationFailed
 
 
 def int_arg(name: str, default: int | None = None, maximum: int = MAX_ID, *, minimum: int = 1) -> int | None:
@@ -37,8 +38,9 @@ def get_or_404(model, ident: int):
     return obj
 
 
-def apply_errors(form, errors: ValidationFailed | dict, *, aliases: dict[str, str] | None = None,
-                 flash_others: bool = True) -> None:
+def apply_errors(
+    form, errors: ValidationFailed | dict, *, aliases: dict[str, str] | None = None, flash_others: bool = True
+) -> None:
     """Show each refusal on its form field (``aliases``: the service's name of a field -> the form's).
 
     The others (no such field) are flashed, or, with ``flash_others=False``, listed in the form's own

@@ -1,5 +1,6 @@
 """Reference data: regions, departments, sectors, categories, programmes, offers,
 and the mapping from FINESS category codes to our sectors and categories."""
+
 from __future__ import annotations
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
@@ -68,7 +69,7 @@ class Programme(db.Model):
     target_sectors: Mapped[str] = mapped_column(String(200), default="sanitaire,medico_social")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    offers: Mapped[list["Offer"]] = relationship(back_populates="programme", order_by="Offer.label")
+    offers: Mapped[list[Offer]] = relationship(back_populates="programme", order_by="Offer.label")
 
 
 class Offer(db.Model):

@@ -1,4 +1,5 @@
 """Loading and reading reference data."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm.platform.events import diff, record_change
-from crm.platform.validation import as_id
 from crm.platform.extensions import db
+from crm.platform.validation import as_id
 from crm.referential.kinds import Kind, kinds
 from crm.referential.models import (
-    Category, Department, FinessCategoryMapping, Offer, Programme, Region, Sector,
+    Category,
+    Department,
+    FinessCategoryMapping,
+    Offer,
+    Programme,
+    Region,
+    Sector,
 )
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -70,15 +77,20 @@ def load_reference_data() -> dict[str, int]:
     mappings = {m.finess_code for m in db.session.scalars(select(FinessCategoryMapping))}
     for row in data["finess_categories"]:
         if row["code"] not in mappings:
-            add("finess_categories", FinessCategoryMapping(
-                finess_code=row["code"], finess_label=row["label"], category_id=categories[row["category"]].id))
+            add(
+                "finess_categories",
+                FinessCategoryMapping(
+                    finess_code=row["code"], finess_label=row["label"], category_id=categories[row["category"]].id
+                ),
+            )
     programmes = {p.code: p for p in db.session.scalars(select(Programme))}
     offers = {o.code for o in db.session.scalars(select(Offer))}
     for row in data["programmes"]:
         programme = programmes.get(row["code"])
         if programme is None:
-            programme = Programme(number=row["number"], code=row["code"], label=row["label"],
-                                  target_sectors=row["target_sectors"])
+            programme = Programme(
+                number=row["number"], code=row["code"], label=row["label"], target_sectors=row["target_sectors"]
+            )
             add("programmes", programme)
             db.session.flush()
         for code, label in row["offers"]:
@@ -113,9 +125,14 @@ def save_reference_row(name: str, kind: Kind, obj, values: dict):
     try:
         db.session.flush()
         entity_id = getattr(obj, kind.key)
-        record_change(entity_type=f"ref_{name}", entity_id=as_id(entity_id) or 0,
-                      action="create" if creating else "update", changes=diff(before, values_of(obj, kind)),
-                      event_type="reference.changed", payload={"kind": name, "key": str(entity_id)})
+        record_change(
+            entity_type=f"ref_{name}",
+            entity_id=as_id(entity_id) or 0,
+            action="create" if creating else "update",
+            changes=diff(before, values_of(obj, kind)),
+            event_type="reference.changed",
+            payload={"kind": name, "key": str(entity_id)},
+        )
         db.session.commit()
     except IntegrityError as error:
         db.session.rollback()

@@ -10,6 +10,7 @@ animators' work (``daily_work``): activities, opportunities and their stage hist
 milestones and follow-up tasks, in bulk with their domain events. Every step is idempotent:
 seeding twice leaves the same counts.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -21,9 +22,9 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from crm.platform.models import OutboxEvent, utcnow
-from crm.platform.extensions import db
 from crm.indicators.readmodel.rebuild import rebuild
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from crm.referential.services import all_department_codes, region_department_codes
 from crm.structures.finess import import_finess
 from crm.structures.models import Structure
@@ -42,21 +43,30 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{seconds:.1f}".replace(".", ",") + " s"
 
 
-def _load_establishments(scale: str, department_codes: list[str], count: int, all_regions: bool,
-                         echo) -> list[str]:
+def _load_establishments(scale: str, department_codes: list[str], count: int, all_regions: bool, echo) -> list[str]:
     # The generators load only when seeding: the CLI, thus every app, imports this package.
     from crm.seed.finess_file import write_finess_file
     from crm.seed.showcase import showcase_lines
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="maillage-seed-") as tmp:
-        path = write_finess_file(Path(tmp) / f"finess-{scale}.csv", department_codes, count, seed=0,
-                                 extra_lines=showcase_lines(department_codes))
-        echo(f"Fichier FINESS généré ({count} établissements) en {_fmt_seconds(time.perf_counter() - started)},"
-             " import…")
-        summary = import_finess(path, all_regions=all_regions,
-                                region_code=None if all_regions else current_app.config["CRM_REGION_CODE"],
-                                origin="seed", close_absent=False)
+        path = write_finess_file(
+            Path(tmp) / f"finess-{scale}.csv",
+            department_codes,
+            count,
+            seed=0,
+            extra_lines=showcase_lines(department_codes),
+        )
+        echo(
+            f"Fichier FINESS généré ({count} établissements) en {_fmt_seconds(time.perf_counter() - started)}, import…"
+        )
+        summary = import_finess(
+            path,
+            all_regions=all_regions,
+            region_code=None if all_regions else current_app.config["CRM_REGION_CODE"],
+            origin="seed",
+            close_absent=False,
+        )
     elapsed = time.perf_counter() - started
     lines = [f"Établissements FINESS ({_fmt_seconds(elapsed)}) :"]
     lines += ["  " + line for line in summary.lines()]
@@ -103,8 +113,10 @@ def run_seed(scale: str, echo=print) -> list[str]:
     echo("Partenaires hors FINESS…")
     step = time.perf_counter()
     partners = seed_partners(department_codes)
-    report.append(f"Partenaires hors FINESS (CPTS, DAC, CRT, PCO, institutions, fédérations, éditeurs) : "
-                  f"{partners} créés ({_fmt_seconds(time.perf_counter() - step)}).")
+    report.append(
+        f"Partenaires hors FINESS (CPTS, DAC, CRT, PCO, institutions, fédérations, éditeurs) : "
+        f"{partners} créés ({_fmt_seconds(time.perf_counter() - step)})."
+    )
 
     echo("Contacts…")
     step = time.perf_counter()
@@ -115,15 +127,15 @@ def run_seed(scale: str, echo=print) -> list[str]:
     report += seed_events(region_department_codes(), echo)
     report += _settle_history(first_new_event, echo)
 
-    report.append(f"Comptes : {len(users.created)} créés, {len(users.existing)} déjà présents "
-                  "(mot de passe inchangé).")
+    report.append(f"Comptes : {len(users.created)} créés, {len(users.existing)} déjà présents (mot de passe inchangé).")
     if users.created:
         path = _write_logins(scale, password, users.created)
         report.append(f"Mot de passe des comptes créés : {password}")
         for user in users.created:
             departments = ", ".join(sorted(user.department_codes))
-            report.append(f"  {user.email}  –  {user.role_label}" + (f"  –  départements {departments}"
-                                                                      if departments else ""))
+            report.append(
+                f"  {user.email}  –  {user.role_label}" + (f"  –  départements {departments}" if departments else "")
+            )
         report.append(f"Identifiants enregistrés dans {path}.")
     total = db.session.scalar(select(func.count()).select_from(Structure)) or 0
     report.append(f"Terminé en {_fmt_seconds(time.perf_counter() - started)} : {total} structures en base.")
@@ -135,8 +147,12 @@ def _settle_history(first_new_event: int, echo) -> list[str]:
     from the records at once (``crm indicators rebuild``), rather than replayed through the rules."""
     echo("Indicateurs…")
     step = time.perf_counter()
-    db.session.execute(update(OutboxEvent).where(OutboxEvent.id > first_new_event, OutboxEvent.processed_at.is_(None))
-                       .values(processed_at=utcnow()).execution_options(synchronize_session=False))
+    db.session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id > first_new_event, OutboxEvent.processed_at.is_(None))
+        .values(processed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     rebuild()
     return [f"Indicateurs calculés ({_fmt_seconds(time.perf_counter() - step)})."]

@@ -3,19 +3,29 @@ animators of each department, with their structures, contacts, offers or program
 steps (each a follow-up task, as ``log_activity`` does) and ``activity.logged`` events.
 
 Written in bulk through a ``Loader``, per chunk of 20,000: ids drawn ahead, then COPY on PostgreSQL."""
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from crm.activities.models import Activity, activity_contacts, activity_offers, activity_programmes, \
-    activity_structures
+from crm.activities.models import Activity, activity_contacts, activity_offers, activity_programmes, activity_structures
 from crm.seed.context import SeedContext, Weighted, pick
 from crm.seed.payloads import ActivityRef, Journal, OfferRef, StructureRef, TaskRef, activity_payload, task_payload
 from crm.seed.wording import (
-    GENERIC_NEXT_STEPS, KINDS, MULTI_KINDS, MULTI_SUBJECTS, NEXT_STEPS, NOTE_CLOSINGS, NOTE_FINDINGS, NOTE_GENERIC,
-    NOTE_OPENINGS, PROGRAMME_SUBJECTS, SPECIAL_SUBJECTS, SUBJECTS,
+    GENERIC_NEXT_STEPS,
+    KINDS,
+    MULTI_KINDS,
+    MULTI_SUBJECTS,
+    NEXT_STEPS,
+    NOTE_CLOSINGS,
+    NOTE_FINDINGS,
+    NOTE_GENERIC,
+    NOTE_OPENINGS,
+    PROGRAMME_SUBJECTS,
+    SPECIAL_SUBJECTS,
+    SUBJECTS,
 )
 from crm.tasks.models import Task
 
@@ -23,10 +33,36 @@ CHUNK = 20_000
 MULTI_SHARE = 0.13  # a CPTS (or DAC, CRT) and 2-4 structures of its department
 NEXT_STEP_SHARE = 0.18
 NOTES_SHARE = 0.55
-ACTIVITY_COLUMNS = ("id", "kind", "occurred_on", "duration_minutes", "author_id", "subject", "notes",
-                    "is_information", "next_step", "next_step_due_on", "created_at", "updated_at")
-TASK_COLUMNS = ("id", "title", "description", "due_on", "owner_id", "structure_id", "opportunity_id",
-                "project_id", "activity_id", "source", "created_by_id", "created_at", "done_at", "done_by_id")
+ACTIVITY_COLUMNS = (
+    "id",
+    "kind",
+    "occurred_on",
+    "duration_minutes",
+    "author_id",
+    "subject",
+    "notes",
+    "is_information",
+    "next_step",
+    "next_step_due_on",
+    "created_at",
+    "updated_at",
+)
+TASK_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "due_on",
+    "owner_id",
+    "structure_id",
+    "opportunity_id",
+    "project_id",
+    "activity_id",
+    "source",
+    "created_by_id",
+    "created_at",
+    "done_at",
+    "done_by_id",
+)
 _NO_NEXT_STEP = ("webinaire", "email")
 _KIND_POOL = Weighted(list(KINDS), [weight for weight, _, _ in KINDS.values()])
 _MULTI_POOL = Weighted(list(MULTI_KINDS), list(MULTI_KINDS.values()))
@@ -39,6 +75,7 @@ def _by_name(structure: StructureRef) -> str:
 @dataclass
 class Origin:
     """An activity an opportunity may come from."""
+
     activity_id: int
     day: date
     kind: str
@@ -71,24 +108,55 @@ def task_done_at(ctx: SeedContext, rng: random.Random, created_at: datetime, due
     return max(created_at + timedelta(minutes=30), ctx.moment(day, rng))
 
 
-def write_task_rows(ctx: SeedContext, journal: Journal, tasks: list[tuple[TaskRef, str, datetime, int | None]],
-                    rng: random.Random) -> int:
+def write_task_rows(
+    ctx: SeedContext, journal: Journal, tasks: list[tuple[TaskRef, str, datetime, int | None]], rng: random.Random
+) -> int:
     """Write tasks ``(ref, title, created_at, created_by)`` with their ``task.created`` (and
     ``task.done``) events; returns how many are still open."""
     rows, open_count = [], 0
     for ref, title, created_at, created_by in tasks:
         done_at = task_done_at(ctx, rng, created_at, ref.due_on)
-        rows.append((ref.id, title, None, ref.due_on, ref.owner_id, ref.structure_id, ref.opportunity_id,
-                     ref.project_id, ref.activity_id, ref.source, created_by, created_at, done_at,
-                     ref.owner_id if done_at else None))
+        rows.append(
+            (
+                ref.id,
+                title,
+                None,
+                ref.due_on,
+                ref.owner_id,
+                ref.structure_id,
+                ref.opportunity_id,
+                ref.project_id,
+                ref.activity_id,
+                ref.source,
+                created_by,
+                created_at,
+                done_at,
+                ref.owner_id if done_at else None,
+            )
+        )
         due = ref.due_on.isoformat() if ref.due_on else None
-        journal.record(entity_type="task", entity_id=ref.id, action="create",
-                       changes={"title": [None, title], "due_on": [None, due]}, event_type="task.created",
-                       payload=task_payload(ref), user_id=created_by, at=created_at)
+        journal.record(
+            entity_type="task",
+            entity_id=ref.id,
+            action="create",
+            changes={"title": [None, title], "due_on": [None, due]},
+            event_type="task.created",
+            payload=task_payload(ref),
+            user_id=created_by,
+            at=created_at,
+        )
         if done_at:
             ref.done_at, ref.done_by_id = done_at, ref.owner_id
-            journal.record(entity_type="task", entity_id=ref.id, action="update", changes={"done": [False, True]},
-                           event_type="task.done", payload=task_payload(ref), user_id=ref.owner_id, at=done_at)
+            journal.record(
+                entity_type="task",
+                entity_id=ref.id,
+                action="update",
+                changes={"done": [False, True]},
+                event_type="task.done",
+                payload=task_payload(ref),
+                user_id=ref.owner_id,
+                at=done_at,
+            )
         else:
             open_count += 1
     journal.loader.write(Task.__table__, TASK_COLUMNS, rows)
@@ -133,12 +201,27 @@ class ActivityGenerator:
             notes = self._notes(offers) if random() < NOTES_SHARE else None
             next_step = due = None
             if kind not in _NO_NEXT_STEP and random() < NEXT_STEP_SHARE:
-                next_step = (pick(rng, NEXT_STEPS).format(offre=offers[0].short) if offers
-                             else pick(rng, GENERIC_NEXT_STEPS))
+                next_step = (
+                    pick(rng, NEXT_STEPS).format(offre=offers[0].short) if offers else pick(rng, GENERIC_NEXT_STEPS)
+                )
                 due = ctx.working_day_after(day, 7 + int(random() * 29))
             created_at = ctx.moment(day, rng)
-            rows.append((activity_id, kind, day, pick(rng, durations), author, subject[:200], notes,
-                         is_information, next_step, due, created_at, created_at))
+            rows.append(
+                (
+                    activity_id,
+                    kind,
+                    day,
+                    pick(rng, durations),
+                    author,
+                    subject[:200],
+                    notes,
+                    is_information,
+                    next_step,
+                    due,
+                    created_at,
+                    created_at,
+                )
+            )
             for structure in structures:
                 links.append((activity_id, structure.id))
             for offer in offers:
@@ -148,11 +231,25 @@ class ActivityGenerator:
             if hub is None and main.contact_ids and random() < 0.5:
                 picked = rng.sample(main.contact_ids, min(len(main.contact_ids), 2 if kind == "visite" else 1))
                 contact_links.extend((activity_id, contact_id) for contact_id in picked)
-            changes = ({"kind": [None, kind], "occurred_on": [None, day.isoformat()],
-                        "structures": [None, [s.id for s in listed]]} if audit else None)
-            journal.record(entity_type="activity", entity_id=activity_id, action="create", changes=changes,
-                           event_type="activity.logged", payload=activity_payload(ref), user_id=author,
-                           at=created_at)
+            changes = (
+                {
+                    "kind": [None, kind],
+                    "occurred_on": [None, day.isoformat()],
+                    "structures": [None, [s.id for s in listed]],
+                }
+                if audit
+                else None
+            )
+            journal.record(
+                entity_type="activity",
+                entity_id=activity_id,
+                action="create",
+                changes=changes,
+                event_type="activity.logged",
+                payload=activity_payload(ref),
+                user_id=author,
+                at=created_at,
+            )
             if next_step and author:
                 tasks.append((activity_id, main, author, next_step, due, created_at))
             if offers and self.origin_share and random() < self.origin_share:
@@ -168,8 +265,10 @@ class ActivityGenerator:
         write(activity_offers, ("activity_id", "offer_id"), offer_links)
         write(activity_programmes, ("activity_id", "programme_id"), programme_links)
         task_ids = self.loader.reserve(Task.__table__, len(tasks))
-        task_rows = [(TaskRef(task_id, author, main, due, "activite", activity_id=activity_id), title, created_at,
-                      author) for task_id, (activity_id, main, author, title, due, created_at) in zip(task_ids, tasks)]
+        task_rows = [
+            (TaskRef(task_id, author, main, due, "activite", activity_id=activity_id), title, created_at, author)
+            for task_id, (activity_id, main, author, title, due, created_at) in zip(task_ids, tasks)
+        ]
         stats.open_tasks += write_task_rows(ctx, journal, task_rows, rng)
         journal.flush()
         stats.activities += count
@@ -220,5 +319,10 @@ class ActivityGenerator:
     def _notes(self, offers: list) -> str:
         rng = self.rng
         programme = self.ctx.programme_of_offer.get(offers[0].id) if offers else None
-        return " ".join((pick(rng, NOTE_OPENINGS), pick(rng, NOTE_FINDINGS.get(programme) or NOTE_GENERIC),
-                         pick(rng, NOTE_CLOSINGS)))
+        return " ".join(
+            (
+                pick(rng, NOTE_OPENINGS),
+                pick(rng, NOTE_FINDINGS.get(programme) or NOTE_GENERIC),
+                pick(rng, NOTE_CLOSINGS),
+            )
+        )

@@ -9,6 +9,7 @@ department, overseas ones UTM coordinates, as in the real file.
 An establishment is a dict with the 32 ``structureet`` field names, plus
 ``coordxet``, ``coordyet`` and ``sourcecoordet`` for its ``geolocalisation`` line.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import math
 import random
 import re
 import zlib
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import cache, lru_cache
 from pathlib import Path
 
 from crm.seed.geography import prefecture
@@ -45,12 +46,18 @@ _CENTRES = """01 46.1 5.348 30|02 49.561 3.56 34|03 46.393 3.188 34|04 44.106 6.
 83 43.443 6.245 31|84 44.007 5.178 24|85 46.675 -1.298 33|86 46.565 0.459 33|87 45.893 1.234 30|88 48.196 6.381 31
 89 47.84 3.563 34|90 47.632 6.927 10|91 48.522 2.243 17|92 48.848 2.246 5|93 48.918 2.478 6|94 48.777 2.468 6
 95 49.083 2.131 14"""
-CENTRES = {code: (float(lat), float(lon), float(km)) for code, lat, lon, km in
-           (item.split() for item in _CENTRES.replace("\n", "|").split("|"))}
+CENTRES = {
+    code: (float(lat), float(lon), float(km))
+    for code, lat, lon, km in (item.split() for item in _CENTRES.replace("\n", "|").split("|"))
+}
 # Overseas: (UTM zone as FINESS writes it, x, y, phone prefix).
-OVERSEAS_GEO = {"971": ("UTM_N20", 650000, 1780000, "0590"), "972": ("UTM_N20", 710000, 1625000, "0596"),
-                "973": ("UTM_N22", 350000, 540000, "0594"), "974": ("UTM_S40", 340000, 7670000, "0262"),
-                "976": ("UTM_S38", 520000, 8580000, "0269")}
+OVERSEAS_GEO = {
+    "971": ("UTM_N20", 650000, 1780000, "0590"),
+    "972": ("UTM_N20", 710000, 1625000, "0596"),
+    "973": ("UTM_N22", 350000, 540000, "0594"),
+    "974": ("UTM_S40", 340000, 7670000, "0262"),
+    "976": ("UTM_S38", 520000, 8580000, "0269"),
+}
 # Telephone area by the department's first digit (01 Île-de-France ... 05 south-west), roughly.
 PHONE_AREAS = {"0": 4, "1": 5, "2": 3, "3": 5, "4": 4, "5": 2, "6": 4, "7": 4, "8": 4, "9": 1}
 BIG = {"13", "31", "33", "34", "59", "62", "69", "75", "92", "93", "94", "06", "44", "67", "76", "38", "77", "78"}
@@ -62,8 +69,13 @@ COMMUNES = {
     "11": [("NARBONNE", "11100"), ("CASTELNAUDARY", "11400"), ("LIMOUX", "11300")],
     "12": [("MILLAU", "12100"), ("VILLEFRANCHE-DE-ROUERGUE", "12200"), ("DECAZEVILLE", "12300")],
     "30": [("ALÈS", "30100"), ("BAGNOLS-SUR-CÈZE", "30200"), ("LE VIGAN", "30120")],
-    "31": [("SAINT-GAUDENS", "31800"), ("MURET", "31600"), ("COLOMIERS", "31770"), ("BLAGNAC", "31700"),
-           ("VILLEFRANCHE-DE-LAURAGAIS", "31290")],
+    "31": [
+        ("SAINT-GAUDENS", "31800"),
+        ("MURET", "31600"),
+        ("COLOMIERS", "31770"),
+        ("BLAGNAC", "31700"),
+        ("VILLEFRANCHE-DE-LAURAGAIS", "31290"),
+    ],
     "32": [("CONDOM", "32100"), ("LECTOURE", "32700"), ("MIRANDE", "32300")],
     "34": [("BÉZIERS", "34500"), ("SÈTE", "34200"), ("LODÈVE", "34700"), ("LUNEL", "34400")],
     "46": [("FIGEAC", "46100"), ("GOURDON", "46300"), ("SOUILLAC", "46200")],
@@ -76,14 +88,41 @@ COMMUNES = {
 
 # categetab: (weight, aggregated category, name patterns). {c} = commune, {n} = a place name,
 # {p} = a surname.
-PLACES = ("LES TILLEULS", "L'OUSTAL", "LES GLYCINES", "LE CLOS DES ACACIAS", "SAINT-JOSEPH", "LES CÈDRES",
-          "LES JARDINS D'ÉMILIE", "LA MAISON DU LAC", "LE PARC", "LE BOIS JOLI", "LES MIMOSAS", "NOTRE-DAME",
-          "L'ÂGE D'OR", "LA PASTORALE", "LES FLORALIES", "LE VAL FLEURI", "LES ÉCUREUILS", "LE CHÂTEAU",
-          "LES OLIVIERS", "LA GARRIGUE", "LES PEUPLIERS", "SAINTE-MARIE", "LE MOULIN", "L'ESTANQUET")
-_H, _CL, _PSY = ("1101", "Centres Hospitaliers"), ("1102", "Autres Etablissements de Soins"), \
-    ("1103", "Etablissements de Lutte contre les Maladies Mentales")
-_PA, _PH = ("4401", "Etablissements et Services pour Personnes Âgées"), \
-    ("4301", "Etablissements et Services pour l'Enfance et les Adultes Handicapés")
+PLACES = (
+    "LES TILLEULS",
+    "L'OUSTAL",
+    "LES GLYCINES",
+    "LE CLOS DES ACACIAS",
+    "SAINT-JOSEPH",
+    "LES CÈDRES",
+    "LES JARDINS D'ÉMILIE",
+    "LA MAISON DU LAC",
+    "LE PARC",
+    "LE BOIS JOLI",
+    "LES MIMOSAS",
+    "NOTRE-DAME",
+    "L'ÂGE D'OR",
+    "LA PASTORALE",
+    "LES FLORALIES",
+    "LE VAL FLEURI",
+    "LES ÉCUREUILS",
+    "LE CHÂTEAU",
+    "LES OLIVIERS",
+    "LA GARRIGUE",
+    "LES PEUPLIERS",
+    "SAINTE-MARIE",
+    "LE MOULIN",
+    "L'ESTANQUET",
+)
+_H, _CL, _PSY = (
+    ("1101", "Centres Hospitaliers"),
+    ("1102", "Autres Etablissements de Soins"),
+    ("1103", "Etablissements de Lutte contre les Maladies Mentales"),
+)
+_PA, _PH = (
+    ("4401", "Etablissements et Services pour Personnes Âgées"),
+    ("4301", "Etablissements et Services pour l'Enfance et les Adultes Handicapés"),
+)
 _DOM, _SOC = ("4602", "Services à Domicile"), ("4501", "Etablissements d'Accueil et de Réinsertion Sociale")
 _AMB, _PHA, _LAB = ("2204", "Centres et Maisons de Santé"), ("3401", "Pharmacies"), ("2206", "Laboratoires")
 CATEGORIES = {
@@ -120,15 +159,47 @@ CATEGORIES = {
     "214": (900, _SOC, ("CHRS {n}", "CHRS DE {c}")),
     "603": (2300, _AMB, ("MAISON DE SANTÉ PLURIPROFESSIONNELLE DE {c}", "MSP {n}", "MSP DE {c}")),
     "124": (2600, _AMB, ("CENTRE DE SANTÉ DE {c}", "CENTRE DE SANTÉ DENTAIRE {n}", "CENTRE DE SANTÉ {p}")),
-    "620": (20000, _PHA, ("PHARMACIE DU CENTRE", "PHARMACIE DE LA GARE", "PHARMACIE {p}", "PHARMACIE DES ARCADES",
-                          "GRANDE PHARMACIE DE {c}", "PHARMACIE DU MARCHÉ", "PHARMACIE {n}")),
+    "620": (
+        20000,
+        _PHA,
+        (
+            "PHARMACIE DU CENTRE",
+            "PHARMACIE DE LA GARE",
+            "PHARMACIE {p}",
+            "PHARMACIE DES ARCADES",
+            "GRANDE PHARMACIE DE {c}",
+            "PHARMACIE DU MARCHÉ",
+            "PHARMACIE {n}",
+        ),
+    ),
     "611": (4000, _LAB, ("LABORATOIRE DE BIOLOGIE MÉDICALE {p}", "LBM BIOPÔLE {c}", "LABORATOIRE {n}")),
 }
-APE = {_H: "8610Z", _CL: "8610Z", _PSY: "8610Z", _PA: "8710A", _PH: "8810C", _DOM: "8810A", _SOC: "8790B",
-       _AMB: "8621Z", _PHA: "4773Z", _LAB: "8690B"}
-STREETS = (("R", "DE LA RÉPUBLIQUE"), ("AV", "JEAN JAURÈS"), ("BD", "DES PYRÉNÉES"), ("R", "DU FOIRAIL"),
-           ("CHE", "DE LA FONTAINE"), ("PL", "DE L'ÉGLISE"), ("RTE", "DE TOULOUSE"), ("ALL", "DES PLATANES"),
-           ("R", "VICTOR HUGO"), ("AV", "DU MARÉCHAL FOCH"), ("R", "PASTEUR"), ("IMP", "DES ÉCOLES"))
+APE = {
+    _H: "8610Z",
+    _CL: "8610Z",
+    _PSY: "8610Z",
+    _PA: "8710A",
+    _PH: "8810C",
+    _DOM: "8810A",
+    _SOC: "8790B",
+    _AMB: "8621Z",
+    _PHA: "4773Z",
+    _LAB: "8690B",
+}
+STREETS = (
+    ("R", "DE LA RÉPUBLIQUE"),
+    ("AV", "JEAN JAURÈS"),
+    ("BD", "DES PYRÉNÉES"),
+    ("R", "DU FOIRAIL"),
+    ("CHE", "DE LA FONTAINE"),
+    ("PL", "DE L'ÉGLISE"),
+    ("RTE", "DE TOULOUSE"),
+    ("ALL", "DES PLATANES"),
+    ("R", "VICTOR HUGO"),
+    ("AV", "DU MARÉCHAL FOCH"),
+    ("R", "PASTEUR"),
+    ("IMP", "DES ÉCOLES"),
+)
 
 
 @lru_cache(maxsize=1)
@@ -157,17 +228,17 @@ def finess_number(department: str, serial: int) -> str:
 
 
 def _siret(rng: random.Random) -> str:
-    body = f"{rng.randrange(10 ** 13):013d}"
+    body = f"{rng.randrange(10**13):013d}"
     return body + luhn_key(body)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _communes(department: str) -> list[tuple[str, str]]:
     city, postal = prefecture(department)
     return [(city.upper(), postal or department[:2] + "000"), *COMMUNES.get(department, [])]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _commune_number(name: str) -> str:
     return f"{zlib.crc32(name.encode()) % 899 + 1:03d}"
 
@@ -179,17 +250,29 @@ def _date(rng: random.Random, start: date, end: date) -> date:
 def _coordinates(rng: random.Random, department: str) -> tuple[str, str, str]:
     if department in OVERSEAS_GEO:
         zone, x, y, _ = OVERSEAS_GEO[department]
-        return f"{x + rng.uniform(-15000, 15000):.1f}", f"{y + rng.uniform(-15000, 15000):.1f}", \
-            f"1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,{zone}"
+        return (
+            f"{x + rng.uniform(-15000, 15000):.1f}",
+            f"{y + rng.uniform(-15000, 15000):.1f}",
+            f"1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,{zone}",
+        )
     lat, lon, km = CENTRES[department]
     dy, dx = (max(-1.3 * km, min(1.3 * km, rng.gauss(0, km / 2))) for _ in range(2))
     x, y = wgs84_to_lambert93(lat + dy / 111.2, lon + dx / (111.2 * math.cos(math.radians(lat))))
     return f"{x:.1f}", f"{y:.1f}", "1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,LAMBERT_93"
 
 
-def establishment(rng: random.Random, department: str, department_name: str, finess: str, category: str,
-                  extract_date: date, *, name: str | None = None, address: str | None = None,
-                  commune: tuple[str, str] | None = None) -> dict:
+def establishment(
+    rng: random.Random,
+    department: str,
+    department_name: str,
+    finess: str,
+    category: str,
+    extract_date: date,
+    *,
+    name: str | None = None,
+    address: str | None = None,
+    commune: tuple[str, str] | None = None,
+) -> dict:
     """One establishment dict (``name``, ``address``, ``commune`` forced, or drawn at random)."""
     _, aggregated, patterns = CATEGORIES.get(category, (0, _CL, ("ÉTABLISSEMENT {n}",)))
     city, postal = commune or rng.choice(_communes(department))
@@ -201,8 +284,11 @@ def establishment(rng: random.Random, department: str, department_name: str, fin
         match = re.match(r"^(\d+)?\s*(R|AV|BD|CHE|PL|RTE|ALL|IMP|QUA|CRS)?\s+(.*)$", address)
         number, street_type, street = match.groups("") if match else ("", "", address)
     overseas = department in OVERSEAS_GEO
-    phone = (OVERSEAS_GEO[department][3] + f"{rng.randrange(10 ** 6):06d}" if overseas
-             else f"0{PHONE_AREAS.get(department[:1], 5)}{rng.randrange(10 ** 8):08d}")
+    phone = (
+        OVERSEAS_GEO[department][3] + f"{rng.randrange(10**6):06d}"
+        if overseas
+        else f"0{PHONE_AREAS.get(department[:1], 5)}{rng.randrange(10**8):08d}"
+    )
     # Overseas commune numbers start with the department's last digit (97411 = 974 + 11).
     commune_number = department[2] + _commune_number(city)[1:] if overseas else _commune_number(city)
     legal_entity = 98000 + rng.randrange(999) if overseas else 980000 + rng.randrange(10000)
@@ -211,16 +297,33 @@ def establishment(rng: random.Random, department: str, department_name: str, fin
     x, y, source = _coordinates(rng, department)
     row = dict.fromkeys(STRUCTURE_LAYOUT, "")
     row.update(
-        section="structureet", nofinesset=finess, nofinessej=finess_number(department, legal_entity),
-        rs=name, rslongue=name if rng.random() < 0.6 else "", numvoie=number, typvoie=street_type,
-        voie=street, compvoie=rng.choice(("", "", "", "", "B")) if number else "",
-        lieuditbp=rng.choice(("", "", "", "", f"BP {rng.randint(1, 999)}")), commune=commune_number,
-        departement=FINESS_DEPARTMENT.get(department, department), libdepartement=department_name.upper(),
-        ligneacheminement=f"{postal} {city}", telephone=phone, categetab=category,
-        libcategetab=_labels().get(category, f"Catégorie {category}"), categagretab=aggregated[0],
-        libcategagretab=aggregated[1], siret=_siret(rng) if rng.random() < 0.85 else "",
-        codeape=APE.get(aggregated, "8610Z"), dateouv=opened.isoformat(), dateautor=opened.isoformat(),
-        datemaj=updated.isoformat(), coordxet=x, coordyet=y, sourcecoordet=source,
+        section="structureet",
+        nofinesset=finess,
+        nofinessej=finess_number(department, legal_entity),
+        rs=name,
+        rslongue=name if rng.random() < 0.6 else "",
+        numvoie=number,
+        typvoie=street_type,
+        voie=street,
+        compvoie=rng.choice(("", "", "", "", "B")) if number else "",
+        lieuditbp=rng.choice(("", "", "", "", f"BP {rng.randint(1, 999)}")),
+        commune=commune_number,
+        departement=FINESS_DEPARTMENT.get(department, department),
+        libdepartement=department_name.upper(),
+        ligneacheminement=f"{postal} {city}",
+        telephone=phone,
+        categetab=category,
+        libcategetab=_labels().get(category, f"Catégorie {category}"),
+        categagretab=aggregated[0],
+        libcategagretab=aggregated[1],
+        siret=_siret(rng) if rng.random() < 0.85 else "",
+        codeape=APE.get(aggregated, "8610Z"),
+        dateouv=opened.isoformat(),
+        dateautor=opened.isoformat(),
+        datemaj=updated.isoformat(),
+        coordxet=x,
+        coordyet=y,
+        sourcecoordet=source,
     )
     return row
 
@@ -231,8 +334,9 @@ def _labels() -> dict[str, str]:
     return {c["code"]: c["label"] for c in data["finess_categories"]}
 
 
-def generate_establishments(department_codes: list[str], count: int, *, seed: int = 0,
-                            extract_date: str = "2024-09-10") -> list[dict]:
+def generate_establishments(
+    department_codes: list[str], count: int, *, seed: int = 0, extract_date: str = "2024-09-10"
+) -> list[dict]:
     """``count`` establishments spread over ``department_codes`` (big departments weigh more)."""
     rng = random.Random(seed)
     names = _departments()
@@ -242,26 +346,37 @@ def generate_establishments(department_codes: list[str], count: int, *, seed: in
     category_weights = [CATEGORIES[c][0] for c in codes]
     used: dict[str, set[int]] = {}
     rows = []
-    for department, category in zip(rng.choices(department_codes, weights, k=count),
-                                    rng.choices(codes, category_weights, k=count)):
+    for department, category in zip(
+        rng.choices(department_codes, weights, k=count), rng.choices(codes, category_weights, k=count)
+    ):
         taken = used.setdefault(department, set())
         limit = 97999 if department.startswith("97") else 979999
         serial = rng.randint(1, limit)
         while serial in taken:
             serial = rng.randint(1, limit)
         taken.add(serial)
-        rows.append(establishment(rng, department, names[department], finess_number(department, serial),
-                                  category, extract))
+        rows.append(
+            establishment(rng, department, names[department], finess_number(department, serial), category, extract)
+        )
     return rows
 
 
-def showcase_line(category: str, name: str, address: str, postal_code: str, commune: str, department: str,
-                  *, index: int = 0) -> str:
+def showcase_line(
+    category: str, name: str, address: str, postal_code: str, commune: str, department: str, *, index: int = 0
+) -> str:
     """A ``structureet`` line for a chosen establishment (FINESS serials 990000+ are kept for these)."""
     rng = random.Random(f"{department}-{index}")
-    row = establishment(rng, department, _departments()[department],
-                        finess_number(department, (99000 if department.startswith("97") else 990000) + index),
-                        category, date(2024, 9, 10), name=name, address=address, commune=(commune, postal_code))
+    row = establishment(
+        rng,
+        department,
+        _departments()[department],
+        finess_number(department, (99000 if department.startswith("97") else 990000) + index),
+        category,
+        date(2024, 9, 10),
+        name=name,
+        address=address,
+        commune=(commune, postal_code),
+    )
     return structureet_line(row)
 
 
@@ -273,9 +388,15 @@ def geolocalisation_line(row: dict) -> str:
     return ";".join(["geolocalisation", *(str(row.get(name, "")) for name in GEOLOCATION_LAYOUT[1:])])
 
 
-def write_establishments(path, establishments: list[dict], *, encoding: str = "latin-1",
-                         extract_date: str = "2024-09-10", extra_lines: list[str] | None = None,
-                         version: int = 96) -> Path:
+def write_establishments(
+    path,
+    establishments: list[dict],
+    *,
+    encoding: str = "latin-1",
+    extract_date: str = "2024-09-10",
+    extra_lines: list[str] | None = None,
+    version: int = 96,
+) -> Path:
     """Header, ``structureet`` lines, then ``extra_lines``, then ``geolocalisation`` lines."""
     lines = [f"finess;etalab;{version};{extract_date}"]
     lines += [structureet_line(row) for row in establishments]
@@ -286,10 +407,16 @@ def write_establishments(path, establishments: list[dict], *, encoding: str = "l
     return path
 
 
-def write_finess_file(path, department_codes: list[str], count: int, *, seed: int = 0,
-                      encoding: str = "latin-1", extract_date: str = "2024-09-10",
-                      extra_lines: list[str] | None = None) -> Path:
+def write_finess_file(
+    path,
+    department_codes: list[str],
+    count: int,
+    *,
+    seed: int = 0,
+    encoding: str = "latin-1",
+    extract_date: str = "2024-09-10",
+    extra_lines: list[str] | None = None,
+) -> Path:
     """Generate ``count`` establishments and write them as a FINESS extract; returns the path."""
     rows = generate_establishments(department_codes, count, seed=seed, extract_date=extract_date)
-    return write_establishments(path, rows, encoding=encoding, extract_date=extract_date,
-                                extra_lines=extra_lines)
+    return write_establishments(path, rows, encoding=encoding, extract_date=extract_date, extra_lines=extra_lines)

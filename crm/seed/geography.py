@@ -1,4 +1,5 @@
 """Geography used by the demo data: prefectures, "de la / du / des" forms, regional seats."""
+
 from __future__ import annotations
 
 from crm.platform.text import fold
@@ -149,5 +150,5 @@ def prefecture(code: str) -> tuple[str, str]:
 
 
 def slug(text: str) -> str:
-    """"Haute-Garonne" -> "haute-garonne" (for e-mail domains)."""
+    """ "Haute-Garonne" -> "haute-garonne" (for e-mail domains)."""
     return "-".join(fold(text).split())

@@ -11,6 +11,7 @@ twice the rest of the load. Dropping the constraints takes ACCESS EXCLUSIVE lock
 (A writer thread streaming COPY while Python drew the next chunk was tried: Python is the
 bottleneck, and the thread only added GIL contention.)
 """
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, func, insert, select, text
 
 from crm.platform.extensions import db
+
 
 def _iso(value):
     if isinstance(value, (date, datetime)):
@@ -43,9 +45,12 @@ def reserve_ids(table, count: int) -> list[int]:
     if count <= 0:
         return []
     if db.session.connection().dialect.name == "postgresql":
-        return list(db.session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
-            {"table": table.name, "count": count}))
+        return list(
+            db.session.scalars(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+                {"table": table.name, "count": count},
+            )
+        )
     start = (db.session.scalar(select(func.max(table.c.id))) or 0) + 1
     return list(range(start, start + count))
 
@@ -61,7 +66,8 @@ def copy_postgres(raw_connection, table, columns: tuple[str, ...], rows: list[tu
 
     as_json = _json_positions(table, columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     with raw_connection.cursor() as cursor, cursor.copy(statement) as copy:
         if not as_json:
             for row in rows:
@@ -128,7 +134,8 @@ class Loader:
             constraints = cursor.execute(
                 "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY conrelid::regclass::text, conname",
-                (table_names,)).fetchall()
+                (table_names,),
+            ).fetchall()
             for table, name, _ in constraints:
                 cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
         return [(table.strip('"'), name, definition) for table, name, definition in constraints]

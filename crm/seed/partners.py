@@ -1,4 +1,5 @@
 """Partner structures that FINESS does not list: CPTS, DAC, CRT, PCO, institutions, federations, editors."""
+
 from __future__ import annotations
 
 import random
@@ -14,12 +15,29 @@ from crm.structures.identifiers import luhn_check_digit
 from crm.structures.models import Structure
 
 STREETS = (
-    "rue de la République", "avenue Jean Jaurès", "boulevard Gambetta", "rue Victor Hugo", "allée des Tilleuls",
-    "place de la Mairie", "rue Pasteur", "avenue du Général de Gaulle", "chemin des Écoles",
-    "rue du 8 Mai 1945", "avenue de la Gare", "rue Émile Zola", "impasse des Cèdres", "rue des Lilas",
+    "rue de la République",
+    "avenue Jean Jaurès",
+    "boulevard Gambetta",
+    "rue Victor Hugo",
+    "allée des Tilleuls",
+    "place de la Mairie",
+    "rue Pasteur",
+    "avenue du Général de Gaulle",
+    "chemin des Écoles",
+    "rue du 8 Mai 1945",
+    "avenue de la Gare",
+    "rue Émile Zola",
+    "impasse des Cèdres",
+    "rue des Lilas",
 )
-URPS_PROFESSIONS = ("Médecins libéraux", "Infirmiers", "Pharmaciens", "Masseurs-kinésithérapeutes",
-                    "Chirurgiens-dentistes", "Sages-femmes")
+URPS_PROFESSIONS = (
+    "Médecins libéraux",
+    "Infirmiers",
+    "Pharmaciens",
+    "Masseurs-kinésithérapeutes",
+    "Chirurgiens-dentistes",
+    "Sages-femmes",
+)
 FEDERATIONS = (
     ("FHF", "Fédération hospitalière de France"),
     ("FHP", "Fédération de l'hospitalisation privée"),
@@ -43,16 +61,41 @@ KNOWN_CPTS = {
     "81": ("CPTS Sud Tarn", "Castres", "81100"),
     "31": ("CPTS du Comminges", "SAINT-GAUDENS", "31800"),
 }
-CPTS_PATTERNS = ("CPTS {c}", "CPTS du Grand {c}", "CPTS {c} et environs", "CPTS Pays de {c}", "CPTS {c} Nord",
-                 "CPTS {c} Sud", "CPTS Cœur de {c}", "CPTS des coteaux de {c}")
-PHONE_AREA = {"11": "1", "24": "2", "28": "2", "52": "2", "53": "2", "32": "3", "44": "3", "27": "3",
-              "84": "4", "93": "4", "94": "4", "75": "5", "01": "5", "02": "5", "03": "5", "04": "2", "06": "2"}
+CPTS_PATTERNS = (
+    "CPTS {c}",
+    "CPTS du Grand {c}",
+    "CPTS {c} et environs",
+    "CPTS Pays de {c}",
+    "CPTS {c} Nord",
+    "CPTS {c} Sud",
+    "CPTS Cœur de {c}",
+    "CPTS des coteaux de {c}",
+)
+PHONE_AREA = {
+    "11": "1",
+    "24": "2",
+    "28": "2",
+    "52": "2",
+    "53": "2",
+    "32": "3",
+    "44": "3",
+    "27": "3",
+    "84": "4",
+    "93": "4",
+    "94": "4",
+    "75": "5",
+    "01": "5",
+    "02": "5",
+    "03": "5",
+    "04": "2",
+    "06": "2",
+}
 OCCITANIE_WEST = {"09", "12", "31", "32", "46", "65", "81", "82"}
 _SMALL = {"de", "du", "des", "la", "le", "les", "sur", "en", "et", "sous", "l", "d", "aux", "au"}
 
 
 def title_commune(commune: str) -> str:
-    """"SAINT-GAUDENS" -> "Saint-Gaudens", "L'ISLE-JOURDAIN" -> "L'Isle-Jourdain"."""
+    """ "SAINT-GAUDENS" -> "Saint-Gaudens", "L'ISLE-JOURDAIN" -> "L'Isle-Jourdain"."""
     parts = re.split(r"([ \-'])", commune.lower())
     out = []
     for i, part in enumerate(parts):
@@ -96,31 +139,62 @@ def _department_partners(dep: Department, region_name: str, multi: bool, commune
     base = {"department_code": dep.code}
 
     def at(name, category, long_name=None, commune=city, postal_code=postal, **extra):
-        return {**base, "name": name, "category": category, "long_name": long_name, "commune": commune,
-                "postal_code": postal_code, "address": f"{rng.randint(1, 80)} {rng.choice(STREETS)}",
-                "phone": _phone(rng, dep.code, dep.region_code), "siret": _siret(rng), **extra}
+        return {
+            **base,
+            "name": name,
+            "category": category,
+            "long_name": long_name,
+            "commune": commune,
+            "postal_code": postal_code,
+            "address": f"{rng.randint(1, 80)} {rng.choice(STREETS)}",
+            "phone": _phone(rng, dep.code, dep.region_code),
+            "siret": _siret(rng),
+            **extra,
+        }
 
     rows = [
         at(f"DAC {dep.name}", "DAC", f"Dispositif d'appui à la coordination {of}"),
         at(f"PCO TND {dep.name}", "PCO", f"Plateforme de coordination et d'orientation TND {of}"),
         at(f"MDPH {dep.name}", "MDPH", f"Maison départementale des personnes handicapées {of}"),
     ]
-    cpam = {"971": "CGSS de la Guadeloupe", "972": "CGSS de la Martinique", "973": "CGSS de la Guyane",
-            "974": "CGSS de La Réunion", "976": "CSS de Mayotte"}.get(dep.code, f"CPAM {of}")
+    cpam = {
+        "971": "CGSS de la Guadeloupe",
+        "972": "CGSS de la Martinique",
+        "973": "CGSS de la Guyane",
+        "974": "CGSS de La Réunion",
+        "976": "CSS de Mayotte",
+    }.get(dep.code, f"CPAM {of}")
     rows.append(at(cpam, "CPAM", "Caisse primaire d'assurance maladie" if cpam.startswith("CPAM") else None))
-    council = {"75": "Ville de Paris", "2A": "Collectivité de Corse", "2B": None,
-               "67": "Collectivité européenne d'Alsace", "68": None,
-               "972": "Collectivité territoriale de Martinique", "973": "Collectivité territoriale de Guyane",
-               }.get(dep.code, f"Conseil départemental {of}")
+    council = {
+        "75": "Ville de Paris",
+        "2A": "Collectivité de Corse",
+        "2B": None,
+        "67": "Collectivité européenne d'Alsace",
+        "68": None,
+        "972": "Collectivité territoriale de Martinique",
+        "973": "Collectivité territoriale de Guyane",
+    }.get(dep.code, f"Conseil départemental {of}")
     if council:
         rows.append(at(council, "CD"))
     if multi:
-        rows.append(at(f"ARS {region_name} – Délégation départementale {of}", "ARS",
-                       f"Agence régionale de santé {region_name}, délégation départementale {of}"))
+        rows.append(
+            at(
+                f"ARS {region_name} – Délégation départementale {of}",
+                "ARS",
+                f"Agence régionale de santé {region_name}, délégation départementale {of}",
+            )
+        )
     places = [(commune, cp) for commune, cp, _ in communes] or [(city, postal)]
-    for commune, cp in places[:rng.randint(1, 2)]:
-        rows.append(at(f"CRT {title_commune(commune)}", "CRT",
-                       "Centre de ressources territorial pour les personnes âgées", commune, cp))
+    for commune, cp in places[: rng.randint(1, 2)]:
+        rows.append(
+            at(
+                f"CRT {title_commune(commune)}",
+                "CRT",
+                "Centre de ressources territorial pour les personnes âgées",
+                commune,
+                cp,
+            )
+        )
     # About one CPTS per 60 establishments (Occitanie: ~90 CPTS for ~6,000), 2 to 8 per department.
     count = max(2, min(8, sum(n for _, _, n in communes) // 60))
     if dep.code in KNOWN_CPTS:
@@ -143,41 +217,70 @@ def _region_partners(region: Region) -> list[dict]:
     domain = slug(region.name)
 
     def at(name, category, long_name=None, **extra):
-        return {"department_code": code, "name": name, "category": category, "long_name": long_name,
-                "commune": commune, "postal_code": postal, "siret": _siret(rng),
-                "address": f"{rng.randint(1, 80)} {rng.choice(STREETS)}",
-                "phone": _phone(rng, code, region.code), **extra}
+        return {
+            "department_code": code,
+            "name": name,
+            "category": category,
+            "long_name": long_name,
+            "commune": commune,
+            "postal_code": postal,
+            "siret": _siret(rng),
+            "address": f"{rng.randint(1, 80)} {rng.choice(STREETS)}",
+            "phone": _phone(rng, code, region.code),
+            **extra,
+        }
 
-    rows = [at(f"ARS {region.name}", "ARS", f"Agence régionale de santé {region.name} – siège",
-               website=f"https://www.{domain}.ars.sante.fr")]
-    rows += [at(f"URPS {profession} {region.name}", "URPS", "Union régionale des professionnels de santé")
-             for profession in URPS_PROFESSIONS]
-    rows += [at(f"{short} {region.name}", "FEDERATION", f"{long_name} – {region.name}")
-             for short, long_name in FEDERATIONS]
+    rows = [
+        at(
+            f"ARS {region.name}",
+            "ARS",
+            f"Agence régionale de santé {region.name} – siège",
+            website=f"https://www.{domain}.ars.sante.fr",
+        )
+    ]
+    rows += [
+        at(f"URPS {profession} {region.name}", "URPS", "Union régionale des professionnels de santé")
+        for profession in URPS_PROFESSIONS
+    ]
+    rows += [
+        at(f"{short} {region.name}", "FEDERATION", f"{long_name} – {region.name}") for short, long_name in FEDERATIONS
+    ]
     return rows
 
 
 def partner_rows(department_codes: list[str]) -> list[dict]:
     """Every partner structure of these departments, their regions, and the editors."""
-    departments = list(db.session.scalars(
-        select(Department).where(Department.code.in_(department_codes)).order_by(Department.code)))
+    departments = list(
+        db.session.scalars(select(Department).where(Department.code.in_(department_codes)).order_by(Department.code))
+    )
     region_codes = sorted({d.region_code for d in departments})
     regions = {r.code: r for r in db.session.scalars(select(Region).where(Region.code.in_(region_codes)))}
-    sizes = dict(db.session.execute(
-        select(Department.region_code, func.count()).group_by(Department.region_code)).all())
+    sizes = dict(
+        db.session.execute(select(Department.region_code, func.count()).group_by(Department.region_code)).all()
+    )
     communes = _main_communes([d.code for d in departments])
     rows: list[dict] = []
     for dep in departments:
-        rows += _department_partners(dep, regions[dep.region_code].name, sizes.get(dep.region_code, 1) > 1,
-                                     communes.get(dep.code, []))
+        rows += _department_partners(
+            dep, regions[dep.region_code].name, sizes.get(dep.region_code, 1) > 1, communes.get(dep.code, [])
+        )
     for code in region_codes:
         if code in REGION_SEATS:
             rows += _region_partners(regions[code])
     rng = random.Random("editors")
     for name, long_name, dep, commune, postal in EDITORS:
-        rows.append({"department_code": dep, "name": name, "long_name": long_name, "category": "EDITEUR",
-                     "commune": commune, "postal_code": postal, "siret": _siret(rng),
-                     "website": f"https://www.{slug(name)}.fr"})
+        rows.append(
+            {
+                "department_code": dep,
+                "name": name,
+                "long_name": long_name,
+                "category": "EDITEUR",
+                "commune": commune,
+                "postal_code": postal,
+                "siret": _siret(rng),
+                "website": f"https://www.{slug(name)}.fr",
+            }
+        )
     return rows
 
 

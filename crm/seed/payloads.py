@@ -2,6 +2,7 @@
 functions (``activity_payload``, ``opportunity_payload``, ``project_payload``, ``task_payload``):
 the seeded history carries exactly what a real change would, without loading millions of objects.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,20 +10,40 @@ from datetime import date, datetime
 
 from crm.activities.models import Activity
 from crm.activities.services import activity_payload
+from crm.pipeline.services import opportunity_payload, project_payload
 from crm.platform.event_types import require_known
 from crm.platform.models import AuditEntry, OutboxEvent
-from crm.pipeline.services import opportunity_payload, project_payload
 from crm.seed.loader import Loader
 from crm.tasks.services import task_payload
 
-__all__ = ["ActivityRef", "OfferRef", "OpportunityRef", "ProgrammeRef", "ProjectRef", "SectorRef",
-           "StructureRef", "TaskRef", "Journal", "activity_payload", "opportunity_payload", "project_payload",
-           "task_payload"]
+__all__ = [
+    "ActivityRef",
+    "OfferRef",
+    "OpportunityRef",
+    "ProgrammeRef",
+    "ProjectRef",
+    "SectorRef",
+    "StructureRef",
+    "TaskRef",
+    "Journal",
+    "activity_payload",
+    "opportunity_payload",
+    "project_payload",
+    "task_payload",
+]
 
 # Seeded history is written processed: its effects are in the records already (the seed ends with an
 # indicator rebuild), and no workflow rule must act on it (no email to 2024's registrants).
-OUTBOX_COLUMNS = ("type", "aggregate_type", "aggregate_id", "payload", "actor_id", "created_at", "attempts",
-                  "processed_at")
+OUTBOX_COLUMNS = (
+    "type",
+    "aggregate_type",
+    "aggregate_id",
+    "payload",
+    "actor_id",
+    "created_at",
+    "attempts",
+    "processed_at",
+)
 AUDIT_COLUMNS = ("at", "user_id", "origin", "entity_type", "entity_id", "action", "changes")
 
 
@@ -49,6 +70,7 @@ class ProgrammeRef:
 @dataclass(slots=True, eq=False)
 class StructureRef:
     """What the seed knows of a structure; ``department_code`` and ``sector`` are what payloads read."""
+
     id: int
     name: str
     department_code: str
@@ -147,8 +169,18 @@ class Journal:
         self.audits: list[tuple] = []
         self.event_count = self.audit_count = 0
 
-    def record(self, *, entity_type: str, entity_id: int, action: str, changes: dict | None, event_type: str,
-               payload: dict, user_id: int | None, at: datetime) -> None:
+    def record(
+        self,
+        *,
+        entity_type: str,
+        entity_id: int,
+        action: str,
+        changes: dict | None,
+        event_type: str,
+        payload: dict,
+        user_id: int | None,
+        at: datetime,
+    ) -> None:
         require_known(event_type)
         # Dated when the change happened; JSON dates become ISO 8601 text when written.
         self.events.append((event_type, entity_type, entity_id, payload, user_id, at, 0, at))

@@ -6,13 +6,14 @@ reason), every stage change in ``opportunity_stage_changes``; a project for each
 Each change writes the event its service would (``opportunity.created``, ``opportunity.stage_changed``,
 ``project.created``, ``project.status_changed``, ``task.created``, ``task.done``) with the service's
 payload, dated when it happened."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from crm.pipeline.models import SOURCE_OF_ACTIVITY_KIND as SOURCE_OF_KIND
 from crm.pipeline.models import CLOSED_STAGES, OPEN_STAGES, Milestone, Opportunity, Project, StageChange
+from crm.pipeline.models import SOURCE_OF_ACTIVITY_KIND as SOURCE_OF_KIND
 from crm.pipeline.stages import NEEDS_REASON
 from crm.seed.activity import Origin, write_task_rows
 from crm.seed.context import SeedContext
@@ -20,14 +21,46 @@ from crm.seed.payloads import Journal, OpportunityRef, ProjectRef, TaskRef, oppo
 from crm.seed.wording import MILESTONES, NEEDS, OPPORTUNITY_TASKS, OPPORTUNITY_TITLES, PROJECT_TASKS
 from crm.tasks.models import Task
 
-OPPORTUNITY_COLUMNS = ("id", "structure_id", "offer_id", "programme_id", "department_code", "title", "need",
-                       "source",
-                       "source_activity_id", "owner_id", "expected_on", "stage", "identified_on", "stage_changed_at",
-                       "closed_on", "loss_reason_id", "created_by_id", "created_at", "updated_at", "version")
+OPPORTUNITY_COLUMNS = (
+    "id",
+    "structure_id",
+    "offer_id",
+    "programme_id",
+    "department_code",
+    "title",
+    "need",
+    "source",
+    "source_activity_id",
+    "owner_id",
+    "expected_on",
+    "stage",
+    "identified_on",
+    "stage_changed_at",
+    "closed_on",
+    "loss_reason_id",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+    "version",
+)
 CHANGE_COLUMNS = ("opportunity_id", "from_stage", "to_stage", "changed_at", "changed_by_id", "reason_id", "comment")
-PROJECT_COLUMNS = ("id", "structure_id", "offer_id", "programme_id", "department_code", "opportunity_id", "title",
-                   "status",
-                   "started_on", "ended_on", "owner_id", "notes", "created_at", "updated_at", "version")
+PROJECT_COLUMNS = (
+    "id",
+    "structure_id",
+    "offer_id",
+    "programme_id",
+    "department_code",
+    "opportunity_id",
+    "title",
+    "status",
+    "started_on",
+    "ended_on",
+    "owner_id",
+    "notes",
+    "created_at",
+    "updated_at",
+    "version",
+)
 MILESTONE_COLUMNS = ("project_id", "label", "due_on", "done_on")
 DIRECT_PROJECT_SHARE = 0.10  # projects started without an opportunity, per won opportunity
 PROJECT_SECTORS = ("sanitaire", "medico_social", "exercice_coordonne", "dispositif_coordination")
@@ -69,7 +102,7 @@ def stage_path(ctx: SeedContext, source: str) -> list[tuple[str, int]]:
         return [qualify] + ([propose] if rng.random() < 0.7 else []) + [("perdue", rng.randint(20, 120))]
     if roll < 0.86:
         return ([qualify] if rng.random() < 0.5 else []) + [("abandonnee", rng.randint(45, 180))]
-    return [qualify, propose][:rng.choice((0, 1, 1, 2))]
+    return [qualify, propose][: rng.choice((0, 1, 1, 2))]
 
 
 class PipelineGenerator:
@@ -116,10 +149,16 @@ class PipelineGenerator:
             title = OPPORTUNITY_TITLES.get(origin.offer.code) or f"Déploiement {origin.offer.short}"
             created_at = last_at = ctx.moment(origin.day, rng)
             changes.append((opportunity_id, None, "identifiee", created_at, owner, None, None))
-            journal.record(entity_type="opportunity", entity_id=opportunity_id, action="create",
-                           changes={"title": [None, title], "stage": [None, "identifiee"]},
-                           event_type="opportunity.created", payload=opportunity_payload(ref), user_id=owner,
-                           at=created_at)
+            journal.record(
+                entity_type="opportunity",
+                entity_id=opportunity_id,
+                action="create",
+                changes={"title": [None, title], "stage": [None, "identifiee"]},
+                event_type="opportunity.created",
+                payload=opportunity_payload(ref),
+                user_id=owner,
+                at=created_at,
+            )
             day, closed_on, version = origin.day, None, 1
             for to_stage, delay in stage_path(ctx, source):
                 next_day = ctx.working_day_after(day, delay)
@@ -129,30 +168,66 @@ class PipelineGenerator:
                 from_stage, ref.stage = ref.stage, to_stage
                 ref.loss_reason_id = ctx.loss_reasons[to_stage].draw(rng) if to_stage in NEEDS_REASON else None
                 changes.append((opportunity_id, from_stage, to_stage, at, owner, ref.loss_reason_id, None))
-                journal.record(entity_type="opportunity", entity_id=opportunity_id, action="update",
-                               changes={"stage": [from_stage, to_stage]}, event_type="opportunity.stage_changed",
-                               payload={**opportunity_payload(ref), "from_stage": from_stage, "to_stage": to_stage,
-                                        "changed_at": at, "reason_id": ref.loss_reason_id},
-                               user_id=owner, at=at)
+                journal.record(
+                    entity_type="opportunity",
+                    entity_id=opportunity_id,
+                    action="update",
+                    changes={"stage": [from_stage, to_stage]},
+                    event_type="opportunity.stage_changed",
+                    payload={
+                        **opportunity_payload(ref),
+                        "from_stage": from_stage,
+                        "to_stage": to_stage,
+                        "changed_at": at,
+                        "reason_id": ref.loss_reason_id,
+                    },
+                    user_id=owner,
+                    at=at,
+                )
                 day, last_at, version = next_day, at, version + 1
                 if to_stage in CLOSED_STAGES:
                     closed_on = next_day
                 if to_stage == "gagnee":
                     won.append(Won(ref, title, next_day, at))
             expected = ctx.working_day_after(origin.day, rng.randint(60, 180)) if rng.random() < 0.7 else None
-            rows.append((opportunity_id, origin.structure.id, origin.offer.id, origin.offer.programme_id,
-                         origin.structure.department_code, title,
-                         rng.choice(NEEDS) if rng.random() < 0.7 else None, source,
-                         origin.activity_id if linked else None, owner, expected, ref.stage, origin.day, last_at,
-                         closed_on, ref.loss_reason_id, owner, created_at, last_at, version))
+            rows.append(
+                (
+                    opportunity_id,
+                    origin.structure.id,
+                    origin.offer.id,
+                    origin.offer.programme_id,
+                    origin.structure.department_code,
+                    title,
+                    rng.choice(NEEDS) if rng.random() < 0.7 else None,
+                    source,
+                    origin.activity_id if linked else None,
+                    owner,
+                    expected,
+                    ref.stage,
+                    origin.day,
+                    last_at,
+                    closed_on,
+                    ref.loss_reason_id,
+                    owner,
+                    created_at,
+                    last_at,
+                    version,
+                )
+            )
             self.stats.by_stage[ref.stage] = self.stats.by_stage.get(ref.stage, 0) + 1
             if ref.stage in OPEN_STAGES and owner and rng.random() < 0.8:
                 # The latest follow-up of an open opportunity: planned within the last two months.
                 created_on = max(day, today - timedelta(days=rng.randint(0, 60)))
                 due = ctx.working_day_after(created_on, rng.randint(10, 40))
                 created_at = max(last_at, ctx.moment(created_on, rng))
-                self.tasks.append((TaskRef(0, owner, ref.structure, due, "manuel", opportunity_id=opportunity_id),
-                                   rng.choice(OPPORTUNITY_TASKS).format(offre=ref.offer.short), created_at, owner))
+                self.tasks.append(
+                    (
+                        TaskRef(0, owner, ref.structure, due, "manuel", opportunity_id=opportunity_id),
+                        rng.choice(OPPORTUNITY_TASKS).format(offre=ref.offer.short),
+                        created_at,
+                        owner,
+                    )
+                )
         self.loader.write(Opportunity.__table__, OPPORTUNITY_COLUMNS, rows)
         self.loader.write(StageChange.__table__, CHANGE_COLUMNS, changes)
         journal.flush()
@@ -172,8 +247,9 @@ class PipelineGenerator:
             offer = ctx.offer_for(structure)
             day = ctx.days.draw(rng)
             ref = OpportunityRef(0, structure, offer, ctx.owner_of(structure), "autre", day)
-            out.append(Won(ref, OPPORTUNITY_TITLES.get(offer.code) or f"Déploiement {offer.short}", day,
-                           ctx.moment(day, rng)))
+            out.append(
+                Won(ref, OPPORTUNITY_TITLES.get(offer.code) or f"Déploiement {offer.short}", day, ctx.moment(day, rng))
+            )
         return out
 
     def _projects(self, won: list[Won]) -> None:
@@ -182,16 +258,33 @@ class PipelineGenerator:
         rows, milestones = [], []
         for project_id, item in zip(self.loader.reserve(Project.__table__, len(won) + len(direct)), won + direct):
             opportunity = item.opportunity
-            ref = ProjectRef(project_id, opportunity.structure, opportunity.offer, opportunity.id or None,
-                             opportunity.owner_id, item.day)
-            journal.record(entity_type="project", entity_id=project_id, action="create",
-                           changes={"title": [None, item.title], "status": [None, "en_cours"]},
-                           event_type="project.created", payload=project_payload(ref), user_id=ref.owner_id,
-                           at=item.at)
+            ref = ProjectRef(
+                project_id,
+                opportunity.structure,
+                opportunity.offer,
+                opportunity.id or None,
+                opportunity.owner_id,
+                item.day,
+            )
+            journal.record(
+                entity_type="project",
+                entity_id=project_id,
+                action="create",
+                changes={"title": [None, item.title], "status": [None, "en_cours"]},
+                event_type="project.created",
+                payload=project_payload(ref),
+                user_id=ref.owner_id,
+                at=item.at,
+            )
             age = (today - item.day).days
             roll = rng.random()
-            status = ("termine" if roll < (0.65 if age > 240 else 0.15 if age > 90 else 0)
-                      else "suspendu" if roll > (0.9 if age > 90 else 0.95) else "en_cours")
+            status = (
+                "termine"
+                if roll < (0.65 if age > 240 else 0.15 if age > 90 else 0)
+                else "suspendu"
+                if roll > (0.9 if age > 90 else 0.95)
+                else "en_cours"
+            )
             span = rng.randint(90, age) if status == "termine" else rng.randint(90, 240)
             changed_at = item.at
             if status != "en_cours":
@@ -202,15 +295,36 @@ class PipelineGenerator:
                 changes = {"status": ["en_cours", status]}
                 if ref.ended_on:
                     changes["ended_on"] = [None, ref.ended_on.isoformat()]
-                journal.record(entity_type="project", entity_id=project_id, action="update", changes=changes,
-                               event_type="project.status_changed",
-                               payload={**project_payload(ref), "from_status": "en_cours"}, user_id=ref.owner_id,
-                               at=changed_at)
+                journal.record(
+                    entity_type="project",
+                    entity_id=project_id,
+                    action="update",
+                    changes=changes,
+                    event_type="project.status_changed",
+                    payload={**project_payload(ref), "from_status": "en_cours"},
+                    user_id=ref.owner_id,
+                    at=changed_at,
+                )
             notes = None if opportunity.id else "Accompagnement démarré directement, à la demande de l'ARS."
-            rows.append((project_id, ref.structure_id, ref.offer_id, ref.programme_id,
-                         ref.structure.department_code, ref.opportunity_id,
-                         item.title, ref.status, ref.started_on, ref.ended_on, ref.owner_id, notes, item.at,
-                         changed_at, 2 if status != "en_cours" else 1))
+            rows.append(
+                (
+                    project_id,
+                    ref.structure_id,
+                    ref.offer_id,
+                    ref.programme_id,
+                    ref.structure.department_code,
+                    ref.opportunity_id,
+                    item.title,
+                    ref.status,
+                    ref.started_on,
+                    ref.ended_on,
+                    ref.owner_id,
+                    notes,
+                    item.at,
+                    changed_at,
+                    2 if status != "en_cours" else 1,
+                )
+            )
             labels = sorted(rng.sample(range(len(MILESTONES)), rng.randint(2, 4)))
             for index, label in enumerate(labels, start=1):
                 due = item.day + timedelta(days=span * index // len(labels))
@@ -223,10 +337,17 @@ class PipelineGenerator:
             if status == "en_cours" and ref.owner_id and rng.random() < 0.35:
                 created_on = max(item.day, today - timedelta(days=rng.randint(1, 30)))
                 created = ctx.moment(created_on, rng)
-                task = TaskRef(0, ref.owner_id, ref.structure, ctx.working_day_after(created_on, rng.randint(7, 45)),
-                               "manuel", project_id=project_id)
-                self.tasks.append((task, rng.choice(PROJECT_TASKS).format(offre=ref.offer.short), created,
-                                   ref.owner_id))
+                task = TaskRef(
+                    0,
+                    ref.owner_id,
+                    ref.structure,
+                    ctx.working_day_after(created_on, rng.randint(7, 45)),
+                    "manuel",
+                    project_id=project_id,
+                )
+                self.tasks.append(
+                    (task, rng.choice(PROJECT_TASKS).format(offre=ref.offer.short), created, ref.owner_id)
+                )
         self.loader.write(Project.__table__, PROJECT_COLUMNS, rows)
         self.loader.write(Milestone.__table__, MILESTONE_COLUMNS, milestones)
         journal.flush()

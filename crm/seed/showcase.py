@@ -3,6 +3,7 @@
 Searching "ehpad saint gaudens" must find EHPAD L'OUSTAL. They are written into the
 generated FINESS file (``extra_lines``), so they go through the real import like the rest.
 """
+
 from __future__ import annotations
 
 from crm.seed.finess_file import showcase_line
@@ -21,5 +22,4 @@ SHOWCASE = (
 
 def showcase_lines(department_codes: list[str]) -> list[str]:
     """The ``structureet`` lines of the showcase establishments of these departments."""
-    return [showcase_line(*row, index=index) for index, row in enumerate(SHOWCASE)
-            if row[5] in department_codes]
+    return [showcase_line(*row, index=index) for index, row in enumerate(SHOWCASE) if row[5] in department_codes]

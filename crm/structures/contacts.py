@@ -1,12 +1,13 @@
 """Contacts of a structure, their consent, and their erasure on request (RGPD)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from crm.platform.events import diff, record_change
+from crm.platform.extensions import db
 from crm.platform.models import AuditEntry, utcnow
 from crm.platform.validation import line_break_error
-from crm.platform.extensions import db
 from crm.structures.models import Contact, Structure
 from crm.structures.services import ValidationFailed, _blank, _clean_email, _clean_phone, persist
 
@@ -43,8 +44,12 @@ def _snapshot(contact: Contact) -> dict:
 
 def _payload(contact: Contact, structure: Structure) -> dict:
     # Identifiers only: personal data never travels in events.
-    return {"contact_id": contact.id, "structure_id": structure.id, "department": structure.department_code,
-            "consent": contact.consent}
+    return {
+        "contact_id": contact.id,
+        "structure_id": structure.id,
+        "department": structure.department_code,
+        "consent": contact.consent,
+    }
 
 
 def save_contact(structure: Structure, contact: Contact | None, data: dict) -> Contact:
@@ -69,19 +74,28 @@ def save_contact(structure: Structure, contact: Contact | None, data: dict) -> C
         return contact
     with persist():
         db.session.flush()
-        record_change(entity_type="contact", entity_id=contact.id, action="create" if creating else "update",
-                      changes=changes, event_type="contact.created" if creating else "contact.updated",
-                      payload=_payload(contact, structure), parent=("structure", structure.id))
+        record_change(
+            entity_type="contact",
+            entity_id=contact.id,
+            action="create" if creating else "update",
+            changes=changes,
+            event_type="contact.created" if creating else "contact.updated",
+            payload=_payload(contact, structure),
+            parent=("structure", structure.id),
+        )
     return contact
 
 
 def _scrub_history(contact: Contact) -> None:
     """Replace the personal values kept in the contact's audit entries."""
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact",
-                                                          AuditEntry.entity_id == contact.id)).all()
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "contact", AuditEntry.entity_id == contact.id)
+    ).all()
     for entry in entries:
-        entry.changes = {field: ["[effacé]", "[effacé]"] if field in PERSONAL_FIELDS else values
-                         for field, values in (entry.changes or {}).items()}
+        entry.changes = {
+            field: ["[effacé]", "[effacé]"] if field in PERSONAL_FIELDS else values
+            for field, values in (entry.changes or {}).items()
+        }
 
 
 def delete_contact(contact: Contact) -> None:
@@ -89,9 +103,15 @@ def delete_contact(contact: Contact) -> None:
     structure = contact.structure
     with persist():
         _scrub_history(contact)
-        record_change(entity_type="contact", entity_id=contact.id, action="delete", changes={},
-                      event_type="contact.deleted", payload=_payload(contact, structure),
-                      parent=("structure", structure.id))
+        record_change(
+            entity_type="contact",
+            entity_id=contact.id,
+            action="delete",
+            changes={},
+            event_type="contact.deleted",
+            payload=_payload(contact, structure),
+            parent=("structure", structure.id),
+        )
         db.session.delete(contact)
 
 
@@ -111,9 +131,15 @@ def erase_contact(contact: Contact) -> None:
     contact.erased_at = utcnow()
     with persist():
         _scrub_history(contact)
-        record_change(entity_type="contact", entity_id=contact.id, action="erase", changes={},
-                      event_type="contact.erased", payload=_payload(contact, structure),
-                      parent=("structure", structure.id))
+        record_change(
+            entity_type="contact",
+            entity_id=contact.id,
+            action="erase",
+            changes={},
+            event_type="contact.erased",
+            payload=_payload(contact, structure),
+            parent=("structure", structure.id),
+        )
 
 
 def contact_for(structure: Structure, contact_id: int) -> Contact | None:

@@ -32,27 +32,33 @@ events, and an executemany UPDATE by primary key guarded by the version
 column. A national file (100,000 establishments) imports in about half a
 minute on two cores (``bench/finess_import.py``).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
 
 from sqlalchemy import JSON, and_, bindparam, insert, select
 
 from crm.platform import signals
 from crm.platform.dates import local_today
 from crm.platform.event_types import require_known
-from crm.platform.locking import FINESS_IMPORT, advisory_lock, is_postgresql
 from crm.platform.events import note_outbox_written
-from crm.platform.formatting import format_number
-from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.formatting import format_number
+from crm.platform.locking import FINESS_IMPORT, advisory_lock, is_postgresql
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.referential.models import Category, Department, FinessCategoryMapping, Sector
 from crm.referential.services import region_department_codes
 from crm.structures.finess_parse import (
-    Establishment, FinessFileError, check_header, decode, parse_lines, read_source,
+    Establishment,
+    FinessFileError,
+    check_header,
+    decode,
+    parse_lines,
+    read_source,
 )
 from crm.structures.models import FINESS_FIELDS, Structure
 
@@ -95,9 +101,15 @@ class ImportSummary:
         return self.closures_refused is not None
 
     def as_dict(self) -> dict:
-        out = {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-               "closed": self.closed, "rejected": self.rejected, "skipped": self.skipped,
-               "kept_manual": self.kept_manual}
+        out = {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "closed": self.closed,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "kept_manual": self.kept_manual,
+        }
         if self.refused:
             out.update(closures_refused=self.closures_refused, open_in_scope=self.open_in_scope)
         return out
@@ -107,40 +119,48 @@ class ImportSummary:
         n = format_number
         share = n(100 * self.closures_refused / self.open_in_scope, 1) if self.open_in_scope else "100"
         closing = f"{n(self.closures_refused)} structure{'s' if self.closures_refused > 1 else ''}"
-        return (f"Import refusé, rien n'a été enregistré : il fermerait {closing} "
-                f"sur les {n(self.open_in_scope)} structures FINESS ouvertes de son périmètre ({share} %), "
-                f"plus de {CLOSURE_CONFIRM_PERCENT} %. Un fichier tronqué ou d'une autre région aurait cet "
-                "effet : vérifiez le fichier, puis confirmez les fermetures si elles sont voulues.")
+        return (
+            f"Import refusé, rien n'a été enregistré : il fermerait {closing} "
+            f"sur les {n(self.open_in_scope)} structures FINESS ouvertes de son périmètre ({share} %), "
+            f"plus de {CLOSURE_CONFIRM_PERCENT} %. Un fichier tronqué ou d'une autre région aurait cet "
+            "effet : vérifiez le fichier, puis confirmez les fermetures si elles sont voulues."
+        )
 
     def lines(self, max_details: int = 200) -> list[str]:
         """The French report the CLI prints."""
         n = format_number
         if self.refused:
-            out = [self.refusal_message(),
-                   "Ce que l'import aurait fait :",
-                   f"Lignes lues : {n(self.total_lines)}",
-                   f"À créer : {n(self.created)}",
-                   f"À mettre à jour : {n(self.updated)}",
-                   f"Inchangées : {n(self.unchanged)}",
-                   f"À fermer : {n(self.closures_refused)}"]
+            out = [
+                self.refusal_message(),
+                "Ce que l'import aurait fait :",
+                f"Lignes lues : {n(self.total_lines)}",
+                f"À créer : {n(self.created)}",
+                f"À mettre à jour : {n(self.updated)}",
+                f"Inchangées : {n(self.unchanged)}",
+                f"À fermer : {n(self.closures_refused)}",
+            ]
             out += [f"  {c['finess_et']} – {c['name']} ({c['department_code']})" for c in self.closing[:20]]
             if len(self.closing) > 20:
                 out.append(f"  … et {n(len(self.closing) - 20)} autres")
             return out
-        out = [f"Import FINESS terminé en {n(self.seconds, 1)} s",
-               f"Lignes lues : {n(self.total_lines)}",
-               f"Créées : {n(self.created)}",
-               f"Mises à jour : {n(self.updated)}",
-               f"Inchangées : {n(self.unchanged)}",
-               f"Fermées : {n(self.closed)}",
-               f"Hors périmètre : {n(self.skipped)}",
-               f"Lignes rejetées : {n(len(self.rejected))}"]
+        out = [
+            f"Import FINESS terminé en {n(self.seconds, 1)} s",
+            f"Lignes lues : {n(self.total_lines)}",
+            f"Créées : {n(self.created)}",
+            f"Mises à jour : {n(self.updated)}",
+            f"Inchangées : {n(self.unchanged)}",
+            f"Fermées : {n(self.closed)}",
+            f"Hors périmètre : {n(self.skipped)}",
+            f"Lignes rejetées : {n(len(self.rejected))}",
+        ]
         out += [f"  ligne {n(r['line'])} : {r['reason']}" for r in self.rejected[:max_details]]
         if len(self.rejected) > max_details:
             out.append(f"  … et {n(len(self.rejected) - max_details)} autres")
         out.append(f"Modifications manuelles conservées : {n(len(self.kept_manual))}")
-        out += [f"  {k['finess']} – {k['field']} : conservé « {k['kept']} », fichier « {k['file']} »"
-                for k in self.kept_manual[:max_details]]
+        out += [
+            f"  {k['finess']} – {k['field']} : conservé « {k['kept']} », fichier « {k['file']} »"
+            for k in self.kept_manual[:max_details]
+        ]
         if len(self.kept_manual) > max_details:
             out.append(f"  … et {n(len(self.kept_manual) - max_details)} autres")
         return out
@@ -159,8 +179,9 @@ class _Reference:
     def load(cls) -> _Reference:
         categories = db.session.execute(select(Category.id, Category.code, Category.sector_id)).all()
         return cls(
-            mapping=dict(db.session.execute(
-                select(FinessCategoryMapping.finess_code, FinessCategoryMapping.category_id)).all()),
+            mapping=dict(
+                db.session.execute(select(FinessCategoryMapping.finess_code, FinessCategoryMapping.category_id)).all()
+            ),
             category_sector={cid: sid for cid, _, sid in categories},
             category_code={cid: code for cid, code, _ in categories},
             sector_code=dict(db.session.execute(select(Sector.id, Sector.code)).all()),
@@ -178,17 +199,21 @@ class _Reference:
                 category = Category(code=f"FINESS_{code}", label=label[:160], sector_id=None)
                 db.session.add(category)
                 db.session.flush()
-            db.session.add(FinessCategoryMapping(finess_code=code, finess_label=label[:160],
-                                                 category_id=category.id))
+            db.session.add(FinessCategoryMapping(finess_code=code, finess_label=label[:160], category_id=category.id))
             self.mapping[code] = category.id
             self.category_sector[category.id] = category.sector_id
             self.category_code[category.id] = category.code
         db.session.flush()
 
     def payload(self, structure_id: int, row: dict) -> dict:
-        return {"structure_id": structure_id, "finess_et": row["finess_et"],
-                "department": row["department_code"], "sector": self.sector_code.get(row["sector_id"]),
-                "category": self.category_code.get(row["category_id"]), "is_open": row["is_open"]}
+        return {
+            "structure_id": structure_id,
+            "finess_et": row["finess_et"],
+            "department": row["department_code"],
+            "sector": self.sector_code.get(row["sector_id"]),
+            "category": self.category_code.get(row["category_id"]),
+            "is_open": row["is_open"],
+        }
 
 
 class _Writer:
@@ -199,35 +224,69 @@ class _Writer:
         self.now = utcnow()
         self.audit: list[dict] = []
         self.outbox: list[dict] = []
-        self.update_stmt = _TABLE.update().where(
-            and_(_TABLE.c.id == bindparam("b_id"), _TABLE.c.version == bindparam("b_version"))
-        ).values(version=_TABLE.c.version + 1, updated_at=bindparam("b_updated_at"),
-                 search_text=bindparam("b_search_text"),
-                 **{name: bindparam(f"b_{name}") for name in FILE_FIELDS + STATE_FIELDS})
+        self.update_stmt = (
+            _TABLE.update()
+            .where(and_(_TABLE.c.id == bindparam("b_id"), _TABLE.c.version == bindparam("b_version")))
+            .values(
+                version=_TABLE.c.version + 1,
+                updated_at=bindparam("b_updated_at"),
+                search_text=bindparam("b_search_text"),
+                **{name: bindparam(f"b_{name}") for name in FILE_FIELDS + STATE_FIELDS},
+            )
+        )
 
     def record(self, structure_id: int, action: str, event: str, changes: dict, row: dict) -> None:
         require_known(event)
         payload = self.reference.payload(structure_id, row)
         if action == "update":
             payload["changed"] = sorted(changes)
-        self.audit.append({"at": self.now, "user_id": self.user_id, "origin": self.origin,
-                           "entity_type": "structure", "entity_id": structure_id, "action": action,
-                           "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in changes.items()}})
-        self.outbox.append({"type": event, "aggregate_type": "structure", "aggregate_id": structure_id,
-                            "payload": payload, "actor_id": self.user_id, "created_at": self.now,
-                            "attempts": 0})
+        self.audit.append(
+            {
+                "at": self.now,
+                "user_id": self.user_id,
+                "origin": self.origin,
+                "entity_type": "structure",
+                "entity_id": structure_id,
+                "action": action,
+                "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in changes.items()},
+            }
+        )
+        self.outbox.append(
+            {
+                "type": event,
+                "aggregate_type": "structure",
+                "aggregate_id": structure_id,
+                "payload": payload,
+                "actor_id": self.user_id,
+                "created_at": self.now,
+                "attempts": 0,
+            }
+        )
 
     def insert(self, rows: list[dict]) -> None:
         if not rows:
             return
         for row in rows:
-            row.update(source="finess", is_open=True, closed_on=None, manual_fields=[], version=1,
-                       created_at=self.now, updated_at=self.now, search_text=_search_text(row))
+            row.update(
+                source="finess",
+                is_open=True,
+                closed_on=None,
+                manual_fields=[],
+                version=1,
+                created_at=self.now,
+                updated_at=self.now,
+                search_text=_search_text(row),
+            )
         # Insert, then one SELECT for the ids: much faster than INSERT ... RETURNING with psycopg,
         # which sends one huge multi-VALUES statement per thousand rows.
         _bulk_insert(_TABLE, rows)
-        ids = dict(db.session.execute(select(_TABLE.c.finess_et, _TABLE.c.id)
-                                      .where(_TABLE.c.finess_et.in_([row["finess_et"] for row in rows]))).all())
+        ids = dict(
+            db.session.execute(
+                select(_TABLE.c.finess_et, _TABLE.c.id).where(
+                    _TABLE.c.finess_et.in_([row["finess_et"] for row in rows])
+                )
+            ).all()
+        )
         for row in rows:
             changes = {k: (None, row[k]) for k in CREATED_FIELDS if row[k] is not None}
             self.record(ids[row["finess_et"]], "create", "structure.created", changes, row)
@@ -236,13 +295,21 @@ class _Writer:
         """UPDATE by primary key, refused if someone saved the structure since we read it."""
         if not rows:
             return
-        params = [{"b_id": r["id"], "b_version": r["version"], "b_updated_at": self.now,
-                   "b_search_text": _search_text(r), **{f"b_{k}": r[k] for k in FILE_FIELDS + STATE_FIELDS}}
-                  for r in rows]
+        params = [
+            {
+                "b_id": r["id"],
+                "b_version": r["version"],
+                "b_updated_at": self.now,
+                "b_search_text": _search_text(r),
+                **{f"b_{k}": r[k] for k in FILE_FIELDS + STATE_FIELDS},
+            }
+            for r in rows
+        ]
         result = db.session.execute(self.update_stmt, params)
         if result.rowcount not in (-1, len(rows)):
             raise FinessImportConflict(
-                "Des structures ont été modifiées pendant l'import : rien n'a été enregistré, relancez l'import.")
+                "Des structures ont été modifiées pendant l'import : rien n'a été enregistré, relancez l'import."
+            )
 
     def flush_events(self) -> None:
         _bulk_insert(AuditEntry.__table__, self.audit)
@@ -275,15 +342,17 @@ def _bulk_insert(table, rows: list[dict]) -> None:
     columns = list(rows[0])
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([Json(row[c]) if c in as_json else row[c] for c in columns])
 
 
 def _search_text(row: dict) -> str:
-    return Structure.build_search_text(row["name"], row["long_name"], row["finess_et"], row["commune"],
-                                       row["postal_code"], row["siret"])
+    return Structure.build_search_text(
+        row["name"], row["long_name"], row["finess_et"], row["commune"], row["postal_code"], row["siret"]
+    )
 
 
 def _load_existing() -> dict[str, dict]:
@@ -309,8 +378,7 @@ def _merge(est: Establishment, old: dict | None, ref: _Reference, kept: list[dic
     for name in manual & set(new):
         if new[name] != old[name]:
             shown = ref.category_code.get if name == "category_id" else _plain
-            kept.append({"finess": new["finess_et"], "field": name, "kept": shown(old[name]),
-                         "file": shown(new[name])})
+            kept.append({"finess": new["finess_et"], "field": name, "kept": shown(old[name]), "file": shown(new[name])})
             new[name] = old[name]
             kept_fields.add(name)
     # An unmapped category (no sector) does not erase a sector chosen by hand.
@@ -338,8 +406,11 @@ def closures_need_confirmation(closing: int, open_in_scope: int) -> bool:
 
 def _open_in_scope(existing: dict[str, dict], scope: set[str] | None) -> list[dict]:
     """The open FINESS structures of the import's departments: the ones an import may close."""
-    return [old for old in existing.values()
-            if old["source"] == "finess" and old["is_open"] and (scope is None or old["department_code"] in scope)]
+    return [
+        old
+        for old in existing.values()
+        if old["source"] == "finess" and old["is_open"] and (scope is None or old["department_code"] in scope)
+    ]
 
 
 def _close_absent(absent: list[dict], existing: dict[str, dict], writer: _Writer) -> int:
@@ -348,13 +419,19 @@ def _close_absent(absent: list[dict], existing: dict[str, dict], writer: _Writer
     writer.update(rows)
     for row in rows:
         old = existing[row["finess_et"]]
-        writer.record(row["id"], "update", "structure.closed",
-                      {"is_open": (True, False), "closed_on": (old["closed_on"], today)}, row)
+        writer.record(
+            row["id"],
+            "update",
+            "structure.closed",
+            {"is_open": (True, False), "closed_on": (old["closed_on"], today)},
+            row,
+        )
     return len(rows)
 
 
-def _count_without_writing(establishments: list[Establishment], existing: dict[str, dict],
-                           reference: _Reference, summary: ImportSummary) -> None:
+def _count_without_writing(
+    establishments: list[Establishment], existing: dict[str, dict], reference: _Reference, summary: ImportSummary
+) -> None:
     """What the import would create, update or leave unchanged (the preview of a refused import)."""
     for est in establishments:
         old = existing.get(est.values["finess_et"])
@@ -367,10 +444,17 @@ def _count_without_writing(establishments: list[Establishment], existing: dict[s
             summary.unchanged += 1
 
 
-def import_finess(source, *, all_regions: bool = False, region_code: str | None = None,
-                  origin: str = "import FINESS", user_id: int | None = None,
-                  progress: Callable[[int, int], None] | None = None,
-                  close_absent: bool = True, confirmed_closures: int | None = None) -> ImportSummary:
+def import_finess(
+    source,
+    *,
+    all_regions: bool = False,
+    region_code: str | None = None,
+    origin: str = "import FINESS",
+    user_id: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    close_absent: bool = True,
+    confirmed_closures: int | None = None,
+) -> ImportSummary:
     """Import a FINESS establishments extract; returns what it did. Needs an app context.
 
     ``source`` is a path, bytes or a binary file. By default only the configured
@@ -402,11 +486,13 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
         if total and close_absent:
             open_structures = _open_in_scope(existing, scope)
             absent = [old for old in open_structures if old["finess_et"] not in parsed.seen]
-            if (closures_need_confirmation(len(absent), len(open_structures))
-                    and len(absent) > (confirmed_closures or 0)):
+            if closures_need_confirmation(len(absent), len(open_structures)) and len(absent) > (
+                confirmed_closures or 0
+            ):
                 summary.closures_refused, summary.open_in_scope = len(absent), len(open_structures)
-                summary.closing = [{k: old[k] for k in ("id", "finess_et", "name", "department_code")}
-                                   for old in absent]
+                summary.closing = [
+                    {k: old[k] for k in ("id", "finess_et", "name", "department_code")} for old in absent
+                ]
                 _count_without_writing(parsed.establishments, existing, reference, summary)
                 session.rollback()  # the new category mappings too: a refused import writes nothing
                 summary.seconds = round(time.perf_counter() - started, 2)
@@ -418,7 +504,7 @@ def import_finess(source, *, all_regions: bool = False, region_code: str | None 
         moved: list[int] = []  # structures whose department changed: their pipeline follows them
         for start in range(0, total, CHUNK):
             inserts, updates = [], []
-            for est in parsed.establishments[start:start + CHUNK]:
+            for est in parsed.establishments[start : start + CHUNK]:
                 old = existing.get(est.values["finess_et"])
                 row, changes = _merge(est, old, reference, summary.kept_manual)
                 if old is None:

@@ -4,6 +4,7 @@ Pure Python, no database: decoding, the header, the ``structureet`` and
 ``geolocalisation`` lines, and the Lambert 93 -> WGS84 conversion. The import
 engine (:mod:`crm.structures.finess`) turns what this returns into rows.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,38 @@ from pathlib import Path
 from crm.structures.identifiers import finess_error, siret_error
 
 STRUCTURE_LAYOUT = (
-    "section", "nofinesset", "nofinessej", "rs", "rslongue", "complrs", "compldistrib", "numvoie",
-    "typvoie", "voie", "compvoie", "lieuditbp", "commune", "departement", "libdepartement",
-    "ligneacheminement", "telephone", "telecopie", "categetab", "libcategetab", "categagretab",
-    "libcategagretab", "siret", "codeape", "codemft", "libmft", "codesph", "libsph", "dateouv",
-    "dateautor", "datemaj", "numuai",
+    "section",
+    "nofinesset",
+    "nofinessej",
+    "rs",
+    "rslongue",
+    "complrs",
+    "compldistrib",
+    "numvoie",
+    "typvoie",
+    "voie",
+    "compvoie",
+    "lieuditbp",
+    "commune",
+    "departement",
+    "libdepartement",
+    "ligneacheminement",
+    "telephone",
+    "telecopie",
+    "categetab",
+    "libcategetab",
+    "categagretab",
+    "libcategagretab",
+    "siret",
+    "codeape",
+    "codemft",
+    "libmft",
+    "codesph",
+    "libsph",
+    "dateouv",
+    "dateautor",
+    "datemaj",
+    "numuai",
 )
 GEOLOCATION_LAYOUT = ("section", "nofinesset", "coordxet", "coordyet", "sourcecoordet", "datemaj")
 
@@ -29,9 +57,23 @@ OVERSEAS = {"9A": "971", "9B": "972", "9C": "973", "9D": "974", "9F": "976"}
 OUTSIDE_DEPARTMENTS = {"9E"}
 
 STREET_TYPES = {
-    "R": "RUE", "AV": "AVENUE", "BD": "BOULEVARD", "CHE": "CHEMIN", "PL": "PLACE", "RTE": "ROUTE",
-    "ALL": "ALLÉE", "IMP": "IMPASSE", "QUA": "QUAI", "CRS": "COURS", "FG": "FAUBOURG", "SQ": "SQUARE",
-    "LD": "LIEU-DIT", "PROM": "PROMENADE", "RPT": "ROND-POINT", "ESP": "ESPLANADE", "CHS": "CHAUSSÉE",
+    "R": "RUE",
+    "AV": "AVENUE",
+    "BD": "BOULEVARD",
+    "CHE": "CHEMIN",
+    "PL": "PLACE",
+    "RTE": "ROUTE",
+    "ALL": "ALLÉE",
+    "IMP": "IMPASSE",
+    "QUA": "QUAI",
+    "CRS": "COURS",
+    "FG": "FAUBOURG",
+    "SQ": "SQUARE",
+    "LD": "LIEU-DIT",
+    "PROM": "PROMENADE",
+    "RPT": "ROND-POINT",
+    "ESP": "ESPLANADE",
+    "CHS": "CHAUSSÉE",
 }
 
 _HEADER = re.compile(r"^finess;etalab;\d+;(\d{4}-\d{2}-\d{2});?$")
@@ -75,7 +117,8 @@ def check_header(first_line: str) -> date:
             pass
     raise FinessFileError(
         "Ce fichier n'est pas un extrait FINESS des établissements au format etalab : la première ligne "
-        f"devrait être « finess;etalab;<version>;<date> », elle est « {first_line.strip()[:60]} ».")
+        f"devrait être « finess;etalab;<version>;<date> », elle est « {first_line.strip()[:60]} »."
+    )
 
 
 # --- Lambert 93 (RGF93, GRS80 ellipsoid) -> latitude / longitude ------------------------------
@@ -123,6 +166,7 @@ def wgs84_to_lambert93(lat: float, lon: float) -> tuple[float, float]:
 
 
 # --- lines -----------------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class Establishment:
@@ -239,8 +283,9 @@ def parse_lines(text: str, scope: set[str] | None, departments: set[str]) -> Par
             row = dict(zip(STRUCTURE_LAYOUT, values))
             finess_department = row["departement"].upper()
             department = OVERSEAS.get(finess_department, finess_department)
-            if finess_department in OUTSIDE_DEPARTMENTS or (department in departments and scope is not None
-                                                            and department not in scope):
+            if finess_department in OUTSIDE_DEPARTMENTS or (
+                department in departments and scope is not None and department not in scope
+            ):
                 parsed.skipped += 1
                 continue
             if department not in departments:
@@ -259,8 +304,9 @@ def parse_lines(text: str, scope: set[str] | None, departments: set[str]) -> Par
             if finess in by_finess:
                 reject(number, f"numéro FINESS {finess} en double (déjà lu ligne {by_finess[finess].line})")
                 continue
-            establishment = Establishment(number, structure_values(row, department),
-                                          row["categetab"] or None, row["libcategetab"] or None)
+            establishment = Establishment(
+                number, structure_values(row, department), row["categetab"] or None, row["libcategetab"] or None
+            )
             by_finess[finess] = establishment
             parsed.establishments.append(establishment)
         elif section == "geolocalisation":

@@ -1,8 +1,8 @@
-from crm.platform.forms import Form
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 from wtforms.widgets import DateInput
 
+from crm.platform.forms import Form
 from crm.structures.contacts import CIVILITIES
 
 

@@ -1,4 +1,5 @@
 """FINESS and SIRET numbers: normalisation and Luhn check keys."""
+
 from __future__ import annotations
 
 import re

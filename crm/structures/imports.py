@@ -5,6 +5,7 @@ import beats a heartbeat in Redis every HEARTBEAT_SECONDS: when its worker dies 
 machine), the key expires after HEARTBEAT_TTL seconds and the page offers to relaunch it, instead
 of waiting for RQ to notice (minutes later).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,8 @@ from werkzeug.utils import secure_filename
 
 from crm.platform import signals
 from crm.platform.events import record_change
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.platform.queue import QueueUnavailable, enqueue, mark_unavailable, redis_connection
 from crm.structures.finess import FinessFileError, ImportSummary, import_finess
 from crm.structures.models import ImportRun
@@ -128,14 +129,23 @@ def confirm_closures(run: ImportRun, user_id: int | None) -> bool:
         return False
     confirmed = (run.summary or {}).get("closures_refused", 0)
     claimed = db.session.execute(
-        update(ImportRun).where(ImportRun.id == run.id, ImportRun.status == "refusé")
-        .values(status="en_attente", job_id=None, error=None, summary=null(), confirmed_closures=confirmed)).rowcount
+        update(ImportRun)
+        .where(ImportRun.id == run.id, ImportRun.status == "refusé")
+        .values(status="en_attente", job_id=None, error=None, summary=null(), confirmed_closures=confirmed)
+    ).rowcount
     if not claimed:  # confirmed twice (two tabs, a double click): the first one launched it
         db.session.rollback()
         return False
-    record_change(entity_type="import_run", entity_id=run.id, action="confirm", user_id=user_id, origin="admin",
-                  changes={"confirmed_closures": [None, confirmed]}, event_type="import_run.closures_confirmed",
-                  payload={"import_run_id": run.id, "confirmed_closures": confirmed})
+    record_change(
+        entity_type="import_run",
+        entity_id=run.id,
+        action="confirm",
+        user_id=user_id,
+        origin="admin",
+        changes={"confirmed_closures": [None, confirmed]},
+        event_type="import_run.closures_confirmed",
+        payload={"import_run_id": run.id, "confirmed_closures": confirmed},
+    )
     db.session.commit()
     db.session.refresh(run)
     enqueue_run(run)
@@ -150,8 +160,7 @@ def relaunch(run: ImportRun) -> None:
 
 def enqueue_run(run: ImportRun) -> None:
     try:
-        job = enqueue("imports", "workflows.jobs.run_finess_import", run.id, job_timeout=1800,
-                      result_ttl=86400)
+        job = enqueue("imports", "workflows.jobs.run_finess_import", run.id, job_timeout=1800, result_ttl=86400)
     except QueueUnavailable:
         return
     run.job_id = job.id
@@ -165,15 +174,18 @@ def execute_import_run(import_run_id: int, progress=None) -> dict:
         # Claim the run atomically: a second job for the same run (relaunched twice, two workers)
         # finds nothing to do instead of importing again.
         claimed = db.session.execute(
-            update(ImportRun).where(ImportRun.id == import_run_id, ImportRun.status == "en_attente")
-            .values(status="en_cours")).rowcount
+            update(ImportRun)
+            .where(ImportRun.id == import_run_id, ImportRun.status == "en_attente")
+            .values(status="en_cours")
+        ).rowcount
         db.session.commit()
         if not claimed:
             return {}
         run = db.session.get(ImportRun, import_run_id)
         try:
-            summary = _import_and_record(run, run.stored_path, progress=progress,
-                                         confirmed_closures=run.confirmed_closures)
+            summary = _import_and_record(
+                run, run.stored_path, progress=progress, confirmed_closures=run.confirmed_closures
+            )
         except FinessFileError as error:  # recorded on the run: nothing for RQ to retry
             return {"error": str(error)}
         return summary.as_dict()
@@ -184,17 +196,22 @@ def import_from_cli(path, *, all_regions: bool, confirm_closures: bool):
 
     Returns the ImportSummary; FinessFileError is raised once recorded.
     """
-    run = ImportRun(filename=os.path.basename(str(path))[:255], stored_path=None, all_regions=all_regions,
-                    origin="cli", status="en_cours")
+    run = ImportRun(
+        filename=os.path.basename(str(path))[:255],
+        stored_path=None,
+        all_regions=all_regions,
+        origin="cli",
+        status="en_cours",
+    )
     db.session.add(run)
     db.session.commit()
     with heartbeat(run.id):
-        return _import_and_record(run, path, origin="cli",
-                                  confirmed_closures=sys.maxsize if confirm_closures else None)
+        return _import_and_record(run, path, origin="cli", confirmed_closures=sys.maxsize if confirm_closures else None)
 
 
-def _import_and_record(run: ImportRun, source, *, origin: str | None = None, progress=None,
-                       confirmed_closures: int | None = None) -> ImportSummary:
+def _import_and_record(
+    run: ImportRun, source, *, origin: str | None = None, progress=None, confirmed_closures: int | None = None
+) -> ImportSummary:
     """Import ``source`` for ``run`` (already "en cours", its heartbeat beating) and record the outcome.
 
     Refused (too many closures): the summary is the preview, the uploaded file is kept for the
@@ -202,9 +219,14 @@ def _import_and_record(run: ImportRun, source, *, origin: str | None = None, pro
     """
     run_id = run.id
     try:
-        summary = import_finess(source, all_regions=run.all_regions, user_id=run.user_id,
-                                origin=origin or f"import FINESS n°{run_id}", progress=progress,
-                                confirmed_closures=confirmed_closures)
+        summary = import_finess(
+            source,
+            all_regions=run.all_regions,
+            user_id=run.user_id,
+            origin=origin or f"import FINESS n°{run_id}",
+            progress=progress,
+            confirmed_closures=confirmed_closures,
+        )
     except FinessFileError as error:
         db.session.rollback()
         run = db.session.get(ImportRun, run_id)
@@ -241,8 +263,9 @@ def closing_sample(closing: list[dict], limit: int = CLOSING_SAMPLE) -> dict:
     for _receiver, answer in signals.structures_live_work.send(None):
         counts.update(answer)
     projects, opportunities = counts["projects"], counts["opportunities"]
-    rows = [{**c, "projects": projects.get(c["id"], 0), "opportunities": opportunities.get(c["id"], 0)}
-            for c in closing]
+    rows = [
+        {**c, "projects": projects.get(c["id"], 0), "opportunities": opportunities.get(c["id"], 0)} for c in closing
+    ]
     flagged = [r for r in rows if r["projects"] or r["opportunities"]]
     others = [r for r in rows if not (r["projects"] or r["opportunities"])]
     return {"flagged": len(flagged), "structures": (flagged + others)[:limit]}

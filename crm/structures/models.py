@@ -1,24 +1,46 @@
 """Structures (establishments and partners), their contacts, and FINESS import runs."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm.platform.extensions import db
 from crm.platform.models import utcnow
 from crm.platform.text import fold
-from crm.platform.extensions import db
 from crm.referential.models import Category, Department, Sector
 
 # Fields a FINESS import owns; a hand edit of one of them is remembered in
 # ``Structure.manual_fields`` so that a later import does not silently undo it.
 FINESS_FIELDS = (
-    "finess_ej", "name", "long_name", "siret", "address", "postal_code", "commune",
-    "commune_code", "department_code", "phone", "finess_category_code", "category_id",
-    "opened_on", "latitude", "longitude",
+    "finess_ej",
+    "name",
+    "long_name",
+    "siret",
+    "address",
+    "postal_code",
+    "commune",
+    "commune_code",
+    "department_code",
+    "phone",
+    "finess_category_code",
+    "category_id",
+    "opened_on",
+    "latitude",
+    "longitude",
 )
 # Hand edits the import also respects, though the file does not carry them as such:
 # a structure closed by hand stays closed while the registry still lists it.
@@ -64,7 +86,7 @@ class Structure(db.Model):
     sector: Mapped[Sector | None] = relationship(lazy="joined")
     category: Mapped[Category | None] = relationship(lazy="joined")
     department: Mapped[Department] = relationship(lazy="joined")
-    contacts: Mapped[list["Contact"]] = relationship(
+    contacts: Mapped[list[Contact]] = relationship(
         back_populates="structure", order_by="Contact.last_name", cascade="all, delete-orphan"
     )
 
@@ -75,15 +97,20 @@ class Structure(db.Model):
         Index("ix_structures_category", "category_id"),
         Index("ix_structures_name", "name"),
         # Trigram index: makes the accent-folded "contains" search fast on PostgreSQL.
-        Index("ix_structures_search_text_trgm", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        Index(
+            "ix_structures_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
     )
 
     @staticmethod
     def build_search_text(name, long_name, finess_et, commune, postal_code, siret=None) -> str:
         return " ".join(
-            part for part in (fold(name), fold(long_name), finess_et or "", fold(commune),
-                              postal_code or "", siret or "") if part
+            part
+            for part in (fold(name), fold(long_name), finess_et or "", fold(commune), postal_code or "", siret or "")
+            if part
         )
 
     def refresh_search_text(self) -> None:
@@ -156,8 +183,13 @@ class ImportRun(db.Model):
 
     user = relationship("User")
 
-    STATUS_LABELS = {"en_attente": "En attente", "en_cours": "En cours", "terminé": "Terminé", "échoué": "Échoué",
-                     "refusé": "Refusé : fermetures à confirmer"}
+    STATUS_LABELS = {
+        "en_attente": "En attente",
+        "en_cours": "En cours",
+        "terminé": "Terminé",
+        "échoué": "Échoué",
+        "refusé": "Refusé : fermetures à confirmer",
+    }
 
     @property
     def status_label(self) -> str:

@@ -1,6 +1,6 @@
 """Structure registry pages: list and search, edit, contacts (the 360° view is crm/pages/structure.py)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -8,9 +8,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from crm.accounts import permissions
+from crm.platform.extensions import db
 from crm.platform.validation import as_id
 from crm.platform.web import apply_errors, int_arg
-from crm.platform.extensions import db
 from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services
@@ -38,24 +38,35 @@ def _list_params() -> dict:
 def index():
     params = _list_params()
     page = services.search_structures(
-        params["q"], department=params["department"], sector=params["sector"], category=params["category"],
-        status=None if params["status"] == "toutes" else params["status"], sort=params["sort"],
+        params["q"],
+        department=params["department"],
+        sector=params["sector"],
+        category=params["category"],
+        status=None if params["status"] == "toutes" else params["status"],
+        sort=params["sort"],
         page=int_arg("page", 1, maximum=100000),
     )
     return render_template(
-        "structures/index.html", page=page, params=params, departments=departments_for_select(),
+        "structures/index.html",
+        page=page,
+        params=params,
+        departments=departments_for_select(),
         sectors=db.session.scalars(select(Sector).order_by(Sector.position)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.label)).all(),
-        sorts={"nom": "Nom", "commune": "Commune", "departement": "Département", "finess": "FINESS",
-               "maj": "Dernière mise à jour"},
+        sorts={
+            "nom": "Nom",
+            "commune": "Commune",
+            "departement": "Département",
+            "finess": "FINESS",
+            "maj": "Dernière mise à jour",
+        },
     )
 
 
 @bp.route("/autocomplete")
 @login_required
 def autocomplete():
-    return jsonify(services.autocomplete((request.args.get("q") or "")[:200],
-                                         limit=int_arg("limite", 10, maximum=50)))
+    return jsonify(services.autocomplete((request.args.get("q") or "")[:200], limit=int_arg("limite", 10, maximum=50)))
 
 
 def structure_or_404(structure_id: int) -> Structure:
@@ -76,10 +87,12 @@ def _structure_form(structure: Structure | None) -> StructureForm:
             departments.append(structure.department)
     form.department_code.choices = [("", "— Choisir —")] + [(d.code, d.label) for d in departments]
     form.sector_id.choices = [("", "— Déduit de la catégorie —")] + [
-        (str(s.id), s.label) for s in db.session.scalars(select(Sector).order_by(Sector.position))]
+        (str(s.id), s.label) for s in db.session.scalars(select(Sector).order_by(Sector.position))
+    ]
     form.category_id.choices = [("", "— Aucune —")] + [
         (str(c.id), c.label + (f" ({c.sector.label})" if c.sector else ""))
-        for c in db.session.scalars(select(Category).order_by(Category.label))]
+        for c in db.session.scalars(select(Category).order_by(Category.label))
+    ]
     if structure is not None and request.method == "GET":
         form.sector_id.data = str(structure.sector_id or "")
         form.category_id.data = str(structure.category_id or "")
@@ -90,8 +103,10 @@ def _apply_errors(form, error: services.ValidationFailed) -> None:
     apply_errors(form, error)
     if error.existing is not None:
         link = url_for("structures.show", structure_id=error.existing.id)
-        flash(Markup('Ce numéro FINESS est déjà celui de <a href="{}">{}</a>.').format(
-            link, escape(error.existing.name)), "error")
+        flash(
+            Markup('Ce numéro FINESS est déjà celui de <a href="{}">{}</a>.').format(link, escape(error.existing.name)),
+            "error",
+        )
 
 
 def _form_data(form: StructureForm) -> dict:
@@ -131,7 +146,8 @@ def edit(structure_id: int):
     if form.validate_on_submit():
         data = _form_data(form)
         if data.get("department_code") != structure.department_code and not permissions.can_edit_department(
-                current_user, data.get("department_code")):
+            current_user, data.get("department_code")
+        ):
             form.department_code.errors = ["Vous ne pouvez pas déplacer la structure hors de vos départements."]
         else:
             try:
@@ -165,6 +181,7 @@ def delete(structure_id: int):
 
 
 # --- contacts -------------------------------------------------------------------------------------
+
 
 def _editable_structure(structure_id: int) -> Structure:
     structure = structure_or_404(structure_id)

@@ -1,4 +1,5 @@
 """Structure and contact operations: what the UI, the API, the CLI and jobs all call."""
+
 from __future__ import annotations
 
 import math
@@ -15,18 +16,33 @@ from crm.platform import signals
 from crm.platform.concurrency import StaleEdit
 from crm.platform.dates import local_today
 from crm.platform.events import diff, record_change
-from crm.platform.text import fold, search_tokens
-from crm.platform.formatting import format_date
-from crm.platform.validation import ValidationFailed, blank as _blank, email_error, line_break_error, parse_date, parse_int
 from crm.platform.extensions import db
+from crm.platform.formatting import format_date
+from crm.platform.text import fold, search_tokens
+from crm.platform.validation import ValidationFailed, email_error, line_break_error, parse_date, parse_int
+from crm.platform.validation import blank as _blank
 from crm.referential.models import Category, Department, Sector
 from crm.structures.identifiers import clean_identifier, finess_error, siret_error
 from crm.structures.models import FINESS_FIELDS, HAND_KEPT_STATE, Structure
 
-
 STRUCTURE_FIELDS = (
-    "name", "long_name", "finess_et", "finess_ej", "siret", "sector_id", "category_id", "address",
-    "postal_code", "commune", "department_code", "phone", "email", "website", "is_open", "closed_on", "notes",
+    "name",
+    "long_name",
+    "finess_et",
+    "finess_ej",
+    "siret",
+    "sector_id",
+    "category_id",
+    "address",
+    "postal_code",
+    "commune",
+    "department_code",
+    "phone",
+    "email",
+    "website",
+    "is_open",
+    "closed_on",
+    "notes",
 )
 SORTS = {
     "nom": (Structure.name, Structure.id),
@@ -150,14 +166,17 @@ def _clean_closed_on(value, is_open: bool, current: Structure | None, errors: di
         return None
     if is_open:
         if current is None or closed_on != current.closed_on:
-            errors["closed_on"] = ("Une structure ouverte n'a pas de date de fermeture : décochez « Structure "
-                                   "ouverte » ou effacez la date.")
+            errors["closed_on"] = (
+                "Une structure ouverte n'a pas de date de fermeture : décochez « Structure "
+                "ouverte » ou effacez la date."
+            )
         return None
     if closed_on > local_today():
         errors["closed_on"] = "La date de fermeture ne peut pas être dans le futur."
     elif current is not None and current.opened_on and closed_on < current.opened_on:
-        errors["closed_on"] = (f"La date de fermeture ne peut pas précéder la date d'ouverture "
-                               f"({format_date(current.opened_on)}).")
+        errors["closed_on"] = (
+            f"La date de fermeture ne peut pas précéder la date d'ouverture ({format_date(current.opened_on)})."
+        )
     return closed_on
 
 
@@ -196,8 +215,10 @@ def persist(structure: Structure | None = None) -> _Guard:
 
 def _explain(error: Exception, structure: Structure | None) -> Exception:
     if isinstance(error, StaleDataError):
-        return StaleEdit("Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
-                         "Rechargez la page pour voir ses nouvelles valeurs.")
+        return StaleEdit(
+            "Cette fiche a été modifiée par quelqu'un d'autre entre-temps. "
+            "Rechargez la page pour voir ses nouvelles valeurs."
+        )
     finess_et = structure.finess_et if structure is not None else None
     existing = None
     if finess_et:
@@ -216,9 +237,15 @@ def create_structure(data: dict, *, origin: str | None = None) -> Structure:
     with persist(structure):
         db.session.add(structure)
         db.session.flush()
-        record_change(entity_type="structure", entity_id=structure.id, action="create",
-                      changes=diff({}, _snapshot(structure)), event_type="structure.created",
-                      payload=structure.payload(), origin=origin)
+        record_change(
+            entity_type="structure",
+            entity_id=structure.id,
+            action="create",
+            changes=diff({}, _snapshot(structure)),
+            event_type="structure.created",
+            payload=structure.payload(),
+            origin=origin,
+        )
     return structure
 
 
@@ -239,14 +266,21 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
     if not changes:
         return structure
     if structure.source == "finess":
-        structure.manual_fields = sorted(set(structure.manual_fields or [])
-                                         | (set(changes) & set(FINESS_FIELDS + HAND_KEPT_STATE)))
+        structure.manual_fields = sorted(
+            set(structure.manual_fields or []) | (set(changes) & set(FINESS_FIELDS + HAND_KEPT_STATE))
+        )
     structure.refresh_search_text()
     event = "structure.closed" if was_open and not structure.is_open else "structure.updated"
     with persist(structure):
         db.session.flush()
-        record_change(entity_type="structure", entity_id=structure.id, action="update", changes=changes,
-                      event_type=event, payload={**structure.payload(), "changed": sorted(changes)})
+        record_change(
+            entity_type="structure",
+            entity_id=structure.id,
+            action="update",
+            changes=changes,
+            event_type=event,
+            payload={**structure.payload(), "changed": sorted(changes)},
+        )
         if "department_code" in changes:
             signals.structure_department_changed.send(structure, structure_ids=[structure.id])
     return structure
@@ -254,13 +288,19 @@ def update_structure(structure: Structure, data: dict, *, expected_version: int 
 
 def delete_structure(structure: Structure) -> None:
     with persist():
-        record_change(entity_type="structure", entity_id=structure.id, action="delete",
-                      changes=diff(_snapshot(structure), {}), event_type="structure.deleted",
-                      payload=structure.payload())
+        record_change(
+            entity_type="structure",
+            entity_id=structure.id,
+            action="delete",
+            changes=diff(_snapshot(structure), {}),
+            event_type="structure.deleted",
+            payload=structure.payload(),
+        )
         db.session.delete(structure)
 
 
 # --- search -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Page:
@@ -282,8 +322,13 @@ class Page:
         return self.page < self.pages
 
 
-def structure_filters(q: str | None = None, department: str | None = None, sector: int | None = None,
-                      category: int | None = None, status: str | None = None) -> list:
+def structure_filters(
+    q: str | None = None,
+    department: str | None = None,
+    sector: int | None = None,
+    category: int | None = None,
+    status: str | None = None,
+) -> list:
     """WHERE clauses for the structure list, shared by the UI, the API and exports."""
     clauses = [Structure.search_text.contains(token, autoescape=True) for token in search_tokens(q)]
     if department:
@@ -299,9 +344,17 @@ def structure_filters(q: str | None = None, department: str | None = None, secto
     return clauses
 
 
-def search_structures(q: str | None = None, *, department: str | None = None, sector: int | None = None,
-                      category: int | None = None, status: str | None = "ouvertes", sort: str = "nom",
-                      page: int = 1, per_page: int = 25) -> Page:
+def search_structures(
+    q: str | None = None,
+    *,
+    department: str | None = None,
+    sector: int | None = None,
+    category: int | None = None,
+    status: str | None = "ouvertes",
+    sort: str = "nom",
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
     clauses = structure_filters(q, department, sector, category, status)
     order = list(SORTS.get(sort, SORTS["nom"]))
     trigram = any(len(token) >= 3 for token in search_tokens(q))
@@ -310,8 +363,7 @@ def search_structures(q: str | None = None, *, department: str | None = None, se
         # walking the name (or FINESS, department) index in order and filtering row by row
         # instead: "ssiad" (all its matches sort late) took 130 ms that way at 100,000
         # structures, 6 ms through the trigram index and a top-N sort.
-        order = [column.concat("") if isinstance(getattr(column, "type", None), String) else column
-                 for column in order]
+        order = [column.concat("") if isinstance(getattr(column, "type", None), String) else column for column in order]
     exact = clean_identifier(q)
     if q and re.fullmatch(r"[0-9AB]{9}|\d{14}", exact):
         order.insert(0, case((Structure.finess_et == exact, 0), (Structure.siret == exact, 0), else_=1))
@@ -325,14 +377,16 @@ def search_structures(q: str | None = None, *, department: str | None = None, se
     # department) are loaded afterwards, so the joins run on 25 rows, not on every match.
     if trigram:
         # The matches are read once anyway to be sorted: the same pass counts them.
-        rows = db.session.execute(select(Structure.id, func.count().over()).where(*clauses)
-                                  .order_by(*order).offset(offset).limit(per_page)).all()
+        rows = db.session.execute(
+            select(Structure.id, func.count().over()).where(*clauses).order_by(*order).offset(offset).limit(per_page)
+        ).all()
         ids = [row[0] for row in rows]
         total = rows[0][1] if rows else (0 if page == 1 else count())
     else:
         total = count()
-        ids = list(db.session.scalars(select(Structure.id).where(*clauses).order_by(*order)
-                                      .offset(offset).limit(per_page)))
+        ids = list(
+            db.session.scalars(select(Structure.id).where(*clauses).order_by(*order).offset(offset).limit(per_page))
+        )
     loaded = {s.id: s for s in db.session.scalars(select(Structure).where(Structure.id.in_(ids)))} if ids else {}
     items = [loaded[i] for i in ids if i in loaded]
     return Page(items=items, total=total, page=page, per_page=per_page)
@@ -344,8 +398,14 @@ def autocomplete(q: str, limit: int = 10, open_only: bool = True) -> list[dict]:
         return []
     page = search_structures(q, status="ouvertes" if open_only else None, per_page=limit)
     return [
-        {"id": s.id, "name": s.name, "finess_et": s.finess_et, "commune": s.commune,
-         "department": s.department_code,
-         "label": f"{s.name} – {s.commune or ''} ({s.department_code})" + (f" – {s.finess_et}" if s.finess_et else "")}
+        {
+            "id": s.id,
+            "name": s.name,
+            "finess_et": s.finess_et,
+            "commune": s.commune,
+            "department": s.department_code,
+            "label": f"{s.name} – {s.commune or ''} ({s.department_code})"
+            + (f" – {s.finess_et}" if s.finess_et else ""),
+        }
         for s in page.items
     ]

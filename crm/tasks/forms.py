@@ -1,6 +1,7 @@
-from crm.platform.forms import Form
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.widgets import DateInput
+
+from crm.platform.forms import Form
 
 
 class TaskForm(Form):

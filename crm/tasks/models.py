@@ -1,4 +1,5 @@
 """Tasks ("relances"): a follow-up to do, with its owner and due date."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -6,11 +7,14 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
-TASK_SOURCES = {"manuel": "Saisie manuelle", "activite": "Prochaine étape d'une activité",
-                "workflow": "Règle automatique"}
+TASK_SOURCES = {
+    "manuel": "Saisie manuelle",
+    "activite": "Prochaine étape d'une activité",
+    "workflow": "Règle automatique",
+}
 
 
 class Task(db.Model):

@@ -1,16 +1,16 @@
 """Task pages: "Mes relances", done in one click, created by hand."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from flask import Blueprint, abort, flash, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
-from crm.platform.dates import local_today
 from crm.accounts import permissions
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
 from crm.platform.security import is_safe_redirect
 from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from crm.structures.models import Structure
 from crm.tasks import services
 from crm.tasks.forms import TaskForm
@@ -31,8 +31,7 @@ def task_helpers():
 def _due_count() -> int | None:
     """Overdue and today's tasks of the logged-in user, for the navigation badge."""
     # Templates rendered outside a request (e-mails from a worker) have no user.
-    if not has_request_context() or not current_user.is_authenticated \
-            or not permissions.can_manage_tasks(current_user):
+    if not has_request_context() or not current_user.is_authenticated or not permissions.can_manage_tasks(current_user):
         return None
     try:
         return services.due_count_for(current_user.id)
@@ -76,17 +75,26 @@ def mine():
         if structure is not None:
             form.structure_id.data = str(structure.id)
             form.structure_label.data = structure.name
-    form.structure_label.render_kw = {"data-autocomplete": url_for("structures.autocomplete"),
-                                      "data-target": "task-structure-id", "autocomplete": "off"}
-    return render_template("tasks/mine.html", form=form, buckets=services.open_tasks_for(current_user.id),
-                           done=services.recently_done_for(current_user.id), today=local_today()), status
+    form.structure_label.render_kw = {
+        "data-autocomplete": url_for("structures.autocomplete"),
+        "data-target": "task-structure-id",
+        "autocomplete": "off",
+    }
+    return render_template(
+        "tasks/mine.html",
+        form=form,
+        buckets=services.open_tasks_for(current_user.id),
+        done=services.recently_done_for(current_user.id),
+        today=local_today(),
+    ), status
 
 
 def _create(form: TaskForm) -> Task:
     data = {name: form._fields[name].data for name in ("title", "due_on", "structure_id", "description")}
     if (form.structure_label.data or "").strip() and not (form.structure_id.data or "").strip():
-        raise ValidationFailed({"structure_label": "Choisissez la structure dans la liste proposée, "
-                                                   "ou videz ce champ."})
+        raise ValidationFailed(
+            {"structure_label": "Choisissez la structure dans la liste proposée, ou videz ce champ."}
+        )
     return services.create_task(data, user=current_user)
 
 

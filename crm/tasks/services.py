@@ -1,4 +1,5 @@
 """Follow-up tasks ("relances"): created by hand, from an activity's next step, or by workflows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,14 +8,14 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import lazyload
 
-from crm.platform.dates import iso_week, local_today
 from crm.accounts.models import User
 from crm.accounts.permissions import can_edit_structure
+from crm.platform.dates import iso_week, local_today
 from crm.platform.events import record_change
-from crm.platform.records import insert_record
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.records import insert_record
+from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
 from crm.structures.models import Structure
 from crm.structures.services import Page
 from crm.tasks.models import TASK_SOURCES, Task
@@ -23,11 +24,20 @@ MAX_ID = 2**31 - 1
 
 
 def task_payload(task: Task) -> dict:
-    return {"task_id": task.id, "owner_id": task.owner_id, "structure_id": task.structure_id,
-            "department": task.structure.department_code if task.structure else None,
-            "due_on": task.due_on, "source": task.source, "opportunity_id": task.opportunity_id,
-            "project_id": task.project_id, "activity_id": task.activity_id, "event_id": task.event_id,
-            "done_at": task.done_at, "done_by_id": task.done_by_id}
+    return {
+        "task_id": task.id,
+        "owner_id": task.owner_id,
+        "structure_id": task.structure_id,
+        "department": task.structure.department_code if task.structure else None,
+        "due_on": task.due_on,
+        "source": task.source,
+        "opportunity_id": task.opportunity_id,
+        "project_id": task.project_id,
+        "activity_id": task.activity_id,
+        "event_id": task.event_id,
+        "done_at": task.done_at,
+        "done_by_id": task.done_by_id,
+    }
 
 
 def _id(value, errors: dict, field: str, message: str) -> int | None:
@@ -41,8 +51,15 @@ def _id(value, errors: dict, field: str, message: str) -> int | None:
 def clean_task_data(data: dict, *, default_owner: User) -> dict:
     errors: dict[str, str] = {}
     out = {
-        "title": text(data.get("title"), errors, "title", max_length=300, one_line=True, required=True,
-                      message="Indiquez l'objet de la relance."),
+        "title": text(
+            data.get("title"),
+            errors,
+            "title",
+            max_length=300,
+            one_line=True,
+            required=True,
+            message="Indiquez l'objet de la relance.",
+        ),
         "description": text(data.get("description"), errors, "description", max_length=5000),
         "due_on": parse_date(data.get("due_on"), errors, "due_on"),
     }
@@ -62,20 +79,52 @@ def clean_task_data(data: dict, *, default_owner: User) -> dict:
     return out
 
 
-def add_task(*, title: str, owner_id: int, created_by_id: int | None, source: str = "manuel",
-             due_on: date | None = None, description: str | None = None, structure_id: int | None = None,
-             opportunity_id: int | None = None, project_id: int | None = None,
-             activity_id: int | None = None, event_id: int | None = None, origin: str | None = None) -> Task:
+def add_task(
+    *,
+    title: str,
+    owner_id: int,
+    created_by_id: int | None,
+    source: str = "manuel",
+    due_on: date | None = None,
+    description: str | None = None,
+    structure_id: int | None = None,
+    opportunity_id: int | None = None,
+    project_id: int | None = None,
+    activity_id: int | None = None,
+    event_id: int | None = None,
+    origin: str | None = None,
+) -> Task:
     """Add a task and its event to the session (the caller commits): used by activities and workflows."""
     assert source in TASK_SOURCES
-    task = insert_record(Task, {
-        "title": title, "owner_id": owner_id, "created_by_id": created_by_id, "source": source, "due_on": due_on,
-        "description": description, "structure_id": structure_id, "opportunity_id": opportunity_id,
-        "project_id": project_id, "activity_id": activity_id, "event_id": event_id, "created_at": utcnow(),
-        "done_at": None, "done_by_id": None})
-    record_change(entity_type="task", entity_id=task.id, action="create",
-                  changes={"title": [None, title], "due_on": [None, due_on]}, event_type="task.created",
-                  payload=task_payload(task), user_id=created_by_id, origin=origin)
+    task = insert_record(
+        Task,
+        {
+            "title": title,
+            "owner_id": owner_id,
+            "created_by_id": created_by_id,
+            "source": source,
+            "due_on": due_on,
+            "description": description,
+            "structure_id": structure_id,
+            "opportunity_id": opportunity_id,
+            "project_id": project_id,
+            "activity_id": activity_id,
+            "event_id": event_id,
+            "created_at": utcnow(),
+            "done_at": None,
+            "done_by_id": None,
+        },
+    )
+    record_change(
+        entity_type="task",
+        entity_id=task.id,
+        action="create",
+        changes={"title": [None, title], "due_on": [None, due_on]},
+        event_type="task.created",
+        payload=task_payload(task),
+        user_id=created_by_id,
+        origin=origin,
+    )
     return task
 
 
@@ -116,8 +165,15 @@ def update_task(task: Task, data: dict, *, user: User) -> Task:
         setattr(task, key, values[key])
     changes = {k: [v, getattr(task, k)] for k, v in before.items() if v != getattr(task, k)}
     if changes:
-        record_change(entity_type="task", entity_id=task.id, action="update", changes=changes,
-                      event_type="task.updated", payload=task_payload(task), user_id=user.id)
+        record_change(
+            entity_type="task",
+            entity_id=task.id,
+            action="update",
+            changes=changes,
+            event_type="task.updated",
+            payload=task_payload(task),
+            user_id=user.id,
+        )
     db.session.commit()
     return task
 
@@ -129,16 +185,25 @@ def set_done(task: Task, done: bool, *, user: User) -> Task:
         return task
     now = utcnow() if done else None
     still = Task.done_at.is_(None) if done else Task.done_at.is_not(None)
-    changed = db.session.execute(update(Task).where(Task.id == task.id, still)
-                                 .values(done_at=now, done_by_id=user.id if done else None)
-                                 .execution_options(synchronize_session=False)).rowcount
+    changed = db.session.execute(
+        update(Task)
+        .where(Task.id == task.id, still)
+        .values(done_at=now, done_by_id=user.id if done else None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.refresh(task)
     if not changed:
         db.session.commit()
         return task
-    record_change(entity_type="task", entity_id=task.id, action="update",
-                  changes={"done": [not done, done]}, event_type="task.done" if done else "task.reopened",
-                  payload=task_payload(task), user_id=user.id)
+    record_change(
+        entity_type="task",
+        entity_id=task.id,
+        action="update",
+        changes={"done": [not done, done]},
+        event_type="task.done" if done else "task.reopened",
+        payload=task_payload(task),
+        user_id=user.id,
+    )
     db.session.commit()
     return task
 
@@ -164,8 +229,10 @@ def open_tasks_for(user_id: int, today: date | None = None) -> TaskBuckets:
     today = today or local_today()
     end_of_week = iso_week(today)[1]
     tasks = db.session.scalars(
-        select(Task).where(Task.owner_id == user_id, Task.done_at.is_(None))
-        .order_by(Task.due_on.is_(None), Task.due_on, Task.id)).all()
+        select(Task)
+        .where(Task.owner_id == user_id, Task.done_at.is_(None))
+        .order_by(Task.due_on.is_(None), Task.due_on, Task.id)
+    ).all()
     buckets = TaskBuckets(week_end=end_of_week)
     for task in tasks:
         if task.due_on is None:
@@ -184,23 +251,39 @@ def open_tasks_for(user_id: int, today: date | None = None) -> TaskBuckets:
 def due_count_for(user_id: int, today: date | None = None) -> int:
     """Open tasks overdue or due today: the badge of the navigation (one indexed count)."""
     today = today or local_today()
-    return db.session.scalar(select(func.count()).select_from(Task).where(
-        Task.owner_id == user_id, Task.done_at.is_(None), Task.due_on <= today)) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.owner_id == user_id, Task.done_at.is_(None), Task.due_on <= today)
+        )
+        or 0
+    )
 
 
 def recently_done_for(user_id: int, limit: int = 10) -> list[Task]:
     """The user's last completed tasks, to reopen one ticked by mistake."""
-    return list(db.session.scalars(
-        select(Task).where(Task.owner_id == user_id, Task.done_at.is_not(None))
-        .order_by(Task.done_at.desc(), Task.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(Task.owner_id == user_id, Task.done_at.is_not(None))
+            .order_by(Task.done_at.desc(), Task.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def open_tasks_of_structure(structure_id: int, limit: int = 50) -> list[Task]:
     """Open tasks about a structure, whoever owns them, the most urgent first."""
-    return list(db.session.scalars(
-        select(Task).where(Task.structure_id == structure_id, Task.done_at.is_(None))
-        .options(lazyload(Task.structure))
-        .order_by(Task.due_on.is_(None), Task.due_on, Task.id).limit(limit)))
+    return list(
+        db.session.scalars(
+            select(Task)
+            .where(Task.structure_id == structure_id, Task.done_at.is_(None))
+            .options(lazyload(Task.structure))
+            .order_by(Task.due_on.is_(None), Task.due_on, Task.id)
+            .limit(limit)
+        )
+    )
 
 
 def list_tasks(*, owner_id: int, status: str = "open", page: int = 1, per_page: int = 50):
@@ -215,6 +298,7 @@ def list_tasks(*, owner_id: int, status: str = "open", page: int = 1, per_page: 
     else:
         order = (Task.done_at.is_not(None), Task.due_on.is_(None), Task.due_on, Task.id)
     total = db.session.scalar(select(func.count()).select_from(Task).where(*clauses)) or 0
-    items = db.session.scalars(select(Task).where(*clauses).order_by(*order)
-                               .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
+    items = db.session.scalars(
+        select(Task).where(*clauses).order_by(*order).offset((max(page, 1) - 1) * per_page).limit(per_page)
+    ).all()
     return Page(items=list(items), total=total, page=max(page, 1), per_page=per_page)

@@ -1,4 +1,5 @@
 """API tokens: expiry, last use, the CLI's list and revoke, the "Mes jetons d'API" page, revoked by a new password."""
+
 import re
 from datetime import timedelta
 
@@ -7,9 +8,9 @@ from sqlalchemy import select
 
 from crm.accounts.models import ApiToken
 from crm.accounts.services import AccountError, create_api_token
+from crm.platform.extensions import db
 from crm.platform.formatting import format_datetime
 from crm.platform.models import AuditEntry, OutboxEvent, utcnow
-from crm.platform.extensions import db
 from tests.accounts.test_login import _flask
 from tests.conftest import PASSWORD, login, post
 
@@ -94,11 +95,16 @@ def test_cli_creates_lists_and_revokes_tokens(test_env, client, make_user):
     bad_days = _flask(test_env, "token", "create", "--email", "cli@example.org", "--days", "0")
     assert bad_days.returncode != 0 and "La durée d'un jeton" in bad_days.stderr
     db.session.expire_all()
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_id == user.id,
-                                                        AuditEntry.action == "token")).all()
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_id == user.id, AuditEntry.action == "token")
+    ).all()
     assert len(audit) == 4 and all(entry.origin == "cli" for entry in audit)
-    assert db.session.scalar(select(db.func.count()).select_from(OutboxEvent)
-                             .where(OutboxEvent.type == "api_token.revoked")) == 2
+    assert (
+        db.session.scalar(
+            select(db.func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "api_token.revoked")
+        )
+        == 2
+    )
 
 
 def _created_token(html: str) -> str:
@@ -151,8 +157,11 @@ def test_own_password_change_revokes_every_token(client, make_user):
     user = make_user("manager")
     tokens = [create_api_token(user), create_api_token(user)]
     login(client, user)
-    post(client, "/mon-compte/mot-de-passe", {"current_password": PASSWORD, "new_password": "nouveau-mot-de-passe",
-                                              "confirmation": "nouveau-mot-de-passe"})
+    post(
+        client,
+        "/mon-compte/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": "nouveau-mot-de-passe", "confirmation": "nouveau-mot-de-passe"},
+    )
     assert [_me(client, token) for token in tokens] == [401, 401]
 
 
@@ -160,11 +169,23 @@ def test_password_reset_by_an_admin_revokes_every_token(app, client, make_user):
     user = make_user("animateur", ["31"])
     token = create_api_token(user)
     login(client, make_user("admin"))
-    post(client, f"/admin/utilisateurs/{user.id}", {"email": user.email, "role": "animateur", "departments": ["31"],
-                                                    "password": "mot-de-passe-remis", "active": "y"})
+    post(
+        client,
+        f"/admin/utilisateurs/{user.id}",
+        {
+            "email": user.email,
+            "role": "animateur",
+            "departments": ["31"],
+            "password": "mot-de-passe-remis",
+            "active": "y",
+        },
+    )
     assert _me(client, token) == 401
     # Saving the account without a new password leaves the tokens alone.
     fresh = create_api_token(user)
-    post(client, f"/admin/utilisateurs/{user.id}", {"email": user.email, "role": "animateur", "departments": ["31"],
-                                                    "first_name": "Renommé", "active": "y"})
+    post(
+        client,
+        f"/admin/utilisateurs/{user.id}",
+        {"email": user.email, "role": "animateur", "departments": ["31"], "first_name": "Renommé", "active": "y"},
+    )
     assert _me(client, fresh) == 200

@@ -1,4 +1,5 @@
 """Login, throttling, CSRF, safe redirects, password hashing, API tokens, CLI."""
+
 import subprocess
 import sys
 
@@ -49,8 +50,10 @@ def test_login_form_without_csrf_token_is_refused(client, make_user):
 def test_forged_csrf_token_is_refused_on_a_write(client, make_user, make_structure):
     structure = make_structure()
     login(client, make_user("animateur", ["31"]))
-    response = client.post(f"/structures/{structure.id}/modifier",
-                           data={"name": "Piratée", "department_code": "31", "csrf_token": "forged"})
+    response = client.post(
+        f"/structures/{structure.id}/modifier",
+        data={"name": "Piratée", "department_code": "31", "csrf_token": "forged"},
+    )
     assert response.status_code == 400
     assert "jeton de sécurité" in response.get_data(as_text=True)
 
@@ -58,10 +61,14 @@ def test_forged_csrf_token_is_refused_on_a_write(client, make_user, make_structu
 def test_login_redirects_only_to_local_paths(client, make_user):
     user = make_user("manager")
     token = csrf_token(client)
-    for target, expected in (("https://evil.example/", "/"), ("//evil.example/x", "/"),
-                             ("/structures?q=ehpad", "/structures?q=ehpad")):
-        response = client.post(f"/connexion?next={target}",
-                               data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+    for target, expected in (
+        ("https://evil.example/", "/"),
+        ("//evil.example/x", "/"),
+        ("/structures?q=ehpad", "/structures?q=ehpad"),
+    ):
+        response = client.post(
+            f"/connexion?next={target}", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+        )
         assert response.headers["Location"] == expected
         post(client, "/deconnexion")
         token = csrf_token(client)
@@ -90,13 +97,21 @@ def test_api_token_authenticates_and_session_does_not(client, make_user):
 
 def _flask(test_env, *args):
     import os
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "crm", *args], cwd=ROOT,
-                          env={**os.environ, **test_env}, capture_output=True, text=True, timeout=120)
+
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "crm", *args],
+        cwd=ROOT,
+        env={**os.environ, **test_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_creates_users_and_tokens(test_env):
-    result = _flask(test_env, "users", "create", "--email", "Anim@Example.org", "--role", "animateur",
-                    "--departments", "31,81")
+    result = _flask(
+        test_env, "users", "create", "--email", "Anim@Example.org", "--role", "animateur", "--departments", "31,81"
+    )
     assert result.returncode == 0, result.stderr
     assert "Mot de passe" in result.stdout
     db.session.expire_all()
@@ -104,8 +119,9 @@ def test_cli_creates_users_and_tokens(test_env):
     assert user.department_codes == {"31", "81"}
     bad = _flask(test_env, "users", "create", "--email", "x@example.org", "--role", "pirate")
     assert bad.returncode != 0 and "Rôle inconnu" in bad.stderr
-    no_dep = _flask(test_env, "users", "create", "--email", "y@example.org", "--role", "animateur",
-                    "--departments", "99")
+    no_dep = _flask(
+        test_env, "users", "create", "--email", "y@example.org", "--role", "animateur", "--departments", "99"
+    )
     assert no_dep.returncode != 0 and "inconnu" in no_dep.stderr
     token = _flask(test_env, "token", "create", "--email", "anim@example.org")
     assert token.returncode == 0 and token.stdout.strip().startswith("mlg_")

@@ -2,6 +2,7 @@
 
 A session cookie is copied from one test client to another, as a thief would replay it.
 """
+
 import hashlib
 from datetime import timedelta
 
@@ -9,8 +10,8 @@ from sqlalchemy import func, select
 
 from crm.accounts.models import RememberToken, User
 from crm.accounts.sessions import REMEMBER_COOKIE
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from tests.conftest import PASSWORD, csrf_token, login, post
 
 
@@ -32,8 +33,10 @@ def _logged_in(client) -> bool:
 
 
 def _remember_login(client, user):
-    response = client.post("/connexion", data={"email": user.email, "password": PASSWORD, "remember": "y",
-                                               "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/connexion",
+        data={"email": user.email, "password": PASSWORD, "remember": "y", "csrf_token": csrf_token(client)},
+    )
     assert response.status_code == 302
     return response
 
@@ -66,9 +69,11 @@ def test_own_password_change_ends_other_sessions_but_not_this_one(app, client, m
     user = make_user("manager")
     login(client, user)
     thief = _copied_session(app, client)
-    response = post(client, "/mon-compte/mot-de-passe", {"current_password": PASSWORD,
-                                                          "new_password": "nouveau-mot-de-passe",
-                                                          "confirmation": "nouveau-mot-de-passe"})
+    response = post(
+        client,
+        "/mon-compte/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": "nouveau-mot-de-passe", "confirmation": "nouveau-mot-de-passe"},
+    )
     assert response.status_code == 302
     assert _logged_in(client)
     assert not _logged_in(thief)
@@ -79,9 +84,15 @@ def test_own_password_change_ends_other_sessions_but_not_this_one(app, client, m
 def test_own_password_change_needs_the_current_password(client, make_user):
     user = make_user("manager")
     login(client, user)
-    response = post(client, "/mon-compte/mot-de-passe", {"current_password": "pas-le-bon-mot",
-                                                          "new_password": "nouveau-mot-de-passe",
-                                                          "confirmation": "nouveau-mot-de-passe"})
+    response = post(
+        client,
+        "/mon-compte/mot-de-passe",
+        {
+            "current_password": "pas-le-bon-mot",
+            "new_password": "nouveau-mot-de-passe",
+            "confirmation": "nouveau-mot-de-passe",
+        },
+    )
     assert response.status_code == 200
     assert "Le mot de passe actuel est incorrect." in response.get_data(as_text=True)
     assert _logged_in(client)
@@ -93,9 +104,17 @@ def test_password_reset_by_an_admin_ends_the_users_sessions(app, client, make_us
     user = make_user("animateur", ["31"])
     victim_browser = login(app.test_client(), user)
     login(client, make_user("admin"))
-    response = post(client, f"/admin/utilisateurs/{user.id}",
-                    {"email": user.email, "role": "animateur", "departments": ["31"],
-                     "password": "mot-de-passe-remis", "active": "y"})
+    response = post(
+        client,
+        f"/admin/utilisateurs/{user.id}",
+        {
+            "email": user.email,
+            "role": "animateur",
+            "departments": ["31"],
+            "password": "mot-de-passe-remis",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302
     assert not _logged_in(victim_browser)
     assert _logged_in(client)  # the admin's own session is untouched
@@ -105,8 +124,11 @@ def test_admin_changing_own_password_stays_logged_in_here_only(app, client, make
     admin = make_user("admin")
     login(client, admin)
     elsewhere = _copied_session(app, client)
-    post(client, f"/admin/utilisateurs/{admin.id}", {"email": admin.email, "role": "admin",
-                                                     "password": "mot-de-passe-remis", "active": "y"})
+    post(
+        client,
+        f"/admin/utilisateurs/{admin.id}",
+        {"email": admin.email, "role": "admin", "password": "mot-de-passe-remis", "active": "y"},
+    )
     assert _logged_in(client) and not _logged_in(elsewhere)
 
 
@@ -134,8 +156,11 @@ def test_remember_cookie_is_random_hashed_and_flagged(app, client, make_user):
     assert stored.token_hash == hashlib.sha256(value.encode()).hexdigest() and value not in stored.token_hash
     # Not a year: REMEMBER_COOKIE_DAYS (30) after the login.
     assert app.config["REMEMBER_COOKIE_DAYS"] == 30
-    assert timedelta(days=29) < stored.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None) \
+    assert (
+        timedelta(days=29)
+        < stored.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)
         <= timedelta(days=30)
+    )
     post(client, "/deconnexion")
     second = app.test_client()
     _remember_login(second, user)
@@ -200,8 +225,11 @@ def test_remember_cookie_is_refused_after_a_password_change(app, client, make_us
     _remember_login(other_device, user)
     copied = other_device.get_cookie(REMEMBER_COOKIE).value
     login(client, user)
-    post(client, "/mon-compte/mot-de-passe", {"current_password": PASSWORD, "new_password": "nouveau-mot-de-passe",
-                                              "confirmation": "nouveau-mot-de-passe"})
+    post(
+        client,
+        "/mon-compte/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": "nouveau-mot-de-passe", "confirmation": "nouveau-mot-de-passe"},
+    )
     assert not _logged_in(_replay(app, REMEMBER_COOKIE, copied))
 
 

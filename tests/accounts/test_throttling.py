@@ -1,4 +1,6 @@
-"""Login: one hash check whatever the email, failures counted atomically, throttled per (email, address) and per address."""
+"""Login: one hash check whatever the email, failures counted atomically, throttled per (email, address)
+and per address."""
+
 import threading
 
 from sqlalchemy import func, select
@@ -10,8 +12,11 @@ from tests.conftest import PASSWORD, csrf_token
 
 
 def _attempt(client, email, password, address):
-    return client.post("/connexion", data={"email": email, "password": password, "csrf_token": csrf_token(client)},
-                       environ_overrides={"REMOTE_ADDR": address})
+    return client.post(
+        "/connexion",
+        data={"email": email, "password": password, "csrf_token": csrf_token(client)},
+        environ_overrides={"REMOTE_ADDR": address},
+    )
 
 
 def _failures(**where) -> int:
@@ -38,8 +43,11 @@ def test_unknown_inactive_and_known_emails_cost_one_hash_check_each(client, make
     known = make_user("manager")
     inactive = make_user("manager", active=False)
     pages = {}
-    for label, email, password in (("known", known.email, "mauvais-mot"), ("unknown", "personne@example.org", PASSWORD),
-                                   ("inactive", inactive.email, PASSWORD)):
+    for label, email, password in (
+        ("known", known.email, "mauvais-mot"),
+        ("unknown", "personne@example.org", PASSWORD),
+        ("inactive", inactive.email, PASSWORD),
+    ):
         checked.clear()
         response = _attempt(client, email, password, "10.1.0.1")
         assert response.status_code == 200
@@ -104,9 +112,11 @@ def test_concurrent_bad_attempts_store_exactly_the_limit(app, make_user):
         try:
             with app.app_context():
                 barrier.wait()
-                response = client.post("/connexion", data={"email": user.email, "password": "mauvais-mot",
-                                                            "csrf_token": token},
-                                       environ_overrides={"REMOTE_ADDR": "203.0.113.77"})
+                response = client.post(
+                    "/connexion",
+                    data={"email": user.email, "password": "mauvais-mot", "csrf_token": token},
+                    environ_overrides={"REMOTE_ADDR": "203.0.113.77"},
+                )
                 statuses.append(response.status_code)
         except Exception as error:  # reported below: an assertion in a thread would be lost
             errors.append(repr(error))

@@ -1,4 +1,5 @@
 """Activity pages: editing and deleting per role, and the duplicate warning with its confirm box."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,8 +10,8 @@ from sqlalchemy import func, select
 
 from crm.activities.models import Activity
 from crm.activities.services import log_activity
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from tests.conftest import login, post
 
 
@@ -22,24 +23,40 @@ def count(model, *where) -> int:
 def activity(make_user, make_structure):
     author = make_user("animateur", ["31"])
     structure = make_structure(name="EHPAD Les Tilleuls")
-    return log_activity({"kind": "visite", "structure_ids": [structure.id], "subject": "Première visite"},
-                        user=author)
+    return log_activity({"kind": "visite", "structure_ids": [structure.id], "subject": "Première visite"}, user=author)
 
 
 def _form(activity, **changes) -> dict:
-    data = {"kind": activity.kind, "occurred_on": activity.occurred_on.isoformat(),
-            "structure_ids": [str(s.id) for s in activity.structures], "subject": activity.subject or ""}
+    data = {
+        "kind": activity.kind,
+        "occurred_on": activity.occurred_on.isoformat(),
+        "structure_ids": [str(s.id) for s in activity.structures],
+        "subject": activity.subject or "",
+    }
     data.update(changes)
     return data
 
 
-@pytest.mark.parametrize("who,allowed", [
-    ("author", True), ("animator_same_department", True), ("animator_other_department", False),
-    ("organisateur", False), ("manager", False), ("admin", True)])
+@pytest.mark.parametrize(
+    "who,allowed",
+    [
+        ("author", True),
+        ("animator_same_department", True),
+        ("animator_other_department", False),
+        ("organisateur", False),
+        ("manager", False),
+        ("admin", True),
+    ],
+)
 def test_who_may_edit_and_delete_from_the_pages(client, make_user, activity, who, allowed):
-    user = activity.author if who == "author" else make_user(
-        {"animator_same_department": "animateur", "animator_other_department": "animateur"}.get(who, who),
-        {"animator_same_department": ["31"], "animator_other_department": ["34"]}.get(who))
+    user = (
+        activity.author
+        if who == "author"
+        else make_user(
+            {"animator_same_department": "animateur", "animator_other_department": "animateur"}.get(who, who),
+            {"animator_same_department": ["31"], "animator_other_department": ["34"]}.get(who),
+        )
+    )
     activity_id = activity.id
     login(client, user)
     show = unescape(client.get(f"/activites/{activity_id}").get_data(as_text=True))

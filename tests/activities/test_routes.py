@@ -1,4 +1,5 @@
 """Activity pages: role rules, logging from the form, French errors without a 500, list filters, detail."""
+
 from datetime import date, timedelta
 from html import unescape
 
@@ -7,8 +8,8 @@ from sqlalchemy import func, select
 
 from crm.activities import services
 from crm.activities.models import Activity
-from crm.platform.models import OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.referential.models import Offer, Programme
 from crm.structures.contacts import erase_contact, save_contact
 from crm.tasks.models import Task
@@ -35,8 +36,13 @@ def animator(make_user):
 
 def test_anonymous_is_sent_to_login(client, make_structure):
     structure = make_structure()
-    for url in ("/activites", "/activites/nouvelle", f"/activites/nouvelle?structure_id={structure.id}",
-                "/activites/1", f"/activites/contacts?structure_id={structure.id}"):
+    for url in (
+        "/activites",
+        "/activites/nouvelle",
+        f"/activites/nouvelle?structure_id={structure.id}",
+        "/activites/1",
+        f"/activites/contacts?structure_id={structure.id}",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/connexion" in response.location, url
     response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": structure.id})
@@ -64,8 +70,11 @@ def test_structure_outside_the_departments_is_refused_next_to_the_field(client, 
     other = make_structure(name="CH de Béziers", department_code="34")
     login(client, animator)
     events = count(OutboxEvent)
-    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": other.id,
-                                                     "occurred_on": date.today().isoformat()})
+    response = post(
+        client,
+        "/activites/nouvelle",
+        {"kind": "visite", "structure_ids": other.id, "occurred_on": date.today().isoformat()},
+    )
     html = page_text(response)
     assert response.status_code == 422
     assert 'id="structure_ids-err"' in html and "structures de vos départements" in html
@@ -97,20 +106,36 @@ def test_logs_a_multi_structure_activity_and_its_next_step(client, animator, mak
     programme = db.session.scalars(select(Programme).where(Programme.code == "CYBERSECURITE")).one()
     due = date.today() + timedelta(days=3)
     login(client, animator)
-    response = post(client, "/activites/nouvelle", {
-        "origin": cpts.id, "structure_ids": [cpts.id] + [e.id for e in ehpads], "kind": "reunion",
-        "occurred_on": date.today().isoformat(), "duration_minutes": "90",
-        "contact_ids": [director.id, coordinator.id], "offer_ids": [spico.id], "programme_ids": [programme.id],
-        "subject": "Réunion de territoire", "notes": "Besoin d'une messagerie sécurisée.",
-        "is_information": "y", "next_step": "Envoyer la convention SPICO", "next_step_due_on": due.isoformat(),
-    })
+    response = post(
+        client,
+        "/activites/nouvelle",
+        {
+            "origin": cpts.id,
+            "structure_ids": [cpts.id] + [e.id for e in ehpads],
+            "kind": "reunion",
+            "occurred_on": date.today().isoformat(),
+            "duration_minutes": "90",
+            "contact_ids": [director.id, coordinator.id],
+            "offer_ids": [spico.id],
+            "programme_ids": [programme.id],
+            "subject": "Réunion de territoire",
+            "notes": "Besoin d'une messagerie sécurisée.",
+            "is_information": "y",
+            "next_step": "Envoyer la convention SPICO",
+            "next_step_due_on": due.isoformat(),
+        },
+    )
     assert response.status_code == 302 and response.location.endswith(f"/structures/{cpts.id}#activites")
     activity = db.session.scalars(select(Activity)).one()
     assert sorted(s.id for s in activity.structures) == sorted([cpts.id] + [e.id for e in ehpads])
     assert sorted(c.id for c in activity.contacts) == sorted([director.id, coordinator.id])
     assert [o.id for o in activity.offers] == [spico.id] and [p.id for p in activity.programmes] == [programme.id]
     assert (activity.kind, activity.duration_minutes, activity.is_information, activity.author_id) == (
-        "reunion", 90, True, animator.id)
+        "reunion",
+        90,
+        True,
+        animator.id,
+    )
     html = page_text(client.get(response.location))
     assert "Activité enregistrée." in html
     assert f'href="/opportunites/nouvelle?activity_id={activity.id}"' in html
@@ -118,7 +143,11 @@ def test_logs_a_multi_structure_activity_and_its_next_step(client, animator, mak
     process_pending()  # the next step's task: the activity_next_step_task rule, a moment later
     task = db.session.scalars(select(Task)).one()
     assert (task.title, task.due_on, task.owner_id, task.activity_id) == (
-        "Envoyer la convention SPICO", due, animator.id, activity.id)
+        "Envoyer la convention SPICO",
+        due,
+        animator.id,
+        activity.id,
+    )
     mine = page_text(client.get("/relances"))
     assert "Envoyer la convention SPICO" in mine and "Cette semaine" in mine
     for ehpad in ehpads:
@@ -157,10 +186,10 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("values,field,message", BAD_INPUTS, ids=[f"{f}:{list(v.values())[0][:20]}"
-                                                                   for v, f, _ in BAD_INPUTS])
-def test_bad_input_is_refused_in_french_and_writes_nothing(client, animator, make_structure, values, field,
-                                                          message):
+@pytest.mark.parametrize(
+    "values,field,message", BAD_INPUTS, ids=[f"{f}:{list(v.values())[0][:20]}" for v, f, _ in BAD_INPUTS]
+)
+def test_bad_input_is_refused_in_french_and_writes_nothing(client, animator, make_structure, values, field, message):
     structure = make_structure()
     login(client, animator)
     events = count(OutboxEvent)
@@ -176,8 +205,9 @@ def test_contact_of_another_structure_is_refused(client, animator, make_structur
     structure, other = make_structure(name="Ici"), make_structure(name="Ailleurs")
     stranger = save_contact(other, None, {"last_name": "Roux"})
     login(client, animator)
-    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": structure.id,
-                                                     "contact_ids": stranger.id})
+    response = post(
+        client, "/activites/nouvelle", {"kind": "visite", "structure_ids": structure.id, "contact_ids": stranger.id}
+    )
     assert response.status_code == 422
     assert "Les contacts doivent appartenir aux structures choisies." in page_text(response)
     assert count(Activity) == 0
@@ -187,15 +217,22 @@ def test_search_without_javascript_offers_structures_to_tick(client, animator, m
     chosen = make_structure(name="CPTS du Lauragais")
     found = make_structure(name="EHPAD Les Tilleuls")
     login(client, animator)
-    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": chosen.id,
-                                                     "structure_q": "tilleuls", "ajouter_structure": "1",
-                                                     "subject": "Gardé"})
+    response = post(
+        client,
+        "/activites/nouvelle",
+        {
+            "kind": "visite",
+            "structure_ids": chosen.id,
+            "structure_q": "tilleuls",
+            "ajouter_structure": "1",
+            "subject": "Gardé",
+        },
+    )
     html = page_text(response)
     assert response.status_code == 200 and count(Activity) == 0
     assert f'name="structure_ids" value="{chosen.id}" checked' in html
     assert f'name="structure_ids" value="{found.id}">' in html and 'value="Gardé"' in html
-    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_q": "zzzz",
-                                                     "ajouter_structure": "1"})
+    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_q": "zzzz", "ajouter_structure": "1"})
     assert "Aucune autre structure ouverte ne correspond à « zzzz »." in page_text(response)
 
 
@@ -208,7 +245,9 @@ def test_contacts_endpoint(client, animator, make_user, make_structure):
     response = client.get(f"/activites/contacts?structure_id={first.id}&structure_id={second.id}")
     assert response.status_code == 200
     assert {(c["id"], c["name"], c["structure_id"]) for c in response.get_json()} == {
-        (anne.id, "Anne Martin", first.id), (paul.id, "Roux", second.id)}
+        (anne.id, "Anne Martin", first.id),
+        (paul.id, "Roux", second.id),
+    }
     assert client.get("/activites/contacts").get_json() == []
     for junk in ("abc", "-3", "1e9", "99999999999"):
         response = client.get(f"/activites/contacts?structure_id={junk}")
@@ -220,11 +259,18 @@ def test_list_filters(client, make_user, make_structure):
     bob = make_user("animateur", ["31"])
     toulouse, albi = make_structure(name="CH Toulouse"), make_structure(name="CH Albi", department_code="81")
     old = (date.today() - timedelta(days=40)).isoformat()
-    services.log_activity({"kind": "visite", "structure_ids": [toulouse.id], "subject": "Visite A",
-                           "offer_ids": [offer("SPICO_DOSSIERS").id], "occurred_on": old}, user=alice)
+    services.log_activity(
+        {
+            "kind": "visite",
+            "structure_ids": [toulouse.id],
+            "subject": "Visite A",
+            "offer_ids": [offer("SPICO_DOSSIERS").id],
+            "occurred_on": old,
+        },
+        user=alice,
+    )
     services.log_activity({"kind": "appel", "structure_ids": [albi.id], "subject": "Appel B"}, user=alice)
-    services.log_activity({"kind": "webinaire", "structure_ids": [toulouse.id], "subject": "Webinaire C"},
-                          user=bob)
+    services.log_activity({"kind": "webinaire", "structure_ids": [toulouse.id], "subject": "Webinaire C"}, user=bob)
     spico_programme = offer("SPICO_DOSSIERS").programme_id
     login(client, make_user("manager"))
 
@@ -244,14 +290,23 @@ def test_list_filters(client, make_user, make_structure):
     assert subjects(f"?structure={toulouse.id}") == {"Visite A", "Webinaire C"}
 
 
-@pytest.mark.parametrize("query,message", [
-    ("departement=ZZ", "Département inconnu."), ("type=pique-nique", "Type d'activité inconnu."),
-    ("programme=abc", "Programme invalide."), ("animateur=-1", "Animateur invalide."),
-    ("structure=1e9", "Structure invalide."), ("du=2024-13-45", "Date invalide"),
-    ("du=2024-05-01&au=2024-04-01", "La fin de la période précède son début."),
-    ("page=abc", None), ("page=0", None), ("page=99999999999", None), ("page=99999", None),
-    ("programme=99999999999", "Programme invalide."),
-])
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ("departement=ZZ", "Département inconnu."),
+        ("type=pique-nique", "Type d'activité inconnu."),
+        ("programme=abc", "Programme invalide."),
+        ("animateur=-1", "Animateur invalide."),
+        ("structure=1e9", "Structure invalide."),
+        ("du=2024-13-45", "Date invalide"),
+        ("du=2024-05-01&au=2024-04-01", "La fin de la période précède son début."),
+        ("page=abc", None),
+        ("page=0", None),
+        ("page=99999999999", None),
+        ("page=99999", None),
+        ("programme=99999999999", "Programme invalide."),
+    ],
+)
 def test_bad_list_parameters_never_fail(client, make_user, query, message):
     login(client, make_user("animateur", ["31"]))
     response = client.get("/activites?" + query)
@@ -263,8 +318,9 @@ def test_bad_list_parameters_never_fail(client, make_user, query, message):
 def test_list_paginates(client, animator, make_structure):
     structure = make_structure()
     for i in range(55):
-        services.log_activity({"kind": "appel", "structure_ids": [structure.id], "subject": f"Appel {i}"},
-                              user=animator)
+        services.log_activity(
+            {"kind": "appel", "structure_ids": [structure.id], "subject": f"Appel {i}"}, user=animator
+        )
     login(client, animator)
     html = page_text(client.get("/activites"))
     assert "55 activités" in html and "Page 1 sur 2" in html and "page=2" in html
@@ -274,15 +330,33 @@ def test_list_paginates(client, animator, make_structure):
 def test_detail(client, animator, make_user, make_structure):
     structure = make_structure(name="EHPAD Les Tilleuls")
     anne = save_contact(structure, None, {"first_name": "Anne", "last_name": "Martin"})
-    activity = services.log_activity({
-        "kind": "demonstration", "structure_ids": [structure.id], "contact_ids": [anne.id],
-        "offer_ids": [offer("SPICO_DOSSIERS").id], "subject": "Démo SPICO", "notes": "Très intéressés",
-        "next_step": "Rappeler", "next_step_due_on": (date.today() + timedelta(days=2)).isoformat(),
-        "is_information": True}, user=animator)
+    activity = services.log_activity(
+        {
+            "kind": "demonstration",
+            "structure_ids": [structure.id],
+            "contact_ids": [anne.id],
+            "offer_ids": [offer("SPICO_DOSSIERS").id],
+            "subject": "Démo SPICO",
+            "notes": "Très intéressés",
+            "next_step": "Rappeler",
+            "next_step_due_on": (date.today() + timedelta(days=2)).isoformat(),
+            "is_information": True,
+        },
+        user=animator,
+    )
     login(client, animator)
     html = page_text(client.get(f"/activites/{activity.id}"))
-    for text in ("Démonstration", "Démo SPICO", "EHPAD Les Tilleuls", "Anne Martin", "Très intéressés",
-                 "Rappeler", animator.display_name, "Activité d'information", "SPICO"):
+    for text in (
+        "Démonstration",
+        "Démo SPICO",
+        "EHPAD Les Tilleuls",
+        "Anne Martin",
+        "Très intéressés",
+        "Rappeler",
+        animator.display_name,
+        "Activité d'information",
+        "SPICO",
+    ):
         assert text in html, text
     assert f'href="/opportunites/nouvelle?activity_id={activity.id}"' in html
     assert client.get("/activites/999999").status_code == 404

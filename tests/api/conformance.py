@@ -1,4 +1,5 @@
 """Checking real API responses against the OpenAPI document the API itself publishes."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,7 @@ def find_operation(document: dict, method: str, path: str) -> tuple[str, dict] |
     prefix = document["servers"][0]["url"]
     if not path.startswith(prefix):
         return None
-    local = path[len(prefix):].split("?", 1)[0]
+    local = path[len(prefix) :].split("?", 1)[0]
     for template, item in document["paths"].items():
         pattern = "^" + re.sub(r"\\\{\w+\\\}", r"[^/]+", re.escape(template)) + "$"
         if re.match(pattern, local) and method.lower() in item:
@@ -39,7 +40,8 @@ def response_schema(document: dict, method: str, path: str, status: int) -> dict
     template, operation = found
     responses = operation["responses"]
     assert str(status) in responses, (
-        f"{method} {template} answered {status}, which the document does not declare ({sorted(responses)})")
+        f"{method} {template} answered {status}, which the document does not declare ({sorted(responses)})"
+    )
     return responses[str(status)]["content"]["application/json"]["schema"]
 
 
@@ -48,4 +50,5 @@ def assert_conforms(document: dict, method: str, path: str, status: int, body) -
     schema = {**response_schema(document, method, path, status), "components": document["components"]}
     errors = sorted(Draft202012Validator(schema, format_checker=FORMATS).iter_errors(body), key=str)
     assert not errors, f"{method} {path} -> {status}: " + "; ".join(
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:5])
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:5]
+    )

@@ -1,4 +1,5 @@
 """API test fixtures: token-authenticated clients whose every response is checked against the document."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,18 @@ class ApiClient:
     def __init__(self, client, token: str | None, document: dict, user=None):
         self.client, self.token, self.document, self.user = client, token, document, user
 
-    def request(self, method: str, url: str, *, json=None, data=None, headers=None, content_type=None,
-                token: str | None = "", check: bool = True):
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json=None,
+        data=None,
+        headers=None,
+        content_type=None,
+        token: str | None = "",
+        check: bool = True,
+    ):
         token = self.token if token == "" else token
         headers = dict(headers or {})
         if token:
@@ -92,5 +103,7 @@ def reason():
 @pytest.fixture
 def own_and_other(make_structure):
     """A structure in Haute-Garonne (31, the animator's) and one in Hérault (34, not theirs)."""
-    return (make_structure(name="EHPAD Les Tilleuls", department_code="31"),
-            make_structure(name="CH de Béziers", department_code="34", commune="Béziers"))
+    return (
+        make_structure(name="EHPAD Les Tilleuls", department_code="31"),
+        make_structure(name="CH de Béziers", department_code="34", commune="Béziers"),
+    )

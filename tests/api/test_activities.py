@@ -1,12 +1,13 @@
 """API activities: logging (multi-structure, next step -> task), the filtered list, roles."""
+
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from crm.activities.models import Activity
-from crm.platform.models import OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.structures.contacts import save_contact
 from crm.tasks.models import Task
 from workflows.dispatch import process_pending
@@ -18,22 +19,42 @@ def test_log_a_multi_structure_activity_with_a_next_step(api_as, make_structure,
     ehpad = make_structure(name="EHPAD d'Albi", department_code="81")
     contact = save_contact(cpts, None, {"last_name": "Roux"})
     due = (date.today() + timedelta(days=7)).isoformat()
-    response = api.post("/api/v1/activities", {
-        "kind": "reunion", "structure_ids": [cpts.id, ehpad.id], "contact_ids": [contact.id],
-        "offer_ids": [offer.id], "programme_ids": [], "occurred_on": date.today().isoformat(),
-        "duration_minutes": 90, "subject": "Présentation ViaTrajectoire", "notes": "Très intéressés",
-        "is_information": True, "next_step": "Envoyer la convention", "next_step_due_on": due})
+    response = api.post(
+        "/api/v1/activities",
+        {
+            "kind": "reunion",
+            "structure_ids": [cpts.id, ehpad.id],
+            "contact_ids": [contact.id],
+            "offer_ids": [offer.id],
+            "programme_ids": [],
+            "occurred_on": date.today().isoformat(),
+            "duration_minutes": 90,
+            "subject": "Présentation ViaTrajectoire",
+            "notes": "Très intéressés",
+            "is_information": True,
+            "next_step": "Envoyer la convention",
+            "next_step_due_on": due,
+        },
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert response.headers["Location"] == body["url"] == f"/api/v1/activities/{body['id']}"
     assert sorted(s["id"] for s in body["structures"]) == sorted([cpts.id, ehpad.id])
     assert (body["contact_ids"], body["offer_ids"], body["is_information"], body["duration_minutes"]) == (
-        [contact.id], [offer.id], True, 90)
+        [contact.id],
+        [offer.id],
+        True,
+        90,
+    )
     assert "task_id" not in body and db.session.scalars(select(Task)).all() == []  # a moment later:
     process_pending()  # the activity_next_step_task rule, as a worker runs it
     task = db.session.scalars(select(Task).where(Task.activity_id == body["id"])).one()
     assert (task.title, task.due_on.isoformat(), task.owner_id, task.source) == (
-        "Envoyer la convention", due, api.user.id, "activite")
+        "Envoyer la convention",
+        due,
+        api.user.id,
+        "activite",
+    )
     assert db.session.scalar(select(OutboxEvent).where(OutboxEvent.type == "activity.logged")) is not None
     assert api.get(body["url"]).get_json()["id"] == body["id"]
 
@@ -48,15 +69,28 @@ def test_minimal_activity_defaults_to_today_without_task(animator_api, make_stru
 
 def test_activity_validation_messages(animator_api, make_structure):
     structure = make_structure()
-    response = animator_api.post("/api/v1/activities", {
-        "kind": "pique-nique", "structure_ids": [structure.id], "duration_minutes": 2000,
-        "occurred_on": (date.today() + timedelta(days=5)).isoformat(), "next_step": "Rappeler"})
+    response = animator_api.post(
+        "/api/v1/activities",
+        {
+            "kind": "pique-nique",
+            "structure_ids": [structure.id],
+            "duration_minutes": 2000,
+            "occurred_on": (date.today() + timedelta(days=5)).isoformat(),
+            "next_step": "Rappeler",
+        },
+    )
     assert response.status_code == 422
     fields = response.get_json()["error"]["fields"]
     assert set(fields) == {"duration_minutes"}  # the shape check answers first, with the type errors
-    response = animator_api.post("/api/v1/activities", {
-        "kind": "pique-nique", "structure_ids": [structure.id],
-        "occurred_on": (date.today() + timedelta(days=5)).isoformat(), "next_step": "Rappeler"})
+    response = animator_api.post(
+        "/api/v1/activities",
+        {
+            "kind": "pique-nique",
+            "structure_ids": [structure.id],
+            "occurred_on": (date.today() + timedelta(days=5)).isoformat(),
+            "next_step": "Rappeler",
+        },
+    )
     fields = response.get_json()["error"]["fields"]
     assert set(fields) == {"kind", "occurred_on", "next_step_due_on"}
     assert fields["kind"] == "Choisissez le type d'activité."
@@ -67,8 +101,10 @@ def test_activity_validation_messages(animator_api, make_structure):
     assert db.session.query(Activity).count() == 0
 
 
-@pytest.mark.parametrize("role,own_status,other_status", [
-    ("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)])
+@pytest.mark.parametrize(
+    "role,own_status,other_status",
+    [("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)],
+)
 def test_who_may_log_activities(api_as, own_and_other, role, own_status, other_status):
     api = api_as(role, ["31"] if role == "animateur" else [])
     own, other = own_and_other
@@ -82,8 +118,10 @@ def test_list_filters(api_as, make_structure, offer, make_user):
     api = api_as("animateur", ["31", "81"])
     toulouse, albi = make_structure(name="A", department_code="31"), make_structure(name="B", department_code="81")
     last_week = (date.today() - timedelta(days=7)).isoformat()
-    api.post("/api/v1/activities", {"kind": "visite", "structure_ids": [toulouse.id], "offer_ids": [offer.id],
-                                    "occurred_on": last_week})
+    api.post(
+        "/api/v1/activities",
+        {"kind": "visite", "structure_ids": [toulouse.id], "offer_ids": [offer.id], "occurred_on": last_week},
+    )
     api.post("/api/v1/activities", {"kind": "appel", "structure_ids": [albi.id]})
     api.post("/api/v1/activities", {"kind": "reunion", "structure_ids": [toulouse.id, albi.id]})
 

@@ -1,4 +1,5 @@
 """API: correcting activities (PATCH, DELETE) per role, the duplicate guard, and Idempotency-Key retries."""
+
 from __future__ import annotations
 
 import threading
@@ -8,8 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.activities.models import Activity
-from crm.platform.models import AuditEntry, IdempotencyKey, OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, IdempotencyKey, OutboxEvent
 
 
 def count(model, *where) -> int:
@@ -21,21 +22,33 @@ def logged(api_as, make_structure):
     """An activity logged through the API by an animator of Haute-Garonne (31)."""
     author = api_as("animateur", ["31"])
     structure = make_structure(name="EHPAD Les Tilleuls", department_code="31")
-    body = author.post("/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id],
-                                              "is_information": True}).get_json()
+    body = author.post(
+        "/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id], "is_information": True}
+    ).get_json()
     return author, structure, body
 
 
-@pytest.mark.parametrize("who,status", [
-    ("author", 200), ("animator_same_department", 200), ("animator_other_department", 403),
-    ("organisateur", 403), ("manager", 403), ("admin", 200)])
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("author", 200),
+        ("animator_same_department", 200),
+        ("animator_other_department", 403),
+        ("organisateur", 403),
+        ("manager", 403),
+        ("admin", 200),
+    ],
+)
 def test_who_may_edit_and_delete_an_activity(logged, api_as, who, status):
     author, _structure, body = logged
-    api = {"author": lambda: author,
-           "animator_same_department": lambda: api_as("animateur", ["31"]),
-           "animator_other_department": lambda: api_as("animateur", ["34"]),
-           "organisateur": lambda: api_as("organisateur"), "manager": lambda: api_as("manager"),
-           "admin": lambda: api_as("admin")}[who]()
+    api = {
+        "author": lambda: author,
+        "animator_same_department": lambda: api_as("animateur", ["31"]),
+        "animator_other_department": lambda: api_as("animateur", ["34"]),
+        "organisateur": lambda: api_as("organisateur"),
+        "manager": lambda: api_as("manager"),
+        "admin": lambda: api_as("admin"),
+    }[who]()
     response = api.patch(body["url"], {"subject": "Corrigé", "duration_minutes": 45})
     assert response.status_code == status, response.get_json()
     activity = db.session.get(Activity, body["id"])
@@ -45,8 +58,9 @@ def test_who_may_edit_and_delete_an_activity(logged, api_as, who, status):
     assert (db.session.get(Activity, body["id"]) is None) == (status == 200)
     if status == 200:
         assert deleted.get_json() == {"id": body["id"], "deleted": True}
-        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "activity",
-                                                            AuditEntry.action == "delete")).one()
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.entity_type == "activity", AuditEntry.action == "delete")
+        ).one()
         assert (entry.entity_id, entry.user_id, entry.changes["kind"]) == (body["id"], api.user.id, ["visite", None])
         assert api.get(body["url"]).status_code == 404
     else:
@@ -85,6 +99,7 @@ def test_an_admin_keeps_structures_outside_an_editors_departments(api_as, make_s
 
 # --- duplicates --------------------------------------------------------------------------------------
 
+
 def test_a_duplicate_is_refused_with_the_existing_one_unless_confirmed(logged):
     author, structure, body = logged
     again = author.post("/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id]})
@@ -94,23 +109,30 @@ def test_a_duplicate_is_refused_with_the_existing_one_unless_confirmed(logged):
     assert count(Activity) == 1
     other_kind = author.post("/api/v1/activities", {"kind": "appel", "structure_ids": [structure.id]})
     assert other_kind.status_code == 201
-    confirmed = author.post("/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id],
-                                                   "confirm_duplicate": True})
+    confirmed = author.post(
+        "/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id], "confirm_duplicate": True}
+    )
     assert confirmed.status_code == 201 and count(Activity) == 3
 
 
 def test_not_a_duplicate_after_the_window_or_on_another_day(logged):
     author, structure, body = logged
     yesterday = (date.today() - timedelta(days=1)).isoformat()
-    assert author.post("/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id],
-                                              "occurred_on": yesterday}).status_code == 201
-    db.session.execute(update(Activity).where(Activity.id == body["id"])
-                       .values(created_at=Activity.created_at - timedelta(minutes=11)))
+    assert (
+        author.post(
+            "/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id], "occurred_on": yesterday}
+        ).status_code
+        == 201
+    )
+    db.session.execute(
+        update(Activity).where(Activity.id == body["id"]).values(created_at=Activity.created_at - timedelta(minutes=11))
+    )
     db.session.commit()
     assert author.post("/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id]}).status_code == 201
 
 
 # --- Idempotency-Key -----------------------------------------------------------------------------------
+
 
 def _post(api, body, key):
     return api.post("/api/v1/activities", body, headers={"Idempotency-Key": key})
@@ -188,8 +210,11 @@ def test_two_simultaneous_requests_with_one_key_create_one_activity(app, animato
         client = app.test_client()
         barrier.wait()
         with app.app_context():
-            response = client.post("/api/v1/activities", json=body, headers={
-                "Authorization": f"Bearer {animator_api.token}", "Idempotency-Key": "race"})
+            response = client.post(
+                "/api/v1/activities",
+                json=body,
+                headers={"Authorization": f"Bearer {animator_api.token}", "Idempotency-Key": "race"},
+            )
             answers.append((response.status_code, response.get_json()))
 
     threads = [threading.Thread(target=send) for _ in range(4)]

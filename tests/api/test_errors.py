@@ -1,4 +1,5 @@
 """API errors: always JSON with the right status (400, 401, 404, 405, 413), never HTML, never a 500."""
+
 import json
 import subprocess
 import sys
@@ -7,8 +8,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from crm.accounts.models import ApiToken
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from tests.conftest import login
 
 
@@ -32,8 +33,10 @@ def test_every_operation_declares_its_errors(openapi_document):
                 assert "404" in responses, (method, path)
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer ", "Bearer mlg_faux", "Basic dXNlcjpwYXNz",
-                                    "Bearer " + "x" * 5000, "bearer\u00e9"])
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer ", "Bearer mlg_faux", "Basic dXNlcjpwYXNz", "Bearer " + "x" * 5000, "bearer\u00e9"],
+)
 def test_missing_or_bad_token_is_401(anonymous, header):
     headers = {"Authorization": header} if header is not None else {}
     for method, url in (("GET", "/api/v1/structures"), ("POST", "/api/v1/activities"), ("GET", "/api/v1/me")):
@@ -61,10 +64,12 @@ def test_a_new_worker_authenticates_its_very_first_call(make_user):
     from crm.accounts.services import create_api_token
 
     token = create_api_token(make_user("animateur", ["31", "81"]))
-    script = ("import json, sys; from crm import create_app; "
-              "headers = {'Authorization': 'Bearer ' + sys.argv[1]}; "
-              "response = create_app().test_client().get('/api/v1/me', headers=headers); "
-              "print(json.dumps([response.status_code, response.get_json()]))")
+    script = (
+        "import json, sys; from crm import create_app; "
+        "headers = {'Authorization': 'Bearer ' + sys.argv[1]}; "
+        "response = create_app().test_client().get('/api/v1/me', headers=headers); "
+        "print(json.dumps([response.status_code, response.get_json()]))"
+    )
     done = subprocess.run([sys.executable, "-c", script, token], capture_output=True, text=True, timeout=120)
     status, body = json.loads(done.stdout.strip().splitlines()[-1])
     assert status == 200 and body["departments"] == ["31", "81"], done.stderr[-2000:]
@@ -79,8 +84,10 @@ def test_a_browser_session_is_not_enough(client, make_user, anonymous, api_as):
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
 
 
-@pytest.mark.parametrize("url", ["/api/v1/nothing", "/api/v2/structures", "/api/v1/structures/abc",
-                                 "/api/v1/structures/99999999999", "/api/"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/nothing", "/api/v2/structures", "/api/v1/structures/abc", "/api/v1/structures/99999999999", "/api/"],
+)
 def test_unknown_api_routes_are_json_404(animator_api, url):
     response = animator_api.get(url, check=False)
     assert response.status_code == 404
@@ -132,8 +139,17 @@ def test_huge_body_is_413(api_as, anonymous):
 
 
 def test_bad_query_parameters_are_400(animator_api):
-    for query in ("page=0", "page=-1", "page=abc", "per_page=201", "per_page=0", "page=99999999999",
-                  "status=toutes&sector=0", "q=" + "x" * 300, "category=1.5"):
+    for query in (
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "per_page=201",
+        "per_page=0",
+        "page=99999999999",
+        "status=toutes&sector=0",
+        "q=" + "x" * 300,
+        "category=1.5",
+    ):
         response = animator_api.get("/api/v1/structures?" + query)
         assert response.status_code == 400, query
         assert response.get_json()["error"]["fields"], query

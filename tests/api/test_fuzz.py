@@ -3,6 +3,7 @@
 The endpoints come from the OpenAPI document itself, so a new endpoint is fuzzed
 as soon as it is declared. Every answer is also checked against the document.
 """
+
 import json
 import math
 
@@ -13,16 +14,41 @@ from crm.activities.services import log_activity
 from crm.events import services as events
 from crm.events.models import EventType
 from crm.events.registration.registrations import register
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
+from crm.platform.extensions import db
 from crm.structures.contacts import save_contact
 from crm.tasks.services import create_task
 from tests.api.conformance import assert_conforms
 
 WRONG_VALUES = [
-    None, True, False, 0, -1, 1.5, 2**31, 10**30, -(10**30), "", " ", "x" * 5000, "2024-13-45", "31",
-    "<script>alert(1)</script>", "'; DROP TABLE structures; --", [], [1, 2], [None], [[1]], ["a"], [True],
-    [10**30], list(range(1, 500)), {}, {"a": 1}, {"$gt": ""}, "éàü€😀",
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    2**31,
+    10**30,
+    -(10**30),
+    "",
+    " ",
+    "x" * 5000,
+    "2024-13-45",
+    "31",
+    "<script>alert(1)</script>",
+    "'; DROP TABLE structures; --",
+    [],
+    [1, 2],
+    [None],
+    [[1]],
+    ["a"],
+    [True],
+    [10**30],
+    list(range(1, 500)),
+    {},
+    {"a": 1},
+    {"$gt": ""},
+    "éàü€😀",
 ]
 WHOLE_BODIES = [
     {},
@@ -39,22 +65,48 @@ def targets(make_user, make_structure, offer):
     admin = make_user("admin")
     structure = make_structure(department_code="31")
     contact = save_contact(structure, None, {"last_name": "Roux"})
-    opportunity = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id,
-                                               "title": "Besoin"}, user=admin)
+    opportunity = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Besoin"}, user=admin
+    )
     task = create_task({"title": "Relance"}, user=admin)
-    event = events.create_event({"type_id": db.session.scalar(select(EventType.id)), "title": "Atelier",
-                                 "starts_at": "2031-01-01T10:00", "ends_at": "2031-01-01T12:00",
-                                 "online_url": "https://visio.example.fr"}, user=admin)
+    event = events.create_event(
+        {
+            "type_id": db.session.scalar(select(EventType.id)),
+            "title": "Atelier",
+            "starts_at": "2031-01-01T10:00",
+            "ends_at": "2031-01-01T12:00",
+            "online_url": "https://visio.example.fr",
+        },
+        user=admin,
+    )
     events.publish_event(event, user=admin)
-    registration, _ = register(event, {"first_name": "Ana", "last_name": "Roux", "email": "ana@x.fr",
-                                       "structure_name": "CPTS", "department_code": "31"}, source="api")
+    registration, _ = register(
+        event,
+        {
+            "first_name": "Ana",
+            "last_name": "Roux",
+            "email": "ana@x.fr",
+            "structure_name": "CPTS",
+            "department_code": "31",
+        },
+        source="api",
+    )
     activity = log_activity({"kind": "visite", "structure_ids": [structure.id]}, user=admin)
-    project = pipeline.create_project({"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"},
-                                      user=admin)
+    project = pipeline.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"}, user=admin
+    )
     milestone = pipeline.add_milestone(project, {"label": "Jalon"}, user=admin)
-    return admin, {"structure_id": structure.id, "contact_id": contact.id, "opportunity_id": opportunity.id,
-                   "task_id": task.id, "event_id": event.id, "registration_id": registration.id,
-                   "activity_id": activity.id, "project_id": project.id, "milestone_id": milestone.id}
+    return admin, {
+        "structure_id": structure.id,
+        "contact_id": contact.id,
+        "opportunity_id": opportunity.id,
+        "task_id": task.id,
+        "event_id": event.id,
+        "registration_id": registration.id,
+        "activity_id": activity.id,
+        "project_id": project.id,
+        "milestone_id": milestone.id,
+    }
 
 
 def _write_operations(document):
@@ -99,9 +151,20 @@ def test_every_write_endpoint_survives_wrong_types(api_as, targets, openapi_docu
 def test_every_write_endpoint_survives_raw_garbage(api_as, targets, openapi_document):
     admin, ids = targets
     api = api_as(user=admin)
-    raw = [b"{", b"nul", b"[1,2,3]", b'"x"', b"NaN", b"{\"a\": NaN}", b"{\"a\": Infinity}",
-           b'{"a": 1e999}', b'{"a": ' + b"9" * 5000 + b"}", b"[" * 20000, b"\x00\x01\x02",
-           json.dumps({"title": "a" * 100, "x": [{"y": [{}]}]}).encode()]
+    raw = [
+        b"{",
+        b"nul",
+        b"[1,2,3]",
+        b'"x"',
+        b"NaN",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": 1e999}',
+        b'{"a": ' + b"9" * 5000 + b"}",
+        b"[" * 20000,
+        b"\x00\x01\x02",
+        json.dumps({"title": "a" * 100, "x": [{"y": [{}]}]}).encode(),
+    ]
     for method, path, _ in _write_operations(openapi_document):
         url = "/api/v1" + path.format(**ids)
         for payload in raw:
@@ -121,8 +184,11 @@ def test_every_write_endpoint_refuses_lone_surrogates_with_a_400(api_as, targets
     sent = 0
     for method, path, schema in _write_operations(openapi_document):
         url = "/api/v1" + path.format(**ids)
-        bodies = [b'{"' + field.encode() + b'": ' + value + b"}"
-                  for field in schema["properties"] for value in LONE_SURROGATES]
+        bodies = [
+            b'{"' + field.encode() + b'": ' + value + b"}"
+            for field in schema["properties"]
+            for value in LONE_SURROGATES
+        ]
         bodies.append(b'{"\\ud800": 1}')
         for payload in bodies:
             response = api.request(method, url, data=payload, content_type="application/json")
@@ -148,12 +214,43 @@ def test_the_animator_sees_403_or_422_never_500(api_as, targets, openapi_documen
 # --- query strings -------------------------------------------------------------------------------------
 
 WRONG_QUERY_VALUES = [
-    "", " ", "0", "-1", "1.5", "2147483648", "9" * 30, "abc", "x" * 5000, "2024-13-45", "2024-02-30",
-    "0001-01-01", "9999-12-31", "31", "2a", "<script>", "'; DROP TABLE opportunities; --", "éàü€😀",
-    "\x00", "１２", "null", "[]", "1e5", "%",
+    "",
+    " ",
+    "0",
+    "-1",
+    "1.5",
+    "2147483648",
+    "9" * 30,
+    "abc",
+    "x" * 5000,
+    "2024-13-45",
+    "2024-02-30",
+    "0001-01-01",
+    "9999-12-31",
+    "31",
+    "2a",
+    "<script>",
+    "'; DROP TABLE opportunities; --",
+    "éàü€😀",
+    "\x00",
+    "１２",
+    "null",
+    "[]",
+    "1e5",
+    "%",
 ]
-RAW_QUERIES = ["%", "&&&=", "a=1&a=2", "page=1&page=x", "start=2024-01-01&start=garbage", "%ff%fe=1",
-               "group_by=%00", "department=%C0%AF", "x=" + "y" * 8000, "start=2024-01-01&end=2023-01-01&group_by="]
+RAW_QUERIES = [
+    "%",
+    "&&&=",
+    "a=1&a=2",
+    "page=1&page=x",
+    "start=2024-01-01&start=garbage",
+    "%ff%fe=1",
+    "group_by=%00",
+    "department=%C0%AF",
+    "x=" + "y" * 8000,
+    "start=2024-01-01&end=2023-01-01&group_by=",
+]
 
 
 def _read_operations(document):

@@ -2,6 +2,7 @@
 
 Every answer goes through ``ApiClient``, which checks it against the OpenAPI document.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,12 +10,17 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import (
-    ENGAGEMENT_GROUPS, PARTICIPATION_GROUPS, TRANSFORMATION_GROUPS, Scope, engagement, information_participation,
+    ENGAGEMENT_GROUPS,
+    PARTICIPATION_GROUPS,
+    TRANSFORMATION_GROUPS,
+    Scope,
+    engagement,
+    information_participation,
     transformation_rate,
 )
+from crm.platform.extensions import db
 from crm.referential.models import Programme
 from tests.indicators.conftest import offer, territory  # noqa: F401  (the fixture)
 from tests.indicators.test_event_figures import events  # noqa: F401  (the fixture)
@@ -22,8 +28,11 @@ from tests.indicators.test_maintenance import _scenario
 from workflows.dispatch import process_pending
 
 BASE = "/api/v1/indicators/"
-PATHS = {"transformation-rate": TRANSFORMATION_GROUPS, "information-participation": PARTICIPATION_GROUPS,
-         "engagement": ENGAGEMENT_GROUPS}
+PATHS = {
+    "transformation-rate": TRANSFORMATION_GROUPS,
+    "information-participation": PARTICIPATION_GROUPS,
+    "engagement": ENGAGEMENT_GROUPS,
+}
 ROLES = ("animateur", "organisateur", "manager", "admin")
 
 
@@ -54,10 +63,13 @@ def test_the_three_rates_with_their_counts(api_as, scenario):
     assert (row["numerator"], row["denominator"], row["rate"]) == (1, 2, 0.5)
     orientation = db.session.scalar(select(Programme.id).where(Programme.code == "ORIENTATION"))
     rows = {tuple(r["key"].items()): r for r in _rows(api, "engagement", _range(t))}
-    assert (rows[(("programme", orientation),)]["numerator"], rows[(("programme", orientation),)]["denominator"]) \
-        == (1, 3)
-    by_department = {r["key"]["department"]: r for r in _rows(api, "information-participation",
-                                                                _range(t) + "&group_by=department")}
+    assert (rows[(("programme", orientation),)]["numerator"], rows[(("programme", orientation),)]["denominator"]) == (
+        1,
+        3,
+    )
+    by_department = {
+        r["key"]["department"]: r for r in _rows(api, "information-participation", _range(t) + "&group_by=department")
+    }
     assert (by_department["31"]["numerator"], by_department["31"]["denominator"]) == (1, 2)
     assert by_department["46"]["rate"] == 1.0
     [ariege] = _rows(api, "information-participation", _range(t) + "&department=09")  # no structure there
@@ -69,10 +81,15 @@ def test_every_group_by_gives_the_figures_of_the_queries(api_as, scenario, path)
     """Whatever the grouping, the API says what crm.indicators.queries says, with the dimension named."""
     t = scenario
     api = api_as("admin")
-    compute = {"transformation-rate": transformation_rate, "information-participation": information_participation,
-               "engagement": engagement}[path]
-    scope = Scope(parse_period("personnalise", t.yesterday.isoformat(), t.today.isoformat()),
-                  ("09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"))
+    compute = {
+        "transformation-rate": transformation_rate,
+        "information-participation": information_participation,
+        "engagement": engagement,
+    }[path]
+    scope = Scope(
+        parse_period("personnalise", t.yesterday.isoformat(), t.today.isoformat()),
+        ("09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"),
+    )
     for group_by in (None, *PATHS[path]):
         body = api.get(BASE + path + "?" + _range(t) + (f"&group_by={group_by}" if group_by else "")).get_json()
         assert body["group_by"] == group_by and body["indicator"] == path
@@ -89,11 +106,18 @@ def test_every_group_by_gives_the_figures_of_the_queries(api_as, scenario, path)
 def test_filters_are_applied_and_echoed(api_as, scenario):
     t = scenario
     api = api_as("animateur", ["46"])
-    body = api.get(BASE + "transformation-rate?" + _range(t) + f"&department=31&animator={t.animator.id}"
-                   f"&offer={offer('VT_GRAND_AGE').id}&sector=medico_social").get_json()
-    assert body["filters"] == {"department": "31", "departments": ["31"], "programme": None,
-                               "offer": offer("VT_GRAND_AGE").id, "animator": t.animator.id,
-                               "sector": "medico_social"}
+    body = api.get(
+        BASE + "transformation-rate?" + _range(t) + f"&department=31&animator={t.animator.id}"
+        f"&offer={offer('VT_GRAND_AGE').id}&sector=medico_social"
+    ).get_json()
+    assert body["filters"] == {
+        "department": "31",
+        "departments": ["31"],
+        "programme": None,
+        "offer": offer("VT_GRAND_AGE").id,
+        "animator": t.animator.id,
+        "sector": "medico_social",
+    }
     assert [(r["numerator"], r["denominator"]) for r in body["rows"]] == [(1, 1)]  # the EHPAD's won opportunity
     body = api.get(BASE + "transformation-rate?" + _range(t) + "&department=2a").get_json()
     assert body["filters"]["departments"] == ["2A"] and body["rows"][0]["rate"] is None
@@ -115,9 +139,13 @@ def test_the_period_defaults_to_the_current_year(api_as, scenario):
     body = api.get(BASE + "engagement").get_json()
     assert body["period"] == {"start": f"{this_year}-01-01", "end": f"{this_year}-12-31"}
     assert api.get(BASE + "engagement?end=2024-06-30").get_json()["period"] == {
-        "start": "2024-01-01", "end": "2024-06-30"}
+        "start": "2024-01-01",
+        "end": "2024-06-30",
+    }
     assert api.get(BASE + "engagement?start=2025-03-01").get_json()["period"] == {
-        "start": "2025-03-01", "end": date.today().isoformat()}
+        "start": "2025-03-01",
+        "end": date.today().isoformat(),
+    }
 
 
 def test_freshness_says_how_many_events_wait(api_as, territory):  # noqa: F811
@@ -150,25 +178,35 @@ def test_report_figures(api_as, scenario):
     assert (figures["medico_social"]["numerator"], figures["medico_social"]["denominator"]) == (1, 2)
     assert (figures["other_offers"]["numerator"], figures["other_offers"]["denominator"]) == (2, 3)
     assert (figures["webinars"], figures["webinar_participants"], figures["territorial_events"]) == (1, 2, 0)
-    assert figures["webinar_useful"] == {"label": "Participants ayant trouvé le webinaire utile", "numerator": 1,
-                                         "denominator": 2, "rate": 0.5}
+    assert figures["webinar_useful"] == {
+        "label": "Participants ayant trouvé le webinaire utile",
+        "numerator": 1,
+        "denominator": 2,
+        "rate": 0.5,
+    }
     nothing = api_as("manager").get(BASE + "report?start=2020-01-01&end=2020-12-31").get_json()["figures"]
     assert nothing["webinar_useful"]["rate"] is None and nothing["other_offers"]["rate"] is None
 
 
-@pytest.mark.parametrize("path, query, fields", [
-    ("engagement", "group_by=month", {"group_by"}),
-    ("information-participation", "group_by=offer", {"group_by"}),
-    ("transformation-rate", "group_by=structure", {"group_by"}),
-    ("transformation-rate", "department=99", {"department"}),
-    ("transformation-rate", "department=ZZ&programme=999999&offer=999999&animator=999999&sector=inconnu&group_by=x",
-     {"department", "programme", "offer", "animator", "sector", "group_by"}),
-    ("engagement", "start=2026-05-01&end=2026-04-01", {"end"}),
-    ("engagement", "start=2010-01-01&end=2026-01-01", {"end"}),
-    ("report", "start=2099-01-01", {"start"}),
-    ("report", "department=99", {"department"}),
-    ("report", "event_type=inconnu&department=99", {"event_type", "department"}),
-])
+@pytest.mark.parametrize(
+    "path, query, fields",
+    [
+        ("engagement", "group_by=month", {"group_by"}),
+        ("information-participation", "group_by=offer", {"group_by"}),
+        ("transformation-rate", "group_by=structure", {"group_by"}),
+        ("transformation-rate", "department=99", {"department"}),
+        (
+            "transformation-rate",
+            "department=ZZ&programme=999999&offer=999999&animator=999999&sector=inconnu&group_by=x",
+            {"department", "programme", "offer", "animator", "sector", "group_by"},
+        ),
+        ("engagement", "start=2026-05-01&end=2026-04-01", {"end"}),
+        ("engagement", "start=2010-01-01&end=2026-01-01", {"end"}),
+        ("report", "start=2099-01-01", {"start"}),
+        ("report", "department=99", {"department"}),
+        ("report", "event_type=inconnu&department=99", {"event_type", "department"}),
+    ],
+)
 def test_refused_values_are_422_with_a_french_message_per_field(api_as, path, query, fields):
     response = api_as("manager").get(BASE + path + "?" + query)
     assert response.status_code == 422
@@ -177,8 +215,18 @@ def test_refused_values_are_422_with_a_french_message_per_field(api_as, path, qu
     assert all(message.endswith(".") and message[0].isupper() for message in error["fields"].values())
 
 
-@pytest.mark.parametrize("query", ["start=2024-02-30", "end=01/02/2024", "programme=abc", "animator=-1",
-                                   "offer=1.5", "department=" + "3" * 4, "sector=" + "x" * 41])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=2024-02-30",
+        "end=01/02/2024",
+        "programme=abc",
+        "animator=-1",
+        "offer=1.5",
+        "department=" + "3" * 4,
+        "sector=" + "x" * 41,
+    ],
+)
 def test_malformed_values_are_400_as_everywhere_in_the_api(api_as, query):
     response = api_as("manager").get(BASE + "transformation-rate?" + query)
     assert response.status_code == 400
@@ -219,8 +267,15 @@ def test_report_events_per_type_and_programme_follow_the_filters(api_as, events)
     figures = api.get(BASE + "report?" + span).get_json()["figures"]
     assert (figures["territorial_events"], figures["webinars"], figures["webinar_participants"]) == (2, 1, 3)
     by_type = {row["type"]: row for row in figures["events_by_type"]}
-    assert by_type["top_esante"] == {"type": "top_esante", "label": "TOP e-santé", "events": 1, "present": 2,
-                                     "answers": 1, "useful": 1, "useful_share": 1.0}
+    assert by_type["top_esante"] == {
+        "type": "top_esante",
+        "label": "TOP e-santé",
+        "events": 1,
+        "present": 2,
+        "answers": 1,
+        "useful": 1,
+        "useful_share": 1.0,
+    }
     assert by_type["atelier"]["useful_share"] is None and by_type["formation"]["events"] == 0
     orientation = offer("VT_GRAND_AGE").programme_id
     by_programme = {row["programme"]: row for row in figures["events_by_programme"]}

@@ -1,9 +1,10 @@
 """API structures and contacts: search, read, create, partial update, locking, duplicates, roles."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.structures.contacts import erase_contact, save_contact
 from crm.structures.models import Structure
 
@@ -39,22 +40,36 @@ def test_search_and_filters(animator_api, make_structure):
 
 
 def test_animator_creates_in_own_department(animator_api):
-    response = animator_api.post("/api/v1/structures", {
-        "name": "MSP du Comminges", "department_code": "31", "finess_et": FINESS, "commune": "Saint-Gaudens",
-        "postal_code": "31800", "phone": "05 61 00 00 00", "email": "contact@msp.example.org"})
+    response = animator_api.post(
+        "/api/v1/structures",
+        {
+            "name": "MSP du Comminges",
+            "department_code": "31",
+            "finess_et": FINESS,
+            "commune": "Saint-Gaudens",
+            "postal_code": "31800",
+            "phone": "05 61 00 00 00",
+            "email": "contact@msp.example.org",
+        },
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert response.headers["Location"] == body["url"]
     assert (body["name"], body["finess_et"], body["phone"], body["version"]) == (
-        "MSP du Comminges", FINESS, "0561000000", 1)
+        "MSP du Comminges",
+        FINESS,
+        "0561000000",
+        1,
+    )
     events = db.session.scalars(select(OutboxEvent.type)).all()
     assert "structure.created" in events
 
 
 def test_duplicate_finess_is_a_conflict_naming_the_existing_structure(animator_api, make_structure):
     existing = make_structure(name="CHU de Toulouse", finess_et=FINESS)
-    response = animator_api.post("/api/v1/structures", {"name": "Doublon", "department_code": "31",
-                                                        "finess_et": FINESS})
+    response = animator_api.post(
+        "/api/v1/structures", {"name": "Doublon", "department_code": "31", "finess_et": FINESS}
+    )
     assert response.status_code == 409
     error = response.get_json()["error"]
     assert error["existing"] == {"id": existing.id, "url": f"/api/v1/structures/{existing.id}"}
@@ -63,9 +78,17 @@ def test_duplicate_finess_is_a_conflict_naming_the_existing_structure(animator_a
 
 
 def test_validation_errors_are_per_field_and_in_french(animator_api):
-    response = animator_api.post("/api/v1/structures", {"name": "", "department_code": "31",
-                                                        "finess_et": "310780258", "postal_code": "3100",
-                                                        "email": "pas-une-adresse", "website": "ftp://x"})
+    response = animator_api.post(
+        "/api/v1/structures",
+        {
+            "name": "",
+            "department_code": "31",
+            "finess_et": "310780258",
+            "postal_code": "3100",
+            "email": "pas-une-adresse",
+            "website": "ftp://x",
+        },
+    )
     assert response.status_code == 422
     fields = response.get_json()["error"]["fields"]
     assert set(fields) == {"name", "finess_et", "postal_code", "email", "website"}
@@ -73,13 +96,19 @@ def test_validation_errors_are_per_field_and_in_french(animator_api):
 
 
 def test_partial_update_keeps_unspecified_fields(animator_api, make_structure):
-    structure = make_structure(name="EHPAD Les Tilleuls", commune="Toulouse", postal_code="31000",
-                               notes="Accès par la cour")
+    structure = make_structure(
+        name="EHPAD Les Tilleuls", commune="Toulouse", postal_code="31000", notes="Accès par la cour"
+    )
     response = animator_api.patch(f"/api/v1/structures/{structure.id}", {"phone": "0561000000"})
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert (body["name"], body["commune"], body["postal_code"], body["notes"], body["phone"]) == (
-        "EHPAD Les Tilleuls", "Toulouse", "31000", "Accès par la cour", "0561000000")
+        "EHPAD Les Tilleuls",
+        "Toulouse",
+        "31000",
+        "Accès par la cour",
+        "0561000000",
+    )
     assert body["version"] == 2 and body["is_open"] is True
     closed = animator_api.patch(f"/api/v1/structures/{structure.id}", {"is_open": False, "notes": None})
     assert closed.get_json()["is_open"] is False and closed.get_json()["closed_on"] is not None
@@ -96,8 +125,10 @@ def test_version_conflict_is_409(animator_api, make_structure):
     assert db.session.get(Structure, structure.id).name == "Nouveau nom"
 
 
-@pytest.mark.parametrize("role,own_status,other_status", [
-    ("animateur", 200, 403), ("admin", 200, 200), ("organisateur", 403, 403), ("manager", 403, 403)])
+@pytest.mark.parametrize(
+    "role,own_status,other_status",
+    [("animateur", 200, 403), ("admin", 200, 200), ("organisateur", 403, 403), ("manager", 403, 403)],
+)
 def test_who_may_update(api_as, own_and_other, role, own_status, other_status):
     api = api_as(role, ["31"] if role == "animateur" else [])
     own, other = own_and_other
@@ -105,8 +136,10 @@ def test_who_may_update(api_as, own_and_other, role, own_status, other_status):
     assert api.patch(f"/api/v1/structures/{other.id}", {"notes": "vu"}).status_code == other_status
 
 
-@pytest.mark.parametrize("role,own_status,other_status", [
-    ("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)])
+@pytest.mark.parametrize(
+    "role,own_status,other_status",
+    [("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)],
+)
 def test_who_may_create(api_as, role, own_status, other_status):
     api = api_as(role, ["31"] if role == "animateur" else [])
     assert api.post("/api/v1/structures", {"name": "A", "department_code": "31"}).status_code == own_status
@@ -138,11 +171,20 @@ def test_unknown_structure_is_404(animator_api):
 
 # --- contacts --------------------------------------------------------------------------------------
 
+
 def test_contacts_create_list_read_update(animator_api, make_structure):
     structure = make_structure()
-    created = animator_api.post(f"/api/v1/structures/{structure.id}/contacts", {
-        "civility": "Mme", "first_name": "Claire", "last_name": "Roux", "function": "Directrice",
-        "email": "claire.roux@example.org", "consent": True})
+    created = animator_api.post(
+        f"/api/v1/structures/{structure.id}/contacts",
+        {
+            "civility": "Mme",
+            "first_name": "Claire",
+            "last_name": "Roux",
+            "function": "Directrice",
+            "email": "claire.roux@example.org",
+            "consent": True,
+        },
+    )
     assert created.status_code == 201, created.get_json()
     contact = created.get_json()
     assert contact["consent"] is True and contact["consent_at"] and contact["erased"] is False
@@ -151,15 +193,22 @@ def test_contacts_create_list_read_update(animator_api, make_structure):
     assert animator_api.get(contact["url"]).get_json()["last_name"] == "Roux"
     updated = animator_api.patch(contact["url"], {"function": "Cadre de santé", "consent": False}).get_json()
     assert (updated["first_name"], updated["function"], updated["consent"], updated["consent_at"]) == (
-        "Claire", "Cadre de santé", False, None)
+        "Claire",
+        "Cadre de santé",
+        False,
+        None,
+    )
     refused = animator_api.patch(contact["url"], {"last_name": None, "email": None})
     assert refused.status_code == 422 and "last_name" in refused.get_json()["error"]["fields"]
 
 
 def test_erased_contact_is_returned_without_personal_data(animator_api, make_structure):
     structure = make_structure()
-    contact = save_contact(structure, None, {"first_name": "Jean", "last_name": "Dupont",
-                                             "email": "jean.dupont@example.org", "consent": True})
+    contact = save_contact(
+        structure,
+        None,
+        {"first_name": "Jean", "last_name": "Dupont", "email": "jean.dupont@example.org", "consent": True},
+    )
     erase_contact(contact)
     body = animator_api.get(f"/api/v1/contacts/{contact.id}").get_json()
     assert body["erased"] is True and body["erased_at"]
@@ -169,8 +218,10 @@ def test_erased_contact_is_returned_without_personal_data(animator_api, make_str
     assert animator_api.patch(f"/api/v1/contacts/{contact.id}", {"last_name": "Dupont"}).status_code == 409
 
 
-@pytest.mark.parametrize("role,own_status,other_status", [
-    ("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)])
+@pytest.mark.parametrize(
+    "role,own_status,other_status",
+    [("animateur", 201, 403), ("admin", 201, 201), ("organisateur", 403, 403), ("manager", 403, 403)],
+)
 def test_who_may_write_contacts(api_as, own_and_other, role, own_status, other_status):
     api = api_as(role, ["31"] if role == "animateur" else [])
     own, other = own_and_other

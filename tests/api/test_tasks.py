@@ -1,4 +1,5 @@
 """API tasks: mine by default, other owners for admins only, create, edit, done and reopen."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -12,8 +13,10 @@ def test_create_list_edit_done_reopen(api_as, make_structure):
     api = api_as("organisateur")
     structure = make_structure()
     due = (date.today() + timedelta(days=3)).isoformat()
-    response = api.post("/api/v1/tasks", {"title": "Relancer le CH", "due_on": due, "structure_id": structure.id,
-                                          "description": "Après le webinaire"})
+    response = api.post(
+        "/api/v1/tasks",
+        {"title": "Relancer le CH", "due_on": due, "structure_id": structure.id, "description": "Après le webinaire"},
+    )
     assert response.status_code == 201, response.get_json()
     task = response.get_json()
     assert (task["owner_id"], task["source"], task["done"], task["due_on"]) == (api.user.id, "manuel", False, due)
@@ -33,27 +36,27 @@ def test_create_list_edit_done_reopen(api_as, make_structure):
 
 def test_task_validation(animator_api, make_user):
     manager = make_user("manager")
-    response = animator_api.post("/api/v1/tasks", {"title": "", "due_on": "demain", "owner_id": manager.id,
-                                                   "structure_id": 999999})
+    response = animator_api.post(
+        "/api/v1/tasks", {"title": "", "due_on": "demain", "owner_id": manager.id, "structure_id": 999999}
+    )
     assert response.status_code == 422
     assert set(response.get_json()["error"]["fields"]) == {"title", "due_on", "owner_id", "structure_id"}
     task = services.create_task({"title": "Appeler"}, user=animator_api.user)
     refused = animator_api.patch(f"/api/v1/tasks/{task.id}", {"title": "  "})
     assert refused.status_code == 422 and refused.get_json()["error"]["fields"] == {
-        "title": "Indiquez l'objet de la relance."}
+        "title": "Indiquez l'objet de la relance."
+    }
     assert animator_api.patch("/api/v1/tasks/999999", {"done": True}).status_code == 404
 
 
-@pytest.mark.parametrize("role,expected", [("animateur", 201), ("organisateur", 201), ("admin", 201),
-                                           ("manager", 403)])
+@pytest.mark.parametrize("role,expected", [("animateur", 201), ("organisateur", 201), ("admin", 201), ("manager", 403)])
 def test_who_may_create_tasks(api_as, role, expected):
     api = api_as(role, ["31"] if role == "animateur" else [])
     assert api.post("/api/v1/tasks", {"title": "Relance"}).status_code == expected
     assert api.get("/api/v1/tasks").status_code == 200
 
 
-@pytest.mark.parametrize("role,expected", [("animateur", 403), ("organisateur", 403), ("admin", 200),
-                                           ("manager", 403)])
+@pytest.mark.parametrize("role,expected", [("animateur", 403), ("organisateur", 403), ("admin", 200), ("manager", 403)])
 def test_only_owner_creator_or_admin_edits_or_reads_a_task(api_as, make_user, role, expected):
     owner = make_user("animateur", ["31"])
     task = services.create_task({"title": "La mienne"}, user=owner)

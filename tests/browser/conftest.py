@@ -3,6 +3,7 @@
 Without Chromium the browser tests are skipped with a clear message, unless
 REQUIRE_BROWSER=1 (CI), where they fail instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,10 @@ def _chromium_path() -> str | None:
 def chromium_path():
     path = _chromium_path()
     if path is None:
-        message = ("Tests navigateur ignorés : Chromium est introuvable (installez le paquet Debian "
-                   "'chromium' ou définissez CHROMIUM_PATH).")
+        message = (
+            "Tests navigateur ignorés : Chromium est introuvable (installez le paquet Debian "
+            "'chromium' ou définissez CHROMIUM_PATH)."
+        )
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(message.replace("ignorés", "impossibles") + " REQUIRE_BROWSER=1 exige de les lancer.")
         pytest.skip(message)
@@ -53,9 +56,17 @@ def browser(chromium_path):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            executable_path=chromium_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()

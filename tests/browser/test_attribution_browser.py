@@ -1,9 +1,10 @@
 """In a real browser: an animator notes, from an event's page, an opportunity that came from it; the event
 field follows the origin; the event's page then lists it among what the event produced."""
+
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.browser.test_pipeline_browser import log_in
 from tests.events.factories import add_registration, make_event

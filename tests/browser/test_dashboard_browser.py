@@ -1,6 +1,7 @@
 """In a real browser: a manager reads the dashboard, changes period and department and clicks a rate to see
 the structures behind it; an animator logs an activity and sees the indicator move on the dashboard
 already open (no reload: the page polls), processed by a real RQ worker."""
+
 from __future__ import annotations
 
 import os
@@ -61,9 +62,23 @@ def test_manager_changes_period_and_department_then_clicks_a_rate(page, live_ser
 def worker(test_env, redis_conn):
     """A real RQ worker on the outbox queue, running in the background for the test."""
     env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "-w", "workflows.worker.Worker",
-                                "--url", test_env["REDIS_URL"], "outbox"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            "-w",
+            "workflows.worker.Worker",
+            "--url",
+            test_env["REDIS_URL"],
+            "outbox",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     yield process
     process.terminate()
     try:
@@ -95,4 +110,3 @@ def test_animator_logs_an_activity_and_sees_the_indicator_move(browser, page, li
     expect(counts).to_contain_text("1 / 2", timeout=30000)
     expect(page.locator("[data-freshness-text]").first).to_have_text("à jour", timeout=15000)
     assert worker.poll() is None  # the worker is still alive
-

@@ -1,13 +1,14 @@
 """In a real browser: an organiser creates and publishes an event, a visitor registers on its public page
 (choosing a known structure through the autocomplete), and the organiser checks them in on the tablet screen."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.platform.formatting import PARIS
-from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
 from crm.platform.extensions import db
+from crm.platform.formatting import PARIS
+from crm.platform.models import utcnow
 from tests.conftest import PASSWORD
 
 

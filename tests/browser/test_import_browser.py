@@ -1,5 +1,6 @@
 """In a real browser: the FINESS import page offers "Relancer" by itself when its worker dies, and a
 refused import is confirmed with the checkbox and the button."""
+
 import io
 
 from sqlalchemy import select
@@ -19,16 +20,21 @@ def _log_in(page, live_server, user):
     page.wait_for_url(lambda url: "/connexion" not in url)
 
 
-def test_the_page_offers_relancer_once_the_worker_died(page, live_server, client, make_user, tmp_path, test_env,
-                                                       redis_conn, workers):
+def test_the_page_offers_relancer_once_the_worker_died(
+    page, live_server, client, make_user, tmp_path, test_env, redis_conn, workers
+):
     admin = make_user("admin")
     login(client, admin)
     _log_in(page, live_server, admin)  # before the import holds SQLite's write lock: a login writes
     held = _ImportHeld()
     held.before_start()
     try:
-        post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 3000)), "f.csv")},
-             content_type="multipart/form-data")
+        post(
+            client,
+            "/admin/imports",
+            {"file": (io.BytesIO(_file_bytes(tmp_path, 3000)), "f.csv")},
+            content_type="multipart/form-data",
+        )
         run = db.session.scalars(select(ImportRun)).one()
         worker = workers.start("importer", queues=("imports",))
 
@@ -55,8 +61,7 @@ def test_the_page_offers_relancer_once_the_worker_died(page, live_server, client
     assert page.get_by_text("Bilan").is_visible()
 
 
-def test_a_refused_import_is_confirmed_with_the_checkbox(page, live_server, make_user, tmp_path, test_env,
-                                                         redis_conn):
+def test_a_refused_import_is_confirmed_with_the_checkbox(page, live_server, make_user, tmp_path, test_env, redis_conn):
     from crm.seed.finess_file import generate_establishments, write_establishments
     from crm.structures.finess import import_finess
 

@@ -1,10 +1,11 @@
 """In a real browser: a visit logged from the structure page becomes an opportunity, moved through the board
 (drag and drop and the card's button) to won, and the project a worker then starts shows on the structure page."""
+
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import LossReason, Opportunity, Project
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.conftest import PASSWORD, run_worker_burst
 
@@ -94,8 +95,9 @@ def test_dropping_on_lost_asks_for_the_reason(page, live_server, make_user, make
     animator = make_user("animateur", ["31"])
     structure = make_structure(name="SSIAD du Comminges")
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    opportunity = services.create_opportunity({"structure_id": structure.id, "offer_id": offer.id,
-                                               "title": "Téléo SSIAD"}, user=animator)
+    opportunity = services.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo SSIAD"}, user=animator
+    )
     reason = db.session.scalars(select(LossReason).order_by(LossReason.id)).first()
     log_in(page, live_server, animator)
     page.goto(f"{live_server}/pipeline")

@@ -1,8 +1,9 @@
 """In a real browser: log in, search a structure with accents folded, edit it."""
+
 from sqlalchemy import select
 
-from crm.platform.models import AuditEntry
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry
 from crm.structures.models import Structure
 from tests.conftest import PASSWORD
 

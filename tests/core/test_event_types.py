@@ -1,4 +1,5 @@
 """The catalogue of domain event types: documented, enforced at the write, and complete."""
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,14 @@ def test_an_unknown_type_is_refused(app):
     with pytest.raises(UnknownEventType, match="registration.attendance_recorded"):
         require_known("registration.attendance_recorded")
     with pytest.raises(UnknownEventType):
-        record_change(entity_type="structure", entity_id=1, action="update", changes=None,
-                      event_type="structure.renamed", payload={})
+        record_change(
+            entity_type="structure",
+            entity_id=1,
+            action="update",
+            changes=None,
+            event_type="structure.renamed",
+            payload={},
+        )
 
 
 def _writes_events(function: ast.AST) -> bool:
@@ -38,8 +45,10 @@ def _writes_events(function: ast.AST) -> bool:
                 return True
             name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
             if name in ("_record", "record", "record_registration_change") and any(
-                    isinstance(a, ast.Constant) and isinstance(a.value, str) and EVENT_NAME.match(a.value)
-                    for arg in node.args for a in ast.walk(arg)):
+                isinstance(a, ast.Constant) and isinstance(a.value, str) and EVENT_NAME.match(a.value)
+                for arg in node.args
+                for a in ast.walk(arg)
+            ):
                 return True
         if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "type" for k in node.keys):
             return True
@@ -55,10 +64,18 @@ def written_types() -> dict[str, str]:
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _writes_events(function):
                 continue
             # Endpoint names look like event types: ``url_for("structures.index")`` is not a write.
-            endpoints = {id(node.args[0]) for node in ast.walk(function) if isinstance(node, ast.Call)
-                         and getattr(node.func, "id", None) == "url_for" and node.args}
+            endpoints = {
+                id(node.args[0])
+                for node in ast.walk(function)
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "url_for" and node.args
+            }
             for node in ast.walk(function):
-                if id(node) not in endpoints and isinstance(node, ast.Constant) and isinstance(node.value, str) and EVENT_NAME.match(node.value):
+                if (
+                    id(node) not in endpoints
+                    and isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and EVENT_NAME.match(node.value)
+                ):
                     found.setdefault(node.value, f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 

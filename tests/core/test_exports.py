@@ -1,7 +1,8 @@
 """CSV and XLSX exports: read back with the csv module and openpyxl, formulas neutralised."""
+
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -9,17 +10,22 @@ from openpyxl import load_workbook
 
 from crm.platform.exports import ExportTable, export_response, neutralise, to_csv, to_xlsx
 
-DANGEROUS = ["=HYPERLINK(\"http://evil\",\"clic\")", "+33 5 61 00 00 00", "-2+3", "@SUM(A1)", "\tcmd", "\rx"]
+DANGEROUS = ['=HYPERLINK("http://evil","clic")', "+33 5 61 00 00 00", "-2+3", "@SUM(A1)", "\tcmd", "\rx"]
 
 
 def table():
-    rows = [[f"Nom {i}", value, 3, date(2024, 3, 14), datetime(2024, 3, 14, 9, 30, tzinfo=timezone.utc), True]
-            for i, value in enumerate(DANGEROUS)]
-    rows.append(["Éloïse Bénézech", "Dœuvre ; « guillemets » \"x\"", None, None, None, False])
+    rows = [
+        [f"Nom {i}", value, 3, date(2024, 3, 14), datetime(2024, 3, 14, 9, 30, tzinfo=UTC), True]
+        for i, value in enumerate(DANGEROUS)
+    ]
+    rows.append(["Éloïse Bénézech", 'Dœuvre ; « guillemets » "x"', None, None, None, False])
     rows.append(["Taux", Decimal("0.375"), 12.5, None, None, None])
-    return ExportTable(title="Participants – TOP e-santé Gers", header=["Nom", "Valeur", "Nombre", "Date", "Heure",
-                                                                         "Présent"],
-                       rows=rows, context=[("Période", "du 01/01/2024 au 31/12/2024"), ("Filtre", "=1+1")])
+    return ExportTable(
+        title="Participants – TOP e-santé Gers",
+        header=["Nom", "Valeur", "Nombre", "Date", "Heure", "Présent"],
+        rows=rows,
+        context=[("Période", "du 01/01/2024 au 31/12/2024"), ("Filtre", "=1+1")],
+    )
 
 
 def test_neutralise_only_formula_starts():
@@ -38,9 +44,9 @@ def test_csv_is_utf8_bom_semicolons_and_reads_back():
     assert lines[3] == []
     assert lines[4] == ["Nom", "Valeur", "Nombre", "Date", "Heure", "Présent"]
     body = lines[5:]
-    assert [row[1] for row in body[:len(DANGEROUS)]] == ["'" + v for v in DANGEROUS]
+    assert [row[1] for row in body[: len(DANGEROUS)]] == ["'" + v for v in DANGEROUS]
     assert body[0][2:] == ["3", "14/03/2024", "14/03/2024 10:30", "oui"]
-    assert body[len(DANGEROUS)] == ["Éloïse Bénézech", "Dœuvre ; « guillemets » \"x\"", "", "", "", "non"]
+    assert body[len(DANGEROUS)] == ["Éloïse Bénézech", 'Dœuvre ; « guillemets » "x"', "", "", "", "non"]
     assert body[-1][:3] == ["Taux", "0,375", "12,5"]
 
 
@@ -54,7 +60,7 @@ def test_xlsx_reads_back_with_real_dates_numbers_and_no_formula():
     assert values[4][:6] == ["Nom", "Valeur", "Nombre", "Date", "Heure", "Présent"]
     body = values[5:]
     # XML stores a lone CR as a line feed; what matters is the apostrophe in front.
-    assert [row[1] for row in body[:len(DANGEROUS)]] == ["'" + v.replace("\r", "\n") for v in DANGEROUS]
+    assert [row[1] for row in body[: len(DANGEROUS)]] == ["'" + v.replace("\r", "\n") for v in DANGEROUS]
     assert body[0][2] == 3
     assert body[0][3] == datetime(2024, 3, 14)
     assert body[0][4] == datetime(2024, 3, 14, 10, 30)  # shown in Paris time
@@ -72,8 +78,10 @@ def test_xlsx_drops_control_characters_and_cleans_the_sheet_name():
     assert sheet.cell(row=4, column=1).value == "xy"
 
 
-@pytest.mark.parametrize("fmt, mimetype", [("csv", "text/csv; charset=utf-8"),
-                                           ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")])
+@pytest.mark.parametrize(
+    "fmt, mimetype",
+    [("csv", "text/csv; charset=utf-8"), ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
+)
 def test_export_response_is_an_uncached_attachment(app, fmt, mimetype):
     with app.test_request_context():
         response = export_response(table(), fmt, "participants-top-e-santé")

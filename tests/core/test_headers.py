@@ -1,4 +1,5 @@
 """Security headers: HSTS in production only; nothing a signed-in user is shown is kept by a cache."""
+
 from __future__ import annotations
 
 from crm.accounts.services import create_api_token
@@ -14,8 +15,15 @@ def test_authenticated_pages_exports_and_api_answers_are_not_stored(client, make
     db.session.commit()
     login(client, user)
     assert client.get("/").status_code == 302  # to the user's start page
-    for url in ("/", "/structures", f"/evenements/{event.id}", f"/evenements/{event.id}.ics",
-                "/indicateurs/export/participation.csv", "/admin/emails/", f"/e/{event.slug}"):
+    for url in (
+        "/",
+        "/structures",
+        f"/evenements/{event.id}",
+        f"/evenements/{event.id}.ics",
+        "/indicateurs/export/participation.csv",
+        "/admin/emails/",
+        f"/e/{event.slug}",
+    ):
         response = client.get(url)
         assert response.status_code in (200, 302), (url, response.status_code)
         assert response.headers.get("Cache-Control") == "no-store", url

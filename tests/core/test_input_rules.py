@@ -1,11 +1,12 @@
 """One email rule and one single-line rule for names and titles, in forms, the API, public pages and the CLI."""
+
 import pytest
 from sqlalchemy import func, select
 
 from crm.accounts.models import User
-from crm.platform.validation import email_error
 from crm.events.models import Registration
 from crm.platform.extensions import db
+from crm.platform.validation import email_error
 from crm.structures.models import Contact
 from crm.tasks.models import Task
 from tests.conftest import post
@@ -43,17 +44,29 @@ def _count(model) -> int:
 
 
 def public_form(**values):
-    data = {"first_name": "Anne", "last_name": "Martin", "email": "anne@ehpad.fr", "structure_name": "EHPAD Les Lilas",
-            "department_code": "31", "consent_contact": "y"}
+    data = {
+        "first_name": "Anne",
+        "last_name": "Martin",
+        "email": "anne@ehpad.fr",
+        "structure_name": "EHPAD Les Lilas",
+        "department_code": "31",
+        "consent_contact": "y",
+    }
     data.update(values)
     return data
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("email", "x@[1.2.3.4]", "adresse IP"), ("email", "x@y..fr", "point en trop"), ("email", "x@-y.fr", "tiret"),
-    ("first_name", "Anne\r\nBcc: tous@x.fr", "pas de retour à la ligne"),
-    ("last_name", "Martin\n", None), ("structure_name", "EHPAD\u2028Lilas", "pas de retour à la ligne"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "x@[1.2.3.4]", "adresse IP"),
+        ("email", "x@y..fr", "point en trop"),
+        ("email", "x@-y.fr", "tiret"),
+        ("first_name", "Anne\r\nBcc: tous@x.fr", "pas de retour à la ligne"),
+        ("last_name", "Martin\n", None),
+        ("structure_name", "EHPAD\u2028Lilas", "pas de retour à la ligne"),
+    ],
+)
 def test_public_registration_refuses_bad_emails_and_line_breaks(client, field, value, message):
     event = make_event(days_ago=-10)
     response = post(client, f"/e/{event.slug}", public_form(**{field: value}))
@@ -68,10 +81,17 @@ def test_public_registration_refuses_bad_emails_and_line_breaks(client, field, v
 def test_forms_refuse_bad_emails_and_line_breaks(client, login_as, make_structure):
     login_as("admin")
     users = _count(User)
-    for values, message in (({"email": "agent@10.0.0.1"}, "adresse IP"),
-                            ({"first_name": "Jean\r\nBcc"}, "pas de retour à la ligne")):
-        data = {"email": "agent@esante-occitanie.fr", "role": "manager", "password": "un-mot-de-passe-long",
-                "active": "y", **values}
+    for values, message in (
+        ({"email": "agent@10.0.0.1"}, "adresse IP"),
+        ({"first_name": "Jean\r\nBcc"}, "pas de retour à la ligne"),
+    ):
+        data = {
+            "email": "agent@esante-occitanie.fr",
+            "role": "manager",
+            "password": "un-mot-de-passe-long",
+            "active": "y",
+            **values,
+        }
         response = post(client, "/admin/utilisateurs/nouveau", data)
         assert message in response.get_data(as_text=True)
     assert _count(User) == users
@@ -84,7 +104,18 @@ def test_forms_refuse_bad_emails_and_line_breaks(client, login_as, make_structur
 
 
 def test_cli_refuses_an_ip_literal_account(app):
-    result = app.test_cli_runner().invoke(args=["crm", "users", "create", "--email", "admin@[127.0.0.1]",
-                                                "--role", "admin", "--password", "un-mot-de-passe-long"])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "crm",
+            "users",
+            "create",
+            "--email",
+            "admin@[127.0.0.1]",
+            "--role",
+            "admin",
+            "--password",
+            "un-mot-de-passe-long",
+        ]
+    )
     assert result.exit_code != 0 and "adresse IP" in result.output
     assert db.session.scalar(select(User).where(User.email == "admin@[127.0.0.1]")) is None

@@ -1,4 +1,5 @@
 """Uploads are bounded by what they unpack to, request bodies by the route that reads them."""
+
 import io
 import json
 import subprocess
@@ -28,11 +29,15 @@ def small_workbook() -> bytes:
 
 
 SST = b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-SHEET = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-         b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
-         b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>')
-SST_TYPE = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-            b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+SHEET = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+    b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row></sheetData></worksheet>'
+)
+SST_TYPE = (
+    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+)
 
 
 def shared_strings_bomb(unpacked_mb: int = 100) -> bytes:
@@ -49,8 +54,10 @@ def shared_strings_bomb(unpacked_mb: int = 100) -> bytes:
                 content = SHEET
             bomb.writestr(item, content)
         with bomb.open("xl/sharedStrings.xml", "w") as member:  # streamed: the test never holds 100 MB
-            member.write(SST + b"<si><t>Email</t></si><si><t>Nom</t></si><si><t>anne@ehpad.fr</t></si>"
-                               b"<si><t>Anne Martin</t></si><si><t>")
+            member.write(
+                SST + b"<si><t>Email</t></si><si><t>Nom</t></si><si><t>anne@ehpad.fr</t></si>"
+                b"<si><t>Anne Martin</t></si><si><t>"
+            )
             chunk = b"A" * (1024 * 1024)
             for _ in range(unpacked_mb):
                 member.write(chunk)
@@ -96,8 +103,7 @@ def test_zip_bomb_xlsx_is_refused_quickly_in_bounded_memory(tmp_path):
     path = tmp_path / "rapport.xlsx"
     path.write_bytes(shared_strings_bomb())
     script = MEASURE.format(root=str(ROOT), path=str(path))
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                               check=False)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["message"] and "se décompresse en plus de" in result["message"], result
@@ -124,8 +130,7 @@ def test_limits_on_rows_columns_and_cell_length():
 
 
 def upload(client, event, name, data):
-    form = {"csrf_token": csrf_token(client), "tool": "auto", "action": "preview",
-            "report": (io.BytesIO(data), name)}
+    form = {"csrf_token": csrf_token(client), "tool": "auto", "action": "preview", "report": (io.BytesIO(data), name)}
     return client.post(f"/evenements/{event.id}/presences/import", data=form, content_type="multipart/form-data")
 
 
@@ -157,8 +162,9 @@ def test_anonymous_and_api_bodies_are_small(client):
     """An anonymous 3 MB POST is refused before being read (it was read in full up to 200 MB)."""
     event = make_event()
     for path in (f"/e/{event.slug}", "/connexion", "/admin/imports"):
-        response = client.post(path, data={"csrf_token": "t", "file": (io.BytesIO(BIG), "a.csv")},
-                               content_type="multipart/form-data")
+        response = client.post(
+            path, data={"csrf_token": "t", "file": (io.BytesIO(BIG), "a.csv")}, content_type="multipart/form-data"
+        )
         assert response.status_code == 413, path
         assert "trop volumineux" in response.get_data(as_text=True)
     response = client.post("/api/v1/structures", data=BIG, content_type="application/json")
@@ -167,16 +173,22 @@ def test_anonymous_and_api_bodies_are_small(client):
 
 def test_the_large_import_limit_is_the_admins_alone(client, login_as):
     login_as("animateur", departments=["31"])
-    response = client.post("/admin/imports", data={"csrf_token": csrf_token(client), "file": (io.BytesIO(BIG), "f.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/admin/imports",
+        data={"csrf_token": csrf_token(client), "file": (io.BytesIO(BIG), "f.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 413
 
 
 def test_admin_uploads_a_finess_file_beyond_the_small_limit(client, login_as):
     login_as("admin")
     data = b"finess;etalab;100;2026-11-30\n" + BIG
-    response = client.post("/admin/imports", data={"csrf_token": csrf_token(client), "file": (io.BytesIO(data), "f.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/admin/imports",
+        data={"csrf_token": csrf_token(client), "file": (io.BytesIO(data), "f.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302  # stored and queued (the job reads the content)
 
 
@@ -195,22 +207,27 @@ def test_a_member_lying_about_its_size_is_cut_at_what_it_declares(tmp_path):
     data = bytearray(shared_strings_bomb())
     member = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/sharedStrings.xml")
     lie = (1024).to_bytes(4, "little")
-    assert data[member.header_offset:member.header_offset + 4] == b"PK\x03\x04"
-    data[member.header_offset + 22:member.header_offset + 26] = lie  # local header
+    assert data[member.header_offset : member.header_offset + 4] == b"PK\x03\x04"
+    data[member.header_offset + 22 : member.header_offset + 26] = lie  # local header
     end = data.rfind(b"PK\x05\x06")
-    central = int.from_bytes(data[end + 16:end + 20], "little")  # walk the central directory's records
+    central = int.from_bytes(data[end + 16 : end + 20], "little")  # walk the central directory's records
     while True:
-        lengths = [int.from_bytes(data[central + at:central + at + 2], "little") for at in (28, 30, 32)]
-        if data[central + 46:central + 46 + lengths[0]] == b"xl/sharedStrings.xml":
+        lengths = [int.from_bytes(data[central + at : central + at + 2], "little") for at in (28, 30, 32)]
+        if data[central + 46 : central + 46 + lengths[0]] == b"xl/sharedStrings.xml":
             break
         central += 46 + sum(lengths)
-    data[central + 24:central + 28] = lie
+    data[central + 24 : central + 28] = lie
     declared = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(bytes(data))).infolist())
     assert declared < MAX_XLSX_UNPACKED_BYTES
     path = tmp_path / "menteur.xlsx"
     path.write_bytes(bytes(data))
-    completed = subprocess.run([sys.executable, "-c", MEASURE.format(root=str(ROOT), path=str(path))],
-                               capture_output=True, text=True, timeout=120, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", MEASURE.format(root=str(ROOT), path=str(path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["message"] and "illisible" in result["message"], result

@@ -1,4 +1,5 @@
 """Every calendar we produce is read back by two independent parsers: icalendar and vobject."""
+
 from __future__ import annotations
 
 import icalendar

@@ -1,4 +1,5 @@
 """Attendance import page: preview, confirm, idempotent, walk-ins, roles, bad files (nothing written)."""
+
 import io
 import re
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.models import Registration
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from tests.conftest import csrf_token, post
 from tests.events.factories import add_registration, make_event
 
@@ -21,14 +22,20 @@ def url(event):
 
 def upload(client, event, name, data=None, **fields):
     content = data if data is not None else (FIXTURES / name).read_bytes()
-    form = {"csrf_token": csrf_token(client), "tool": "auto", "action": "preview",
-            "report": (io.BytesIO(content), name), **fields}
+    form = {
+        "csrf_token": csrf_token(client),
+        "tool": "auto",
+        "action": "preview",
+        "report": (io.BytesIO(content), name),
+        **fields,
+    }
     return client.post(url(event), data=form, content_type="multipart/form-data")
 
 
 def hidden(html, name):
-    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or \
-        re.search(rf'value="([^"]*)"[^>]*name="{name}"', html)
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
     return match.group(1) if match else None
 
 
@@ -40,8 +47,9 @@ def outbox(kind):
 def webinar():
     event = make_event(title="Webinaire Mon espace santé en EHPAD")
     helene = add_registration(event, "helene.meric@ehpad-les-tilleuls.fr", first_name="Hélène", last_name="Méric")
-    jerome = add_registration(event, "J.Benazet@ch-saint-gaudens.fr", first_name="Jérôme", last_name="Bénazet",
-                              status="present")
+    jerome = add_registration(
+        event, "J.Benazet@ch-saint-gaudens.fr", first_name="Jérôme", last_name="Bénazet", status="present"
+    )
     absent = add_registration(event, "absent@ehpad.fr", first_name="Paul", last_name="Absent")
     return {"event": event, "helene": helene, "jerome": jerome, "absent": absent}
 
@@ -73,16 +81,21 @@ def test_preview_then_confirm_marks_present_and_is_idempotent(client, login_as, 
     assert "1 marqué(s) présent(s)" in flashed and "2 adresse(s) inconnue(s)" in flashed
 
     # The same file again, walk-ins asked: they are added once; the second run changes nothing.
-    for attempt in range(2):
+    for _attempt in range(2):
         html = upload(client, event, "teams_fr.csv").get_data(as_text=True)
-        response = post(client, url(event), {"upload_id": hidden(html, "upload_id"), "tool": "teams",
-                                             "action": "confirm", "add_walk_ins": "y"})
+        response = post(
+            client,
+            url(event),
+            {"upload_id": hidden(html, "upload_id"), "tool": "teams", "action": "confirm", "add_walk_ins": "y"},
+        )
         assert response.status_code == 302
-    walk_ins = db.session.scalars(select(Registration).where(Registration.source == "import")
-                                  .order_by(Registration.email_key)).all()
+    walk_ins = db.session.scalars(
+        select(Registration).where(Registration.source == "import").order_by(Registration.email_key)
+    ).all()
     assert [(r.email_key, r.status, r.first_name, r.last_name) for r in walk_ins] == [
         ("camille.ferrand@esante-occitanie.fr", "present", "Camille", "Ferrand"),
-        ("fdoeuvre@ssiad-comminges.fr", "present", "Françoise", "Dœuvre")]
+        ("fdoeuvre@ssiad-comminges.fr", "present", "Françoise", "Dœuvre"),
+    ]
     assert outbox("attendance.recorded") == 3 and outbox("registration.created") == 2
     html = upload(client, event, "teams_fr.csv").get_data(as_text=True)
     assert 'data-count="to-mark">0<' in html and 'data-count="unknown">0<' in html
@@ -112,29 +125,49 @@ def test_manual_mapping_from_the_page(client, login_as):
     assert "Aucune colonne d&#39;adresse e-mail" in html
     assert '<option value="Courriel pro"' in html  # the columns found are offered
     upload_id = hidden(html, "upload_id")
-    html = post(client, url(event), {"upload_id": upload_id, "tool": "auto", "action": "preview",
-                                     "map_email": "Courriel pro", "map_name": "Participant"}).get_data(as_text=True)
+    html = post(
+        client,
+        url(event),
+        {
+            "upload_id": upload_id,
+            "tool": "auto",
+            "action": "preview",
+            "map_email": "Courriel pro",
+            "map_name": "Participant",
+        },
+    ).get_data(as_text=True)
     assert 'data-count="to-mark">1<' in html
-    assert post(client, url(event), {"upload_id": upload_id, "tool": "auto", "action": "confirm",
-                                     "map_email": "Courriel pro"}).status_code == 302
+    assert (
+        post(
+            client,
+            url(event),
+            {"upload_id": upload_id, "tool": "auto", "action": "confirm", "map_email": "Courriel pro"},
+        ).status_code
+        == 302
+    )
     db.session.expire_all()
     assert jean.status == "present"
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("vide.csv", b"", "Le fichier est vide."),
-    ("rapport.xlsx", b"PK\x03\x04" + b"\x00" * 100, "classeur Excel est illisible"),
-    ("no_email.csv", None, "Aucune colonne d&#39;adresse e-mail"),
-    ("binaire.csv", bytes(range(256)) * 20, "pas un fichier texte CSV"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("vide.csv", b"", "Le fichier est vide."),
+        ("rapport.xlsx", b"PK\x03\x04" + b"\x00" * 100, "classeur Excel est illisible"),
+        ("no_email.csv", None, "Aucune colonne d&#39;adresse e-mail"),
+        ("binaire.csv", bytes(range(256)) * 20, "pas un fichier texte CSV"),
+    ],
+)
 def test_bad_files_are_explained_and_change_nothing(client, login_as, webinar, name, data, message):
     login_as("organisateur")
     response = upload(client, webinar["event"], name, data=data)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert outbox("attendance.recorded") == 0
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.entity_type == "registration")) == 0
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type == "registration"))
+        == 0
+    )
 
 
 def test_too_large_file_and_lost_upload(client, login_as, webinar, monkeypatch):
@@ -160,8 +193,7 @@ def test_a_draft_event_takes_no_attendance(client, login_as):
     assert registration.status == "inscrit" and outbox("attendance.recorded") == 0
 
 
-@pytest.mark.parametrize("role, status", [("animateur", 403), ("manager", 403), ("organisateur", 200),
-                                          ("admin", 200)])
+@pytest.mark.parametrize("role, status", [("animateur", 403), ("manager", 403), ("organisateur", 200), ("admin", 200)])
 def test_roles(client, login_as, role, status):
     event = make_event()
     login_as(role)

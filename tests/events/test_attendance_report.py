@@ -1,4 +1,5 @@
 """Reading the attendance reports of Teams, Zoom and Livestorm (pure functions, real sample files)."""
+
 import io
 import random
 from datetime import datetime
@@ -27,8 +28,12 @@ def test_teams_french_utf16_with_summary_block_reads_only_the_participants_table
     assert (result.tool, result.encoding, result.delimiter) == ("teams", "UTF-16", "\t")
     rows = by_email(result)
     # The activity log below the table (Hélène twice) is not read as more participants.
-    assert sorted(rows) == ["camille.ferrand@esante-occitanie.fr", "fdoeuvre@ssiad-comminges.fr",
-                            "helene.meric@ehpad-les-tilleuls.fr", "j.benazet@ch-saint-gaudens.fr"]
+    assert sorted(rows) == [
+        "camille.ferrand@esante-occitanie.fr",
+        "fdoeuvre@ssiad-comminges.fr",
+        "helene.meric@ehpad-les-tilleuls.fr",
+        "j.benazet@ch-saint-gaudens.fr",
+    ]
     helene = rows["helene.meric@ehpad-les-tilleuls.fr"]
     assert helene.duration_minutes == 62
     assert helene.joined_at == datetime(2024, 3, 14, 10, 0, 3, tzinfo=PARIS)
@@ -88,7 +93,7 @@ def test_excel_semicolon_windows_1252_file():
 
 
 def test_manual_mapping_overrides_the_tool_headers():
-    data = "Participant;Courriel pro;Minutes\nJean Roux;jean.roux@ch-auch.fr;42\n".encode()
+    data = b"Participant;Courriel pro;Minutes\nJean Roux;jean.roux@ch-auch.fr;42\n"
     with pytest.raises(AttendanceFileError) as error:
         read_attendance_report(data)
     assert "Aucune colonne d'adresse e-mail" in error.value.message
@@ -101,16 +106,19 @@ def test_manual_mapping_overrides_the_tool_headers():
         read_attendance_report(data, mapping={"email": "Colonne absente"})
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "vide"),
-    (b"\xef\xbb\xbf\r\n\r\n", "vide"),
-    (b"PK\x03\x04" + b"\x00" * 200, "classeur Excel est illisible"),
-    (b"%PDF-1.7\n" + bytes(range(256)) * 4, "PDF"),
-    (random.Random(4).randbytes(5000), "pas un fichier texte CSV"),
-    ("Nom;Prénom;Structure\nMartin;Paul;EHPAD\n".encode(), "Aucune colonne d'adresse e-mail"),
-    (b"Email,Name\n,Jean\n", "Aucun participant"),
-    (b"juste une phrase sans separateur", "Aucune colonne d'adresse e-mail"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "vide"),
+        (b"\xef\xbb\xbf\r\n\r\n", "vide"),
+        (b"PK\x03\x04" + b"\x00" * 200, "classeur Excel est illisible"),
+        (b"%PDF-1.7\n" + bytes(range(256)) * 4, "PDF"),
+        (random.Random(4).randbytes(5000), "pas un fichier texte CSV"),
+        ("Nom;Prénom;Structure\nMartin;Paul;EHPAD\n".encode(), "Aucune colonne d'adresse e-mail"),
+        (b"Email,Name\n,Jean\n", "Aucun participant"),
+        (b"juste une phrase sans separateur", "Aucune colonne d'adresse e-mail"),
+    ],
+)
 def test_bad_files_give_a_french_error(data, message):
     with pytest.raises(AttendanceFileError) as error:
         read_attendance_report(data)
@@ -125,9 +133,11 @@ def test_too_large_and_unknown_tool():
 
 
 def test_unreadable_values_are_warnings_not_errors():
-    data = ("Email;Nom;Durée (minutes);Heure d'arrivée;Attended\n"
-            "a@ch-albi.fr;Anne Roc;beaucoup;hier;peut-être\n"
-            "b@ch-albi.fr;Bea Roc;1:05:00;2024-03-14T09:00:00Z;oui\n").encode()
+    data = (
+        "Email;Nom;Durée (minutes);Heure d'arrivée;Attended\n"
+        "a@ch-albi.fr;Anne Roc;beaucoup;hier;peut-être\n"
+        "b@ch-albi.fr;Bea Roc;1:05:00;2024-03-14T09:00:00Z;oui\n"
+    ).encode()
     result = read_attendance_report(data)
     rows = by_email(result)
     assert rows["a@ch-albi.fr"].duration_minutes is None and rows["a@ch-albi.fr"].joined_at is None
@@ -144,8 +154,9 @@ def test_random_mutations_of_real_reports_never_raise_anything_else():
         data = bytearray(rng.choice(samples))
         for _ in range(rng.randrange(1, 12)):
             position = rng.randrange(len(data))
-            data[position:position + rng.randrange(1, 4)] = bytes(rng.randrange(256)
-                                                                   for _ in range(rng.randrange(0, 4)))
+            data[position : position + rng.randrange(1, 4)] = bytes(
+                rng.randrange(256) for _ in range(rng.randrange(0, 4))
+            )
         try:
             result = read_attendance_report(bytes(data))
         except AttendanceFileError as error:

@@ -1,9 +1,10 @@
 """Back-office pages: organisers and admins write, animators and managers read, every route checked."""
+
 import pytest
 from sqlalchemy import func, select
 
-from crm.events.registration import registrations
 from crm.events.models import Event, Registration
+from crm.events.registration import registrations
 from crm.platform.extensions import db
 from tests.conftest import post
 from tests.events.conftest import person
@@ -11,13 +12,25 @@ from tests.events.conftest import person
 
 def _routes(event, registration):
     e, r = event.id, registration.id
-    reads = [f"/evenements", f"/evenements/{e}", f"/evenements/{e}/emargement", f"/evenements/{e}.ics"]
-    writes_get = [f"/evenements/nouveau", f"/evenements/{e}/modifier", f"/evenements/{e}/annuler",
-                  f"/evenements/{e}/dupliquer", f"/evenements/{e}/accueil", f"/evenements/{e}/accueil/recherche?q=nom"]
-    writes_post = [(f"/evenements/nouveau", {}), (f"/evenements/{e}/modifier", {}),
-                   (f"/evenements/{e}/statut", {"status": "clos"}), (f"/evenements/{e}/dupliquer", {}),
-                   (f"/evenements/{e}/inscriptions", {}), (f"/evenements/{e}/inscriptions/{r}/statut", {"status": "present"}),
-                   (f"/evenements/{e}/accueil/arrivee", {}), (f"/evenements/{e}/accueil/cloturer", {})]
+    reads = ["/evenements", f"/evenements/{e}", f"/evenements/{e}/emargement", f"/evenements/{e}.ics"]
+    writes_get = [
+        "/evenements/nouveau",
+        f"/evenements/{e}/modifier",
+        f"/evenements/{e}/annuler",
+        f"/evenements/{e}/dupliquer",
+        f"/evenements/{e}/accueil",
+        f"/evenements/{e}/accueil/recherche?q=nom",
+    ]
+    writes_post = [
+        ("/evenements/nouveau", {}),
+        (f"/evenements/{e}/modifier", {}),
+        (f"/evenements/{e}/statut", {"status": "clos"}),
+        (f"/evenements/{e}/dupliquer", {}),
+        (f"/evenements/{e}/inscriptions", {}),
+        (f"/evenements/{e}/inscriptions/{r}/statut", {"status": "present"}),
+        (f"/evenements/{e}/accueil/arrivee", {}),
+        (f"/evenements/{e}/accueil/cloturer", {}),
+    ]
     return reads, writes_get, writes_post
 
 
@@ -49,9 +62,19 @@ def test_anonymous_is_sent_to_login(client, make_event):
 @pytest.mark.parametrize("role", ["organisateur", "admin"])
 def test_organiser_creates_publishes_and_sees_counts(client, login_as, event_type, role):
     login_as(role, departments=[])
-    response = post(client, "/evenements/nouveau", {
-        "type_id": str(event_type.id), "title": "Rendez-vous ESMS numérique", "starts_at": "2031-03-12T09:30",
-        "ends_at": "2031-03-12T12:30", "place_name": "ARS Occitanie", "department_code": "31", "capacity": "2"})
+    response = post(
+        client,
+        "/evenements/nouveau",
+        {
+            "type_id": str(event_type.id),
+            "title": "Rendez-vous ESMS numérique",
+            "starts_at": "2031-03-12T09:30",
+            "ends_at": "2031-03-12T12:30",
+            "place_name": "ARS Occitanie",
+            "department_code": "31",
+            "capacity": "2",
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     event = db.session.scalars(select(Event)).one()
     assert event.starts_at.hour == 8  # 09:30 in Paris (winter) is 08:30 UTC
@@ -68,9 +91,17 @@ def test_organiser_creates_publishes_and_sees_counts(client, login_as, event_typ
 
 def test_bad_event_form_shows_french_errors_and_writes_nothing(client, login_as, event_type):
     login_as("organisateur")
-    response = post(client, "/evenements/nouveau", {"type_id": str(event_type.id), "title": "",
-                                                    "starts_at": "2031-13-45T10:00", "ends_at": "n'importe",
-                                                    "capacity": "-2"})
+    response = post(
+        client,
+        "/evenements/nouveau",
+        {
+            "type_id": str(event_type.id),
+            "title": "",
+            "starts_at": "2031-13-45T10:00",
+            "ends_at": "n'importe",
+            "capacity": "-2",
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Donnez un titre" in html and "Date et heure invalides" in html and "Capacité invalide" in html
@@ -101,8 +132,9 @@ def test_refused_transition_is_a_french_message(client, login_as, make_event):
 def test_duplicate_and_add_by_hand(client, login_as, make_event):
     event = make_event(capacity=1)
     login_as("organisateur")
-    response = post(client, f"/evenements/{event.id}/dupliquer", {"starts_at": "2031-05-06T09:00",
-                                                                  "department_code": "32"})
+    response = post(
+        client, f"/evenements/{event.id}/dupliquer", {"starts_at": "2031-05-06T09:00", "department_code": "32"}
+    )
     assert response.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.department_code == "32")) == 1
     for n in (1, 2):

@@ -1,15 +1,16 @@
 """Capacity and one-registration-per-email hold when people register at the same instant (PostgreSQL)."""
+
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.validation import ValidationFailed
 from crm.events.followup import survey
 from crm.events.models import Event, Registration
 from crm.events.registration import registrations
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 from tests.conftest import csrf_token
 from tests.events.conftest import person
 from tests.events.factories import add_registration
@@ -19,8 +20,10 @@ from tests.events.factories import make_event as make_past_event
 @pytest.fixture(autouse=True)
 def _postgresql_only():
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks (SELECT ... FOR UPDATE) and concurrent writers need PostgreSQL; "
-                    "SQLite serialises every writer, so there is no race to test")
+        pytest.skip(
+            "row locks (SELECT ... FOR UPDATE) and concurrent writers need PostgreSQL; "
+            "SQLite serialises every writer, so there is no race to test"
+        )
 
 
 def _race(app, event_id: int, people: list[dict]) -> list:
@@ -56,8 +59,9 @@ def test_many_people_for_the_last_seat_only_one_gets_it(app, make_event):
         registrations.register(event, person(n), source="public")
     outcomes = _race(app, event.id, [person(n) for n in range(10, 22)])
     assert sorted(outcomes) == ["attente"] * 11 + ["inscrit"]
-    seated = db.session.scalar(select(func.count()).where(Registration.event_id == event.id,
-                                                          Registration.status == "inscrit"))
+    seated = db.session.scalar(
+        select(func.count()).where(Registration.event_id == event.id, Registration.status == "inscrit")
+    )
     assert seated == 3
 
 
@@ -81,8 +85,11 @@ def test_the_per_address_limit_holds_when_requests_arrive_at_once(app, make_even
                 client = app.test_client()
                 token = csrf_token(client)
                 barrier.wait(timeout=60)
-                response = client.post(f"/e/{event.slug}", data={**person(100 + index), "csrf_token": token},
-                                       environ_base={"REMOTE_ADDR": "203.0.113.7"})
+                response = client.post(
+                    f"/e/{event.slug}",
+                    data={**person(100 + index), "csrf_token": token},
+                    environ_base={"REMOTE_ADDR": "203.0.113.7"},
+                )
                 statuses[index] = response.status_code
             except Exception as error:  # reported by the assertion below
                 statuses[index] = error

@@ -1,15 +1,16 @@
 """The events list filters by year, type, programme, department and status; the filters stay in the
 pagination links, and a value it does not know is said in French."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from html import unescape
 
 from sqlalchemy import select
 
-from crm.platform.dates import PARIS
 from crm.events.models import EventType
+from crm.platform.dates import PARIS
 from crm.platform.extensions import db
 from crm.referential.models import Offer, Programme
 from tests.events.factories import make_event
@@ -17,7 +18,7 @@ from tests.events.factories import make_event
 
 def _paris(*args) -> datetime:
     """A Paris wall-clock time, stored as the services store it: in UTC."""
-    return datetime(*args, tzinfo=PARIS).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=PARIS).astimezone(UTC)
 
 
 def _type_id(code: str) -> int:
@@ -42,8 +43,9 @@ def test_filters_by_year_type_programme_department_and_status(client, login_as):
         event.starts_at = event.ends_at = _paris(2024, 3, 1 + n % 28, 10)
         event.programmes = [coordination]
     # Either side of new year's midnight in Paris (the UTC day would put both in 2024).
-    late = make_event(title="TOP du réveillon", type_code="top_esante", department_code="46", status="annule",
-                      commit=False)
+    late = make_event(
+        title="TOP du réveillon", type_code="top_esante", department_code="46", status="annule", commit=False
+    )
     late.starts_at = late.ends_at = _paris(2024, 12, 31, 23, 30)
     early = make_event(title="Webinaire du nouvel an", department_code=None, status="clos", commit=False)
     early.starts_at = early.ends_at = _paris(2025, 1, 1, 0, 30)

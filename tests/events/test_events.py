@@ -1,44 +1,78 @@
 """Events through their life: validation, transitions, duplication (a TOP e-santé tour), cancellation."""
+
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import OutboxEvent, utcnow
-from crm.platform.validation import ValidationFailed
 from crm.events import services
 from crm.events.models import Event, as_utc
 from crm.events.registration import registrations
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.validation import ValidationFailed
 from crm.structures.services import StaleEdit
 from tests.events.conftest import person
 
 
 def _types():
-    return [e.type for e in db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "event")
-                                               .order_by(OutboxEvent.id))]
+    return [
+        e.type
+        for e in db.session.scalars(
+            select(OutboxEvent).where(OutboxEvent.aggregate_type == "event").order_by(OutboxEvent.id)
+        )
+    ]
 
 
 def test_dates_are_entered_in_paris_time_and_stored_in_utc(organiser, event_type):
-    event = services.create_event({"type_id": str(event_type.id), "title": "Webinaire INS",
-                                   "starts_at": "2026-07-02T10:00", "ends_at": "2026-07-02T11:30",
-                                   "online_url": "https://visio.example.fr/ins"}, user=organiser)
+    event = services.create_event(
+        {
+            "type_id": str(event_type.id),
+            "title": "Webinaire INS",
+            "starts_at": "2026-07-02T10:00",
+            "ends_at": "2026-07-02T11:30",
+            "online_url": "https://visio.example.fr/ins",
+        },
+        user=organiser,
+    )
     assert as_utc(event.starts_at).isoformat() == "2026-07-02T08:00:00+00:00"  # summer time
     assert event.status == "brouillon" and event.uid.endswith("@maillage") and event.slug
     assert event.organiser_id == organiser.id
     assert _types() == ["event.created"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("title", ""), ("type_id", "x"), ("type_id", "9999"), ("starts_at", "demain"), ("starts_at", "1850-01-01T10:00"),
-    ("ends_at", "2026-07-02T09:00"), ("capacity", "0"), ("capacity", "beaucoup"), ("online_url", "javascript:alert(1)"),
-    ("department_code", "ZZ"), ("programme_ids", ["abc"]), ("programme_ids", ["999999"]), ("offer_ids", "0"),
-    ("organiser_id", "999999"), ("registration_closes_at", "2026-07-03T10:00"), ("series_id", "77777"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("title", ""),
+        ("type_id", "x"),
+        ("type_id", "9999"),
+        ("starts_at", "demain"),
+        ("starts_at", "1850-01-01T10:00"),
+        ("ends_at", "2026-07-02T09:00"),
+        ("capacity", "0"),
+        ("capacity", "beaucoup"),
+        ("online_url", "javascript:alert(1)"),
+        ("department_code", "ZZ"),
+        ("programme_ids", ["abc"]),
+        ("programme_ids", ["999999"]),
+        ("offer_ids", "0"),
+        ("organiser_id", "999999"),
+        ("registration_closes_at", "2026-07-03T10:00"),
+        ("series_id", "77777"),
+    ],
+)
 def test_bad_event_fields_are_refused_with_nothing_written(organiser, event_type, field, value):
-    data = {"type_id": event_type.id, "title": "Atelier", "starts_at": "2026-07-02T10:00",
-            "ends_at": "2026-07-02T12:00", "place_name": "ARS", "department_code": "31", field: value}
+    data = {
+        "type_id": event_type.id,
+        "title": "Atelier",
+        "starts_at": "2026-07-02T10:00",
+        "ends_at": "2026-07-02T12:00",
+        "place_name": "ARS",
+        "department_code": "31",
+        field: value,
+    }
     with pytest.raises(ValidationFailed) as error:
         services.create_event(data, user=organiser)
     assert field in error.value.errors
@@ -48,8 +82,15 @@ def test_bad_event_fields_are_refused_with_nothing_written(organiser, event_type
 
 def test_a_place_or_a_link_is_required(organiser, event_type):
     with pytest.raises(ValidationFailed) as error:
-        services.create_event({"type_id": event_type.id, "title": "Atelier", "starts_at": "2026-07-02T10:00",
-                               "ends_at": "2026-07-02T12:00"}, user=organiser)
+        services.create_event(
+            {
+                "type_id": event_type.id,
+                "title": "Atelier",
+                "starts_at": "2026-07-02T10:00",
+                "ends_at": "2026-07-02T12:00",
+            },
+            user=organiser,
+        )
     assert "place_name" in error.value.errors
 
 
@@ -80,8 +121,9 @@ def test_cancelling_tells_everyone_with_method_cancel(make_event, organiser):
     cancelled_before, _ = registrations.register(event, person(3), source="public")
     registrations.cancel(cancelled_before)
     services.cancel_event(event, user=organiser)
-    mails = db.session.scalars(select(EmailMessage).where(EmailMessage.kind == "event.cancelled")
-                               .order_by(EmailMessage.id)).all()
+    mails = db.session.scalars(
+        select(EmailMessage).where(EmailMessage.kind == "event.cancelled").order_by(EmailMessage.id)
+    ).all()
     assert [m.to_address for m in mails] == ["personne1@ehpad.example.fr", "personne2@ehpad.example.fr"]
     assert "METHOD:CANCEL" in mails[0].attachments[0]["content"] and mails[1].attachments == []
     assert "event.cancelled" in _types()
@@ -105,8 +147,11 @@ def test_stale_edit_is_refused(make_event, organiser):
 
 def test_duplicating_builds_a_tour_in_one_series(make_event, organiser):
     event = make_event(capacity=80)
-    copy = services.duplicate_event(event, {"starts_at": "2026-10-08T09:00", "department_code": "81",
-                                            "place_name": "Albi, salle Pratgraussals"}, user=organiser)
+    copy = services.duplicate_event(
+        event,
+        {"starts_at": "2026-10-08T09:00", "department_code": "81", "place_name": "Albi, salle Pratgraussals"},
+        user=organiser,
+    )
     assert copy.status == "brouillon" and copy.uid != event.uid and copy.slug != event.slug
     assert copy.series_id == event.series_id is not None
     assert copy.department_code == "81" and copy.address is None and copy.capacity == 80

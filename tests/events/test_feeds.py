@@ -1,8 +1,9 @@
 """Calendar feeds and downloads, each read back with icalendar and vobject."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from itsdangerous import URLSafeSerializer
@@ -53,8 +54,8 @@ def test_public_feed_lists_published_events_only(client, make_event, organiser):
     assert second.vtimezone.tzid.value == PARIS_TZID
     start = item.dtstart.value  # vobject resolves TZID through the calendar's own VTIMEZONE
     assert start.utcoffset() == start.astimezone(ZoneInfo(PARIS_TZID)).utcoffset()
-    assert item.dtstart.value.astimezone(timezone.utc) == _utc(published.starts_at)
-    assert item.dtend.value.astimezone(timezone.utc) == _utc(published.ends_at)
+    assert item.dtstart.value.astimezone(UTC) == _utc(published.starts_at)
+    assert item.dtend.value.astimezone(UTC) == _utc(published.ends_at)
     assert int(item.sequence.value) == published.sequence
     assert by_uid[cancelled.uid].status.value == "CANCELLED" and item.status.value == "CONFIRMED"
     [ical_event] = [e for e in first.walk("VEVENT") if str(e["UID"]) == published.uid]
@@ -64,8 +65,11 @@ def test_public_feed_lists_published_events_only(client, make_event, organiser):
 def test_a_change_raises_the_sequence_seen_by_subscribers(client, make_event, organiser):
     event = make_event()
     _, _, before = _get_calendar(client, "/calendrier/evenements.ics")
-    services.update_event(event, {"starts_at": _utc(event.starts_at) + timedelta(hours=1),
-                                  "ends_at": _utc(event.ends_at) + timedelta(hours=1)}, user=organiser)
+    services.update_event(
+        event,
+        {"starts_at": _utc(event.starts_at) + timedelta(hours=1), "ends_at": _utc(event.ends_at) + timedelta(hours=1)},
+        user=organiser,
+    )
     _, _, after = _get_calendar(client, "/calendrier/evenements.ics")
     old, new = vevents_by_uid(before)[event.uid], vevents_by_uid(after)[event.uid]
     assert int(new.sequence.value) == int(old.sequence.value) + 1
@@ -97,16 +101,16 @@ def _personal_url(client, user) -> str:
     return match.group(1)
 
 
-def test_personal_feed_has_my_events_and_my_due_tasks(app, client, make_event, organiser, make_user,
-                                                      make_structure):
+def test_personal_feed_has_my_events_and_my_due_tasks(app, client, make_event, organiser, make_user, make_structure):
     other = make_user("organisateur")
     mine = make_event(title="Webinaire DMP en EHPAD")
     draft = make_event(title="Atelier en préparation", status="brouillon")
     theirs = make_event(title="Pas le mien", organiser_id=other.id)
     structure = make_structure(name="EHPAD Les Tilleuls")
     due = date.today() + timedelta(days=3)
-    task = create_task({"title": "Rappeler la directrice", "due_on": due.isoformat(),
-                        "structure_id": structure.id}, user=organiser)
+    task = create_task(
+        {"title": "Rappeler la directrice", "due_on": due.isoformat(), "structure_id": structure.id}, user=organiser
+    )
     create_task({"title": "Sans échéance"}, user=organiser)
     done = create_task({"title": "Déjà faite", "due_on": due.isoformat()}, user=organiser)
     set_done(done, True, user=organiser)
@@ -128,8 +132,9 @@ def test_personal_feed_has_my_events_and_my_due_tasks(app, client, make_event, o
     [ical_task] = [e for e in first.walk("VEVENT") if str(e["UID"]) == f"task-{task.id}@maillage"]
     assert ical_task["DTSTART"].dt == due and ical_task["DTSTART"].params.get("VALUE") == "DATE"
 
-    update_task(task, {"title": "Rappeler la directrice", "due_on": (due + timedelta(days=2)).isoformat()},
-                user=organiser)
+    update_task(
+        task, {"title": "Rappeler la directrice", "due_on": (due + timedelta(days=2)).isoformat()}, user=organiser
+    )
     db.session.commit()
     _, _, again = _get_calendar(client, url)
     moved = vevents_by_uid(again)[f"task-{task.id}@maillage"]
@@ -153,8 +158,15 @@ def test_personal_feed_url_is_secret_and_revoked_by_a_new_password(client, organ
     other_salt = URLSafeSerializer(client.application.config["SECRET_KEY"], salt="autre-chose")
     assert client.get(f"/calendrier/personnel/{other_salt.dumps([organiser.id, 'x'])}.ics").status_code == 404
 
-    save_user(organiser, email=organiser.email, role=organiser.role, first_name=organiser.first_name,
-              last_name=organiser.last_name, department_codes=[], password="un-nouveau-mot-de-passe")
+    save_user(
+        organiser,
+        email=organiser.email,
+        role=organiser.role,
+        first_name=organiser.first_name,
+        last_name=organiser.last_name,
+        department_codes=[],
+        password="un-nouveau-mot-de-passe",
+    )
     db.session.commit()
     assert client.get(url).status_code == 404
     assert feed_token(organiser) != token
@@ -185,24 +197,24 @@ def test_invitation_and_cancellation_parse_with_both_parsers(make_event, organis
 
 def test_summer_and_winter_times_resolve_through_our_vtimezone(client, make_event):
     """vobject reads the times through the calendar's own VTIMEZONE (its RRULEs), not a system database."""
-    summer = datetime(2027, 7, 1, 7, 30, tzinfo=timezone.utc)  # 9:30 in Paris (UTC+2)
-    winter = datetime(2027, 12, 2, 8, 30, tzinfo=timezone.utc)  # 9:30 in Paris (UTC+1)
+    summer = datetime(2027, 7, 1, 7, 30, tzinfo=UTC)  # 9:30 in Paris (UTC+2)
+    winter = datetime(2027, 12, 2, 8, 30, tzinfo=UTC)  # 9:30 in Paris (UTC+1)
     events = [make_event(starts_at=start, ends_at=start + timedelta(hours=3)) for start in (summer, winter)]
     _, first, second = _get_calendar(client, "/calendrier/evenements.ics")
     by_uid = vevents_by_uid(second)
     for event, start in zip(events, (summer, winter)):
         local = by_uid[event.uid].dtstart.value
-        assert (local.hour, local.minute) == (9, 30) and local.astimezone(timezone.utc) == start
+        assert (local.hour, local.minute) == (9, 30) and local.astimezone(UTC) == start
     [paris] = first.walk("VTIMEZONE")
     assert {str(c["TZNAME"]) for c in paris.subcomponents} == {"CET", "CEST"}
 
 
 def test_a_client_that_keeps_the_first_vtimezone_still_reads_later_years_right(client, make_event):
     """vobject keeps the first VTIMEZONE it meets for a TZID, as some mail clients do: ours holds for every year."""
-    winter = datetime(2027, 1, 14, 8, 0, tzinfo=timezone.utc)
-    summer = datetime(2033, 6, 16, 7, 0, tzinfo=timezone.utc)  # 9:00 in Paris
+    winter = datetime(2027, 1, 14, 8, 0, tzinfo=UTC)
+    summer = datetime(2033, 6, 16, 7, 0, tzinfo=UTC)  # 9:00 in Paris
     first, later = (make_event(starts_at=start, ends_at=start + timedelta(hours=2)) for start in (winter, summer))
     for event, start in ((first, winter), (later, summer)):
         _, _, calendar = _get_calendar(client, f"/calendrier/evenements/{event.slug}.ics")
-        assert calendar.vevent.dtstart.value.astimezone(timezone.utc) == start
+        assert calendar.vevent.dtstart.value.astimezone(UTC) == start
     assert calendar.vevent.dtstart.value.hour == 9

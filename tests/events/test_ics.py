@@ -1,13 +1,14 @@
 """The .ics of an event, parsed back with the icalendar library."""
+
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from crm.events.registration import registrations
 from crm.events import services
-from crm.events.models import as_utc
 from crm.events.ics import event_calendar
+from crm.events.models import as_utc
+from crm.events.registration import registrations
 from tests.events.conftest import person
 
 

@@ -1,11 +1,12 @@
 """Matching registrants to contacts and structures: the rules, the audit, the permissions."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import AuditEntry, OutboxEvent
-from crm.platform.validation import ValidationFailed
 from crm.events.followup.matching import create_contact, match_event, resolve_structure, unmatched_registrations
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
+from crm.platform.validation import ValidationFailed
 from crm.structures.contacts import save_contact
 from crm.structures.identifiers import luhn_check_digit
 from crm.structures.models import Contact
@@ -22,7 +23,9 @@ def world(make_structure):
     auch = make_structure(name="Centre hospitalier d'Auch", department_code="32")
     homonym_a = make_structure(name="EHPAD Saint-Jacques", department_code="81")
     homonym_b = make_structure(name="EHPAD Saint Jacques", department_code="81")
-    contact = save_contact(auch, None, {"first_name": "Marc", "last_name": "Lefèvre", "email": "Marc.Lefevre@ch-auch.fr"})
+    contact = save_contact(
+        auch, None, {"first_name": "Marc", "last_name": "Lefèvre", "email": "Marc.Lefevre@ch-auch.fr"}
+    )
     db.session.commit()
     return {"tilleuls": tilleuls, "auch": auch, "homonyms": (homonym_a, homonym_b), "contact": contact}
 
@@ -30,8 +33,9 @@ def world(make_structure):
 def test_event_matching_by_email_finess_and_name(world):
     event = make_event()
     by_contact = add_registration(event, "marc.lefevre@ch-auch.fr", status="present")
-    by_finess = add_registration(event, "a@x.fr", structure_name=f"Ehpad Tilleuls (FINESS {world['tilleuls'].finess_et})",
-                                 department_code="09")
+    by_finess = add_registration(
+        event, "a@x.fr", structure_name=f"Ehpad Tilleuls (FINESS {world['tilleuls'].finess_et})", department_code="09"
+    )
     by_name = add_registration(event, "b@x.fr", structure_name="centre hospitalier d’AUCH", department_code="32")
     ambiguous = add_registration(event, "c@x.fr", structure_name="Ehpad saint-jacques", department_code="81")
     wrong_department = add_registration(event, "d@x.fr", structure_name="EHPAD Les Tilleuls", department_code="32")
@@ -59,9 +63,16 @@ def test_event_matching_by_email_finess_and_name(world):
 
 def test_resolve_structure_and_create_contact(world, make_user):
     event = make_event()
-    registration = add_registration(event, "Helene.Meric@ehpad.fr", first_name="Hélène", last_name="Méric",
-                                    structure_name="Ehpad les tilleuls (Muret)", department_code="31",
-                                    function="Directrice", consent_contact=True)
+    registration = add_registration(
+        event,
+        "Helene.Meric@ehpad.fr",
+        first_name="Hélène",
+        last_name="Méric",
+        structure_name="Ehpad les tilleuls (Muret)",
+        department_code="31",
+        function="Directrice",
+        consent_contact=True,
+    )
     animator_gers = make_user("animateur", ["32"])
     with pytest.raises(ValidationFailed) as error:
         resolve_structure(registration, world["tilleuls"].id, user=animator_gers)
@@ -77,11 +88,17 @@ def test_resolve_structure_and_create_contact(world, make_user):
     contact = create_contact(registration, user=animator)
     db.session.expire_all()
     assert registration.structure_id == world["tilleuls"].id and registration.contact_id == contact.id
-    assert (contact.first_name, contact.last_name, contact.email, contact.function, contact.consent) == \
-        ("Hélène", "Méric", "Helene.Meric@ehpad.fr", "Directrice", True)
+    assert (contact.first_name, contact.last_name, contact.email, contact.function, contact.consent) == (
+        "Hélène",
+        "Méric",
+        "Helene.Meric@ehpad.fr",
+        "Directrice",
+        True,
+    )
     assert contact.source == "evenement"
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "registration")
-                               .order_by(AuditEntry.id)).all()
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "registration").order_by(AuditEntry.id)
+    ).all()
     assert [list(a.changes) for a in audit] == [["structure_id"], ["contact_id"]]
     assert all(a.user_id == animator.id for a in audit)
     with pytest.raises(ValidationFailed, match="déjà un contact"):

@@ -1,4 +1,5 @@
 """What the public surface tells a stranger: no join link, no staff email, nothing about who is registered."""
+
 from __future__ import annotations
 
 import re
@@ -6,11 +7,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from crm.platform.models import OutboxEvent, utcnow
-from crm.events.registration import registrations
 from crm.events.ics import event_calendar
-from crm.platform.extensions import db
+from crm.events.registration import registrations
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from tests.conftest import login, post
 from tests.events.conftest import count_registrations, page_text, person, send_emails
 
@@ -23,8 +24,15 @@ def _unfolded(data: bytes) -> str:
 
 
 def _online_event(make_event, organiser, **values):
-    return make_event(capacity=1, place_name="", address="", department_code="", online_url=JOIN,
-                      title="Webinaire DMP en EHPAD", **values)
+    return make_event(
+        capacity=1,
+        place_name="",
+        address="",
+        department_code="",
+        online_url=JOIN,
+        title="Webinaire DMP en EHPAD",
+        **values,
+    )
 
 
 def test_public_feeds_and_page_hide_the_join_link_and_staff_email(client, make_event, organiser):
@@ -55,8 +63,9 @@ def test_the_join_link_goes_to_seat_holders_and_staff_only(client, make_event, o
     # The waiting person is given the seat: the promotion brings the link.
     registrations.cancel(seated)
     send_emails()
-    promotion = db.session.scalars(select(EmailMessage).where(
-        EmailMessage.related_id == waiting.id, EmailMessage.kind == "registration.promotion")).one()
+    promotion = db.session.scalars(
+        select(EmailMessage).where(EmailMessage.related_id == waiting.id, EmailMessage.kind == "registration.promotion")
+    ).one()
     assert JOIN in promotion.body_text
     # Staff: the back office's download and their own feed keep it.
     assert JOIN in _unfolded(event_calendar(event, private=True))
@@ -93,14 +102,16 @@ def test_the_answer_is_the_same_whoever_is_registered(client, make_event):
     assert count_registrations() == 2
     # The owner of the address learns their state by email, without a second registration.
     send_emails()
-    emails = db.session.scalars(select(EmailMessage).where(EmailMessage.to_address == "personne1@ehpad.example.fr")
-                                .order_by(EmailMessage.id)).all()
+    emails = db.session.scalars(
+        select(EmailMessage).where(EmailMessage.to_address == "personne1@ehpad.example.fr").order_by(EmailMessage.id)
+    ).all()
     assert [m.kind for m in emails] == ["registration.confirmation"] * 2
     assert "vous étiez déjà inscrit(e)" in emails[1].body_text
     assert "Votre inscription est confirmée" in emails[1].body_text
     assert "Bonjour Prénom1" in emails[1].body_text  # the stored registration, not what the stranger typed
-    [waiting_email] = db.session.scalars(select(EmailMessage).where(
-        EmailMessage.to_address == "personne2@ehpad.example.fr")).all()
+    [waiting_email] = db.session.scalars(
+        select(EmailMessage).where(EmailMessage.to_address == "personne2@ehpad.example.fr")
+    ).all()
     assert waiting_email.kind == "registration.waiting_list" and "déjà" not in waiting_email.body_text
 
 
@@ -112,7 +123,10 @@ def test_someone_waiting_who_registers_again_is_told_they_are_still_waiting(clie
     _backdate_emails()
     assert _answer(client, event, person(2))[0] == 302
     send_emails()
-    latest = db.session.scalars(select(EmailMessage).where(EmailMessage.to_address == "personne2@ehpad.example.fr")
-                                .order_by(EmailMessage.id.desc())).first()
+    latest = db.session.scalars(
+        select(EmailMessage)
+        .where(EmailMessage.to_address == "personne2@ehpad.example.fr")
+        .order_by(EmailMessage.id.desc())
+    ).first()
     assert latest.kind == "registration.waiting_list" and "vous étiez déjà inscrit(e)" in latest.body_text
     assert count_registrations() == 2

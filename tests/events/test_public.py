@@ -1,25 +1,27 @@
 """The public page: registration form, honeypot, rate limit, bad input on every field, the personal link."""
+
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import utcnow
-from crm.events.registration import registrations
 from crm.events.models import Registration
-from crm.platform.extensions import db
+from crm.events.registration import registrations
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from tests.conftest import post
-from tests.events.conftest import page_text, count_registrations, person, send_emails
+from tests.events.conftest import count_registrations, page_text, person, send_emails
 
 
 def _token_of(email):
     """The personal link of the latest email to ``email``, once the workflow rules have run (as a worker does)."""
     send_emails()
-    message = db.session.scalars(select(EmailMessage).where(EmailMessage.to_address == email)
-                                 .order_by(EmailMessage.id.desc())).first()
+    message = db.session.scalars(
+        select(EmailMessage).where(EmailMessage.to_address == email).order_by(EmailMessage.id.desc())
+    ).first()
     return re.search(r"/e/annuler/([A-Za-z0-9_-]+)", reveal(message, message.body_text)).group(1)
 
 
@@ -50,8 +52,12 @@ def test_full_event_offers_the_waiting_list(client, make_event):
     assert "liste d'attente" in page
     response = post(client, f"/e/{event.slug}", person(2))
     assert response.headers["Location"].endswith("/confirmation")  # the email tells them (see test_privacy)
-    assert db.session.scalars(select(Registration).where(Registration.email_key == "personne2@ehpad.example.fr")
-                              ).one().status == "attente"
+    assert (
+        db.session.scalars(select(Registration).where(Registration.email_key == "personne2@ehpad.example.fr"))
+        .one()
+        .status
+        == "attente"
+    )
 
 
 def test_honeypot_pretends_success_and_stores_nothing(client, make_event):
@@ -75,16 +81,27 @@ def test_rate_limit_per_client_address(app, client, make_event):
         app.config["EVENT_REGISTRATIONS_PER_IP"] = limit
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("first_name", "", "Indiquez votre prénom"), ("last_name", "", "Indiquez votre nom"),
-    ("email", "", "Indiquez votre adresse email"), ("email", "jean@", "Adresse e-mail invalide"),
-    ("email", "a" * 300 + "@x.fr", "Pas plus de 254"), ("function", "f" * 500, "Pas plus de 120"),
-    ("structure_id", "12abc", "Structure invalide"), ("structure_id", "2147483648", "Structure invalide"),
-    ("structure_id", "424242", "Structure inconnue"), ("structure_name", "", "Choisissez votre structure"),
-    ("structure_name", "x" * 400, "Pas plus de 255"), ("department_code", "", "Indiquez le département"),
-    ("department_code", "99", "Département inconnu"), ("email", "jean dupont@x.fr", "Adresse e-mail invalide"),
-    ("first_name", "x" * 100, "Pas plus de 80"), ("last_name", "\u202e" * 81, "Pas plus de 80"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("first_name", "", "Indiquez votre prénom"),
+        ("last_name", "", "Indiquez votre nom"),
+        ("email", "", "Indiquez votre adresse email"),
+        ("email", "jean@", "Adresse e-mail invalide"),
+        ("email", "a" * 300 + "@x.fr", "Pas plus de 254"),
+        ("function", "f" * 500, "Pas plus de 120"),
+        ("structure_id", "12abc", "Structure invalide"),
+        ("structure_id", "2147483648", "Structure invalide"),
+        ("structure_id", "424242", "Structure inconnue"),
+        ("structure_name", "", "Choisissez votre structure"),
+        ("structure_name", "x" * 400, "Pas plus de 255"),
+        ("department_code", "", "Indiquez le département"),
+        ("department_code", "99", "Département inconnu"),
+        ("email", "jean dupont@x.fr", "Adresse e-mail invalide"),
+        ("first_name", "x" * 100, "Pas plus de 80"),
+        ("last_name", "\u202e" * 81, "Pas plus de 80"),
+    ],
+)
 def test_bad_input_on_every_public_field(client, make_event, field, value, message):
     event = make_event(capacity=10)
     before = (count_registrations(), db.session.scalar(select(func.count()).select_from(EmailMessage)))
@@ -118,8 +135,10 @@ def test_cancellation_link_valid_then_reused(client, make_event):
     token = _token_of("personne1@ehpad.example.fr")
     page = page_text(client.get(f"/e/annuler/{token}"))
     assert "Confirmer l'annulation" in page
-    assert db.session.scalar(select(Registration.status).where(Registration.email_key == "personne1@ehpad.example.fr")) \
-        == "inscrit"  # a GET (a mail scanner following the link) changes nothing
+    assert (
+        db.session.scalar(select(Registration.status).where(Registration.email_key == "personne1@ehpad.example.fr"))
+        == "inscrit"
+    )  # a GET (a mail scanner following the link) changes nothing
     response = post(client, f"/e/annuler/{token}")
     assert response.status_code == 200 and "Inscription annulée" in page_text(response)
     statuses = dict(db.session.execute(select(Registration.email_key, Registration.status)).all())

@@ -1,17 +1,18 @@
 """Registering: capacity, waiting list, one registration per email, personal links, attendance."""
+
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from crm.platform.models import OutboxEvent, utcnow
-from crm.platform.validation import ValidationFailed
-from crm.events.registration import checkin, links, registrations
 from crm.events import services
 from crm.events.models import Registration, as_utc
-from crm.platform.extensions import db
+from crm.events.registration import checkin, links, registrations
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import reveal
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.validation import ValidationFailed
 from tests.events.conftest import count_registrations, person, personal_link, send_emails
 
 
@@ -23,15 +24,15 @@ def _emails(kind=None):
 
 
 def _outbox(event_type):
-    return db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == event_type)
-                              .order_by(OutboxEvent.id)).all()
+    return db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == event_type).order_by(OutboxEvent.id)).all()
 
 
 def test_registration_confirmed_with_invitation_link_and_outbox_event(make_event, make_structure):
     event = make_event(capacity=10)
     structure = make_structure(name="CH de Muret")
     registration, outcome = registrations.register(
-        event, person(1, structure_id=str(structure.id), structure_name=""), source="public", client_ip="10.0.0.1")
+        event, person(1, structure_id=str(structure.id), structure_name=""), source="public", client_ip="10.0.0.1"
+    )
     assert outcome == "inscrit" and registration.status == "inscrit"
     assert registration.structure_id == structure.id and registration.department_code == "31"
     assert registration.consent_contact is True
@@ -62,8 +63,7 @@ def test_full_event_puts_people_on_the_waiting_list(make_event):
 def test_same_email_twice_is_one_registration(make_event):
     event = make_event(capacity=5)
     registration, _ = registrations.register(event, person(1), source="public")
-    again, outcome = registrations.register(event, person(1, email="PERSONNE1@ehpad.example.fr"),
-                                            source="public")
+    again, outcome = registrations.register(event, person(1, email="PERSONNE1@ehpad.example.fr"), source="public")
     assert outcome == "existant" and again.id == registration.id
     assert count_registrations() == 1
     send_emails()
@@ -98,8 +98,11 @@ def test_cancellation_promotes_the_first_person_waiting(make_event):
     promoted = registrations.cancel(seated)
     assert [r.id for r in promoted] == [first_waiting.id]
     statuses = dict(db.session.execute(select(Registration.email, Registration.status)).all())
-    assert statuses == {"personne1@ehpad.example.fr": "annule", "personne2@ehpad.example.fr": "inscrit",
-                        "personne3@ehpad.example.fr": "attente"}
+    assert statuses == {
+        "personne1@ehpad.example.fr": "annule",
+        "personne2@ehpad.example.fr": "inscrit",
+        "personne3@ehpad.example.fr": "attente",
+    }
     assert first_waiting.promoted_at is not None
     send_emails()
     [mail] = _emails("registration.promotion")
@@ -143,12 +146,25 @@ def test_personal_link_states(make_event):
     assert links.by_token(token)[1] == "annulee"
 
 
-@pytest.mark.parametrize("field,value", [
-    ("first_name", ""), ("last_name", "   "), ("email", "pas-une-adresse"), ("email", "a@b"),
-    ("email", "x" * 250 + "@a.fr"), ("function", "f" * 121), ("structure_id", "abc"), ("structure_id", "99999999"),
-    ("structure_id", "-3"), ("department_code", "999"), ("structure_name", "s" * 256), ("consent_contact", "peut-être"),
-    ("first_name", ["liste"]), ("email", {"objet": 1}),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("first_name", ""),
+        ("last_name", "   "),
+        ("email", "pas-une-adresse"),
+        ("email", "a@b"),
+        ("email", "x" * 250 + "@a.fr"),
+        ("function", "f" * 121),
+        ("structure_id", "abc"),
+        ("structure_id", "99999999"),
+        ("structure_id", "-3"),
+        ("department_code", "999"),
+        ("structure_name", "s" * 256),
+        ("consent_contact", "peut-être"),
+        ("first_name", ["liste"]),
+        ("email", {"objet": 1}),
+    ],
+)
 def test_bad_person_fields_are_refused_and_nothing_is_written(make_event, field, value):
     event = make_event(capacity=5)
     before = (count_registrations(), len(_emails()))
@@ -166,8 +182,9 @@ def test_structure_is_required_on_the_public_page_but_not_for_a_walk_in(make_eve
         registrations.register(event, person(1, structure_name="", department_code=""), source="public")
     assert "structure_name" in error.value.errors
     db.session.rollback()
-    registration, _ = registrations.register(event, person(1, structure_name="", department_code=""),
-                                             source="back_office")
+    registration, _ = registrations.register(
+        event, person(1, structure_name="", department_code=""), source="back_office"
+    )
     assert registration.status == "inscrit"
 
 

@@ -1,45 +1,60 @@
 """Retention: registrants who are not contacts are anonymised N months after the event, counts kept."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime, timezone
 
 from sqlalchemy import func, select
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.followup.retention import anonymise_registrants, months_before
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
-from crm.platform.extensions import db
 from crm.indicators.events import event_figures
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email
+from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.structures.contacts import save_contact
 from tests.events.factories import add_registration, make_event
 
 
 def test_months_before_handles_month_ends():
-    moment = datetime(2026, 3, 31, 12, tzinfo=timezone.utc)
-    assert months_before(moment, 24) == datetime(2024, 3, 31, 12, tzinfo=timezone.utc)
-    assert months_before(moment, 1) == datetime(2026, 2, 28, 12, tzinfo=timezone.utc)
+    moment = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    assert months_before(moment, 24) == datetime(2024, 3, 31, 12, tzinfo=UTC)
+    assert months_before(moment, 1) == datetime(2026, 2, 28, 12, tzinfo=UTC)
     assert months_before(moment, 0) == moment
 
 
 def test_old_registrants_without_contact_are_anonymised_once_counts_kept(app, make_structure):
     structure = make_structure()
-    contact = save_contact(structure, None, {"first_name": "Paul", "last_name": "Contact",
-                                             "email": "paul@ehpad.fr"})
+    contact = save_contact(structure, None, {"first_name": "Paul", "last_name": "Contact", "email": "paul@ehpad.fr"})
     db.session.commit()
     old = make_event(title="TOP e-santé 2023", days_ago=800)
     recent = make_event(title="Webinaire récent", days_ago=200)
-    gone = add_registration(old, "Helene.Meric@ehpad.fr", first_name="Hélène", last_name="Méric",
-                            status="present", structure=structure, function="Directrice",
-                            client_ip="192.0.2.7")
-    waiting = add_registration(old, "w@x.fr", status="annule", structure_name="Cabinet du Dr Roux",
-                               department_code="32")
-    kept = add_registration(old, "paul@ehpad.fr", first_name="Paul", status="present", structure=structure,
-                            contact=contact)
+    gone = add_registration(
+        old,
+        "Helene.Meric@ehpad.fr",
+        first_name="Hélène",
+        last_name="Méric",
+        status="present",
+        structure=structure,
+        function="Directrice",
+        client_ip="192.0.2.7",
+    )
+    waiting = add_registration(
+        old, "w@x.fr", status="annule", structure_name="Cabinet du Dr Roux", department_code="32"
+    )
+    kept = add_registration(
+        old, "paul@ehpad.fr", first_name="Paul", status="present", structure=structure, contact=contact
+    )
     young = add_registration(recent, "young@x.fr", status="present")
     db.session.add(SurveyResponse(registration_id=gone.id, event_id=old.id, useful=True, score=5))
     db.session.add(SurveyInvitation(registration_id=gone.id, token_hash="a" * 64, expires_at=old.ends_at))
-    queue_email(kind="survey", to_address=gone.email, to_name="Hélène Méric", subject="Votre avis",
-                body_text="Bonjour Hélène", related=("registration", gone.id))
+    queue_email(
+        kind="survey",
+        to_address=gone.email,
+        to_name="Hélène Méric",
+        subject="Votre avis",
+        body_text="Bonjour Hélène",
+        related=("registration", gone.id),
+    )
     db.session.commit()
     before = event_figures([old.id])[old.id]
 
@@ -61,18 +76,27 @@ def test_old_registrants_without_contact_are_anonymised_once_counts_kept(app, ma
     assert message.to_name is None
     assert db.session.scalar(select(func.count()).select_from(SurveyInvitation)) == 0
     after = event_figures([old.id])[old.id]
-    assert (after.counts, after.structures_reached, after.answers, after.by_department) == \
-        (before.counts, before.structures_reached, before.answers, before.by_department)
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "event",
-                                                        AuditEntry.action == "anonymise")).all()
+    assert (after.counts, after.structures_reached, after.answers, after.by_department) == (
+        before.counts,
+        before.structures_reached,
+        before.answers,
+        before.by_department,
+    )
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "event", AuditEntry.action == "anonymise")
+    ).all()
     assert [(a.entity_id, a.changes) for a in audit] == [(old.id, {"inscrits_anonymises": [None, 2]})]
     outbox = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "event.registrants_anonymised")).all()
     assert sorted(outbox[0].payload["registration_ids"]) == sorted([gone.id, waiting.id])
 
     again = anonymise_registrants()
     assert again.events == {} and again.total == 0
-    assert db.session.scalar(select(func.count()).select_from(OutboxEvent)
-                             .where(OutboxEvent.type == "event.registrants_anonymised")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "event.registrants_anonymised")
+        )
+        == 1
+    )
 
 
 def test_delay_comes_from_the_configuration_and_the_cli(app):
@@ -86,8 +110,12 @@ def test_delay_comes_from_the_configuration_and_the_cli(app):
     try:
         result = runner.invoke(args=["crm", "events", "anonymise", "--dry-run"])
         assert "1 inscrit(s) à anonymiser sur 1 événement(s)" in result.output
-        assert db.session.scalar(select(func.count()).select_from(OutboxEvent)
-                                 .where(OutboxEvent.type == "event.registrants_anonymised")) == 0
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "event.registrants_anonymised")
+            )
+            == 0
+        )
         result = runner.invoke(args=["crm", "events", "anonymise"])
         assert "délai de 6 mois" in result.output and "1 inscrit(s) anonymisé(s)" in result.output
     finally:

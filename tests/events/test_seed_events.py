@@ -1,11 +1,12 @@
 """Demo data of the organisers' year: the TOP e-santé 2024 tour, 27 webinars, attendance, idempotent."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from crm.platform.models import OutboxEvent
 from crm.events.models import Event, EventSeries, EventType, Registration
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.seed import run_seed
 from crm.seed.events import SERIES_TITLE, seed_events
 from tests.events.calendars import parse_both, vevents_by_uid
@@ -26,14 +27,19 @@ def test_seeded_year_of_events(app, client):
     past_webinars = [w for w in webinars if w.status == "clos"]
     assert len(past_webinars) == 27 and all(w.online_url for w in past_webinars)
 
-    trained = db.session.scalar(select(func.count()).select_from(Registration)
-                                .where(Registration.event_id.in_([w.id for w in past_webinars]),
-                                       Registration.status == "present"))
+    trained = db.session.scalar(
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.event_id.in_([w.id for w in past_webinars]), Registration.status == "present")
+    )
     assert 1_300 <= trained <= 1_700  # "1 500 professionnels formés"
 
     for event in db.session.scalars(select(Event)):
-        seats = _count(select(Registration.id).where(Registration.event_id == event.id,
-                                                     Registration.status.in_(("inscrit", "present"))))
+        seats = _count(
+            select(Registration.id).where(
+                Registration.event_id == event.id, Registration.status.in_(("inscrit", "present"))
+            )
+        )
         assert event.capacity is None or seats <= event.capacity
     registrations = _count(select(Registration.id))
     matched = _count(select(Registration.id).where(Registration.contact_id.is_not(None)))

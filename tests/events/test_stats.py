@@ -1,17 +1,19 @@
 """Per event figures and the series comparison, computed by crm.indicators.events."""
+
 import pytest
 from sqlalchemy import select
 
 from crm.events.followup.survey_models import SurveyResponse
-from crm.platform.extensions import db
 from crm.indicators.events import event_figures, series_figures
+from crm.platform.extensions import db
 from crm.referential.models import Sector
 from tests.events.factories import add_registration, make_event, make_series
 
 
 def answer(registration, useful, score):
-    db.session.add(SurveyResponse(registration_id=registration.id, event_id=registration.event_id, useful=useful,
-                                  score=score))
+    db.session.add(
+        SurveyResponse(registration_id=registration.id, event_id=registration.event_id, useful=useful, score=score)
+    )
     db.session.commit()
 
 
@@ -27,11 +29,13 @@ def structures(make_structure):
 
 def test_counts_no_show_rate_breakdowns_and_satisfaction(structures):
     event = make_event()
-    present = [add_registration(event, f"p{i}@ehpad.fr", status="present", structure=structures["ehpad"])
-               for i in range(3)]
+    present = [
+        add_registration(event, f"p{i}@ehpad.fr", status="present", structure=structures["ehpad"]) for i in range(3)
+    ]
     present.append(add_registration(event, "ch@ch-auch.fr", status="present", structure=structures["ch"]))
-    present.append(add_registration(event, "libre@x.fr", status="present", structure_name="Cabinet libre",
-                                    department_code="09"))
+    present.append(
+        add_registration(event, "libre@x.fr", status="present", structure_name="Cabinet libre", department_code="09")
+    )
     add_registration(event, "absent@x.fr", status="absent")
     add_registration(event, "excuse@x.fr", status="excuse")
     add_registration(event, "attente@x.fr", status="attente")
@@ -48,8 +52,11 @@ def test_counts_no_show_rate_breakdowns_and_satisfaction(structures):
     assert figures.useful_rate == pytest.approx(2 / 3)
     assert figures.mean_score == pytest.approx(11 / 3)
     assert figures.by_department == [("31 – Haute-Garonne", 3), ("09 – Ariège", 1), ("32 – Gers", 1)]
-    assert figures.by_sector == [("Médico-social (ESMS)", 3), ("Sanitaire (ES)", 1),
-                                 ("Structure non rattachée ou sans secteur", 1)]
+    assert figures.by_sector == [
+        ("Médico-social (ESMS)", 3),
+        ("Sanitaire (ES)", 1),
+        ("Structure non rattachée ou sans secteur", 1),
+    ]
 
 
 def test_an_event_without_data_has_no_rates_not_zero():
@@ -83,8 +90,7 @@ def test_series_compares_days_and_counts_a_structure_once(structures):
 def test_event_figures_page_in_french(client, login_as, structures, role):
     event = make_event()
     for i in range(3):
-        answer(add_registration(event, f"p{i}@ehpad.fr", status="present", structure=structures["ehpad"]),
-               i != 2, 4)
+        answer(add_registration(event, f"p{i}@ehpad.fr", status="present", structure=structures["ehpad"]), i != 2, 4)
     add_registration(event, "absent@x.fr", status="absent")
     login_as(role)
     html = client.get(f"/evenements/{event.id}/bilan").get_data(as_text=True)
@@ -116,9 +122,9 @@ def test_series_page_side_by_side(client, login_as, structures):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.index("Gers") < html.index("Tarn")
-    row = html[html.index("Structures touchées"):].split("</tr>")[0]
+    row = html[html.index("Structures touchées") :].split("</tr>")[0]
     assert row.count("<td>1</td>") == 3  # one each day, and the same one overall
-    assert "pas de données" in html[html.index("Jugé utile"):].split("</tr>")[0]
+    assert "pas de données" in html[html.index("Jugé utile") :].split("</tr>")[0]
     assert client.get("/evenements/series/999999").status_code == 404
 
 

@@ -1,4 +1,5 @@
 """Satisfaction survey: sent once to each participant present, one answer per registration, even under a race."""
+
 import re
 import threading
 from datetime import timedelta
@@ -6,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import OutboxEvent, utcnow
 from crm.events.followup import survey
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
-from tests.conftest import post
 from crm.mail.personal_links import PLACEHOLDER, reveal
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from tests.conftest import post
 from tests.events.factories import add_registration, make_event
 
 
@@ -32,8 +33,9 @@ def links() -> dict[str, str]:
 @pytest.fixture
 def ended():
     event = make_event(title="TOP e-santé Gers")
-    present = [add_registration(event, f"present{n}@ehpad.fr", first_name=f"Prénom{n}", status="present")
-               for n in range(3)]
+    present = [
+        add_registration(event, f"present{n}@ehpad.fr", first_name=f"Prénom{n}", status="present") for n in range(3)
+    ]
     add_registration(event, "absent@ehpad.fr", status="absent")
     add_registration(event, "inscrit@ehpad.fr", status="inscrit")
     return event, present
@@ -82,8 +84,13 @@ def test_public_page_answer_once(client, ended):
     response = post(client, f"/e/avis/{token}", {"useful": "oui", "score": "4", "comment": "Très concret, merci !"})
     assert response.status_code == 200 and "Merci pour votre avis" in response.get_data(as_text=True)
     answer = db.session.scalar(select(SurveyResponse))
-    assert (answer.registration_id, answer.event_id, answer.useful, answer.score, answer.comment) == \
-        (present[0].id, event.id, True, 4, "Très concret, merci !")
+    assert (answer.registration_id, answer.event_id, answer.useful, answer.score, answer.comment) == (
+        present[0].id,
+        event.id,
+        True,
+        4,
+        "Très concret, merci !",
+    )
     events = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "survey.answered")).all()
     assert len(events) == 1 and events[0].payload["score"] == 4 and events[0].payload["event_id"] == event.id
 
@@ -94,15 +101,18 @@ def test_public_page_answer_once(client, ended):
     assert count(SurveyResponse) == 1 and count(OutboxEvent, OutboxEvent.type == "survey.answered") == 1
 
 
-@pytest.mark.parametrize("data, field, message", [
-    ({"score": "4"}, "useful", "Indiquez si l&#39;événement vous a été utile."),
-    ({"useful": "peut-être", "score": "4"}, "useful", "Indiquez si l&#39;événement vous a été utile."),
-    ({"useful": "oui"}, "score", "Choisissez une note de 1 à 5."),
-    ({"useful": "oui", "score": "6"}, "score", "Choisissez une note de 1 à 5."),
-    ({"useful": "oui", "score": "4.5"}, "score", "Choisissez une note de 1 à 5."),
-    ({"useful": "oui", "score": "٣"}, "score", "Choisissez une note de 1 à 5."),
-    ({"useful": "oui", "score": "3", "comment": "x" * 2001}, "comment", "Pas plus de 2000 caractères."),
-])
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"score": "4"}, "useful", "Indiquez si l&#39;événement vous a été utile."),
+        ({"useful": "peut-être", "score": "4"}, "useful", "Indiquez si l&#39;événement vous a été utile."),
+        ({"useful": "oui"}, "score", "Choisissez une note de 1 à 5."),
+        ({"useful": "oui", "score": "6"}, "score", "Choisissez une note de 1 à 5."),
+        ({"useful": "oui", "score": "4.5"}, "score", "Choisissez une note de 1 à 5."),
+        ({"useful": "oui", "score": "٣"}, "score", "Choisissez une note de 1 à 5."),
+        ({"useful": "oui", "score": "3", "comment": "x" * 2001}, "comment", "Pas plus de 2000 caractères."),
+    ],
+)
 def test_bad_answers_are_explained_and_nothing_is_written(client, ended, data, field, message):
     event, present = ended
     survey.send_survey(event)
@@ -139,8 +149,7 @@ def test_post_without_csrf_token_is_refused(client, ended):
     assert count(SurveyResponse) == 0
 
 
-@pytest.mark.parametrize("role, status", [("animateur", 403), ("manager", 403), ("organisateur", 302),
-                                          ("admin", 302)])
+@pytest.mark.parametrize("role, status", [("animateur", 403), ("manager", 403), ("organisateur", 302), ("admin", 302)])
 def test_send_button_roles(client, login_as, ended, role, status):
     event, _ = ended
     login_as(role)

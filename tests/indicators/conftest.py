@@ -1,5 +1,6 @@
 """A small territory with everything the indicators count: structures in two departments and sectors,
 information activities, opportunities at every stage, projects, an event with people present."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -22,6 +23,7 @@ def offer(code: str) -> Offer:
 @pytest.fixture
 def territory(make_user, make_structure):
     """Users and structures; returns a namespace of them."""
+
     class T:
         pass
 
@@ -32,8 +34,9 @@ def territory(make_user, make_structure):
     t.ehpad = make_structure(name="EHPAD Les Tilleuls", sector_id=sector_id("medico_social"))
     t.ch = make_structure(name="CH de Muret", commune="Muret", sector_id=sector_id("sanitaire"))
     t.cpts = make_structure(name="CPTS Sud Toulousain", sector_id=sector_id("exercice_coordonne"))
-    t.ehpad_46 = make_structure(name="EHPAD du Lot", department_code="46", commune="Cahors",
-                                sector_id=sector_id("medico_social"))
+    t.ehpad_46 = make_structure(
+        name="EHPAD du Lot", department_code="46", commune="Cahors", sector_id=sector_id("medico_social")
+    )
     t.today = date.today()
     t.yesterday = t.today - timedelta(days=1)
     return t

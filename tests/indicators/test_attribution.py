@@ -1,5 +1,6 @@
 """What an event produced: opportunities naming it, or opened within N days by a structure present at it,
 and their projects; a series counts each opportunity once."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from crm.platform.dates import local_date
 from crm.events.models import Event
-from crm.platform.extensions import db
 from crm.indicators.attribution import attribute, event_attribution, series_attribution
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity
+from crm.platform.dates import local_date
+from crm.platform.extensions import db
 from tests.events.factories import add_registration, make_event, make_series
 from tests.indicators.conftest import offer
 from workflows.dispatch import process_pending
@@ -33,8 +34,9 @@ def people(make_user, make_structure):
 
 def opportunity(p, structure, *, days_after=None, event=None, title="ViaTrajectoire", **data) -> Opportunity:
     """An opportunity at ``structure``; identified ``days_after`` days after ``event``'s first day if given."""
-    created = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer("VT_GRAND_AGE").id,
-                                           "title": title, **data}, user=p.animator)
+    created = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer("VT_GRAND_AGE").id, "title": title, **data}, user=p.animator
+    )
     if days_after is not None:
         day = local_date(event.starts_at) + timedelta(days=days_after)
         db.session.execute(update(Opportunity).where(Opportunity.id == created.id).values(identified_on=day))
@@ -180,6 +182,7 @@ def test_reading_a_series_takes_a_fixed_number_of_queries(people):
 
 # --- the pages ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["animateur", "organisateur", "manager", "admin"])
 def test_the_event_page_says_what_it_produced(client, login_as, people, role):
     from tests.events.conftest import page_text
@@ -196,8 +199,8 @@ def test_the_event_page_says_what_it_produced(client, login_as, people, role):
     response = client.get(f"/evenements/{event.id}")
     assert response.status_code == 200
     html = page_text(response)
-    section = html[html.index("Ce que l'événement a produit"):]
-    section = section[:section.index("</section>")]
+    section = html[html.index("Ce que l'événement a produit") :]
+    section = section[: section.index("</section>")]
     assert 'data-produced="opportunities">2<' in section and 'data-produced="named">1<' in section
     assert 'data-produced="window">1<' in section and 'data-produced="projects">1<' in section
     assert "50\u00a0%" in section  # one project of two opportunities
@@ -225,8 +228,8 @@ def test_the_series_page_has_a_row_per_day_and_a_total(client, login_as, people)
     opportunity(p, p.ch, event=tarn, days_after=1)
     login_as("organisateur")
     html = client.get(f"/evenements/series/{series.id}").get_data(as_text=True)
-    table = html[html.index('data-table="series-produced"'):]
-    rows = {key: table[table.index(f'data-event="{key}"'):].split("</tr>")[0] for key in (gers.id, tarn.id, "total")}
+    table = html[html.index('data-table="series-produced"') :]
+    rows = {key: table[table.index(f'data-event="{key}"') :].split("</tr>")[0] for key in (gers.id, tarn.id, "total")}
     for key in (gers.id, tarn.id, "total"):  # each day led to it, and the series counts it once
         assert 'data-produced="opportunities">1<' in rows[key]
     assert table.index(f'data-event="{gers.id}"') < table.index(f'data-event="{tarn.id}"')

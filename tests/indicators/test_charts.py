@@ -1,4 +1,5 @@
 """Server-side SVG charts: well-formed XML, accessible, escaped, French numbers, honest about missing data."""
+
 from __future__ import annotations
 
 import math
@@ -9,12 +10,19 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
-from crm.platform.formatting import format_number, format_percent
 from crm.indicators import geo
 from crm.indicators.charts import (
-    bar_chart, choropleth_map, funnel_chart, heat_class, heat_colour, heat_legend, text_colour_for, trend_chart,
+    bar_chart,
+    choropleth_map,
+    funnel_chart,
+    heat_class,
+    heat_colour,
+    heat_legend,
+    text_colour_for,
+    trend_chart,
 )
 from crm.indicators.charts_palette import SEQUENTIAL, contrast_ratio
+from crm.platform.formatting import format_number, format_percent
 
 SVG = "{http://www.w3.org/2000/svg}"
 OCCITANIE = ["09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"]
@@ -56,15 +64,18 @@ def occitanie_map(**kwargs):
 
 
 def areas(root):
-    return {path.get("data-code"): path for path in root.iter(SVG + "path")
-            if "dept" in (path.get("class") or "").split()}
+    return {
+        path.get("data-code"): path for path in root.iter(SVG + "path") if "dept" in (path.get("class") or "").split()
+    }
 
 
 # --- geo -------------------------------------------------------------------------------------------------------
 
+
 def rings_of(path_d: str) -> list[list[tuple[float, float]]]:
-    return [[tuple(map(float, point.split(","))) for point in ring.split("L")]
-            for ring in re.findall(r"M([^MZ]+)Z", path_d)]
+    return [
+        [tuple(map(float, point.split(","))) for point in ring.split("L")] for ring in re.findall(r"M([^MZ]+)Z", path_d)
+    ]
 
 
 def inside(x, y, rings) -> bool:
@@ -122,13 +133,17 @@ def test_outlines_are_read_once():
 
 # --- choropleth map -----------------------------------------------------------------------------------------
 
+
 def test_map_draws_every_occitanie_department_with_code_value_and_tooltip():
     root = parse(occitanie_map())
     shapes = areas(root)
     assert sorted(shapes) == sorted(OCCITANIE)
     assert shapes["31"].find(SVG + "title").text == f"Haute-Garonne{NBSP}: 37{NBSP}%"
-    labels = {label.get("data-code"): [t.text for t in label.iter(SVG + "tspan")]
-              for label in root.iter(SVG + "text") if label.get("class") == "map-label"}
+    labels = {
+        label.get("data-code"): [t.text for t in label.iter(SVG + "tspan")]
+        for label in root.iter(SVG + "text")
+        if label.get("class") == "map-label"
+    }
     assert labels["31"] == ["31", f"37{NBSP}%"]
     assert labels["11"] == ["11", f"5{NBSP}%"]
     assert labels["48"] == ["48", "—"]
@@ -195,8 +210,9 @@ def test_links_only_where_link_for_gives_one_and_escaped():
 
 
 def test_map_skips_unknown_codes_and_says_so():
-    root = parse(choropleth_map({"971": 0.5, "31": 0.1}, codes=["31", "971", "zz"], title="t",
-                                value_label=format_percent))
+    root = parse(
+        choropleth_map({"971": 0.5, "31": 0.1}, codes=["31", "971", "zz"], title="t", value_label=format_percent)
+    )
     assert list(areas(root)) == ["31"]
     assert "971, ZZ" in root.find(SVG + "desc").text
     note = [t for t in root.iter(SVG + "text") if t.get("class") == "map-missing"]
@@ -210,8 +226,13 @@ def test_hostile_text_is_escaped_everywhere():
         return HOSTILE
 
     charts = [
-        choropleth_map({"31": 0.1}, codes=["31"], title=HOSTILE, value_label=hostile_label,
-                       link_for=lambda code: f'/x?a="{code}"&b=<1>'),
+        choropleth_map(
+            {"31": 0.1},
+            codes=["31"],
+            title=HOSTILE,
+            value_label=hostile_label,
+            link_for=lambda code: f'/x?a="{code}"&b=<1>',
+        ),
         funnel_chart([(HOSTILE, 3, 1.0)], title=HOSTILE),
         trend_chart(MONTHS[:2], [(HOSTILE, [0.1, 0.2])], percent=True, title=HOSTILE),
         trend_chart([HOSTILE], [("a", [1])], percent=False),
@@ -234,6 +255,7 @@ def test_chart_ids_are_stable_and_distinct():
 
 
 # --- heatmap helpers ----------------------------------------------------------------------------------------
+
 
 def test_heat_colours_follow_the_map_scale_and_stay_readable():
     assert heat_colour(0, 0, 1) == SEQUENTIAL[0] and heat_colour(1, 0, 1) == SEQUENTIAL[-1]
@@ -258,13 +280,23 @@ def test_heatmap_css_matches_the_palette():
 def test_heat_legend_lists_classes_and_no_data():
     root = parse(heat_legend(0.1, 0.6, value_label=format_percent))
     labels = [all_text(item) for item in root.iter(SVG + "g") if item.get("class") == "legend-item"]
-    assert labels == [f"10{NBSP}% – 20{NBSP}%", f"20{NBSP}% – 30{NBSP}%", f"30{NBSP}% – 40{NBSP}%",
-                      f"40{NBSP}% – 50{NBSP}%", f"50{NBSP}% – 60{NBSP}%", "pas de données"]
-    assert [all_text(i) for i in parse(heat_legend(None, None, value_label=format_percent)).iter(SVG + "g")
-            if i.get("class") == "legend-item"] == ["pas de données"]
+    assert labels == [
+        f"10{NBSP}% – 20{NBSP}%",
+        f"20{NBSP}% – 30{NBSP}%",
+        f"30{NBSP}% – 40{NBSP}%",
+        f"40{NBSP}% – 50{NBSP}%",
+        f"50{NBSP}% – 60{NBSP}%",
+        "pas de données",
+    ]
+    assert [
+        all_text(i)
+        for i in parse(heat_legend(None, None, value_label=format_percent)).iter(SVG + "g")
+        if i.get("class") == "legend-item"
+    ] == ["pas de données"]
 
 
 # --- funnel, trend, bars ------------------------------------------------------------------------------------
+
 
 def test_funnel_keeps_order_and_writes_counts_and_days():
     stages = [("Identifiée", 1200, 12.4), ("Qualifiée", 600, 4.5), ("Proposée", 300, None), ("Gagnée", 0, 2)]
@@ -290,15 +322,15 @@ def series_paths(root):
 
 def test_trend_chart_breaks_the_line_where_data_is_missing():
     values = [0.1, 0.2, None, 0.3, 0.35, None]
-    root = parse(trend_chart(MONTHS, [("Taux", values), ("Isolé", [None, 0.4, None, None, None, None])],
-                             percent=True))
+    root = parse(trend_chart(MONTHS, [("Taux", values), ("Isolé", [None, 0.4, None, None, None, None])], percent=True))
     taux, isolated = series_paths(root)
     line = taux.find(f"{SVG}path[@class='line']").get("d")
     assert line.count("M") == 2 and line.count("L") == 2  # two runs of two points, nothing across the gap
     assert len(taux.findall(f"{SVG}path[@class='point']")) == 4
     assert isolated.find(f"{SVG}path[@class='line']") is None  # one point: a marker, no line
-    assert [p.find(SVG + "title").text for p in isolated.findall(f"{SVG}path[@class='point']")] == \
-        [f"Isolé, févr. 2026{NBSP}: 40{NBSP}%"]
+    assert [p.find(SVG + "title").text for p in isolated.findall(f"{SVG}path[@class='point']")] == [
+        f"Isolé, févr. 2026{NBSP}: 40{NBSP}%"
+    ]
     desc = root.find(SVG + "desc").text
     assert f"Taux{NBSP}: 10{NBSP}% en janv. 2026, 35{NBSP}% en mai 2026, données manquantes pour 2 mois." in desc
     assert f"Isolé{NBSP}: 40{NBSP}% en févr. 2026, données manquantes pour 5 mois." in desc
@@ -315,8 +347,11 @@ def test_trend_chart_axis_labels_and_series_styles():
     lines = [g.find(f"{SVG}path[@class='line']") for g in series_paths(root)]
     assert len({line.get("stroke") for line in lines}) == 4
     assert len({line.get("stroke-dasharray") for line in lines}) == 4
-    percent_ticks = [t.text for t in parse(trend_chart(MONTHS[:2], [("a", [0.12, 0.37])], percent=True))
-                     .iter(SVG + "text") if t.get("class") == "tick"]
+    percent_ticks = [
+        t.text
+        for t in parse(trend_chart(MONTHS[:2], [("a", [0.12, 0.37])], percent=True)).iter(SVG + "text")
+        if t.get("class") == "tick"
+    ]
     assert percent_ticks == [f"0{NBSP}%", f"10{NBSP}%", f"20{NBSP}%", f"30{NBSP}%", f"40{NBSP}%"]
 
 
@@ -347,13 +382,18 @@ def test_bar_chart_french_numbers_and_no_data():
 
 # --- the figure macro ---------------------------------------------------------------------------------------
 
+
 def test_figure_macro_renders_svg_and_an_accessible_table(app):
     template = app.jinja_env.from_string(
-        '{% from "_macros/charts.html" import figure %}{{ figure(svg, caption, headers, rows, "carte") }}')
+        '{% from "_macros/charts.html" import figure %}{{ figure(svg, caption, headers, rows, "carte") }}'
+    )
     svg = occitanie_map()
-    html = template.render(svg=svg, caption="Taux par département & période", headers=["Département", "Taux"],
-                           rows=[["Haute-Garonne", format_percent(0.37)],
-                                 [Markup('<a href="/d/32">Gers</a>'), "—"], [HOSTILE, "1"]])
+    html = template.render(
+        svg=svg,
+        caption="Taux par département & période",
+        headers=["Département", "Taux"],
+        rows=[["Haute-Garonne", format_percent(0.37)], [Markup('<a href="/d/32">Gers</a>'), "—"], [HOSTILE, "1"]],
+    )
     assert "<script>" not in html
     root = ET.fromstring(html)
     assert root.tag == "figure" and root.get("id") == "carte" and "chart" in root.get("class")
@@ -362,8 +402,10 @@ def test_figure_macro_renders_svg_and_an_accessible_table(app):
     assert root.find(".//details/summary").text == "Voir les données (tableau)"
     table = root.find(".//details//table")
     assert table.find("caption").text == "Taux par département & période"
-    assert [(th.get("scope"), th.text) for th in table.findall("thead/tr/th")] == [("col", "Département"),
-                                                                                     ("col", "Taux")]
+    assert [(th.get("scope"), th.text) for th in table.findall("thead/tr/th")] == [
+        ("col", "Département"),
+        ("col", "Taux"),
+    ]
     rows = table.findall("tbody/tr")
     assert [(row[0].tag, row[0].get("scope")) for row in rows] == [("th", "row")] * 3
     assert rows[0][1].text == f"37{NBSP}%"
@@ -373,7 +415,8 @@ def test_figure_macro_renders_svg_and_an_accessible_table(app):
 
 def test_figure_macro_with_no_rows(app):
     template = app.jinja_env.from_string(
-        '{% from "_macros/charts.html" import figure %}{{ figure(svg, "Vide", ["Mois", "Nombre"], [], "vide") }}')
+        '{% from "_macros/charts.html" import figure %}{{ figure(svg, "Vide", ["Mois", "Nombre"], [], "vide") }}'
+    )
     root = ET.fromstring(template.render(svg=bar_chart([], percent=False)))
     cell = root.find(".//tbody/tr/td")
     assert cell.get("colspan") == "2" and cell.text == "Aucune donnée."

@@ -1,4 +1,5 @@
 """The dashboards, the records behind a figure and the exports, as users reach them."""
+
 from __future__ import annotations
 
 import io
@@ -29,10 +30,18 @@ def data(territory):
 def test_manager_dashboard_shows_the_three_indicators_map_heatmap_funnel_trends(client, data):
     login(client, data.manager)
     html = page(client, "/tableau-de-bord?periode=annee&debut=" + data.today.isoformat())
-    for text in ("Participation aux actions d'information", "Taux de transformation", "Taux d'engagement",
-                 "Période précédente", "Carte des départements", "Engagement par programme et département",
-                 "Entonnoir des opportunités", "Évolution mensuelle", "Chiffres du rapport d'activité",
-                 "Voir les données (tableau)"):
+    for text in (
+        "Participation aux actions d'information",
+        "Taux de transformation",
+        "Taux d'engagement",
+        "Période précédente",
+        "Carte des départements",
+        "Engagement par programme et département",
+        "Entonnoir des opportunités",
+        "Évolution mensuelle",
+        "Chiffres du rapport d'activité",
+        "Voir les données (tableau)",
+    ):
         assert text in html, text
     assert "<svg" in html and "Haute-Garonne" in html
     # Transformation 1 / 2 over the region this year, written the French way.
@@ -59,8 +68,7 @@ def test_bad_filters_are_a_french_400(client, data):
 
 def test_clicking_a_rate_lists_the_structures_counted_and_not_reached(client, data):
     login(client, data.manager)
-    html = page(client, f"/indicateurs/participation/detail?departement=31&debut={data.today.isoformat()}"
-                      )
+    html = page(client, f"/indicateurs/participation/detail?departement=31&debut={data.today.isoformat()}")
     counted, rest = html.split('id="non-atteintes"')
     assert "EHPAD Les Tilleuls" in counted and "CH de Muret" in rest
     assert "CPTS" not in html  # not ES/ESMS: neither counted nor in the denominator
@@ -70,8 +78,19 @@ def test_clicking_a_rate_lists_the_structures_counted_and_not_reached(client, da
     assert "choisissez un programme" in page(client, "/indicateurs/engagement/detail")
 
 
-@pytest.mark.parametrize("name", ["participation", "transformation", "engagement", "carte",
-                                  "engagement-programmes-departements", "entonnoir", "evolution", "rapport"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "participation",
+        "transformation",
+        "engagement",
+        "carte",
+        "engagement-programmes-departements",
+        "entonnoir",
+        "evolution",
+        "rapport",
+    ],
+)
 def test_every_table_exports_with_its_period(client, data, name):
     login(client, data.manager)
     response = client.get(f"/indicateurs/export/{name}.xlsx?periode=annee&departement=31&par=department")

@@ -1,5 +1,6 @@
 """docs/indicators.md is the one written definition: served by the app, linked from the "?" beside each
 rate, and cited by the code instead of any file outside the repository."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """The events of the activity report: only those that took place, following every filter, per type and per
 programme with the people present and the share who found them useful; and the offers of the events
 attended counted among the offers presented, the worker's read model equal to a full recomputation."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,19 +9,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import utcnow
-from crm.events.registration import checkin, registrations
 from crm.events import services
 from crm.events.followup import survey
-from crm.events.models import EventType
 from crm.events.followup.survey_models import SurveyInvitation
-from crm.platform.extensions import db
-from crm.indicators.readmodel import models as m
+from crm.events.models import EventType
+from crm.events.registration import checkin, registrations
 from crm.indicators.event_report import events_by_programme, events_by_type
-from crm.indicators.readmodel.check import check
 from crm.indicators.periods import parse_period
 from crm.indicators.queries import Scope
+from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.check import check
 from crm.indicators.report import report_figures
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential.models import Programme
 from crm.referential.services import region_department_codes
 from tests.indicators.conftest import offer
@@ -31,13 +32,27 @@ def programme(code: str) -> int:
     return db.session.scalar(select(Programme.id).where(Programme.code == code))
 
 
-def make_event(organiser, type_code, *, status="publie", days_ago=2, department="31", online=False,
-               programme_codes=(), offer_codes=()):
+def make_event(
+    organiser,
+    type_code,
+    *,
+    status="publie",
+    days_ago=2,
+    department="31",
+    online=False,
+    programme_codes=(),
+    offer_codes=(),
+):
     start = utcnow().replace(microsecond=0) - timedelta(days=days_ago)
     type_id = db.session.scalar(select(EventType.id).where(EventType.code == type_code))
-    data = {"type_id": type_id, "title": f"{type_code} {department or 'en ligne'}", "starts_at": start,
-            "ends_at": start + timedelta(hours=2), "programme_ids": [programme(c) for c in programme_codes],
-            "offer_ids": [offer(c).id for c in offer_codes]}
+    data = {
+        "type_id": type_id,
+        "title": f"{type_code} {department or 'en ligne'}",
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=2),
+        "programme_ids": [programme(c) for c in programme_codes],
+        "offer_ids": [offer(c).id for c in offer_codes],
+    }
     if online:
         data["online_url"] = "https://visio.example.fr/salle"
     else:
@@ -56,8 +71,12 @@ _people = iter(range(1, 10_000))
 def attend(event, structure=None, *, status="present", useful=None, department=None):
     """A registration marked ``status``; with ``useful``, its answer to the survey."""
     n = next(_people)
-    data = {"first_name": f"Prénom{n}", "last_name": f"Nom{n}", "email": f"p{n}@structure.example.fr",
-            "consent_contact": "non"}
+    data = {
+        "first_name": f"Prénom{n}",
+        "last_name": f"Nom{n}",
+        "email": f"p{n}@structure.example.fr",
+        "consent_contact": "non",
+    }
     if structure is not None:
         data["structure_id"] = structure.id
     else:
@@ -68,8 +87,9 @@ def attend(event, structure=None, *, status="present", useful=None, department=N
     if useful is not None:
         survey.invite(registration)
         db.session.commit()
-        invitation = db.session.scalar(select(SurveyInvitation).where(
-            SurveyInvitation.registration_id == registration.id))
+        invitation = db.session.scalar(
+            select(SurveyInvitation).where(SurveyInvitation.registration_id == registration.id)
+        )
         survey.answer_survey(invitation, {"useful": "oui" if useful else "non", "score": "4"})
     return registration
 
@@ -95,8 +115,9 @@ def events(territory, make_user):
     t.cancelled = make_event(t.organiser, "top_esante", department="46", offer_codes=["TELEO"])
     attend(t.cancelled, t.ehpad_46)
     services.change_status(t.cancelled, "annule", user=t.organiser)
-    t.upcoming = make_event(t.organiser, "webinaire", online=True, department=None, days_ago=-3,
-                            offer_codes=["VT_GRAND_AGE"])
+    t.upcoming = make_event(
+        t.organiser, "webinaire", online=True, department=None, days_ago=-3, offer_codes=["VT_GRAND_AGE"]
+    )
     attend(t.upcoming, t.ehpad, status="inscrit")
     process_pending()
     t.region = tuple(region_department_codes())
@@ -117,8 +138,14 @@ def test_only_events_that_took_place_count_with_their_people_and_answers(events)
     assert (report.webinars, report.webinar_participants) == (1, 3)
     assert (report.useful.numerator, report.useful.denominator) == (2, 3)
     by_type = _by_key(events_by_type(scope))
-    assert list(by_type) == ["top_esante", "webinaire", "rdv_esms_numerique", "atelier", "formation",
-                             "communaute_pratiques"]
+    assert list(by_type) == [
+        "top_esante",
+        "webinaire",
+        "rdv_esms_numerique",
+        "atelier",
+        "formation",
+        "communaute_pratiques",
+    ]
     assert (by_type["top_esante"].events, by_type["top_esante"].present) == (1, 2)
     assert (by_type["top_esante"].useful, by_type["top_esante"].answers) == (1, 1)
     assert by_type["webinaire"].useful_share == pytest.approx(2 / 3)
@@ -129,11 +156,17 @@ def test_only_events_that_took_place_count_with_their_people_and_answers(events)
 
 def test_figures_follow_the_programme_offer_department_type_and_period(events):
     t = events
-    orientation, coordination, telesante = (programme("ORIENTATION"), programme("COORDINATION"),
-                                            offer("TELEO").programme_id)
+    orientation, coordination, telesante = (
+        programme("ORIENTATION"),
+        programme("COORDINATION"),
+        offer("TELEO").programme_id,
+    )
     by_programme = _by_key(events_by_programme(Scope(t.period, t.region)))
     assert {key: (row.events, row.present, row.useful, row.answers) for key, row in by_programme.items()} == {
-        orientation: (1, 3, 2, 3), coordination: (1, 2, 1, 1), telesante: (1, 1, 0, 0)}
+        orientation: (1, 3, 2, 3),
+        coordination: (1, 2, 1, 1),
+        telesante: (1, 1, 0, 0),
+    }
 
     # Programme: the webinar is Orientation's through its offer; the TOP day is Coordination's.
     only = report_figures(Scope(t.period, t.region, programme_id=orientation))
@@ -153,8 +186,9 @@ def test_figures_follow_the_programme_offer_department_type_and_period(events):
     typed = report_figures(Scope(t.period, t.region), "atelier")
     assert (typed.territorial_events, typed.webinars) == (1, 0)
     # Period: a range that ends before them sees none; the future webinar counts once its day is in range.
-    before = parse_period("personnalise", (t.today - timedelta(days=40)).isoformat(),
-                          (t.today - timedelta(days=21)).isoformat())
+    before = parse_period(
+        "personnalise", (t.today - timedelta(days=40)).isoformat(), (t.today - timedelta(days=21)).isoformat()
+    )
     assert report_figures(Scope(before, t.region)).territorial_events == 0
     ahead = parse_period("personnalise", t.today.isoformat(), (t.today + timedelta(days=10)).isoformat())
     assert report_figures(Scope(ahead, t.region)).webinars == 1
@@ -176,8 +210,12 @@ def test_offers_of_attended_events_are_offers_presented(events):
     t = events
     facts = m.EventOfferPresentation.__table__
     rows = set(db.session.execute(select(facts.c.event_id, facts.c.offer_id, facts.c.department_code)))
-    assert rows == {(t.webinar.id, offer("VT_GRAND_AGE").id, "31"), (t.webinar.id, offer("VT_GRAND_AGE").id, "46"),
-                    (t.top.id, offer("SPICO_DOSSIERS").id, "31"), (t.workshop.id, offer("TELEO").id, "46")}
+    assert rows == {
+        (t.webinar.id, offer("VT_GRAND_AGE").id, "31"),
+        (t.webinar.id, offer("VT_GRAND_AGE").id, "46"),
+        (t.top.id, offer("SPICO_DOSSIERS").id, "31"),
+        (t.workshop.id, offer("TELEO").id, "46"),
+    }
     report = report_figures(Scope(t.period, t.region))
     assert (report.other_offers.numerator, report.other_offers.denominator) == (3, 4)
     lot = report_figures(Scope(t.period, ("46",)))
@@ -192,13 +230,23 @@ def test_worker_equals_recomputation_as_attendance_status_and_structures_change(
     attend(t.workshop, t.ehpad)  # a structure of 31 at the Lot's workshop: Téléo presented in 31 too
     services.update_event(t.workshop, {"offer_ids": [offer("TELEO").id, offer("INS").id]}, user=t.organiser)
     services.change_status(t.webinar, "clos", user=t.organiser)
-    update_structure(t.ehpad_46, {"name": t.ehpad_46.name, "sector_id": t.ehpad_46.sector_id,
-                                  "department_code": "09", "commune": "Foix", "is_open": True})
+    update_structure(
+        t.ehpad_46,
+        {
+            "name": t.ehpad_46.name,
+            "sector_id": t.ehpad_46.sector_id,
+            "department_code": "09",
+            "commune": "Foix",
+            "is_open": True,
+        },
+    )
     process_pending()
     assert check() == []
     facts = m.EventOfferPresentation.__table__
     assert set(db.session.scalars(select(facts.c.department_code).where(facts.c.event_id == t.workshop.id))) == {
-        "31", "09"}
+        "31",
+        "09",
+    }
     assert (t.workshop.id, offer("INS").id) in set(db.session.execute(select(facts.c.event_id, facts.c.offer_id)))
     services.change_status(t.workshop, "annule", user=t.organiser)
     process_pending()
@@ -242,8 +290,11 @@ def test_dashboard_tables_per_type_and_programme_and_their_exports(client, event
     export = client.get("/indicateurs/export/evenements-programmes.csv?" + span)
     assert export.status_code == 200 and "Orientation" in export.get_data(as_text=True)
     report = client.get("/indicateurs/export/rapport.csv?" + span + "&programme=" + str(programme("COORDINATION")))
-    line = next(line for line in csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
-                if line and line[0] == "Événements territoriaux organisés")
+    line = next(
+        line
+        for line in csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
+        if line and line[0] == "Événements territoriaux organisés"
+    )
     assert line[1] == "1"
     typed = client.get("/indicateurs/export/rapport.csv?" + span + "&type_evenement=atelier").get_data(as_text=True)
     assert "Type d'événement;Atelier" in typed

@@ -1,4 +1,5 @@
 """The indicators read from the cells say what docs/indicators.md defines, with numerator and denominator."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -6,10 +7,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.indicators.periods import PeriodError, parse_period, year
 from crm.indicators.queries import Scope, engagement, information_participation, transformation_rate
 from crm.indicators.report import funnel, report_figures, trends
+from crm.platform.extensions import db
 from crm.referential.models import Programme
 from tests.indicators.test_maintenance import _scenario
 from workflows.dispatch import process_pending
@@ -66,12 +67,15 @@ def test_report_funnel_and_trends(territory):
     assert len(trend.months) == 12 and trend.engaged[-1] == 2
 
 
-@pytest.mark.parametrize("kind,start,end,message", [
-    ("semaine", None, None, "Période inconnue"),
-    ("personnalise", "2026-02-30", None, "n'existe pas"),
-    ("personnalise", "2026-05-01", "2026-04-01", "précède"),
-    ("personnalise", "01/05/2026", None, "AAAA-MM-JJ"),
-])
+@pytest.mark.parametrize(
+    "kind,start,end,message",
+    [
+        ("semaine", None, None, "Période inconnue"),
+        ("personnalise", "2026-02-30", None, "n'existe pas"),
+        ("personnalise", "2026-05-01", "2026-04-01", "précède"),
+        ("personnalise", "01/05/2026", None, "AAAA-MM-JJ"),
+    ],
+)
 def test_bad_periods_are_refused_in_french(kind, start, end, message):
     with pytest.raises(PeriodError, match=message):
         parse_period(kind, start, end)
@@ -102,10 +106,14 @@ def test_participation_cells_count_what_the_days_count(territory):
     _activity(t, [t.ehpad_46], user=t.animator_46, day=t.today - timedelta(days=100))
     process_pending()
     programme = db.session.scalar(select(Programme.id).where(Programme.code == "ORIENTATION"))
-    periods = [month(t.today), quarter(t.today), year(t.today.year), year(t.today.year - 1),
-               month(t.today - timedelta(days=40))]
-    span = parse_period("personnalise", date(t.today.year - 1, 1, 1).isoformat(),
-                        (month(t.today).end).isoformat())
+    periods = [
+        month(t.today),
+        quarter(t.today),
+        year(t.today.year),
+        year(t.today.year - 1),
+        month(t.today - timedelta(days=40)),
+    ]
+    span = parse_period("personnalise", date(t.today.year - 1, 1, 1).isoformat(), (month(t.today).end).isoformat())
     used_cells = 0
     for period in periods + [span]:
         for filters in ({}, {"programme_id": programme}, {"animator_id": t.animator.id}, {"sector": "medico_social"}):
@@ -116,6 +124,9 @@ def test_participation_cells_count_what_the_days_count(territory):
                     continue
                 used_cells += 1
                 from_days = queries._participation_from_days(scope, group_by)
-                assert ({k: v for k, v in from_cells.items() if v} == {k: v for k, v in from_days.items() if v}), (
-                    period, filters, group_by)
+                assert {k: v for k, v in from_cells.items() if v} == {k: v for k, v in from_days.items() if v}, (
+                    period,
+                    filters,
+                    group_by,
+                )
     assert used_cells > 60

@@ -7,6 +7,7 @@ again, and then reads every indicator over random periods and filters. A seeded 
 a failing seed is replayed by its number. Participation is also compared with a count written here from
 the records, the rule of docs/indicators.md read literally.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,15 +18,15 @@ from sqlalchemy import select, update
 
 from crm.activities.models import Activity
 from crm.activities.services import log_activity
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from crm.indicators import dashboard, drilldown
-from crm.indicators.readmodel.check import check
 from crm.indicators.periods import Period, month, quarter, year
 from crm.indicators.queries import ES_ESMS, INDICATORS, Scope
+from crm.indicators.readmodel.check import check
 from crm.indicators.report import report_figures, trends
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason
+from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 from crm.referential.models import Offer, Programme, Sector
 from crm.structures.models import Structure
 from crm.structures.services import STRUCTURE_FIELDS, update_structure
@@ -72,11 +73,15 @@ def build_world(seed: int, make_user, make_structure):
     structures = []
     for i in range(rng.randint(8, 16)):
         department = rng.choice(DEPARTMENTS)
-        structure = make_structure(name=f"Structure {seed}-{i}", department_code=department, commune="Ville",
-                                   sector_id=sectors[rng.choice(SECTORS)], is_open=rng.random() > 0.1)
+        structure = make_structure(
+            name=f"Structure {seed}-{i}",
+            department_code=department,
+            commune="Ville",
+            sector_id=sectors[rng.choice(SECTORS)],
+            is_open=rng.random() > 0.1,
+        )
         if rng.random() < 0.6:
-            db.session.execute(update(Structure).where(Structure.id == structure.id)
-                               .values(opened_on=_day(rng, 1000)))
+            db.session.execute(update(Structure).where(Structure.id == structure.id).values(opened_on=_day(rng, 1000)))
             db.session.commit()
             db.session.refresh(structure)
         structures.append(structure)
@@ -93,10 +98,16 @@ def build_world(seed: int, make_user, make_structure):
             chosen = rng.sample(theirs, rng.randint(1, min(3, len(theirs))))
             author = rng.choice([admin, animators[department]])
             try:
-                log_activity({"kind": rng.choice(("visite", "appel", "reunion")),
-                              "structure_ids": [s.id for s in chosen], "is_information": rng.random() < 0.75,
-                              "offer_ids": [o.id for o in rng.sample(offers, rng.randint(0, 2))],
-                              "occurred_on": _day(rng, 800).isoformat()}, user=author)
+                log_activity(
+                    {
+                        "kind": rng.choice(("visite", "appel", "reunion")),
+                        "structure_ids": [s.id for s in chosen],
+                        "is_information": rng.random() < 0.75,
+                        "offer_ids": [o.id for o in rng.sample(offers, rng.randint(0, 2))],
+                        "occurred_on": _day(rng, 800).isoformat(),
+                    },
+                    user=author,
+                )
             except ValidationFailed:
                 db.session.rollback()
 
@@ -105,11 +116,16 @@ def build_world(seed: int, make_user, make_structure):
         structure = rng.choice(structures)
         user = animators[structure.department_code]
         try:
-            opportunity = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": rng.choice(offers).id,
-                                                       "title": "Besoin"}, user=user)
+            opportunity = pipeline.create_opportunity(
+                {"structure_id": structure.id, "offer_id": rng.choice(offers).id, "title": "Besoin"}, user=user
+            )
             target = rng.choice(STAGES)
-            path = {"gagnee": ("qualifiee", "proposee", "gagnee"), "proposee": ("qualifiee", "proposee"),
-                    "qualifiee": ("qualifiee",), "identifiee": ()}.get(target, (target,))
+            path = {
+                "gagnee": ("qualifiee", "proposee", "gagnee"),
+                "proposee": ("qualifiee", "proposee"),
+                "qualifiee": ("qualifiee",),
+                "identifiee": (),
+            }.get(target, (target,))
             for stage in path:
                 reason = None
                 if stage in ("perdue", "abandonnee"):
@@ -120,9 +136,15 @@ def build_world(seed: int, make_user, make_structure):
     for _ in range(rng.randint(2, 8)):
         structure = rng.choice(structures)
         try:
-            pipeline.create_project({"structure_id": structure.id, "offer_id": rng.choice(offers).id,
-                                     "title": "Accompagnement", "started_on": _day(rng, 800).isoformat()},
-                                    user=animators[structure.department_code])
+            pipeline.create_project(
+                {
+                    "structure_id": structure.id,
+                    "offer_id": rng.choice(offers).id,
+                    "title": "Accompagnement",
+                    "started_on": _day(rng, 800).isoformat(),
+                },
+                user=animators[structure.department_code],
+            )
         except ValidationFailed:
             db.session.rollback()
     process_pending()
@@ -140,20 +162,29 @@ def random_scopes(rng: random.Random, admin, animators, offers, count: int):
     programmes = list(db.session.scalars(select(Programme.id)))
     for _ in range(count):
         day = _day(rng, 800)
-        period = rng.choice([year(day.year), quarter(day), month(day),
-                             Period("personnalise", day, min(TODAY, day + timedelta(days=rng.randint(0, 400))))])
+        period = rng.choice(
+            [
+                year(day.year),
+                quarter(day),
+                month(day),
+                Period("personnalise", day, min(TODAY, day + timedelta(days=rng.randint(0, 400)))),
+            ]
+        )
         departments = rng.choice([DEPARTMENTS, ("31",), ("46",)])
         cut = rng.choice(("none", "programme", "offer", "animator", "sector"))
-        values = {"programme": {"programme_id": rng.choice(programmes)},
-                  "offer": {"offer_id": rng.choice(offers).id},
-                  "animator": {"animator_id": rng.choice([admin.id, *[a.id for a in animators.values()]])},
-                  "sector": {"sector": rng.choice(SECTORS)}}.get(cut, {})
+        values = {
+            "programme": {"programme_id": rng.choice(programmes)},
+            "offer": {"offer_id": rng.choice(offers).id},
+            "animator": {"animator_id": rng.choice([admin.id, *[a.id for a in animators.values()]])},
+            "sector": {"sector": rng.choice(SECTORS)},
+        }.get(cut, {})
         yield Scope(period, departments, **values)
 
 
 def _share(figure, where: str) -> None:
-    assert 0 <= figure.numerator <= figure.denominator or (figure.numerator == 0 and figure.denominator == 0), \
+    assert 0 <= figure.numerator <= figure.denominator or (figure.numerator == 0 and figure.denominator == 0), (
         f"{where}: {figure.numerator} / {figure.denominator}"
+    )
     assert figure.rate is None or 0 <= figure.rate <= 1, where
 
 
@@ -170,8 +201,9 @@ def _participation_by_hand(scope: Scope) -> tuple[int, int]:
         if opened and not_closed_before:
             population.add(structure.id)
     took_part = set()
-    for activity in db.session.scalars(select(Activity).where(Activity.is_information.is_(True),
-                                                             Activity.occurred_on.between(start, end))):
+    for activity in db.session.scalars(
+        select(Activity).where(Activity.is_information.is_(True), Activity.occurred_on.between(start, end))
+    ):
         took_part |= {s.id for s in activity.structures}
     return len(took_part & population), len(population)
 
@@ -203,5 +235,7 @@ def test_no_rate_exceeds_its_denominator(seed, make_user, make_structure):
             [figure] = INDICATORS["participation"][1](scope)
             assert (figure.numerator, figure.denominator) == _participation_by_hand(scope), where
             detail = drilldown.participation_detail(scope)
-            assert (detail.counted_total, detail.others_total) == (figure.numerator,
-                                                                   figure.denominator - figure.numerator), where
+            assert (detail.counted_total, detail.others_total) == (
+                figure.numerator,
+                figure.denominator - figure.numerator,
+            ), where

@@ -1,5 +1,6 @@
 """The rebuild on two PostgreSQL connections: both halves commit or neither does, and a reader holding
 the read model's tables delays it without a lock cycle nobody sees."""
+
 from __future__ import annotations
 
 import threading
@@ -8,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from crm.platform.extensions import db
 from crm.indicators.readmodel import rebuild as mt
 from crm.indicators.readmodel.check import check
+from crm.platform.extensions import db
 from tests.indicators.test_maintenance import _scenario
 from workflows.dispatch import process_pending
 
@@ -82,8 +83,9 @@ def test_a_commit_failing_after_the_other_is_reported(territory, monkeypatch):
     def failing_finish(tables, timings, prefix=""):
         finish(tables, timings, prefix)
         if prefix == "":
-            db.session.execute(text("CREATE TEMP TABLE boom (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) "
-                                    "ON COMMIT DROP"))
+            db.session.execute(
+                text("CREATE TEMP TABLE boom (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP")
+            )
             db.session.execute(text("INSERT INTO boom VALUES (1), (1)"))
 
     monkeypatch.setattr(mt, "_finish_postgresql", failing_finish)

@@ -1,4 +1,5 @@
 """A real SMTP server (aiosmtpd) on a free port, and helpers to write messages and run the mail worker."""
+
 from __future__ import annotations
 
 import email
@@ -8,8 +9,8 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from crm.platform.extensions import db
 from crm.mail.services import queue_email
+from crm.platform.extensions import db
 from tests.conftest import run_worker_burst
 
 
@@ -33,8 +34,13 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "message": email.message_from_bytes(envelope.content, policy=policy.default)})
+        self.received.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(envelope.content, policy=policy.default),
+            }
+        )
         return "250 Message accepted for delivery"
 
 
@@ -88,9 +94,13 @@ def make_message():
 
     def factory(**values):
         counter["n"] += 1
-        data = {"kind": "test.message", "to_address": f"participant{counter['n']}@chu-toulouse.fr",
-                "to_name": "Élodie Martínez", "subject": "Votre inscription à la journée TOP e-santé",
-                "body_text": "Bonjour,\n\nVotre inscription est confirmée. À bientôt à Montauban !"}
+        data = {
+            "kind": "test.message",
+            "to_address": f"participant{counter['n']}@chu-toulouse.fr",
+            "to_name": "Élodie Martínez",
+            "subject": "Votre inscription à la journée TOP e-santé",
+            "body_text": "Bonjour,\n\nVotre inscription est confirmée. À bientôt à Montauban !",
+        }
         data.update(values)
         message = queue_email(**data)
         db.session.commit()

@@ -1,13 +1,14 @@
 """The admin page "Emails envoyés": admins only, filters, detail, attachments, "Renvoyer"."""
+
 from __future__ import annotations
 
 import pytest
 from rq import Queue
 from sqlalchemy import select
 
-from crm.platform.models import AuditEntry, OutboxEvent
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from tests.conftest import login, post
 
 
@@ -61,10 +62,16 @@ def test_list_counts_and_filters(client, login_as, make_message):
 
 
 def test_detail_and_attachment_download(client, login_as, make_message):
-    message = make_message(body_text="Bonjour <script>alert(1)</script>",
-                           attachments=[{"filename": "invitation.ics",
-                                         "content_type": "text/calendar; method=REQUEST; charset=UTF-8",
-                                         "content": "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"}])
+    message = make_message(
+        body_text="Bonjour <script>alert(1)</script>",
+        attachments=[
+            {
+                "filename": "invitation.ics",
+                "content_type": "text/calendar; method=REQUEST; charset=UTF-8",
+                "content": "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n",
+            }
+        ],
+    )
     login_as("admin")
     html = client.get(f"/admin/emails/{message.id}").get_data(as_text=True)
     assert "Votre inscription à la journée TOP e-santé" in html

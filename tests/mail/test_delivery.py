@@ -1,16 +1,17 @@
 """Emails go through a real SMTP server (aiosmtpd), sent by a real RQ worker after the commit."""
+
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 from icalendar import Calendar, Event
 from rq import Queue
 from sqlalchemy import func, select
 
-from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email, sweep_pending_emails
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from tests.mail.conftest import run_mail_worker
 
 
@@ -39,9 +40,10 @@ def _mail_queue(redis_conn) -> Queue:
 
 
 def test_message_is_sent_through_smtp_with_its_invitation(make_message, smtp_server, test_env, redis_conn):
-    message = make_message(body_html="<p>Votre inscription est <strong>confirmée</strong>.</p>",
-                           attachments=[{"filename": "invitation.ics", "content_type": "text/calendar",
-                                         "content": _invitation()}])
+    message = make_message(
+        body_html="<p>Votre inscription est <strong>confirmée</strong>.</p>",
+        attachments=[{"filename": "invitation.ics", "content_type": "text/calendar", "content": _invitation()}],
+    )
     assert _mail_queue(redis_conn).count == 1  # enqueued by the commit, not sent in the request
 
     run_mail_worker(test_env)
@@ -73,8 +75,15 @@ def test_message_is_sent_through_smtp_with_its_invitation(make_message, smtp_ser
 
 
 def test_cancellation_keeps_the_method_given_by_the_caller(make_message, smtp_server, test_env, redis_conn):
-    make_message(attachments=[{"filename": "annulation.ics", "content_type": "text/calendar; method=CANCEL",
-                               "content": _invitation("CANCEL")}])
+    make_message(
+        attachments=[
+            {
+                "filename": "annulation.ics",
+                "content_type": "text/calendar; method=CANCEL",
+                "content": _invitation("CANCEL"),
+            }
+        ]
+    )
     run_mail_worker(test_env)
     [ics] = list(smtp_server.received[0]["message"].iter_attachments())
     assert ics.get_param("method") == "CANCEL"
@@ -102,8 +111,9 @@ def test_a_message_is_never_sent_twice(make_message, smtp_server, test_env, redi
     assert _reload(message.id).attempts == 1
 
 
-def test_redis_down_at_commit_keeps_the_message_pending_for_the_sweep(app, make_message, smtp_server, test_env,
-                                                                       redis_conn):
+def test_redis_down_at_commit_keeps_the_message_pending_for_the_sweep(
+    app, make_message, smtp_server, test_env, redis_conn
+):
     original = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
     try:
@@ -148,7 +158,7 @@ def test_smtp_down_then_retry_succeeds(make_message, smtp_settings, test_env, re
     assert failed.status == "echec" and failed.attempts == 1
     assert "ConnectionRefusedError" in failed.last_error
     assert failed.next_attempt_at is not None
-    next_attempt_at = failed.next_attempt_at.replace(tzinfo=failed.next_attempt_at.tzinfo or timezone.utc)  # SQLite
+    next_attempt_at = failed.next_attempt_at.replace(tzinfo=failed.next_attempt_at.tzinfo or UTC)  # SQLite
     assert 20 <= (next_attempt_at - utcnow()).total_seconds() <= 31  # first back-off: 30 s
     queue = _mail_queue(redis_conn)
     [job_id] = queue.scheduled_job_registry.get_job_ids()
@@ -189,8 +199,16 @@ def test_refused_recipient_is_abandoned_at_once(make_message, smtp_server, test_
 
 def test_dedupe_key_queues_one_message(make_message, redis_conn):
     first = make_message(dedupe_key="reminder:registration:42")
-    assert queue_email(kind="test.message", to_address="x@example.org", subject="Encore",
-                       body_text="Encore", dedupe_key="reminder:registration:42") is None
+    assert (
+        queue_email(
+            kind="test.message",
+            to_address="x@example.org",
+            subject="Encore",
+            body_text="Encore",
+            dedupe_key="reminder:registration:42",
+        )
+        is None
+    )
     db.session.commit()
     assert db.session.scalars(select(EmailMessage)).all() == [first]
     assert _mail_queue(redis_conn).count == 1

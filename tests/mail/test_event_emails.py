@@ -1,5 +1,6 @@
 """End to end: a visitor registers on the public page; real workers write the confirmation (the outbox queue's
 drain runs the registration_emails rule) then send it through SMTP (the mail queue)."""
+
 from __future__ import annotations
 
 import re
@@ -15,11 +16,21 @@ from tests.events.conftest import event_type, make_event, organiser, person  # n
 from tests.mail.conftest import run_mail_worker
 
 
-def test_public_registration_confirmation_then_cancellation(app, client, make_event, organiser, smtp_server,  # noqa: F811
-                                                            test_env, redis_conn):
+def test_public_registration_confirmation_then_cancellation(
+    app,
+    client,
+    make_event,
+    organiser,
+    smtp_server,  # noqa: F811
+    test_env,
+    redis_conn,
+):
     event = make_event(capacity=10, title="TOP e-santé Ariège")
-    response = post(client, f"/e/{event.slug}", person(1, first_name="Hélène", last_name="Dupré",
-                                                        email="helene.dupre@ehpad-foix.fr"))
+    response = post(
+        client,
+        f"/e/{event.slug}",
+        person(1, first_name="Hélène", last_name="Dupré", email="helene.dupre@ehpad-foix.fr"),
+    )
     assert response.status_code == 302
     run_mail_worker(test_env)
     assert smtp_server.received == []  # the request wrote the registration and its event, no email

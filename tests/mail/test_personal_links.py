@@ -1,4 +1,5 @@
 """Personal links are only in the email sent: the stored copy, the admin page and the workers' logs mask them."""
+
 from __future__ import annotations
 
 import re
@@ -6,12 +7,12 @@ import re
 import pytest
 from sqlalchemy import select
 
-from crm.events.registration import links, registrations
 from crm.events.followup import survey
 from crm.events.models import Registration
-from crm.platform.extensions import db
+from crm.events.registration import links, registrations
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import PLACEHOLDER, token_for
+from crm.platform.extensions import db
 from tests.conftest import login, post, run_worker_burst
 from tests.events.conftest import event_type, make_event, organiser, person  # noqa: F401  (fixtures)
 from tests.events.factories import add_registration
@@ -23,8 +24,9 @@ def _output(*results) -> str:
     return "".join(result.stdout + result.stderr for result in results)
 
 
-def test_the_sent_email_carries_the_link_the_stored_copy_and_logs_do_not(app, client, make_event, smtp_server,
-                                                                       test_env, make_user):
+def test_the_sent_email_carries_the_link_the_stored_copy_and_logs_do_not(
+    app, client, make_event, smtp_server, test_env, make_user
+):
     event = make_event(capacity=10, title="TOP e-santé Tarn")
     assert post(client, f"/e/{event.slug}", person(1, email="helene.dupre@ehpad-albi.fr")).status_code == 302
     output = _output(run_worker_burst(test_env, queues=("outbox",)), run_mail_worker(test_env))
@@ -47,7 +49,7 @@ def test_the_sent_email_carries_the_link_the_stored_copy_and_logs_do_not(app, cl
 
 
 def test_a_resent_email_carries_the_same_working_link(app, client, make_event, smtp_server, test_env):
-    """"Renvoyer" (or a retry) sends the stored message again: the token derived from it is the one hashed."""
+    """ "Renvoyer" (or a retry) sends the stored message again: the token derived from it is the one hashed."""
     event = make_event(capacity=10)
     registration, _ = registrations.register(event, person(2), source="public")
     run_worker_burst(test_env, queues=("outbox",))

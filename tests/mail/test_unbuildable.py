@@ -4,6 +4,7 @@ Before, the exception left the worker's job, the row stayed "en attente" and the
 in line every 15 s forever. The rows here are written as any past cause could have left them
 (validation now refuses line breaks in names and titles upstream).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,9 +12,9 @@ from datetime import timedelta
 import pytest
 from rq import Queue
 
-from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from tests.conftest import run_worker_burst
 from tests.mail.conftest import run_mail_worker
 
@@ -31,8 +32,9 @@ def _reload(message_id: int) -> EmailMessage:
 
 
 @pytest.mark.parametrize(("values", "cause"), BROKEN)
-def test_unbuildable_email_fails_for_good_and_the_sweep_leaves_it(make_message, smtp_server, test_env, redis_conn,
-                                                                  values, cause):
+def test_unbuildable_email_fails_for_good_and_the_sweep_leaves_it(
+    make_message, smtp_server, test_env, redis_conn, values, cause
+):
     message = make_message(**values)
     run_mail_worker(test_env)
 

@@ -1,10 +1,11 @@
 """Pipeline test helpers: an offer, a loss reason, opportunities at a given stage, JSON stage moves."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import LossReason
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.conftest import csrf_token
 from workflows.dispatch import process_pending
@@ -28,10 +29,10 @@ def make_opportunity(offer):
 
     def factory(structure, user, stage="identifiee", title="ViaTrajectoire grand âge", offer_obj=None, **data):
         opportunity = services.create_opportunity(
-            {"structure_id": structure.id, "offer_id": (offer_obj or offer).id, "title": title, **data}, user=user)
+            {"structure_id": structure.id, "offer_id": (offer_obj or offer).id, "title": title, **data}, user=user
+        )
         if stage != "identifiee":
-            reason_id = db.session.scalars(select(LossReason.id)).first() if stage in ("perdue", "abandonnee") \
-                else None
+            reason_id = db.session.scalars(select(LossReason.id)).first() if stage in ("perdue", "abandonnee") else None
             services.change_stage(opportunity, stage, user=user, reason_id=reason_id)
         if stage == "gagnee":
             process_pending()  # its project: the won_opportunity_project rule, as a worker runs it

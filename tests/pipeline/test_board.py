@@ -1,13 +1,14 @@
 """The pipeline board and the list view: columns, counts of the filtered set, filters, pagination, no N+1."""
+
 import re
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event, select, update
 
-from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from crm.pipeline.queries import OpportunityFilters, board
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.conftest import login
 
@@ -20,7 +21,7 @@ def animator(make_user):
 def column(html: str, key: str) -> str:
     start = html.index(f'data-column="{key}"')
     end = html.find('data-column="', start + 20)
-    return html[start:end if end > 0 else len(html)]
+    return html[start : end if end > 0 else len(html)]
 
 
 def column_count(html: str, key: str) -> int:
@@ -38,9 +39,14 @@ def test_board_has_the_open_columns_and_the_two_drop_zones(client, animator, mak
     login(client, animator)
     html = client.get("/pipeline").get_data(as_text=True)
     for title in ("Identifiée", "Qualifiée", "Proposée", "Gagnée", "Perdue / abandonnée"):
-        assert f">{title} <span class=\"count\"" in html
-    assert [column_count(html, k) for k in ("identifiee", "qualifiee", "proposee", "gagnee", "perdue_abandonnee")] \
-        == [1, 1, 1, 1, 2]
+        assert f'>{title} <span class="count"' in html
+    assert [column_count(html, k) for k in ("identifiee", "qualifiee", "proposee", "gagnee", "perdue_abandonnee")] == [
+        1,
+        1,
+        1,
+        1,
+        2,
+    ]
     assert 'data-column="perdue_abandonnee" data-stages="perdue abandonnee"\n           data-needs-reason' in html
     # Open cards move (drag and drop, and a form without JavaScript); closed ones do not.
     assert column(html, "qualifiee").count('draggable="true"') == 1 and "data-move-form" in column(html, "proposee")
@@ -56,9 +62,19 @@ def test_board_has_the_open_columns_and_the_two_drop_zones(client, animator, mak
 def test_counts_cover_the_filtered_set_not_only_the_cards_shown(client, animator, make_structure, offer):
     structure = make_structure()
     today = date.today()
-    rows = [Opportunity(structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id, department_code="31",
-                        title=f"Besoin {i}", stage="identifiee", identified_on=today, owner_id=animator.id)
-            for i in range(57)]
+    rows = [
+        Opportunity(
+            structure_id=structure.id,
+            offer_id=offer.id,
+            programme_id=offer.programme_id,
+            department_code="31",
+            title=f"Besoin {i}",
+            stage="identifiee",
+            identified_on=today,
+            owner_id=animator.id,
+        )
+        for i in range(57)
+    ]
     db.session.add_all(rows)
     db.session.commit()
     login(client, animator)
@@ -73,8 +89,11 @@ def test_newest_stage_change_first(animator, make_structure, make_opportunity):
     structure = make_structure()
     old = make_opportunity(structure, animator, title="Ancienne")
     new = make_opportunity(structure, animator, title="Récente")
-    db.session.execute(update(Opportunity).where(Opportunity.id == old.id)
-                       .values(stage_changed_at=old.stage_changed_at - timedelta(days=12)))
+    db.session.execute(
+        update(Opportunity)
+        .where(Opportunity.id == old.id)
+        .values(stage_changed_at=old.stage_changed_at - timedelta(days=12))
+    )
     db.session.commit()
     db.session.expire_all()
     columns = board(OpportunityFilters(), per_column=1)
@@ -88,14 +107,15 @@ def test_filters(client, make_user, make_structure, make_opportunity):
     colleague = make_user("animateur", ["31", "81"])
     toulouse = make_structure(name="EHPAD Toulouse")
     albi = make_structure(name="CH Albi", department_code="81")
-    teleo = db.session.scalars(select(Offer).where(Offer.code == "TELEO")).first() or \
-        db.session.scalars(select(Offer).where(Offer.code != "VT_GRAND_AGE")).first()
+    teleo = (
+        db.session.scalars(select(Offer).where(Offer.code == "TELEO")).first()
+        or db.session.scalars(select(Offer).where(Offer.code != "VT_GRAND_AGE")).first()
+    )
     make_opportunity(toulouse, mine, title="Mine 31")
     make_opportunity(toulouse, colleague, title="Colleague 31", stage="qualifiee")
     make_opportunity(albi, colleague, title="Colleague 81", offer_obj=teleo)
     late = make_opportunity(albi, colleague, title="Old 81", offer_obj=teleo)
-    db.session.execute(update(Opportunity).where(Opportunity.id == late.id)
-                       .values(identified_on=date(2024, 3, 1)))
+    db.session.execute(update(Opportunity).where(Opportunity.id == late.id).values(identified_on=date(2024, 3, 1)))
     db.session.commit()
     login(client, mine)
 
@@ -113,8 +133,14 @@ def test_filters(client, make_user, make_structure, make_opportunity):
     html = client.get("/pipeline?departement=31").get_data(as_text=True)
     assert column_count(html, "identifiee") == 1 and column_count(html, "qualifiee") == 1
     # Malformed filters are ignored, never an error.
-    for query in ("?departement=zzzz", "?programme=abc", "?responsable=-1", "?du=2024-13-45", "?mes=oui",
-                  "?programme=99999999999999999999"):
+    for query in (
+        "?departement=zzzz",
+        "?programme=abc",
+        "?responsable=-1",
+        "?du=2024-13-45",
+        "?mes=oui",
+        "?programme=99999999999999999999",
+    ):
         assert client.get("/pipeline" + query).status_code == 200, query
 
 
@@ -123,11 +149,21 @@ def test_board_queries_do_not_grow_with_the_cards(client, animator, make_user, m
     structures = [make_structure(name=f"EHPAD {i}") for i in range(6)]
 
     def add(n):
-        db.session.add_all([Opportunity(
-            structure_id=structures[i % 6].id, offer_id=offer.id, programme_id=offer.programme_id,
-            department_code=structures[i % 6].department_code,
-            title=f"Besoin {i}", stage=("identifiee", "qualifiee", "proposee", "gagnee", "perdue")[i % 5],
-            identified_on=date.today(), owner_id=owners[i % 5].id) for i in range(n)])
+        db.session.add_all(
+            [
+                Opportunity(
+                    structure_id=structures[i % 6].id,
+                    offer_id=offer.id,
+                    programme_id=offer.programme_id,
+                    department_code=structures[i % 6].department_code,
+                    title=f"Besoin {i}",
+                    stage=("identifiee", "qualifiee", "proposee", "gagnee", "perdue")[i % 5],
+                    identified_on=date.today(),
+                    owner_id=owners[i % 5].id,
+                )
+                for i in range(n)
+            ]
+        )
         db.session.commit()
 
     login(client, animator)
@@ -153,9 +189,21 @@ def test_board_queries_do_not_grow_with_the_cards(client, animator, make_user, m
 
 def test_list_view_filters_by_stage_and_paginates(client, animator, make_structure, offer, make_opportunity):
     structure = make_structure()
-    db.session.add_all([Opportunity(structure_id=structure.id, offer_id=offer.id, programme_id=offer.programme_id, department_code="31",
-                                    title=f"Besoin {i:02d}", stage="qualifiee", identified_on=date.today(),
-                                    owner_id=animator.id) for i in range(30)])
+    db.session.add_all(
+        [
+            Opportunity(
+                structure_id=structure.id,
+                offer_id=offer.id,
+                programme_id=offer.programme_id,
+                department_code="31",
+                title=f"Besoin {i:02d}",
+                stage="qualifiee",
+                identified_on=date.today(),
+                owner_id=animator.id,
+            )
+            for i in range(30)
+        ]
+    )
     db.session.commit()
     make_opportunity(structure, animator, stage="perdue", title="Perdue")
     make_opportunity(structure, animator, stage="abandonnee", title="Abandonnée")

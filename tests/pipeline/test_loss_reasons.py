@@ -1,8 +1,9 @@
 """Loss reasons: an admin edits the list; only active reasons are offered."""
+
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.pipeline.models import LossReason
+from crm.platform.extensions import db
 from tests.conftest import login, post
 
 

@@ -1,10 +1,11 @@
 """Role rules on every pipeline and project route: everyone reads; only the structure's animators and admins write."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import Milestone, Opportunity, Project
+from crm.platform.extensions import db
 from tests.conftest import login, post
 from tests.pipeline.conftest import move
 
@@ -17,22 +18,40 @@ def records(make_user, make_structure, make_opportunity, offer):
     owner = make_user("animateur", ["31"])
     structure = make_structure(name="EHPAD Les Tilleuls")
     opportunity = make_opportunity(structure, owner)
-    project = services.create_project({"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo"},
-                                      user=owner)
+    project = services.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo"}, user=owner
+    )
     milestone = services.add_milestone(project, {"label": "Formation des IDE"}, user=owner)
-    return {"structure": structure, "opportunity": opportunity, "project": project, "milestone": milestone,
-            "offer": offer}
+    return {
+        "structure": structure,
+        "opportunity": opportunity,
+        "project": project,
+        "milestone": milestone,
+        "offer": offer,
+    }
 
 
 def read_urls(r):
-    return ["/pipeline", "/opportunites", f"/opportunites/{r['opportunity'].id}", "/projets",
-            f"/projets/{r['project'].id}", "/pipeline?departement=31&mes=1", "/opportunites?etape=gagnee"]
+    return [
+        "/pipeline",
+        "/opportunites",
+        f"/opportunites/{r['opportunity'].id}",
+        "/projets",
+        f"/projets/{r['project'].id}",
+        "/pipeline?departement=31&mes=1",
+        "/opportunites?etape=gagnee",
+    ]
 
 
 def form_urls(r):
-    return ["/opportunites/nouvelle", f"/opportunites/nouvelle?structure_id={r['structure'].id}",
-            f"/opportunites/{r['opportunity'].id}/modifier", "/projets/nouveau",
-            f"/projets/nouveau?structure_id={r['structure'].id}", f"/projets/{r['project'].id}/modifier"]
+    return [
+        "/opportunites/nouvelle",
+        f"/opportunites/nouvelle?structure_id={r['structure'].id}",
+        f"/opportunites/{r['opportunity'].id}/modifier",
+        "/projets/nouveau",
+        f"/projets/nouveau?structure_id={r['structure'].id}",
+        f"/projets/{r['project'].id}/modifier",
+    ]
 
 
 def posts(r):

@@ -1,14 +1,15 @@
 """Project pages: list and filters, direct creation, detail, edit, milestones."""
+
 import re
 from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import OutboxEvent
-from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import Milestone, Project
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.referential.models import Offer
 from tests.conftest import login, post
 
@@ -25,8 +26,9 @@ def structure(make_structure):
 
 @pytest.fixture
 def project(animator, structure, offer):
-    return services.create_project({"structure_id": structure.id, "offer_id": offer.id,
-                                    "title": "Déploiement ViaTrajectoire"}, user=animator)
+    return services.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Déploiement ViaTrajectoire"}, user=animator
+    )
 
 
 def rows(html: str) -> list[str]:
@@ -39,9 +41,17 @@ def test_direct_project_from_a_structure(client, animator, structure, offer):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "EHPAD Les Tilleuls" in html and "<optgroup" in html
     assert f'value="{date.today().isoformat()}"' in html
-    response = post(client, f"/projets/nouveau?structure_id={structure.id}", {
-        "offer_id": offer.id, "title": "Déploiement VT", "started_on": "2025-02-03", "owner_id": "",
-        "notes": "Deux sites"})
+    response = post(
+        client,
+        f"/projets/nouveau?structure_id={structure.id}",
+        {
+            "offer_id": offer.id,
+            "title": "Déploiement VT",
+            "started_on": "2025-02-03",
+            "owner_id": "",
+            "notes": "Deux sites",
+        },
+    )
     assert response.status_code == 302
     project = db.session.scalars(select(Project)).one()
     assert response.headers["Location"].endswith(f"/projets/{project.id}")
@@ -54,8 +64,9 @@ def test_direct_project_from_a_structure(client, animator, structure, offer):
 def test_direct_project_from_scratch_and_its_errors(client, animator, structure, offer, make_structure):
     login(client, animator)
     assert 'data-autocomplete="/structures/autocomplete"' in client.get("/projets/nouveau").get_data(as_text=True)
-    response = post(client, "/projets/nouveau", {"structure_id": "", "offer_id": "-1", "title": "x" * 300,
-                                                 "started_on": "demain"})
+    response = post(
+        client, "/projets/nouveau", {"structure_id": "", "offer_id": "-1", "title": "x" * 300, "started_on": "demain"}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     for field in ("structure_id", "offer_id", "title", "started_on"):
@@ -70,8 +81,12 @@ def test_direct_project_from_scratch_and_its_errors(client, animator, structure,
 
 def test_unknown_ids_are_404(client, animator, project):
     login(client, animator)
-    for url in ("/projets/999999", "/projets/999999/modifier", "/projets/nouveau?structure_id=999999",
-                "/projets/99999999999"):
+    for url in (
+        "/projets/999999",
+        "/projets/999999/modifier",
+        "/projets/nouveau?structure_id=999999",
+        "/projets/99999999999",
+    ):
         assert client.get(url).status_code == 404, url
     assert post(client, "/projets/999999/jalons", {"label": "X"}).status_code == 404
     assert post(client, f"/projets/{project.id}/jalons/999999", {"done": "1"}).status_code == 404
@@ -84,10 +99,12 @@ def test_project_list_filters_and_pagination(client, animator, make_user, make_s
     albi = make_structure(name="CH Albi", department_code="81")
     teleo = db.session.scalars(select(Offer).where(Offer.programme_id != offer.programme_id)).first()
     for i in range(27):
-        services.create_project({"structure_id": toulouse.id, "offer_id": offer.id, "title": f"VT {i:02d}"},
-                                user=animator)
-    suspended = services.create_project({"structure_id": albi.id, "offer_id": teleo.id, "title": "Téléo Albi"},
-                                        user=admin)
+        services.create_project(
+            {"structure_id": toulouse.id, "offer_id": offer.id, "title": f"VT {i:02d}"}, user=animator
+        )
+    suspended = services.create_project(
+        {"structure_id": albi.id, "offer_id": teleo.id, "title": "Téléo Albi"}, user=admin
+    )
     services.update_project(suspended, {"status": "suspendu"}, user=admin)
     login(client, animator)
     html = client.get("/projets").get_data(as_text=True)
@@ -115,28 +132,50 @@ def test_edit_project_status_and_dates(client, animator, project):
     login(client, animator)
     page = client.get(f"/projets/{project.id}/modifier")
     assert page.status_code == 200 and '<option selected value="en_cours">' in page.get_data(as_text=True)
-    response = post(client, f"/projets/{project.id}/modifier", {
-        "title": project.title, "status": "termine", "started_on": "2024-01-10", "ended_on": "2023-12-01",
-        "notes": "", "version": project.version})
+    response = post(
+        client,
+        f"/projets/{project.id}/modifier",
+        {
+            "title": project.title,
+            "status": "termine",
+            "started_on": "2024-01-10",
+            "ended_on": "2023-12-01",
+            "notes": "",
+            "version": project.version,
+        },
+    )
     assert response.status_code == 422 and "La date de fin précède la date de début." in response.get_data(as_text=True)
-    response = post(client, f"/projets/{project.id}/modifier", {
-        "title": project.title, "status": "termine", "started_on": "2024-01-10", "ended_on": "",
-        "notes": "Clos", "version": project.version})
+    response = post(
+        client,
+        f"/projets/{project.id}/modifier",
+        {
+            "title": project.title,
+            "status": "termine",
+            "started_on": "2024-01-10",
+            "ended_on": "",
+            "notes": "Clos",
+            "version": project.version,
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     saved = db.session.get(Project, project.id)
     assert saved.status == "termine" and saved.ended_on == date.today() and saved.notes == "Clos"
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "project.status_changed")).one()
     assert event.payload["from_status"] == "en_cours"
-    response = post(client, f"/projets/{project.id}/modifier", {"title": "X", "status": "inconnu",
-                                                                "started_on": "2024-01-10"})
+    response = post(
+        client, f"/projets/{project.id}/modifier", {"title": "X", "status": "inconnu", "started_on": "2024-01-10"}
+    )
     assert response.status_code == 422 and "Statut inconnu." in response.get_data(as_text=True)
 
 
 def test_edit_project_with_a_stale_version_is_409(client, animator, project):
     login(client, animator)
-    response = post(client, f"/projets/{project.id}/modifier", {
-        "title": "Autre", "status": "en_cours", "started_on": "2024-01-10", "version": "0"})
+    response = post(
+        client,
+        f"/projets/{project.id}/modifier",
+        {"title": "Autre", "status": "en_cours", "started_on": "2024-01-10", "version": "0"},
+    )
     assert response.status_code == 409 and "modifié entre-temps" in response.get_data(as_text=True)
 
 
@@ -165,7 +204,8 @@ def test_milestone_errors_and_other_projects_milestone(client, animator, project
     assert response.status_code == 422 and "Décrivez le jalon." in html and 'id="due_on-err"' in html
     response = post(client, f"/projets/{project.id}/jalons", {"label": "x" * 1000})
     assert response.status_code == 422
-    other = services.create_project({"structure_id": structure.id, "offer_id": offer.id, "title": "Autre"},
-                                    user=animator)
+    other = services.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Autre"}, user=animator
+    )
     milestone = services.add_milestone(other, {"label": "Ailleurs"}, user=animator)
     assert post(client, f"/projets/{project.id}/jalons/{milestone.id}", {"done": "1"}).status_code == 404

@@ -1,12 +1,13 @@
 """Opportunity pages: creation (from a structure, an activity, from scratch), detail, edit, stage moves over HTTP."""
+
 import re
 
 import pytest
 from sqlalchemy import func, select
 
 from crm.activities.services import log_activity
-from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity, Project, StageChange
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.conftest import csrf_token, login, post
 from tests.pipeline.conftest import move
@@ -29,8 +30,8 @@ def count(model) -> int:
 
 # --- creation --------------------------------------------------------------------------------------
 
-def test_create_from_a_structure_defaults_the_owner_to_the_departments_animator(client, make_user, structure,
-                                                                                 offer):
+
+def test_create_from_a_structure_defaults_the_owner_to_the_departments_animator(client, make_user, structure, offer):
     animator = make_user("animateur", ["31"])
     login(client, make_user("admin"))
     page = client.get(f"/opportunites/nouvelle?structure_id={structure.id}")
@@ -38,9 +39,18 @@ def test_create_from_a_structure_defaults_the_owner_to_the_departments_animator(
     html = page.get_data(as_text=True)
     assert "EHPAD Les Tilleuls" in html and f'name="structure_id" type="hidden" value="{structure.id}"' in html
     assert '<optgroup label="' in html and "— Par défaut —" in html
-    response = post(client, f"/opportunites/nouvelle?structure_id={structure.id}", {
-        "offer_id": offer.id, "title": "ViaTrajectoire grand âge", "need": "Orientations vers l'EHPAD",
-        "source": "demande_entrante", "owner_id": "", "expected_on": "2031-06-30"})
+    response = post(
+        client,
+        f"/opportunites/nouvelle?structure_id={structure.id}",
+        {
+            "offer_id": offer.id,
+            "title": "ViaTrajectoire grand âge",
+            "need": "Orientations vers l'EHPAD",
+            "source": "demande_entrante",
+            "owner_id": "",
+            "expected_on": "2031-06-30",
+        },
+    )
     assert response.status_code == 302
     opportunity = db.session.scalars(select(Opportunity)).one()
     assert response.headers["Location"].endswith(f"/opportunites/{opportunity.id}")
@@ -52,16 +62,23 @@ def test_offer_select_is_grouped_by_programme(client, animator):
     login(client, animator)
     html = client.get("/opportunites/nouvelle").get_data(as_text=True)
     vt = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    group = re.search(r'<optgroup label="([^"]+)">(?:(?!</optgroup>).)*value="%d"' % vt.id, html, re.S)
+    group = re.search(rf'<optgroup label="([^"]+)">(?:(?!</optgroup>).)*value="{vt.id}"', html, re.S)
     assert group and vt.programme.label in group.group(1)
 
 
 def test_create_from_an_activity_prefills_structure_need_and_source(client, animator, make_structure, offer):
     cpts = make_structure(name="CPTS du Comminges")
     ehpad = make_structure(name="EHPAD L'Oustal")
-    activity = log_activity({"kind": "reunion", "structure_ids": [cpts.id, ehpad.id], "offer_ids": [offer.id],
-                             "subject": "Réunion parcours", "notes": "Besoin d'orientation vers l'EHPAD"},
-                            user=animator)
+    activity = log_activity(
+        {
+            "kind": "reunion",
+            "structure_ids": [cpts.id, ehpad.id],
+            "offer_ids": [offer.id],
+            "subject": "Réunion parcours",
+            "notes": "Besoin d'orientation vers l'EHPAD",
+        },
+        user=animator,
+    )
     login(client, animator)
     html = client.get(f"/opportunites/nouvelle?activity_id={activity.id}").get_data(as_text=True)
     # Two structures: a choice among them, the first one selected.
@@ -70,9 +87,18 @@ def test_create_from_an_activity_prefills_structure_need_and_source(client, anim
     assert "Besoin d&#39;orientation vers l&#39;EHPAD" in html
     assert f'name="source_activity_id" type="hidden" value="{activity.id}"' in html
     assert '<option selected value="visite">' in html and f'<option selected value="{offer.id}">' in html
-    response = post(client, f"/opportunites/nouvelle?activity_id={activity.id}", {
-        "structure_id": ehpad.id, "offer_id": offer.id, "title": "VT pour l'EHPAD", "source": "visite",
-        "need": "Besoin d'orientation", "source_activity_id": activity.id})
+    response = post(
+        client,
+        f"/opportunites/nouvelle?activity_id={activity.id}",
+        {
+            "structure_id": ehpad.id,
+            "offer_id": offer.id,
+            "title": "VT pour l'EHPAD",
+            "source": "visite",
+            "need": "Besoin d'orientation",
+            "source_activity_id": activity.id,
+        },
+    )
     assert response.status_code == 302
     opportunity = db.session.scalars(select(Opportunity)).one()
     assert (opportunity.structure_id, opportunity.source_activity_id) == (ehpad.id, activity.id)
@@ -81,8 +107,9 @@ def test_create_from_an_activity_prefills_structure_need_and_source(client, anim
 
 
 def test_activity_with_one_structure_fixes_it(client, animator, structure):
-    activity = log_activity({"kind": "visite", "structure_ids": [structure.id], "notes": "Vu la directrice"},
-                            user=animator)
+    activity = log_activity(
+        {"kind": "visite", "structure_ids": [structure.id], "notes": "Vu la directrice"}, user=animator
+    )
     login(client, animator)
     html = client.get(f"/opportunites/nouvelle?activity_id={activity.id}").get_data(as_text=True)
     assert f'name="structure_id" type="hidden" value="{structure.id}"' in html and "Vu la directrice" in html
@@ -92,8 +119,11 @@ def test_create_from_scratch_uses_the_structure_autocomplete(client, animator, s
     login(client, animator)
     html = client.get("/opportunites/nouvelle").get_data(as_text=True)
     assert 'data-autocomplete="/structures/autocomplete" data-target="structure_id"' in html
-    response = post(client, "/opportunites/nouvelle", {"structure_id": structure.id, "offer_id": offer.id,
-                                                        "title": "Téléo", "source": "visite"})
+    response = post(
+        client,
+        "/opportunites/nouvelle",
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo", "source": "visite"},
+    )
     assert response.status_code == 302 and count(Opportunity) == 1
 
 
@@ -105,29 +135,31 @@ def test_creation_errors_are_shown_in_french_next_to_the_fields(client, animator
     assert response.status_code == 422
     assert 'id="structure_id-err"' in html and "Donnez un titre à l&#39;opportunité." in html
     assert 'id="offer_id-err"' in html
-    response = post(client, "/opportunites/nouvelle", {"structure_id": other.id, "offer_id": offer.id,
-                                                        "title": "X"})
+    response = post(client, "/opportunites/nouvelle", {"structure_id": other.id, "offer_id": offer.id, "title": "X"})
     assert response.status_code == 422 and "pas dans vos départements" in response.get_data(as_text=True)
     # The structure chosen stays in the autocomplete field.
     assert "CH de Béziers" in response.get_data(as_text=True)
     assert count(Opportunity) == 0
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"offer_id": "-1"}, "offer_id"),
-    ({"offer_id": "999999"}, "offer_id"),
-    ({"offer_id": "abc"}, "offer_id"),
-    ({"title": "x" * 5000}, "title"),
-    ({"need": "x" * 30000}, "need"),
-    ({"source": "pigeon"}, "source"),
-    ({"owner_id": "999999"}, "owner_id"),
-    ({"expected_on": "31/02/2030"}, "expected_on"),
-    ({"source_activity_id": "999999"}, "source_activity_id"),
-    ({"structure_id": "99999999999999"}, "structure_id"),
-    ({"offer_id": "99999999999999"}, "offer_id"),
-    ({"owner_id": "99999999999999"}, "owner_id"),
-    ({"source_activity_id": "99999999999999"}, "source_activity_id"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"offer_id": "-1"}, "offer_id"),
+        ({"offer_id": "999999"}, "offer_id"),
+        ({"offer_id": "abc"}, "offer_id"),
+        ({"title": "x" * 5000}, "title"),
+        ({"need": "x" * 30000}, "need"),
+        ({"source": "pigeon"}, "source"),
+        ({"owner_id": "999999"}, "owner_id"),
+        ({"expected_on": "31/02/2030"}, "expected_on"),
+        ({"source_activity_id": "999999"}, "source_activity_id"),
+        ({"structure_id": "99999999999999"}, "structure_id"),
+        ({"offer_id": "99999999999999"}, "offer_id"),
+        ({"owner_id": "99999999999999"}, "owner_id"),
+        ({"source_activity_id": "99999999999999"}, "source_activity_id"),
+    ],
+)
 def test_bad_creation_input_is_refused_without_error_500(client, animator, structure, offer, data, field):
     login(client, animator)
     values = {"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo", "source": "visite", **data}
@@ -139,8 +171,9 @@ def test_bad_creation_input_is_refused_without_error_500(client, animator, struc
 
 def test_a_negative_offer_id_gets_a_plain_message(client, animator, structure):
     login(client, animator)
-    response = post(client, "/opportunites/nouvelle", {"structure_id": structure.id, "offer_id": "-1",
-                                                        "title": "Téléo"})
+    response = post(
+        client, "/opportunites/nouvelle", {"structure_id": structure.id, "offer_id": "-1", "title": "Téléo"}
+    )
     assert '<p class="error" id="offer_id-err">Offre invalide.</p>' in response.get_data(as_text=True)
 
 
@@ -160,14 +193,19 @@ def test_unknown_opportunity_is_404(client, animator):
 
 # --- detail and edit ---------------------------------------------------------------------------------
 
+
 def test_detail_shows_the_full_stage_history(client, animator, structure, make_opportunity, reason):
     opportunity = make_opportunity(structure, animator)
     login(client, animator)
     assert move(client, opportunity.id, {"stage": "qualifiee"}).status_code == 200
-    assert move(client, opportunity.id, {"stage": "perdue", "reason_id": reason.id,
-                                         "comment": "Budget voté en 2027"}).status_code == 200
+    assert (
+        move(
+            client, opportunity.id, {"stage": "perdue", "reason_id": reason.id, "comment": "Budget voté en 2027"}
+        ).status_code
+        == 200
+    )
     html = client.get(f"/opportunites/{opportunity.id}").get_data(as_text=True)
-    history = html[html.index("Historique des étapes"):]
+    history = html[html.index("Historique des étapes") :]
     assert "Création → Identifiée" in history and "Identifiée → Qualifiée" in history
     assert "Qualifiée → Perdue" in history and reason.label in history and "Budget voté en 2027" in history
     assert history.count(animator.display_name) == 3
@@ -190,9 +228,17 @@ def test_edit_opportunity(client, animator, structure, make_opportunity, make_us
     login(client, animator)
     page = client.get(f"/opportunites/{opportunity.id}/modifier")
     assert page.status_code == 200 and 'name="version" type="hidden" value="1"' in page.get_data(as_text=True)
-    response = post(client, f"/opportunites/{opportunity.id}/modifier", {
-        "title": "VT grand âge – 2 EHPAD", "need": "Deux sites", "owner_id": other.id, "expected_on": "",
-        "version": opportunity.version})
+    response = post(
+        client,
+        f"/opportunites/{opportunity.id}/modifier",
+        {
+            "title": "VT grand âge – 2 EHPAD",
+            "need": "Deux sites",
+            "owner_id": other.id,
+            "expected_on": "",
+            "version": opportunity.version,
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     saved = db.session.get(Opportunity, opportunity.id)
@@ -212,13 +258,26 @@ def test_edit_with_a_stale_version_is_409(client, animator, structure, make_oppo
 
 # --- stage changes over HTTP -----------------------------------------------------------------------
 
-ALLOWED = [("identifiee", "qualifiee"), ("identifiee", "proposee"), ("qualifiee", "proposee"),
-           ("proposee", "qualifiee"), ("qualifiee", "identifiee"), ("identifiee", "gagnee"),
-           ("proposee", "gagnee"), ("qualifiee", "perdue"), ("proposee", "abandonnee")]
-REFUSED = [("gagnee", "proposee", "close"), ("perdue", "identifiee", "close"),
-           ("abandonnee", "qualifiee", "close"), ("gagnee", "perdue", "close"),
-           ("qualifiee", "qualifiee", "déjà"), ("identifiee", "xyz", "Étape inconnue"),
-           ("identifiee", "", "Étape inconnue")]
+ALLOWED = [
+    ("identifiee", "qualifiee"),
+    ("identifiee", "proposee"),
+    ("qualifiee", "proposee"),
+    ("proposee", "qualifiee"),
+    ("qualifiee", "identifiee"),
+    ("identifiee", "gagnee"),
+    ("proposee", "gagnee"),
+    ("qualifiee", "perdue"),
+    ("proposee", "abandonnee"),
+]
+REFUSED = [
+    ("gagnee", "proposee", "close"),
+    ("perdue", "identifiee", "close"),
+    ("abandonnee", "qualifiee", "close"),
+    ("gagnee", "perdue", "close"),
+    ("qualifiee", "qualifiee", "déjà"),
+    ("identifiee", "xyz", "Étape inconnue"),
+    ("identifiee", "", "Étape inconnue"),
+]
 
 
 @pytest.mark.parametrize("from_stage,to_stage", ALLOWED)
@@ -241,8 +300,9 @@ def test_allowed_moves_over_json(client, animator, structure, make_opportunity, 
 
 
 @pytest.mark.parametrize("from_stage,to_stage,words", REFUSED)
-def test_refused_moves_answer_422_in_french(client, animator, structure, make_opportunity, reason, from_stage,
-                                            to_stage, words):
+def test_refused_moves_answer_422_in_french(
+    client, animator, structure, make_opportunity, reason, from_stage, to_stage, words
+):
     opportunity = make_opportunity(structure, animator, stage=from_stage)
     login(client, animator)
     changes = count(StageChange)
@@ -266,16 +326,19 @@ def test_lost_and_abandoned_need_a_reason(client, animator, structure, make_oppo
     assert saved.stage == to_stage and saved.loss_reason_id == reason.id and saved.closed_on is not None
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"stage": "perdue", "reason_id": "abc"}, "reason_id"),
-    ({"stage": "perdue", "reason_id": "999999"}, "reason_id"),
-    ({"stage": "perdue", "reason_id": "-3"}, "reason_id"),
-    ({"stage": "perdue", "reason_id": "99999999999999"}, "reason_id"),
-    ({"stage": "qualifiee", "comment": "x" * 600}, "comment"),
-    ({"stage": "qualifiee", "version": "abc"}, "version"),
-    ({"stage": "qualifiee", "version": "9" * 30}, "version"),
-    ({"stage": "x" * 5000}, "stage"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"stage": "perdue", "reason_id": "abc"}, "reason_id"),
+        ({"stage": "perdue", "reason_id": "999999"}, "reason_id"),
+        ({"stage": "perdue", "reason_id": "-3"}, "reason_id"),
+        ({"stage": "perdue", "reason_id": "99999999999999"}, "reason_id"),
+        ({"stage": "qualifiee", "comment": "x" * 600}, "comment"),
+        ({"stage": "qualifiee", "version": "abc"}, "version"),
+        ({"stage": "qualifiee", "version": "9" * 30}, "version"),
+        ({"stage": "x" * 5000}, "stage"),
+    ],
+)
 def test_bad_stage_input_is_422_not_500(client, animator, structure, make_opportunity, data, field):
     opportunity = make_opportunity(structure, animator)
     login(client, animator)
@@ -286,8 +349,9 @@ def test_bad_stage_input_is_422_not_500(client, animator, structure, make_opport
 def test_plain_form_moves_redirect_with_a_message(client, animator, structure, make_opportunity):
     opportunity = make_opportunity(structure, animator)
     login(client, animator)
-    response = move(client, opportunity.id, {"stage": "qualifiee", "version": 1,
-                                             "next": "/pipeline?departement=31"}, json=False)
+    response = move(
+        client, opportunity.id, {"stage": "qualifiee", "version": 1, "next": "/pipeline?departement=31"}, json=False
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/pipeline?departement=31"
     html = client.get("/pipeline?departement=31").get_data(as_text=True)
     assert "Opportunité passée en « Qualifiée »." in html
@@ -316,8 +380,10 @@ def test_won_creates_the_project_and_links_it(client, animator, structure, make_
     response = move(client, opportunity.id, {"stage": "gagnee"}, json=False)
     assert response.status_code == 302
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert ('Opportunité gagnée : le projet est en cours de création. '
-            f'<a href="/structures/{structure.id}#projets">Voir les projets de la structure</a>') in html
+    assert (
+        "Opportunité gagnée : le projet est en cours de création. "
+        f'<a href="/structures/{structure.id}#projets">Voir les projets de la structure</a>'
+    ) in html
     assert "En cours de création (règle automatique)" in html
     process_pending()  # the won_opportunity_project rule
     project = db.session.scalars(select(Project)).one()
@@ -331,8 +397,7 @@ def test_won_over_json_says_the_project_is_coming(client, animator, structure, m
     login(client, animator)
     body = move(client, opportunity.id, {"stage": "gagnee"}).get_json()
     assert body["message"] == "Opportunité gagnée : le projet est en cours de création."
-    assert body["link"] == {"href": f"/structures/{structure.id}#projets",
-                            "label": "Voir les projets de la structure"}
+    assert body["link"] == {"href": f"/structures/{structure.id}#projets", "label": "Voir les projets de la structure"}
     assert body["counts"]["gagnee"] == 1 and body["counts"]["identifiee"] == 0
 
 
@@ -364,16 +429,24 @@ def test_missing_or_forged_csrf_is_400(client, animator, structure, make_opportu
     assert db.session.get(Opportunity, opportunity.id).stage == "identifiee"
 
 
-def test_counts_in_the_json_answer_follow_the_boards_filters(client, animator, make_user, make_structure,
-                                                             make_opportunity):
+def test_counts_in_the_json_answer_follow_the_boards_filters(
+    client, animator, make_user, make_structure, make_opportunity
+):
     here = make_structure(name="EHPAD A")
     there = make_structure(name="EHPAD B", department_code="81")
     opportunity = make_opportunity(here, animator)
     make_opportunity(here, animator, title="Autre")
     make_opportunity(there, make_user("admin"), title="Ailleurs")
     login(client, animator)
-    response = client.post(f"/opportunites/{opportunity.id}/etape?departement=31",
-                           data={"stage": "qualifiee"}, headers={"Accept": "application/json",
-                                                                "X-CSRFToken": csrf_token(client)})
-    assert response.get_json()["counts"] == {"identifiee": 1, "qualifiee": 1, "proposee": 0, "gagnee": 0,
-                                             "perdue_abandonnee": 0}
+    response = client.post(
+        f"/opportunites/{opportunity.id}/etape?departement=31",
+        data={"stage": "qualifiee"},
+        headers={"Accept": "application/json", "X-CSRFToken": csrf_token(client)},
+    )
+    assert response.get_json()["counts"] == {
+        "identifiee": 1,
+        "qualifiee": 1,
+        "proposee": 0,
+        "gagnee": 0,
+        "perdue_abandonnee": 0,
+    }

@@ -1,13 +1,14 @@
 """Opportunity stage rules: allowed, refused, reason required; won -> project; history and events."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import OutboxEvent
-from crm.platform.validation import ValidationFailed
-from crm.platform.extensions import db
 from crm.pipeline import services
 from crm.pipeline.models import LossReason, Opportunity, Project, StageChange
 from crm.pipeline.stages import transition_error
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
+from crm.platform.validation import ValidationFailed
 from crm.referential.models import Offer
 from workflows.dispatch import process_pending
 
@@ -30,15 +31,28 @@ def animator(make_user):
 @pytest.fixture
 def opportunity(make_structure, animator, offer):
     structure = make_structure(name="EHPAD Les Tilleuls")
-    return services.create_opportunity({"structure_id": structure.id, "offer_id": offer.id,
-                                        "title": "ViaTrajectoire grand âge"}, user=animator)
+    return services.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "ViaTrajectoire grand âge"}, user=animator
+    )
 
 
-ALLOWED = [("identifiee", "qualifiee"), ("identifiee", "proposee"), ("qualifiee", "proposee"),
-           ("proposee", "qualifiee"), ("qualifiee", "identifiee"), ("identifiee", "gagnee"),
-           ("proposee", "gagnee")]
-REFUSED = [("gagnee", "proposee"), ("perdue", "identifiee"), ("abandonnee", "qualifiee"),
-           ("gagnee", "perdue"), ("qualifiee", "qualifiee"), ("identifiee", "inconnue")]
+ALLOWED = [
+    ("identifiee", "qualifiee"),
+    ("identifiee", "proposee"),
+    ("qualifiee", "proposee"),
+    ("proposee", "qualifiee"),
+    ("qualifiee", "identifiee"),
+    ("identifiee", "gagnee"),
+    ("proposee", "gagnee"),
+]
+REFUSED = [
+    ("gagnee", "proposee"),
+    ("perdue", "identifiee"),
+    ("abandonnee", "qualifiee"),
+    ("gagnee", "perdue"),
+    ("qualifiee", "qualifiee"),
+    ("identifiee", "inconnue"),
+]
 
 
 @pytest.mark.parametrize("from_stage,to_stage", ALLOWED)
@@ -70,8 +84,9 @@ def test_default_owner_is_the_departments_animator(make_user, make_structure, of
     animator = make_user("animateur", ["81"])
     admin = make_user("admin")
     structure = make_structure(name="CH d'Albi", department_code="81")
-    opportunity = services.create_opportunity({"structure_id": structure.id, "offer_id": offer.id,
-                                               "title": "Téléo"}, user=admin)
+    opportunity = services.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Téléo"}, user=admin
+    )
     assert opportunity.owner_id == animator.id
 
 
@@ -80,10 +95,13 @@ def test_every_move_is_recorded_with_date_and_author(opportunity, animator):
     services.change_stage(opportunity, "proposee", user=animator)
     stages = db.session.scalars(select(StageChange.to_stage).order_by(StageChange.id)).all()
     assert stages == ["identifiee", "qualifiee", "proposee"]
-    events = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "opportunity.stage_changed")
-                                .order_by(OutboxEvent.id)).all()
+    events = db.session.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "opportunity.stage_changed").order_by(OutboxEvent.id)
+    ).all()
     assert [(e.payload["from_stage"], e.payload["to_stage"]) for e in events] == [
-        ("identifiee", "qualifiee"), ("qualifiee", "proposee")]
+        ("identifiee", "qualifiee"),
+        ("qualifiee", "proposee"),
+    ]
 
 
 def test_won_becomes_the_project_through_the_workflow_rule(opportunity, animator):
@@ -127,16 +145,16 @@ def test_unknown_or_inactive_reason_is_refused(opportunity, animator, reason):
 def test_animator_cannot_open_an_opportunity_outside_their_departments(make_structure, animator, offer):
     structure = make_structure(name="CH de Béziers", department_code="34")
     with pytest.raises(ValidationFailed) as error:
-        services.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "X"},
-                                    user=animator)
+        services.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "X"}, user=animator)
     assert "départements" in error.value.errors["structure_id"]
     assert db.session.scalar(select(db.func.count()).select_from(Opportunity)) == 0
 
 
 def test_direct_project_counts_as_engagement(make_structure, animator, offer):
     structure = make_structure()
-    project = services.create_project({"structure_id": structure.id, "offer_id": offer.id,
-                                       "title": "Déploiement VT"}, user=animator)
+    project = services.create_project(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "Déploiement VT"}, user=animator
+    )
     assert project.opportunity_id is None
     engaged = services.engagements(structure.id)
     assert [e["programme"].id for e in engaged] == [offer.programme_id]
@@ -144,6 +162,7 @@ def test_direct_project_counts_as_engagement(make_structure, animator, offer):
     assert services.engagements(structure.id) == []
     services.update_project(project, {"status": "termine"}, user=animator)
     assert project.ended_on is not None and len(services.engagements(structure.id)) == 1
-    event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "project.status_changed")
-                               .order_by(OutboxEvent.id.desc())).first()
+    event = db.session.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "project.status_changed").order_by(OutboxEvent.id.desc())
+    ).first()
     assert event.payload["from_status"] == "suspendu" and event.payload["status"] == "termine"

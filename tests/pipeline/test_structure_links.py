@@ -1,13 +1,14 @@
 """The pipeline follows the structures it builds on through the platform's signals, not upward imports."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
-from crm.platform import signals
-from crm.platform.extensions import db
 from crm.pipeline import structure_links
 from crm.pipeline.models import Opportunity
+from crm.platform import signals
+from crm.platform.extensions import db
 from crm.structures.imports import closing_sample
 from crm.structures.services import update_structure
 
@@ -27,8 +28,7 @@ def test_the_pipeline_moves_with_its_structure_before_the_commit(animator, make_
 
 def test_the_receivers_are_connected_once_however_many_apps(app):
     structure_links.connect()
-    assert list(signals.structure_department_changed.receivers_for(None)).count(
-        structure_links.follow_department) <= 1
+    assert list(signals.structure_department_changed.receivers_for(None)).count(structure_links.follow_department) <= 1
     assert len(signals.structures_live_work.receivers) == 1
 
 
@@ -36,8 +36,9 @@ def test_a_closing_sample_counts_the_live_pipeline(animator, make_structure, mak
     busy, idle = make_structure(name="CH Busy"), make_structure(name="CH Idle")
     make_opportunity(busy, animator)
     make_opportunity(busy, animator, stage="gagnee")
-    closing = [{"id": s.id, "finess_et": None, "name": s.name, "department_code": s.department_code}
-               for s in (idle, busy)]
+    closing = [
+        {"id": s.id, "finess_et": None, "name": s.name, "department_code": s.department_code} for s in (idle, busy)
+    ]
     sample = closing_sample(closing)
     assert sample["flagged"] == 1
     assert sample["structures"][0]["id"] == busy.id

@@ -1,4 +1,5 @@
 """FINESS import: the official layout, encodings, rejects, upsert, closures, hand edits, atomicity, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.referential.models import Category, FinessCategoryMapping
 from crm.seed.finess_file import finess_number, generate_establishments, structureet_line, write_establishments
-from crm.structures import services
-from crm.structures import finess
+from crm.structures import finess, services
 from crm.structures.finess import (
-    ADVISORY_LOCK_KEY, FinessFileError, FinessImportConflict, closures_need_confirmation, import_finess,
+    ADVISORY_LOCK_KEY,
+    FinessFileError,
+    FinessImportConflict,
+    closures_need_confirmation,
+    import_finess,
 )
 from crm.structures.finess_parse import lambert93_to_wgs84, wgs84_to_lambert93
 from crm.structures.models import Structure
@@ -36,8 +40,9 @@ def write(tmp_path, establishments, name="finess.csv", **kwargs) -> Path:
 
 
 def counts() -> tuple[int, int, int]:
-    return tuple(db.session.scalar(select(func.count()).select_from(model))
-                 for model in (Structure, AuditEntry, OutboxEvent))
+    return tuple(
+        db.session.scalar(select(func.count()).select_from(model)) for model in (Structure, AuditEntry, OutboxEvent)
+    )
 
 
 def by_finess(number: str) -> Structure:
@@ -46,12 +51,27 @@ def by_finess(number: str) -> Structure:
 
 
 def accented(row: dict) -> dict:
-    row.update(rs="RÉSIDENCE LES CÈDRES", rslongue="EHPAD RÉSIDENCE LES CÈDRES - L'OUSTAL",
-               numvoie="12", compvoie="B", typvoie="AV", voie="DE L'ISLE", lieuditbp="BP 12", compldistrib="",
-               ligneacheminement="31800 SAINT-GAUDENS CEDEX", commune="483", departement="31",
-               libdepartement="HAUTE-GARONNE", telephone="05 61 94 00 00", categetab="500",
-               dateouv="1987-03-02", datemaj="2024-05-06", coordxet="574357", coordyet="6279617",
-               sourcecoordet="1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,LAMBERT_93")
+    row.update(
+        rs="RÉSIDENCE LES CÈDRES",
+        rslongue="EHPAD RÉSIDENCE LES CÈDRES - L'OUSTAL",
+        numvoie="12",
+        compvoie="B",
+        typvoie="AV",
+        voie="DE L'ISLE",
+        lieuditbp="BP 12",
+        compldistrib="",
+        ligneacheminement="31800 SAINT-GAUDENS CEDEX",
+        commune="483",
+        departement="31",
+        libdepartement="HAUTE-GARONNE",
+        telephone="05 61 94 00 00",
+        categetab="500",
+        dateouv="1987-03-02",
+        datemaj="2024-05-06",
+        coordxet="574357",
+        coordyet="6279617",
+        sourcecoordet="1,ATLASANTE,100,IGN,BD_ADRESSE,V2.2,LAMBERT_93",
+    )
     return row
 
 
@@ -83,8 +103,14 @@ def test_official_layout_in_latin1_or_utf8(tmp_path, encoding):
     assert counts() == (5, 5, 5)
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_id == structure.id)).one()
     assert event.type == "structure.created"
-    assert event.payload == {"structure_id": structure.id, "finess_et": structure.finess_et, "department": "31",
-                             "sector": "medico_social", "category": "EHPAD", "is_open": True}
+    assert event.payload == {
+        "structure_id": structure.id,
+        "finess_et": structure.finess_et,
+        "department": "31",
+        "sector": "medico_social",
+        "category": "EHPAD",
+        "is_open": True,
+    }
     audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_id == structure.id)).one()
     assert audit.origin == "import FINESS" and audit.action == "create"
     assert audit.changes["name"] == [None, "RÉSIDENCE LES CÈDRES"]
@@ -92,17 +118,28 @@ def test_official_layout_in_latin1_or_utf8(tmp_path, encoding):
 
 def test_bad_lines_are_reported_and_the_rest_imports(tmp_path):
     establishments = rows(count=4)
-    bad_key = dict(establishments[0], nofinesset=establishments[0]["nofinesset"][:8] +
-                   str((int(establishments[0]["nofinesset"][8]) + 1) % 10))
+    bad_key = dict(
+        establishments[0],
+        nofinesset=establishments[0]["nofinesset"][:8] + str((int(establishments[0]["nofinesset"][8]) + 1) % 10),
+    )
     unknown_department = dict(establishments[1], nofinesset=finess_number("31", 999001), departement="99")
     no_name = dict(establishments[1], nofinesset=finess_number("31", 999002), rs="")
     bad_siret = dict(establishments[2], nofinesset=finess_number("31", 999003), siret="12345678901234")
     duplicate = dict(establishments[3], rs="DOUBLON")
-    trailing = structureet_line(dict(establishments[3], nofinesset=finess_number("31", 999004),
-                                     numuai="0310001A")) + ";"  # 33 fields, the last one empty
-    extra = ["structureet;310000001;trop court", structureet_line(bad_key), structureet_line(unknown_department),
-             structureet_line(no_name), structureet_line(bad_siret), structureet_line(duplicate), trailing,
-             "autrechose;1;2", "geolocalisation;" + establishments[0]["nofinesset"] + ";1;2"]
+    trailing = (
+        structureet_line(dict(establishments[3], nofinesset=finess_number("31", 999004), numuai="0310001A")) + ";"
+    )  # 33 fields, the last one empty
+    extra = [
+        "structureet;310000001;trop court",
+        structureet_line(bad_key),
+        structureet_line(unknown_department),
+        structureet_line(no_name),
+        structureet_line(bad_siret),
+        structureet_line(duplicate),
+        trailing,
+        "autrechose;1;2",
+        "geolocalisation;" + establishments[0]["nofinesset"] + ";1;2",
+    ]
     path = write(tmp_path, establishments, extra_lines=extra)
 
     summary = import_finess(path)
@@ -110,8 +147,10 @@ def test_bad_lines_are_reported_and_the_rest_imports(tmp_path):
     # Header = line 1, the 4 establishments = lines 2-5, the extra lines from line 6.
     assert summary.rejected == [
         {"line": 6, "reason": "nombre de champs incorrect (3 au lieu de 32)"},
-        {"line": 7, "reason": "Le numéro FINESS est invalide (clé de contrôle incorrecte) : "
-                              f"« {bad_key['nofinesset']} »"},
+        {
+            "line": 7,
+            "reason": f"Le numéro FINESS est invalide (clé de contrôle incorrecte) : « {bad_key['nofinesset']} »",
+        },
         {"line": 8, "reason": "département inconnu : « 99 »"},
         {"line": 9, "reason": "raison sociale (rs) manquante"},
         {"line": 11, "reason": f"numéro FINESS {duplicate['nofinesset']} en double (déjà lu ligne 5)"},
@@ -150,8 +189,9 @@ def test_reimport_is_idempotent_and_changes_are_updated(tmp_path, make_user):
     assert structure.name == "EHPAD LES NOUVEAUX TILLEULS" and structure.phone == "0562000000"
     assert structure.version == versions[changed["nofinesset"]] + 1
     assert "nouveaux tilleuls" in structure.search_text
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_id == structure.id,
-                                                        AuditEntry.action == "update")).one()
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_id == structure.id, AuditEntry.action == "update")
+    ).one()
     assert audit.changes["name"] == [old_name, "EHPAD LES NOUVEAUX TILLEULS"]
     assert audit.user_id == user.id and audit.origin == "cli"
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "structure.updated")).one()
@@ -185,8 +225,9 @@ def test_absent_structures_are_closed_then_reopened(tmp_path, make_structure):
     assert (summary.updated, summary.closed) == (1, 0)
     reopened = by_finess(gone["nofinesset"])
     assert reopened.is_open and reopened.closed_on is None
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_id == reopened.id)
-                               .order_by(AuditEntry.id.desc())).first()
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_id == reopened.id).order_by(AuditEntry.id.desc())
+    ).first()
     assert audit.changes["is_open"] == [False, True]
 
 
@@ -201,8 +242,9 @@ def test_a_rejected_line_or_an_empty_scope_closes_nothing(tmp_path):
 
 
 def test_region_filter_and_all_regions(tmp_path):
-    establishments = (rows(("31", "09"), 4, seed=3) + rows(("75",), 2, seed=4) + rows(("2A",), 2, seed=5)
-                      + rows(("971",), 1, seed=6))
+    establishments = (
+        rows(("31", "09"), 4, seed=3) + rows(("75",), 2, seed=4) + rows(("2A",), 2, seed=5) + rows(("971",), 1, seed=6)
+    )
     path = write(tmp_path, establishments)
 
     regional = import_finess(path)
@@ -232,8 +274,13 @@ def test_hand_edits_are_kept_and_reported(tmp_path):
 
     same_file = import_finess(path)
     assert same_file.unchanged == 3 and same_file.kept_manual == [
-        {"finess": structure.finess_et, "field": "name", "kept": "EHPAD L'Oustal (nom d'usage)",
-         "file": establishments[0]["rs"]}]
+        {
+            "finess": structure.finess_et,
+            "field": "name",
+            "kept": "EHPAD L'Oustal (nom d'usage)",
+            "file": establishments[0]["rs"],
+        }
+    ]
 
     establishments[0].update(rs="EHPAD RENOMMÉ PAR FINESS", telephone="0561000000")
     summary = import_finess(write(tmp_path, establishments, name="v2.csv"))
@@ -263,14 +310,31 @@ def test_hand_closure_survives_a_reimport_and_is_reported(tmp_path, make_structu
     path = write(tmp_path, establishments)
     import_finess(path)
     structure = by_finess(establishments[0]["nofinesset"])
-    data = {f: getattr(structure, f) for f in ("name", "department_code", "commune", "finess_et", "siret",
-                                               "postal_code", "address", "phone", "long_name", "category_id")}
+    data = {
+        f: getattr(structure, f)
+        for f in (
+            "name",
+            "department_code",
+            "commune",
+            "finess_et",
+            "siret",
+            "postal_code",
+            "address",
+            "phone",
+            "long_name",
+            "category_id",
+        )
+    }
     update_structure(structure, {**data, "is_open": False})
     assert "is_open" in structure.manual_fields
     summary = import_finess(path)
     assert by_finess(establishments[0]["nofinesset"]).is_open is False
-    assert {"finess": structure.finess_et, "field": "is_open", "kept": "fermée", "file": "ouverte"} in \
-        summary.kept_manual
+    assert {
+        "finess": structure.finess_et,
+        "field": "is_open",
+        "kept": "fermée",
+        "file": "ouverte",
+    } in summary.kept_manual
 
 
 def test_unknown_category_gets_a_mapping_with_the_file_label(tmp_path):
@@ -298,8 +362,15 @@ def test_lambert93_to_wgs84():
     assert lambert93_to_wgs84(700000, 6600000) == pytest.approx((46.5, 3.0))
 
 
-@pytest.mark.parametrize("content", [b"", b"nofinesset;rs\n310000001;x\n", b"finess;etalab;96;2024-13-45\n",
-                                     "finess;etalab;x;2024-09-10\nstructureet;é".encode("latin-1")])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"nofinesset;rs\n310000001;x\n",
+        b"finess;etalab;96;2024-13-45\n",
+        "finess;etalab;x;2024-09-10\nstructureet;é".encode("latin-1"),
+    ],
+)
 def test_bad_header_writes_nothing(tmp_path, content):
     path = tmp_path / "bad.csv"
     path.write_bytes(content + "\n".join(structureet_line(r) for r in rows()).encode())
@@ -393,8 +464,9 @@ def test_postgresql_imports_never_interleave(tmp_path, test_env):
     env = {**os.environ, **test_env}
     with db.engine.connect() as holder:
         holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-        process = subprocess.Popen(_cli(path), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            _cli(path), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(5)
         assert process.poll() is None  # waiting for the lock
         assert db.session.scalar(select(func.count()).select_from(Structure)) == 0
@@ -426,8 +498,9 @@ def test_a_structure_moved_by_the_registry_takes_its_pipeline_along(tmp_path, ma
     import_finess(write(tmp_path, establishments))
     structure = by_finess(establishments[0]["nofinesset"])
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    opportunity = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "VT"},
-                                              user=make_user("admin"))
+    opportunity = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "VT"}, user=make_user("admin")
+    )
     assert opportunity.department_code == "31"
     establishments[0].update(departement="09", libdepartement="ARIEGE", ligneacheminement="09000 FOIX")
 
@@ -440,12 +513,17 @@ def test_a_structure_moved_by_the_registry_takes_its_pipeline_along(tmp_path, ma
 
 # --- the closure guard: a truncated file must not close the region ------------------------------
 
+
 def snapshot() -> tuple:
     """Everything an import writes: rows counted, and each structure's state and version."""
     db.session.expire_all()
-    return counts(), [db.session.scalar(select(func.count()).select_from(model))
-                      for model in (FinessCategoryMapping, Category)], sorted(
-        db.session.execute(select(Structure.finess_et, Structure.is_open, Structure.name, Structure.version)).all())
+    return (
+        counts(),
+        [db.session.scalar(select(func.count()).select_from(model)) for model in (FinessCategoryMapping, Category)],
+        sorted(
+            db.session.execute(select(Structure.finess_et, Structure.is_open, Structure.name, Structure.version)).all()
+        ),
+    )
 
 
 def test_closure_threshold_is_more_than_five_percent():
@@ -502,8 +580,9 @@ def test_a_partial_file_cannot_close_the_registry(tmp_path, make_user):
     import_finess(write(tmp_path, establishments))
     structure = by_finess(establishments[-1]["nofinesset"])
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    pipeline.create_opportunity({"structure_id": structure.id, "offer_id": offer.id, "title": "VT"},
-                                user=make_user("admin"))
+    pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": offer.id, "title": "VT"}, user=make_user("admin")
+    )
     before = snapshot()
 
     summary = import_finess(write(tmp_path, establishments[:5], name="partial.csv"))
@@ -548,8 +627,9 @@ def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, te
 
     establishments = rows(count=10)
     env = {**os.environ, **test_env}
-    first = subprocess.run(_cli(write(tmp_path, establishments)), cwd=ROOT, env=env, capture_output=True,
-                           text=True, timeout=120)
+    first = subprocess.run(
+        _cli(write(tmp_path, establishments)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0, first.stderr
     before = snapshot()
     partial = write(tmp_path, establishments[:3] + rows(count=1, seed=99), name="partiel.csv")
@@ -563,13 +643,13 @@ def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, te
     assert "--confirm-closures" in refused.stderr and "rien n'a été enregistré" in refused.stderr
     assert snapshot() == before
 
-    text_mode = subprocess.run(_cli(partial)[:-1], cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=120)
+    text_mode = subprocess.run(_cli(partial)[:-1], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert text_mode.returncode == 3 and "À fermer : 7" in text_mode.stdout
     assert snapshot() == before
 
-    confirmed = subprocess.run(_cli(partial, "--confirm-closures"), cwd=ROOT, env=env, capture_output=True,
-                               text=True, timeout=120)
+    confirmed = subprocess.run(
+        _cli(partial, "--confirm-closures"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
     assert confirmed.returncode == 0, confirmed.stderr
     done = json.loads(confirmed.stdout)
@@ -580,8 +660,11 @@ def test_cli_refuses_closures_unless_confirmed_and_records_its_runs(tmp_path, te
     # Every CLI run is recorded, and listed on the admin page with its state.
     runs = db.session.scalars(select(ImportRun).order_by(ImportRun.id)).all()
     assert [(r.origin, r.status, r.filename) for r in runs] == [
-        ("cli", "terminé", "finess.csv"), ("cli", "refusé", "partiel.csv"), ("cli", "refusé", "partiel.csv"),
-        ("cli", "terminé", "partiel.csv")]
+        ("cli", "terminé", "finess.csv"),
+        ("cli", "refusé", "partiel.csv"),
+        ("cli", "refusé", "partiel.csv"),
+        ("cli", "terminé", "partiel.csv"),
+    ]
     assert runs[1].summary["closures_refused"] == 7 and runs[1].summary["closing_sample"]["flagged"] == 0
     assert runs[3].summary["closed"] == 7 and runs[3].finished_at is not None
     login(client, make_user("admin"))

@@ -1,16 +1,24 @@
 """FINESS and SIRET check keys (Luhn)."""
+
 import pytest
 
 from crm.structures.identifiers import clean_identifier, finess_error, luhn_check_digit, luhn_valid, siret_error
 
 
-@pytest.mark.parametrize("number,valid", [
-    ("79927398713", True),   # the textbook Luhn example
-    ("79927398710", False),
-    ("0", True), ("18", True), ("10", False),
-    ("4539578763621486", True), ("4539578763621487", False),
-    ("12a4", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "number,valid",
+    [
+        ("79927398713", True),  # the textbook Luhn example
+        ("79927398710", False),
+        ("0", True),
+        ("18", True),
+        ("10", False),
+        ("4539578763621486", True),
+        ("4539578763621487", False),
+        ("12a4", False),
+        ("", False),
+    ],
+)
 def test_luhn_reference_vectors(number, valid):
     assert luhn_valid(number) is valid
 

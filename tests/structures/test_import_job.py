@@ -1,4 +1,5 @@
 """The admin uploads a FINESS file; a real RQ worker imports it; the page shows the summary."""
+
 import io
 import os
 
@@ -19,8 +20,12 @@ def _file_bytes(tmp_path, count=40, **kwargs):
 def test_upload_runs_in_a_worker_and_reports(client, make_user, tmp_path, test_env, redis_conn):
     login(client, make_user("admin"))
     content = _file_bytes(tmp_path, extra_lines=["structureet;123;mauvaise;ligne"])
-    response = post(client, "/admin/imports", {"file": (io.BytesIO(content), "etalab_cs1100507.csv"),
-                                               "all_regions": ""}, content_type="multipart/form-data")
+    response = post(
+        client,
+        "/admin/imports",
+        {"file": (io.BytesIO(content), "etalab_cs1100507.csv"), "all_regions": ""},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     run = db.session.scalars(select(ImportRun)).one()
     assert run.status == "en_attente" and run.job_id
@@ -44,8 +49,12 @@ def test_upload_runs_in_a_worker_and_reports(client, make_user, tmp_path, test_e
 
 def test_bad_file_fails_cleanly(client, make_user, test_env, redis_conn):
     login(client, make_user("admin"))
-    response = post(client, "/admin/imports", {"file": (io.BytesIO(b"nom;prenom\nx;y\n"), "autre.csv")},
-                    content_type="multipart/form-data")
+    response = post(
+        client,
+        "/admin/imports",
+        {"file": (io.BytesIO(b"nom;prenom\nx;y\n"), "autre.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     run_worker_burst(test_env, queues=("imports",))
     db.session.expire_all()
@@ -61,8 +70,9 @@ def test_upload_form_validation(client, make_user):
     login(client, make_user("admin"))
     response = post(client, "/admin/imports", {}, content_type="multipart/form-data")
     assert response.status_code == 422 and "Choisissez un fichier." in response.get_data(as_text=True)
-    response = post(client, "/admin/imports", {"file": (io.BytesIO(b"x"), "finess.exe")},
-                    content_type="multipart/form-data")
+    response = post(
+        client, "/admin/imports", {"file": (io.BytesIO(b"x"), "finess.exe")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 422 and ".csv" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(ImportRun)) == 0
 
@@ -72,8 +82,13 @@ def test_redis_down_keeps_the_run_pending(app, client, make_user, tmp_path):
     original = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
     try:
-        response = post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
-                        content_type="multipart/form-data", follow_redirects=True)
+        response = post(
+            client,
+            "/admin/imports",
+            {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
     finally:
         app.config["REDIS_URL"] = original
     assert response.status_code == 200
@@ -87,8 +102,12 @@ def test_redis_down_keeps_the_run_pending(app, client, make_user, tmp_path):
 
 def test_a_queued_run_cannot_be_launched_twice(client, make_user, tmp_path, test_env, redis_conn):
     login(client, make_user("admin"))
-    post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
-         content_type="multipart/form-data")
+    post(
+        client,
+        "/admin/imports",
+        {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
+        content_type="multipart/form-data",
+    )
     run = db.session.scalars(select(ImportRun)).one()
     response = post(client, f"/admin/imports/{run.id}/relancer", follow_redirects=True)
     assert "ne peut pas être relancé" in response.get_data(as_text=True)
@@ -104,14 +123,24 @@ def test_a_queued_run_cannot_be_launched_twice(client, make_user, tmp_path, test
     assert db.session.get(ImportRun, run.id).summary["created"] == 5
     from crm.platform.models import AuditEntry
 
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.action == "create", AuditEntry.entity_type == "structure")) == 5
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "create", AuditEntry.entity_type == "structure")
+        )
+        == 5
+    )
 
 
 def test_a_run_whose_worker_died_can_be_relaunched(client, make_user, tmp_path, test_env, redis_conn):
     login(client, make_user("admin"))
-    post(client, "/admin/imports", {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
-         content_type="multipart/form-data")
+    post(
+        client,
+        "/admin/imports",
+        {"file": (io.BytesIO(_file_bytes(tmp_path, 5)), "f.csv")},
+        content_type="multipart/form-data",
+    )
     run = db.session.scalars(select(ImportRun)).one()
     # The worker took the run and died: the job is gone from Redis, the run stays "en cours".
     run.status = "en_cours"
@@ -129,7 +158,8 @@ def _upload(client, content: bytes, name="f.csv"):
 
 
 def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
-        app, client, make_user, tmp_path, test_env, redis_conn):
+    app, client, make_user, tmp_path, test_env, redis_conn
+):
     from crm.pipeline import services as pipeline
     from crm.referential.models import Offer
     from crm.seed.finess_file import generate_establishments, write_establishments
@@ -138,11 +168,12 @@ def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
     admin = make_user("admin")
     establishments = generate_establishments(["31"], 20, seed=3)
     import_finess(write_establishments(tmp_path / "full.csv", establishments))
-    live = db.session.scalars(select(Structure).where(
-        Structure.finess_et == establishments[-1]["nofinesset"])).one()
+    live = db.session.scalars(select(Structure).where(Structure.finess_et == establishments[-1]["nofinesset"])).one()
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    pipeline.create_project({"structure_id": live.id, "offer_id": offer.id, "title": "Télésurveillance",
-                             "started_on": "2026-11-02"}, user=admin)
+    pipeline.create_project(
+        {"structure_id": live.id, "offer_id": offer.id, "title": "Télésurveillance", "started_on": "2026-11-02"},
+        user=admin,
+    )
     states = dict(db.session.execute(select(Structure.id, Structure.is_open)).all())
     partial = write_establishments(tmp_path / "partiel.csv", establishments[:4]).read_bytes()
     login(client, admin)
@@ -197,8 +228,7 @@ def test_an_upload_closing_too_many_shows_a_preview_and_waits_for_confirmation(
     assert confirmation.changes == {"confirmed_closures": [None, 16]}
 
 
-def test_a_confirmation_does_not_cover_more_closures_than_previewed(client, make_user, tmp_path, test_env,
-                                                                    redis_conn):
+def test_a_confirmation_does_not_cover_more_closures_than_previewed(client, make_user, tmp_path, test_env, redis_conn):
     from crm.seed.finess_file import generate_establishments, write_establishments
     from crm.structures.finess import import_finess
 
@@ -210,8 +240,9 @@ def test_a_confirmation_does_not_cover_more_closures_than_previewed(client, make
     run = db.session.scalars(select(ImportRun)).one()
     assert run.summary["closures_refused"] == 2
     # Meanwhile a full import brought 20 more structures the uploaded file does not list either.
-    import_finess(write_establishments(tmp_path / "more.csv", establishments + generate_establishments(
-        ["31"], 20, seed=5)))
+    import_finess(
+        write_establishments(tmp_path / "more.csv", establishments + generate_establishments(["31"], 20, seed=5))
+    )
 
     post(client, f"/admin/imports/{run.id}/confirmer", {"confirm": "y"})
     run_worker_burst(test_env, queues=("imports",))
@@ -277,8 +308,9 @@ class _ImportHeld:
         self.connection = None
 
 
-def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, make_user, tmp_path, test_env,
-                                                                      redis_conn, workers):
+def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(
+    client, make_user, tmp_path, test_env, redis_conn, workers
+):
     import time
 
     from rq.job import Job
@@ -318,8 +350,12 @@ def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, ma
     finally:
         held.release()
 
-    wait_until(lambda: client.get(f"/admin/imports/{run.id}/etat").json["can_relaunch"], 60,
-               "no 'Relancer' within a minute of the worker's death", interval=1)
+    wait_until(
+        lambda: client.get(f"/admin/imports/{run.id}/etat").json["can_relaunch"],
+        60,
+        "no 'Relancer' within a minute of the worker's death",
+        interval=1,
+    )
     assert time.monotonic() - killed_at <= HEARTBEAT_TTL + 5
     # RQ itself still believes the job runs: it would take minutes to notice.
     assert Job.fetch(run.job_id, connection=redis_conn).get_status(refresh=True).value == "started"
@@ -338,8 +374,10 @@ def test_a_worker_killed_mid_import_can_be_relaunched_within_a_minute(client, ma
     run = db.session.get(ImportRun, run.id)
     assert run.status == "terminé" and run.summary["created"] == 3000, burst.stdout + burst.stderr
     assert db.session.scalar(select(func.count()).select_from(Structure)) == 3000
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.entity_type == "structure")) == 3000
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type == "structure"))
+        == 3000
+    )
 
 
 def test_a_cli_run_whose_process_died_says_so_without_relaunch(client, make_user, redis_conn):

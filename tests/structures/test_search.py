@@ -1,4 +1,5 @@
 """Accent-, case- and punctuation-insensitive search, filters, sort, pagination."""
+
 from crm.platform.text import fold
 from crm.structures.identifiers import luhn_check_digit
 from crm.structures.services import autocomplete, search_structures
@@ -68,9 +69,20 @@ def test_search_page_and_bad_parameters(client, make_user, make_structure):
     login(client, make_user("manager"))
     html = client.get("/structures?q=ehpad+saint+gaudens").get_data(as_text=True)
     assert "EHPAD L&#39;OUSTAL" in html and "1 structure" in html
-    for query in ("page=abc", "page=-3", "secteur=xyz", "tri=drop", "statut=inconnu", "q=" + "x" * 5000,
-                  "departement=<script>", "endpoint=x", "_method=POST", "_external=1&page=2",
-                  "secteur=99999999999999999999", "page=99999999999999999999"):
+    for query in (
+        "page=abc",
+        "page=-3",
+        "secteur=xyz",
+        "tri=drop",
+        "statut=inconnu",
+        "q=" + "x" * 5000,
+        "departement=<script>",
+        "endpoint=x",
+        "_method=POST",
+        "_external=1&page=2",
+        "secteur=99999999999999999999",
+        "page=99999999999999999999",
+    ):
         response = client.get(f"/structures?{query}")
         assert response.status_code == 200, query
     for query in ("statut=%00", "q=ehpad%00", "departement=3%001"):

@@ -1,4 +1,5 @@
 """The structure page's 360° view: timeline, follow-ups, opportunities, engagements, buttons, bounded queries."""
+
 from datetime import date, timedelta
 from html import unescape
 
@@ -6,8 +7,8 @@ import pytest
 from sqlalchemy import event, select
 
 from crm.activities import services as activities
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.contacts import save_contact
 from crm.tasks import services as tasks
@@ -31,12 +32,25 @@ def animator(make_user):
 def test_timeline_newest_first_with_its_details(client, animator, make_structure, make_user):
     structure = make_structure(name="EHPAD Les Tilleuls")
     partner = make_structure(name="CPTS du Lauragais")
-    old = activities.log_activity({"kind": "appel", "structure_ids": [structure.id], "subject": "Premier appel",
-                                   "occurred_on": (date.today() - timedelta(days=30)).isoformat()},
-                                  user=animator)
-    new = activities.log_activity({"kind": "reunion", "structure_ids": [structure.id, partner.id],
-                                   "subject": "Réunion CPTS", "is_information": True,
-                                   "offer_ids": [offer("SPICO_DOSSIERS").id]}, user=animator)
+    old = activities.log_activity(
+        {
+            "kind": "appel",
+            "structure_ids": [structure.id],
+            "subject": "Premier appel",
+            "occurred_on": (date.today() - timedelta(days=30)).isoformat(),
+        },
+        user=animator,
+    )
+    new = activities.log_activity(
+        {
+            "kind": "reunion",
+            "structure_ids": [structure.id, partner.id],
+            "subject": "Réunion CPTS",
+            "is_information": True,
+            "offer_ids": [offer("SPICO_DOSSIERS").id],
+        },
+        user=animator,
+    )
     login(client, make_user("manager"))
     html = page_text(client.get(f"/structures/{structure.id}"))
     assert "Activités (2)" in html
@@ -51,32 +65,42 @@ def test_timeline_newest_first_with_its_details(client, animator, make_structure
 def test_timeline_is_limited_with_a_link_to_the_list(client, animator, make_structure):
     structure = make_structure()
     for i in range(53):
-        activities.log_activity({"kind": "appel", "structure_ids": [structure.id], "subject": f"Appel n°{i}"},
-                                user=animator)
+        activities.log_activity(
+            {"kind": "appel", "structure_ids": [structure.id], "subject": f"Appel n°{i}"}, user=animator
+        )
     login(client, animator)
     html = page_text(client.get(f"/structures/{structure.id}"))
-    assert "Activités (53)" in html and html.count('<time datetime=') == 50
+    assert "Activités (53)" in html and html.count("<time datetime=") == 50
     assert f'href="/activites?structure={structure.id}">Voir les 53 activités' in html
 
 
 def test_follow_ups_opportunities_and_engagements(client, animator, make_structure, make_user):
     structure = make_structure(name="CH de Muret")
     colleague = make_user("animateur", ["31"])
-    tasks.create_task({"title": "Relancer la DSI", "structure_id": structure.id,
-                       "due_on": (date.today() - timedelta(days=1)).isoformat()}, user=colleague)
+    tasks.create_task(
+        {
+            "title": "Relancer la DSI",
+            "structure_id": structure.id,
+            "due_on": (date.today() - timedelta(days=1)).isoformat(),
+        },
+        user=colleague,
+    )
     done = tasks.create_task({"title": "Tâche finie", "structure_id": structure.id}, user=colleague)
     tasks.set_done(done, True, user=colleague)
     spico, via = offer("SPICO_DOSSIERS"), offer("SPICO_DISCUSSIONS")
-    open_one = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": via.id,
-                                            "title": "Messagerie des équipes"}, user=animator)
-    won = pipeline.create_opportunity({"structure_id": structure.id, "offer_id": spico.id,
-                                       "title": "Dossier de coordination"}, user=animator)
+    open_one = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": via.id, "title": "Messagerie des équipes"}, user=animator
+    )
+    won = pipeline.create_opportunity(
+        {"structure_id": structure.id, "offer_id": spico.id, "title": "Dossier de coordination"}, user=animator
+    )
     pipeline.change_stage(won, "gagnee", user=animator)
     from workflows.dispatch import process_pending
 
     process_pending()  # the won opportunity's project: a workflow rule's
-    paused = pipeline.create_project({"structure_id": structure.id, "offer_id": via.id,
-                                      "title": "Projet en pause"}, user=animator)
+    paused = pipeline.create_project(
+        {"structure_id": structure.id, "offer_id": via.id, "title": "Projet en pause"}, user=animator
+    )
     pipeline.update_project(paused, {"status": "suspendu"}, user=animator)
 
     login(client, animator)
@@ -95,13 +119,16 @@ def test_follow_ups_opportunities_and_engagements(client, animator, make_structu
     assert "/fait" not in html
 
 
-@pytest.mark.parametrize("role,departments,expected", [
-    ("animateur", ["31"], {"Déclarer une activité", "Nouvelle opportunité", "Nouveau projet", "Nouvelle relance"}),
-    ("admin", [], {"Déclarer une activité", "Nouvelle opportunité", "Nouveau projet", "Nouvelle relance"}),
-    ("animateur", ["34"], {"Nouvelle relance"}),
-    ("organisateur", [], {"Nouvelle relance"}),
-    ("manager", [], set()),
-])
+@pytest.mark.parametrize(
+    "role,departments,expected",
+    [
+        ("animateur", ["31"], {"Déclarer une activité", "Nouvelle opportunité", "Nouveau projet", "Nouvelle relance"}),
+        ("admin", [], {"Déclarer une activité", "Nouvelle opportunité", "Nouveau projet", "Nouvelle relance"}),
+        ("animateur", ["34"], {"Nouvelle relance"}),
+        ("organisateur", [], {"Nouvelle relance"}),
+        ("manager", [], set()),
+    ],
+)
 def test_buttons_follow_the_role(client, make_user, make_structure, role, departments, expected):
     structure = make_structure()
     login(client, make_user(role, departments))
@@ -147,9 +174,16 @@ def test_the_page_does_not_query_per_activity(client, animator, make_structure):
     for structure, n in ((few, 2), (many, 60)):
         contact = save_contact(structure, None, {"last_name": "Martin"})
         for i in range(n):
-            activities.log_activity({"kind": "visite", "structure_ids": [structure.id, partners[i % 5].id],
-                                     "contact_ids": [contact.id], "offer_ids": [spico.id],
-                                     "programme_ids": [spico.programme_id]}, user=animator)
+            activities.log_activity(
+                {
+                    "kind": "visite",
+                    "structure_ids": [structure.id, partners[i % 5].id],
+                    "contact_ids": [contact.id],
+                    "offer_ids": [spico.id],
+                    "programme_ids": [spico.programme_id],
+                },
+                user=animator,
+            )
     login(client, animator)
     _queries_for(client, f"/structures/{few.id}")  # warm-up: session, user
     # One more query only: the count beyond the 50 shown.

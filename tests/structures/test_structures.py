@@ -1,9 +1,10 @@
 """Structure and contact changes: validation, audit and outbox in the same transaction, RGPD erasure."""
+
 import pytest
 from sqlalchemy import select
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.structures import contacts as contact_services
 from crm.structures import services
 from crm.structures.identifiers import luhn_check_digit
@@ -16,8 +17,11 @@ def finess(partial):
 
 
 def counts():
-    return (db.session.query(Structure).count(), db.session.query(AuditEntry).count(),
-            db.session.query(OutboxEvent).count())
+    return (
+        db.session.query(Structure).count(),
+        db.session.query(AuditEntry).count(),
+        db.session.query(OutboxEvent).count(),
+    )
 
 
 def test_create_writes_audit_and_event(make_user, make_structure):
@@ -31,9 +35,17 @@ def test_create_writes_audit_and_event(make_user, make_structure):
 
 def test_validation_errors_are_french_and_write_nothing():
     with pytest.raises(services.ValidationFailed) as error:
-        services.create_structure({"name": "", "department_code": "00", "finess_et": "310000012",
-                                   "siret": "123", "email": "pas-un-email", "postal_code": "3100",
-                                   "website": "javascript:alert(1)"})
+        services.create_structure(
+            {
+                "name": "",
+                "department_code": "00",
+                "finess_et": "310000012",
+                "siret": "123",
+                "email": "pas-un-email",
+                "postal_code": "3100",
+                "website": "javascript:alert(1)",
+            }
+        )
     errors = error.value.errors
     assert errors["name"] == "Le nom de la structure est obligatoire."
     assert "Département inconnu" in errors["department_code"]
@@ -49,8 +61,7 @@ def test_duplicate_finess_is_refused_with_a_link(client, make_user, make_structu
     number = finess("31000002")
     existing = make_structure(name="CH de Saint-Gaudens", finess_et=number)
     login(client, make_user("animateur", ["31"]))
-    response = post(client, "/structures/nouvelle", {"name": "Doublon", "department_code": "31",
-                                                      "finess_et": number})
+    response = post(client, "/structures/nouvelle", {"name": "Doublon", "department_code": "31", "finess_et": number})
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Une structure porte déjà ce numéro FINESS." in html
@@ -69,9 +80,18 @@ def test_failed_change_leaves_neither_audit_nor_event(make_structure, monkeypatc
         values = real_clean(data, current)
         # Another session commits the same FINESS between validation and insert.
         with db.engine.begin() as conn:
-            conn.execute(Structure.__table__.insert().values(
-                name="Concurrente", finess_et=number, department_code="31", search_text="concurrente",
-                manual_fields=[], source="manuel", is_open=True, version=1))
+            conn.execute(
+                Structure.__table__.insert().values(
+                    name="Concurrente",
+                    finess_et=number,
+                    department_code="31",
+                    search_text="concurrente",
+                    manual_fields=[],
+                    source="manuel",
+                    is_open=True,
+                    version=1,
+                )
+            )
         return values
 
     monkeypatch.setattr(services, "clean_structure_data", clean_then_race)
@@ -86,15 +106,21 @@ def test_failed_change_leaves_neither_audit_nor_event(make_structure, monkeypatc
 
 def test_update_records_only_what_changed(make_structure):
     structure = make_structure(name="EHPAD A", commune="Albi", department_code="81")
-    services.update_structure(structure, {"name": "EHPAD A", "commune": "Castres", "department_code": "81",
-                                          "is_open": True}, expected_version=structure.version)
+    services.update_structure(
+        structure,
+        {"name": "EHPAD A", "commune": "Castres", "department_code": "81", "is_open": True},
+        expected_version=structure.version,
+    )
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "update")).one()
     assert entry.changes == {"commune": ["Albi", "Castres"]}
     assert db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.id)).all() == [
-        "structure.created", "structure.updated"]
+        "structure.created",
+        "structure.updated",
+    ]
     # No change at all: no audit, no event.
-    services.update_structure(structure, {"name": "EHPAD A", "commune": "Castres", "department_code": "81",
-                                          "is_open": True})
+    services.update_structure(
+        structure, {"name": "EHPAD A", "commune": "Castres", "department_code": "81", "is_open": True}
+    )
     assert db.session.query(OutboxEvent).count() == 2
 
 
@@ -110,8 +136,11 @@ def test_stale_form_is_refused_instead_of_overwriting(client, make_user, make_st
     login(client, make_user("animateur", ["31"]))
     stale_version = structure.version
     services.update_structure(structure, {"name": "Version 2", "department_code": "31", "is_open": True})
-    response = post(client, f"/structures/{structure.id}/modifier",
-                    {"name": "Version 3", "department_code": "31", "version": stale_version, "is_open": "y"})
+    response = post(
+        client,
+        f"/structures/{structure.id}/modifier",
+        {"name": "Version 3", "department_code": "31", "version": stale_version, "is_open": "y"},
+    )
     assert response.status_code == 422
     assert "modifiée par quelqu&#39;un d&#39;autre" in response.get_data(as_text=True)
     db.session.expire_all()
@@ -122,9 +151,17 @@ def test_hand_edit_of_a_finess_field_is_remembered(make_structure):
     structure = make_structure(name="EHPAD importé", finess_et=finess("31000004"))
     structure.source = "finess"
     db.session.commit()
-    services.update_structure(structure, {"name": "EHPAD renommé", "department_code": "31", "is_open": True,
-                                          "commune": "Toulouse",
-                                          "finess_et": structure.finess_et, "notes": "RAS"})
+    services.update_structure(
+        structure,
+        {
+            "name": "EHPAD renommé",
+            "department_code": "31",
+            "is_open": True,
+            "commune": "Toulouse",
+            "finess_et": structure.finess_et,
+            "notes": "RAS",
+        },
+    )
     assert structure.manual_fields == ["name"]
 
 
@@ -132,8 +169,11 @@ def test_edit_page_shows_audit_with_author(client, make_user, make_structure):
     structure = make_structure(name="MSP Avant")
     user = make_user("animateur", ["31"])
     login(client, user)
-    response = post(client, f"/structures/{structure.id}/modifier",
-                    {"name": "MSP Après", "department_code": "31", "version": structure.version, "is_open": "y"})
+    response = post(
+        client,
+        f"/structures/{structure.id}/modifier",
+        {"name": "MSP Après", "department_code": "31", "version": structure.version, "is_open": "y"},
+    )
     assert response.status_code == 302
     html = client.get(f"/structures/{structure.id}").get_data(as_text=True)
     assert "MSP Avant → MSP Après" in html and user.display_name in html
@@ -156,10 +196,12 @@ def test_unknown_structure_is_a_french_404(client, make_user):
 
 # --- contacts ------------------------------------------------------------------------------------
 
+
 def test_contact_consent_is_dated(make_structure):
     structure = make_structure()
-    contact = contact_services.save_contact(structure, None, {"first_name": "Anne", "last_name": "Roux",
-                                                              "email": "Anne.Roux@Example.org", "consent": True})
+    contact = contact_services.save_contact(
+        structure, None, {"first_name": "Anne", "last_name": "Roux", "email": "Anne.Roux@Example.org", "consent": True}
+    )
     assert contact.consent_at is not None and contact.email == "Anne.Roux@example.org"
     contact_services.save_contact(structure, contact, {"last_name": "Roux", "consent": False})
     assert contact.consent_at is None
@@ -168,8 +210,9 @@ def test_contact_consent_is_dated(make_structure):
 def test_contact_validation(client, make_user, make_structure):
     structure = make_structure()
     login(client, make_user("animateur", ["31"]))
-    response = post(client, f"/structures/{structure.id}/contacts/nouveau",
-                    {"first_name": "Jean", "email": "jean@", "phone": "abc"})
+    response = post(
+        client, f"/structures/{structure.id}/contacts/nouveau", {"first_name": "Jean", "email": "jean@", "phone": "abc"}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Adresse e-mail invalide" in html and "Numéro de téléphone invalide." in html
@@ -185,10 +228,12 @@ def test_contact_of_another_structure_is_not_reachable(client, make_user, make_s
 
 def test_rgpd_erasure_keeps_the_row_and_scrubs_history(client, make_user, make_structure):
     structure = make_structure()
-    contact = contact_services.save_contact(structure, None, {"first_name": "Anne", "last_name": "Roux",
-                                                              "email": "anne.roux@example.org", "consent": True})
-    contact_services.save_contact(structure, contact, {"first_name": "Anne", "last_name": "Roux-Martin",
-                                                       "email": "anne.roux@example.org"})
+    contact = contact_services.save_contact(
+        structure, None, {"first_name": "Anne", "last_name": "Roux", "email": "anne.roux@example.org", "consent": True}
+    )
+    contact_services.save_contact(
+        structure, contact, {"first_name": "Anne", "last_name": "Roux-Martin", "email": "anne.roux@example.org"}
+    )
     login(client, make_user("animateur", ["31"]))
     assert post(client, f"/structures/{structure.id}/contacts/{contact.id}/effacer").status_code == 302
     db.session.expire_all()
@@ -196,8 +241,9 @@ def test_rgpd_erasure_keeps_the_row_and_scrubs_history(client, make_user, make_s
     assert erased is not None and erased.erased_at is not None
     assert (erased.first_name, erased.last_name, erased.email, erased.consent) == (None, None, None, False)
     assert db.session.query(Contact).filter_by(structure_id=structure.id).count() == 1  # counts intact
-    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")
-                                 .order_by(AuditEntry.id)).all()
+    history = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "contact").order_by(AuditEntry.id)
+    ).all()
     assert all("Roux" not in str(entry.changes) and "anne" not in str(entry.changes) for entry in history)
     events = db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "contact")).all()
     assert "contact.erased" in [e.type for e in events]
@@ -238,12 +284,15 @@ def test_contact_changes_appear_in_the_structure_history(client, make_user, make
 
 def test_deleting_a_contact_keeps_history_without_personal_data(client, make_user, make_structure):
     structure = make_structure()
-    contact = contact_services.save_contact(structure, None, {"first_name": "Anne", "last_name": "Roux",
-                                                              "email": "anne.roux@example.org",
-                                                              "function": "Directrice"})
+    contact = contact_services.save_contact(
+        structure,
+        None,
+        {"first_name": "Anne", "last_name": "Roux", "email": "anne.roux@example.org", "function": "Directrice"},
+    )
     contact_services.delete_contact(contact)
-    history = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "contact")
-                                 .order_by(AuditEntry.id)).all()
+    history = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.entity_type == "contact").order_by(AuditEntry.id)
+    ).all()
     assert [e.action for e in history] == ["create", "delete"]
     assert all("Roux" not in str(e.changes) and "anne" not in str(e.changes) for e in history)
     login(client, make_user("manager"))
@@ -255,8 +304,11 @@ def test_deleting_a_contact_keeps_history_without_personal_data(client, make_use
 def test_unreadable_version_is_a_stale_form_not_a_server_error(client, make_user, make_structure):
     structure = make_structure(name="Version 1")
     login(client, make_user("animateur", ["31"]))
-    response = post(client, f"/structures/{structure.id}/modifier",
-                    {"name": "Version ²", "department_code": "31", "version": "²", "is_open": "y"})
+    response = post(
+        client,
+        f"/structures/{structure.id}/modifier",
+        {"name": "Version ²", "department_code": "31", "version": "²", "is_open": "y"},
+    )
     assert response.status_code in (302, 422)
     db.session.expire_all()
     saved = db.session.get(Structure, structure.id)

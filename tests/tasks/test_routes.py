@@ -1,4 +1,5 @@
 """'Mes relances': role rules, buckets, done in one click, created by hand, the navigation badge."""
+
 import re
 from datetime import date, timedelta
 from html import unescape
@@ -42,15 +43,25 @@ def test_anonymous_is_sent_to_login(client, animator):
 def test_page_groups_open_tasks_and_shows_recently_done(client, animator, make_structure):
     structure = make_structure(name="EHPAD Les Tilleuls")
     for title, days in (("Relance en retard", -3), ("Relance du jour", 0), ("Relance lointaine", 40)):
-        services.create_task({"title": title, "due_on": in_days(days), "structure_id": structure.id},
-                             user=animator)
+        services.create_task({"title": title, "due_on": in_days(days), "structure_id": structure.id}, user=animator)
     finished = services.create_task({"title": "Relance finie"}, user=animator)
     services.set_done(finished, True, user=animator)
     login(client, animator)
     html = page_text(client.get("/relances"))
-    positions = [html.index(text) for text in ("En retard", "Relance en retard", "Aujourd'hui", "Relance du jour",
-                                               "Cette semaine", "Plus tard", "Relance lointaine",
-                                               "Récemment faites", "Relance finie")]
+    positions = [
+        html.index(text)
+        for text in (
+            "En retard",
+            "Relance en retard",
+            "Aujourd'hui",
+            "Relance du jour",
+            "Cette semaine",
+            "Plus tard",
+            "Relance lointaine",
+            "Récemment faites",
+            "Relance finie",
+        )
+    ]
     assert positions == sorted(positions)
     assert (date.today() - timedelta(days=3)).strftime("%d/%m/%Y") in html
     assert f'href="/structures/{structure.id}"' in html
@@ -122,25 +133,40 @@ def test_create_by_hand(client, animator, make_structure):
     form = page_text(client.get(f"/relances?structure_id={structure.id}"))
     assert f'value="{structure.id}"' in form and 'value="CH de Muret"' in form
     assert 'data-autocomplete="/structures/autocomplete"' in form
-    response = post(client, "/relances", {"title": "Appeler la directrice", "due_on": in_days(2),
-                                          "structure_id": structure.id, "structure_label": "CH de Muret",
-                                          "description": "Pour la convention"})
+    response = post(
+        client,
+        "/relances",
+        {
+            "title": "Appeler la directrice",
+            "due_on": in_days(2),
+            "structure_id": structure.id,
+            "structure_label": "CH de Muret",
+            "description": "Pour la convention",
+        },
+    )
     assert response.status_code == 302
     task = db.session.scalars(select(Task)).one()
     assert (task.owner_id, task.structure_id, task.source, task.description) == (
-        animator.id, structure.id, "manuel", "Pour la convention")
+        animator.id,
+        structure.id,
+        "manuel",
+        "Pour la convention",
+    )
     assert "Appeler la directrice" in page_text(client.get("/relances"))
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"title": ""}, "Indiquez l'objet de la relance."),
-    ({"title": "x" * 301}, "Pas plus de 300 caractères."),
-    ({"due_on": "2024-13-45"}, "Date invalide (format attendu : AAAA-MM-JJ)."),
-    ({"structure_id": "abc", "structure_label": "x"}, "Structure invalide."),
-    ({"structure_id": "99999999999"}, "Structure invalide."),
-    ({"structure_id": "999999"}, "Structure inconnue."),
-    ({"structure_label": "EHPAD tapé sans choisir"}, "Choisissez la structure dans la liste proposée"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"title": ""}, "Indiquez l'objet de la relance."),
+        ({"title": "x" * 301}, "Pas plus de 300 caractères."),
+        ({"due_on": "2024-13-45"}, "Date invalide (format attendu : AAAA-MM-JJ)."),
+        ({"structure_id": "abc", "structure_label": "x"}, "Structure invalide."),
+        ({"structure_id": "99999999999"}, "Structure invalide."),
+        ({"structure_id": "999999"}, "Structure inconnue."),
+        ({"structure_label": "EHPAD tapé sans choisir"}, "Choisissez la structure dans la liste proposée"),
+    ],
+)
 def test_bad_input_is_refused_in_french(client, animator, values, message):
     login(client, animator)
     response = post(client, "/relances", {"title": "Rappeler", **values})

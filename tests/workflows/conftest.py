@@ -1,4 +1,5 @@
 """Workflow rule helpers: the real dispatcher in-process, the sweep's scheduled rules, runs and states."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.platform import event_types
-from crm.platform.models import OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from tests.events.conftest import event_type, make_event, organiser  # noqa: F401  (fixtures)
 from workflows.dispatch import process_pending
 from workflows.models import RuleRun, WorkflowRuleState
@@ -71,8 +72,7 @@ def count(model, *where) -> int:
 
 def outbox(event_type: str) -> list[OutboxEvent]:
     db.session.expire_all()
-    return list(db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == event_type)
-                                   .order_by(OutboxEvent.id)))
+    return list(db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == event_type).order_by(OutboxEvent.id)))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ The tests' own process installs them with :func:`install` (and removes them afte
 * ``test_poison`` fails on ``test.poison`` events while ``MAILLAGE_TEST_POISON_FILE`` names an existing
   file (the bug "fixed" when the test removes it).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,21 +20,37 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from crm.platform.models import AuditEntry, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, utcnow
 from workflows.registry import DomainEvent, Rule
 from workflows.worker import Worker as MaillageWorker
 
 # Every event type the services write that the dispatch tests produce.
-EFFECT_TRIGGERS = ("activity.logged", "opportunity.created", "opportunity.stage_changed", "opportunity.updated",
-                   "project.created", "registration.created", "registration.waitlisted", "registration.cancelled", "registration.promoted",
-                   "attendance.recorded", "event.created", "event.changed", "structure.created",
-                   "task.created", "test.poison")
+EFFECT_TRIGGERS = (
+    "activity.logged",
+    "opportunity.created",
+    "opportunity.stage_changed",
+    "opportunity.updated",
+    "project.created",
+    "registration.created",
+    "registration.waitlisted",
+    "registration.cancelled",
+    "registration.promoted",
+    "attendance.recorded",
+    "event.created",
+    "event.changed",
+    "structure.created",
+    "task.created",
+    "test.poison",
+)
 
 
 def _effect(event: DomainEvent, _settings: dict) -> str:
-    db.session.execute(insert(AuditEntry.__table__).values(
-        at=utcnow(), entity_type="test_effect", entity_id=event.id, action="effect", changes={}))
+    db.session.execute(
+        insert(AuditEntry.__table__).values(
+            at=utcnow(), entity_type="test_effect", entity_id=event.id, action="effect", changes={}
+        )
+    )
     return f"effect of {event.id}"
 
 
@@ -57,12 +74,28 @@ def _poison(event: DomainEvent, _settings: dict) -> str:
 
 
 TEST_RULES = [
-    Rule(name="test_effect", label="Test : effet", description="Une ligne par événement traité.",
-         triggers=EFFECT_TRIGGERS, action=_effect),
-    Rule(name="test_pause", label="Test : pause", description="Arrête le lot pour un test.",
-         triggers=("activity.logged",), action=_pause),
-    Rule(name="test_poison", label="Test : poison", description="Échoue tant que le poison est là.",
-         triggers=("test.poison",), condition=_is_poison, action=_poison),
+    Rule(
+        name="test_effect",
+        label="Test : effet",
+        description="Une ligne par événement traité.",
+        triggers=EFFECT_TRIGGERS,
+        action=_effect,
+    ),
+    Rule(
+        name="test_pause",
+        label="Test : pause",
+        description="Arrête le lot pour un test.",
+        triggers=("activity.logged",),
+        action=_pause,
+    ),
+    Rule(
+        name="test_poison",
+        label="Test : poison",
+        description="Échoue tant que le poison est là.",
+        triggers=("test.poison",),
+        condition=_is_poison,
+        action=_poison,
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
 """activity_next_step_task: an activity with a next step becomes a task for its author, once."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -18,10 +19,16 @@ def animator(make_user):
 
 
 def visit(animator, structures, next_step="Envoyer la convention ViaTrajectoire", due=None):
-    return log_activity({"kind": "visite", "occurred_on": date.today().isoformat(),
-                         "structure_ids": [s.id for s in structures], "next_step": next_step,
-                         "next_step_due_on": (due or date.today() + timedelta(days=7)).isoformat()
-                         if next_step else None}, user=animator)
+    return log_activity(
+        {
+            "kind": "visite",
+            "occurred_on": date.today().isoformat(),
+            "structure_ids": [s.id for s in structures],
+            "next_step": next_step,
+            "next_step_due_on": (due or date.today() + timedelta(days=7)).isoformat() if next_step else None,
+        },
+        user=animator,
+    )
 
 
 def tasks() -> list[Task]:
@@ -36,8 +43,11 @@ def test_the_next_step_becomes_a_task_about_the_structure_chosen_first(animator,
     assert tasks() == []  # a moment later
     process()
     [task] = tasks()
-    assert (task.title, task.owner_id, task.created_by_id) == ("Envoyer la convention ViaTrajectoire",
-                                                               animator.id, animator.id)
+    assert (task.title, task.owner_id, task.created_by_id) == (
+        "Envoyer la convention ViaTrajectoire",
+        animator.id,
+        animator.id,
+    )
     assert task.source == "activite" and task.activity_id == activity.id and task.due_on == due
     assert task.structure_id == zebra.id  # chosen first, though second by name
     assert outbox("task.created")[0].actor_id == animator.id

@@ -1,10 +1,11 @@
 """The admin page "Règles automatiques": every rule, its switch and settings (admins only, with CSRF),
 its counters and last runs; a change is audited and written to the outbox."""
+
 from sqlalchemy import select
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.events.registration import registrations
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from tests.conftest import csrf_token, login, post
 from tests.events.conftest import page_text, person
 from tests.workflows.conftest import outbox, process, set_rule, state
@@ -34,8 +35,11 @@ def test_a_rule_page_shows_its_runs_counters_and_last_failure(client, login_as, 
 
     from workflows.models import WorkflowRuleState
 
-    db.session.execute(update(WorkflowRuleState).where(WorkflowRuleState.name == "registration_emails")
-                       .values(failures=1, last_error="RuntimeError: boîte pleine"))
+    db.session.execute(
+        update(WorkflowRuleState)
+        .where(WorkflowRuleState.name == "registration_emails")
+        .values(failures=1, last_error="RuntimeError: boîte pleine")
+    )
     db.session.commit()
     login_as("admin")
     html = page_text(client.get("/admin/regles/registration_emails"))

@@ -1,17 +1,18 @@
 """The dispatcher in this process (``process_pending``, as the CLI runs it): batches, failures that
 stay with their event, back-off, dead letters, replay, drains that hand over, the sweep's decisions.
 The same machinery under real workers: the other test_dispatch_*.py."""
+
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, update
 
 from crm.platform.events import record_change
-from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from tests.workflows import rules_for_tests
 from workflows import dispatch
 from workflows.dispatch import RETRY_DELAYS, outbox_status, process_pending, replay
@@ -42,13 +43,14 @@ def event(event_id: int) -> OutboxEvent:
 
 def aware(value):
     """SQLite gives back naive UTC datetimes."""
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def time_passes(event_id: int) -> None:
     """The back-off is over (the test does not wait for it)."""
-    db.session.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
-                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.execute(
+        update(OutboxEvent).where(OutboxEvent.id == event_id).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
     db.session.commit()
 
 
@@ -90,8 +92,12 @@ def test_a_failing_rule_fails_its_event_only_then_backs_off_then_parks_it(app, p
     assert event(poisoned).attempts == 0 and event(poisoned).dead_at is None
     assert process_pending().processed == 1
     assert event(poisoned).processed_at is not None
-    assert db.session.scalar(select(func.count()).select_from(RuleRun).where(
-        RuleRun.rule == "test_poison", RuleRun.outcome == "ok")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(RuleRun).where(RuleRun.rule == "test_poison", RuleRun.outcome == "ok")
+        )
+        == 1
+    )
 
 
 def test_rules_already_run_are_skipped_when_the_event_is_attempted_again(app, poison):
@@ -109,23 +115,34 @@ def test_rules_already_run_are_skipped_when_the_event_is_attempted_again(app, po
 
 def test_processing_an_event_again_changes_nothing(app, poison, make_user, make_structure):
     from crm.activities.services import log_activity
-    from crm.platform.models import AuditEntry
     from crm.indicators.readmodel.check import check
+    from crm.platform.models import AuditEntry
     from crm.tasks.models import Task
 
     user = make_user("animateur", ["31"])
     structure = make_structure()
     for _ in range(3):
-        log_activity({"kind": "visite", "structure_ids": [structure.id], "is_information": True,
-                      "next_step": "Rappeler", "next_step_due_on": utcnow().date().isoformat()}, user=user)
+        log_activity(
+            {
+                "kind": "visite",
+                "structure_ids": [structure.id],
+                "is_information": True,
+                "next_step": "Rappeler",
+                "next_step_due_on": utcnow().date().isoformat(),
+            },
+            user=user,
+        )
     process_pending()
 
     def snapshot():
         db.session.commit()
-        return (db.session.scalar(select(func.count()).select_from(RuleRun)),
-                db.session.scalar(select(func.count()).select_from(Task)),
-                db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-                    AuditEntry.entity_type == "test_effect")))
+        return (
+            db.session.scalar(select(func.count()).select_from(RuleRun)),
+            db.session.scalar(select(func.count()).select_from(Task)),
+            db.session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type == "test_effect")
+            ),
+        )
 
     before = snapshot()
     events = db.session.scalar(select(func.count()).select_from(OutboxEvent))
@@ -193,8 +210,9 @@ def test_a_disabled_rule_does_not_run(app, poison):
 
 def test_replay_all_and_replay_of_what_is_not_dead(app, poison):
     ids = [write_event(poison=True) for _ in range(3)]
-    db.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids[:2]))
-                       .values(dead_at=utcnow(), attempts=len(RETRY_DELAYS) + 1))
+    db.session.execute(
+        update(OutboxEvent).where(OutboxEvent.id.in_(ids[:2])).values(dead_at=utcnow(), attempts=len(RETRY_DELAYS) + 1)
+    )
     db.session.commit()
     assert replay([ids[2]]) == []  # pending, not dead: nothing to replay
     assert replay([]) == []
@@ -208,8 +226,9 @@ def test_outbox_status_and_freshness(app):
     assert (status.pending, status.dead, status.oldest_pending_at, status.age_seconds) == (0, 0, None, 0.0)
     first = write_event(poison=False)
     write_event(poison=False)
-    db.session.execute(update(OutboxEvent).where(OutboxEvent.id == first)
-                       .values(created_at=utcnow() - timedelta(minutes=3)))
+    db.session.execute(
+        update(OutboxEvent).where(OutboxEvent.id == first).values(created_at=utcnow() - timedelta(minutes=3))
+    )
     db.session.commit()
     status = outbox_status()
     assert status.pending == 2

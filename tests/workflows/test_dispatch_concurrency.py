@@ -1,10 +1,11 @@
 """Several real workers at once: every event processed exactly once, the indicators equal a full
 recomputation (``crm.indicators.readmodel.check.check``)."""
+
 from __future__ import annotations
 
 import time
 
-from tests.workflows.workers import all_processed, assert_exactly_once, with_test_rules, wait_until, workers  # noqa: F401
+from tests.workflows.workers import all_processed, assert_exactly_once, wait_until, with_test_rules, workers  # noqa: F401
 from tests.workflows.workload import Workload
 
 
@@ -18,12 +19,16 @@ def drain_results(redis_url: str) -> list[tuple[str, dict]]:
     connection = Redis.from_url(redis_url)
     registry = FinishedJobRegistry(queue=Queue("outbox", connection=connection))
     jobs = Job.fetch_many(registry.get_job_ids(), connection=connection)
-    return [(job.worker_name, job.return_value()) for job in jobs
-            if job is not None and job.func_name == "workflows.jobs.drain_outbox"]
+    return [
+        (job.worker_name, job.return_value())
+        for job in jobs
+        if job is not None and job.func_name == "workflows.jobs.drain_outbox"
+    ]
 
 
-def test_three_workers_process_thousands_of_events_exactly_once(app, test_env, make_user, make_structure,
-                                                                 workers, with_test_rules):
+def test_three_workers_process_thousands_of_events_exactly_once(
+    app, test_env, make_user, make_structure, workers, with_test_rules
+):
     workload = Workload(make_user, make_structure)
     # A backlog first (written while no worker runs), that the three workers share out as they start...
     backlog = workload.write(1000)
@@ -34,8 +39,10 @@ def test_three_workers_process_thousands_of_events_exactly_once(app, test_env, m
     total = workload.write(1000)
     written_at = time.monotonic()
     wait_until(all_processed(total), 240, "events still pending", interval=0.5)
-    print(f"{backlog} + {total - backlog} events written in {written_at - started_at:.1f} s, "
-          f"all processed {time.monotonic() - written_at:.1f} s later")
+    print(
+        f"{backlog} + {total - backlog} events written in {written_at - started_at:.1f} s, "
+        f"all processed {time.monotonic() - written_at:.1f} s later"
+    )
     assert all(worker.alive() for worker in started)
     # Every event once, with the events the workflow rules wrote while processing (projects, tasks).
     processed = assert_exactly_once()

@@ -5,6 +5,7 @@ chain comes back by itself (worker heartbeat) and every event is processed once.
 Runs against a redis-server of its own (tests/workflows/workers.py: RedisServer), so that stopping
 it disturbs no one else.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,11 +15,17 @@ from redis import Redis
 
 import workflows.dispatch
 from crm.accounts.services import create_api_token
-from crm.platform.extensions import db
 from crm.mail import dispatch as mail_dispatch
+from crm.platform.extensions import db
 from tests.conftest import login, post
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
-    all_processed, app_on_own_redis, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules,
+    all_processed,
+    app_on_own_redis,
+    assert_exactly_once,
+    outbox_counts,
+    own_redis,
+    wait_until,
+    with_test_rules,
     workers,
 )
 from tests.workflows.workload import Workload
@@ -51,8 +58,17 @@ def sweep_flag(redis: Redis):
 
 
 @pytest.mark.parametrize("worker_across_restart", [True, False], ids=["worker-across", "worker-after"])
-def test_redis_restarted_empty_loses_no_event(app, client, make_user, make_structure, workers, app_on_own_redis,
-                                              with_test_rules, timed_enqueues, worker_across_restart):
+def test_redis_restarted_empty_loses_no_event(
+    app,
+    client,
+    make_user,
+    make_structure,
+    workers,
+    app_on_own_redis,
+    with_test_rules,
+    timed_enqueues,
+    worker_across_restart,
+):
     redis_server = app_on_own_redis
     redis = Redis.from_url(redis_server.url, socket_connect_timeout=0.5)
     workload = Workload(make_user, make_structure, structures=8)
@@ -74,11 +90,17 @@ def test_redis_restarted_empty_loses_no_event(app, client, make_user, make_struc
     db.session.commit()
     login(client, animator)
     structure_id = workload.structures[0][0]
-    response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": str(structure_id),
-                                                     "occurred_on": "2025-01-15"})
+    response = post(
+        client,
+        "/activites/nouvelle",
+        {"kind": "visite", "structure_ids": str(structure_id), "occurred_on": "2025-01-15"},
+    )
     assert response.status_code == 302
-    response = client.post("/api/v1/activities", json={"kind": "appel", "structure_ids": [structure_id]},
-                           headers={"Authorization": f"Bearer {token}"})
+    response = client.post(
+        "/api/v1/activities",
+        json={"kind": "appel", "structure_ids": [structure_id]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 201
     written_while_down = outbox_counts()
     assert written_while_down["pending"] >= 2  # no job can start: they wait for Redis and the sweep
@@ -91,8 +113,12 @@ def test_redis_restarted_empty_loses_no_event(app, client, make_user, make_struc
     assert sweep_flag(redis) is None
     if not worker_across_restart:
         workers.start("after", redis_url=redis_server.url)
-    wait_until(all_processed(written_while_down["total"]), 120, "events written while Redis was down not processed",
-               interval=0.5)
+    wait_until(
+        all_processed(written_while_down["total"]),
+        120,
+        "events written while Redis was down not processed",
+        interval=0.5,
+    )
     # The chain is back: a sweep is scheduled, and it runs (it passes the flag on to its successor).
     first = wait_until(lambda: sweep_flag(redis), 30, "the sweep chain did not come back")
     wait_until(lambda: sweep_flag(redis) not in (None, first), 30, "the sweep chain does not run")

@@ -1,18 +1,24 @@
 """Retries with back-off and dead letters under a real worker: a failing handler does not block its
 batch, is retried after each back-off, is parked after the last retry, and is processed once an
 admin replays it (from the "File d'événements" page); an event processed twice changes nothing."""
+
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 from sqlalchemy import func, select, update
 
 from crm.platform.events import record_change
-from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from tests.conftest import login, post
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
-    all_processed, effects_by_event, outbox_counts, with_test_rules, wait_until, workers,
+    all_processed,
+    effects_by_event,
+    outbox_counts,
+    wait_until,
+    with_test_rules,
+    workers,
 )
 from tests.workflows.workload import Workload
 from workflows.dispatch import RETRY_DELAYS
@@ -20,12 +26,13 @@ from workflows.models import RuleRun
 
 
 def aware(value):
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def poison_event() -> int:
-    record_change(entity_type="test", entity_id=1, action="test", changes=None, event_type="test.poison",
-                  payload={"poison": True})
+    record_change(
+        entity_type="test", entity_id=1, action="test", changes=None, event_type="test.poison", payload={"poison": True}
+    )
     db.session.commit()
     return db.session.scalar(select(func.max(OutboxEvent.id)))
 
@@ -36,8 +43,9 @@ def row(event_id: int) -> OutboxEvent:
     return db.session.get(OutboxEvent, event_id)
 
 
-def test_retries_dead_letter_replay_and_idempotence(app, client, make_user, make_structure, workers, with_test_rules,
-                                                   tmp_path):
+def test_retries_dead_letter_replay_and_idempotence(
+    app, client, make_user, make_structure, workers, with_test_rules, tmp_path
+):
     poison_file = tmp_path / "poison"
     poison_file.touch()
     workload = Workload(make_user, make_structure, structures=8)
@@ -54,11 +62,14 @@ def test_retries_dead_letter_replay_and_idempotence(app, client, make_user, make
 
     # Each back-off over, the sweep (every 2 s here) enqueues a drain and the event is tried again.
     for attempt in range(2, len(RETRY_DELAYS) + 2):
-        db.session.execute(update(OutboxEvent).where(OutboxEvent.id == poisoned)
-                           .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        db.session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == poisoned)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
         before = utcnow()
-        wait_until(lambda: row(poisoned).attempts == attempt, 30, f"attempt {attempt} did not happen")
+        wait_until(lambda attempt=attempt: row(poisoned).attempts == attempt, 30, f"attempt {attempt} did not happen")
         failed = row(poisoned)
         if attempt <= len(RETRY_DELAYS):
             delay = timedelta(seconds=RETRY_DELAYS[attempt - 1])
@@ -78,8 +89,11 @@ def test_retries_dead_letter_replay_and_idempotence(app, client, make_user, make
     wait_until(lambda: row(poisoned).processed_at is not None, 30, "replayed event not processed")
     assert row(poisoned).dead_at is None
     wait_until(all_processed(), 30, "the replay's own audit event not processed")
-    runs = dict(db.session.execute(select(RuleRun.outcome, func.count()).where(RuleRun.rule == "test_poison")
-                                   .group_by(RuleRun.outcome)).all())
+    runs = dict(
+        db.session.execute(
+            select(RuleRun.outcome, func.count()).where(RuleRun.rule == "test_poison").group_by(RuleRun.outcome)
+        ).all()
+    )
     assert runs == {"echec": len(RETRY_DELAYS) + 1, "ok": 1}
 
     # Processed twice: nothing changes the second time (rules skipped by their run key; indicators
@@ -89,9 +103,12 @@ def test_retries_dead_letter_replay_and_idempotence(app, client, make_user, make
 
     def snapshot():
         db.session.commit()
-        return (effects_by_event(), db.session.scalar(select(func.count()).select_from(RuleRun)),
-                db.session.scalar(select(func.count()).select_from(Task)),
-                db.session.scalar(select(func.count()).select_from(AuditEntry)))
+        return (
+            effects_by_event(),
+            db.session.scalar(select(func.count()).select_from(RuleRun)),
+            db.session.scalar(select(func.count()).select_from(Task)),
+            db.session.scalar(select(func.count()).select_from(AuditEntry)),
+        )
 
     before = snapshot()
     db.session.execute(update(OutboxEvent).values(processed_at=None))

@@ -1,5 +1,6 @@
 """The sweep chain's bookkeeping in Redis, the worker's settings, and what a sweep decides (in this
 process; tests/workflows/test_dispatch_redis_restart.py runs the chain in real workers)."""
+
 from __future__ import annotations
 
 import time
@@ -9,16 +10,15 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import update
 
 from crm.platform.events import record_change
-from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.queue import QueueUnavailable, redis_connection, reset_availability
 from workflows.dispatch import DRAIN_FLAG, enqueue_drain
 from workflows.sweep import SWEEP_FLAG, SWEEP_JOB, arm, ensure_scheduled, run_sweep
 
 
 def write_event():
-    record_change(entity_type="test", entity_id=1, action="test", changes=None, event_type="test.nothing",
-                  payload={})
+    record_change(entity_type="test", entity_id=1, action="test", changes=None, event_type="test.nothing", payload={})
     db.session.commit()
 
 
@@ -123,8 +123,9 @@ def test_the_worker_wakes_up_often_and_builds_the_app_before_forking(app, redis_
     assert SWEEP_JOB == "workflows.jobs.sweep"
 
 
-def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(app, client, make_user,
-                                                                           make_structure, redis_conn):
+def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(
+    app, client, make_user, make_structure, redis_conn
+):
     from crm.accounts.services import create_api_token
     from tests.conftest import login, post
 
@@ -142,11 +143,16 @@ def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(app,
         for number in range(6):
             started = time.perf_counter()
             if number % 2:
-                response = client.post("/api/v1/activities", json={"kind": "appel", "structure_ids": [structures[number].id]},
-                                       headers={"Authorization": f"Bearer {token}"})
+                response = client.post(
+                    "/api/v1/activities",
+                    json={"kind": "appel", "structure_ids": [structures[number].id]},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
                 assert response.status_code == 201
             else:
-                response = post(client, "/activites/nouvelle", {"kind": "visite", "structure_ids": str(structures[number].id)})
+                response = post(
+                    client, "/activites/nouvelle", {"kind": "visite", "structure_ids": str(structures[number].id)}
+                )
                 assert response.status_code == 302
             timings.append(time.perf_counter() - started)
     finally:
@@ -154,8 +160,11 @@ def test_logging_an_activity_with_redis_unreachable_neither_fails_nor_waits(app,
         reset_availability()
     from sqlalchemy import func, select
 
-    pending = db.session.scalar(select(func.count()).select_from(OutboxEvent).where(
-        OutboxEvent.type == "activity.logged", OutboxEvent.processed_at.is_(None)))
+    pending = db.session.scalar(
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(OutboxEvent.type == "activity.logged", OutboxEvent.processed_at.is_(None))
+    )
     assert pending == 6  # written, waiting for the sweep
     assert outbox_jobs(redis_conn) == []
     # After the first refusal, no request tries Redis again: they take what the page itself takes.

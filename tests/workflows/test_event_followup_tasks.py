@@ -1,18 +1,20 @@
 """event_followup_tasks: after an event, a task for the department's animator for each structure that came
 with no open opportunity on the event's programmes; once per event and structure."""
+
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from crm.platform.dates import local_today
 from crm.events.models import as_utc
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.tasks.models import Task
-from tests.events.factories import add_registration, make_event as event_row
+from tests.events.factories import add_registration
+from tests.events.factories import make_event as event_row
 from tests.workflows.conftest import runs, set_rule, state, sweep
 
 RULE = "event_followup_tasks"
@@ -25,8 +27,7 @@ def offer():
 
 @pytest.fixture
 def other_offer(offer):
-    return db.session.scalars(select(Offer).where(Offer.programme_id != offer.programme_id)
-                              .order_by(Offer.id)).first()
+    return db.session.scalars(select(Offer).where(Offer.programme_id != offer.programme_id).order_by(Offer.id)).first()
 
 
 @pytest.fixture
@@ -71,11 +72,16 @@ def test_no_task_when_an_opportunity_is_open_on_the_programmes(event, make_user,
     elsewhere = make_structure(name="EHPAD suivi sur un autre programme")
     closed = make_structure(name="EHPAD perdu")
     pipeline.create_opportunity({"structure_id": engaged.id, "offer_id": offer.id, "title": "VT"}, user=animator)
-    pipeline.create_opportunity({"structure_id": elsewhere.id, "offer_id": other_offer.id, "title": "Autre"},
-                                user=animator)
+    pipeline.create_opportunity(
+        {"structure_id": elsewhere.id, "offer_id": other_offer.id, "title": "Autre"}, user=animator
+    )
     lost = pipeline.create_opportunity({"structure_id": closed.id, "offer_id": offer.id, "title": "VT"}, user=animator)
-    pipeline.change_stage(lost, "abandonnee", user=animator,
-                          reason_id=db.session.scalars(select(LossReason.id).order_by(LossReason.id)).first())
+    pipeline.change_stage(
+        lost,
+        "abandonnee",
+        user=animator,
+        reason_id=db.session.scalars(select(LossReason.id).order_by(LossReason.id)).first(),
+    )
     for n, structure in enumerate((engaged, elsewhere, closed)):
         add_registration(event, f"p{n}@example.fr", status="present", structure=structure)
     sweep()

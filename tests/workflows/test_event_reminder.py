@@ -1,13 +1,14 @@
 """event_reminder: a reminder before the event, once per person, to seats only, never for a cancelled or begun event."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.events.registration import registrations
 from crm.events import services
 from crm.events.models import as_utc
-from crm.platform.extensions import db
+from crm.events.registration import registrations
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
 from tests.events.conftest import person
 from tests.workflows.conftest import count, process, runs, set_rule, state, sweep
 
@@ -15,8 +16,11 @@ RULE = "event_reminder"
 
 
 def reminders() -> list[EmailMessage]:
-    return list(db.session.scalars(select(EmailMessage).where(EmailMessage.kind == "registration.reminder")
-                                   .order_by(EmailMessage.id)))
+    return list(
+        db.session.scalars(
+            select(EmailMessage).where(EmailMessage.kind == "registration.reminder").order_by(EmailMessage.id)
+        )
+    )
 
 
 def when(event, before: timedelta):

@@ -1,24 +1,29 @@
 """event_survey: the survey after the event, once per participant (shared with the organiser's button), never
 for a cancelled event nor to a cancelled registration, after the delay and not weeks later."""
+
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from crm.platform.models import OutboxEvent
 from crm.events.followup import survey
-from crm.events.models import as_utc
 from crm.events.followup.survey_models import SurveyInvitation
-from crm.platform.extensions import db
+from crm.events.models import as_utc
 from crm.mail.models import EmailMessage
-from tests.events.factories import add_registration, make_event as event_row
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
+from tests.events.factories import add_registration
+from tests.events.factories import make_event as event_row
 from tests.workflows.conftest import count, runs, set_rule, state, sweep
 
 RULE = "event_survey"
 
 
 def surveys() -> list[EmailMessage]:
-    return list(db.session.scalars(select(EmailMessage).where(EmailMessage.kind == "survey.invitation")
-                                   .order_by(EmailMessage.id)))
+    return list(
+        db.session.scalars(
+            select(EmailMessage).where(EmailMessage.kind == "survey.invitation").order_by(EmailMessage.id)
+        )
+    )
 
 
 def after_end(event, delay: timedelta):

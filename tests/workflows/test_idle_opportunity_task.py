@@ -1,14 +1,15 @@
 """idle_opportunity_task: an open opportunity idle for N days gets a task for its owner, once per idle spell."""
+
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from crm.platform.dates import local_today
-from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from crm.referential.models import Offer
 from crm.tasks import services as tasks_service
 from crm.tasks.models import Task
@@ -27,8 +28,10 @@ def make_opportunity(animator, make_structure):
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
 
     def factory(idle_days: int, title="ViaTrajectoire grand âge", **values):
-        opportunity = pipeline.create_opportunity({"structure_id": make_structure(name=f"EHPAD {title}").id,
-                                                   "offer_id": offer.id, "title": title, **values}, user=animator)
+        opportunity = pipeline.create_opportunity(
+            {"structure_id": make_structure(name=f"EHPAD {title}").id, "offer_id": offer.id, "title": title, **values},
+            user=animator,
+        )
         idle(opportunity, idle_days)
         return opportunity
 
@@ -36,8 +39,11 @@ def make_opportunity(animator, make_structure):
 
 
 def idle(opportunity, days: int) -> None:
-    db.session.execute(update(Opportunity).where(Opportunity.id == opportunity.id)
-                       .values(stage_changed_at=utcnow() - timedelta(days=days)))
+    db.session.execute(
+        update(Opportunity)
+        .where(Opportunity.id == opportunity.id)
+        .values(stage_changed_at=utcnow() - timedelta(days=days))
+    )
     db.session.commit()
 
 

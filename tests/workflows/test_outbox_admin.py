@@ -1,4 +1,5 @@
 """The "File d'événements" admin page and the ``crm outbox`` commands."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,8 +10,8 @@ from rq import Queue
 from sqlalchemy import func, select, update
 
 from crm.platform.events import record_change
-from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.platform.queue import reset_availability
 from tests.conftest import csrf_token, login, post
 from workflows.dispatch import RETRY_DELAYS
@@ -19,8 +20,9 @@ URL = "/admin/file-evenements/"
 
 
 def write_event(**values) -> int:
-    record_change(entity_type="activity", entity_id=42, action="test", changes=None, event_type="activity.logged",
-                  payload={})
+    record_change(
+        entity_type="activity", entity_id=42, action="test", changes=None, event_type="activity.logged", payload={}
+    )
     db.session.commit()
     event_id = db.session.scalar(select(func.max(OutboxEvent.id)))
     if values:
@@ -30,8 +32,11 @@ def write_event(**values) -> int:
 
 
 def dead(event_id: int | None = None) -> int:
-    return write_event(dead_at=utcnow(), attempts=len(RETRY_DELAYS) + 1,
-                       last_error="test_rule : RuntimeError: <script>alert(1)</script>")
+    return write_event(
+        dead_at=utcnow(),
+        attempts=len(RETRY_DELAYS) + 1,
+        last_error="test_rule : RuntimeError: <script>alert(1)</script>",
+    )
 
 
 def row(event_id: int) -> OutboxEvent:
@@ -81,8 +86,10 @@ def test_replay_one_then_all_audited(client, admin, redis_conn):
     # The replay is recorded (audit entry and its own outbox event) and a drain job is enqueued.
     audit = db.session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "outbox_event")).all()
     assert [(a.entity_id, a.action, a.user_id) for a in audit] == [(first, "replay", admin.id)]
-    assert db.session.scalar(select(func.count()).select_from(OutboxEvent)
-                             .where(OutboxEvent.type == "outbox.replayed")) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.type == "outbox.replayed"))
+        == 1
+    )
     assert "workflows.jobs.drain_outbox" in [job.func_name for job in Queue("outbox", connection=redis_conn).jobs]
     # Not (or no longer) dead: said so, nothing changes.
     post(client, f"{URL}{first}/rejouer")
@@ -133,6 +140,7 @@ def test_without_csrf_token_nothing_is_replayed(client, admin):
 
 # --- crm outbox ... ---------------------------------------------------------------------------------
 
+
 def run(app, *args):
     return app.test_cli_runner().invoke(args=["crm", "outbox", *args], catch_exceptions=False)
 
@@ -165,8 +173,14 @@ def test_cli_replay(app, redis_conn):
     assert row(first).dead_at is None and row(second).dead_at is not None
     result = run(app, "replay", "--all")
     assert result.exit_code == 0 and f"Remis en file : 2 ({second}, {third})" in result.output
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.entity_type == "outbox_event", AuditEntry.origin == "cli")) == 3
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.entity_type == "outbox_event", AuditEntry.origin == "cli")
+        )
+        == 3
+    )
 
 
 def test_crm_mail_sweep_still_works(app, redis_conn):

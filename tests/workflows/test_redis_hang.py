@@ -5,6 +5,7 @@ Redis a quarter of a second at most, once for every process of the host (the sha
 
 Runs against a redis-server of its own (tests/workflows/workers.py: RedisServer), the only one stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,13 @@ from crm.platform.extensions import db
 from crm.platform.queue import REDIS_RETRY_AFTER, QueueUnavailable, mark_unavailable, redis_connection
 from tests.conftest import ROOT, login
 from tests.workflows.workers import (  # noqa: F401  (fixtures)
-    all_processed, app_on_own_redis, assert_exactly_once, outbox_counts, own_redis, wait_until, with_test_rules,
+    all_processed,
+    app_on_own_redis,
+    assert_exactly_once,
+    outbox_counts,
+    own_redis,
+    wait_until,
+    with_test_rules,
     workers,
 )
 from tests.workflows.workload import Workload
@@ -82,12 +89,24 @@ with create_app().app_context():
 class OtherProcess:
     def __init__(self, app, test_env, redis_url, log_path):
         # The same instance directory as this process's app: the breaker is kept there.
-        env = {**os.environ, **test_env, "REDIS_URL": redis_url, "CRM_INSTANCE_DIR": app.instance_path,
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            **test_env,
+            "REDIS_URL": redis_url,
+            "CRM_INSTANCE_DIR": app.instance_path,
+            "PYTHONPATH": str(ROOT),
+        }
         self.log_path = log_path
         with open(log_path, "w") as log:
-            self.process = subprocess.Popen([sys.executable, "-c", OTHER_PROCESS], cwd=ROOT, env=env, text=True,
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", OTHER_PROCESS],
+                cwd=ROOT,
+                env=env,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
         assert self.process.stdout.readline().strip() == "ready", log_path.read_text()[-2000:]
 
     def enqueue(self) -> dict:
@@ -124,8 +143,9 @@ def timed(call):
     return result, time.perf_counter() - started
 
 
-def test_a_hung_redis_costs_one_request_a_quarter_second_for_the_whole_host(app, client, make_user, make_structure,
-                                                                          app_on_own_redis, other_process):
+def test_a_hung_redis_costs_one_request_a_quarter_second_for_the_whole_host(
+    app, client, make_user, make_structure, app_on_own_redis, other_process
+):
     redis_server = app_on_own_redis
     other = other_process(redis_server.url)
     animator = make_user("animateur", ["31"])
@@ -137,8 +157,11 @@ def test_a_hung_redis_costs_one_request_a_quarter_second_for_the_whole_host(app,
     redis_server.pause()
     try:
         started = time.perf_counter()
-        response = client.post("/api/v1/activities", json={"kind": "appel", "structure_ids": [structure.id]},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/api/v1/activities",
+            json={"kind": "appel", "structure_ids": [structure.id]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         failed_at = time.monotonic()
         assert response.status_code == 201
         assert time.perf_counter() - started < 1.5  # a 0.25 s timeout, no retry (was 5 s and more)
@@ -171,8 +194,9 @@ def test_a_hung_redis_costs_one_request_a_quarter_second_for_the_whole_host(app,
     assert client_.exists(DRAIN_FLAG)
 
 
-def test_worker_jobs_use_their_own_connection_while_the_hosts_breaker_is_open(app, make_user, make_structure, workers,
-                                                                             app_on_own_redis, with_test_rules):
+def test_worker_jobs_use_their_own_connection_while_the_hosts_breaker_is_open(
+    app, make_user, make_structure, workers, app_on_own_redis, with_test_rules
+):
     """After a hang the web processes' breaker stays open a few seconds: the worker, which just got a job from
     Redis, must not skip Redis because of it (the sweep job failed on it, the drain job left its flag)."""
     stop = threading.Event()

@@ -1,15 +1,15 @@
 """registration_emails: the confirmation, waiting-list, promotion and "again" emails, with a new personal link,
 queued by the dispatcher after the request (which builds neither the link nor the .ics)."""
+
 from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from crm.platform.models import OutboxEvent, utcnow
+from crm.events.models import Registration, as_utc
 from crm.events.registration import checkin, links, registrations
-from crm.events.models import Registration
-from crm.events.models import as_utc
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
 from tests.conftest import run_worker_burst
 from tests.events.conftest import person, personal_link
 from tests.workflows.conftest import count, outbox, process, process_again, runs, set_rule, state
@@ -115,9 +115,11 @@ def test_condition_false_for_an_imported_attendance_or_a_cancelled_event(make_ev
     event = make_event(capacity=5, days=0)  # attendance is noted from the event's day on
     imported, _ = registrations.register(event, person(3), source="back_office")
     checkin.mark_attendance(imported, "present")
-    db.session.execute(update(OutboxEvent).where(OutboxEvent.type == "registration.created",
-                                                 OutboxEvent.aggregate_id == imported.id)
-                       .values(payload={**outbox("registration.created")[-1].payload, "status": "present"}))
+    db.session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.type == "registration.created", OutboxEvent.aggregate_id == imported.id)
+        .values(payload={**outbox("registration.created")[-1].payload, "status": "present"})
+    )
     db.session.commit()
     before = len(runs(RULE))
     process()

@@ -1,10 +1,11 @@
 """won_opportunity_project: a won opportunity becomes its project, once, a moment after the stage change."""
+
 import pytest
 from sqlalchemy import select, update
 
-from crm.platform.extensions import db
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason, Opportunity, Project
+from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.workflows.conftest import count, outbox, process, process_again, runs, set_rule, state
 
@@ -15,8 +16,9 @@ RULE = "won_opportunity_project"
 def opportunity(make_user, make_structure):
     animator = make_user("animateur", ["31"])
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    found = pipeline.create_opportunity({"structure_id": make_structure().id, "offer_id": offer.id,
-                                         "title": "ViaTrajectoire grand âge"}, user=animator)
+    found = pipeline.create_opportunity(
+        {"structure_id": make_structure().id, "offer_id": offer.id, "title": "ViaTrajectoire grand âge"}, user=animator
+    )
     found.animator = animator
     return found
 
@@ -77,8 +79,10 @@ def test_disabled_rule_starts_no_project(opportunity):
 
 def test_a_failing_project_fails_its_event_only(opportunity, make_structure, break_rule):
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
-    other = pipeline.create_opportunity({"structure_id": make_structure(name="Autre EHPAD").id,
-                                         "offer_id": offer.id, "title": "Autre"}, user=opportunity.animator)
+    other = pipeline.create_opportunity(
+        {"structure_id": make_structure(name="Autre EHPAD").id, "offer_id": offer.id, "title": "Autre"},
+        user=opportunity.animator,
+    )
     other.animator = opportunity.animator
     win(opportunity)
     win(other)

@@ -3,6 +3,7 @@
 A worker runs in its own session (``start_new_session``), so that a test can kill it with everything
 it forked (its work horse, its scheduler) and the teardown leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crm.platform.models import AuditEntry, OutboxEvent
 from crm.platform.extensions import db
+from crm.platform.models import AuditEntry, OutboxEvent
 from tests.conftest import ROOT
 from tests.workflows import rules_for_tests
 from workflows.models import RuleRun
@@ -46,7 +47,7 @@ def _session_of(pid: int) -> int | None:
     except OSError:
         return None
     # The command name (2nd field) may hold spaces: the fields that follow come after its ")".
-    state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2:].split()[:4]
+    state, _ppid, _pgrp, session = stat[stat.rindex(")") + 2 :].split()[:4]
     return None if state == "Z" else int(session)
 
 
@@ -61,19 +62,51 @@ def session_pids(session_id: int) -> list[int]:
 class WorkerProcess:
     """``python -m rq.cli worker --with-scheduler -w <class> ... outbox mail default`` in its own session."""
 
-    def __init__(self, test_env: dict, log_dir: Path, name: str, *, worker_class: str = TEST_WORKER,
-                 redis_url: str | None = None, env: dict | None = None, sweep_seconds: int = 2,
-                 queues: tuple[str, ...] = QUEUES):
+    def __init__(
+        self,
+        test_env: dict,
+        log_dir: Path,
+        name: str,
+        *,
+        worker_class: str = TEST_WORKER,
+        redis_url: str | None = None,
+        env: dict | None = None,
+        sweep_seconds: int = 2,
+        queues: tuple[str, ...] = QUEUES,
+    ):
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
         self.redis_url = redis_url or test_env["REDIS_URL"]
-        full_env = {**os.environ, **test_env, "PYTHONPATH": str(ROOT), "REDIS_URL": self.redis_url,
-                    "OUTBOX_SWEEP_SECONDS": str(sweep_seconds), **(env or {})}
+        full_env = {
+            **os.environ,
+            **test_env,
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": self.redis_url,
+            "OUTBOX_SWEEP_SECONDS": str(sweep_seconds),
+            **(env or {}),
+        }
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "rq.cli", "worker", "--with-scheduler", "-w", worker_class,
-                 "--name", f"{name}-{os.getpid()}-{time.monotonic_ns()}", "--url", self.redis_url, *queues],
-                cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "rq.cli",
+                    "worker",
+                    "--with-scheduler",
+                    "-w",
+                    worker_class,
+                    "--name",
+                    f"{name}-{os.getpid()}-{time.monotonic_ns()}",
+                    "--url",
+                    self.redis_url,
+                    *queues,
+                ],
+                cwd=ROOT,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.pid = self.process.pid
 
     def alive(self) -> bool:
@@ -148,9 +181,23 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                self.executable(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         from redis import Redis
 
         client = Redis.from_url(self.url, socket_connect_timeout=0.2)
@@ -201,11 +248,13 @@ def app_on_own_redis(app, own_redis):
 
 # --- the outbox as the test sees it -----------------------------------------------------------------
 
+
 def outbox_counts() -> dict[str, int]:
     """Events by state, read in a fresh transaction (the workers commit in other processes)."""
     db.session.commit()
-    total, processed, dead = db.session.execute(select(
-        func.count(), func.count(OutboxEvent.processed_at), func.count(OutboxEvent.dead_at))).one()
+    total, processed, dead = db.session.execute(
+        select(func.count(), func.count(OutboxEvent.processed_at), func.count(OutboxEvent.dead_at))
+    ).one()
     return {"total": total, "processed": processed, "dead": dead, "pending": total - processed - dead}
 
 
@@ -215,6 +264,7 @@ def all_processed(expected_total: int | None = None):
         if expected_total is not None and counts["total"] < expected_total:
             return False
         return counts["pending"] == 0 and counts["dead"] == 0 and counts
+
     return check
 
 
@@ -228,8 +278,13 @@ def with_test_rules():
 
 def effects_by_event() -> dict[int, int]:
     """How many times ``test_effect`` acted on each event (an audit row per action, no unique key)."""
-    return dict(db.session.execute(select(AuditEntry.entity_id, func.count()).where(
-        AuditEntry.entity_type == "test_effect").group_by(AuditEntry.entity_id)).all())
+    return dict(
+        db.session.execute(
+            select(AuditEntry.entity_id, func.count())
+            .where(AuditEntry.entity_type == "test_effect")
+            .group_by(AuditEntry.entity_id)
+        ).all()
+    )
 
 
 def assert_exactly_once() -> int:
@@ -245,11 +300,16 @@ def assert_exactly_once() -> int:
     assert not missing, f"events never acted on: {missing}"
     assert set(effects) <= set(events)
     assert set(effects.values()) == {1}, {k: v for k, v in effects.items() if v != 1}
-    runs = db.session.execute(select(RuleRun.event_id, func.count()).where(RuleRun.rule == "test_effect")
-                              .group_by(RuleRun.event_id).having(func.count() > 1)).all()
+    runs = db.session.execute(
+        select(RuleRun.event_id, func.count())
+        .where(RuleRun.rule == "test_effect")
+        .group_by(RuleRun.event_id)
+        .having(func.count() > 1)
+    ).all()
     assert runs == []
     assert db.session.scalar(select(func.count()).select_from(RuleRun).where(RuleRun.outcome != "ok")) == 0
-    assert db.session.scalar(select(func.count()).select_from(OutboxEvent)
-                             .where(OutboxEvent.attempts != 1)) == 0, "an event was attempted twice"
+    assert db.session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.attempts != 1)) == 0, (
+        "an event was attempted twice"
+    )
     assert check() == []
     return len(events)

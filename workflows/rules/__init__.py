@@ -1,9 +1,17 @@
 """The workflow rules, one small module each, the consumers that follow every batch and the sweep's
 catch-ups. Order matters only for display (rules) and for the order consumers and catch-ups run in."""
+
 from workflows.registry import CatchUp, Consumer, Rule, ScheduledRule
 from workflows.rules import (
-    activity_next_step_task, event_followup_tasks, event_reminder, event_survey, idle_opportunity_task,
-    indicators_read_model, pending_emails, registration_emails, won_opportunity_project,
+    activity_next_step_task,
+    event_followup_tasks,
+    event_reminder,
+    event_survey,
+    idle_opportunity_task,
+    indicators_read_model,
+    pending_emails,
+    registration_emails,
+    won_opportunity_project,
 )
 
 RULES: list[Rule | ScheduledRule] = [

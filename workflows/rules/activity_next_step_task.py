@@ -1,5 +1,6 @@
 """Activity next step: an activity logged with a next step becomes a task for its author, due on the next
 step's date, about the structure chosen first; one task per activity (a next step added by an edit too)."""
+
 from __future__ import annotations
 
 from crm.activities.models import Activity
@@ -27,8 +28,10 @@ def action(event: DomainEvent, _settings: dict) -> str:
 RULE = Rule(
     name="activity_next_step_task",
     label=LABEL,
-    description=("Une activité déclarée avec une prochaine étape : une relance pour son auteur, à l'échéance "
-                 "de la prochaine étape, sur la première structure choisie ; une seule par activité."),
+    description=(
+        "Une activité déclarée avec une prochaine étape : une relance pour son auteur, à l'échéance "
+        "de la prochaine étape, sur la première structure choisie ; une seule par activité."
+    ),
     triggers=("activity.logged", "activity.updated"),
     condition=condition,
     action=action,

@@ -1,6 +1,7 @@
 """Satisfaction survey: some hours after a published or closed event ends, each participant marked present
 is invited once (the organiser's "send the survey" button shares that guarantee); never for a cancelled
 event, never to a cancelled registration, never weeks after the event."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,8 +22,10 @@ def due(now, settings: dict):
     """The present participants not invited yet of the events that ended in the window."""
     ended_after = now - timedelta(days=settings["max_days_after"])
     ended_before = now - timedelta(hours=settings["hours_after"])
-    return [(f"registration:{registration.id}", registration.id)
-            for registration in survey.participants_to_invite(ended_after, ended_before)]
+    return [
+        (f"registration:{registration.id}", registration.id)
+        for registration in survey.participants_to_invite(ended_after, ended_before)
+    ]
 
 
 def action(registration_id: int, _settings: dict) -> str:
@@ -43,9 +46,11 @@ def action(registration_id: int, _settings: dict) -> str:
 RULE = ScheduledRule(
     name="event_survey",
     label=LABEL,
-    description=("Après la fin d'un événement publié ou clos, l'enquête de satisfaction à chaque participant "
-                 "présent, une seule fois (le bouton « Envoyer l'enquête » de l'organisateur partage cette "
-                 "garantie) ; jamais pour un événement annulé ni à une inscription annulée."),
+    description=(
+        "Après la fin d'un événement publié ou clos, l'enquête de satisfaction à chaque participant "
+        "présent, une seule fois (le bouton « Envoyer l'enquête » de l'organisateur partage cette "
+        "garantie) ; jamais pour un événement annulé ni à une inscription annulée."
+    ),
     due=due,
     action=action,
     defaults=defaults_of(SETTINGS),

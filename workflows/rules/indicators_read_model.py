@@ -5,6 +5,7 @@ Action: re-derive the facts and cells of the records the batch's events touched,
 (:func:`crm.indicators.readmodel.upkeep.apply_events`). Before the first batch ever (a fresh database), and
 at each sweep, the read model is built whole if it never was (:func:`crm.indicators.readmodel.rebuild.ensure_built`).
 """
+
 from __future__ import annotations
 
 from crm.indicators.readmodel import rebuild, upkeep

@@ -5,14 +5,15 @@ their email again, and the registration is still as that change left it, email t
 The request only writes the registration and its event; the link, the .ics and the email are built
 here, in the dispatcher's transaction: an email per event, whatever the retries (``dedupe_key``).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from crm.platform.models import utcnow
 from crm.events.models import Registration, as_utc
 from crm.events.registration.links import send_personal_link
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 from workflows.registry import DomainEvent, Rule
 
 RESEND = "registration.resend_requested"
@@ -64,8 +65,13 @@ def action(event: DomainEvent, _settings: dict) -> str:
         email = "confirmation" if registration.status == "inscrit" else "attente"
     else:
         email = EMAILS[event.type][0]
-    message = send_personal_link(registration, email, dedupe_key=f"registration_emails:{event.id}",
-                                 user_id=event.actor_id, again=event.type == RESEND)
+    message = send_personal_link(
+        registration,
+        email,
+        dedupe_key=f"registration_emails:{event.id}",
+        user_id=event.actor_id,
+        again=event.type == RESEND,
+    )
     if message is None:
         return "Email déjà envoyé."
     return f"Email « {email} » à l'inscription {registration.id} (nouveau lien personnel)."
@@ -74,9 +80,11 @@ def action(event: DomainEvent, _settings: dict) -> str:
 RULE = Rule(
     name="registration_emails",
     label="Emails d'inscription",
-    description=("À chaque inscription, mise en liste d'attente, place libérée ou nouvelle demande de la "
-                 "personne : l'email de confirmation (avec l'invitation .ics), de liste d'attente ou de place "
-                 "attribuée, avec un nouveau lien personnel d'annulation."),
+    description=(
+        "À chaque inscription, mise en liste d'attente, place libérée ou nouvelle demande de la "
+        "personne : l'email de confirmation (avec l'invitation .ics), de liste d'attente ou de place "
+        "attribuée, avec un nouveau lien personnel d'annulation."
+    ),
     triggers=(*EMAILS, RESEND),
     condition=condition,
     action=action,

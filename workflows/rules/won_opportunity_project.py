@@ -1,10 +1,11 @@
 """Won opportunity: when an opportunity moves to "gagnée", its project starts for the structure and the
 offer, linked to it; never a second project for the same opportunity."""
+
 from __future__ import annotations
 
-from crm.platform.extensions import db
 from crm.pipeline.models import Opportunity
 from crm.pipeline.services import start_won_project
+from crm.platform.extensions import db
 from workflows.registry import DomainEvent, Rule, origin
 
 LABEL = "Projet d'une opportunité gagnée"
@@ -27,9 +28,11 @@ def action(event: DomainEvent, _settings: dict) -> str:
 RULE = Rule(
     name="won_opportunity_project",
     label=LABEL,
-    description=("Quand une opportunité passe en « gagnée » : le projet d'accompagnement de la structure sur "
-                 "l'offre, lié à l'opportunité, confié à son responsable ; jamais deux projets pour la même "
-                 "opportunité."),
+    description=(
+        "Quand une opportunité passe en « gagnée » : le projet d'accompagnement de la structure sur "
+        "l'offre, lié à l'opportunité, confié à son responsable ; jamais deux projets pour la même "
+        "opportunité."
+    ),
     triggers=("opportunity.stage_changed",),
     condition=condition,
     action=action,

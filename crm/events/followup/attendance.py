@@ -5,6 +5,7 @@ confirmation (the organiser may change the column mapping in between), then remo
 twice changes nothing the second time: who is already present stays as is, a walk-in added by
 the first import is found by its email the second time.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,16 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.platform.events import record_change
-from crm.platform.locking import lock_row
-from crm.platform.text import fold
-from crm.platform.validation import ValidationFailed
 from crm.events.followup.attendance_import import AttendanceReport, AttendanceRow
 from crm.events.followup.matching import match_registration
 from crm.events.models import Event, Registration
 from crm.events.payloads import registration_payload
 from crm.events.registration.checkin import before_the_day_error, mark_attendance
+from crm.platform.events import record_change
 from crm.platform.extensions import db
+from crm.platform.locking import lock_row
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600
@@ -94,8 +95,16 @@ def plan_import(event: Event, report: AttendanceReport) -> ImportPlan:
     emails = [row.email for row in report.rows]
     registrations = {}
     for start in range(0, len(emails), 500):
-        registrations.update({r.email_key: r for r in db.session.scalars(select(Registration).where(
-            Registration.event_id == event.id, Registration.email_key.in_(emails[start:start + 500])))})
+        registrations.update(
+            {
+                r.email_key: r
+                for r in db.session.scalars(
+                    select(Registration).where(
+                        Registration.event_id == event.id, Registration.email_key.in_(emails[start : start + 500])
+                    )
+                )
+            }
+        )
     for row in report.rows:
         registration = registrations.get(row.email)
         if not row.attended:
@@ -114,15 +123,29 @@ def _walk_in(event: Event, row: AttendanceRow, user_id: int | None) -> Registrat
     first, last = row.person_name()
     if not last:
         last = row.email.split("@")[0]
-    registration = Registration(event_id=event.id, first_name=first[:80], last_name=last[:80], email=row.email,
-                                email_key=row.email, name_key=fold(f"{last} {first}")[:170], status="inscrit",
-                                source="import", created_by_id=user_id)
+    registration = Registration(
+        event_id=event.id,
+        first_name=first[:80],
+        last_name=last[:80],
+        email=row.email,
+        email_key=row.email,
+        name_key=fold(f"{last} {first}")[:170],
+        status="inscrit",
+        source="import",
+        created_by_id=user_id,
+    )
     db.session.add(registration)
     db.session.flush()
-    record_change(entity_type="registration", entity_id=registration.id, action="create",
-                  changes={"status": [None, "inscrit"], "source": [None, "import"]},
-                  event_type="registration.created", payload=registration_payload(registration, event),
-                  user_id=user_id, parent=("event", event.id))
+    record_change(
+        entity_type="registration",
+        entity_id=registration.id,
+        action="create",
+        changes={"status": [None, "inscrit"], "source": [None, "import"]},
+        event_type="registration.created",
+        payload=registration_payload(registration, event),
+        user_id=user_id,
+        parent=("event", event.id),
+    )
     return registration
 
 
@@ -149,6 +172,10 @@ def apply_import(event: Event, report: AttendanceReport, *, add_walk_ins: bool, 
         db.session.commit()
     except (IntegrityError, StaleDataError):  # a simultaneous import or check-in changed the same rows
         db.session.rollback()
-        raise ValidationFailed({"event": "Un autre import de présence est en cours pour cet événement : "
-                                         "rechargez la page puis recommencez."})
+        raise ValidationFailed(
+            {
+                "event": "Un autre import de présence est en cours pour cet événement : "
+                "rechargez la page puis recommencez."
+            }
+        ) from None
     return result

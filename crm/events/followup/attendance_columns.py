@@ -3,6 +3,7 @@
 Teams, Zoom and Livestorm name their columns differently, in the account's language; the
 reader (crm.events.followup.attendance_import) tries the chosen tool's names first, then the common ones.
 """
+
 from __future__ import annotations
 
 FIELDS = {
@@ -14,8 +15,13 @@ FIELDS = {
     "joined_at": "Heure d'arrivée",
     "attended": "A participé (oui/non)",
 }
-TOOLS = {"auto": "Détection automatique", "teams": "Microsoft Teams", "zoom": "Zoom",
-         "livestorm": "Livestorm", "autre": "Autre outil"}
+TOOLS = {
+    "auto": "Détection automatique",
+    "teams": "Microsoft Teams",
+    "zoom": "Zoom",
+    "livestorm": "Livestorm",
+    "autre": "Autre outil",
+}
 
 # Header names per tool, folded (crm.platform.text.fold), in both languages the tools export in.
 COMMON_HEADERS = {
@@ -36,12 +42,23 @@ TOOL_HEADERS = {
     },
     "zoom": {
         "email": ["user email", "e mail de l utilisateur", "email", "e mail"],
-        "name": ["name original name", "nom nom d origine", "user name original name",
-                 "nom d utilisateur nom d origine", "name", "nom"],
+        "name": [
+            "name original name",
+            "nom nom d origine",
+            "user name original name",
+            "nom d utilisateur nom d origine",
+            "name",
+            "nom",
+        ],
         "first_name": ["first name", "prenom"],
         "last_name": ["last name", "nom de famille"],
-        "duration": ["duration minutes", "duree minutes", "time in session minutes",
-                     "duree de la session minutes", "temps passe dans la session minutes"],
+        "duration": [
+            "duration minutes",
+            "duree minutes",
+            "time in session minutes",
+            "duree de la session minutes",
+            "temps passe dans la session minutes",
+        ],
         "joined_at": ["join time", "heure d arrivee", "heure de connexion"],
         "attended": ["attended", "a participe", "present"],
     },
@@ -49,22 +66,44 @@ TOOL_HEADERS = {
         "email": ["email", "e mail", "adresse e mail"],
         "first_name": ["first name", "prenom"],
         "last_name": ["last name", "nom", "nom de famille"],
-        "duration": ["attendance duration", "duree de presence", "attendance duration minutes",
-                     "duree de participation"],
+        "duration": [
+            "attendance duration",
+            "duree de presence",
+            "attendance duration minutes",
+            "duree de participation",
+        ],
         "joined_at": ["connection time", "joined at", "heure de connexion", "first connection"],
         "attended": ["attended", "a participe", "present"],
     },
 }
 # Header names only one tool writes: they tell which tool made the file.
 SIGNATURES = {
-    "teams": {"in meeting duration", "first join", "participant id upn", "premiere participation",
-              "id du participant upn", "duree dans la reunion"},
-    "zoom": {"name original name", "nom nom d origine", "user name original name", "e mail de l utilisateur",
-             "nom d utilisateur nom d origine", "time in session minutes", "duree de la session minutes"},
+    "teams": {
+        "in meeting duration",
+        "first join",
+        "participant id upn",
+        "premiere participation",
+        "id du participant upn",
+        "duree dans la reunion",
+    },
+    "zoom": {
+        "name original name",
+        "nom nom d origine",
+        "user name original name",
+        "e mail de l utilisateur",
+        "nom d utilisateur nom d origine",
+        "time in session minutes",
+        "duree de la session minutes",
+    },
     "livestorm": {"attendance duration", "attendance rate", "registered at", "utm source", "taux de presence"},
 }
 # Section titles above the participants table, when the file holds several tables.
-PARTICIPANT_SECTIONS = {"2 participants", "participants", "attendee details", "details des participants",
-                        "participant details"}
+PARTICIPANT_SECTIONS = {
+    "2 participants",
+    "participants",
+    "attendee details",
+    "details des participants",
+    "participant details",
+}
 YES = {"yes", "oui", "true", "vrai", "1", "x", "y", "o"}
 NO = {"no", "non", "false", "faux", "0", "n"}

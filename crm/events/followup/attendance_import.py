@@ -11,6 +11,7 @@ Every problem with the file is an :class:`AttendanceFileError` with a French mes
 French warning on the report; no other exception leaves :func:`read_attendance_report`.
 Nothing here reads or writes the database.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,12 +21,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from crm.events.followup.attendance_columns import (
+    COMMON_HEADERS,
+    FIELDS,
+    NO,
+    PARTICIPANT_SECTIONS,
+    SIGNATURES,
+    TOOL_HEADERS,
+    TOOLS,
+    YES,
+)
 from crm.platform.text import fold
 from crm.platform.uploads import UploadRefused, check_cells, xlsx_rows
 from crm.platform.validation import email_error
-from crm.events.followup.attendance_columns import (
-    COMMON_HEADERS, FIELDS, NO, PARTICIPANT_SECTIONS, SIGNATURES, TOOL_HEADERS, TOOLS, YES,
-)
 
 PARIS = ZoneInfo("Europe/Paris")
 MAX_REPORT_BYTES = 5 * 1024 * 1024
@@ -83,8 +91,9 @@ class AttendanceReport:
         return {name: self.columns[index] for name, index in self.mapping.items()}
 
 
-def read_attendance_report(data: bytes, *, tool: str = "auto", mapping: dict[str, str] | None = None,
-                           max_bytes: int = MAX_REPORT_BYTES) -> AttendanceReport:
+def read_attendance_report(
+    data: bytes, *, tool: str = "auto", mapping: dict[str, str] | None = None, max_bytes: int = MAX_REPORT_BYTES
+) -> AttendanceReport:
     """The participants of a report: one row per distinct email, with French warnings.
 
     ``mapping`` (field -> column header) overrides the tool's header names for the fields it
@@ -95,19 +104,23 @@ def read_attendance_report(data: bytes, *, tool: str = "auto", mapping: dict[str
     if not data or not data.strip(b"\x00\r\n\t \xef\xbb\xbf\xff\xfe"):
         raise AttendanceFileError("Le fichier est vide.")
     if len(data) > max_bytes:
-        raise AttendanceFileError(f"Le fichier est trop volumineux (plus de {max_bytes // (1024 * 1024)} Mo) : "
-                                  "un rapport de présence fait quelques centaines de Ko.")
+        raise AttendanceFileError(
+            f"Le fichier est trop volumineux (plus de {max_bytes // (1024 * 1024)} Mo) : "
+            "un rapport de présence fait quelques centaines de Ko."
+        )
     try:
         text, encoding = xlsx_as_text(data) if data.startswith(b"PK\x03\x04") else decode_report(data)
         table = _find_table(text, tool, mapping)
     except UploadRefused as refused:
         raise AttendanceFileError(refused.message) from None
-    report = AttendanceReport(tool=table.tool, encoding=encoding, delimiter=table.delimiter,
-                              columns=table.columns, mapping=table.mapping)
+    report = AttendanceReport(
+        tool=table.tool, encoding=encoding, delimiter=table.delimiter, columns=table.columns, mapping=table.mapping
+    )
     _read_rows(table, report)
     if not report.rows:
-        raise AttendanceFileError("Aucun participant avec une adresse e-mail n'a été trouvé dans le fichier.",
-                                  table.columns)
+        raise AttendanceFileError(
+            "Aucun participant avec une adresse e-mail n'a été trouvé dans le fichier.", table.columns
+        )
     return report
 
 
@@ -133,8 +146,10 @@ def decode_report(data: bytes) -> tuple[str, str]:
             continue
         if _looks_like_text(text):
             return text.lstrip("\ufeff"), {"utf-8-sig": "UTF-8"}.get(encoding, encoding.upper())
-    raise AttendanceFileError("Ce fichier n'est pas un fichier texte CSV lisible : exportez le rapport de "
-                              "présence au format CSV depuis l'outil de visioconférence.")
+    raise AttendanceFileError(
+        "Ce fichier n'est pas un fichier texte CSV lisible : exportez le rapport de "
+        "présence au format CSV depuis l'outil de visioconférence."
+    )
 
 
 def xlsx_as_text(data: bytes) -> tuple[str, str]:
@@ -145,8 +160,9 @@ def xlsx_as_text(data: bytes) -> tuple[str, str]:
         for cells in xlsx_rows(data, max_rows=MAX_ROWS + 100, max_columns=60):
             writer.writerow(cells)
     except UploadRefused as refused:
-        raise AttendanceFileError(f"{refused.message} Exportez le rapport au format CSV depuis l'outil "
-                                  "de visioconférence.") from None
+        raise AttendanceFileError(
+            f"{refused.message} Exportez le rapport au format CSV depuis l'outil de visioconférence."
+        ) from None
     return buffer.getvalue(), "XLSX"
 
 
@@ -206,8 +222,12 @@ def _match_columns(cells: list[str], tool: str, manual: dict[str, str]) -> dict[
                 mapping[name] = folded.index(synonym)
                 break
     # "Nom" beside "Prénom" is the last name, not the full name.
-    if "first_name" in mapping and "name" in mapping and "last_name" not in mapping \
-            and folded[mapping["name"]] in ("nom", "name"):
+    if (
+        "first_name" in mapping
+        and "name" in mapping
+        and "last_name" not in mapping
+        and folded[mapping["name"]] in ("nom", "name")
+    ):
         mapping["last_name"] = mapping.pop("name")
     return mapping
 
@@ -233,8 +253,9 @@ def _find_table(text: str, tool: str, manual: dict[str, str] | None) -> _Table:
             if len(cells) < 2 or any("@" in c for c in cells):
                 continue
             check_cells(cells, index + 1)  # a header of 200,000 columns is no report: refused, not listed
-            if not widest or (len(cells) > len(widest)
-                              and any("@" in c for r in rows[index + 1:index + 3] for c in r)):
+            if not widest or (
+                len(cells) > len(widest) and any("@" in c for r in rows[index + 1 : index + 3] for c in r)
+            ):
                 widest = [c.strip() for c in cells]
             guess = tool if tool != "auto" else _guess_tool(cells, text)
             mapping = _match_columns(cells, guess, manual)
@@ -253,15 +274,18 @@ def _find_table(text: str, tool: str, manual: dict[str, str] | None) -> _Table:
     if best is None:
         if manual:
             raise AttendanceFileError("Les colonnes choisies ne se trouvent pas dans le fichier.", widest)
-        raise AttendanceFileError("Aucune colonne d'adresse e-mail n'a été reconnue dans le fichier : "
-                                  "indiquez quelle colonne contient l'e-mail des participants.", widest)
+        raise AttendanceFileError(
+            "Aucune colonne d'adresse e-mail n'a été reconnue dans le fichier : "
+            "indiquez quelle colonne contient l'e-mail des participants.",
+            widest,
+        )
     return best[1]
 
 
 def _table_lines(rows: list[list[str]], header: int, width: int) -> list[tuple[int, list[str]]]:
     """The data lines under the header, up to the first blank line or section title."""
     lines = []
-    for number, cells in enumerate(rows[header + 1:], start=header + 2):
+    for number, cells in enumerate(rows[header + 1 :], start=header + 2):
         if not any(c.strip() for c in cells) or (len(cells) == 1 and width > 1):
             break
         lines.append((number, cells))
@@ -270,12 +294,16 @@ def _table_lines(rows: list[list[str]], header: int, width: int) -> list[tuple[i
 
 def _read_rows(table: _Table, report: AttendanceReport) -> None:
     if len(table.lines) > MAX_ROWS:
-        raise AttendanceFileError(f"Le fichier compte plus de {MAX_ROWS:,} lignes de participants : "
-                                  "ce n'est pas un rapport de présence.".replace(",", "\u202f"), table.columns)
+        raise AttendanceFileError(
+            f"Le fichier compte plus de {MAX_ROWS:,} lignes de participants : "
+            "ce n'est pas un rapport de présence.".replace(",", "\u202f"),
+            table.columns,
+        )
     by_email: dict[str, AttendanceRow] = {}
     without_email = 0
     for number, cells in table.lines:
-        def cell(name: str) -> str:
+
+        def cell(name: str, cells: list[str] = cells) -> str:
             index = table.mapping.get(name)
             # Whitespace runs (a line break in a quoted cell) become one space: names reach email headers.
             return " ".join(cells[index].split()) if index is not None and index < len(cells) else ""
@@ -288,15 +316,23 @@ def _read_rows(table: _Table, report: AttendanceReport) -> None:
         if email is None:
             _warn(report, f"Ligne {number} : « {raw_email[:80]} » n'est pas une adresse e-mail, ligne ignorée.")
             continue
-        row = AttendanceRow(email=email, line=number, name=cell("name")[:200] or None,
-                            first_name=cell("first_name")[:100] or None, last_name=cell("last_name")[:100] or None)
+        row = AttendanceRow(
+            email=email,
+            line=number,
+            name=cell("name")[:200] or None,
+            first_name=cell("first_name")[:100] or None,
+            last_name=cell("last_name")[:100] or None,
+        )
         row.duration_minutes = _duration(cell("duration"), table.duration_unit, number, report)
         row.joined_at = _datetime(cell("joined_at"), number, report)
         attended = fold(cell("attended"))
         row.attended = attended not in NO
         if attended and attended not in YES | NO:
-            _warn(report, f"Ligne {number} : valeur « {cell('attended')[:40]} » non comprise pour la présence, "
-                          "participant compté présent.")
+            _warn(
+                report,
+                f"Ligne {number} : valeur « {cell('attended')[:40]} » non comprise pour la présence, "
+                "participant compté présent.",
+            )
         _merge(by_email, row)
     if without_email:
         _warn(report, f"{without_email} ligne(s) sans adresse e-mail ignorée(s) (invités non identifiés).")
@@ -357,11 +393,24 @@ def _duration(value: str, unit: str, line: int, report: AttendanceReport) -> int
 
 
 _DATETIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
-    "%d/%m/%Y, %H:%M:%S", "%d/%m/%y %H:%M:%S", "%d/%m/%y, %H:%M:%S", "%d.%m.%Y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y, %H:%M:%S",
+    "%d/%m/%y %H:%M:%S",
+    "%d/%m/%y, %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
 )
-_US_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%y, %I:%M:%S %p", "%m/%d/%Y, %I:%M:%S %p", "%m/%d/%y %I:%M:%S %p",
-               "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S")
+_US_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%y, %I:%M:%S %p",
+    "%m/%d/%Y, %I:%M:%S %p",
+    "%m/%d/%y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M:%S",
+)
 
 
 def _datetime(value: str, line: int, report: AttendanceReport) -> datetime | None:
@@ -376,7 +425,7 @@ def _datetime(value: str, line: int, report: AttendanceReport) -> datetime | Non
     except ValueError:
         pass
     us = bool(re.search(r"\b(am|pm)$", value, re.I))
-    for pattern in (_US_FORMATS if us else _DATETIME_FORMATS):
+    for pattern in _US_FORMATS if us else _DATETIME_FORMATS:
         try:
             return datetime.strptime(value.upper() if us else value, pattern).replace(tzinfo=PARIS)
         except ValueError:

@@ -1,9 +1,10 @@
 """Forms of the follow-up pages: attendance import, survey, matching. French messages come from the services."""
+
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 
-from crm.platform.forms import Form
 from crm.events.followup.attendance_columns import TOOLS
+from crm.platform.forms import Form
 
 
 class AttendanceImportForm(Form):
@@ -14,10 +15,14 @@ class AttendanceImportForm(Form):
 
 
 class SurveyForm(Form):
-    useful = RadioField("Cet événement vous a-t-il été utile ?", choices=[("oui", "Oui"), ("non", "Non")],
-                        validate_choice=False)
-    score = RadioField("Votre note, de 1 (décevant) à 5 (excellent)",
-                       choices=[(str(n), str(n)) for n in range(1, 6)], validate_choice=False)
+    useful = RadioField(
+        "Cet événement vous a-t-il été utile ?", choices=[("oui", "Oui"), ("non", "Non")], validate_choice=False
+    )
+    score = RadioField(
+        "Votre note, de 1 (décevant) à 5 (excellent)",
+        choices=[(str(n), str(n)) for n in range(1, 6)],
+        validate_choice=False,
+    )
     comment = TextAreaField("Un commentaire, une suggestion ? (facultatif)")
 
 

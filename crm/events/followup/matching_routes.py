@@ -1,17 +1,18 @@
 """Registrants left without a structure, for an animator to resolve."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from crm.accounts.permissions import roles_required
-from crm.platform.security import is_safe_redirect
-from crm.platform.validation import ValidationFailed, as_id
 from crm.events.followup import matching
 from crm.events.followup.forms import ResolveForm
 from crm.events.forms import StatusForm
 from crm.events.models import Event, Registration
 from crm.platform.extensions import db
+from crm.platform.security import is_safe_redirect
+from crm.platform.validation import ValidationFailed, as_id
 from crm.platform.web import get_or_404
 from crm.referential.services import departments_for_select
 
@@ -38,11 +39,23 @@ def index():
     if department not in {d.code for d in departments}:
         department = None
     missing = "contact" if request.args.get("vue") == "contacts" else "structure"
-    page = matching.unmatched_registrations(event_id=event.id if event else None, department=department,
-                                            missing=missing, page=as_id(request.args.get("page")) or 1)
-    return render_template("events/followup/matching.html", page=page, event=event, department=department,
-                           departments=departments, missing=missing, form=ResolveForm(), action_form=StatusForm(),
-                           can_create_contact=lambda r: matching.can_create_contact(current_user, r))
+    page = matching.unmatched_registrations(
+        event_id=event.id if event else None,
+        department=department,
+        missing=missing,
+        page=as_id(request.args.get("page")) or 1,
+    )
+    return render_template(
+        "events/followup/matching.html",
+        page=page,
+        event=event,
+        department=department,
+        departments=departments,
+        missing=missing,
+        form=ResolveForm(),
+        action_form=StatusForm(),
+        can_create_contact=lambda r: matching.can_create_contact(current_user, r),
+    )
 
 
 @bp.route("/evenement/<int:event_id>", methods=["POST"])
@@ -53,8 +66,11 @@ def match_event(event_id: int):
     if not StatusForm().validate_on_submit():
         abort(400)
     summary = matching.match_event(event, user_id=current_user.id)
-    flash(f"Rapprochement : {summary.contacts} inscrit(s) reconnu(s) comme contacts, {summary.structures} "
-          f"rattaché(s) à une structure, {summary.unmatched} restent à rattacher.", "success")
+    flash(
+        f"Rapprochement : {summary.contacts} inscrit(s) reconnu(s) comme contacts, {summary.structures} "
+        f"rattaché(s) à une structure, {summary.unmatched} restent à rattacher.",
+        "success",
+    )
     return redirect(url_for("event_matching.index", evenement=event.id))
 
 

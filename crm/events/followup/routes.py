@@ -3,6 +3,7 @@
 The event's figures and a series' comparison, on this blueprint too, read the indicators: they are
 crm.pages.event_results.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,9 +11,6 @@ from flask_login import current_user, login_required
 from werkzeug.utils import secure_filename
 
 from crm.accounts.permissions import EVENT_WRITE_ROLES, roles_required
-from crm.platform.exports import FORMATS, export_response
-from crm.platform.uploads import accepts_upload
-from crm.platform.validation import ValidationFailed
 from crm.events.blueprint import event_or_404
 from crm.events.followup import attendance, survey
 from crm.events.followup.attendance_columns import FIELDS
@@ -21,7 +19,10 @@ from crm.events.followup.exports import participants_table
 from crm.events.followup.forms import AttendanceImportForm
 from crm.events.forms import StatusForm
 from crm.events.models import REGISTRATION_STATUSES
+from crm.platform.exports import FORMATS, export_response
 from crm.platform.extensions import db
+from crm.platform.uploads import accepts_upload
+from crm.platform.validation import ValidationFailed
 
 bp = Blueprint("event_followup", __name__, url_prefix="/evenements")
 
@@ -51,8 +52,12 @@ def send_survey(event_id: int):
         db.session.rollback()
         flash(error.errors["event"], "error")
     else:
-        flash(f"Enquête de satisfaction envoyée à {sent} participant(s)." if sent else
-              "Tous les participants présents ont déjà reçu l'enquête.", "success")
+        flash(
+            f"Enquête de satisfaction envoyée à {sent} participant(s)."
+            if sent
+            else "Tous les participants présents ont déjà reçu l'enquête.",
+            "success",
+        )
     return redirect(url_for("events.show", event_id=event.id))
 
 
@@ -61,9 +66,18 @@ def _mapping() -> dict[str, str]:
 
 
 def _import_page(event, form, *, report=None, plan=None, error=None, columns=(), status=200):
-    return render_template("events/followup/attendance_import.html", event=event, form=form, report=report,
-                           plan=plan, error=error, columns=columns, fields=FIELDS, mapping=_mapping(),
-                           max_mb=MAX_REPORT_BYTES // (1024 * 1024)), status
+    return render_template(
+        "events/followup/attendance_import.html",
+        event=event,
+        form=form,
+        report=report,
+        plan=plan,
+        error=error,
+        columns=columns,
+        fields=FIELDS,
+        mapping=_mapping(),
+        max_mb=MAX_REPORT_BYTES // (1024 * 1024),
+    ), status
 
 
 @bp.route("/<int:event_id>/presences/import", methods=["GET", "POST"])
@@ -77,8 +91,7 @@ def attendance_import(event_id: int):
     if request.method == "GET":
         return _import_page(event, form, error=attendance.attendance_error(event))
     if not form.validate_on_submit():
-        return _import_page(event, form, error="Le formulaire a expiré : rechargez la page et recommencez.",
-                            status=400)
+        return _import_page(event, form, error="Le formulaire a expiré : rechargez la page et recommencez.", status=400)
     upload = request.files.get(form.report.name)
     if upload is not None and upload.filename:
         data = upload.read(MAX_REPORT_BYTES + 1)
@@ -88,21 +101,25 @@ def attendance_import(event_id: int):
         if data is None:
             return _import_page(event, form, error="Choisissez le fichier du rapport de présence.", status=422)
     try:
-        report = read_attendance_report(data, tool=form.tool.data or "auto", mapping=_mapping(),
-                                        max_bytes=MAX_REPORT_BYTES)
+        report = read_attendance_report(
+            data, tool=form.tool.data or "auto", mapping=_mapping(), max_bytes=MAX_REPORT_BYTES
+        )
     except AttendanceFileError as failure:
         return _import_page(event, form, error=failure.message, columns=failure.columns, status=422)
     if request.form.get("action") == "confirm":
         try:
-            result = attendance.apply_import(event, report, add_walk_ins=form.add_walk_ins.data,
-                                             user_id=current_user.id)
+            result = attendance.apply_import(
+                event, report, add_walk_ins=form.add_walk_ins.data, user_id=current_user.id
+            )
         except ValidationFailed as failure:
             db.session.rollback()
             return _import_page(event, form, error=failure.errors["event"], status=409)
         attendance.discard_upload(form.upload_id.data)
-        flash(f"Présences importées : {result.marked} marqué(s) présent(s), {result.walk_ins} participant(s) "
-              f"ajouté(s), {result.unchanged} déjà présent(s), {len(result.unknown)} adresse(s) inconnue(s) "
-              "non ajoutée(s).", "success")
+        flash(
+            f"Présences importées : {result.marked} marqué(s) présent(s), {result.walk_ins} participant(s) "
+            f"ajouté(s), {result.unchanged} déjà présent(s), {len(result.unknown)} adresse(s) inconnue(s) "
+            "non ajoutée(s).",
+            "success",
+        )
         return redirect(url_for("events.show", event_id=event.id))
-    return _import_page(event, form, report=report, plan=attendance.plan_import(event, report),
-                        columns=report.columns)
+    return _import_page(event, form, report=report, plan=attendance.plan_import(event, report), columns=report.columns)

@@ -1,4 +1,5 @@
 """The satisfaction survey: a personal link emailed to each participant after the event, one answer each."""
+
 from __future__ import annotations
 
 import hmac
@@ -7,18 +8,18 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm.platform.events import record_change
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed, text
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
 from crm.events.payloads import registration_payload
 from crm.events.registration.emails import event_details, external_url, signature
 from crm.events.registration.links import hash_token
-from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
 from crm.mail.services import queue_email
+from crm.platform.events import record_change
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed, text
 
 LINK_VALID_DAYS = 60
 MAX_COMMENT = 2000
@@ -39,10 +40,16 @@ def survey_error(event: Event, now=None) -> str | None:
 
 def _not_invited(*where):
     """Present registrations not invited yet (the anonymised ones have no address left)."""
-    return (select(Registration).where(
-        Registration.status == "present", ~Registration.email_key.endswith("@" + ANONYMOUS_DOMAIN),
-        Registration.id.not_in(select(SurveyInvitation.registration_id)), *where)
-        .order_by(Registration.id))
+    return (
+        select(Registration)
+        .where(
+            Registration.status == "present",
+            ~Registration.email_key.endswith("@" + ANONYMOUS_DOMAIN),
+            Registration.id.not_in(select(SurveyInvitation.registration_id)),
+            *where,
+        )
+        .order_by(Registration.id)
+    )
 
 
 def invite(registration: Registration, *, user_id: int | None = None) -> EmailMessage | None:
@@ -52,33 +59,54 @@ def invite(registration: Registration, *, user_id: int | None = None) -> EmailMe
     invitation's UNIQUE registration and the message's ``dedupe_key=survey:<registration id>``
     refuse a second one. Returns None (nothing added) when the registration was invited already.
     """
-    if db.session.scalar(select(SurveyInvitation.id).where(
-            SurveyInvitation.registration_id == registration.id)) is not None:
+    if (
+        db.session.scalar(select(SurveyInvitation.id).where(SurveyInvitation.registration_id == registration.id))
+        is not None
+    ):
         return None
     event = registration.event
     link = external_url("survey_public.answer", token=personal_links.PLACEHOLDER)  # see crm.mail.personal_links
-    body = (f"Bonjour {registration.first_name},\n\nMerci d'avoir participé à\n{event_details(event)}\n\n"
-            "Votre avis nous aide à améliorer nos prochains rendez-vous : trois questions, une minute.\n"
-            f"{link}\n\nCe lien personnel est valable {LINK_VALID_DAYS} jours.{signature()}")
-    message = queue_email(kind="survey.invitation", to_address=registration.email,
-                          to_name=registration.display_name, subject=f"Votre avis sur « {event.title} »",
-                          body_text=body, related=("registration", registration.id),
-                          dedupe_key=f"survey:{registration.id}", created_by_id=user_id)
+    body = (
+        f"Bonjour {registration.first_name},\n\nMerci d'avoir participé à\n{event_details(event)}\n\n"
+        "Votre avis nous aide à améliorer nos prochains rendez-vous : trois questions, une minute.\n"
+        f"{link}\n\nCe lien personnel est valable {LINK_VALID_DAYS} jours.{signature()}"
+    )
+    message = queue_email(
+        kind="survey.invitation",
+        to_address=registration.email,
+        to_name=registration.display_name,
+        subject=f"Votre avis sur « {event.title} »",
+        body_text=body,
+        related=("registration", registration.id),
+        dedupe_key=f"survey:{registration.id}",
+        created_by_id=user_id,
+    )
     if message is None:
         return None
-    db.session.add(SurveyInvitation(registration_id=registration.id,
-                                    token_hash=hash_token(personal_links.token_for(message)),
-                                    expires_at=as_utc(event.ends_at) + timedelta(days=LINK_VALID_DAYS)))
+    db.session.add(
+        SurveyInvitation(
+            registration_id=registration.id,
+            token_hash=hash_token(personal_links.token_for(message)),
+            expires_at=as_utc(event.ends_at) + timedelta(days=LINK_VALID_DAYS),
+        )
+    )
     return message
 
 
-def record_sent(event: Event, registration_ids: list[int], *, user_id: int | None = None,
-                origin: str | None = None) -> None:
+def record_sent(
+    event: Event, registration_ids: list[int], *, user_id: int | None = None, origin: str | None = None
+) -> None:
     """The ``event.survey_sent`` event of invitations just added (the caller commits)."""
-    record_change(entity_type="event", entity_id=event.id, action="survey",
-                  changes={"enquetes_envoyees": [None, len(registration_ids)]}, event_type="event.survey_sent",
-                  payload={"event_id": event.id, "registration_ids": registration_ids}, user_id=user_id,
-                  origin=origin)
+    record_change(
+        entity_type="event",
+        entity_id=event.id,
+        action="survey",
+        changes={"enquetes_envoyees": [None, len(registration_ids)]},
+        event_type="event.survey_sent",
+        payload={"event_id": event.id, "registration_ids": registration_ids},
+        user_id=user_id,
+        origin=origin,
+    )
 
 
 def send_survey(event: Event, *, user_id: int | None = None) -> int:
@@ -93,22 +121,22 @@ def send_survey(event: Event, *, user_id: int | None = None) -> int:
     pending = db.session.scalars(_not_invited(Registration.event_id == event.id)).all()
     try:
         # Each invitation's message is flushed for its link (crm.mail.personal_links): the race shows there.
-        invited = [registration.id for registration in pending
-                   if invite(registration, user_id=user_id) is not None]
+        invited = [registration.id for registration in pending if invite(registration, user_id=user_id) is not None]
         if invited:
             record_sent(event, invited, user_id=user_id)
         db.session.commit()
     except IntegrityError:  # a second click (or the rule) sent the same invitations meanwhile
         db.session.rollback()
-        raise ValidationFailed({"event": "L'enquête est déjà en cours d'envoi : rechargez la page."})
+        raise ValidationFailed({"event": "L'enquête est déjà en cours d'envoi : rechargez la page."}) from None
     return len(invited)
 
 
 def participants_to_invite(ended_after, ended_before) -> list[Registration]:
     """The ``event_survey`` rule's subjects: present participants not invited yet, of the published or
     closed events that ended in ``[ended_after, ended_before]`` (never a cancelled event)."""
-    ended = select(Event.id).where(Event.status.in_(("publie", "clos")), Event.ends_at >= ended_after,
-                                   Event.ends_at <= ended_before)
+    ended = select(Event.id).where(
+        Event.status.in_(("publie", "clos")), Event.ends_at >= ended_after, Event.ends_at <= ended_before
+    )
     return list(db.session.scalars(_not_invited(Registration.event_id.in_(ended))))
 
 
@@ -120,8 +148,9 @@ def invitation_for(token: str | None) -> tuple[SurveyInvitation | None, str]:
     invitation = db.session.scalar(select(SurveyInvitation).where(SurveyInvitation.token_hash == digest))
     if invitation is None or not hmac.compare_digest(invitation.token_hash, digest):
         return None, "inconnue"
-    answered = db.session.scalar(select(SurveyResponse.id).where(
-        SurveyResponse.registration_id == invitation.registration_id))
+    answered = db.session.scalar(
+        select(SurveyResponse.id).where(SurveyResponse.registration_id == invitation.registration_id)
+    )
     if answered is not None:
         return invitation, "repondue"
     if utcnow() >= as_utc(invitation.expires_at):
@@ -155,15 +184,19 @@ def answer_survey(invitation: SurveyInvitation, data: dict) -> SurveyResponse:
         db.session.flush()
     except IntegrityError:  # UNIQUE(registration_id): the other submission won
         db.session.rollback()
-        raise AlreadyAnswered()
-    record_change(entity_type="registration", entity_id=registration.id, action="survey",
-                  changes={"useful": [None, response.useful], "score": [None, response.score]},
-                  event_type="survey.answered",
-                  payload={**registration_payload(registration), "useful": response.useful, "score": response.score},
-                  parent=("event", registration.event_id))
+        raise AlreadyAnswered() from None
+    record_change(
+        entity_type="registration",
+        entity_id=registration.id,
+        action="survey",
+        changes={"useful": [None, response.useful], "score": [None, response.score]},
+        event_type="survey.answered",
+        payload={**registration_payload(registration), "useful": response.useful, "score": response.score},
+        parent=("event", registration.event_id),
+    )
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AlreadyAnswered()
+        raise AlreadyAnswered() from None
     return response

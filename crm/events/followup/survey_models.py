@@ -1,4 +1,5 @@
 """The satisfaction survey sent after an event: the personal link, and the one answer per registration."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.platform.models import utcnow
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 
 class SurveyInvitation(db.Model):

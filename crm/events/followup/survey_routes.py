@@ -1,11 +1,12 @@
 """The public survey page (no account): the personal link of the survey email."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from crm.platform.validation import ValidationFailed
 from crm.events.followup import survey
 from crm.events.followup.forms import SurveyForm
+from crm.platform.validation import ValidationFailed
 
 bp = Blueprint("survey_public", __name__, url_prefix="/e")
 

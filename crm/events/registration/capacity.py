@@ -2,6 +2,7 @@
 
 The waiting list that fills the freed seats is :mod:`crm.events.registration.waiting_list`.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,10 +10,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from crm.platform.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
-from crm.platform.models import utcnow
 from crm.events.models import SEAT_STATUSES, Event, Registration
 from crm.platform.extensions import db
+from crm.platform.locking import REGISTRATION_ADDRESS, advisory_lock, lock_row
+from crm.platform.models import utcnow
 
 
 class TooManyRegistrations(ValueError):
@@ -29,8 +30,9 @@ def seats_taken(event_id: int) -> int:
 
 def registration_counts(event_id: int) -> dict[str, int]:
     """Registrations of the event per status (every status present, 0 when none)."""
-    rows = db.session.execute(select(Registration.status, func.count()).where(Registration.event_id == event_id)
-                              .group_by(Registration.status)).all()
+    rows = db.session.execute(
+        select(Registration.status, func.count()).where(Registration.event_id == event_id).group_by(Registration.status)
+    ).all()
     counts = {status: 0 for status in ("inscrit", "attente", "annule", "present", "absent", "excuse")}
     counts.update({status: count for status, count in rows})
     counts["places_prises"] = sum(counts[s] for s in SEAT_STATUSES)
@@ -54,12 +56,14 @@ def within_address_quota(event: Event, client_ip: str) -> None:
     config = current_app.config
     advisory_lock(REGISTRATION_ADDRESS, client_ip)  # SQLite: its database-wide write lock serialises every address
     since = utcnow() - timedelta(minutes=config["EVENT_REGISTRATION_WINDOW_MINUTES"])
-    count = db.session.scalar(select(db.func.count()).where(Registration.client_ip == client_ip,
-                                                            Registration.registered_at >= since))
+    count = db.session.scalar(
+        select(db.func.count()).where(Registration.client_ip == client_ip, Registration.registered_at >= since)
+    )
     if count >= config["EVENT_REGISTRATIONS_PER_IP"]:
         db.session.rollback()  # release the lock
-        raise TooManyRegistrations("Trop d'inscriptions ont été envoyées depuis votre connexion. "
-                                   "Réessayez dans quelques minutes.")
+        raise TooManyRegistrations(
+            "Trop d'inscriptions ont été envoyées depuis votre connexion. Réessayez dans quelques minutes."
+        )
 
 
 def seats_and_existing(event_id: int, email_key: str) -> tuple[int, int | None]:

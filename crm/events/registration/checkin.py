@@ -3,17 +3,18 @@
 The check-in screen is :mod:`crm.events.registration.checkin_routes`; an attendance report imported after
 the event is :mod:`crm.events.followup.attendance`.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.platform.dates import local_date, local_today
-from crm.platform.models import utcnow
-from crm.platform.validation import ValidationFailed
 from crm.events.models import ATTENDANCE_STATUSES, Event, Registration
 from crm.events.payloads import record_registration_change
 from crm.events.registration.capacity import lock_event
+from crm.platform.dates import local_date, local_today
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
+from crm.platform.validation import ValidationFailed
 
 
 def before_the_day_error(event: Event, today=None) -> str | None:
@@ -25,8 +26,9 @@ def before_the_day_error(event: Event, today=None) -> str | None:
     return None
 
 
-def mark_attendance(registration: Registration, status: str, *, user_id: int | None = None,
-                    commit: bool = True) -> Registration:
+def mark_attendance(
+    registration: Registration, status: str, *, user_id: int | None = None, commit: bool = True
+) -> Registration:
     """Staff: present, absent or excusé (present and absent on the day, or after it; excused at any time)."""
     if status not in ATTENDANCE_STATUSES:
         raise ValidationFailed({"status": "Statut de présence inconnu (présent, absent ou excusé)."})
@@ -40,8 +42,9 @@ def mark_attendance(registration: Registration, status: str, *, user_id: int | N
     registration.status = status
     registration.attended_at = utcnow() if status == "present" else None
     db.session.flush()
-    record_registration_change(registration, "attendance.recorded", {"status": [from_status, status]}, user_id,
-            from_status=from_status)
+    record_registration_change(
+        registration, "attendance.recorded", {"status": [from_status, status]}, user_id, from_status=from_status
+    )
     if commit:
         db.session.commit()
     return registration
@@ -54,8 +57,9 @@ def finish_check_in(event: Event, *, user_id: int | None = None) -> int:
     if message := before_the_day_error(event):
         raise ValidationFailed({"status": message})
     lock_event(event)
-    remaining = db.session.scalars(select(Registration).where(
-        Registration.event_id == event.id, Registration.status == "inscrit")).all()
+    remaining = db.session.scalars(
+        select(Registration).where(Registration.event_id == event.id, Registration.status == "inscrit")
+    ).all()
     for registration in remaining:
         mark_attendance(registration, "absent", user_id=user_id, commit=False)
     db.session.commit()

@@ -3,13 +3,12 @@ and a registration's status change (cancel, present, absent, excused) the screen
 
 On the ``events`` blueprint (crm.events.blueprint): ``events.checkin``, ``events.registration_status``...
 """
+
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from crm.platform.errors import json_error, wants_json
-from crm.platform.validation import ValidationFailed
 from crm.events import queries
 from crm.events.blueprint import bp, event_or_404, reader_required, require_manager
 from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
@@ -17,7 +16,9 @@ from crm.events.models import Registration
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
 from crm.events.registration.checkin import before_the_day_error, finish_check_in, mark_attendance
+from crm.platform.errors import json_error, wants_json
 from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed
 from crm.platform.web import get_or_404
 
 
@@ -27,11 +28,15 @@ def registration_json(registration: Registration):
 
 
 def _item(registration: Registration) -> dict:
-    return {"id": registration.id, "name": registration.display_name, "structure": registration.structure_label,
-            "function": registration.function or "", "status": registration.status,
-            "status_label": registration.status_label,
-            "url": url_for("events.registration_status", event_id=registration.event_id,
-                           registration_id=registration.id)}
+    return {
+        "id": registration.id,
+        "name": registration.display_name,
+        "structure": registration.structure_label,
+        "function": registration.function or "",
+        "status": registration.status,
+        "status_label": registration.status_label,
+        "url": url_for("events.registration_status", event_id=registration.event_id, registration_id=registration.id),
+    }
 
 
 def _walk_in_form() -> RegistrationForm:
@@ -41,9 +46,14 @@ def _walk_in_form() -> RegistrationForm:
 
 
 def _page(event, form=None, status: int = 200):
-    return render_template("events/checkin.html", event=event, counts=registration_counts(event.id),
-                           form=form or _walk_in_form(), action_form=StatusForm(),
-                           not_yet=before_the_day_error(event)), status
+    return render_template(
+        "events/checkin.html",
+        event=event,
+        counts=registration_counts(event.id),
+        form=form or _walk_in_form(),
+        action_form=StatusForm(),
+        not_yet=before_the_day_error(event),
+    ), status
 
 
 @bp.route("/<int:event_id>/accueil")
@@ -76,8 +86,9 @@ def walk_in(event_id: int):
         form.form_errors.append(message)
         return _page(event, form, 422)
     try:
-        registration, _ = registrations.register(event, registration_data(form), source="back_office",
-                                                 user_id=current_user.id)
+        registration, _ = registrations.register(
+            event, registration_data(form), source="back_office", user_id=current_user.id
+        )
         mark_attendance(registration, "present", user_id=current_user.id)
     except ValidationFailed as error:
         db.session.rollback()
@@ -107,8 +118,11 @@ def finish_checkin(event_id: int):
             return json_error(422, error.errors["status"])
         flash(error.errors["status"], "error")
         return redirect(url_for("events.checkin", event_id=event.id))
-    flash(f"Accueil clôturé : {count} personne{'s' if count > 1 else ''} notée{'s' if count > 1 else ''} absente"
-          f"{'s' if count > 1 else ''}.", "success")
+    flash(
+        f"Accueil clôturé : {count} personne{'s' if count > 1 else ''} notée{'s' if count > 1 else ''} absente"
+        f"{'s' if count > 1 else ''}.",
+        "success",
+    )
     return redirect(url_for("events.show", event_id=event.id))
 
 

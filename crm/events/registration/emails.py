@@ -8,6 +8,7 @@ The emails with a personal link (confirmation, waiting list, promotion) are queu
 reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
 registrants in the organiser's own transaction.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -15,13 +16,13 @@ from urllib.parse import urlsplit
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import select
 
-from crm.platform.formatting import format_datetime
 from crm.events.ics import event_calendar, location
 from crm.events.models import Event, Registration
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import PLACEHOLDER
 from crm.mail.services import queue_email
+from crm.platform.extensions import db
+from crm.platform.formatting import format_datetime
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -36,8 +37,10 @@ def external_url(endpoint: str, **values) -> str:
 def event_details(event: Event, *, join_link: bool = False) -> str:
     """Title, dates and place; an online event's join link only with ``join_link``: it goes to people
     holding a seat (confirmation, promotion, reminder, change), never to the waiting list."""
-    lines = [f"« {event.title} »", f"Du {format_datetime(event.starts_at)} au {format_datetime(event.ends_at)}"
-             " (heure de Paris)"]
+    lines = [
+        f"« {event.title} »",
+        f"Du {format_datetime(event.starts_at)} au {format_datetime(event.ends_at)} (heure de Paris)",
+    ]
     place = location(event)
     if place:
         lines.append(f"Lieu : {place}")
@@ -47,15 +50,34 @@ def event_details(event: Event, *, join_link: bool = False) -> str:
 
 
 def _ics(event: Event, method: str, registration: Registration) -> dict:
-    return {"filename": "invitation.ics", "content_type": f"text/calendar; charset=utf-8; method={method}",
-            "content": event_calendar(event, method=method, attendee=registration).decode("utf-8")}
+    return {
+        "filename": "invitation.ics",
+        "content_type": f"text/calendar; charset=utf-8; method={method}",
+        "content": event_calendar(event, method=method, attendee=registration).decode("utf-8"),
+    }
 
 
-def _send(registration: Registration, kind: str, subject: str, body: str, *, attachments=(),
-          user_id: int | None = None, dedupe_key: str | None = None) -> EmailMessage | None:
-    return queue_email(kind=kind, to_address=registration.email, to_name=registration.display_name,
-                       subject=subject, body_text=body, attachments=attachments,
-                       related=("registration", registration.id), dedupe_key=dedupe_key, created_by_id=user_id)
+def _send(
+    registration: Registration,
+    kind: str,
+    subject: str,
+    body: str,
+    *,
+    attachments=(),
+    user_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> EmailMessage | None:
+    return queue_email(
+        kind=kind,
+        to_address=registration.email,
+        to_name=registration.display_name,
+        subject=subject,
+        body_text=body,
+        attachments=attachments,
+        related=("registration", registration.id),
+        dedupe_key=dedupe_key,
+        created_by_id=user_id,
+    )
 
 
 def signature() -> str:
@@ -66,68 +88,111 @@ def signature() -> str:
 AGAIN = "Nous avons reçu une nouvelle demande d'inscription avec votre adresse : vous étiez déjà inscrit(e).\n\n"
 
 
-def confirmation(registration: Registration, *, user_id: int | None = None,
-                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
+def confirmation(
+    registration: Registration, *, user_id: int | None = None, dedupe_key: str | None = None, again: bool = False
+) -> EmailMessage | None:
     event = registration.event
     link = external_url("public_events.cancel", token=PLACEHOLDER)
-    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
-            f"{event_details(event, join_link=True)}\n\n"
-            "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
-            f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
-            f"{signature()}")
-    return _send(registration, "registration.confirmation", f"Inscription confirmée : {event.title}", body,
-                 attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
+    body = (
+        f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}Votre inscription est confirmée :\n"
+        f"{event_details(event, join_link=True)}\n\n"
+        "L'invitation est jointe : ouvrez-la pour l'ajouter à votre agenda.\n\n"
+        f"Si vous ne pouvez plus venir, libérez votre place par ce lien personnel :\n{link}"
+        f"{signature()}"
+    )
+    return _send(
+        registration,
+        "registration.confirmation",
+        f"Inscription confirmée : {event.title}",
+        body,
+        attachments=[_ics(event, "REQUEST", registration)],
+        user_id=user_id,
+        dedupe_key=dedupe_key,
+    )
 
 
-def waiting_list(registration: Registration, *, user_id: int | None = None,
-                 dedupe_key: str | None = None, again: bool = False) -> EmailMessage | None:
+def waiting_list(
+    registration: Registration, *, user_id: int | None = None, dedupe_key: str | None = None, again: bool = False
+) -> EmailMessage | None:
     event = registration.event
     link = external_url("public_events.cancel", token=PLACEHOLDER)
-    body = (f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
-            "L'événement est complet : vous êtes sur la liste d'attente de\n"
-            f"{event_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
-            "et vous recevrez un email de confirmation avec l'invitation.\n\n"
-            f"Pour quitter la liste d'attente :\n{link}{signature()}")
-    return _send(registration, "registration.waiting_list", f"Liste d'attente : {event.title}", body,
-                 user_id=user_id, dedupe_key=dedupe_key)
+    body = (
+        f"Bonjour {registration.first_name},\n\n{AGAIN if again else ''}"
+        "L'événement est complet : vous êtes sur la liste d'attente de\n"
+        f"{event_details(event)}\n\nSi une place se libère, elle vous sera attribuée dans l'ordre d'inscription "
+        "et vous recevrez un email de confirmation avec l'invitation.\n\n"
+        f"Pour quitter la liste d'attente :\n{link}{signature()}"
+    )
+    return _send(
+        registration,
+        "registration.waiting_list",
+        f"Liste d'attente : {event.title}",
+        body,
+        user_id=user_id,
+        dedupe_key=dedupe_key,
+    )
 
 
-def promotion(registration: Registration, *, user_id: int | None = None,
-              dedupe_key: str | None = None) -> EmailMessage | None:
+def promotion(
+    registration: Registration, *, user_id: int | None = None, dedupe_key: str | None = None
+) -> EmailMessage | None:
     event = registration.event
     link = external_url("public_events.cancel", token=PLACEHOLDER)
-    body = (f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
-            f"{event_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
-            f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{signature()}")
-    return _send(registration, "registration.promotion", f"Une place s'est libérée : {event.title}", body,
-                 attachments=[_ics(event, "REQUEST", registration)], user_id=user_id, dedupe_key=dedupe_key)
+    body = (
+        f"Bonjour {registration.first_name},\n\nUne place s'est libérée : vous êtes maintenant inscrit(e) à\n"
+        f"{event_details(event, join_link=True)}\n\nL'invitation est jointe.\n\n"
+        f"Si vous ne pouvez pas venir, rendez la place pour la personne suivante :\n{link}{signature()}"
+    )
+    return _send(
+        registration,
+        "registration.promotion",
+        f"Une place s'est libérée : {event.title}",
+        body,
+        attachments=[_ics(event, "REQUEST", registration)],
+        user_id=user_id,
+        dedupe_key=dedupe_key,
+    )
 
 
 def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | None:
     """Before the event. No new personal link: the one of the confirmation stays the only valid one."""
     event = registration.event
-    body = (f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n"
-            f"{event_details(event, join_link=True)}\n\n"
-            "Si vous ne pouvez plus venir, libérez votre place avec le lien personnel de votre email de "
-            "confirmation : une personne en liste d'attente pourra en profiter."
-            f"{signature()}")
+    body = (
+        f"Bonjour {registration.first_name},\n\nPetit rappel : vous êtes inscrit(e) à\n"
+        f"{event_details(event, join_link=True)}\n\n"
+        "Si vous ne pouvez plus venir, libérez votre place avec le lien personnel de votre email de "
+        "confirmation : une personne en liste d'attente pourra en profiter."
+        f"{signature()}"
+    )
     return _send(registration, "registration.reminder", f"Rappel : {event.title}", body, dedupe_key=dedupe_key)
 
 
 def _active_registrations(event: Event) -> list[Registration]:
-    return list(db.session.scalars(select(Registration).where(
-        Registration.event_id == event.id, Registration.status.in_(("inscrit", "attente")))
-        .order_by(Registration.id)))
+    return list(
+        db.session.scalars(
+            select(Registration)
+            .where(Registration.event_id == event.id, Registration.status.in_(("inscrit", "attente")))
+            .order_by(Registration.id)
+        )
+    )
 
 
 def event_cancelled(event: Event, *, user_id: int | None = None) -> None:
     """Everyone registered or waiting is told; registered people get METHOD:CANCEL."""
     for registration in _active_registrations(event):
-        body = (f"Bonjour {registration.first_name},\n\nNous sommes au regret de vous informer que l'événement\n"
-                f"{event_details(event)}\nest annulé.{signature()}")
+        body = (
+            f"Bonjour {registration.first_name},\n\nNous sommes au regret de vous informer que l'événement\n"
+            f"{event_details(event)}\nest annulé.{signature()}"
+        )
         attachments = [_ics(event, "CANCEL", registration)] if registration.status == "inscrit" else []
-        _send(registration, "event.cancelled", f"Événement annulé : {event.title}", body,
-              attachments=attachments, user_id=user_id)
+        _send(
+            registration,
+            "event.cancelled",
+            f"Événement annulé : {event.title}",
+            body,
+            attachments=attachments,
+            user_id=user_id,
+        )
 
 
 def event_changed(event: Event, *, user_id: int | None = None) -> None:
@@ -135,7 +200,15 @@ def event_changed(event: Event, *, user_id: int | None = None) -> None:
     for registration in _active_registrations(event):
         if registration.status != "inscrit":
             continue
-        body = (f"Bonjour {registration.first_name},\n\nL'événement auquel vous êtes inscrit(e) a changé :\n"
-                f"{event_details(event, join_link=True)}\n\nL'invitation jointe met votre agenda à jour.{signature()}")
-        _send(registration, "event.changed", f"Modification : {event.title}", body,
-              attachments=[_ics(event, "REQUEST", registration)], user_id=user_id)
+        body = (
+            f"Bonjour {registration.first_name},\n\nL'événement auquel vous êtes inscrit(e) a changé :\n"
+            f"{event_details(event, join_link=True)}\n\nL'invitation jointe met votre agenda à jour.{signature()}"
+        )
+        _send(
+            registration,
+            "event.changed",
+            f"Modification : {event.title}",
+            body,
+            attachments=[_ics(event, "REQUEST", registration)],
+            user_id=user_id,
+        )

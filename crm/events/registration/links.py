@@ -2,6 +2,7 @@
 
 Only the token's hash is stored; the token is only in the email as sent (:mod:`crm.mail.personal_links`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -9,24 +10,28 @@ import hmac
 
 from sqlalchemy import select, update
 
-from crm.platform.models import utcnow
 from crm.events.models import ATTENDANCE_STATUSES, Registration, as_utc
 from crm.events.registration import emails
-from crm.platform.extensions import db
 from crm.mail import personal_links
 from crm.mail.models import EmailMessage
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-PERSONAL_LINK_EMAILS = {"confirmation": emails.confirmation, "attente": emails.waiting_list,
-                        "promotion": emails.promotion}
+PERSONAL_LINK_EMAILS = {
+    "confirmation": emails.confirmation,
+    "attente": emails.waiting_list,
+    "promotion": emails.promotion,
+}
 
 
-def send_personal_link(registration: Registration, email: str, *, dedupe_key: str,
-                       user_id: int | None = None, again: bool = False) -> EmailMessage | None:
+def send_personal_link(
+    registration: Registration, email: str, *, dedupe_key: str, user_id: int | None = None, again: bool = False
+) -> EmailMessage | None:
     """Queue the registration's email of kind ``email`` ("confirmation", "attente" or "promotion") with a
     new personal link, in the caller's transaction; None if ``dedupe_key`` was used already.
     ``again``: the person registered again (the email says they already were).
@@ -41,10 +46,12 @@ def send_personal_link(registration: Registration, email: str, *, dedupe_key: st
     message = PERSONAL_LINK_EMAILS[email](registration, user_id=user_id, dedupe_key=dedupe_key, **extra)
     if message is None:
         return None
-    db.session.execute(update(Registration).where(Registration.id == registration.id)
-                       .values(cancel_token_hash=hash_token(personal_links.token_for(message)),
-                               token_expires_at=as_utc(event.ends_at))
-                       .execution_options(synchronize_session="fetch"))
+    db.session.execute(
+        update(Registration)
+        .where(Registration.id == registration.id)
+        .values(cancel_token_hash=hash_token(personal_links.token_for(message)), token_expires_at=as_utc(event.ends_at))
+        .execution_options(synchronize_session="fetch")
+    )
     return message
 
 

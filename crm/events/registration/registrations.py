@@ -3,6 +3,7 @@
 Capacity and its locks: :mod:`.capacity`; the waiting-list promotion: :mod:`.waiting_list`; the personal
 links: :mod:`.links`; attendance: :mod:`.checkin`; the emails: :mod:`.emails`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -10,17 +11,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from crm.platform.events import record_change
-from crm.platform.models import OutboxEvent, utcnow
-from crm.platform.text import fold
-from crm.platform.validation import ValidationFailed, blank, email_error, parse_int, text
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_SOURCES, Event, Registration, as_utc
 from crm.events.payloads import event_part, record_registration_change, registration_payload, structure_part
 from crm.events.registration.capacity import lock_event, seats_and_existing, within_address_quota
 from crm.events.registration.checkin import mark_attendance
 from crm.events.registration.waiting_list import fill_free_seats
-from crm.platform.extensions import db
 from crm.mail.models import EmailMessage
+from crm.platform.events import record_change
+from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent, utcnow
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed, blank, email_error, parse_int, text
 from crm.referential.services import known_department
 from crm.structures.models import Structure
 
@@ -46,19 +47,40 @@ def _person(data: dict, source: str) -> dict:
     """Validated person fields, with a French message per refused field."""
     errors: dict[str, str] = {}
     values = {
-        "first_name": text(data.get("first_name"), errors, "first_name", max_length=80, required=True,
-                           message="Indiquez votre prénom.", one_line=True),
-        "last_name": text(data.get("last_name"), errors, "last_name", max_length=80, required=True,
-                          message="Indiquez votre nom.", one_line=True),
-        "email": text(data.get("email"), errors, "email", max_length=254, required=True,
-                      message="Indiquez votre adresse email professionnelle."),
+        "first_name": text(
+            data.get("first_name"),
+            errors,
+            "first_name",
+            max_length=80,
+            required=True,
+            message="Indiquez votre prénom.",
+            one_line=True,
+        ),
+        "last_name": text(
+            data.get("last_name"),
+            errors,
+            "last_name",
+            max_length=80,
+            required=True,
+            message="Indiquez votre nom.",
+            one_line=True,
+        ),
+        "email": text(
+            data.get("email"),
+            errors,
+            "email",
+            max_length=254,
+            required=True,
+            message="Indiquez votre adresse email professionnelle.",
+        ),
         "function": text(data.get("function"), errors, "function", max_length=120, one_line=True),
         "structure_name": text(data.get("structure_name"), errors, "structure_name", max_length=255, one_line=True),
     }
     if values["email"] and "email" not in errors and (error := email_error(values["email"])):
         errors["email"] = error
-    structure_id = parse_int(data.get("structure_id"), errors, "structure_id", minimum=1, maximum=2**31 - 1,
-                             message="Structure invalide.")
+    structure_id = parse_int(
+        data.get("structure_id"), errors, "structure_id", minimum=1, maximum=2**31 - 1, message="Structure invalide."
+    )
     if "structure_id" in errors:
         errors["structure_id"] = "Structure invalide."
     structure = db.session.get(Structure, structure_id) if structure_id else None
@@ -105,8 +127,9 @@ def closed_reason(event: Event, source: str, now: datetime | None = None) -> str
     return None
 
 
-def register(event: Event, data: dict, *, source: str, user_id: int | None = None,
-             client_ip: str | None = None) -> tuple[Registration, str]:
+def register(
+    event: Event, data: dict, *, source: str, user_id: int | None = None, client_ip: str | None = None
+) -> tuple[Registration, str]:
     """Register a person; returns ``(registration, outcome)``.
 
     ``outcome``: "inscrit" or "attente" for a new (or re-activated) registration, "existant" when
@@ -146,8 +169,15 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
         registration.cancel_token_hash = registration.token_expires_at = None
         db.session.flush()
     else:
-        registration = Registration(event_id=event.id, status=status, source=source, registered_at=now,
-                                    client_ip=client_ip, created_by_id=user_id, **values)
+        registration = Registration(
+            event_id=event.id,
+            status=status,
+            source=source,
+            registered_at=now,
+            client_ip=client_ip,
+            created_by_id=user_id,
+            **values,
+        )
         db.session.add(registration)
         try:
             db.session.flush()
@@ -158,40 +188,70 @@ def register(event: Event, data: dict, *, source: str, user_id: int | None = Non
             if found is None:
                 raise
             return found, "existant"
-    record_registration_change(registration, "registration.created" if status == "inscrit" else "registration.waitlisted",
-            {"status": [None, status]}, user_id, parts=parts)
+    record_registration_change(
+        registration,
+        "registration.created" if status == "inscrit" else "registration.waitlisted",
+        {"status": [None, status]},
+        user_id,
+        parts=parts,
+    )
     db.session.commit()
     return registration, status
 
 
 # The events after which the registration_emails rule emails the person (their personal link).
-EMAIL_EVENTS = ("registration.created", "registration.waitlisted", "registration.promoted",
-                "registration.resend_requested")
+EMAIL_EVENTS = (
+    "registration.created",
+    "registration.waitlisted",
+    "registration.promoted",
+    "registration.resend_requested",
+)
 
 
 def _ask_again(registration: Registration, user_id: int | None) -> None:
     """Someone registers again: their email (with a new personal link) is asked for again, at most every
     ``RESEND_MINUTES`` so that the form cannot flood an inbox (nor the outbox)."""
     since = utcnow() - timedelta(minutes=RESEND_MINUTES)
-    recent_email = db.session.scalar(select(EmailMessage.id).where(
-        EmailMessage.related_type == "registration", EmailMessage.related_id == registration.id,
-        EmailMessage.created_at >= since).limit(1))
+    recent_email = db.session.scalar(
+        select(EmailMessage.id)
+        .where(
+            EmailMessage.related_type == "registration",
+            EmailMessage.related_id == registration.id,
+            EmailMessage.created_at >= since,
+        )
+        .limit(1)
+    )
     # An email asked for but not written yet (the worker has not run) counts as sent.
-    recent_request = db.session.scalar(select(OutboxEvent.id).where(
-        OutboxEvent.aggregate_type == "registration", OutboxEvent.aggregate_id == registration.id,
-        OutboxEvent.type.in_(EMAIL_EVENTS), OutboxEvent.created_at >= since).limit(1))
+    recent_request = db.session.scalar(
+        select(OutboxEvent.id)
+        .where(
+            OutboxEvent.aggregate_type == "registration",
+            OutboxEvent.aggregate_id == registration.id,
+            OutboxEvent.type.in_(EMAIL_EVENTS),
+            OutboxEvent.created_at >= since,
+        )
+        .limit(1)
+    )
     if recent_email is not None or recent_request is not None or registration.status not in ("inscrit", "attente"):
         db.session.rollback()  # nothing to write: release the lock
         return
-    record_change(entity_type="registration", entity_id=registration.id, action="resend", changes={},
-                  event_type="registration.resend_requested", payload=registration_payload(registration),
-                  user_id=user_id, parent=("event", registration.event_id))
+    record_change(
+        entity_type="registration",
+        entity_id=registration.id,
+        action="resend",
+        changes={},
+        event_type="registration.resend_requested",
+        payload=registration_payload(registration),
+        user_id=user_id,
+        parent=("event", registration.event_id),
+    )
     db.session.commit()
 
 
 def _by_email(event_id: int, email_key: str) -> Registration | None:
-    return db.session.scalar(select(Registration).where(Registration.event_id == event_id,
-                                                        Registration.email_key == email_key))
+    return db.session.scalar(
+        select(Registration).where(Registration.event_id == event_id, Registration.email_key == email_key)
+    )
 
 
 def cancel(registration: Registration, *, user_id: int | None = None, commit: bool = True) -> list[Registration]:
@@ -210,8 +270,9 @@ def cancel(registration: Registration, *, user_id: int | None = None, commit: bo
     registration.status = "annule"
     registration.cancelled_at = utcnow()
     db.session.flush()
-    record_registration_change(registration, "registration.cancelled", {"status": [from_status, "annule"]}, user_id,
-            from_status=from_status)
+    record_registration_change(
+        registration, "registration.cancelled", {"status": [from_status, "annule"]}, user_id, from_status=from_status
+    )
     promoted = fill_free_seats(event, user_id=user_id) if from_status == "inscrit" else []
     if commit:
         db.session.commit()

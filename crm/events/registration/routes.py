@@ -1,17 +1,17 @@
 """Public pages (no account): an event's page and registration form, the personal cancellation link."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from crm.platform.text import fold
-from crm.platform.validation import ValidationFailed
 from crm.events.forms import RegistrationForm, StatusForm, apply_errors, department_choices, registration_data
 from crm.events.models import Event
 from crm.events.registration import links, registrations
 from crm.events.registration.capacity import TooManyRegistrations, registration_counts
 from crm.platform.extensions import db
+from crm.platform.text import fold
+from crm.platform.validation import ValidationFailed
 from crm.structures.services import search_structures
 
 bp = Blueprint("public_events", __name__, url_prefix="/e")
@@ -28,8 +28,14 @@ def _page(event: Event, form: RegistrationForm, status: int = 200, message: str 
     form.department_code.choices = department_choices()  # only to render: a POST that succeeds skips them
     counts = registration_counts(event.id)
     full = event.capacity is not None and counts["places_prises"] >= event.capacity
-    return render_template("public/event.html", event=event, form=form, full=full,
-                           closed=registrations.closed_reason(event, "public"), message=message), status
+    return render_template(
+        "public/event.html",
+        event=event,
+        form=form,
+        full=full,
+        closed=registrations.closed_reason(event, "public"),
+        message=message,
+    ), status
 
 
 @bp.route("/<slug>", methods=["GET", "POST"])
@@ -47,8 +53,7 @@ def show(slug: str):
         registrations.register(event, registration_data(form), source="public", client_ip=request.remote_addr)
     except TooManyRegistrations as error:
         db.session.rollback()
-        return render_template("public/message.html", event=event, title="Trop d'inscriptions",
-                               message=str(error)), 429
+        return render_template("public/message.html", event=event, title="Trop d'inscriptions", message=str(error)), 429
     except ValidationFailed as error:
         db.session.rollback()
         apply_errors(form, error.errors)
@@ -73,8 +78,17 @@ def structures():
     if len(fold(q)) < 2:
         return jsonify([])
     page = search_structures(q, status="ouvertes", per_page=10)
-    return jsonify([{"id": s.id, "name": s.name, "commune": s.commune,
-                     "label": f"{s.name} – {s.commune}" if s.commune else s.name} for s in page.items])
+    return jsonify(
+        [
+            {
+                "id": s.id,
+                "name": s.name,
+                "commune": s.commune,
+                "label": f"{s.name} – {s.commune}" if s.commune else s.name,
+            }
+            for s in page.items
+        ]
+    )
 
 
 @bp.route("/annuler/<token>", methods=["GET", "POST"])
@@ -83,8 +97,9 @@ def cancel(token: str):
     registration, state = links.by_token(token)
     form = StatusForm()
     if state != "valide":
-        return render_template("public/cancel.html", registration=registration, state=state, form=form), \
-            404 if state == "inconnue" else 410
+        return render_template(
+            "public/cancel.html", registration=registration, state=state, form=form
+        ), 404 if state == "inconnue" else 410
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
@@ -93,8 +108,8 @@ def cancel(token: str):
             registrations.cancel(registration)
         except ValidationFailed:  # cancelled meanwhile (a second tab, a double click)
             db.session.rollback()
-            return render_template("public/cancel.html", registration=registration, state="annulee",
-                                   form=form), 410
-        return render_template("public/cancel.html", registration=registration, state="faite",
-                               was_waiting=was_waiting, form=form)
+            return render_template("public/cancel.html", registration=registration, state="annulee", form=form), 410
+        return render_template(
+            "public/cancel.html", registration=registration, state="faite", was_waiting=was_waiting, form=form
+        )
     return render_template("public/cancel.html", registration=registration, state=state, form=form)

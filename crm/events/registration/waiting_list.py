@@ -2,15 +2,16 @@
 
 An event that is full puts the next registrants on the list (:func:`crm.events.registration.registrations.register`).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.platform.models import utcnow
 from crm.events.models import Event, Registration
 from crm.events.payloads import record_registration_change
 from crm.events.registration.capacity import seats_taken
 from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 
 def fill_free_seats(event: Event, *, user_id: int | None = None) -> list[Registration]:
@@ -20,8 +21,11 @@ def fill_free_seats(event: Event, *, user_id: int | None = None) -> list[Registr
     if event.status not in ("publie", "brouillon"):
         return promoted
     free = None if event.capacity is None else event.capacity - seats_taken(event.id)
-    query = (select(Registration).where(Registration.event_id == event.id, Registration.status == "attente")
-             .order_by(Registration.registered_at, Registration.id))
+    query = (
+        select(Registration)
+        .where(Registration.event_id == event.id, Registration.status == "attente")
+        .order_by(Registration.registered_at, Registration.id)
+    )
     if free is not None:
         if free <= 0:
             return promoted

@@ -1,5 +1,6 @@
 """The read model's indexes and primary keys, dropped before a bulk rebuild on PostgreSQL and created once
 after it (cheaper than keeping them row by row)."""
+
 from __future__ import annotations
 
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex

@@ -11,6 +11,7 @@ Two levels, so that maintenance is exact and idempotent:
 A rebuild runs the same derivations over every record, so ``crm indicators check`` compares like
 with like. Text dimensions use "" (and ids 0) for "none", so that they can sit in primary keys.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -87,8 +88,18 @@ class ParticipationCell(db.Model):
     structures: Mapped[int] = mapped_column(Integer)
 
     # The pages' reads: one split (any/any, per programme or per animator) over a period or a run of months.
-    __table_args__ = (Index("ix_ind_participation_cells_read", "period_kind", "programme_id", "animator_id",
-                            "period_start", "department_code", "sector", postgresql_include=["structures"]),)
+    __table_args__ = (
+        Index(
+            "ix_ind_participation_cells_read",
+            "period_kind",
+            "programme_id",
+            "animator_id",
+            "period_start",
+            "department_code",
+            "sector",
+            postgresql_include=["structures"],
+        ),
+    )
 
 
 class OpportunityFact(db.Model):
@@ -201,8 +212,14 @@ class StructureFact(db.Model):
     structure_open: Mapped[bool] = mapped_column(Boolean)
 
     # The denominators count a department's sectors: covering, so that PostgreSQL reads the index alone.
-    __table_args__ = (Index("ix_ind_structure_facts_department_sector", "department_code", "sector",
-                            postgresql_include=["opened_on", "closed_on", "structure_open"]),)
+    __table_args__ = (
+        Index(
+            "ix_ind_structure_facts_department_sector",
+            "department_code",
+            "sector",
+            postgresql_include=["opened_on", "closed_on", "structure_open"],
+        ),
+    )
 
 
 class OfferPresentation(db.Model):
@@ -246,8 +263,14 @@ class OfferPresentationCell(db.Model):
     presentations: Mapped[int] = mapped_column(Integer)
 
     # The report sums a region's or a department's year: covering, so that it reads the index alone.
-    __table_args__ = (Index("ix_ind_offer_presentation_cells_department_day", "department_code", "day",
-                            postgresql_include=["programme_id", "animator_id", "presentations"]),)
+    __table_args__ = (
+        Index(
+            "ix_ind_offer_presentation_cells_department_day",
+            "department_code",
+            "day",
+            postgresql_include=["programme_id", "animator_id", "presentations"],
+        ),
+    )
 
 
 class EventFact(db.Model):

@@ -5,6 +5,7 @@ On PostgreSQL :func:`rebuild` builds the participation tables and the others at 
 sharing one snapshot (:func:`_rebuild_parallel`); elsewhere, and inside a batch, it runs in the session's
 transaction (:func:`rebuild_all`).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,40 +15,64 @@ import time
 from flask import current_app
 from sqlalchemy import delete, func, select, text
 
-from crm.platform.models import utcnow
-from crm.platform.extensions import db
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.indexes import create_indexes, drop_indexes
 from crm.indicators.readmodel.tables import FACT_AND_CELL_TABLES, dialect_name, insert_derived, lock
+from crm.platform.extensions import db
+from crm.platform.models import utcnow
 
 
 def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
     """The rebuild, as named steps in the order they must run (cells are read from their facts)."""
     steps = [
         ("structure_facts", lambda: insert_derived(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts())),
-        ("participation_sources", lambda: (
-            insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations()),
-            insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect)))),
-        ("participation_days", lambda: insert_derived(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
-                                               d.participation_days())),
+        (
+            "participation_sources",
+            lambda: (
+                insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations()),
+                insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect)),
+            ),
+        ),
+        (
+            "participation_days",
+            lambda: insert_derived(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS, d.participation_days()),
+        ),
     ]
-    steps += [(f"participation_cells_{kind}", lambda kind=kind: insert_derived(
-        m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect)))
-        for kind in d.PERIOD_KINDS]
     steps += [
-        ("opportunity_facts", lambda: insert_derived(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS,
-                                              d.opportunity_facts(dialect))),
-        ("opportunity_cells", lambda: insert_derived(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells())),
+        (
+            f"participation_cells_{kind}",
+            lambda kind=kind: insert_derived(
+                m.ParticipationCell, d.PARTICIPATION_CELL_COLUMNS, d.participation_cells(kind, dialect)
+            ),
+        )
+        for kind in d.PERIOD_KINDS
+    ]
+    steps += [
+        (
+            "opportunity_facts",
+            lambda: insert_derived(m.OpportunityFact, d.OPPORTUNITY_FACT_COLUMNS, d.opportunity_facts(dialect)),
+        ),
+        (
+            "opportunity_cells",
+            lambda: insert_derived(m.OpportunityCell, d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells()),
+        ),
         ("project_facts", lambda: insert_derived(m.ProjectFact, d.PROJECT_FACT_COLUMNS, d.project_facts())),
         ("engagements", lambda: insert_derived(m.Engagement, d.ENGAGEMENT_COLUMNS, d.engagements())),
-        ("offer_presentations", lambda: insert_derived(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS,
-                                                d.offer_presentations())),
-        ("event_offer_presentations", lambda: insert_derived(m.EventOfferPresentation,
-                                                      d.EVENT_OFFER_PRESENTATION_COLUMNS,
-                                                      d.event_offer_presentations(dialect))),
-        ("offer_presentation_cells", lambda: insert_derived(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS,
-                                                     d.all_offer_presentation_cells())),
+        (
+            "offer_presentations",
+            lambda: insert_derived(m.OfferPresentation, d.OFFER_PRESENTATION_COLUMNS, d.offer_presentations()),
+        ),
+        (
+            "event_offer_presentations",
+            lambda: insert_derived(
+                m.EventOfferPresentation, d.EVENT_OFFER_PRESENTATION_COLUMNS, d.event_offer_presentations(dialect)
+            ),
+        ),
+        (
+            "offer_presentation_cells",
+            lambda: insert_derived(m.OfferPresentationCell, d.OFFER_CELL_COLUMNS, d.all_offer_presentation_cells()),
+        ),
         ("event_facts", lambda: insert_derived(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))),
     ]
     return steps
@@ -127,8 +152,9 @@ class _Meeting:
         return self.go[phase]
 
 
-def _build_share(app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict,
-                 meeting: _Meeting) -> None:
+def _build_share(
+    app, snapshot: str, models, steps, timings: dict, prefix: str, outcome: dict, meeting: _Meeting
+) -> None:
     """One connection's share of the rebuild, in a transaction that sees the caller's snapshot.
 
     It first takes its tables (TRUNCATE) with a short lock timeout and reports; once every share holds
@@ -201,14 +227,20 @@ def _rebuild_parallel(timings: dict[str, float] | None) -> None:
         outcome: dict = {}
         meeting = _Meeting(len(shares))
         share_timings = [{} for _ in shares]
-        threads = [threading.Thread(target=_build_share, name=f"rebuild-{i}", daemon=True,
-                                    args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, meeting))
-                   for i, (prefix, models, chain) in enumerate(shares)]
+        threads = [
+            threading.Thread(
+                target=_build_share,
+                name=f"rebuild-{i}",
+                daemon=True,
+                args=(app, snapshot, models, chain, share_timings[i], prefix, outcome, meeting),
+            )
+            for i, (prefix, models, chain) in enumerate(shares)
+        ]
         for thread in threads:
             thread.start()
-        locked = meeting.decide("locked", lambda: not outcome)
+        locked = meeting.decide("locked", lambda outcome=outcome: not outcome)
         if locked:
-            meeting.decide("built", lambda: not outcome)
+            meeting.decide("built", lambda outcome=outcome: not outcome)
         for thread in threads:
             thread.join()
         if not locked and outcome and all(map(_lock_not_available, outcome.values())) and attempt < LOCK_ATTEMPTS:
@@ -219,8 +251,10 @@ def _rebuild_parallel(timings: dict[str, float] | None) -> None:
     if failed:
         raise failed[0][1]
     if outcome:
-        raise RuntimeError("Reconstruction partielle : une des deux connexions n'a pas pu valider ; relancez "
-                           "« crm indicators rebuild ».") from next(iter(outcome.values()))
+        raise RuntimeError(
+            "Reconstruction partielle : une des deux connexions n'a pas pu valider ; relancez "
+            "« crm indicators rebuild »."
+        ) from next(iter(outcome.values()))
     if timings is not None:
         for part in share_timings:
             timings.update(part)
@@ -255,8 +289,10 @@ def rebuild(timings: dict[str, float] | None = None) -> dict[str, int]:
 
 
 def row_counts() -> dict[str, int]:
-    return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model.__table__))
-            for model in FACT_AND_CELL_TABLES}
+    return {
+        model.__tablename__: db.session.scalar(select(func.count()).select_from(model.__table__))
+        for model in FACT_AND_CELL_TABLES
+    }
 
 
 def ensure_built() -> None:

@@ -1,19 +1,30 @@
 """What the read model's modules share: its tables, the maintenance lock, and how a derivation is inserted."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from sqlalchemy import insert
 
-from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock
-from crm.platform.extensions import db
 from crm.indicators.readmodel import models as m
+from crm.platform.extensions import db
+from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock
 
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
 FACT_AND_CELL_TABLES = (
-    m.ParticipationSource, m.ParticipationDay, m.ParticipationCell, m.OpportunityFact, m.OpportunityCell, m.ProjectFact,
-    m.Engagement, m.StructureFact, m.OfferPresentation, m.EventOfferPresentation, m.OfferPresentationCell, m.EventFact,
+    m.ParticipationSource,
+    m.ParticipationDay,
+    m.ParticipationCell,
+    m.OpportunityFact,
+    m.OpportunityCell,
+    m.ProjectFact,
+    m.Engagement,
+    m.StructureFact,
+    m.OfferPresentation,
+    m.EventOfferPresentation,
+    m.OfferPresentationCell,
+    m.EventFact,
 )
 
 
@@ -30,7 +41,7 @@ def lock() -> None:
 def chunks(values: Iterable, size: int = CHUNK):
     values = sorted(values)
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def insert_derived(model, columns, query) -> None:

@@ -11,6 +11,7 @@
 
 Concurrent workers' maintenance is serialised by :func:`~crm.indicators.readmodel.tables.lock`.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,13 +22,13 @@ from functools import lru_cache
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crm.platform.extensions import db
 from crm.indicators.definitions import was_open_during
 from crm.indicators.periods import month, quarter, year
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.rebuild import rebuild_all
 from crm.indicators.readmodel.tables import CHUNK, chunks, dialect_name, insert_derived, lock
+from crm.platform.extensions import db
 
 # Event types whose effect cannot be narrowed to records (an offer moved to another programme...).
 REBUILD_TRIGGERS = {"reference.changed"}
@@ -70,6 +71,7 @@ class Touched:
 
 # --- replacing facts, recomputing cells ----------------------------------------------------------------
 
+
 def _replace_facts(model, where, columns, query, key_columns) -> set[tuple]:
     """Delete the facts matching ``where``, insert the derived ones; returns the keys of the cells
     concerned before and after (so that both old and new cells get recomputed)."""
@@ -91,22 +93,33 @@ def _participations(touched: Touched) -> None:
     pairs: set[tuple] = set()  # (structure_id, day) whose sources changed
     for ids in chunks(touched.activities):
         where = (src.c.source_type == "activity") & d.among(src.c.source_id, ids)
-        pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
-                                d.activity_participations(activity_ids=ids), ("structure_id", "day"))
+        pairs |= _replace_facts(
+            m.ParticipationSource,
+            where,
+            d.PARTICIPATION_COLUMNS,
+            d.activity_participations(activity_ids=ids),
+            ("structure_id", "day"),
+        )
     registrations = set(touched.registrations)
     if touched.events:
         registrations |= set(db.session.scalars(select(d.R.c.id).where(d.among(d.R.c.event_id, touched.events))))
     for ids in chunks(registrations):
         where = (src.c.source_type == "registration") & d.among(src.c.source_id, ids)
-        pairs |= _replace_facts(m.ParticipationSource, where, d.PARTICIPATION_COLUMNS,
-                                d.registration_participations(dialect, registration_ids=ids), ("structure_id", "day"))
+        pairs |= _replace_facts(
+            m.ParticipationSource,
+            where,
+            d.PARTICIPATION_COLUMNS,
+            d.registration_participations(dialect, registration_ids=ids),
+            ("structure_id", "day"),
+        )
     # A structure that changed (department, sector, closed, deleted): all of its sources, and below its days.
     structure_chunks = list(chunks(touched.structures))
     for ids in structure_chunks:
         db.session.execute(delete(src).where(d.among(src.c.structure_id, ids)))
         insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.activity_participations(structure_ids=ids))
-        insert_derived(m.ParticipationSource, d.PARTICIPATION_COLUMNS,
-                d.registration_participations(dialect, structure_ids=ids))
+        insert_derived(
+            m.ParticipationSource, d.PARTICIPATION_COLUMNS, d.registration_participations(dialect, structure_ids=ids)
+        )
     groups = [(ids, None) for ids in structure_chunks]
     pairs = {(structure_id, _as_date(day)) for structure_id, day in pairs if structure_id not in touched.structures}
     if pairs:  # the days of the years concerned (a year is the widest period a cell counts over)
@@ -144,8 +157,11 @@ def _days_where(structure_ids, days_between):
 
 def _replace_days(structure_ids, days_between) -> None:
     db.session.execute(delete(m.ParticipationDay.__table__).where(_days_where(structure_ids, days_between)))
-    insert_derived(m.ParticipationDay, d.PARTICIPATION_DAY_COLUMNS,
-            d.participation_days(structure_ids=structure_ids, days_between=days_between))
+    insert_derived(
+        m.ParticipationDay,
+        d.PARTICIPATION_DAY_COLUMNS,
+        d.participation_days(structure_ids=structure_ids, days_between=days_between),
+    )
 
 
 def _memberships(structure_ids, days_between) -> set[tuple]:
@@ -154,10 +170,19 @@ def _memberships(structure_ids, days_between) -> set[tuple]:
     structure, with ``ANY`` where the cell counts over all programmes or animators (as ``participation_cells``
     groups them), for the periods whose population the structure is in."""
     days = m.ParticipationDay.__table__
-    rows = db.session.execute(select(days.c.structure_id, days.c.day, days.c.department_code, days.c.sector,
-                                     days.c.programme_id, days.c.animator_id, days.c.opened_on, days.c.closed_on,
-                                     days.c.structure_open)
-                              .where(_days_where(structure_ids, days_between)))
+    rows = db.session.execute(
+        select(
+            days.c.structure_id,
+            days.c.day,
+            days.c.department_code,
+            days.c.sector,
+            days.c.programme_id,
+            days.c.animator_id,
+            days.c.opened_on,
+            days.c.closed_on,
+            days.c.structure_open,
+        ).where(_days_where(structure_ids, days_between))
+    )
     out = set()
     for structure_id, day, department, sector, programme_id, animator_id, opened_on, closed_on, is_open in rows:
         opened_on = None if opened_on is None else _as_date(opened_on)
@@ -185,15 +210,17 @@ def _apply_cell_deltas(model, value: str, deltas: Counter) -> None:
     cells = model.__table__
     names = [column.name for column in cells.primary_key.columns]
     upsert = postgresql.insert(cells) if dialect_name() == "postgresql" else sqlite.insert(cells)
-    upsert = upsert.on_conflict_do_update(index_elements=[cells.c[name] for name in names],
-                                          set_={value: cells.c[value] + upsert.excluded[value]})
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[cells.c[name] for name in names], set_={value: cells.c[value] + upsert.excluded[value]}
+    )
     rows = [{**dict(zip(names, key)), value: delta} for key, delta in changed]
     for start in range(0, len(rows), CHUNK):
-        db.session.execute(upsert, rows[start:start + CHUNK])
+        db.session.execute(upsert, rows[start : start + CHUNK])
     emptied = [dict(zip(names, key)) for key, delta in changed if delta < 0]
     if emptied:
-        db.session.execute(delete(cells).where(*[cells.c[name] == bindparam(name) for name in names],
-                                               cells.c[value] <= 0), emptied)
+        db.session.execute(
+            delete(cells).where(*[cells.c[name] == bindparam(name) for name in names], cells.c[value] <= 0), emptied
+        )
 
 
 def _recompute_cells(model, key_columns, columns, derive, keys: set[tuple]) -> None:
@@ -210,16 +237,23 @@ def _opportunities(touched: Touched) -> None:
     opportunity_ids = set(touched.opportunities)
     if touched.structures:
         # From the records, and from the facts: an opportunity deleted with its structure has facts only.
-        opportunity_ids |= set(db.session.scalars(select(d.OPP.c.id).where(
-            d.among(d.OPP.c.structure_id, touched.structures))))
-        opportunity_ids |= set(db.session.scalars(select(facts.c.opportunity_id).where(
-            d.among(facts.c.structure_id, touched.structures))))
+        opportunity_ids |= set(
+            db.session.scalars(select(d.OPP.c.id).where(d.among(d.OPP.c.structure_id, touched.structures)))
+        )
+        opportunity_ids |= set(
+            db.session.scalars(select(facts.c.opportunity_id).where(d.among(facts.c.structure_id, touched.structures)))
+        )
     for ids in chunks(opportunity_ids):
-        keys |= _replace_facts(m.OpportunityFact, d.among(facts.c.opportunity_id, ids), d.OPPORTUNITY_FACT_COLUMNS,
-                               d.opportunity_facts(dialect, opportunity_ids=ids),
-                               ("identified_on", "department_code"))
-    _recompute_cells(m.OpportunityCell, ("identified_on", "department_code"), d.OPPORTUNITY_CELL_COLUMNS,
-                     d.opportunity_cells, keys)
+        keys |= _replace_facts(
+            m.OpportunityFact,
+            d.among(facts.c.opportunity_id, ids),
+            d.OPPORTUNITY_FACT_COLUMNS,
+            d.opportunity_facts(dialect, opportunity_ids=ids),
+            ("identified_on", "department_code"),
+        )
+    _recompute_cells(
+        m.OpportunityCell, ("identified_on", "department_code"), d.OPPORTUNITY_CELL_COLUMNS, d.opportunity_cells, keys
+    )
 
 
 def _projects(touched: Touched) -> None:
@@ -228,12 +262,20 @@ def _projects(touched: Touched) -> None:
     project_ids = set(touched.projects)
     if touched.structures:
         project_ids |= set(db.session.scalars(select(d.P.c.id).where(d.among(d.P.c.structure_id, touched.structures))))
-        project_ids |= set(db.session.scalars(select(facts.c.project_id).where(
-            d.among(facts.c.structure_id, touched.structures))))
+        project_ids |= set(
+            db.session.scalars(select(facts.c.project_id).where(d.among(facts.c.structure_id, touched.structures)))
+        )
     for ids in chunks(project_ids):
-        structures |= {key[0] for key in _replace_facts(m.ProjectFact, d.among(facts.c.project_id, ids),
-                                                         d.PROJECT_FACT_COLUMNS, d.project_facts(project_ids=ids),
-                                                         ("structure_id",))}
+        structures |= {
+            key[0]
+            for key in _replace_facts(
+                m.ProjectFact,
+                d.among(facts.c.project_id, ids),
+                d.PROJECT_FACT_COLUMNS,
+                d.project_facts(project_ids=ids),
+                ("structure_id",),
+            )
+        }
     table = m.Engagement.__table__
     for ids in chunks(structures):
         db.session.execute(delete(table).where(d.among(table.c.structure_id, ids)))
@@ -244,8 +286,9 @@ def _offer_presentations(touched: Touched) -> None:
     facts = m.OfferPresentation.__table__
     activity_ids = set(touched.activities)
     if touched.structures:
-        activity_ids |= set(db.session.scalars(select(d.AST.c.activity_id).where(
-            d.among(d.AST.c.structure_id, touched.structures))))
+        activity_ids |= set(
+            db.session.scalars(select(d.AST.c.activity_id).where(d.among(d.AST.c.structure_id, touched.structures)))
+        )
     deltas: Counter = Counter()
     for ids in chunks(activity_ids):
         where = d.among(facts.c.activity_id, ids)
@@ -268,15 +311,19 @@ def _event_offer_presentations(touched: Touched) -> None:
     facts = m.EventOfferPresentation.__table__
     event_ids = set(touched.events)
     if touched.structures:  # a structure that moved takes its department's presentations along
-        event_ids |= set(db.session.scalars(select(d.R.c.event_id).where(
-            d.among(d.R.c.structure_id, touched.structures))))
+        event_ids |= set(
+            db.session.scalars(select(d.R.c.event_id).where(d.among(d.R.c.structure_id, touched.structures)))
+        )
     deltas: Counter = Counter()
     for ids in chunks(event_ids):
         where = d.among(facts.c.event_id, ids)
         deltas.subtract(_presentations_per_cell(where, facts))
         db.session.execute(delete(facts).where(where))
-        insert_derived(m.EventOfferPresentation, d.EVENT_OFFER_PRESENTATION_COLUMNS,
-                d.event_offer_presentations(dialect_name(), event_ids=ids))
+        insert_derived(
+            m.EventOfferPresentation,
+            d.EVENT_OFFER_PRESENTATION_COLUMNS,
+            d.event_offer_presentations(dialect_name(), event_ids=ids),
+        )
         deltas.update(_presentations_per_cell(where, facts))
     _apply_cell_deltas(m.OfferPresentationCell, "presentations", deltas)
 
@@ -298,13 +345,21 @@ def _structures(touched: Touched) -> None:
 
 # --- the entry points ----------------------------------------------------------------------------------
 
+
 def apply_events(events) -> Touched:
     """Bring the read model in step with what ``events`` changed (the caller commits)."""
     touched = Touched()
     for event in events:
         touched.add_event(event)
-    if not (touched.rebuild or touched.activities or touched.registrations or touched.events
-            or touched.opportunities or touched.projects or touched.structures):
+    if not (
+        touched.rebuild
+        or touched.activities
+        or touched.registrations
+        or touched.events
+        or touched.opportunities
+        or touched.projects
+        or touched.structures
+    ):
         return touched
     lock()
     if touched.rebuild:
