@@ -22,6 +22,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
+from crm.platform.formatting import format_number
+
 SCRATCH_PREFIX = "maillage_verif_"
 # Tables whose row counts the report gives, as a sanity check of what was restored.
 COUNTED = (
@@ -104,7 +106,6 @@ def check_backup(path: str | Path, database_url: str, echo=print, keep: bool = F
 
 
 def _restore_and_check(path: Path, scratch: URL, report: CheckReport, echo) -> None:
-    from crm.platform.formatting import format_number
 
     target, env = _libpq(scratch)
     started = time.perf_counter()

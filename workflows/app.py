@@ -11,6 +11,8 @@ _app = None
 def get_app():
     global _app
     if _app is None:
+        # Imported when a worker first needs the app: crm's app factory imports workflows (the rules'
+        # blueprint, the dispatcher), so a top-level import here would be a cycle.
         from crm import create_app
 
         _app = create_app()

@@ -7,8 +7,13 @@ import sys
 
 import click
 from flask.cli import AppGroup
+from redis.exceptions import RedisError
 
 from crm.platform.formatting import format_age, format_datetime, format_number
+from crm.platform.queue import QueueUnavailable, redis_connection
+from workflows.dispatch import dead_letters, outbox_status, process_pending
+from workflows.outbox import replay_dead_letters
+from workflows.sweep import SWEEP_FLAG, run_sweep
 
 outbox_cli = AppGroup("outbox", help="File d'événements (outbox) : état, traitement, balayage, lettres mortes.")
 
@@ -16,7 +21,6 @@ outbox_cli = AppGroup("outbox", help="File d'événements (outbox) : état, trai
 @outbox_cli.command("status")
 def status():
     """Print the pending events, the age of the oldest, the dead letters and the sweep chain's state."""
-    from workflows.dispatch import dead_letters, outbox_status
 
     state = outbox_status()
     click.echo(
@@ -41,10 +45,6 @@ def status():
 
 
 def _sweep_state() -> str:
-    from redis.exceptions import RedisError
-
-    from crm.platform.queue import QueueUnavailable, redis_connection
-    from workflows.sweep import SWEEP_FLAG
 
     try:
         return "programmé" if redis_connection().exists(SWEEP_FLAG) else "non programmé (aucun worker ?)"
@@ -55,7 +55,6 @@ def _sweep_state() -> str:
 @outbox_cli.command("process")
 def process():
     """Process every due event in this process, without a worker."""
-    from workflows.dispatch import process_pending
 
     result = process_pending()
     click.echo(
@@ -69,10 +68,6 @@ def process():
 @outbox_cli.command("sweep")
 def sweep():
     """Run one sweep now (missed events, pending emails, scheduled rules) without touching the chain."""
-    from redis.exceptions import RedisError
-
-    from crm.platform.queue import QueueUnavailable
-    from workflows.sweep import run_sweep
 
     try:
         report = run_sweep(reschedule=False)
@@ -96,7 +91,6 @@ def sweep():
 @click.option("--all", "replay_all", is_flag=True, help="Rejouer toutes les lettres mortes.")
 def replay(event_ids, replay_all):
     """Put dead letters back in line: the given ids, or --all."""
-    from workflows.outbox import replay_dead_letters
 
     if bool(event_ids) == replay_all:
         click.echo("Erreur : indiquez des numéros d'événements ou --all (pas les deux).", err=True)

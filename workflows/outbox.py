@@ -8,7 +8,9 @@ from sqlalchemy import select
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
-from workflows.dispatch import dead_letters, outbox_status, replay
+from crm.platform.queue import QueueUnavailable, enqueue
+from workflows.dispatch import QUEUE, dead_letters, outbox_status, replay
+from workflows.sweep import SWEEP_JOB
 
 __all__ = ["dead_letters", "outbox_status", "replay_dead_letters", "request_sweep", "retrying"]
 
@@ -54,9 +56,6 @@ def replay_dead_letters(event_ids: list[int] | None, *, user_id: int | None, ori
 
 def request_sweep() -> bool:
     """Enqueue one sweep now (catch-up only: the periodic chain is left as it is); False if Redis is down."""
-    from crm.platform.queue import QueueUnavailable, enqueue
-    from workflows.dispatch import QUEUE
-    from workflows.sweep import SWEEP_JOB
 
     try:
         enqueue(

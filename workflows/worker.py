@@ -31,10 +31,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+from rq import Queue, worker_registration
 from rq import Worker as RQWorker
-from rq import worker_registration
 
-from workflows.sweep import DEFAULT_INTERVAL, ensure_scheduled
+from crm.platform.extensions import db
+from workflows.app import get_app
+from workflows.dispatch import QUEUE
+from workflows.sweep import DEFAULT_INTERVAL, SWEEP_JOB, ensure_scheduled
 
 IDLE_WAKEUP = 10  # seconds between two heartbeats of an idle worker
 SWEEP_CHECK_EVERY = 5  # seconds between two checks of the sweep chain
@@ -48,15 +51,12 @@ class Worker(RQWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from workflows.app import get_app
 
         get_app()
 
     def main_work_horse(self, *args, **kwargs):
         # A forked horse must not use the parent's database connections (the parent holds none, but
         # a pool is not to be shared across a fork): forget them, keep the pool's settings.
-        from crm.platform.extensions import db
-        from workflows.app import get_app
 
         with get_app().app_context():
             db.engine.dispose(close=False)
@@ -70,11 +70,6 @@ class Worker(RQWorker):
         """One sweep now: what was written while no job could run is processed without waiting for the chain
         (the enqueues of that time were lost, or left a drain flag set without its job)."""
         try:
-            from rq import Queue
-
-            from workflows.dispatch import QUEUE
-            from workflows.sweep import SWEEP_JOB
-
             Queue(QUEUE, connection=self.connection).enqueue(
                 SWEEP_JOB,
                 reschedule=False,
