@@ -50,6 +50,9 @@ class PasswordChangeForm(Form):
 
 
 class ApiTokenForm(Form):
+    current_password = PasswordField(
+        "Votre mot de passe", validators=[DataRequired("Saisissez votre mot de passe."), Length(max=200)]
+    )
     days = SelectField(
         "Durée de validité", coerce=int, default=365, choices=[(30, "30 jours"), (90, "90 jours"), (365, "1 an")]
     )

@@ -44,6 +44,9 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Part of every session's user id: bumping it (logout, new password, deactivation) ends them all.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Part of the personal calendar feed's URL (crm/events/feeds.py): bumped when the account is
+    # deactivated, so that a reactivation does not bring an old URL back.
+    feed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     departments: Mapped[list[Department]] = relationship(
         secondary=user_departments, lazy="selectin", order_by=Department.code

@@ -121,19 +121,21 @@ def edit_user(user_id: int | None = None):
 @login_required
 def change_password():
     form = PasswordChangeForm()
+    status = 200
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:
-            services.change_own_password(user, form.current_password.data, form.new_password.data)
+            services.change_own_password(user, form.current_password.data, form.new_password.data, request.remote_addr)
         except services.AccountError as error:
             db.session.rollback()
             form.current_password.errors.append(str(error))
+            status = 429 if isinstance(error, services.LoginThrottled) else 200
         else:
             login_user(user)  # this browser stays logged in, under the new session version
             sessions.forget()
             flash("Mot de passe modifié. Vos autres sessions et vos jetons d'API ont été fermés.", "success")
             return redirect(url_for("core.home"))
-    return render_template("accounts/password.html", form=form)
+    return render_template("accounts/password.html", form=form), status
 
 
 @bp.route("/mon-compte/jetons", methods=["GET", "POST"])
@@ -141,16 +143,25 @@ def change_password():
 def api_tokens():
     """Mes jetons d'API: list, create (the clear value is shown on this answer only), revoke."""
     form = ApiTokenForm()
-    new_token = None
+    new_token, status = None, 200
     if form.validate_on_submit():
-        new_token = services.create_api_token(current_user, form.days.data)
+        user = current_user._get_current_object()
+        try:
+            # A token outlives the session: whoever borrowed a session must not mint one.
+            services.verify_current_password(user, form.current_password.data, request.remote_addr)
+        except services.AccountError as error:
+            db.session.rollback()
+            form.current_password.errors.append(str(error))
+            status = 429 if isinstance(error, services.LoginThrottled) else 200
+        else:
+            new_token = services.create_api_token(user, form.days.data)
     return render_template(
         "accounts/api_tokens.html",
         form=form,
         new_token=new_token,
         tokens=services.api_tokens(current_user),
         now=utcnow(),
-    )
+    ), status
 
 
 @bp.route("/mon-compte/jetons/<int:token_id>/revoquer", methods=["POST"])

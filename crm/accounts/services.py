@@ -172,7 +172,11 @@ def save_user(
         end_all_sessions(user)
         revoke_api_tokens(user, commit=False)
     elif before.get("active") and not active:
+        # Everything that let the account in ends, and stays ended after a reactivation: its sessions,
+        # its API tokens and its calendar feed's URL.
         end_all_sessions(user)
+        revoke_api_tokens(user, commit=False)
+        user.feed_version = (user.feed_version or 0) + 1
     record_change(
         entity_type="user",
         entity_id=user.id,
@@ -197,10 +201,21 @@ def _snapshot(user: User) -> dict:
     }
 
 
-def change_own_password(user: User, current_password: str, new_password: str) -> None:
-    """A user's new password, given their current one; ends their sessions and revokes their API tokens."""
-    if not check_password_hash(user.password_hash, current_password or ""):
+def verify_current_password(user: User, password: str, remote_addr: str) -> None:
+    """The signed-in user's password, asked again before a change a borrowed session must not make (a new
+    password, a new API token): counted and throttled like a login, so it cannot be guessed either."""
+    remote_addr = (remote_addr or "inconnue")[:64]
+    _reserve_attempt(user.email, remote_addr)
+    if not check_password_hash(user.password_hash, password or ""):
         raise AccountError("Le mot de passe actuel est incorrect.")
+    db.session.execute(
+        delete(LoginFailure).where(LoginFailure.email == user.email, LoginFailure.remote_addr == remote_addr)
+    )
+
+
+def change_own_password(user: User, current_password: str, new_password: str, remote_addr: str) -> None:
+    """A user's new password, given their current one; ends their sessions and revokes their API tokens."""
+    verify_current_password(user, current_password, remote_addr)
     validate_password(new_password)
     user.set_password(new_password)
     end_all_sessions(user)

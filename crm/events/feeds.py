@@ -34,7 +34,8 @@ def _serializer() -> URLSafeSerializer:
 
 
 def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    # A new password or a deactivation changes it: the old URL is refused from then on.
+    return hashlib.sha256(f"{user.password_hash}:{user.feed_version or 0}".encode()).hexdigest()[:16]
 
 
 def feed_token(user: User) -> str:

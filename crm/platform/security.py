@@ -61,8 +61,9 @@ def _invalid_text(value) -> str | None:
     return None
 
 
-# The public pages a personal link opens (crm/events/registration/routes.py cancel, followup/survey_routes.py answer).
-PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/)[^\s/?\"]+")
+# The pages a personal secret opens: a registrant's links (crm/events/registration/routes.py cancel,
+# followup/survey_routes.py answer) and a staff member's calendar feed (crm/events/calendar_routes.py).
+PERSONAL_PATH = re.compile(r"(/e/(?:annuler|avis)/|/calendrier/personnel/)[^\s/?\"]+")
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
 # What stands for a personal link's token wherever it is kept: the access logs here, the stored copy of the
 # email that carried it (crm/mail/personal_links.py, which writes it there).
@@ -93,8 +94,8 @@ class NoSessionUnderApi(SecureCookieSessionInterface):
 
 def register(app) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
-    for name in ACCESS_LOGGERS:
-        access_logger = logging.getLogger(name)
+    # The app's own error log names the path of a request that failed: masked there too.
+    for access_logger in [*(logging.getLogger(name) for name in ACCESS_LOGGERS), app.logger]:
         if not any(isinstance(f, MaskPersonalLinks) for f in access_logger.filters):
             access_logger.addFilter(MaskPersonalLinks())
     app.session_interface = NoSessionUnderApi()

@@ -120,7 +120,11 @@ def test_page_creates_lists_and_revokes_own_tokens(client, make_user):
     page = client.get("/mon-compte/jetons")
     assert page.status_code == 200 and "Aucun jeton." in page.get_data(as_text=True)
 
-    response = post(client, "/mon-compte/jetons", {"days": "90"})
+    # A token outlives the session: creating one asks for the password again.
+    refused = post(client, "/mon-compte/jetons", {"days": "90", "current_password": "pas-le-bon"})
+    assert "Le mot de passe actuel est incorrect." in refused.get_data(as_text=True)
+    assert db.session.scalars(select(ApiToken)).all() == [_row(someone_else)]
+    response = post(client, "/mon-compte/jetons", {"days": "90", "current_password": PASSWORD})
     assert response.status_code == 200
     token = _created_token(response.get_data(as_text=True))
     assert _me(client, token) == 200
@@ -141,8 +145,8 @@ def test_page_creates_lists_and_revokes_own_tokens(client, make_user):
 def test_page_refuses_forged_requests_and_others_tokens(client, make_user):
     other_token = create_api_token(make_user("manager"))
     login(client, make_user("animateur", ["31"]))
-    assert client.post("/mon-compte/jetons", data={"days": "30"}).status_code == 400
-    assert post(client, "/mon-compte/jetons", {"days": "7"}).status_code == 200  # not a choice: refused
+    assert client.post("/mon-compte/jetons", data={"days": "30", "current_password": PASSWORD}).status_code == 400
+    assert post(client, "/mon-compte/jetons", {"days": "7", "current_password": PASSWORD}).status_code == 200
     assert db.session.scalars(select(ApiToken)).all() == [_row(other_token)]
     assert post(client, f"/mon-compte/jetons/{_row(other_token).id}/revoquer").status_code == 404
     assert post(client, "/mon-compte/jetons/2147483648/revoquer").status_code == 404
