@@ -35,7 +35,7 @@ from rq import Queue, worker_registration
 from rq import Worker as RQWorker
 
 from crm.platform.extensions import db
-from workflows.app import get_app
+from workflows import app as worker_app  # looked up at each call: a test substitutes get_app
 from workflows.dispatch import QUEUE
 from workflows.sweep import DEFAULT_INTERVAL, SWEEP_JOB, ensure_scheduled
 
@@ -52,13 +52,13 @@ class Worker(RQWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
 
-        get_app()
+        worker_app.get_app()
 
     def main_work_horse(self, *args, **kwargs):
         # A forked horse must not use the parent's database connections (the parent holds none, but
         # a pool is not to be shared across a fork): forget them, keep the pool's settings.
 
-        with get_app().app_context():
+        with worker_app.get_app().app_context():
             db.engine.dispose(close=False)
         return super().main_work_horse(*args, **kwargs)
 
