@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm.backup import SCRATCH_PREFIX
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from tests.conftest import ROOT
 
@@ -58,11 +59,11 @@ def records(make_user, make_structure):
     structures = [make_structure(name=f"Centre {i}", department_code="31") for i in range(3)]
     for structure in structures:
         log_activity(
-            {"kind": "visite", "occurred_on": date.today().isoformat(), "structure_ids": [structure.id]}, user=animator
+            {"kind": "visite", "occurred_on": local_today().isoformat(), "structure_ids": [structure.id]}, user=animator
         )
     process_pending()
     log_activity(
-        {"kind": "appel", "occurred_on": date.today().isoformat(), "structure_ids": [structures[0].id]}, user=animator
+        {"kind": "appel", "occurred_on": local_today().isoformat(), "structure_ids": [structures[0].id]}, user=animator
     )
     db.session.commit()
     return structures

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import Opportunity, Project
 from crm.platform.concurrency import StaleEdit
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from crm.platform.validation import ValidationFailed
@@ -84,7 +85,7 @@ def test_next_step_goes_to_the_first_structure_chosen_and_cannot_be_due_before(m
             "kind": "reunion",
             "structure_ids": [zed.id, abc.id],
             "next_step": "Envoyer la doc",
-            "next_step_due_on": (date.today() + timedelta(days=7)).isoformat(),
+            "next_step_due_on": (local_today() + timedelta(days=7)).isoformat(),
         },
         user=animator,
     )

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.mail.models import EmailMessage
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent, utcnow
 from tests.conftest import csrf_token, login
@@ -76,7 +77,7 @@ def records(make_user, make_structure):
     )
     offer = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()
     activity = log_activity(
-        {"kind": "visite", "occurred_on": date.today().isoformat(), "structure_ids": [structure.id]}, user=animator
+        {"kind": "visite", "occurred_on": local_today().isoformat(), "structure_ids": [structure.id]}, user=animator
     )
     opportunity = pipeline.create_opportunity(
         {"structure_id": structure.id, "offer_id": offer.id, "title": "Garde"}, user=animator
@@ -84,7 +85,7 @@ def records(make_user, make_structure):
     project = pipeline.create_project(
         {"structure_id": structure.id, "offer_id": offer.id, "title": "Projet"}, user=animator
     )
-    pipeline.add_milestone(project, {"label": "Lancement", "due_on": date.today().isoformat()}, user=animator)
+    pipeline.add_milestone(project, {"label": "Lancement", "due_on": local_today().isoformat()}, user=animator)
     milestone = db.session.scalars(select(Milestone)).first()
     task = create_task({"title": "Rappeler", "structure_id": structure.id}, user=animator)
     run = ImportRun(kind="finess", filename="f.csv", status="termine")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from crm.platform.dates import local_today
+
 ROOT = Path(__file__).resolve().parent.parent
 OCCITANIE = {"09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"}
 
@@ -244,7 +246,7 @@ def test_demo_seed_logs_two_years_of_activities_by_the_departments_animators():
         )
     ).all()
     assert len(activities) == 1500
-    today = date.today()
+    today = local_today()
     assert all(today - timedelta(days=731) <= a.occurred_on <= today for a in activities)
     assert all(a.subject for a in activities)
     assert len({a.kind for a in activities}) >= 8
@@ -346,7 +348,7 @@ def test_demo_seed_tasks_follow_next_steps_and_open_opportunities():
     tasks = db.session.scalars(select(Task)).unique().all()
     open_tasks = [t for t in tasks if t.done_at is None]
     assert 30 <= len(open_tasks) <= 120
-    assert any(t.due_on < date.today() for t in open_tasks)  # some overdue
+    assert any(t.due_on < local_today() for t in open_tasks)  # some overdue
     assert all(t.structure_id for t in tasks)
     from_steps = [t for t in tasks if t.source == "activite"]
     assert from_steps and any(t.opportunity_id for t in tasks) and any(t.project_id for t in tasks)

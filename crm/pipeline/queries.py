@@ -23,7 +23,7 @@ from crm.pipeline.models import (
 )
 from crm.pipeline.services import opportunity_counts_by_stage
 from crm.pipeline.stages import transition_error
-from crm.platform.dates import local_today
+from crm.platform.dates import local_date, local_today
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
 from crm.referential.models import Offer, Programme
@@ -217,7 +217,7 @@ def move_targets(stage: str) -> list[str]:
 
 def days_in_stage(opportunity: Opportunity, today: date | None = None) -> int:
     changed = opportunity.stage_changed_at
-    changed_on = changed.date() if isinstance(changed, datetime) else changed
+    changed_on = local_date(changed) if isinstance(changed, datetime) else changed
     return max(0, ((today or local_today()) - changed_on).days)
 
 

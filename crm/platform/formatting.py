@@ -26,8 +26,8 @@ def format_percent(value, decimals: int = 0) -> str:
 def format_date(value) -> str:
     if value is None:
         return "—"
-    if isinstance(value, datetime):
-        value = value.astimezone(PARIS) if value.tzinfo else value
+    if isinstance(value, datetime):  # stored in UTC (naive from SQLite): the Paris day
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(PARIS)
         return value.strftime("%d/%m/%Y")
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from crm.accounts.models import User, user_departments
 from crm.pipeline.models import LossReason
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.formatting import PARIS
 from crm.referential.models import Category, Offer, Programme, Sector
@@ -129,7 +130,7 @@ class SeedContext:
     """Everything the seeded history of ``department_codes`` draws from (see the module docstring)."""
 
     def __init__(self, department_codes: list[str], *, seed: str, today: date | None = None):
-        self.today = today or date.today()
+        self.today = today or local_today()
         self.seed = seed
         self.rng = random.Random(seed)
         self._moments: dict[date, datetime] = {}

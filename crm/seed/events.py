@@ -21,6 +21,7 @@ from sqlalchemy import select
 from crm.accounts.models import User
 from crm.events.models import Event, EventSeries, EventType, Registration
 from crm.events.payloads import event_payload, registration_payload
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.formatting import PARIS, format_number, format_percent
 from crm.platform.models import AuditEntry, OutboxEvent
@@ -470,7 +471,7 @@ class EventSeeder:
                 capacity=20,
             )
             self.register(event, self.rng.randint(12, 20), departments=[code], type_code="atelier")
-        soon = date.today() + timedelta(days=21)
+        soon = local_today() + timedelta(days=21)
         upcoming = self.event(
             "webinaire",
             "DMP et Mon espace santé : les nouveautés",

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from crm.activities import services
 from crm.activities.models import Activity
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from crm.platform.validation import ValidationFailed
@@ -34,7 +35,7 @@ def test_multi_structure_activity_counts_once_per_structure(make_structure, anim
         },
         user=animator,
     )
-    assert len(activity.structures) == 4 and activity.occurred_on == date.today()
+    assert len(activity.structures) == 4 and activity.occurred_on == local_today()
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "activity.logged")).one()
     assert sorted(s["structure_id"] for s in event.payload["structures"]) == sorted([cpts.id] + [e.id for e in ehpads])
     assert {s["department"] for s in event.payload["structures"]} == {"31", "81"}
@@ -46,7 +47,7 @@ def test_multi_structure_activity_counts_once_per_structure(make_structure, anim
 
 def test_next_step_becomes_a_task_through_the_workflow_rule(make_structure, animator):
     structure = make_structure()
-    due = date.today() + timedelta(days=7)
+    due = local_today() + timedelta(days=7)
     activity = services.log_activity(
         {
             "kind": "visite",
@@ -82,7 +83,7 @@ def test_validation_reports_every_field(make_structure, make_user, animator):
                 "kind": "pique-nique",
                 "structure_ids": [other.id],
                 "duration_minutes": "-5",
-                "occurred_on": (date.today() + timedelta(days=5)).isoformat(),
+                "occurred_on": (local_today() + timedelta(days=5)).isoformat(),
                 "next_step": "Rappeler",
                 "contact_ids": [contact.id],
                 "offer_ids": ["x"],
@@ -149,7 +150,7 @@ def test_logging_writes_the_activity_its_links_and_its_audit_entry(make_structur
     assert (entry.entity_id, entry.action, entry.user_id) == (activity.id, "create", animator.id)
     assert entry.changes == {
         "kind": [None, "visite"],
-        "occurred_on": [None, date.today().isoformat()],
+        "occurred_on": [None, local_today().isoformat()],
         "structures": [None, [second.id, first.id]],
     }
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "activity.logged")).one()

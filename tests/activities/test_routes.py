@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from crm.activities import services
 from crm.activities.models import Activity
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from crm.referential.models import Offer, Programme
@@ -73,7 +74,7 @@ def test_structure_outside_the_departments_is_refused_next_to_the_field(client, 
     response = post(
         client,
         "/activites/nouvelle",
-        {"kind": "visite", "structure_ids": other.id, "occurred_on": date.today().isoformat()},
+        {"kind": "visite", "structure_ids": other.id, "occurred_on": local_today().isoformat()},
     )
     html = page_text(response)
     assert response.status_code == 422
@@ -91,7 +92,7 @@ def test_form_is_prefilled_from_the_structure_page(client, animator, make_struct
     assert f'name="structure_ids" value="{structure.id}" checked' in html
     assert f'name="origin" type="hidden" value="{structure.id}"' in html
     assert "Anne Martin" in html and "Directrice" in html and "Effacé" not in html
-    assert f'value="{date.today().isoformat()}"' in html
+    assert f'value="{local_today().isoformat()}"' in html
     assert 'data-autocomplete="/structures/autocomplete"' in html
     for junk in ("abc", "0", "-1", "99999999999", "999999"):
         assert client.get(f"/activites/nouvelle?structure_id={junk}").status_code == 200
@@ -104,7 +105,7 @@ def test_logs_a_multi_structure_activity_and_its_next_step(client, animator, mak
     coordinator = save_contact(cpts, None, {"first_name": "Paul", "last_name": "Roux"})
     spico = offer("SPICO_DOSSIERS")
     programme = db.session.scalars(select(Programme).where(Programme.code == "CYBERSECURITE")).one()
-    due = date.today() + timedelta(days=3)
+    due = local_today() + timedelta(days=3)
     login(client, animator)
     response = post(
         client,
@@ -113,7 +114,7 @@ def test_logs_a_multi_structure_activity_and_its_next_step(client, animator, mak
             "origin": cpts.id,
             "structure_ids": [cpts.id] + [e.id for e in ehpads],
             "kind": "reunion",
-            "occurred_on": date.today().isoformat(),
+            "occurred_on": local_today().isoformat(),
             "duration_minutes": "90",
             "contact_ids": [director.id, coordinator.id],
             "offer_ids": [spico.id],
@@ -170,7 +171,7 @@ BAD_INPUTS = [
     ({"kind": "pique-nique"}, "kind", "Choisissez le type d'activité."),
     ({"occurred_on": "2024-13-45"}, "occurred_on", "Date invalide (format attendu : AAAA-MM-JJ)."),
     ({"occurred_on": "31/12/2024"}, "occurred_on", "Date invalide"),
-    ({"occurred_on": (date.today() + timedelta(days=5)).isoformat()}, "occurred_on", "futur"),
+    ({"occurred_on": (local_today() + timedelta(days=5)).isoformat()}, "occurred_on", "futur"),
     ({"occurred_on": "1990-01-01"}, "occurred_on", "trop ancienne"),
     ({"duration_minutes": "1e9"}, "duration_minutes", "Durée en minutes attendue."),
     ({"duration_minutes": "1000000000"}, "duration_minutes", "Valeur attendue entre 0 et 1440."),
@@ -182,7 +183,7 @@ BAD_INPUTS = [
     ({"subject": "x" * 201}, "subject", "Pas plus de 200 caractères."),
     ({"next_step": "Rappeler"}, "next_step_due_on", "Indiquez l'échéance de la prochaine étape."),
     ({"next_step_due_on": "2024-02-30", "next_step": "Rappeler"}, "next_step_due_on", "Date invalide"),
-    ({"next_step_due_on": date.today().isoformat()}, "next_step", "Décrivez la prochaine étape."),
+    ({"next_step_due_on": local_today().isoformat()}, "next_step", "Décrivez la prochaine étape."),
 ]
 
 
@@ -258,7 +259,7 @@ def test_list_filters(client, make_user, make_structure):
     alice = make_user("animateur", ["31", "81"])
     bob = make_user("animateur", ["31"])
     toulouse, albi = make_structure(name="CH Toulouse"), make_structure(name="CH Albi", department_code="81")
-    old = (date.today() - timedelta(days=40)).isoformat()
+    old = (local_today() - timedelta(days=40)).isoformat()
     services.log_activity(
         {
             "kind": "visite",
@@ -285,8 +286,8 @@ def test_list_filters(client, make_user, make_structure):
     assert subjects("?type=webinaire") == {"Webinaire C"}
     assert subjects(f"?programme={spico_programme}") == {"Visite A"}
     assert subjects(f"?animateur={bob.id}") == {"Webinaire C"}
-    assert subjects(f"?du={date.today().isoformat()}") == {"Appel B", "Webinaire C"}
-    assert subjects(f"?au={(date.today() - timedelta(days=1)).isoformat()}") == {"Visite A"}
+    assert subjects(f"?du={local_today().isoformat()}") == {"Appel B", "Webinaire C"}
+    assert subjects(f"?au={(local_today() - timedelta(days=1)).isoformat()}") == {"Visite A"}
     assert subjects(f"?structure={toulouse.id}") == {"Visite A", "Webinaire C"}
 
 
@@ -339,7 +340,7 @@ def test_detail(client, animator, make_user, make_structure):
             "subject": "Démo SPICO",
             "notes": "Très intéressés",
             "next_step": "Rappeler",
-            "next_step_due_on": (date.today() + timedelta(days=2)).isoformat(),
+            "next_step_due_on": (local_today() + timedelta(days=2)).isoformat(),
             "is_information": True,
         },
         user=animator,

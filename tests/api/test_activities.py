@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.activities.models import Activity
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from crm.structures.contacts import save_contact
@@ -18,7 +19,7 @@ def test_log_a_multi_structure_activity_with_a_next_step(api_as, make_structure,
     cpts = make_structure(name="CPTS du Lauragais")
     ehpad = make_structure(name="EHPAD d'Albi", department_code="81")
     contact = save_contact(cpts, None, {"last_name": "Roux"})
-    due = (date.today() + timedelta(days=7)).isoformat()
+    due = (local_today() + timedelta(days=7)).isoformat()
     response = api.post(
         "/api/v1/activities",
         {
@@ -27,7 +28,7 @@ def test_log_a_multi_structure_activity_with_a_next_step(api_as, make_structure,
             "contact_ids": [contact.id],
             "offer_ids": [offer.id],
             "programme_ids": [],
-            "occurred_on": date.today().isoformat(),
+            "occurred_on": local_today().isoformat(),
             "duration_minutes": 90,
             "subject": "Présentation ViaTrajectoire",
             "notes": "Très intéressés",
@@ -62,7 +63,7 @@ def test_log_a_multi_structure_activity_with_a_next_step(api_as, make_structure,
 def test_minimal_activity_defaults_to_today_without_task(animator_api, make_structure):
     structure = make_structure()
     body = animator_api.post("/api/v1/activities", {"kind": "appel", "structure_ids": [structure.id]}).get_json()
-    assert body["occurred_on"] == date.today().isoformat()
+    assert body["occurred_on"] == local_today().isoformat()
     process_pending()
     assert db.session.scalars(select(Task)).all() == []
 
@@ -75,7 +76,7 @@ def test_activity_validation_messages(animator_api, make_structure):
             "kind": "pique-nique",
             "structure_ids": [structure.id],
             "duration_minutes": 2000,
-            "occurred_on": (date.today() + timedelta(days=5)).isoformat(),
+            "occurred_on": (local_today() + timedelta(days=5)).isoformat(),
             "next_step": "Rappeler",
         },
     )
@@ -87,7 +88,7 @@ def test_activity_validation_messages(animator_api, make_structure):
         {
             "kind": "pique-nique",
             "structure_ids": [structure.id],
-            "occurred_on": (date.today() + timedelta(days=5)).isoformat(),
+            "occurred_on": (local_today() + timedelta(days=5)).isoformat(),
             "next_step": "Rappeler",
         },
     )
@@ -117,7 +118,7 @@ def test_who_may_log_activities(api_as, own_and_other, role, own_status, other_s
 def test_list_filters(api_as, make_structure, offer, make_user):
     api = api_as("animateur", ["31", "81"])
     toulouse, albi = make_structure(name="A", department_code="31"), make_structure(name="B", department_code="81")
-    last_week = (date.today() - timedelta(days=7)).isoformat()
+    last_week = (local_today() - timedelta(days=7)).isoformat()
     api.post(
         "/api/v1/activities",
         {"kind": "visite", "structure_ids": [toulouse.id], "offer_ids": [offer.id], "occurred_on": last_week},
@@ -133,7 +134,7 @@ def test_list_filters(api_as, make_structure, offer, make_user):
     assert kinds("?kind=visite") == ["visite"]
     assert kinds(f"?programme={offer.programme_id}") == ["visite"]
     assert kinds(f"?author={api.user.id}&structure={toulouse.id}") == ["reunion", "visite"]
-    assert kinds(f"?start={date.today().isoformat()}") == ["appel", "reunion"]
+    assert kinds(f"?start={local_today().isoformat()}") == ["appel", "reunion"]
     assert kinds(f"?end={last_week}") == ["visite"]
     other = make_user("admin")
     assert kinds(f"?author={other.id}") == []

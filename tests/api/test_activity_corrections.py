@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm.activities.models import Activity
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import AuditEntry, IdempotencyKey, OutboxEvent
 
@@ -73,7 +74,7 @@ def test_patch_is_partial_and_checks_what_it_adds(logged, make_structure):
     mine = make_structure(name="CH de Muret", department_code="31", commune="Muret")
     refused = author.patch(body["url"], {"structure_ids": [structure.id, other.id]})
     assert refused.status_code == 403 and "structure_ids" in refused.get_json()["error"]["fields"]
-    future = author.patch(body["url"], {"occurred_on": (date.today() + timedelta(days=5)).isoformat()})
+    future = author.patch(body["url"], {"occurred_on": (local_today() + timedelta(days=5)).isoformat()})
     assert future.status_code == 422 and set(future.get_json()["error"]["fields"]) == {"occurred_on"}
     assert author.patch(body["url"], {"unknown": 1}).status_code == 422
     moved = author.patch(body["url"], {"structure_ids": [mine.id], "is_information": False}).get_json()
@@ -117,7 +118,7 @@ def test_a_duplicate_is_refused_with_the_existing_one_unless_confirmed(logged):
 
 def test_not_a_duplicate_after_the_window_or_on_another_day(logged):
     author, structure, body = logged
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    yesterday = (local_today() - timedelta(days=1)).isoformat()
     assert (
         author.post(
             "/api/v1/activities", {"kind": "visite", "structure_ids": [structure.id], "occurred_on": yesterday}

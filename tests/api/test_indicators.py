@@ -20,6 +20,7 @@ from crm.indicators.queries import (
     information_participation,
     transformation_rate,
 )
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Programme
 from tests.indicators.conftest import offer, territory  # noqa: F401  (the fixture)
@@ -135,7 +136,7 @@ def test_none_values_are_null_in_the_keys(api_as, scenario):
 
 def test_the_period_defaults_to_the_current_year(api_as, scenario):
     api = api_as("manager")
-    this_year = date.today().year
+    this_year = local_today().year
     body = api.get(BASE + "engagement").get_json()
     assert body["period"] == {"start": f"{this_year}-01-01", "end": f"{this_year}-12-31"}
     assert api.get(BASE + "engagement?end=2024-06-30").get_json()["period"] == {
@@ -144,7 +145,7 @@ def test_the_period_defaults_to_the_current_year(api_as, scenario):
     }
     assert api.get(BASE + "engagement?start=2025-03-01").get_json()["period"] == {
         "start": "2025-03-01",
-        "end": date.today().isoformat(),
+        "end": local_today().isoformat(),
     }
 
 

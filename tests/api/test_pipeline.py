@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from crm.pipeline import services
 from crm.pipeline.models import Opportunity, Project
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from workflows.dispatch import process_pending
@@ -47,7 +48,7 @@ def test_create_read_and_list(animator_api, make_structure, offer):
     listed = animator_api.get(
         f"/api/v1/opportunities?department=31&stage=identifiee&programme="
         f"{offer.programme_id}&owner={animator_api.user.id}"
-        f"&start={date.today().isoformat()}&end={date.today().isoformat()}"
+        f"&start={local_today().isoformat()}&end={local_today().isoformat()}"
     ).get_json()
     assert [o["id"] for o in listed["data"]] == [body["id"]]
     assert animator_api.get("/api/v1/opportunities?department=34").get_json()["meta"]["total"] == 0
@@ -69,7 +70,7 @@ def test_stage_moves_through_to_won_and_creates_the_project(api_as, opportunity)
     assert qualified.status_code == 200, qualified.get_json()
     assert (qualified.get_json()["stage"], qualified.get_json()["title"]) == ("qualifiee", "VT grand âge")
     won = api.patch(url, {"stage": "gagnee", "version": qualified.get_json()["version"]}).get_json()
-    assert won["stage"] == "gagnee" and won["closed_on"] == date.today().isoformat()
+    assert won["stage"] == "gagnee" and won["closed_on"] == local_today().isoformat()
     assert won["project_id"] is None  # the won_opportunity_project rule's, a moment later
     process_pending()
     project = db.session.get(Project, api.get(url).get_json()["project_id"])

@@ -7,13 +7,14 @@ from sqlalchemy import func, select, update
 
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import AuditEntry, OutboxEvent
 from crm.structures.models import Structure
 from tests.conftest import login, post
 from workflows.dispatch import process_pending
 
-TODAY = date.today()
+TODAY = local_today()
 
 
 def _counts():

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
@@ -12,7 +13,7 @@ from crm.tasks.models import Task
 def test_create_list_edit_done_reopen(api_as, make_structure):
     api = api_as("organisateur")
     structure = make_structure()
-    due = (date.today() + timedelta(days=3)).isoformat()
+    due = (local_today() + timedelta(days=3)).isoformat()
     response = api.post(
         "/api/v1/tasks",
         {"title": "Relancer le CH", "due_on": due, "structure_id": structure.id, "description": "Après le webinaire"},

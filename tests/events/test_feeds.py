@@ -15,6 +15,7 @@ from crm.events.feeds import feed_token
 from crm.events.ics import event_calendar
 from crm.events.models import Event, as_utc
 from crm.events.registration import registrations
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.tasks.services import create_task, set_done, update_task
 from tests.conftest import login
@@ -107,7 +108,7 @@ def test_personal_feed_has_my_events_and_my_due_tasks(app, client, make_event, o
     draft = make_event(title="Atelier en préparation", status="brouillon")
     theirs = make_event(title="Pas le mien", organiser_id=other.id)
     structure = make_structure(name="EHPAD Les Tilleuls")
-    due = date.today() + timedelta(days=3)
+    due = local_today() + timedelta(days=3)
     task = create_task(
         {"title": "Rappeler la directrice", "due_on": due.isoformat(), "structure_id": structure.id}, user=organiser
     )

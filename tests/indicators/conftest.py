@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Offer, Sector
 
@@ -37,6 +38,6 @@ def territory(make_user, make_structure):
     t.ehpad_46 = make_structure(
         name="EHPAD du Lot", department_code="46", commune="Cahors", sector_id=sector_id("medico_social")
     )
-    t.today = date.today()
+    t.today = local_today()
     t.yesterday = t.today - timedelta(days=1)
     return t

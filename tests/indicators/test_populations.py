@@ -14,13 +14,14 @@ from crm.indicators.queries import Scope, engagement, information_participation
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.rebuild import rebuild
 from crm.pipeline import services as pipeline
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.structures.models import Structure
 from crm.structures.services import STRUCTURE_FIELDS, update_structure
 from tests.indicators.conftest import offer, sector_id
 from workflows.dispatch import process_pending
 
-LAST_YEAR = date.today().year - 1
+LAST_YEAR = local_today().year - 1
 
 
 def close(structure: Structure, closed_on: date | None = None) -> Structure:
@@ -194,7 +195,7 @@ def test_an_import_that_closes_most_structures_leaves_the_rates_shares(make_user
     """The partial import that read 525 %: closing structures today keeps them in this year's population,
     beside their participation."""
     animator, structures = _five(make_user, make_structure)
-    today = date.today()
+    today = local_today()
     for structure in structures:
         inform([structure], animator, today - timedelta(days=1) if today.day > 1 else today)
     for structure in structures[1:]:
@@ -219,9 +220,9 @@ def test_a_partial_finess_import_keeps_its_closures_beside_their_participation(t
     assert {s.finess_et: s.opened_on for s in structures} == {
         row["nofinesset"]: date.fromisoformat(row["dateouv"]) for row in establishments
     }
-    inform(structures, make_user("animateur", ["81"]), date.today())
+    inform(structures, make_user("animateur", ["81"]), local_today())
     process_pending()
-    [before] = participation(year(date.today().year))
+    [before] = participation(year(local_today().year))
     assert before.numerator == before.denominator > 0
 
     partial = write_establishments(tmp_path / "partial.csv", establishments[:2])
@@ -234,8 +235,8 @@ def test_a_partial_finess_import_keeps_its_closures_beside_their_participation(t
     summary = import_finess(partial, confirmed_closures=6)
     assert summary.closed == 6
     closed = db.session.scalars(select(Structure).where(Structure.is_open.is_(False))).all()
-    assert {s.closed_on for s in closed} == {date.today()} and all(s.opened_on for s in closed)
+    assert {s.closed_on for s in closed} == {local_today()} and all(s.opened_on for s in closed)
     process_pending()
     assert check() == []
-    [after] = participation(year(date.today().year))
+    [after] = participation(year(local_today().year))
     assert (after.numerator, after.denominator) == (before.numerator, before.denominator)

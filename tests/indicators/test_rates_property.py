@@ -25,6 +25,7 @@ from crm.indicators.readmodel.check import check
 from crm.indicators.report import report_figures, trends
 from crm.pipeline import services as pipeline
 from crm.pipeline.models import LossReason
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.validation import ValidationFailed
 from crm.referential.models import Offer, Programme, Sector
@@ -33,7 +34,7 @@ from crm.structures.services import STRUCTURE_FIELDS, update_structure
 from workflows.dispatch import process_pending
 
 SEEDS = range(12)
-TODAY = date.today()
+TODAY = local_today()
 SECTORS = ("sanitaire", "medico_social", "exercice_coordonne")
 DEPARTMENTS = ("31", "46")
 STAGES = ("identifiee", "qualifiee", "proposee", "gagnee", "perdue", "abandonnee")

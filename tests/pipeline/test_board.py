@@ -8,6 +8,7 @@ from sqlalchemy import event, select, update
 
 from crm.pipeline.models import Opportunity
 from crm.pipeline.queries import OpportunityFilters, board
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Offer
 from tests.conftest import login
@@ -61,7 +62,7 @@ def test_board_has_the_open_columns_and_the_two_drop_zones(client, animator, mak
 
 def test_counts_cover_the_filtered_set_not_only_the_cards_shown(client, animator, make_structure, offer):
     structure = make_structure()
-    today = date.today()
+    today = local_today()
     rows = [
         Opportunity(
             structure_id=structure.id,
@@ -129,7 +130,7 @@ def test_filters(client, make_user, make_structure, make_opportunity):
     assert titles(f"?responsable={colleague.id}") == ["Colleague 31", "Colleague 81", "Old 81"]
     assert titles("?mes=1") == ["Mine 31"]
     assert titles("?du=2024-01-01&au=2024-12-31") == ["Old 81"]
-    assert titles(f"?du={date.today().isoformat()}") == ["Colleague 31", "Colleague 81", "Mine 31"]
+    assert titles(f"?du={local_today().isoformat()}") == ["Colleague 31", "Colleague 81", "Mine 31"]
     html = client.get("/pipeline?departement=31").get_data(as_text=True)
     assert column_count(html, "identifiee") == 1 and column_count(html, "qualifiee") == 1
     # Malformed filters are ignored, never an error.
@@ -158,7 +159,7 @@ def test_board_queries_do_not_grow_with_the_cards(client, animator, make_user, m
                     department_code=structures[i % 6].department_code,
                     title=f"Besoin {i}",
                     stage=("identifiee", "qualifiee", "proposee", "gagnee", "perdue")[i % 5],
-                    identified_on=date.today(),
+                    identified_on=local_today(),
                     owner_id=owners[i % 5].id,
                 )
                 for i in range(n)
@@ -198,7 +199,7 @@ def test_list_view_filters_by_stage_and_paginates(client, animator, make_structu
                 department_code="31",
                 title=f"Besoin {i:02d}",
                 stage="qualifiee",
-                identified_on=date.today(),
+                identified_on=local_today(),
                 owner_id=animator.id,
             )
             for i in range(30)

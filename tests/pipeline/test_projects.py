@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from crm.pipeline import services
 from crm.pipeline.models import Milestone, Project
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent
 from crm.referential.models import Offer
@@ -40,7 +41,7 @@ def test_direct_project_from_a_structure(client, animator, structure, offer):
     page = client.get(f"/projets/nouveau?structure_id={structure.id}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "EHPAD Les Tilleuls" in html and "<optgroup" in html
-    assert f'value="{date.today().isoformat()}"' in html
+    assert f'value="{local_today().isoformat()}"' in html
     response = post(
         client,
         f"/projets/nouveau?structure_id={structure.id}",
@@ -160,7 +161,7 @@ def test_edit_project_status_and_dates(client, animator, project):
     assert response.status_code == 302
     db.session.expire_all()
     saved = db.session.get(Project, project.id)
-    assert saved.status == "termine" and saved.ended_on == date.today() and saved.notes == "Clos"
+    assert saved.status == "termine" and saved.ended_on == local_today() and saved.notes == "Clos"
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "project.status_changed")).one()
     assert event.payload["from_status"] == "en_cours"
     response = post(
@@ -188,7 +189,7 @@ def test_milestones_are_added_and_toggled(client, animator, project):
     assert "Paramétrage" in html and "échéance 15/01/2030" in html and "Marquer atteint" in html
     assert post(client, f"/projets/{project.id}/jalons/{milestone.id}", {"done": "1"}).status_code == 302
     db.session.expire_all()
-    assert db.session.get(Milestone, milestone.id).done_on == date.today()
+    assert db.session.get(Milestone, milestone.id).done_on == local_today()
     html = client.get(f"/projets/{project.id}").get_data(as_text=True)
     assert "atteint le" in html and "Remettre à faire" in html
     assert post(client, f"/projets/{project.id}/jalons/{milestone.id}", {"done": "0"}).status_code == 302

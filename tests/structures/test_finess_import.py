@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import AuditEntry, OutboxEvent
 from crm.referential.models import Category, FinessCategoryMapping
@@ -211,7 +212,7 @@ def test_absent_structures_are_closed_then_reopened(tmp_path, make_structure):
 
     assert (summary.closed, summary.unchanged, summary.skipped) == (1, 4, 0)
     closed = by_finess(gone["nofinesset"])
-    assert not closed.is_open and closed.closed_on == date.today()
+    assert not closed.is_open and closed.closed_on == local_today()
     assert db.session.get(Structure, by_hand.id).is_open  # not from FINESS
     assert by_finess(other_region[0]["nofinesset"]).is_open  # outside the import's departments
     event = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "structure.closed")).one()

@@ -8,6 +8,7 @@ from sqlalchemy import event, select
 
 from crm.activities import services as activities
 from crm.pipeline import services as pipeline
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.contacts import save_contact
@@ -37,7 +38,7 @@ def test_timeline_newest_first_with_its_details(client, animator, make_structure
             "kind": "appel",
             "structure_ids": [structure.id],
             "subject": "Premier appel",
-            "occurred_on": (date.today() - timedelta(days=30)).isoformat(),
+            "occurred_on": (local_today() - timedelta(days=30)).isoformat(),
         },
         user=animator,
     )
@@ -58,7 +59,7 @@ def test_timeline_newest_first_with_its_details(client, animator, make_structure
     assert f'href="/activites/{new.id}"' in html and f'href="/activites/{old.id}"' in html
     assert "Information" in html and animator.display_name in html
     assert f'href="/structures/{partner.id}">CPTS du Lauragais</a>' in html
-    assert date.today().strftime("%d/%m/%Y") in html
+    assert local_today().strftime("%d/%m/%Y") in html
     assert "Voir les" not in html
 
 
@@ -81,7 +82,7 @@ def test_follow_ups_opportunities_and_engagements(client, animator, make_structu
         {
             "title": "Relancer la DSI",
             "structure_id": structure.id,
-            "due_on": (date.today() - timedelta(days=1)).isoformat(),
+            "due_on": (local_today() - timedelta(days=1)).isoformat(),
         },
         user=colleague,
     )

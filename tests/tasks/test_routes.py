@@ -7,6 +7,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.tasks import services
 from crm.tasks.models import Task
@@ -22,7 +23,7 @@ def count_tasks() -> int:
 
 
 def in_days(days: int) -> str:
-    return (date.today() + timedelta(days=days)).isoformat()
+    return (local_today() + timedelta(days=days)).isoformat()
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_page_groups_open_tasks_and_shows_recently_done(client, animator, make_s
         )
     ]
     assert positions == sorted(positions)
-    assert (date.today() - timedelta(days=3)).strftime("%d/%m/%Y") in html
+    assert (local_today() - timedelta(days=3)).strftime("%d/%m/%Y") in html
     assert f'href="/structures/{structure.id}"' in html
     assert f'action="/relances/{finished.id}/rouvrir"' in html
     assert html.count('name="csrf_token"') >= 5

@@ -12,6 +12,7 @@ from crm.activities.models import Activity
 from crm.activities.services import delete_activity, log_activity, update_activity
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.check import check
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Sector
 from tests.workflows.workers import all_processed, outbox_counts, wait_until, workers  # noqa: F401  (fixture)
@@ -21,7 +22,7 @@ def test_two_workers_follow_edits_and_deletions(workers, make_user, make_structu
     animator = make_user("animateur", ["31"])
     ehpad_sector = db.session.scalar(select(Sector.id).where(Sector.code == "medico_social"))
     structures = [make_structure(name=f"EHPAD {i}", sector_id=ehpad_sector) for i in range(6)]
-    today = date.today()
+    today = local_today()
     ids = [
         log_activity(
             {"kind": "visite", "structure_ids": [s.id], "is_information": True, "occurred_on": today.isoformat()},

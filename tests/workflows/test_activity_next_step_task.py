@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm.activities.services import log_activity
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.tasks.models import Task
 from tests.workflows.conftest import outbox, process, process_again, runs, set_rule, state
@@ -22,10 +23,10 @@ def visit(animator, structures, next_step="Envoyer la convention ViaTrajectoire"
     return log_activity(
         {
             "kind": "visite",
-            "occurred_on": date.today().isoformat(),
+            "occurred_on": local_today().isoformat(),
             "structure_ids": [s.id for s in structures],
             "next_step": next_step,
-            "next_step_due_on": (due or date.today() + timedelta(days=7)).isoformat() if next_step else None,
+            "next_step_due_on": (due or local_today() + timedelta(days=7)).isoformat() if next_step else None,
         },
         user=animator,
     )
@@ -38,7 +39,7 @@ def tasks() -> list[Task]:
 
 def test_the_next_step_becomes_a_task_about_the_structure_chosen_first(animator, make_structure):
     zebra, alpha = make_structure(name="Zèbre EHPAD"), make_structure(name="Alpha EHPAD")
-    due = date.today() + timedelta(days=9)
+    due = local_today() + timedelta(days=9)
     activity = visit(animator, [zebra, alpha], due=due)
     assert tasks() == []  # a moment later
     process()

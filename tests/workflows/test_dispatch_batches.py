@@ -10,6 +10,7 @@ from datetime import UTC, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, update
 
+from crm.platform.dates import local_today
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent, utcnow
@@ -128,7 +129,7 @@ def test_processing_an_event_again_changes_nothing(app, poison, make_user, make_
                 "structure_ids": [structure.id],
                 "is_information": True,
                 "next_step": "Rappeler",
-                "next_step_due_on": utcnow().date().isoformat(),
+                "next_step_due_on": local_today().isoformat(),
             },
             user=user,
         )

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.models import OutboxEvent, utcnow
 
@@ -88,7 +89,7 @@ class Workload:
         log_activity(
             {
                 "kind": self.rng.choice(("visite", "appel", "reunion", "webinaire")),
-                "occurred_on": (date.today() - timedelta(days=self.rng.randrange(200))).isoformat(),
+                "occurred_on": (local_today() - timedelta(days=self.rng.randrange(200))).isoformat(),
                 "structure_ids": [structure_id for structure_id, _department in structures],
                 "is_information": self.rng.random() < 0.5,
                 "offer_ids": self.rng.sample(self.ref["offers"], self.rng.choice((0, 1, 2))),
