@@ -67,12 +67,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     # The imports below stay inside the factory: every ``import crm.<domain>`` runs this package's
     # __init__ first, so importing the domains at its top would be a cycle.
     from crm import models  # noqa: F401  (registers every table on the metadata)
+    from crm.activities import departments as activity_departments
     from crm.mail import dispatch as mail_dispatch
     from crm.pipeline import structure_links
     from crm.platform.security import register as register_security
 
     mail_dispatch.register(db.session)
     structure_links.connect()  # the pipeline follows structures moving department, in their transaction
+    activity_departments.connect()  # and so do the activities' departments (the list's filter)
     from workflows import dispatch as outbox_dispatch
 
     outbox_dispatch.register(db.session)

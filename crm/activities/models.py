@@ -48,6 +48,19 @@ activity_programmes = Table(
     Column("programme_id", ForeignKey("programmes.id"), primary_key=True),
 )
 
+# The departments an activity concerns (those of its structures, once each) with its day, kept in the
+# activity's transaction (crm/activities/departments.py). The list filtered by department reads one
+# index range in date order here, instead of every activity-structure link of the country joined to
+# the structures (docs/architecture.md, "Lists at national scale").
+activity_departments = Table(
+    "activity_departments",
+    db.metadata,
+    Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_code", String(3), primary_key=True),
+    Column("occurred_on", Date, nullable=False),
+    Index("ix_activity_departments_listing", "department_code", "occurred_on", "activity_id"),
+)
+
 
 class Activity(db.Model):
     __tablename__ = "activities"
@@ -73,7 +86,8 @@ class Activity(db.Model):
     programmes = relationship("Programme", secondary=activity_programmes, lazy="selectin")
 
     __table_args__ = (
-        Index("ix_activities_occurred_on", "occurred_on"),
+        # The list's order (newest first, id to break ties) and its cursor: one index range.
+        Index("ix_activities_occurred_on_id", "occurred_on", "id"),
         Index("ix_activities_author_occurred", "author_id", "occurred_on"),
     )
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, exists, func, or_, select
 from sqlalchemy.orm import joinedload, lazyload, load_only, selectinload
 
 from crm.accounts.models import User
 from crm.accounts.permissions import can_write_structures
+from crm.activities import departments
 from crm.activities.models import (
     KINDS,
     Activity,
     activity_contacts,
+    activity_departments,
     activity_offers,
     activity_programmes,
     activity_structures,
@@ -22,11 +24,11 @@ from crm.platform.dates import local_today
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
+from crm.platform.paging import Page, keyset_page
 from crm.platform.records import insert_links, insert_record
 from crm.platform.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
 from crm.referential.models import Offer, Programme, Sector
 from crm.structures.models import Contact, Structure
-from crm.structures.services import Page
 from crm.tasks.models import Task
 from crm.tasks.services import add_task
 
@@ -199,6 +201,9 @@ def _write_activity(values: dict, *, user: User) -> Activity:
     )
     for name, table, column in _LINKS:
         insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
+    departments.write_for(
+        activity.id, values["occurred_on"], (s.department_code for s in values["structures"]), replace=False
+    )
     return activity
 
 
@@ -302,6 +307,10 @@ def update_activity(activity: Activity, data: dict, *, user: User, commit: bool 
         if name in changes:
             connection.execute(delete(table).where(table.c.activity_id == activity.id))
             insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
+    if "structures" in changes or "occurred_on" in changes:
+        departments.write_for(
+            activity.id, values["occurred_on"], (s.department_code for s in values["structures"]), replace=True
+        )
     db.session.flush()
     db.session.expire(activity, [name for name, _, _ in _LINKS])
     payload = {**activity_payload(activity), "previous": previous}
@@ -373,51 +382,69 @@ def activity_filters(
     start: date | None = None,
     end: date | None = None,
     structure: int | None = None,
+    day=None,
 ) -> list:
+    """WHERE clauses of the activity list. ``day`` is the date column the period applies to: the
+    activity's, or activity_departments' when the list is read through a department."""
+    day = Activity.occurred_on if day is None else day
     clauses = []
-    if department or structure:
-        sub = select(activity_structures.c.activity_id).join(
-            Structure, Structure.id == activity_structures.c.structure_id
+    if department:
+        clauses.append(activity_departments.c.department_code == department)
+    if structure:
+        clauses.append(
+            Activity.id.in_(
+                select(activity_structures.c.activity_id).where(activity_structures.c.structure_id == structure)
+            )
         )
-        if department:
-            sub = sub.where(Structure.department_code == department)
-        if structure:
-            sub = sub.where(activity_structures.c.structure_id == structure)
-        clauses.append(Activity.id.in_(sub))
     if kind:
         clauses.append(Activity.kind == kind)
     if programme:
+        # Two correlated probes of primary keys per row read: the list walks its index newest first
+        # and stops after a page, where a set of every activity of the programme would be built first.
+        offers = select(Offer.id).where(Offer.programme_id == programme)
         clauses.append(
-            Activity.id.in_(
-                select(activity_programmes.c.activity_id)
-                .where(activity_programmes.c.programme_id == programme)
-                .union(
-                    select(activity_offers.c.activity_id)
-                    .join(Offer, Offer.id == activity_offers.c.offer_id)
-                    .where(Offer.programme_id == programme)
-                )
+            or_(
+                exists().where(
+                    activity_programmes.c.activity_id == Activity.id, activity_programmes.c.programme_id == programme
+                ),
+                exists().where(activity_offers.c.activity_id == Activity.id, activity_offers.c.offer_id.in_(offers)),
             )
         )
     if author:
         clauses.append(Activity.author_id == author)
     if start:
-        clauses.append(Activity.occurred_on >= start)
+        clauses.append(day >= start)
     if end:
-        clauses.append(Activity.occurred_on <= end)
+        clauses.append(day <= end)
     return clauses
 
 
-def list_activities(*, page: int = 1, per_page: int = 50, **filters) -> Page:
-    clauses = activity_filters(**filters)
-    total = db.session.scalar(select(func.count()).select_from(Activity).where(*clauses)) or 0
-    items = db.session.scalars(
-        select(Activity)
-        .where(*clauses)
-        .order_by(Activity.occurred_on.desc(), Activity.id.desc())
-        .offset((max(page, 1) - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return Page(items=list(items), total=total, page=max(page, 1), per_page=per_page)
+def activity_list_statement(**filters) -> tuple:
+    """The list's statement (its filters set) and its order, a unique key newest first.
+
+    Filtered by department, it is read from activity_departments (one index range per department, in
+    date order); otherwise from the activities' (occurred_on, id) index."""
+    if filters.get("department"):
+        AD = activity_departments
+        statement = select(Activity).join(AD, AD.c.activity_id == Activity.id)
+        order = (AD.c.occurred_on, AD.c.activity_id)
+        return statement.where(*activity_filters(**filters, day=AD.c.occurred_on)), order
+    return select(Activity).where(*activity_filters(**filters)), (Activity.occurred_on, Activity.id)
+
+
+def list_activities(*, page: int = 1, per_page: int = 50, cursor: str | None = None, **filters) -> Page:
+    """A page of the list, newest first: numbered for the first pages, by ``cursor`` beyond
+    (crm/platform/paging.py); raises CursorError or PageTooDeep for a page it cannot serve."""
+    statement, order = activity_list_statement(**filters)
+    return keyset_page(
+        statement,
+        order=order,
+        key=lambda activity: (activity.occurred_on, activity.id),
+        kinds=(date, int),
+        cursor=cursor,
+        page=page,
+        per_page=per_page,
+    )
 
 
 def structure_timeline(structure_id: int, limit: int = 50) -> list[Activity]:

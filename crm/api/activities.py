@@ -14,6 +14,7 @@ from crm.api.helpers import department_code
 from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.registry import (
+    CURSOR_PARAM,
     MAX_ID,
     PAGE_PARAMS,
     ApiError,
@@ -21,6 +22,7 @@ from crm.api.registry import (
     date_param,
     id_param,
     json_body,
+    keyset_or_400,
     operation,
     page_links,
     query_args,
@@ -40,6 +42,7 @@ LIST_PARAMS = [
     date_param("end", "... au (inclus)."),
     id_param("structure", "Activités concernant cette structure."),
     *PAGE_PARAMS,
+    CURSOR_PARAM,
 ]
 
 
@@ -51,12 +54,15 @@ LIST_PARAMS = [
     tag=TAG,
     ok=(200, "ActivityPage"),
     params=LIST_PARAMS,
-    description="Les plus récentes d'abord.",
+    description="Les plus récentes d'abord. Suivez links.next (un curseur) pour la suite ; page sert pour les "
+    "premières pages (10 000 éléments au plus). meta.total s'arrête à 10 000 (meta.total_capped).",
 )
 def list_activities():
     args = query_args(LIST_PARAMS)
-    page = services.list_activities(
+    page = keyset_or_400(
+        services.list_activities,
         page=args["page"],
+        cursor=args["cursor"],
         per_page=args["per_page"],
         department=department_code(args["department"]),
         kind=args["kind"],

@@ -20,6 +20,7 @@ from flask import Blueprint, request
 
 from crm.api import schemas
 from crm.api.schemas import MAX_ID
+from crm.platform.paging import CursorError, PageTooDeep
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PER_PAGE = 200
@@ -197,20 +198,48 @@ def query_args(params: list[Param]) -> dict:
     return out
 
 
-def page_links(page, serialise) -> dict:
-    """The pagination envelope: data, meta and the next/previous page links (relative URLs)."""
+CURSOR_PARAM = Param(
+    "cursor",
+    {"type": "string", "maxLength": 200},
+    "Curseur opaque de links.next : la page qui suit, au même coût à toute profondeur (au-delà de 10 000 "
+    "éléments, page n'est plus accepté).",
+)
 
-    def link(number: int) -> str:
-        args = {k: v for k, v in request.args.items() if k != "page"}
-        args["page"] = number
+
+def keyset_or_400(list_function, **arguments):
+    """A keyset list's page, or the 400 of a forged cursor or of a page number too deep to be served."""
+    try:
+        return list_function(**arguments)
+    except (CursorError, PageTooDeep) as error:
+        name = "cursor" if isinstance(error, CursorError) else "page"
+        raise ApiError(400, error.message, {name: error.message}) from error
+
+
+def page_links(page, serialise) -> dict:
+    """The pagination envelope: data, meta and the next/previous page links (relative URLs). A keyset
+    page's next link carries its cursor (crm/platform/paging.py)."""
+
+    def link(**changed) -> str:
+        args = {k: v for k, v in request.args.items() if k not in ("page", "cursor")}
+        args.update(changed)
         return f"{request.path}?{urlencode(args)}"
 
+    if page.keyset:
+        following = link(cursor=page.next_cursor) if page.next_cursor else None
+    else:
+        following = link(page=page.page + 1) if page.has_next else None
     return {
         "data": [serialise(item) for item in page.items] if serialise else page.items,
-        "meta": {"page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages},
+        "meta": {
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+            "pages": page.pages,
+            "total_capped": page.total_capped,
+        },
         "links": {
-            "next": link(page.page + 1) if page.has_next else None,
-            "prev": link(min(page.page - 1, page.pages)) if page.has_prev else None,
+            "next": following,
+            "prev": link(page=min(page.page - 1, page.pages)) if page.has_prev else None,
         },
     }
 

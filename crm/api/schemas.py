@@ -199,6 +199,11 @@ COMPONENTS: dict[str, dict] = {
             "per_page": {"type": "integer", "minimum": 1},
             "total": {"type": "integer", "minimum": 0},
             "pages": {"type": "integer", "minimum": 1},
+            "total_capped": {
+                **BOOL,
+                "description": "Vrai quand le total est un minimum : le compte s'arrête à 10 000 (« plus de "
+                "10 000 »), suivez links.next",
+            },
         }
     ),
     "PageLinks": _out({"next": nullable(URL), "prev": nullable(URL)}),

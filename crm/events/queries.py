@@ -11,9 +11,9 @@ from crm.events.models import EVENT_STATUSES, Event, EventType, Registration, ev
 from crm.platform.dates import PARIS, local_date, local_today
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
+from crm.platform.paging import Page
 from crm.platform.text import search_tokens
 from crm.referential.models import Offer
-from crm.structures.services import Page
 
 
 def event_programme_pairs():

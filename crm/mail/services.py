@@ -11,7 +11,7 @@ from crm.mail.models import EmailMessage
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
-from crm.structures.services import Page
+from crm.platform.paging import Page
 
 
 def queue_email(

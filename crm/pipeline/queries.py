@@ -26,9 +26,9 @@ from crm.pipeline.stages import transition_error
 from crm.platform.dates import local_date, local_today
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
+from crm.platform.paging import Page
 from crm.referential.models import Offer, Programme
 from crm.structures.models import Structure
-from crm.structures.services import Page
 
 CARDS_PER_COLUMN = 50
 # Won and lost opportunities are history: their columns show the latest few, "Voir tout" lists the rest.

@@ -10,7 +10,14 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from crm.activities.models import Activity, activity_contacts, activity_offers, activity_programmes, activity_structures
+from crm.activities.models import (
+    Activity,
+    activity_contacts,
+    activity_departments,
+    activity_offers,
+    activity_programmes,
+    activity_structures,
+)
 from crm.seed.context import SeedContext, Weighted, pick
 from crm.seed.payloads import ActivityRef, Journal, OfferRef, StructureRef, TaskRef, activity_payload, task_payload
 from crm.seed.wording import (
@@ -185,6 +192,7 @@ class ActivityGenerator:
         days = ctx.days.draws(rng, count)
         kinds = _KIND_POOL.draws(rng, count)
         rows, links, contact_links, offer_links, programme_links, tasks = [], [], [], [], [], []
+        department_rows = []
         for activity_id, primary, day, kind in zip(ids, primaries, days, kinds):
             structures, hub = [primary], None
             if not only and random() < MULTI_SHARE:
@@ -224,6 +232,8 @@ class ActivityGenerator:
             )
             for structure in structures:
                 links.append((activity_id, structure.id))
+            for code in sorted({structure.department_code for structure in structures}):
+                department_rows.append((activity_id, code, day))
             for offer in offers:
                 offer_links.append((activity_id, offer.id))
             for programme in programmes:
@@ -261,6 +271,7 @@ class ActivityGenerator:
         write = self.loader.write
         write(Activity.__table__, ACTIVITY_COLUMNS, rows)
         write(activity_structures, ("activity_id", "structure_id"), links)
+        write(activity_departments, ("activity_id", "department_code", "occurred_on"), department_rows)
         write(activity_contacts, ("activity_id", "contact_id"), contact_links)
         write(activity_offers, ("activity_id", "offer_id"), offer_links)
         write(activity_programmes, ("activity_id", "programme_id"), programme_links)

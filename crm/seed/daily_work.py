@@ -13,7 +13,14 @@ import time
 
 from sqlalchemy import func, select
 
-from crm.activities.models import Activity, activity_contacts, activity_offers, activity_programmes, activity_structures
+from crm.activities.models import (
+    Activity,
+    activity_contacts,
+    activity_departments,
+    activity_offers,
+    activity_programmes,
+    activity_structures,
+)
 from crm.pipeline.models import Milestone, Opportunity, Project, StageChange
 from crm.platform.extensions import db
 from crm.platform.formatting import format_number
@@ -33,6 +40,7 @@ BULK_SCALES = ("national",)  # foreign keys set aside during the load (see loade
 TABLES = (
     Activity.__table__,
     activity_structures,
+    activity_departments,
     activity_contacts,
     activity_offers,
     activity_programmes,

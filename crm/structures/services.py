@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from datetime import date
 
 from email_validator import validate_email
@@ -18,6 +16,7 @@ from crm.platform.dates import local_today
 from crm.platform.events import diff, record_change
 from crm.platform.extensions import db
 from crm.platform.formatting import format_date
+from crm.platform.paging import Page
 from crm.platform.text import fold, search_tokens
 from crm.platform.validation import ValidationFailed, email_error, line_break_error, parse_date, parse_int
 from crm.platform.validation import blank as _blank
@@ -300,26 +299,6 @@ def delete_structure(structure: Structure) -> None:
 
 
 # --- search -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def structure_filters(

@@ -14,10 +14,10 @@ from crm.platform.dates import iso_week, local_today
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
+from crm.platform.paging import Page
 from crm.platform.records import insert_record
 from crm.platform.validation import ValidationFailed, parse_date, parse_int, text
 from crm.structures.models import Structure
-from crm.structures.services import Page
 from crm.tasks.models import TASK_SOURCES, Task
 
 MAX_ID = 2**31 - 1

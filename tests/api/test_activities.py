@@ -147,3 +147,32 @@ def test_bad_filters_are_400_with_a_message_per_parameter(animator_api):
     assert response.status_code == 400
     assert set(response.get_json()["error"]["fields"]) == {"start", "kind", "per_page", "author"}
     assert animator_api.get("/api/v1/activities/999999").status_code == 404
+
+
+def test_the_list_goes_on_by_cursor_and_refuses_a_forged_one(api_as, make_structure, monkeypatch):
+    from crm.platform import paging
+
+    api = api_as("animateur", ["31"])
+    structure = make_structure()
+    for i in range(5):
+        day = (local_today() - timedelta(days=i % 2)).isoformat()
+        api.post(
+            "/api/v1/activities",
+            {"kind": "appel", "structure_ids": [structure.id], "occurred_on": day, "confirm_duplicate": True},
+        )
+    seen, url = [], "/api/v1/activities?department=31&per_page=2"
+    while url:
+        body = api.get(url).get_json()
+        seen += [a["id"] for a in body["data"]]
+        url = body["links"]["next"]
+        assert url is None or ("cursor=" in url and "department=31" in url and "&page=" not in url)
+    assert len(seen) == 5 == len(set(seen))
+    assert api.get("/api/v1/activities?page=2&per_page=2").get_json()["data"][0]["id"] == seen[2]  # small offsets
+    forged = api.get("/api/v1/activities?cursor=bm9wZQ")
+    assert forged.status_code == 400 and "cursor" in forged.get_json()["error"]["fields"]
+    monkeypatch.setattr(paging, "COUNT_CAP", 3)
+    monkeypatch.setattr(paging, "MAX_OFFSET", 2)
+    capped = api.get("/api/v1/activities?per_page=2").get_json()
+    assert capped["meta"]["total"] == 3 and capped["meta"]["total_capped"] is True
+    too_deep = api.get("/api/v1/activities?per_page=2&page=3")
+    assert too_deep.status_code == 400 and "page" in too_deep.get_json()["error"]["fields"]

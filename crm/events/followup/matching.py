@@ -20,11 +20,11 @@ from crm.accounts.permissions import can_edit_department, can_edit_structure
 from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration
 from crm.platform.events import record_change
 from crm.platform.extensions import db
+from crm.platform.paging import Page
 from crm.platform.text import fold
 from crm.platform.validation import ValidationFailed
 from crm.structures.contacts import save_contact
 from crm.structures.models import Contact, Structure
-from crm.structures.services import Page
 
 _FINESS = re.compile(r"(?<![0-9A-Za-z])((?:\d{2}|2[AaBb])\d{7})(?![0-9A-Za-z])")
 MATCHABLE = ("inscrit", "attente", "present", "absent", "excuse")

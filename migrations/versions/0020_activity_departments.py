@@ -1,0 +1,51 @@
+"""activities: the departments each activity concerns, with its day, for the list filtered by department
+
+At national scale the list filtered by department read every activity-structure link of the country
+(2.77 million) joined to the structures; this table is read as one index range in date order. Filled
+from the links of the activities already there. The activities' date index gains the id, the list's
+tie-breaker and cursor.
+
+Revision ID: 0020
+Revises: 0019
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0020"
+down_revision = "0019"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "activity_departments",
+        sa.Column("activity_id", sa.Integer(), nullable=False),
+        sa.Column("department_code", sa.String(length=3), nullable=False),
+        sa.Column("occurred_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(["activity_id"], ["activities.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("activity_id", "department_code"),
+    )
+    op.execute(
+        "INSERT INTO activity_departments (activity_id, department_code, occurred_on) "
+        "SELECT DISTINCT a.id, s.department_code, a.occurred_on FROM activities a "
+        "JOIN activity_structures l ON l.activity_id = a.id JOIN structures s ON s.id = l.structure_id "
+        "WHERE s.department_code IS NOT NULL"
+    )
+    with op.batch_alter_table("activity_departments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_activity_departments_listing", ["department_code", "occurred_on", "activity_id"], unique=False
+        )
+    with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.create_index("ix_activities_occurred_on_id", ["occurred_on", "id"], unique=False)
+        batch_op.drop_index("ix_activities_occurred_on")
+
+
+def downgrade():
+    with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.create_index("ix_activities_occurred_on", ["occurred_on"], unique=False)
+        batch_op.drop_index("ix_activities_occurred_on_id")
+    with op.batch_alter_table("activity_departments", schema=None) as batch_op:
+        batch_op.drop_index("ix_activity_departments_listing")
+    op.drop_table("activity_departments")
