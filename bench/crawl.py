@@ -15,7 +15,8 @@ requested through the Flask test client (the whole app, its SQL included, withou
 - with real ids (the department's busiest structure, its latest activity, opportunity, project and
   task, the published event with the most registrations, a real personal link made for the run...);
 - in the variants people use: each list unfiltered, filtered by department and by type or programme,
-  and its last page (the highest ``page=`` link the first page offers).
+  its last page (the highest ``page=`` link the first page offers; for a list whose count is bounded,
+  the deepest page number it serves) and, for a list paged by cursor, the page its "next" link opens.
 
 Each variant is requested ``--warmup`` times, then ``--requests`` times measured. The Markdown table
 lists p50 / p95 / max, the response's size and its number of SQL statements, slowest p95 first, with
@@ -98,8 +99,9 @@ VARIANTS = {
         "type=visite&departement={dep}",
         "programme={programme}&departement={dep}",
         "LAST",
+        "NEXT",
     ],
-    "pipeline.opportunities": ["departement={dep}", "LAST"],
+    "pipeline.opportunities": ["departement={dep}", "LAST", "NEXT"],
     "pipeline.board": ["departement={dep}", "departement={dep}&programme={programme}"],
     "pipeline.projects": ["departement={dep}", "LAST"],
     "structures.index": ["q=ehpad", "departement={dep}", "departement={dep}&q=centre hospitalier", "LAST"],
@@ -111,8 +113,8 @@ VARIANTS = {
     "indicators.animator": [],
     "indicators.detail": ["departement={dep}"],
     "indicators.figures_json": ["departement={dep}"],
-    "api.list_activities": ["department={dep}&per_page=200", "LAST"],
-    "api.list_opportunities": ["department={dep}&per_page=200", "LAST"],
+    "api.list_activities": ["department={dep}&per_page=200", "LAST", "NEXT"],
+    "api.list_opportunities": ["department={dep}&per_page=200", "LAST", "NEXT"],
     "api.list_structures": ["department={dep}&per_page=200", "q=ehpad"],
     "api.list_projects": ["department={dep}"],
     "api.list_tasks": [],
@@ -283,20 +285,40 @@ def paths_for(rule, ids: dict, users: dict, department: str) -> tuple[list[str],
 
 
 def last_page(client, path: str, headers: dict) -> str | None:
-    """The last page a list offers: the highest page= in its links (HTML) or links.last (API)."""
+    """The deepest numbered page a list serves: its last page when its total is exact, else the page
+    at the offset limit (crm/platform/paging.py MAX_OFFSET), which is the costliest number it takes."""
+    from crm.platform.paging import MAX_OFFSET
+
     response = client.get(path, headers=headers)
+    separator = "&" if "?" in path else "?"
     if response.is_json:
-        links = (response.get_json(silent=True) or {}).get("links") or {}
-        last = links.get("last")
-        return last if last and last != path else None
+        body = response.get_json(silent=True) or {}
+        meta = body.get("meta") or {}
+        if meta.get("total_capped"):
+            return f"{path}{separator}page={MAX_OFFSET // meta['per_page'] + 1}"
+        pages = meta.get("pages") or 1
+        return f"{path}{separator}page={pages}" if pages > 1 else None
     page = response.get_data(as_text=True)
+    if re.search(r"Plus de [\d\s\u202f\u00a0]+", page):  # a bounded count: the deepest number served
+        per_page = max(1, page.count("<tr>") - 1)
+        return f"{path}{separator}page={MAX_OFFSET // per_page + 1}"
     found = re.search(r"Page\s+\d+\s+sur\s+([\d\s\u202f\u00a0]+)", page)  # the pager: "Page 1 sur 40 001"
     pages = [int(re.sub(r"\D", "", found.group(1)))] if found else []
     pages += [int(n) for n in re.findall(r"[?&;]page=(\d+)", page)]
     if not pages or max(pages) <= 1:
         return None
-    separator = "&" if "?" in path else "?"
     return f"{path}{separator}page={max(pages)}"
+
+
+def next_page(client, path: str, headers: dict) -> str | None:
+    """The page after the first by its cursor (links.next, or the pager's rel="next" link)."""
+    import html
+
+    response = client.get(path, headers=headers)
+    if response.is_json:
+        return ((response.get_json(silent=True) or {}).get("links") or {}).get("next")
+    found = re.search(r'href="([^"]*apres=[^"]*)"[^>]*rel="next"', response.get_data(as_text=True))
+    return html.unescape(found.group(1)) if found else None
 
 
 def login(client, email: str) -> None:
@@ -405,7 +427,11 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {tokens[role]}"} if endpoint.startswith("api.") and role else {}
         if path.endswith("?LAST"):
             path = last_page(client, path[:-5], headers)
-            if path is None:  # a single page, or a list paged by cursor ("voir plus") only
+            if path is None:  # a single page
+                continue
+        elif path.endswith("?NEXT"):
+            path = next_page(client, path[:-5], headers)
+            if path is None:  # a single page, or a list without cursor
                 continue
         result = Result(endpoint, path, role or "public")
         for index in range(args.warmup + args.requests):

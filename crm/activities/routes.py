@@ -16,9 +16,8 @@ from crm.activities.models import KINDS, Activity
 from crm.platform.dates import local_today
 from crm.platform.errors import json_error
 from crm.platform.extensions import db
-from crm.platform.paging import CursorError, PageTooDeep
 from crm.platform.validation import ValidationFailed, parse_date
-from crm.platform.web import apply_errors, int_arg
+from crm.platform.web import apply_errors, int_arg, list_page
 from crm.referential.models import Programme
 from crm.referential.services import departments_for_select
 from crm.structures.forms import ConfirmForm
@@ -265,17 +264,7 @@ def _list_filters(departments) -> tuple[dict, dict, dict]:
 def index():
     departments = departments_for_select()
     params, filters, errors = _list_filters(departments)
-    try:
-        page = services.list_activities(
-            page=int_arg("page", 1, maximum=100000),
-            cursor=request.args.get("apres") or None,
-            per_page=PER_PAGE,
-            **filters,
-        )
-    except (CursorError, PageTooDeep) as error:
-        # A hand-edited link: said above the list's first page, like a bad filter.
-        errors["page"] = error.message
-        page = services.list_activities(per_page=PER_PAGE, **filters)
+    page, errors["page"] = list_page(services.list_activities, per_page=PER_PAGE, **filters)
     structure = db.session.get(Structure, filters["structure"]) if filters.get("structure") else None
     other_args = {k: v for k, v in request.args.items() if k not in ("structure", "page", "apres")}
     return render_template(

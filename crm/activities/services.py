@@ -439,7 +439,6 @@ def list_activities(*, page: int = 1, per_page: int = 50, cursor: str | None = N
     return keyset_page(
         statement,
         order=order,
-        key=lambda activity: (activity.occurred_on, activity.id),
         kinds=(date, int),
         cursor=cursor,
         page=page,

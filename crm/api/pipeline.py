@@ -10,6 +10,7 @@ from crm.api.helpers import department_code
 from crm.api.idempotency import PARAM as IDEMPOTENCY_PARAM
 from crm.api.idempotency import idempotent
 from crm.api.registry import (
+    CURSOR_PARAM,
     MAX_ID,
     PAGE_PARAMS,
     ApiError,
@@ -17,6 +18,7 @@ from crm.api.registry import (
     date_param,
     id_param,
     json_body,
+    keyset_or_400,
     operation,
     page_links,
     query_args,
@@ -42,6 +44,7 @@ OPPORTUNITY_PARAMS = [
     date_param("start", "Identifiées à partir du (inclus)."),
     date_param("end", "Identifiées jusqu'au (inclus)."),
     *PAGE_PARAMS,
+    CURSOR_PARAM,
 ]
 PROJECT_PARAMS = [
     Param("department", {"type": "string", "maxLength": 3}, "Département de la structure."),
@@ -50,6 +53,7 @@ PROJECT_PARAMS = [
     Param("status", {"type": "string", "enum": list(PROJECT_STATUSES)}, "Statut du projet."),
     id_param("structure", "Projets de cette structure."),
     *PAGE_PARAMS,
+    CURSOR_PARAM,
 ]
 
 
@@ -80,7 +84,9 @@ def list_opportunities():
         end=args["end"],
         stage=args["stage"],
     )
-    page = queries.list_opportunities(filters, page=args["page"], per_page=args["per_page"])
+    page = keyset_or_400(
+        queries.list_opportunities, filters, page=args["page"], per_page=args["per_page"], cursor=args["cursor"]
+    )
     projects = serializers.project_ids_for([o.id for o in page.items])
     return jsonify(page_links(page, lambda o: serializers.opportunity(o, projects.get(o.id))))
 
@@ -206,7 +212,9 @@ def list_projects():
         owner=args["owner"],
         structure=args["structure"],
     )
-    page = queries.list_projects(filters, page=args["page"], per_page=args["per_page"])
+    page = keyset_or_400(
+        queries.list_projects, filters, page=args["page"], per_page=args["per_page"], cursor=args["cursor"]
+    )
     return jsonify(page_links(page, serializers.project))
 
 

@@ -206,10 +206,10 @@ CURSOR_PARAM = Param(
 )
 
 
-def keyset_or_400(list_function, **arguments):
+def keyset_or_400(list_function, *args, **kwargs):
     """A keyset list's page, or the 400 of a forged cursor or of a page number too deep to be served."""
     try:
-        return list_function(**arguments)
+        return list_function(*args, **kwargs)
     except (CursorError, PageTooDeep) as error:
         name = "cursor" if isinstance(error, CursorError) else "page"
         raise ApiError(400, error.message, {name: error.message}) from error

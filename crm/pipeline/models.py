@@ -112,6 +112,7 @@ class Opportunity(db.Model):
         Index("ix_opportunities_owner_stage", "owner_id", "stage"),
         Index("ix_opportunities_identified_on", "identified_on"),
         Index("ix_opportunities_department_stage", "department_code", "stage", "stage_changed_at", "id"),
+        Index("ix_opportunities_moved", "stage_changed_at", "id"),  # the list, last moved first, and its cursor
         Index("ix_opportunities_source_event", "source_event_id"),
     )
 
@@ -177,6 +178,7 @@ class Project(db.Model):
     __table_args__ = (
         Index("ix_projects_structure_programme", "structure_id", "programme_id", "status"),
         Index("ix_projects_department_started", "department_code", "started_on", "id"),
+        Index("ix_projects_started", "started_on", "id"),  # the list, last started first, and its cursor
     )
 
     @property

@@ -13,7 +13,7 @@ from crm.platform.concurrency import StaleEdit
 from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.platform.validation import ValidationFailed
-from crm.platform.web import apply_errors, department_arg, form_data, get_or_404, int_arg, version_of
+from crm.platform.web import apply_errors, department_arg, form_data, get_or_404, int_arg, list_page, version_of
 from crm.structures.models import Structure
 
 
@@ -33,10 +33,11 @@ def projects():
         status=params["statut"],
         owner=params["responsable"],
     )
-    page = queries.list_projects(filters, page=int_arg("page", 1, maximum=1_000_000))
+    page, page_error = list_page(queries.list_projects, filters)
     return render_template(
         "pipeline/projects.html",
         page=page,
+        page_error=page_error,
         params=params,
         statuses=PROJECT_STATUSES,
         can_write=may_write(),

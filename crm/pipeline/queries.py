@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
 from crm.accounts.models import User
@@ -26,7 +26,7 @@ from crm.pipeline.stages import transition_error
 from crm.platform.dates import local_date, local_today
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
-from crm.platform.paging import Page
+from crm.platform.paging import Page, keyset_page
 from crm.referential.models import Offer, Programme
 from crm.structures.models import Structure
 
@@ -151,22 +151,18 @@ def board(filters: OpportunityFilters, per_column: int = CARDS_PER_COLUMN) -> li
     return columns
 
 
-def list_opportunities(filters: OpportunityFilters, page: int = 1, per_page: int = 25) -> Page:
-    clauses = filters.clauses()
-    total = db.session.scalar(select(func.count()).select_from(Opportunity).where(*clauses)) or 0
-    page = max(1, min(page, max(1, -(-total // per_page))))
-    items = (
-        db.session.scalars(
-            select(Opportunity)
-            .where(*clauses)
-            .order_by(Opportunity.stage_changed_at.desc(), Opportunity.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
-        .unique()
-        .all()
+def list_opportunities(
+    filters: OpportunityFilters, page: int = 1, per_page: int = 25, cursor: str | None = None
+) -> Page:
+    """The list, last moved first: numbered pages, then by cursor (crm/platform/paging.py)."""
+    return keyset_page(
+        select(Opportunity).where(*filters.clauses()),
+        order=(Opportunity.stage_changed_at, Opportunity.id),
+        kinds=(datetime, int),
+        cursor=cursor,
+        page=page,
+        per_page=per_page,
     )
-    return Page(items=list(items), total=total, page=page, per_page=per_page)
 
 
 @dataclass
@@ -192,22 +188,16 @@ class ProjectFilters:
         return clauses
 
 
-def list_projects(filters: ProjectFilters, page: int = 1, per_page: int = 25) -> Page:
-    clauses = filters.clauses()
-    total = db.session.scalar(select(func.count()).select_from(Project).where(*clauses)) or 0
-    page = max(1, min(page, max(1, -(-total // per_page))))
-    items = (
-        db.session.scalars(
-            select(Project)
-            .where(*clauses)
-            .order_by(Project.started_on.desc(), Project.id.desc())
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
-        .unique()
-        .all()
+def list_projects(filters: ProjectFilters, page: int = 1, per_page: int = 25, cursor: str | None = None) -> Page:
+    """The list, last started first: numbered pages, then by cursor (crm/platform/paging.py)."""
+    return keyset_page(
+        select(Project).where(*filters.clauses()),
+        order=(Project.started_on, Project.id),
+        kinds=(date, int),
+        cursor=cursor,
+        page=page,
+        per_page=per_page,
     )
-    return Page(items=list(items), total=total, page=page, per_page=per_page)
 
 
 def move_targets(stage: str) -> list[str]:

@@ -25,7 +25,16 @@ from crm.platform.extensions import db
 from crm.platform.formatting import format_date
 from crm.platform.security import is_safe_redirect
 from crm.platform.validation import ValidationFailed
-from crm.platform.web import apply_errors, date_arg, department_arg, form_data, get_or_404, int_arg, version_of
+from crm.platform.web import (
+    apply_errors,
+    date_arg,
+    department_arg,
+    form_data,
+    get_or_404,
+    int_arg,
+    list_page,
+    version_of,
+)
 from crm.referential.services import departments_for_select
 from crm.structures.models import Structure
 
@@ -126,10 +135,11 @@ def board():
 @login_required
 def opportunities():
     params, filters = _opportunity_params(with_stage=True)
-    page = queries.list_opportunities(filters, page=int_arg("page", 1, maximum=1_000_000))
+    page, page_error = list_page(queries.list_opportunities, filters)
     return render_template(
         "pipeline/opportunities.html",
         page=page,
+        page_error=page_error,
         params=params,
         filter_args=_filter_args(params),
         list_stages=LIST_STAGES,

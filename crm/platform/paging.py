@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select, func, literal_column, select, tuple_
 
@@ -79,8 +79,8 @@ class Page:
 
 
 def encode_cursor(values: Sequence) -> str:
-    """An opaque, URL-safe cursor of a row's sort key (dates and integers)."""
-    plain = [value.isoformat() if isinstance(value, date) else value for value in values]
+    """An opaque, URL-safe cursor of a row's sort key (dates, times and integers)."""
+    plain = [value.isoformat() if isinstance(value, date) else value for value in values]  # datetime too
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -96,11 +96,14 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> tuple:
         raise CursorError(cursor)
     out = []
     for value, kind in zip(values, kinds, strict=True):
-        if kind is date:
+        if kind is date or kind is datetime:
             try:
-                out.append(date.fromisoformat(value))
+                parsed = kind.fromisoformat(value)
             except (TypeError, ValueError) as error:
                 raise CursorError(cursor) from error
+            if kind is date and isinstance(parsed, datetime):
+                raise CursorError(cursor)
+            out.append(parsed)
         elif kind is int:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**63 - 1:
                 raise CursorError(cursor)
@@ -122,31 +125,35 @@ def keyset_page(
     statement: Select,
     *,
     order: Sequence,
-    key: Callable[[object], Sequence],
     kinds: Sequence[type],
     cursor: str | None,
     page: int,
     per_page: int,
     count_cap: int | None = None,
+    load: Callable[[list[int]], list] | None = None,
 ) -> Page:
-    """One page of ``statement`` (entities, its WHERE set), newest first on ``order`` (a unique key).
+    """One page of ``statement`` (an entity with its WHERE set), newest first on ``order``, a unique key
+    whose last column is the entity's id; ``kinds`` are its types (``date``, ``datetime``, ``int``).
 
-    ``key(item)`` gives an item's values of ``order``; ``kinds`` their types for the cursor. With a
-    ``cursor``, the rows after it; otherwise the numbered ``page`` (the caller keeps it under
-    MAX_OFFSET / per_page). The total is a bounded count of the unpaged statement."""
+    With a ``cursor``, the rows after it; otherwise the numbered ``page``. The page's keys are read
+    first, on the narrow columns of ``order`` (an index alone where the filters allow), then its rows by
+    id (``load``, by default a select of the entity); the total is a bounded count of the statement."""
     total, capped = bounded_count(statement, COUNT_CAP if count_cap is None else count_cap)
-    paged = statement.order_by(*(column.desc() for column in order))
+    keys = statement.with_only_columns(*order, maintain_column_froms=True).order_by(*(c.desc() for c in order))
     if cursor:
-        paged = paged.where(tuple_(*order) < tuple_(*decode_cursor(cursor, kinds)))
+        keys = keys.where(tuple_(*order) < tuple_(*decode_cursor(cursor, kinds)))
         page = 1
     else:
         page = max(1, page)
-        if capped and (page - 1) * per_page > MAX_OFFSET:
+        if not capped:  # a stale link past the end shows the last page
+            page = min(page, max(1, math.ceil(total / per_page)))
+        elif (page - 1) * per_page > MAX_OFFSET:
             raise PageTooDeep(page)  # skipping that many rows is a sort of all of them; an exact total is small
-        paged = paged.offset((page - 1) * per_page)
-    rows = list(db.session.scalars(paged.limit(per_page + 1)))
-    items = rows[:per_page]
-    next_cursor = encode_cursor(key(items[-1])) if len(rows) > per_page else None
+        keys = keys.offset((page - 1) * per_page)
+    rows = db.session.execute(keys.limit(per_page + 1)).all()
+    shown = rows[:per_page]
+    ids = [row[-1] for row in shown]
+    items = (load or _loader(statement))(ids) if ids else []
     return Page(
         items=items,
         total=total,
@@ -154,6 +161,17 @@ def keyset_page(
         per_page=per_page,
         total_capped=capped,
         cursor=cursor or None,
-        next_cursor=next_cursor,
+        next_cursor=encode_cursor(tuple(shown[-1])) if len(rows) > per_page else None,
         keyset=True,
     )
+
+
+def _loader(statement: Select) -> Callable[[list[int]], list]:
+    """Rows of the statement's entity by id, in the order of ``ids``."""
+    entity = statement.column_descriptions[0]["entity"]
+
+    def load(ids: list[int]) -> list:
+        found = {row.id: row for row in db.session.scalars(select(entity).where(entity.id.in_(ids))).unique()}
+        return [found[i] for i in ids if i in found]
+
+    return load

@@ -20,6 +20,19 @@ def int_arg(name: str, default: int | None = None, maximum: int = MAX_ID, *, min
     return value if minimum <= value <= maximum else default
 
 
+def list_page(list_function, *args, **kwargs):
+    """A list's page from the query string (``page``, or the cursor ``apres`` of a "Suivante" link),
+    and the message of a link that could not be served (its first page is shown under it)."""
+    from crm.platform.paging import CursorError, PageTooDeep
+
+    try:
+        return list_function(
+            *args, page=int_arg("page", 1, maximum=1_000_000), cursor=request.args.get("apres") or None, **kwargs
+        ), None
+    except (CursorError, PageTooDeep) as error:
+        return list_function(*args, **kwargs), error.message
+
+
 def date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat((request.args.get(name) or "")[:10])

@@ -1,4 +1,4 @@
-"""activities: the departments each activity concerns, with its day, for the list filtered by department
+"""lists at national scale: the departments each activity concerns, and the lists' cursor indexes
 
 At national scale the list filtered by department read every activity-structure link of the country
 (2.77 million) joined to the structures; this table is read as one index range in date order. Filled
@@ -40,9 +40,18 @@ def upgrade():
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index("ix_activities_occurred_on_id", ["occurred_on", "id"], unique=False)
         batch_op.drop_index("ix_activities_occurred_on")
+    # The opportunities' and projects' lists page by cursor on their order too.
+    with op.batch_alter_table("opportunities", schema=None) as batch_op:
+        batch_op.create_index("ix_opportunities_moved", ["stage_changed_at", "id"], unique=False)
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.create_index("ix_projects_started", ["started_on", "id"], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table("projects", schema=None) as batch_op:
+        batch_op.drop_index("ix_projects_started")
+    with op.batch_alter_table("opportunities", schema=None) as batch_op:
+        batch_op.drop_index("ix_opportunities_moved")
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index("ix_activities_occurred_on", ["occurred_on"], unique=False)
         batch_op.drop_index("ix_activities_occurred_on_id")
