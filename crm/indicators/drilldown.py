@@ -20,12 +20,22 @@ from crm.indicators.definitions import (
     target_sectors,
 )
 from crm.indicators.readmodel import models as m
-from crm.pipeline.models import Opportunity
+from crm.pipeline.models import STAGES, Opportunity
 from crm.platform.extensions import db
 from crm.referential.models import Programme, Sector
 from crm.structures.models import Structure
 
-LIMIT = 500
+LIMIT = 100  # rows per list on the page; the export gives every line (and the counts are always exact)
+
+# A line's columns, read as columns: loading Structure entities brought their eager joins (sector,
+# category, department and region) for every line.
+LINE_COLUMNS = (
+    Structure.id,
+    Structure.name,
+    Structure.commune,
+    Structure.department_code,
+    func.coalesce(Sector.label, ""),
+)
 
 
 @dataclass
@@ -51,22 +61,20 @@ class Detail:
         return self.counted_total > len(self.counted) or self.others_total > len(self.others)
 
 
-def _sector_labels() -> dict[str, str]:
-    return {code: label for code, label in db.session.execute(select(Sector.code, Sector.label))}
+def _lines(statement) -> list[StructureLine]:
+    """StructureLines of a select of LINE_COLUMNS (and the two figures after them), sector joined."""
+    statement = statement.outerjoin(Sector, Sector.id == Structure.sector_id)
+    return [StructureLine(*row) for row in db.session.execute(statement)]
 
 
 def _population_others(departments, sectors, start: date, end: date, excluded):
     """The structures of the figure's population (open at some time between ``start`` and ``end``) not counted."""
     sf = m.StructureFact.__table__
     population = select(sf.c.structure_id).where(*population_where(sf, departments, sectors, start, end))
-    base = select(Structure).where(Structure.id.in_(population), Structure.id.not_in(excluded))
-    total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = db.session.scalars(base.order_by(Structure.department_code, Structure.name).limit(LIMIT)).all()
-    labels = _sector_labels()
-    return [
-        StructureLine(s.id, s.name, s.commune, s.department_code, labels.get(s.sector.code if s.sector else "", ""))
-        for s in rows
-    ], total
+    where = (Structure.id.in_(population), Structure.id.not_in(excluded))
+    total = db.session.scalar(select(func.count()).select_from(Structure).where(*where))
+    rows = _lines(select(*LINE_COLUMNS).where(*where).order_by(Structure.department_code, Structure.name).limit(LIMIT))
+    return rows, total
 
 
 def participation_detail(scope: Scope) -> Detail:
@@ -80,25 +88,12 @@ def participation_detail(scope: Scope) -> Detail:
         .subquery()
     )
     total = db.session.scalar(select(func.count()).select_from(grouped))
-    labels = _sector_labels()
-    rows = db.session.execute(
-        select(Structure, grouped.c.last_on, grouped.c.times)
+    counted = _lines(
+        select(*LINE_COLUMNS, grouped.c.last_on, grouped.c.times)
         .join(grouped, grouped.c.structure_id == Structure.id)
         .order_by(grouped.c.last_on.desc(), Structure.name)
         .limit(LIMIT)
-    ).all()
-    counted = [
-        StructureLine(
-            s.id,
-            s.name,
-            s.commune,
-            s.department_code,
-            labels.get(s.sector.code if s.sector else "", ""),
-            last_on,
-            times,
-        )
-        for s, last_on, times in rows
-    ]
+    )
     others, others_total = _population_others(
         scope.departments, scope.participation_sectors, scope.period.start, scope.period.end, counted_ids
     )
@@ -124,30 +119,34 @@ def transformation_detail(scope: Scope) -> Detail:
     lines: dict[bool, list] = {True: [], False: []}
     totals = {}
     for transformed in (True, False):
-        query = (
-            select(Opportunity, f.c.transformed)
-            .join(f, f.c.opportunity_id == Opportunity.id)
-            .where(*where, f.c.transformed.is_(transformed))
-        )
         totals[transformed] = db.session.scalar(
             select(func.count()).select_from(f).where(*where, f.c.transformed.is_(transformed))
         )
-        for opportunity, flag in db.session.execute(
-            query.order_by(f.c.identified_on.desc(), Opportunity.id.desc()).limit(LIMIT)
-        ).all():
-            lines[transformed].append(
-                OpportunityLine(
-                    opportunity.id,
-                    opportunity.title,
-                    opportunity.structure_id,
-                    opportunity.structure.name,
-                    opportunity.department_code,
-                    opportunity.identified_on,
-                    opportunity.stage,
-                    opportunity.stage_label,
-                    bool(flag),
-                )
+        # The page's 100 ids first (one range of the facts), then their columns: no entity loads.
+        ids = (
+            select(f.c.opportunity_id)
+            .where(*where, f.c.transformed.is_(transformed))
+            .order_by(f.c.identified_on.desc(), f.c.opportunity_id.desc())
+            .limit(LIMIT)
+            .subquery()
+        )
+        rows = db.session.execute(
+            select(
+                Opportunity.id,
+                Opportunity.title,
+                Opportunity.structure_id,
+                Structure.name,
+                Opportunity.department_code,
+                Opportunity.identified_on,
+                Opportunity.stage,
             )
+            .join(ids, ids.c.opportunity_id == Opportunity.id)
+            .join(Structure, Structure.id == Opportunity.structure_id)
+            .order_by(Opportunity.identified_on.desc(), Opportunity.id.desc())
+        ).all()
+        lines[transformed] = [
+            OpportunityLine(*row, stage_label=STAGES.get(row.stage, row.stage), transformed=transformed) for row in rows
+        ]
     return Detail(lines[True], totals[True], lines[False], totals[False])
 
 
@@ -165,25 +164,12 @@ def engagement_detail(scope: Scope, programme: Programme) -> Detail:
     else:
         engaged = select(f.c.structure_id, f.c.since, f.c.projects).where(*where).subquery()
     total = db.session.scalar(select(func.count()).select_from(engaged))
-    labels = _sector_labels()
-    rows = db.session.execute(
-        select(Structure, engaged.c.since, engaged.c.projects)
+    counted = _lines(
+        select(*LINE_COLUMNS, engaged.c.since, engaged.c.projects)
         .join(engaged, engaged.c.structure_id == Structure.id)
         .order_by(Structure.department_code, Structure.name)
         .limit(LIMIT)
-    ).all()
-    counted = [
-        StructureLine(
-            s.id,
-            s.name,
-            s.commune,
-            s.department_code,
-            labels.get(s.sector.code if s.sector else "", ""),
-            since,
-            projects,
-        )
-        for s, since, projects in rows
-    ]
+    )
     others, others_total = _population_others(
         scope.departments, targets, scope.period.end, scope.period.end, select(engaged.c.structure_id)
     )

@@ -113,6 +113,7 @@ class Opportunity(db.Model):
         Index("ix_opportunities_identified_on", "identified_on"),
         Index("ix_opportunities_department_stage", "department_code", "stage", "stage_changed_at", "id"),
         Index("ix_opportunities_moved", "stage_changed_at", "id"),  # the list, last moved first, and its cursor
+        Index("ix_opportunities_stage_moved", "stage", "stage_changed_at", "id"),  # a board column, all departments
         Index("ix_opportunities_source_event", "source_event_id"),
     )
 

@@ -30,7 +30,9 @@ from crm.platform.paging import Page, keyset_page
 from crm.referential.models import Offer, Programme
 from crm.structures.models import Structure
 
-CARDS_PER_COLUMN = 50
+# An open column shows its 20 most recently moved cards ("Voir les N autres" lists the rest): 250 cards
+# made a national board 133 KB and 7,700 px tall.
+CARDS_PER_COLUMN = 20
 # Won and lost opportunities are history: their columns show the latest few, "Voir tout" lists the rest.
 CLOSED_CARDS_PER_COLUMN = 12
 LOST_STAGES = ("perdue", "abandonnee")

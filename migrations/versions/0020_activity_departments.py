@@ -43,6 +43,7 @@ def upgrade():
     # The opportunities' and projects' lists page by cursor on their order too.
     with op.batch_alter_table("opportunities", schema=None) as batch_op:
         batch_op.create_index("ix_opportunities_moved", ["stage_changed_at", "id"], unique=False)
+        batch_op.create_index("ix_opportunities_stage_moved", ["stage", "stage_changed_at", "id"], unique=False)
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.create_index("ix_projects_started", ["started_on", "id"], unique=False)
 
@@ -51,6 +52,7 @@ def downgrade():
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index("ix_projects_started")
     with op.batch_alter_table("opportunities", schema=None) as batch_op:
+        batch_op.drop_index("ix_opportunities_stage_moved")
         batch_op.drop_index("ix_opportunities_moved")
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index("ix_activities_occurred_on", ["occurred_on"], unique=False)
