@@ -48,17 +48,21 @@ activity_programmes = Table(
     Column("programme_id", ForeignKey("programmes.id"), primary_key=True),
 )
 
-# The departments an activity concerns (those of its structures, once each) with its day, kept in the
-# activity's transaction (crm/activities/departments.py). The list filtered by department reads one
-# index range in date order here, instead of every activity-structure link of the country joined to
-# the structures (docs/architecture.md, "Lists at national scale").
+# The activity list's keys per department (docs/architecture.md, "Lists at national scale"): one row per
+# activity and department of its structures with ``programme_id`` 0, and one more per programme it
+# discussed (directly or through an offer), each with the activity's kind and day. A department's
+# list, by type or programme too, is one range of the index below, without reading the activities;
+# kept in the activity's transaction (crm/activities/departments.py).
+ALL_PROGRAMMES = 0
 activity_departments = Table(
     "activity_departments",
     db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
     Column("department_code", String(3), primary_key=True),
+    Column("programme_id", Integer, primary_key=True, default=ALL_PROGRAMMES),
+    Column("kind", String(20), nullable=False),
     Column("occurred_on", Date, nullable=False),
-    Index("ix_activity_departments_listing", "department_code", "occurred_on", "activity_id"),
+    Index("ix_activity_departments_listing", "department_code", "programme_id", "occurred_on", "activity_id", "kind"),
 )
 
 

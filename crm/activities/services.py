@@ -12,6 +12,7 @@ from crm.accounts.models import User
 from crm.accounts.permissions import can_write_structures
 from crm.activities import departments
 from crm.activities.models import (
+    ALL_PROGRAMMES,
     KINDS,
     Activity,
     activity_contacts,
@@ -201,10 +202,14 @@ def _write_activity(values: dict, *, user: User) -> Activity:
     )
     for name, table, column in _LINKS:
         insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
-    departments.write_for(
-        activity.id, values["occurred_on"], (s.department_code for s in values["structures"]), replace=False
-    )
+    _write_listing(activity, values, replace=False)
     return activity
+
+
+def _write_listing(activity: Activity, values: dict, *, replace: bool) -> None:
+    """The activity's rows of the list's keys per department (crm/activities/departments.py)."""
+    programme_ids = {p.id for p in values["programmes"]} | {o.programme_id for o in values["offers"]}
+    departments.write_for(activity, (s.department_code for s in values["structures"]), programme_ids, replace=replace)
 
 
 def find_duplicate(values: dict, *, user: User) -> Activity | None:
@@ -307,10 +312,8 @@ def update_activity(activity: Activity, data: dict, *, user: User, commit: bool 
         if name in changes:
             connection.execute(delete(table).where(table.c.activity_id == activity.id))
             insert_links(table, [{"activity_id": activity.id, column: record.id} for record in values[name]])
-    if "structures" in changes or "occurred_on" in changes:
-        departments.write_for(
-            activity.id, values["occurred_on"], (s.department_code for s in values["structures"]), replace=True
-        )
+    if changes.keys() & {"structures", "occurred_on", "kind", "offers", "programmes"}:
+        _write_listing(activity, values, replace=True)
     db.session.flush()
     db.session.expire(activity, [name for name, _, _ in _LINKS])
     payload = {**activity_payload(activity), "previous": previous}
@@ -382,14 +385,15 @@ def activity_filters(
     start: date | None = None,
     end: date | None = None,
     structure: int | None = None,
-    day=None,
 ) -> list:
-    """WHERE clauses of the activity list. ``day`` is the date column the period applies to: the
-    activity's, or activity_departments' when the list is read through a department."""
-    day = Activity.occurred_on if day is None else day
+    """WHERE clauses on the activities (a department's list reads activity_departments instead)."""
     clauses = []
     if department:
-        clauses.append(activity_departments.c.department_code == department)
+        clauses.append(
+            Activity.id.in_(
+                select(activity_departments.c.activity_id).where(activity_departments.c.department_code == department)
+            )
+        )
     if structure:
         clauses.append(
             Activity.id.in_(
@@ -413,23 +417,37 @@ def activity_filters(
     if author:
         clauses.append(Activity.author_id == author)
     if start:
-        clauses.append(day >= start)
+        clauses.append(Activity.occurred_on >= start)
     if end:
-        clauses.append(day <= end)
+        clauses.append(Activity.occurred_on <= end)
     return clauses
 
 
 def activity_list_statement(**filters) -> tuple:
-    """The list's statement (its filters set) and its order, a unique key newest first.
+    """The list's keys statement (its filters set), its order (a unique key, newest first) and whether
+    its rows are read from activity_departments.
 
-    Filtered by department, it is read from activity_departments (one index range per department, in
-    date order); otherwise from the activities' (occurred_on, id) index."""
-    if filters.get("department"):
-        AD = activity_departments
-        statement = select(Activity).join(AD, AD.c.activity_id == Activity.id)
-        order = (AD.c.occurred_on, AD.c.activity_id)
-        return statement.where(*activity_filters(**filters, day=AD.c.occurred_on)), order
-    return select(Activity).where(*activity_filters(**filters)), (Activity.occurred_on, Activity.id)
+    Filtered by department, the keys come from activity_departments: one index range per department
+    (and programme), the type and the period read from the index too; the activities are joined only
+    for a filter the index does not hold (author, structure)."""
+    if not filters.get("department"):
+        return select(Activity.id).where(*activity_filters(**filters)), (Activity.occurred_on, Activity.id)
+    AD = activity_departments
+    clauses = [
+        AD.c.department_code == filters["department"],
+        AD.c.programme_id == (filters.get("programme") or ALL_PROGRAMMES),
+    ]
+    if filters.get("kind"):
+        clauses.append(AD.c.kind == filters["kind"])
+    if filters.get("start"):
+        clauses.append(AD.c.occurred_on >= filters["start"])
+    if filters.get("end"):
+        clauses.append(AD.c.occurred_on <= filters["end"])
+    statement = select(AD.c.activity_id).where(*clauses)
+    rest = {key: filters.get(key) for key in ("author", "structure") if filters.get(key)}
+    if rest:
+        statement = statement.join(Activity, Activity.id == AD.c.activity_id).where(*activity_filters(**rest))
+    return statement, (AD.c.occurred_on, AD.c.activity_id)
 
 
 def list_activities(*, page: int = 1, per_page: int = 50, cursor: str | None = None, **filters) -> Page:
@@ -443,7 +461,13 @@ def list_activities(*, page: int = 1, per_page: int = 50, cursor: str | None = N
         cursor=cursor,
         page=page,
         per_page=per_page,
+        load=_activities_by_id,
     )
+
+
+def _activities_by_id(ids: list[int]) -> list[Activity]:
+    found = {a.id: a for a in db.session.scalars(select(Activity).where(Activity.id.in_(ids))).unique()}
+    return [found[i] for i in ids if i in found]
 
 
 def structure_timeline(structure_id: int, limit: int = 50) -> list[Activity]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from crm.activities.models import (
+    ALL_PROGRAMMES,
     Activity,
     activity_contacts,
     activity_departments,
@@ -232,8 +233,9 @@ class ActivityGenerator:
             )
             for structure in structures:
                 links.append((activity_id, structure.id))
+            listed_programmes = [ALL_PROGRAMMES, *sorted({p.id for p in programmes} | {o.programme_id for o in offers})]
             for code in sorted({structure.department_code for structure in structures}):
-                department_rows.append((activity_id, code, day))
+                department_rows.extend((activity_id, code, programme, kind, day) for programme in listed_programmes)
             for offer in offers:
                 offer_links.append((activity_id, offer.id))
             for programme in programmes:
@@ -271,7 +273,11 @@ class ActivityGenerator:
         write = self.loader.write
         write(Activity.__table__, ACTIVITY_COLUMNS, rows)
         write(activity_structures, ("activity_id", "structure_id"), links)
-        write(activity_departments, ("activity_id", "department_code", "occurred_on"), department_rows)
+        write(
+            activity_departments,
+            ("activity_id", "department_code", "programme_id", "kind", "occurred_on"),
+            department_rows,
+        )
         write(activity_contacts, ("activity_id", "contact_id"), contact_links)
         write(activity_offers, ("activity_id", "offer_id"), offer_links)
         write(activity_programmes, ("activity_id", "programme_id"), programme_links)

@@ -23,19 +23,30 @@ def upgrade():
         "activity_departments",
         sa.Column("activity_id", sa.Integer(), nullable=False),
         sa.Column("department_code", sa.String(length=3), nullable=False),
+        sa.Column("programme_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("occurred_on", sa.Date(), nullable=False),
         sa.ForeignKeyConstraint(["activity_id"], ["activities.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("activity_id", "department_code"),
+        sa.PrimaryKeyConstraint("activity_id", "department_code", "programme_id"),
     )
+    # Programme 0: the activity in its department, whatever it discussed; then one row per programme
+    # discussed directly or through an offer (crm/activities/departments.py).
     op.execute(
-        "INSERT INTO activity_departments (activity_id, department_code, occurred_on) "
-        "SELECT DISTINCT a.id, s.department_code, a.occurred_on FROM activities a "
-        "JOIN activity_structures l ON l.activity_id = a.id JOIN structures s ON s.id = l.structure_id "
-        "WHERE s.department_code IS NOT NULL"
+        "INSERT INTO activity_departments (activity_id, department_code, programme_id, kind, occurred_on) "
+        "SELECT a.id, d.department_code, p.programme_id, a.kind, a.occurred_on FROM activities a "
+        "JOIN (SELECT DISTINCT l.activity_id, s.department_code FROM activity_structures l "
+        "      JOIN structures s ON s.id = l.structure_id WHERE s.department_code IS NOT NULL) d "
+        "  ON d.activity_id = a.id "
+        "JOIN (SELECT activity_id, programme_id FROM activity_programmes "
+        "      UNION SELECT ao.activity_id, o.programme_id FROM activity_offers ao JOIN offers o ON o.id = ao.offer_id "
+        "      UNION SELECT id, 0 FROM activities) p "
+        "  ON p.activity_id = a.id"
     )
     with op.batch_alter_table("activity_departments", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_activity_departments_listing", ["department_code", "occurred_on", "activity_id"], unique=False
+            "ix_activity_departments_listing",
+            ["department_code", "programme_id", "occurred_on", "activity_id", "kind"],
+            unique=False,
         )
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.create_index("ix_activities_occurred_on_id", ["occurred_on", "id"], unique=False)

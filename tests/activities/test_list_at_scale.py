@@ -23,7 +23,7 @@ from crm.structures.services import update_structure
 from tests.conftest import login
 
 
-def _rows() -> set[tuple[int, str, object]]:
+def _rows() -> set[tuple]:
     return set(db.session.execute(select(activity_departments)).all())
 
 
@@ -40,21 +40,36 @@ def _log(user, structures, days_ago=0, subject=None):
 
 
 def test_departments_follow_logging_editing_moving_and_deleting(make_user, make_structure):
+    from crm.activities.departments import rebuild_all
+    from crm.referential.models import Offer
+
     user = make_user("admin")
     toulouse = make_structure(name="CH Toulouse", department_code="31")
     albi = make_structure(name="CH Albi", department_code="81")
     other = make_structure(name="EHPAD Muret", department_code="31")
+    offer = db.session.scalar(select(Offer).order_by(Offer.id))
     today = local_today()
     both = _log(user, [toulouse, albi, other])
-    assert _rows() == {(both.id, "31", today), (both.id, "81", today)}  # once per department
+    assert _rows() == {(both.id, "31", 0, "visite", today), (both.id, "81", 0, "visite", today)}  # once each
 
-    services.update_activity(both, {"structure_ids": [albi.id], "occurred_on": (today - timedelta(days=3))}, user=user)
-    assert _rows() == {(both.id, "81", today - timedelta(days=3))}
+    earlier = today - timedelta(days=3)
+    services.update_activity(
+        both, {"structure_ids": [albi.id], "occurred_on": earlier, "kind": "appel", "offer_ids": [offer.id]}, user=user
+    )
+    assert _rows() == {(both.id, "81", 0, "appel", earlier), (both.id, "81", offer.programme_id, "appel", earlier)}
+    assert [a.id for a in services.list_activities(department="81", programme=offer.programme_id).items] == [both.id]
+    assert [a.id for a in services.list_activities(department="81", kind="appel").items] == [both.id]
+    assert services.list_activities(department="81", kind="visite").items == []
 
     services.update_activity(both, {"structure_ids": [toulouse.id, albi.id]}, user=user)
     update_structure(albi, {"name": albi.name, "department_code": "82", "is_open": True})
     db.session.commit()
-    assert _rows() == {(both.id, "31", today - timedelta(days=3)), (both.id, "82", today - timedelta(days=3))}
+    expected = {
+        (both.id, code, programme, "appel", earlier) for code in ("31", "82") for programme in (0, offer.programme_id)
+    }
+    assert _rows() == expected
+    rebuild_all()  # the set-based derivation agrees with the rows written one activity at a time
+    assert _rows() == expected
     assert [a.id for a in services.list_activities(department="82").items] == [both.id]
     assert services.list_activities(department="81").items == []
 
