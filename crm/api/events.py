@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Response, jsonify, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from crm.accounts import permissions
 from crm.api.helpers import created, department_code
@@ -130,6 +132,12 @@ def list_events():
         series_id=args["series"],
     )
     page = queries.list_events(filters, page=args["page"], per_page=args["per_page"])
+    # The page's programmes and offers in two statements, not two per event (92 statements for 44 events).
+    db.session.scalars(
+        select(Event)
+        .where(Event.id.in_([e.id for e in page.items]))
+        .options(selectinload(Event.programmes), selectinload(Event.offers))
+    ).all()
     counts = _counts_of(page.items)
     return jsonify(page_links(page, lambda e: event_json(e, counts[e.id])))
 

@@ -114,6 +114,15 @@ class Opportunity(db.Model):
         Index("ix_opportunities_department_stage", "department_code", "stage", "stage_changed_at", "id"),
         Index("ix_opportunities_moved", "stage_changed_at", "id"),  # the list, last moved first, and its cursor
         Index("ix_opportunities_stage_moved", "stage", "stage_changed_at", "id"),  # a board column, all departments
+        # A department's board for one programme: its counts and its columns' cards.
+        Index(
+            "ix_opportunities_department_programme",
+            "department_code",
+            "programme_id",
+            "stage",
+            "stage_changed_at",
+            "id",
+        ),
         Index("ix_opportunities_source_event", "source_event_id"),
     )
 

@@ -55,6 +55,11 @@ def upgrade():
     with op.batch_alter_table("opportunities", schema=None) as batch_op:
         batch_op.create_index("ix_opportunities_moved", ["stage_changed_at", "id"], unique=False)
         batch_op.create_index("ix_opportunities_stage_moved", ["stage", "stage_changed_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_opportunities_department_programme",
+            ["department_code", "programme_id", "stage", "stage_changed_at", "id"],
+            unique=False,
+        )
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.create_index("ix_projects_started", ["started_on", "id"], unique=False)
 
@@ -63,6 +68,7 @@ def downgrade():
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index("ix_projects_started")
     with op.batch_alter_table("opportunities", schema=None) as batch_op:
+        batch_op.drop_index("ix_opportunities_department_programme")
         batch_op.drop_index("ix_opportunities_stage_moved")
         batch_op.drop_index("ix_opportunities_moved")
     with op.batch_alter_table("activities", schema=None) as batch_op:
