@@ -70,10 +70,14 @@ def _lines(statement) -> list[StructureLine]:
 def _population_others(departments, sectors, start: date, end: date, excluded):
     """The structures of the figure's population (open at some time between ``start`` and ``end``) not counted."""
     sf = m.StructureFact.__table__
-    population = select(sf.c.structure_id).where(*population_where(sf, departments, sectors, start, end))
-    where = (Structure.id.in_(population), Structure.id.not_in(excluded))
-    total = db.session.scalar(select(func.count()).select_from(Structure).where(*where))
-    rows = _lines(select(*LINE_COLUMNS).where(*where).order_by(Structure.department_code, Structure.name).limit(LIMIT))
+    where = (*population_where(sf, departments, sectors, start, end), sf.c.structure_id.not_in(excluded))
+    total = db.session.scalar(select(func.count()).select_from(sf).where(*where))  # the facts alone
+    rows = _lines(
+        select(*LINE_COLUMNS)
+        .where(Structure.id.in_(select(sf.c.structure_id).where(*where)))
+        .order_by(Structure.department_code, Structure.name)
+        .limit(LIMIT)
+    )
     return rows, total
 
 
@@ -88,11 +92,18 @@ def participation_detail(scope: Scope) -> Detail:
         .subquery()
     )
     total = db.session.scalar(select(func.count()).select_from(grouped))
-    counted = _lines(
-        select(*LINE_COLUMNS, grouped.c.last_on, grouped.c.times)
-        .join(grouped, grouped.c.structure_id == Structure.id)
-        .order_by(grouped.c.last_on.desc(), Structure.name)
+    # The 100 lines from the read model first, then their structures: joining every structure of the
+    # region to sort them read the whole structures table.
+    top = (
+        select(grouped.c.structure_id, grouped.c.last_on, grouped.c.times)
+        .order_by(grouped.c.last_on.desc(), grouped.c.structure_id)
         .limit(LIMIT)
+        .subquery()
+    )
+    counted = _lines(
+        select(*LINE_COLUMNS, top.c.last_on, top.c.times)
+        .join(top, top.c.structure_id == Structure.id)
+        .order_by(top.c.last_on.desc(), Structure.name)
     )
     others, others_total = _population_others(
         scope.departments, scope.participation_sectors, scope.period.start, scope.period.end, counted_ids
