@@ -13,6 +13,7 @@ from crm.api.registry import (
     Param,
     id_param,
     json_body,
+    keyset_or_400,
     operation,
     page_links,
     query_args,
@@ -68,7 +69,8 @@ def editable_structure(structure_id: int) -> Structure:
 )
 def list_structures():
     args = query_args(LIST_PARAMS)
-    page = services.search_structures(
+    page = keyset_or_400(
+        services.search_structures,
         args["q"],
         department=department_code(args["department"]),
         sector=args["sector"],

@@ -41,7 +41,7 @@ class PageTooDeep(ValueError):
 
     message = (
         f"Au-delà des {MAX_OFFSET:,} premiers éléments".replace(",", "\u202f")
-        + ", poursuivez avec le lien « Suivants » (curseur) ou affinez les filtres."
+        + ", affinez les filtres ou poursuivez avec le lien « Suivante »."
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.accounts import permissions
 from crm.platform.extensions import db
 from crm.platform.validation import as_id
-from crm.platform.web import apply_errors, int_arg
+from crm.platform.web import apply_errors, int_arg, list_page
 from crm.referential.models import Category, Sector
 from crm.referential.services import departments_for_select
 from crm.structures import contacts as contact_services
@@ -37,18 +37,19 @@ def _list_params() -> dict:
 @login_required
 def index():
     params = _list_params()
-    page = services.search_structures(
+    page, page_error = list_page(
+        services.search_structures,
         params["q"],
         department=params["department"],
         sector=params["sector"],
         category=params["category"],
         status=None if params["status"] == "toutes" else params["status"],
         sort=params["sort"],
-        page=int_arg("page", 1, maximum=100000),
     )
     return render_template(
         "structures/index.html",
         page=page,
+        page_error=page_error,
         params=params,
         departments=departments_for_select(),
         sectors=db.session.scalars(select(Sector).order_by(Sector.position)).all(),

@@ -16,7 +16,8 @@ from crm.platform.dates import local_today
 from crm.platform.events import diff, record_change
 from crm.platform.extensions import db
 from crm.platform.formatting import format_date
-from crm.platform.paging import Page
+from crm.platform import paging
+from crm.platform.paging import CursorError, Page, PageTooDeep
 from crm.platform.text import fold, search_tokens
 from crm.platform.validation import ValidationFailed, email_error, line_break_error, parse_date, parse_int
 from crm.platform.validation import blank as _blank
@@ -333,7 +334,15 @@ def search_structures(
     sort: str = "nom",
     page: int = 1,
     per_page: int = 25,
+    cursor: str | None = None,
 ) -> Page:
+    """A page of the structure list. Numbered pages go as deep as MAX_OFFSET rows (the last page of
+    100,000 structures skipped them all in a sort); beyond, PageTooDeep asks for a narrower filter.
+    The list has several sorts and no cursor: one given is refused (CursorError)."""
+    if cursor:
+        raise CursorError(cursor)
+    if (max(1, page) - 1) * per_page > paging.MAX_OFFSET:
+        raise PageTooDeep(page)
     clauses = structure_filters(q, department, sector, category, status)
     order = list(SORTS.get(sort, SORTS["nom"]))
     trigram = any(len(token) >= 3 for token in search_tokens(q))

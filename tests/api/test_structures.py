@@ -231,3 +231,17 @@ def test_who_may_write_contacts(api_as, own_and_other, role, own_status, other_s
     assert api.get(f"/api/v1/contacts/{contact.id}").status_code == 200
     patched = api.patch(f"/api/v1/contacts/{contact.id}", {"function": "Médecin"})
     assert patched.status_code == (200 if other_status == 201 else 403)
+
+
+def test_a_page_beyond_the_offset_limit_asks_for_a_filter(api_as, client, make_user, own_and_other, monkeypatch):
+    from crm.platform import paging
+    from tests.conftest import login
+
+    monkeypatch.setattr(paging, "MAX_OFFSET", 1)
+    api = api_as("manager", [])
+    assert api.get("/api/v1/structures?per_page=1&page=2").status_code == 200  # 1 row skipped: served
+    deep = api.get("/api/v1/structures?per_page=1&page=3")
+    assert deep.status_code == 400 and "affinez les filtres" in deep.get_json()["error"]["fields"]["page"]
+    login(client, make_user("animateur", ["31"]))
+    html = client.get("/structures?page=99999").get_data(as_text=True)
+    assert "affinez les filtres" in html and "Page 1 sur" in html
