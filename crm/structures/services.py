@@ -10,13 +10,12 @@ from sqlalchemy import String, case, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.platform import signals
+from crm.platform import paging, signals
 from crm.platform.concurrency import StaleEdit
 from crm.platform.dates import local_today
 from crm.platform.events import diff, record_change
 from crm.platform.extensions import db
 from crm.platform.formatting import format_date
-from crm.platform import paging
 from crm.platform.paging import CursorError, Page, PageTooDeep
 from crm.platform.text import fold, search_tokens
 from crm.platform.validation import ValidationFailed, email_error, line_break_error, parse_date, parse_int
