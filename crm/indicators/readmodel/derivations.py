@@ -13,7 +13,6 @@ from sqlalchemy import (
     DateTime,
     Integer,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -42,6 +41,7 @@ from crm.indicators.definitions import (
 from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.platform.extensions import db
+from crm.platform.sql import among
 from crm.referential.models import Offer, Sector
 from crm.structures.models import Structure
 
@@ -53,15 +53,6 @@ O, S, SEC = Offer.__table__, Structure.__table__, Sector.__table__  # noqa: E741
 
 def _postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
-
-
-def among(column, values):
-    """``column IN values``. On PostgreSQL a list of ids is one array parameter: an IN list of thousands of
-    ids is as many bind parameters, which SQLAlchemy and psycopg spent more CPU rendering than the database
-    spent running the statement (a third of a worker's time)."""
-    if isinstance(values, (list, tuple, set, frozenset)) and _postgresql():
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
 
 
 def among_pairs(columns, pairs):
@@ -125,22 +116,21 @@ PARTICIPATION_COLUMNS = (
 
 def activity_participations(activity_ids=None, structure_ids=None):
     """Each structure of an information activity, once per programme discussed (0 if none)."""
-    scope = None
-    if activity_ids is not None:
-        scope = activity_ids
-    elif structure_ids is not None:
-        scope = select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery()
-    # The union is narrowed to information activities before it is made distinct, not after (a third of them).
+    # The union is narrowed to information activities before it is made distinct, not after (a third of them),
+    # and to the activities asked for: else PostgreSQL may hash every information activity for each batch.
     information = select(A.c.id).where(participating_activity(A))
+    if activity_ids is not None:
+        information = information.where(among(A.c.id, activity_ids))
+    elif structure_ids is not None:
+        information = information.where(
+            A.c.id.in_(select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery())
+        )
     explicit = select(AP.c.activity_id, AP.c.programme_id).where(AP.c.activity_id.in_(information))
     through_offers = (
         select(AO.c.activity_id, O.c.programme_id)
         .join(O, O.c.id == AO.c.offer_id)
         .where(AO.c.activity_id.in_(information))
     )
-    if scope is not None:
-        explicit = explicit.where(AP.c.activity_id.in_(scope))
-        through_offers = through_offers.where(AO.c.activity_id.in_(scope))
     programmes = union(explicit, through_offers).subquery()
     query = (
         select(
@@ -200,9 +190,9 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
     return query
 
 
-def participation_days(structure_ids=None, days_between=None):
+def participation_days(structure_ids=None, days_between=None, days=None):
     """Sources summed per structure, day, programme and animator (``days_between``: only the days between
-    these two dates, both included).
+    these two dates, both included; ``days``: only these days).
 
     The department and sector are the structure's: the same on all of its sources, except for a moment
     when an activity's event is processed after its structure moved and before the move's event, which
@@ -226,6 +216,8 @@ def participation_days(structure_ids=None, days_between=None):
         query = query.where(among(src.c.structure_id, structure_ids))
     if days_between is not None:
         query = query.where(src.c.day.between(*days_between))
+    if days is not None:
+        query = query.where(among(src.c.day, days))
     return query
 
 
@@ -578,7 +570,7 @@ def offer_presentations(activity_ids=None, structure_ids=None):
         activity_ids,
         structure_ids,
     ).subquery()
-    return select(
+    query = select(
         A.c.id,
         AO.c.offer_id,
         departments.c.department_code,
@@ -590,6 +582,9 @@ def offer_presentations(activity_ids=None, structure_ids=None):
         .join(AO, AO.c.activity_id == A.c.id)
         .join(O, O.c.id == AO.c.offer_id)
     )
+    if activity_ids is not None:  # said again of the offers: else they may be read whole and hashed
+        query = query.where(among(AO.c.activity_id, activity_ids), among(A.c.id, activity_ids))
+    return query
 
 
 OFFER_CELL_COLUMNS = ("day", "department_code", "programme_id", "offer_id", "animator_id", "presentations")
