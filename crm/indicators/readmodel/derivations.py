@@ -66,6 +66,16 @@ def among_pairs(columns, pairs):
     return tuple_(*columns).in_(select(*[func.unnest(array) for array in arrays]))
 
 
+def unnested_pairs(pairs, types):
+    """PostgreSQL: the pairs as a subquery of two columns, two array parameters unnested side by side, to join
+    on (an index on both columns then reads them pair by pair)."""
+    columns = [
+        func.unnest(bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(type_())), type_=type_)
+        for i, type_ in enumerate(types)
+    ]
+    return select(*[column.label(f"key{i}") for i, column in enumerate(columns)]).subquery("changed_pairs")
+
+
 SEAT_HOLDERS = ("inscrit", "present", "absent", "excuse")
 
 
@@ -190,9 +200,9 @@ def registration_participations(dialect: str, registration_ids=None, structure_i
     return query
 
 
-def participation_days(structure_ids=None, days_between=None, days=None):
+def participation_days(structure_ids=None, days_between=None):
     """Sources summed per structure, day, programme and animator (``days_between``: only the days between
-    these two dates, both included; ``days``: only these days).
+    these two dates, both included).
 
     The department and sector are the structure's: the same on all of its sources, except for a moment
     when an activity's event is processed after its structure moved and before the move's event, which
@@ -216,8 +226,6 @@ def participation_days(structure_ids=None, days_between=None, days=None):
         query = query.where(among(src.c.structure_id, structure_ids))
     if days_between is not None:
         query = query.where(src.c.day.between(*days_between))
-    if days is not None:
-        query = query.where(among(src.c.day, days))
     return query
 
 
