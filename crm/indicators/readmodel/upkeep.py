@@ -143,25 +143,27 @@ def _participations(touched: Touched) -> None:
             groups.append((ids, year_days, {structure_id: changed[structure_id] for structure_id in ids}))
     deltas: Counter = Counter()
     for ids, days_between, changed in groups:
-        # The days are read once: those after are those before, less the rows deleted, plus those inserted.
-        before = _day_rows(ids, days_between)
-        after = dict(before)
+        # A membership can only come or go if a deleted or an inserted row gives it, and it stays if a row
+        # left alone gives it too: those rows are read only for the structures of such memberships.
         deleted, inserted = _replace_days(ids, days_between, changed)
-        for row in deleted:
-            after.pop(row[:4], None)
-        for row in inserted:
-            after[row[:4]] = row
         periods = None
         if changed is not None:
             periods = {
                 structure_id: {period[:2] for day in days for period in _periods(day)}
                 for structure_id, days in changed.items()
             }
-        before, after = _memberships(before.values(), periods), _memberships(after.values(), periods)
-        for membership in after - before:
-            deltas[membership[:-1]] += 1
-        for membership in before - after:
-            deltas[membership[:-1]] -= 1
+        left = _memberships(deleted, periods)
+        entered = _memberships(inserted, periods)
+        moved = left ^ entered
+        if moved:
+            rows = _day_rows(sorted({membership[-1] for membership in moved}), days_between)
+            for key in {row[:4] for row in inserted}:
+                rows.pop(key, None)
+            kept = _memberships(rows.values(), periods, among=moved)
+            for membership in entered - left - kept:
+                deltas[membership[:-1]] += 1
+            for membership in left - entered - kept:
+                deltas[membership[:-1]] -= 1
     _apply_cell_deltas(m.ParticipationCell, "structures", deltas)
 
 
@@ -235,13 +237,17 @@ def _replace_days(structure_ids, days_between, changed: dict[int, set[date]] | N
     return [tuple(row) for row in deleted], [tuple(row) for row in inserted]
 
 
-def _memberships(rows, periods=None) -> set[tuple]:
+def _memberships(rows, periods=None, among: set | None = None) -> set[tuple]:
     """The participation cells the structures of these day rows (``DAY_ROW``) count in: one ``(kind, period
     start, department, sector, programme, animator, structure)`` per cell and structure, with ``ANY`` where the
     cell counts over all programmes or animators (as ``participation_cells`` groups them), for the periods
-    whose population the structure is in; ``periods``: only the periods (kind, start) given per structure."""
+    whose population the structure is in; ``periods``: only the periods (kind, start) given per structure;
+    ``among``: only these memberships (and the rows of their structures)."""
     out = set()
+    structures = None if among is None else {membership[-1] for membership in among}
     for structure_id, day, programme_id, animator_id, department, sector, opened_on, closed_on, is_open in rows:
+        if structures is not None and structure_id not in structures:
+            continue
         opened_on = None if opened_on is None else _as_date(opened_on)
         closed_on = None if closed_on is None else _as_date(closed_on)
         wanted = None if periods is None else periods[structure_id]
@@ -253,7 +259,7 @@ def _memberships(rows, periods=None) -> set[tuple]:
             out.add((kind, start, department, sector, m.ANY, m.ANY, structure_id))
             out.add((kind, start, department, sector, programme_id, m.ANY, structure_id))
             out.add((kind, start, department, sector, m.ANY, animator_id, structure_id))
-    return out
+    return out if among is None else out & among
 
 
 def _apply_cell_deltas(model, value: str, deltas: Counter) -> None:
