@@ -2,7 +2,7 @@
 reflecting it, with one outbox worker.
 
     python bench/freshness.py [--scale region|national] [--database-url URL] [--reuse]
-                              [--rate 50] [--seconds 30] [--workers 2] [--threads 4]
+                              [--rate 50] [--seconds 30] [--workers 2] [--threads 4] [--outbox-workers 1]
 
 The database is the one of bench/outbox_throughput.py (region: ``bench_outbox``; national:
 ``bench_national``), recreated and seeded unless ``--reuse`` finds it seeded. A private redis-server,
@@ -14,7 +14,9 @@ three open structures of an animator's departments. For each activity, the clock
 of its POST until its participation rows (``ind_participation_sources``, written with the cells in the
 worker's transaction) are seen by a poller querying every 20 ms. p50/p95/max are printed as a table,
 beside the HTTP latency and the server-side delay (the outbox row's ``created_at`` to
-``processed_at``). Target: p95 < 2 s.
+``processed_at``). Targets: p95 < 2 s at 50 activities/s (issue 5); p95 < 1 s at 200 activities/s for
+60 s, with the POSTs' p95 under 150 ms meanwhile (issue 12). ``--threads 1`` runs sync gunicorn workers
+(the README's production setting), more threads ``gthread`` ones.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ from bench.outbox_throughput import (  # noqa: E402
 )
 from bench.pages import percentile  # noqa: E402
 
-EMAIL = "bench.fraicheur@example.org"
+# A new animator each run: one who had logged the earlier runs' thousands of activities in the last 30 days
+# made each POST's duplicate check (the author's activities of the same kind and day) slower and slower.
+EMAIL = f"bench.fraicheur.{secrets.token_hex(4)}@example.org"
 POLL_EVERY = 0.02
 
 
@@ -116,10 +120,7 @@ def start_gunicorn(database_url: str, redis_url: str, workers: int, threads: int
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
-        "-k",
-        "gthread",
-        "--threads",
-        str(threads),
+        *(("-k", "gthread", "--threads", str(threads)) if threads > 1 else ("-k", "sync")),
         "--keep-alive",
         "30",
         "wsgi:app",
@@ -263,20 +264,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=16, help="client threads (keep-alive connections)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: sync workers)")
+    parser.add_argument("--outbox-workers", type=int, default=1, help="rq workers draining the outbox")
     args = parser.parse_args()
 
     database_url = args.database_url or DEFAULT_URLS[args.scale]
     app, url = prepare_database(args.scale, database_url, args.reuse)
     token, structure_ids = prepare_animator(app)
     redis = RedisServer()
-    log_path = Path(tempfile.mkdtemp(prefix="maillage-bench-worker-")) / "worker.log"
-    worker = start_worker(database_url, redis.url, log_path)
+    log_dir = Path(tempfile.mkdtemp(prefix="maillage-bench-worker-"))
+    outbox_workers = [
+        start_worker(database_url, redis.url, log_dir / f"worker{i}.log") for i in range(args.outbox_workers)
+    ]
     port = free_port()
     gunicorn = None
     poller = None
     try:
-        wait_for_worker(redis.url)
+        wait_for_worker(redis.url, len(outbox_workers))
         gunicorn = start_gunicorn(database_url, redis.url, args.workers, args.threads, port)
         poller = Poller(database_url)
         load_before = os.getloadavg()[0]
@@ -293,7 +297,8 @@ def main() -> None:
             poller.close()
         if gunicorn is not None:
             stop(gunicorn)
-        stop_worker(worker)
+        for worker in outbox_workers:
+            stop_worker(worker)
         redis.stop()
 
     created = [r for r in records if r["id"] is not None]
@@ -306,17 +311,19 @@ def main() -> None:
 
     print(
         f"\n## Fraîcheur des indicateurs – échelle {args.scale} ({url.database}), {args.rate:.0f} activités/s "
-        f"pendant {args.seconds:.0f} s, un worker\n"
+        f"pendant {args.seconds:.0f} s, {args.outbox_workers} worker(s)\n"
     )
+    target = 1 if args.rate >= 200 else 2
     print("| mesure | n | p50 | p95 | max | objectif |\n|---|---:|---:|---:|---:|---|")
     print(
         f"| POST /api/v1/activities → participation visible (lignes de l'indicateur) | {len(fresh)} | "
         f"{statistics.median(fresh):.2f} s | **{percentile(fresh, 0.95):.2f} s** | {max(fresh):.2f} s | "
-        f"p95 < 2 s : {'atteint' if percentile(fresh, 0.95) < 2 else 'NON atteint'} |"
+        f"p95 < {target} s : {'atteint' if percentile(fresh, 0.95) < target else 'NON atteint'} |"
     )
     print(
         f"| dont réponse HTTP (201) | {len(http_ms)} | {statistics.median(http_ms):.0f} ms | "
-        f"{percentile(http_ms, 0.95):.0f} ms | {max(http_ms):.0f} ms | |"
+        f"{percentile(http_ms, 0.95):.0f} ms | {max(http_ms):.0f} ms | p95 < 150 ms : "
+        f"{'atteint' if percentile(http_ms, 0.95) < 150 else 'NON atteint'} |"
     )
     print(
         f"| côté base : événement écrit → traité (`created_at` → `processed_at`) | {len(server)} | "
@@ -326,9 +333,10 @@ def main() -> None:
         f"\nDébit envoyé : {number(len(records) / span if span else 0)} requêtes/s sur {len(records)} ; "
         f"erreurs HTTP : {errors} ; activités jamais vues dans l'indicateur : {lost}. Sondage toutes les "
         f"{POLL_EVERY * 1000:.0f} ms. Charge de la machine {load_before:.1f} → {load_after:.1f} sur "
-        f"{os.cpu_count()} cœurs (gunicorn -w {args.workers} --threads {args.threads})."
+        f"{os.cpu_count()} cœurs (gunicorn -w {args.workers} "
+        f"{'--threads ' + str(args.threads) if args.threads > 1 else '-k sync'})."
     )
-    print(f"Journal du worker : {log_path}")
+    print(f"Journaux des workers : {log_dir}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy import event as orm_events
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.platform.events import OUTBOX_WRITTEN, note_outbox_written
@@ -31,6 +31,7 @@ from crm.platform.locking import for_update, sqlite_write_lock
 from crm.platform.models import OutboxEvent, utcnow
 from crm.platform.outbox_status import OutboxStatus, dead_condition, outbox_status
 from crm.platform.queue import QueueUnavailable, mark_unavailable, redis_connection
+from crm.platform.sql import among
 from workflows.models import RuleRun, WorkflowRuleState
 from workflows.registry import DomainEvent, Rule, all_consumers, all_rules, event_rules_by_trigger
 
@@ -128,7 +129,7 @@ class _RuleTally:
     last_error: str | None = None
 
 
-def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> None:
+def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> dict[str, _RuleTally]:
     """Run the enabled rules of each event, each action in a savepoint: a failing rule fails its event only.
 
     A rule acts once per event: its run (``run_key``) commits with the event marked processed, and a
@@ -137,12 +138,12 @@ def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> None:
     by_trigger = event_rules_by_trigger()
     concerned = [event for event in events if event.type in by_trigger]
     if not concerned:
-        return
+        return {}
     states = rule_states()
     keys = {
         (rule.name, event.id): f"{rule.name}:event:{event.id}" for event in concerned for rule in by_trigger[event.type]
     }
-    done = set(db.session.scalars(select(RuleRun.run_key).where(RuleRun.run_key.in_(list(keys.values())))))
+    done = set(db.session.scalars(select(RuleRun.run_key).where(among(RuleRun.run_key, list(keys.values())))))
     tallies: dict[str, _RuleTally] = {}
     runs: list[dict] = []
     now = utcnow()
@@ -188,7 +189,7 @@ def _run_rules(events: list[DomainEvent], failures: dict[int, str]) -> None:
             )
     if runs:
         db.session.execute(insert(RuleRun.__table__), runs)
-    _save_tallies(tallies, now)
+    return tallies
 
 
 def _tally(tallies: dict[str, _RuleTally], name: str, error: str | None = None) -> None:
@@ -201,7 +202,8 @@ def _tally(tallies: dict[str, _RuleTally], name: str, error: str | None = None) 
 
 def _save_tallies(tallies: dict[str, _RuleTally], now) -> None:
     # In name order: two workers' batches lock the same rows in the same order, so they wait for each
-    # other instead of deadlocking.
+    # other instead of deadlocking. Called last in the batch: a rule's row stays locked until the commit,
+    # and a batch holding it from its start would make the other workers' batches wait for it whole.
     for name, tally in sorted(tallies.items()):
         if not tally.runs:
             continue
@@ -234,10 +236,9 @@ def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchRe
     if ok_ids:
         db.session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.id.in_(bindparam("ids", expanding=True)))
+            .where(among(OutboxEvent.id, ok_ids))
             .values(processed_at=now, attempts=OutboxEvent.attempts + 1, next_attempt_at=None, last_error=None)
-            .execution_options(synchronize_session=False),
-            {"ids": ok_ids},
+            .execution_options(synchronize_session=False)
         )
         result.processed += len(ok_ids)
     if failures:
@@ -267,8 +268,9 @@ def _finish(events: list[DomainEvent], failures: dict[int, str], result: BatchRe
 
 def _process(events: list[DomainEvent], result: BatchResult) -> None:
     failures: dict[int, str] = {}
-    _run_rules(events, failures)
+    tallies = _run_rules(events, failures)
     _run_consumers(events)
+    _save_tallies(tallies, utcnow())
     _finish(events, failures, result)
     db.session.commit()
 
@@ -321,9 +323,13 @@ def _claim_one(event_id: int) -> bool:
     )
 
 
-def drain(max_seconds: float = 20.0, limit: int = BATCH_SIZE) -> BatchResult:
+def drain(max_seconds: float = 20.0, limit: int = BATCH_SIZE, backlog=None) -> BatchResult:
     """Process batches until nothing is due or ``max_seconds`` have passed; then ``more_due`` says that
-    another job should follow (a job that never ends would hold its worker and its job timeout)."""
+    another job should follow (a job that never ends would hold its worker and its job timeout).
+
+    ``backlog`` is called once, after the first full batch: there is a backlog, and the drain job uses it
+    to enqueue a follow-up job at once (at most one waits), which another idle worker takes, so that the
+    workers share a backlog instead of one draining it while the others wait for its time limit."""
     total = BatchResult()
     deadline = time.monotonic() + max_seconds
     while True:
@@ -331,6 +337,9 @@ def drain(max_seconds: float = 20.0, limit: int = BATCH_SIZE) -> BatchResult:
         total.add(result)
         if result.claimed < limit:
             return total
+        if backlog is not None:
+            backlog()
+            backlog = None
         if time.monotonic() >= deadline:
             total.more_due = True
             return total

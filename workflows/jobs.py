@@ -59,7 +59,7 @@ def drain_outbox() -> dict:
             connection.delete(DRAIN_FLAG)
         except (QueueUnavailable, RedisError):
             connection = None
-        result = drain()
+        result = drain(backlog=lambda: enqueue_drain(connection))
         if result.more_due:  # stopped on its time limit: the next job takes over (maybe on another worker)
             enqueue_drain(connection)
         return result.as_dict()

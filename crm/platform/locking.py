@@ -20,6 +20,8 @@ INDICATOR_MAINTENANCE = 762_441_001  # the read model's batches, rebuild and che
 # Two-key spaces: pg_advisory_xact_lock(space, key), apart from the one-key locks.
 LOGIN_ADDRESS = 762_441  # the login attempts from one client address
 REGISTRATION_ADDRESS = 762_441_101  # the public registrations from one client address
+INDICATOR_ACTIVITY = 762_441_201  # the read model's facts of one activity (batches of activity events only)
+INDICATOR_STRUCTURE = 762_441_202  # the read model's participation days of one structure (same)
 
 
 def is_postgresql(bind=None) -> bool:
@@ -57,6 +59,25 @@ def advisory_lock(space: int, key: int | str | None = None, *, on_sqlite: bool =
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"), {"space": space, "key": key})
     else:
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": space, "key": key})
+
+
+def advisory_lock_shared(space: int) -> None:
+    """Hold ``space``'s lock shared with other holders of it, excluding :func:`advisory_lock` on ``space``, until
+    the transaction ends (PostgreSQL; nothing on SQLite, whose writes are serialised anyway)."""
+    if is_postgresql():
+        db.session.execute(text("SELECT pg_advisory_xact_lock_shared(:space)"), {"space": space})
+
+
+def advisory_locks(space: int, keys) -> None:
+    """Hold the locks of all ``keys`` (integers) within ``space`` until the transaction ends, taken in ascending
+    order in one statement, so that two transactions locking overlapping sets wait for each other instead of
+    deadlocking (PostgreSQL; nothing on SQLite)."""
+    keys = sorted(set(keys))
+    if keys and is_postgresql():
+        db.session.execute(
+            text("SELECT count(pg_advisory_xact_lock(:space, key)) FROM unnest(CAST(:keys AS integer[])) AS key"),
+            {"space": space, "keys": keys},
+        )
 
 
 def lock_row(model, row_id: int) -> None:

@@ -13,7 +13,6 @@ from sqlalchemy import (
     DateTime,
     Integer,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -42,6 +41,7 @@ from crm.indicators.definitions import (
 from crm.indicators.readmodel import models as m
 from crm.pipeline.models import Opportunity, Project, StageChange
 from crm.platform.extensions import db
+from crm.platform.sql import among
 from crm.referential.models import Offer, Sector
 from crm.structures.models import Structure
 
@@ -55,15 +55,6 @@ def _postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def among(column, values):
-    """``column IN values``. On PostgreSQL a list of ids is one array parameter: an IN list of thousands of
-    ids is as many bind parameters, which SQLAlchemy and psycopg spent more CPU rendering than the database
-    spent running the statement (a third of a worker's time)."""
-    if isinstance(values, (list, tuple, set, frozenset)) and _postgresql():
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
 def among_pairs(columns, pairs):
     """``(a, b) IN pairs``; on PostgreSQL, two array parameters unnested side by side."""
     pairs = list(pairs)
@@ -73,6 +64,16 @@ def among_pairs(columns, pairs):
         bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(column.type)) for i, column in enumerate(columns)
     ]
     return tuple_(*columns).in_(select(*[func.unnest(array) for array in arrays]))
+
+
+def unnested_pairs(pairs, types):
+    """PostgreSQL: the pairs as a subquery of two columns, two array parameters unnested side by side, to join
+    on (an index on both columns then reads them pair by pair)."""
+    columns = [
+        func.unnest(bindparam(None, [pair[i] for pair in pairs], type_=ARRAY(type_())), type_=type_)
+        for i, type_ in enumerate(types)
+    ]
+    return select(*[column.label(f"key{i}") for i, column in enumerate(columns)]).subquery("changed_pairs")
 
 
 SEAT_HOLDERS = ("inscrit", "present", "absent", "excuse")
@@ -125,22 +126,21 @@ PARTICIPATION_COLUMNS = (
 
 def activity_participations(activity_ids=None, structure_ids=None):
     """Each structure of an information activity, once per programme discussed (0 if none)."""
-    scope = None
-    if activity_ids is not None:
-        scope = activity_ids
-    elif structure_ids is not None:
-        scope = select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery()
-    # The union is narrowed to information activities before it is made distinct, not after (a third of them).
+    # The union is narrowed to information activities before it is made distinct, not after (a third of them),
+    # and to the activities asked for: else PostgreSQL may hash every information activity for each batch.
     information = select(A.c.id).where(participating_activity(A))
+    if activity_ids is not None:
+        information = information.where(among(A.c.id, activity_ids))
+    elif structure_ids is not None:
+        information = information.where(
+            A.c.id.in_(select(AST.c.activity_id).where(among(AST.c.structure_id, structure_ids)).scalar_subquery())
+        )
     explicit = select(AP.c.activity_id, AP.c.programme_id).where(AP.c.activity_id.in_(information))
     through_offers = (
         select(AO.c.activity_id, O.c.programme_id)
         .join(O, O.c.id == AO.c.offer_id)
         .where(AO.c.activity_id.in_(information))
     )
-    if scope is not None:
-        explicit = explicit.where(AP.c.activity_id.in_(scope))
-        through_offers = through_offers.where(AO.c.activity_id.in_(scope))
     programmes = union(explicit, through_offers).subquery()
     query = (
         select(
@@ -578,7 +578,7 @@ def offer_presentations(activity_ids=None, structure_ids=None):
         activity_ids,
         structure_ids,
     ).subquery()
-    return select(
+    query = select(
         A.c.id,
         AO.c.offer_id,
         departments.c.department_code,
@@ -590,6 +590,9 @@ def offer_presentations(activity_ids=None, structure_ids=None):
         .join(AO, AO.c.activity_id == A.c.id)
         .join(O, O.c.id == AO.c.offer_id)
     )
+    if activity_ids is not None:  # said again of the offers: else they may be read whole and hashed
+        query = query.where(among(AO.c.activity_id, activity_ids), among(A.c.id, activity_ids))
+    return query
 
 
 OFFER_CELL_COLUMNS = ("day", "department_code", "programme_id", "offer_id", "animator_id", "presentations")

@@ -41,7 +41,8 @@ class ParticipationSource(db.Model):
     closed_on: Mapped[date | None] = mapped_column(Date)
     structure_open: Mapped[bool] = mapped_column(Boolean)
 
-    __table_args__ = (Index("ix_ind_participation_sources_structure", "structure_id"),)
+    # By (structure, day): the worker reads the sources of the days it re-derives (migration 0021).
+    __table_args__ = (Index("ix_ind_participation_sources_structure_day", "structure_id", "day"),)
 
 
 class ParticipationDay(db.Model):

@@ -8,7 +8,7 @@ from sqlalchemy import insert
 
 from crm.indicators.readmodel import models as m
 from crm.platform.extensions import db
-from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock
+from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock, advisory_lock_shared
 
 CHUNK = 5000  # ids per statement: keeps IN lists within every driver's limits
 
@@ -32,10 +32,17 @@ def dialect_name() -> str:
     return db.session.get_bind().dialect.name
 
 
-def lock() -> None:
+def lock(shared: bool = False) -> None:
     """Serialise the maintenance of concurrent workers (PostgreSQL; SQLite has one writer anyway), so that
-    two batches touching the same structure cannot interleave their delete/insert."""
-    advisory_lock(INDICATOR_MAINTENANCE, on_sqlite=False)
+    two batches touching the same structure cannot interleave their delete/insert.
+
+    ``shared``: a batch of activity events only, which locks the activities and structures it touches
+    (``upkeep``) and runs beside other such batches; the rebuild, the check and every other batch exclude
+    them all."""
+    if shared:
+        advisory_lock_shared(INDICATOR_MAINTENANCE)
+    else:
+        advisory_lock(INDICATOR_MAINTENANCE, on_sqlite=False)
 
 
 def chunks(values: Iterable, size: int = CHUNK):
