@@ -5,13 +5,13 @@ only. By structure alone, PostgreSQL read every source of each structure of the 
 scale a hundred for an active structure, each on its own heap page) to keep a few.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
