@@ -25,7 +25,7 @@ from crm.platform.dates import local_today
 from crm.platform.events import record_change
 from crm.platform.extensions import db
 from crm.platform.models import utcnow
-from crm.platform.paging import Page, keyset_page
+from crm.platform.paging import Page, by_id, keyset_page
 from crm.platform.records import insert_links, insert_record
 from crm.platform.validation import ValidationFailed, parse_date, parse_ids, parse_int, text
 from crm.referential.models import Offer, Programme, Sector
@@ -461,13 +461,8 @@ def list_activities(*, page: int = 1, per_page: int = 50, cursor: str | None = N
         cursor=cursor,
         page=page,
         per_page=per_page,
-        load=_activities_by_id,
+        load=by_id(Activity),  # the keys may come from activity_departments: the rows are activities
     )
-
-
-def _activities_by_id(ids: list[int]) -> list[Activity]:
-    found = {a.id: a for a in db.session.scalars(select(Activity).where(Activity.id.in_(ids))).unique()}
-    return [found[i] for i in ids if i in found]
 
 
 def structure_timeline(structure_id: int, limit: int = 50) -> list[Activity]:

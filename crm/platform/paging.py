@@ -153,7 +153,7 @@ def keyset_page(
     rows = db.session.execute(keys.limit(per_page + 1)).all()
     shown = rows[:per_page]
     ids = [row[-1] for row in shown]
-    items = (load or _loader(statement))(ids) if ids else []
+    items = (load or by_id(statement.column_descriptions[0]["entity"]))(ids) if ids else []
     return Page(
         items=items,
         total=total,
@@ -166,9 +166,8 @@ def keyset_page(
     )
 
 
-def _loader(statement: Select) -> Callable[[list[int]], list]:
-    """Rows of the statement's entity by id, in the order of ``ids``."""
-    entity = statement.column_descriptions[0]["entity"]
+def by_id(entity) -> Callable[[list[int]], list]:
+    """A loader of ``entity`` rows by id, in the order of the ids given."""
 
     def load(ids: list[int]) -> list:
         found = {row.id: row for row in db.session.scalars(select(entity).where(entity.id.in_(ids))).unique()}
