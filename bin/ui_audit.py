@@ -12,14 +12,12 @@ same on the test data); a tool to audit the real demo pages and to keep docs/scr
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser.audit import axe_violations, layout  # noqa: E402
+from tests.browser.audit import axe_violations, crawl, layout  # noqa: E402
 
 ROLES = {
     "manager": "elodie.marty@esante-occitanie.fr",
@@ -27,12 +25,10 @@ ROLES = {
     "organisateur": "emilie.vidal@esante-occitanie.fr",
     "admin": "camille.negre@esante-occitanie.fr",
 }
-SKIP = re.compile(
-    r"(\.ics|\.csv|\.xlsx|\.pdf|\.json|/deconnexion|/export|/emargement|/autocomplete|/pieces/|/calendrier/personnel)"
-)
-SHOTS = {  # page pattern → screenshot name (the main pages of the README)
+SHOTS = {  # page kind → screenshot name (the main pages of the README)
     "/tableau-de-bord": "tableau-de-bord",
     "/mon-tableau-de-bord": "mon-tableau-de-bord",
+    "/ma-journee": "ma-journee",
     "/pipeline": "pipeline",
     "/structures": "structures",
     "/structures/N": "structure-360",
@@ -40,31 +36,8 @@ SHOTS = {  # page pattern → screenshot name (the main pages of the README)
     "/evenements": "evenements",
     "/evenements/N": "evenement",
     "/evenements/nouveau": "evenement-formulaire",
-    "/": "accueil",
+    "/accessibilite": "accessibilite",
 }
-
-
-def pattern(url: str) -> str:
-    return re.sub(r"/\d+", "/N", urlparse(url).path)
-
-
-def crawl(page, base: str, max_pages: int):
-    seen_patterns, queue, visited = set(), [base + "/"], []
-    while queue and len(visited) < max_pages:
-        url = queue.pop(0)
-        key = pattern(url)
-        if key in seen_patterns:
-            continue
-        seen_patterns.add(key)
-        response = page.goto(url)
-        if response is None or response.status >= 400 or not page.url.startswith(base):
-            continue
-        visited.append((key, page.url, response.status))
-        yield key
-        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
-            target = urljoin(page.url, href).split("#")[0]
-            if target.startswith(base) and not SKIP.search(target) and pattern(target) not in seen_patterns:
-                queue.append(target)
 
 
 def main() -> int:
@@ -91,8 +64,8 @@ def main() -> int:
                 page.get_by_label("Mot de passe").fill(args.password)
                 page.get_by_role("button", name="Se connecter").click()
                 page.wait_for_load_state()
-                print(f"\n## {role} @ {width} px (home: {pattern(page.url)})")
-                for key in crawl(page, args.base, args.max_pages):
+                print(f"\n## {role} @ {width} px (home: {page.url})")
+                for key in crawl(page, args.base, "/", args.max_pages):
                     violations = axe_violations(page)
                     box = layout(page)
                     failures += len(violations)

@@ -24,6 +24,7 @@ PUBLIC = {
     "accounts.login": "the login page itself",
     "core.health": "the load balancer's health check (no data)",
     "core.favicon": "the site's icon, asked for by browsers on every site",
+    "core.accessibility": "the accessibility statement (RGAA), linked from every page, public ones included",
     "api.openapi": "the API's description, no data",
     "public_events.show": "an event's public page and registration form (professionals have no account)",
     "public_events.confirmation": "the registration's confirmation page",

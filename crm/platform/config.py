@@ -106,6 +106,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # Region the instance serves: decides the default department list.
         "CRM_REGION_CODE": os.environ.get("CRM_REGION_CODE", "76"),
         "CRM_ORGANISATION_NAME": os.environ.get("CRM_ORGANISATION_NAME", "e-santé Occitanie"),
+        # Where users report an accessibility problem (the RGAA statement's contact); MAIL_FROM if unset.
+        "CRM_ACCESSIBILITY_CONTACT": os.environ.get("CRM_ACCESSIBILITY_CONTACT", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", not development),

@@ -14,6 +14,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from crm.platform.accessibility import ACCESSIBILITY_STATUS
 from crm.platform.errors import json_error, wants_json
 
 
@@ -146,4 +147,8 @@ def register(app) -> None:
 
     @app.context_processor
     def organisation():
-        return {"organisation_name": app.config["CRM_ORGANISATION_NAME"]}
+        return {
+            "organisation_name": app.config["CRM_ORGANISATION_NAME"],
+            # The footer's "Accessibilité : …" mention (RGAA), from the statement (crm/pages/accessibility.py).
+            "accessibility_status": ACCESSIBILITY_STATUS,
+        }

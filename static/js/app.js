@@ -499,3 +499,46 @@
     window.setInterval(refresh, 5000);
   }
 })();
+
+/* ---- Collapsed menu under 900 px (issue 16): the "Menu" button shows and hides the navigation;
+   Escape closes it and gives the focus back to the button. Without JavaScript the menu is open. ---- */
+(function () {
+  "use strict";
+  var toggle = document.querySelector("[data-menu-toggle]");
+  if (!toggle) { return; }
+  var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+  function set(open) {
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) { menu.removeAttribute("data-collapsed"); } else { menu.setAttribute("data-collapsed", ""); }
+  }
+  toggle.addEventListener("click", function () { set(toggle.getAttribute("aria-expanded") !== "true"); });
+  menu.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && toggle.getAttribute("aria-expanded") === "true" &&
+        window.getComputedStyle(toggle).display !== "none") {
+      set(false); toggle.focus();
+    }
+  });
+  // The skip link "Aller au menu" opens it.
+  document.querySelectorAll("a[href='#navigation']").forEach(function (link) {
+    link.addEventListener("click", function () { set(true); });
+  });
+})();
+
+/* ---- A table that scrolls sideways inside its box (narrow screens) can be scrolled with the keyboard:
+   it takes the focus (tabindex=0) while it is wider than its box (RGAA 7.3, axe scrollable-region-focusable). ---- */
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll("table.table, .table-scroll, .chart-table").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0"); box.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex"); box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+  mark();
+  var timer = null;
+  window.addEventListener("resize", function () { window.clearTimeout(timer); timer = window.setTimeout(mark, 150); });
+})();

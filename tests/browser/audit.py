@@ -9,8 +9,10 @@ Also used by bin/ui_audit.py, which crawls every page of each role and takes the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin, urlparse
 
 AXE_SOURCE = Path(__file__).with_name("vendor") / "axe.min.js"
 BLOCKING = ("serious", "critical")
@@ -86,3 +88,39 @@ def assert_no_horizontal_scroll(page) -> dict:
         f"{page.url} déborde à {box['width']} px : largeur {box['scroll_width']} px, {box['overflowing']}"
     )
     return box
+
+
+# Links a crawl does not follow: downloads, feeds, logout, JSON and the autocompletes.
+SKIP = re.compile(
+    r"(\.ics|\.csv|\.xlsx|\.pdf|\.json|/deconnexion|/export|/emargement|/autocomplete|/pieces/|/calendrier/personnel"
+    r"|mailto:|/e/structures)"
+)
+
+
+def pattern(url: str) -> str:
+    """A page's kind: its path with numbers as N and public slugs as S (one visit per kind)."""
+    path = re.sub(r"/\d+", "/N", urlparse(url).path)
+    return re.sub(r"^/e/(?!annuler|avis|structures)[^/]+", "/e/S", path)
+
+
+def crawl(page, base: str, start: str = "/", max_pages: int = 60):
+    """Visit the pages reachable from ``start`` by links, one per kind, breadth first; yields each kind.
+
+    The page is left on the visited page when the generator yields, so the caller checks it there.
+    """
+    seen, queue, visited = set(), [urljoin(base, start)], 0
+    while queue and visited < max_pages:
+        url = queue.pop(0)
+        key = pattern(url)
+        if key in seen:
+            continue
+        seen.add(key)
+        response = page.goto(url)
+        if response is None or response.status >= 400 or not page.url.startswith(base):
+            continue
+        visited += 1
+        yield key
+        for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
+            target = urljoin(page.url, href).split("#")[0]
+            if target.startswith(base) and not SKIP.search(target) and pattern(target) not in seen:
+                queue.append(target)
