@@ -124,3 +124,17 @@ def crawl(page, base: str, start: str = "/", max_pages: int = 60):
             target = urljoin(page.url, href).split("#")[0]
             if target.startswith(base) and not SKIP.search(target) and pattern(target) not in seen:
                 queue.append(target)
+
+
+def heading_problems(page) -> list[str]:
+    """Headings in order (RGAA 9.1): one h1 in main, first; no level skipped going down."""
+    levels = page.eval_on_selector_all(
+        "main h1, main h2, main h3, main h4, main h5, main h6", "els => els.map(e => Number(e.tagName[1]))"
+    )
+    problems = []
+    if levels.count(1) != 1 or (levels and levels[0] != 1):
+        problems.append(f"titres : {levels.count(1)} h1, premier niveau {levels[:1]}")
+    skipped = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+    if skipped:
+        problems.append(f"titres : niveaux sautés {skipped[:3]}")
+    return problems

@@ -13,7 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from crm.platform.extensions import db
-from tests.browser.audit import assert_accessible, assert_no_horizontal_scroll, axe_violations, crawl, layout
+from tests.browser.audit import (
+    assert_accessible,
+    assert_no_horizontal_scroll,
+    axe_violations,
+    crawl,
+    heading_problems,
+    layout,
+)
 from tests.conftest import PASSWORD
 
 WIDTHS = (1280, 768)
@@ -58,6 +65,7 @@ def test_every_page_of_a_role_is_accessible_at_1280_and_768(browser, live_server
             visited.setdefault(kind, []).append(width)
             for violation in axe_violations(page):
                 problems.append(f"{width} px {kind}: {violation}")
+            problems.extend(f"{width} px {kind}: {p}" for p in heading_problems(page))
             box = layout(page)
             if box["scroll_width"] > box["width"] + 1 or box["overflowing"]:
                 problems.append(
