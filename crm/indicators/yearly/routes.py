@@ -27,7 +27,7 @@ def display_cell(value, kind: str) -> str:
 
 def _allowed() -> tuple[str, ...] | None:
     """The departments an animator may ask for (theirs, one at a time); None: any, or the region."""
-    return tuple(current_user.department_codes) if current_user.role == "animateur" else None
+    return tuple(sorted(current_user.department_codes)) if current_user.role == "animateur" else None
 
 
 def _request(args, fmt=None):
