@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
+import types
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
@@ -313,3 +316,43 @@ def test_notes_are_kept_per_year_and_department_and_audited(client, make_user):
 
 def test_targets_come_from_one_place_and_are_empty_without_them():
     assert _targets(2026, None) == {}
+
+
+def test_targets_when_present_add_target_and_gap_columns(monkeypatch, scenario):
+    """``crm.targets`` is built on another branch: its ``target_values`` stood in for here by a module of
+    the same name, to check the pack reads it through ``_targets`` and lays out target and gap."""
+    year = scenario.today.year
+    targets = types.ModuleType("crm.targets.services")
+    asked = []
+
+    def target_values(year_number, department_code=None):
+        asked.append((year_number, department_code))
+        return {
+            ("participation", None, None): Decimal("40"),
+            ("participation", "31", None): Decimal("50"),
+            ("webinars", None, None): Decimal("12"),
+        }
+
+    targets.target_values = target_values
+    monkeypatch.setitem(sys.modules, "crm.targets", types.ModuleType("crm.targets"))
+    monkeypatch.setitem(sys.modules, "crm.targets.services", targets)
+    wb = _workbook(year)
+    assert asked == [(year, None)]
+    rows = _table(wb["Par département"], "Indicateur")
+    [region] = [r for r in rows if r["Département"].value == "Région" and r["Indicateur"].value.startswith("Partic")]
+    target = region[f"Cible {year}"]
+    assert target.value == pytest.approx(0.40) and target.number_format == "0.0%"
+    rate = region[f"Taux {year}"].value
+    assert region["Écart à la cible"].value == pytest.approx(round((rate - 0.40) * 100, 1))
+    [haute_garonne] = [
+        r for r in rows if r["Département"].value.startswith("31 ") and r["Indicateur"].value.startswith("Partic")
+    ]
+    assert haute_garonne[f"Cible {year}"].value == pytest.approx(0.50)
+    report = {r["Chiffre"].value: r for r in _table(wb["Rapport d'activité"], "Chiffre")}
+    webinars = report["Webinaires"]
+    assert webinars[f"Cible {year}"].value == 12 and webinars[f"Cible {year}"].number_format == "#,##0"
+    assert webinars["Écart à la cible"].value == webinars[f"Valeur {year}"].value - 12
+    assert "Cible et écart" in [row[0].value for row in wb["Définitions"].iter_rows()]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(service.render(year, None, "pdf"))).pages)
+    flat = " ".join(text.split())  # a header wraps within its cell
+    assert f"Cible {year}" in flat and "Écart à la cible" in flat and "valeur - cible" in flat

@@ -30,7 +30,20 @@ logging.getLogger("fpdf.svg").setLevel(logging.ERROR)
 MARGIN = 14
 LINE = 4.0  # mm per line of table text
 FONT = "Helvetica"
-REPLACEMENTS = {"–": "-", "—": "-", "’": "'", "‘": "'", "…": "...", "\u202f": " ", "œ": "oe", "Œ": "OE", "€": "EUR"}
+REPLACEMENTS = {
+    "–": "-",
+    "—": "-",
+    "’": "'",
+    "‘": "'",
+    "…": "...",
+    "\u202f": " ",
+    "œ": "oe",
+    "Œ": "OE",
+    "€": "EUR",
+    "−": "-",
+    "≥": ">=",
+    "≤": "<=",
+}
 
 
 def latin1(text) -> str:
