@@ -221,30 +221,41 @@ class ReportPDF(FPDF):
         self._repeat_header = None
         self.ln(3)
 
+    def _wrap(self, text: str, width: float) -> list[str]:
+        """The lines of a cell; most fit on one, measured without fpdf2's (slow) dry-run layout."""
+        text = latin1(text)
+        if self.get_string_width(text) <= width - 2.5:
+            return [text]
+        return self.multi_cell(width, LINE, text, dry_run=True, output=MethodReturnValue.LINES, padding=(0, 1))
+
     def _row(self, texts: list[str], widths: list[float], kinds: list[str], parent, header: bool = False) -> None:
-        wrapped = [
-            self.multi_cell(w, LINE, latin1(t), dry_run=True, output=MethodReturnValue.LINES, padding=(0, 1))
-            for t, w in zip(texts, widths)
-        ]
+        wrapped = [self._wrap(t, w) for t, w in zip(texts, widths)]
         height = max(len(lines) for lines in wrapped) * LINE + 1
         if self.will_page_break(height):
             self.add_page()  # header() redraws the table's header
         y, x = self.y, self.l_margin
-        for lines, w, kind in zip(wrapped, widths, kinds):
-            self.set_xy(x, y)
-            align = "L" if kind == "text" or header else "R"
-            with self.artifact():
+        with self.artifact():
+            for w in widths:
                 self.rect(x, y, w, height, style="DF" if header else "D")
+                x += w
+        x = self.l_margin
+        for lines, w, kind in zip(wrapped, widths, kinds):
+            align = "L" if kind == "text" or header else "R"
             self.set_xy(x, y + 0.5)
             if parent is None:  # the header repeated on a new page: an artifact (see header())
-                self.multi_cell(w, LINE, "\n".join(lines), align=align, padding=(0, 1))
+                self._cell_text(lines, w, align)
             else:
-                with self._tag(
-                    "TH" if header else "TD", parent, attributes="<</O /Table /Scope /Column>>" if header else None
-                ):
-                    self.multi_cell(w, LINE, "\n".join(lines), align=align, padding=(0, 1))
+                scope = "<</O /Table /Scope /Column>>" if header else None
+                with self._tag("TH" if header else "TD", parent, attributes=scope):
+                    self._cell_text(lines, w, align)
             x += w
         self.set_xy(self.l_margin, y + height)
+
+    def _cell_text(self, lines: list[str], width: float, align: str) -> None:
+        x = self.x
+        for line in lines:
+            self.set_x(x)
+            self.cell(width, LINE, line, align=align, new_x="LEFT", new_y="NEXT")  # c_margin pads it
 
 
 def _widths(pdf: FPDF, columns: list[Column], rows: list[list]) -> list[float]:
