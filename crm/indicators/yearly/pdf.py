@@ -30,6 +30,7 @@ logging.getLogger("fpdf.svg").setLevel(logging.ERROR)
 MARGIN = 14
 LINE = 4.0  # mm per line of table text
 FONT = "Helvetica"
+HALO = re.compile(r' stroke="[^"]*"(?= class="map-label")')
 REPLACEMENTS = {
     "–": "-",
     "—": "-",
@@ -192,8 +193,11 @@ class ReportPDF(FPDF):
         height = width * float(box.group(2)) / float(box.group(1)) if box else width
         if self.will_page_break(height + 8):
             self.add_page()
+        # The map's labels have a halo drawn under the text (paint-order="stroke"), which fpdf2 draws over
+        # it instead: without the halo the labels stay readable.
+        drawing = HALO.sub(' stroke="none"', latin1(str(svg)))
         with self._tag("Figure", alt=caption):
-            self.image(io.BytesIO(latin1(str(svg)).encode()), x=MARGIN + self.epw * 0.1, w=width)
+            self.image(io.BytesIO(drawing.encode()), x=MARGIN + self.epw * 0.1, w=width)
         self.set_font(FONT, "I", 8)
         with self._tag("Caption"):
             self.cell(0, 5, latin1(caption), align="C", new_x="LMARGIN", new_y="NEXT")
