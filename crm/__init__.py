@@ -94,6 +94,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.events.registration.routes import bp as public_events_bp
     from crm.events.routes import bp as events_bp
     from crm.indicators.routes import bp as indicators_bp
+    from crm.indicators.yearly.routes import bp as yearly_bp
     from crm.mail.routes import bp as mail_bp
     from crm.pages import (  # noqa: F401  (add core.home and structures.show to their blueprints)
         event_results,  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
@@ -124,6 +125,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         event_matching_bp,
         survey_public_bp,
         indicators_bp,
+        yearly_bp,
         workflow_rules_bp,
         outbox_bp,
     ):

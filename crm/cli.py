@@ -29,6 +29,7 @@ from crm.platform.extensions import db
 from crm.platform.formatting import format_datetime
 from crm.platform.models import utcnow
 from crm.referential.services import load_reference_data
+from crm.reports_cli import report_cli
 from crm.seed import run_seed
 from crm.structures.finess import FinessFileError
 from crm.structures.imports import import_from_cli
@@ -42,6 +43,7 @@ mail_cli = AppGroup("mail", help="Emails sortants.")
 crm_cli.add_command(users_cli)
 crm_cli.add_command(token_cli)
 crm_cli.add_command(mail_cli)
+crm_cli.add_command(report_cli)
 
 
 def _fail(message: str) -> None:

@@ -24,6 +24,7 @@ from crm.indicators.readmodel.models import (  # noqa: F401,E402
     ProjectFact,
     StructureFact,
 )
+from crm.indicators.yearly.models import ReportNote  # noqa: F401,E402
 from crm.mail.models import EmailMessage  # noqa: F401,E402
 from crm.pipeline.models import LossReason, Milestone, Opportunity, Project, StageChange  # noqa: F401,E402
 from crm.platform.models import AuditEntry, OutboxEvent  # noqa: F401

@@ -44,7 +44,7 @@ ANY_ROLE_WRITES = {
 }
 # What a role other than animateur/admin may write anyway, by endpoint (a role's own work).
 ROLE_WRITES = {
-    "manager": set(),
+    "manager": {"yearly.notes"},  # the notes of the yearly pack (issue 13) are the managers' own writing
     # Organisers keep their own follow-ups and run the events.
     "organisateur": {
         "tasks.mine",

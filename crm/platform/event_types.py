@@ -193,6 +193,11 @@ EVENT_TYPES: dict[str, EventType] = {
     "reference.changed": EventType(("kind", "key"), "An entry of a reference list (sectors, offers...) changed."),
     "workflow_rule.changed": EventType(("rule", "enabled", "settings"), "An admin switched or set up a workflow rule."),
     "outbox.replayed": EventType(("event_id", "type"), "An admin replayed a dead-lettered outbox event."),
+    # Yearly pack (issue 13)
+    "report_note.saved": EventType(
+        ("report_note_id", "year", "department", "section"),
+        "A manager wrote, changed or emptied the note of one section of the yearly pack.",
+    ),
 }
 
 
