@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    get_template_attribute,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -124,18 +134,23 @@ def board():
         filter_args=_filter_args(params),
         reasons=queries.active_loss_reasons(),
         can_write=may_write(),
-        **_card_context(),
+        card_context=_card_context(request.full_path),
         **filter_options(),
     )
 
 
-def _card_context() -> dict:
-    """What templates/pipeline/_card.html needs besides the opportunity, once for all the cards."""
+def _card_context(back_url: str) -> dict:
+    """What the board_card macro (templates/pipeline/_card.html) needs besides the opportunity, built once for
+    all the cards (URLs built per card were a tenth of the page's time at 250 cards)."""
     return {
+        "opportunities_url": url_for("pipeline.opportunities"),
+        "token": generate_csrf(),
+        "back_url": back_url,
         "stages": STAGES,
         "menus": {stage: queries.move_menu(stage) for stage in OPEN_STAGES},
         "days_in_stage": queries.days_in_stage,
         "today": local_today(),
+        "can_edit": lambda structure: permissions.can_edit_structure(current_user, structure),
     }
 
 
@@ -344,14 +359,8 @@ def _stage_reply(opportunity: Opportunity, message: str, link: dict | None = Non
 
 def _card_html(opportunity: Opportunity) -> str:
     back = request.form.get("next")
-    return render_template(
-        "pipeline/_card.html",
-        o=opportunity,
-        opportunities_url=url_for("pipeline.opportunities"),
-        back_url=back if is_safe_redirect(back) else url_for("pipeline.board"),
-        token=generate_csrf(),
-        **_card_context(),
-    )
+    card = get_template_attribute("pipeline/_card.html", "board_card")
+    return str(card(opportunity, _card_context(back if is_safe_redirect(back) else url_for("pipeline.board"))))
 
 
 def _back(opportunity: Opportunity) -> str:
