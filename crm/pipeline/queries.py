@@ -36,8 +36,6 @@ CARDS_PER_COLUMN = 20
 # Won and lost opportunities are history: their columns show the latest few, "Voir tout" lists the rest.
 CLOSED_CARDS_PER_COLUMN = 12
 LOST_STAGES = ("perdue", "abandonnee")
-# The move a card's button proposes first: the natural next step.
-NEXT_STAGE = {"identifiee": "qualifiee", "qualifiee": "proposee", "proposee": "gagnee"}
 
 
 @dataclass
@@ -205,6 +203,16 @@ def list_projects(filters: ProjectFilters, page: int = 1, per_page: int = 25, cu
 def move_targets(stage: str) -> list[str]:
     """Stages an opportunity at ``stage`` may be moved to (lost/abandoned still ask for a reason)."""
     return [target for target in STAGES if transition_error(stage, target, 1) is None]
+
+
+def move_menu(stage: str) -> list[str]:
+    """The stages a board card's "Déplacer" menu lists: forward moves first, a move back (a card moved too
+    far) next, then the closing ones that ask for a reason."""
+    targets = move_targets(stage)
+    rank = {s: i for i, s in enumerate((*OPEN_STAGES, "gagnee"))}
+    current = rank.get(stage, 0)
+    direct = sorted((t for t in targets if t in rank), key=lambda t: (rank[t] < current, rank[t]))
+    return direct + [t for t in targets if t not in rank]
 
 
 def days_in_stage(opportunity: Opportunity, today: date | None = None) -> int:

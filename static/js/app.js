@@ -104,8 +104,11 @@
     input.addEventListener("blur", function () { window.setTimeout(close, 150); });
   });
 
-  // Pipeline board: drag and drop of cards between columns, and the card's own "Déplacer" form,
-  // both sent with fetch; without JavaScript the form posts and the page reloads.
+  // --- Pipeline board (ui-board) ------------------------------------------------------------------
+  // Cards move by drag and drop or by their "Déplacer" menu (a <details> of submit buttons, one per
+  // stage the card can go to), both sent with fetch; the answer carries the card as the server renders
+  // it, put in place of the old one, and the live region says which card moved where. Without
+  // JavaScript the menu's buttons post the form and the page reloads.
   var board = document.querySelector("[data-board]");
   if (board) { initBoard(board); }
 
@@ -114,6 +117,7 @@
     var dialog = document.getElementById("loss-dialog");
     var lossForm = dialog ? dialog.querySelector("[data-loss-form]") : null;
     var csrf = document.querySelector('meta[name="csrf-token"]');
+    var NEEDS_REASON = ["perdue", "abandonnee"];
     var dragged = null, pendingCard = null;
 
     function say(message, isError, link) {
@@ -125,6 +129,12 @@
         a.href = link.href; a.textContent = link.label;
         statusBox.appendChild(document.createTextNode(" ")); statusBox.appendChild(a);
       }
+    }
+
+    function cardName(card) {
+      var title = card.querySelector("h3").textContent.trim();
+      var structure = card.querySelector("[data-structure]");
+      return "« " + title + " »" + (structure ? " (" + structure.firstChild.nodeValue.trim() + ")" : "");
     }
 
     function columnOf(stage) {
@@ -146,35 +156,38 @@
       });
     }
 
+    function closeMenus(except) {
+      board.querySelectorAll("details[data-move-menu][open]").forEach(function (menu) {
+        if (menu !== except) { menu.open = false; }
+      });
+    }
+
+    // The server's card replaces the old one, at the top of its new column (the board's order: last moved first).
     function placeCard(card, data) {
-      card.setAttribute("data-stage", data.stage);
-      card.setAttribute("data-version", data.version);
-      var form = card.querySelector("[data-move-form]");
-      var closed = ["gagnee", "perdue", "abandonnee"].indexOf(data.stage) !== -1;
-      if (closed) {
-        if (form) { form.remove(); }
-        card.removeAttribute("draggable");
-        card.classList.add("closed");
-      } else if (form) {
-        form.querySelector('input[name="version"]').value = data.version;
-        var select = form.querySelector('select[name="stage"]');
-        Array.prototype.forEach.call(select.options, function (option) {
-          option.hidden = option.disabled = option.value === data.stage;
-        });
-        var next = { identifiee: "qualifiee", qualifiee: "proposee", proposee: "gagnee" }[data.stage];
-        select.value = next;
-      }
-      var target = columnOf(data.stage);
-      if (target) { target.querySelector("[data-cards]").prepend(card); }
+      var hadFocus = card.contains(document.activeElement) || pendingCard === card;
+      var template = document.createElement("template");
+      template.innerHTML = data.card || "";
+      var fresh = template.content.querySelector("[data-opportunity]");
+      var column = columnOf(data.stage);
+      if (!fresh || !column) { window.location.reload(); return; }
+      card.remove();
+      column.querySelector("[data-cards]").prepend(fresh);
       refreshEmpty();
-      card.focus();
+      if (!hadFocus) { return; }
+      var closed = column.querySelector("details[data-closed-cards]");
+      var target = closed && !closed.open ? closed.querySelector("summary")
+        : (fresh.querySelector("details[data-move-menu] summary") || fresh.querySelector("h3 a"));
+      target.focus();
     }
 
     function move(card, stage, extra) {
+      if (card.classList.contains("moving")) { return Promise.resolve(false); }
       var body = new FormData();
       body.append("stage", stage);
       body.append("version", card.getAttribute("data-version"));
+      body.append("next", window.location.pathname + window.location.search);
       Object.keys(extra || {}).forEach(function (key) { body.append(key, extra[key]); });
+      var name = cardName(card);
       card.classList.add("moving");
       return fetch(card.getAttribute("data-stage-url") + window.location.search, {
         method: "POST", body: body, credentials: "same-origin",
@@ -185,68 +198,112 @@
           if (response.ok && data.ok) {
             placeCard(card, data);
             updateCounts(data.counts);
-            say(data.message, false, data.link || null);
+            say(data.announcement || data.message, false, data.link || null);
             return true;
           }
           var message = (data.error && data.error.message) || "Le déplacement a échoué. Rechargez la page.";
           if (response.status === 409) { message += " (Rechargez la page pour voir la version à jour.)"; }
-          say(message, true);
+          say(name + " n'a pas été déplacée : " + message, true);
           return false;
         });
       }).catch(function () {
         card.classList.remove("moving");
-        say("Le serveur ne répond pas : l'opportunité n'a pas été déplacée.", true);
+        say("Le serveur ne répond pas : " + name + " n'a pas été déplacée.", true);
         return false;
       });
     }
 
-    function askReason(card) {
+    // Lost and abandoned ask for the outcome (when dropped on the column) and the reason: no default.
+    function askReason(card, stage) {
       if (!dialog || typeof dialog.showModal !== "function") {
-        window.location.href = card.querySelector("h3 a").href + "?etape=perdue#etape";
+        window.location.href = card.querySelector("h3 a").href + "?etape=" + (stage || "perdue") + "#etape";
         return;
       }
       pendingCard = card;
       lossForm.reset();
       lossForm.querySelector("[data-loss-error]").hidden = true;
-      lossForm.querySelector("[data-loss-subject]").textContent = card.querySelector("h3").textContent;
+      lossForm.querySelector('[name="stage"]').value = stage || "";
+      lossForm.querySelector("[data-loss-subject]").textContent = cardName(card);
       dialog.showModal();
-      lossForm.querySelector('[name="reason_id"]').focus();
+      lossForm.querySelector(stage ? '[name="reason_id"]' : '[name="stage"]').focus();
     }
 
     if (lossForm) {
       lossForm.addEventListener("submit", function (event) {
         event.preventDefault();
+        var stage = lossForm.querySelector('[name="stage"]').value;
         var reason = lossForm.querySelector('[name="reason_id"]').value;
         var error = lossForm.querySelector("[data-loss-error]");
-        if (!reason) {
-          error.textContent = "Choisissez la raison."; error.hidden = false; return;
+        var missing = [];
+        if (!stage) { missing.push("Choisissez l'issue."); }
+        if (!reason) { missing.push("Choisissez la raison."); }
+        if (missing.length) {
+          error.textContent = missing.join(" "); error.hidden = false;
+          lossForm.querySelector(stage ? '[name="reason_id"]' : '[name="stage"]').focus();
+          return;
         }
         var card = pendingCard;
         dialog.close();
         if (card) {
-          move(card, lossForm.querySelector('[name="stage"]').value,
-               { reason_id: reason, comment: lossForm.querySelector('[name="comment"]').value });
+          move(card, stage, { reason_id: reason, comment: lossForm.querySelector('[name="comment"]').value })
+            .then(function () { pendingCard = null; });
         }
-        pendingCard = null;
       });
       lossForm.querySelector("[data-loss-cancel]").addEventListener("click", function () {
         pendingCard = null; dialog.close();
       });
+      dialog.addEventListener("cancel", function () { pendingCard = null; });
     }
 
     board.addEventListener("submit", function (event) {
       var form = event.target;
       if (!form.hasAttribute("data-move-form")) { return; }
       event.preventDefault();
+      var button = event.submitter || form.querySelector("button:focus");
+      if (!button || !button.value) { return; }
       var card = form.closest("[data-opportunity]");
-      var stage = form.querySelector('select[name="stage"]').value;
-      if (stage === "perdue" || stage === "abandonnee") { askReason(card); } else { move(card, stage); }
+      var menu = form.closest("details");
+      if (menu) { menu.open = false; menu.querySelector("summary").focus(); }
+      if (NEEDS_REASON.indexOf(button.value) !== -1) { askReason(card, button.value); } else { move(card, button.value); }
+    });
+
+    // The menus: one open at a time; arrows, Home/End and Escape as in a menu.
+    board.addEventListener("toggle", function (event) {
+      var details = event.target;
+      if (details.hasAttribute && details.hasAttribute("data-move-menu") && details.open) { closeMenus(details); }
+      if (details.hasAttribute && details.hasAttribute("data-closed-cards")) {
+        var summary = details.querySelector("summary");
+        summary.firstChild.nodeValue = details.open ? "Masquer" : "Afficher";
+      }
+    }, true);
+    document.addEventListener("click", function (event) {
+      if (!event.target.closest || !event.target.closest("details[data-move-menu]")) { closeMenus(null); }
+    });
+    board.addEventListener("keydown", function (event) {
+      var menu = event.target.closest ? event.target.closest("details[data-move-menu]") : null;
+      if (!menu) { return; }
+      var items = Array.prototype.slice.call(menu.querySelectorAll(".move-item"));
+      var index = items.indexOf(event.target);
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false; menu.querySelector("summary").focus(); event.preventDefault();
+      } else if (event.key === "ArrowDown" || event.key === "ArrowUp" || event.key === "Home" || event.key === "End") {
+        if (!items.length) { return; }
+        if (!menu.open) { menu.open = true; }
+        var next;
+        if (event.key === "Home") { next = 0; }
+        else if (event.key === "End") { next = items.length - 1; }
+        else if (index === -1) { next = event.key === "ArrowDown" ? 0 : items.length - 1; }
+        else { next = (index + (event.key === "ArrowDown" ? 1 : -1) + items.length) % items.length; }
+        items[next].focus();
+        event.preventDefault();
+      }
     });
 
     board.addEventListener("dragstart", function (event) {
       var card = event.target.closest ? event.target.closest("[data-opportunity][draggable]") : null;
       if (!card) { return; }
       dragged = card;
+      closeMenus(null);
       card.classList.add("dragging");
       event.dataTransfer.effectAllowed = "move";
       event.dataTransfer.setData("text/plain", card.getAttribute("data-opportunity"));
@@ -272,11 +329,12 @@
         column.classList.remove("drop-target");
         var card = dragged;
         if (!card || column.contains(card)) { return; }
-        if (column.hasAttribute("data-needs-reason")) { askReason(card); }
+        if (column.hasAttribute("data-needs-reason")) { askReason(card, ""); }
         else { move(card, column.getAttribute("data-drop-stage")); }
       });
     });
   }
+  // --- end of the pipeline board (ui-board) ---------------------------------------------------------
   // Activity form: several structures as removable chips (hidden inputs), and the contacts of the
   // structures chosen. Without JavaScript the same form works with checkboxes and a "Chercher" button.
   document.querySelectorAll("[data-structure-picker]").forEach(function (picker) {

@@ -1,5 +1,5 @@
 """In a real browser: a visit logged from the structure page becomes an opportunity, moved through the board
-(drag and drop and the card's button) to won, and the project a worker then starts shows on the structure page."""
+(drag and drop and the card's menu) to won, and the project a worker then starts shows on the structure page."""
 
 from sqlalchemy import select
 
@@ -55,20 +55,20 @@ def test_visit_to_opportunity_to_won_project(page, live_server, make_user, make_
     page.goto(f"{live_server}/pipeline?departement=31")
     card = f"#opportunite-{opportunity.id}"
     assert count_of(page, "identifiee") == "1"
-    page.drag_and_drop(card, '[data-column="qualifiee"]')
+    page.drag_and_drop(card, '[data-column="qualifiee"] h2')
     page.wait_for_selector(f'[data-column="qualifiee"] {card}')
     assert count_of(page, "qualifiee") == "1" and count_of(page, "identifiee") == "0"
-    assert "Opportunité passée en « Qualifiée »." in page.locator("#board-status").inner_text()
+    status = page.locator("#board-status")
+    assert "« ViaTrajectoire grand âge » (EHPAD L'Oustal) déplacée vers Qualifiée." in status.inner_text()
 
-    page.locator(f"{card} select").select_option("proposee")
-    page.locator(card).get_by_role("button", name="Déplacer").click()
+    page.locator(card).get_by_text("Déplacer").click()
+    page.locator(card).get_by_role("button", name="Proposée").click()
     page.wait_for_selector(f'[data-column="proposee"] {card}')
     assert count_of(page, "proposee") == "1" and count_of(page, "qualifiee") == "0"
 
-    page.drag_and_drop(card, '[data-column="gagnee"]')
-    page.wait_for_selector(f'[data-column="gagnee"] {card}')
-    status = page.locator("#board-status")
-    assert "Opportunité gagnée : le projet est en cours de création." in status.inner_text()
+    page.drag_and_drop(card, '[data-column="gagnee"] h2')
+    page.wait_for_selector(f'[data-column="gagnee"] {card}', state="attached")  # in the collapsed column
+    assert "déplacée vers Gagnée : le projet est en cours de création." in status.inner_text()
     assert count_of(page, "gagnee") == "1" and count_of(page, "proposee") == "0"
     assert page.locator(f"{card}[draggable]").count() == 0  # a won card does not move any more
     db.session.expire_all()
@@ -103,16 +103,16 @@ def test_dropping_on_lost_asks_for_the_reason(page, live_server, make_user, make
     page.goto(f"{live_server}/pipeline")
     card = f"#opportunite-{opportunity.id}"
 
-    page.drag_and_drop(card, '[data-column="perdue_abandonnee"]')
+    page.drag_and_drop(card, '[data-column="perdue_abandonnee"] h2')
     dialog = page.locator("#loss-dialog")
     assert dialog.is_visible()
     dialog.get_by_role("button", name="Confirmer").click()
-    assert dialog.get_by_text("Choisissez la raison.").is_visible()  # no reason, no move
+    assert dialog.get_by_text("Choisissez l'issue. Choisissez la raison.").is_visible()  # no choice, no move
     dialog.get_by_label("Issue").select_option("abandonnee")
     dialog.get_by_label("Raison").select_option(str(reason.id))
     dialog.get_by_label("Commentaire (facultatif)").fill("Reporté à 2027")
     dialog.get_by_role("button", name="Confirmer").click()
-    page.wait_for_selector(f'[data-column="perdue_abandonnee"] {card}')
+    page.wait_for_selector(f'[data-column="perdue_abandonnee"] {card}', state="attached")
     assert count_of(page, "perdue_abandonnee") == "1" and count_of(page, "identifiee") == "0"
     assert not dialog.is_visible()
 

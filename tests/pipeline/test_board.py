@@ -49,14 +49,28 @@ def test_board_has_the_open_columns_and_the_two_drop_zones(client, animator, mak
         2,
     ]
     assert 'data-column="perdue_abandonnee" data-stages="perdue abandonnee"\n           data-needs-reason' in html
-    # Open cards move (drag and drop, and a form without JavaScript); closed ones do not.
+    # Open cards move (drag and drop, and a menu of submit buttons without JavaScript); closed ones do not.
     assert column(html, "qualifiee").count('draggable="true"') == 1 and "data-move-form" in column(html, "proposee")
     assert 'draggable="true"' not in column(html, "gagnee") and "data-move-form" not in column(html, "gagnee")
     card = column(html, "identifiee")
-    assert "Opportunité identifiee" in card and "EHPAD Les Tilleuls" in card and "ViaTrajectoire" in card
-    assert animator.display_name in card and "0 j" in card
-    # The card's form proposes the next stage and hides the current one.
-    assert '<option value="identifiee" hidden disabled>' in card and '<option value="qualifiee" selected>' in card
+    # A compact card: title, structure, age in stage, the owner's initials (the full name for assistive tech).
+    assert "Opportunité identifiee" in card and "EHPAD Les Tilleuls" in card and "0 j dans l'étape" in card
+    initials = (animator.first_name[:1] + animator.last_name[:1]).upper()
+    assert f'title="{animator.display_name}" aria-hidden="true">{initials}</span>' in card
+    assert f'<span class="sr-only">Responsable : {animator.display_name}</span>' in card
+    # The card's menu lists the stages it can go to, forward first, never the current one.
+    menu = re.findall(r'name="stage" value="(\w+)"', card)
+    assert menu == ["qualifiee", "proposee", "gagnee", "perdue", "abandonnee"]
+    assert re.findall(r'name="stage" value="(\w+)"', column(html, "proposee")) == [
+        "gagnee",
+        "identifiee",
+        "qualifiee",
+        "perdue",
+        "abandonnee",
+    ]
+    # Won and lost columns are collapsed by default, with their counts.
+    assert '<details class="board-closed-cards" data-closed-cards>' in column(html, "gagnee")
+    assert "<details" not in column(html, "identifiee").split("board-card")[0]
     assert 'id="loss-dialog"' in html and "— Choisir la raison —" in html
 
 
@@ -81,7 +95,7 @@ def test_counts_cover_the_filtered_set_not_only_the_cards_shown(client, animator
     login(client, animator)
     html = client.get("/pipeline").get_data(as_text=True)
     assert column_count(html, "identifiee") == 57 and cards(html, "identifiee") == CARDS_PER_COLUMN == 20
-    assert 'href="/opportunites?etape=identifiee">Voir tout (57)</a>' in html
+    assert 'href="/opportunites?etape=identifiee">Voir tout (57)<span class="sr-only"> : Identifiée</span></a>' in html
     html = client.get("/pipeline?departement=31&mes=1").get_data(as_text=True)
     assert "/opportunites?etape=identifiee&amp;departement=31&amp;mes=1" in html
 
