@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.accounts.permissions import roles_required
-from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports
+from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports, goals
 from crm.indicators.event_report import known_event_type
 from crm.indicators.freshness import freshness
 from crm.indicators.queries import INDICATORS, Labels, engagement_programmes
@@ -96,12 +96,17 @@ def manager():
     stages, outcomes = funnel(scope)
     trend = trends(scope)
     heatmap = dashboard.engagement_heatmap(scope)
+    headlines = dashboard.headlines(scope)
+    report = report_figures(scope, event_type)
     return render_template(
         "indicators/manager.html",
         scope=scope,
         scope_lines=describe(scope),
         indicator=indicator,
-        headlines=dashboard.headlines(scope),
+        headlines=headlines,
+        goals=goals.headline_goals(scope, {h.key: h.current for h in headlines}),
+        report_goals=goals.report_goals(scope, report, event_type),
+        targets_year=goals.scope_year(scope),
         by_department=by_department,
         map_svg=map_svg,
         heatmap=heatmap,
@@ -118,7 +123,7 @@ def manager():
             ],
             percent=True,
         ),
-        report=report_figures(scope, event_type),
+        report=report,
         event_type=event_type,
         events_by_type=event_report.events_by_type(scope, event_type),
         events_by_programme=event_report.events_by_programme(scope, event_type),
@@ -140,11 +145,15 @@ def animator():
     except ValidationFailed as error:
         return _invalid(error)
     pipeline = column_counts(OpportunityFilters(owner=current_user.id))
+    headlines = dashboard.headlines(scope)
     return render_template(
         "indicators/animator.html",
         scope=scope,
         scope_lines=describe(scope),
-        headlines=dashboard.headlines(scope),
+        headlines=headlines,
+        goals=goals.headline_goals(scope, {h.key: h.current for h in headlines}),
+        department_goals=_department_goals(scope),
+        targets_year=goals.scope_year(scope),
         my_headlines=dashboard.headlines(scope.__class__(scope.period, scope.departments, animator_id=current_user.id)),
         pipeline=[(key, label, pipeline.get(key, 0)) for key, label, _ in COLUMNS],
         tasks=open_tasks_for(current_user.id),
@@ -152,6 +161,21 @@ def animator():
         params=filter_params(),
         **_choices(),
     )
+
+
+def _department_goals(scope) -> list[tuple[str, str, dict]]:
+    """The animator's departments, each with its three rates against their targets."""
+    if not goals.has_targets(scope):
+        return []
+    labels = indicator_labels()
+    by_indicator = {
+        key: goals.department_goals(scope, key, dashboard.department_figures(scope, key))
+        for key in dashboard.MAP_INDICATORS
+    }
+    return [
+        (code, labels.of("department", code), {key: by_indicator[key].get(code) for key in dashboard.MAP_INDICATORS})
+        for code in scope.departments
+    ]
 
 
 @bp.route("/tableau-de-bord/donnees.json")

@@ -111,6 +111,7 @@ REGISTRATION = (
     "attended_at",
 )
 USER = ("user_id", "role", "departments")
+TARGET = ("target_id", "indicator", "year", "department", "programme_id", "value", "previous_value")
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -193,6 +194,9 @@ EVENT_TYPES: dict[str, EventType] = {
     "reference.changed": EventType(("kind", "key"), "An entry of a reference list (sectors, offers...) changed."),
     "workflow_rule.changed": EventType(("rule", "enabled", "settings"), "An admin switched or set up a workflow rule."),
     "outbox.replayed": EventType(("event_id", "type"), "An admin replayed a dead-lettered outbox event."),
+    # Targets (the yearly objectives note)
+    "target.set": EventType(TARGET, "A target was set or changed (grid, copy, import or API)."),
+    "target.deleted": EventType(TARGET, "A target was removed."),
 }
 
 
