@@ -143,9 +143,10 @@ def test_demo_seed_fills_every_department_and_role(app):
         assert {department for _, department, _ in targets} == {None} | OCCITANIE, year
         assert ("participation", None, None) in targets and ("territorial_events", "31", None) in targets
         assert all(0 < value <= 100 for (code, _, _), value in targets.items() if code == "participation")
-    assert target_values(this_year)[("participation", None, None)] > target_values(this_year - 1)[
-        ("participation", None, None)
-    ]
+    assert (
+        target_values(this_year)[("participation", None, None)]
+        > target_values(this_year - 1)[("participation", None, None)]
+    )
 
 
 def test_demo_seed_twice_leaves_the_same_counts():

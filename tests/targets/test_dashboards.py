@@ -24,7 +24,8 @@ def _page(client, url: str) -> str:
 def _set(user, values: dict):
     year = local_today().year
     for (indicator, department), value in values.items():
-        services.save_target({"indicator": indicator, "year": year, "department": department, "value": value}, user=user)
+        data = {"indicator": indicator, "year": year, "department": department, "value": value}
+        services.save_target(data, user=user)
 
 
 def test_the_manager_sees_value_target_gap_and_a_reading_in_words(client, territory):  # noqa: F811
