@@ -197,3 +197,16 @@ def department_goals(scope: Scope, indicator: str, figures: dict[str, Figure], t
         code: goals.read(scope, indicator, figure, goals.target(scope, indicator, departments=(code,)))
         for code, figure in figures.items()
     }
+
+
+def heatmap_goals(scope: Scope, heatmap) -> dict[tuple[int, str], Progress]:
+    """{(programme id, department code): Progress} of the engagement heatmap's cells that have a target."""
+    goals = goals_for(scope)
+    if goals.year is None:
+        return {}
+    out = {}
+    for (programme_id, code), figure in heatmap.cells.items():
+        target = goals.target(scope, "engagement", departments=(code,), programme_id=programme_id)
+        if target is not None:
+            out[(programme_id, code)] = goals.read(scope, "engagement", figure, target)
+    return out

@@ -18,7 +18,7 @@ from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts, own
 from crm.platform.errors import json_error
 from crm.platform.exports import FORMATS, export_response
 from crm.platform.extensions import db
-from crm.platform.formatting import format_percent
+from crm.platform.formatting import format_number, format_percent
 from crm.platform.validation import ValidationFailed
 from crm.referential.models import Programme, Sector
 from crm.referential.services import departments_for_select, region_department_codes
@@ -85,13 +85,25 @@ def manager():
     indicator = request.args.get("carte") if request.args.get("carte") in dashboard.MAP_INDICATORS else "participation"
     by_department = dashboard.department_figures(scope, indicator)
     selected = scope.departments[0] if len(scope.departments) == 1 else None
+    # Targets (issue 13): each department against its target; the map shows the gap when asked ("ecart=1").
+    map_goals = goals.department_goals(scope, indicator, by_department) if goals.has_targets(scope) else {}
+    show_gap = request.args.get("ecart") == "1" and bool(map_goals)
     map_svg = charts.choropleth_map(
-        {code: f.rate for code, f in by_department.items()},
+        {code: map_goals[code].gap for code in by_department}
+        if show_gap
+        else {code: f.rate for code, f in by_department.items()},
         codes=list(by_department),
-        title=f"{dashboard.MAP_INDICATORS[indicator]} par département – {scope.period.label}",
-        value_label=format_percent,
+        title=(
+            f"{dashboard.MAP_INDICATORS[indicator]} : écart à la cible par département – {scope.period.label}"
+            if show_gap
+            else f"{dashboard.MAP_INDICATORS[indicator]} par département – {scope.period.label}"
+        ),
+        value_label=format_gap if show_gap else format_percent,
         selected=selected,
-        link_for=lambda code: url_for("indicators.manager", **filter_params(departement=code, carte=indicator)),
+        link_for=lambda code: url_for(
+            "indicators.manager",
+            **filter_params(departement=code, carte=indicator, ecart="1" if show_gap else None),
+        ),
     )
     stages, outcomes = funnel(scope)
     trend = trends(scope)
@@ -108,8 +120,11 @@ def manager():
         report_goals=goals.report_goals(scope, report, event_type),
         targets_year=goals.scope_year(scope),
         by_department=by_department,
+        map_goals=map_goals,
+        show_gap=show_gap,
         map_svg=map_svg,
         heatmap=heatmap,
+        heatmap_goals=goals.heatmap_goals(scope, heatmap),
         heat_class=charts.heat_class,
         stages=stages,
         outcomes=outcomes,
@@ -160,6 +175,17 @@ def animator():
         freshness=freshness(),
         params=filter_params(),
         **_choices(),
+    )
+
+
+def format_gap(value: float | None) -> str:
+    """A gap in points: "+3,5 pt", "−12 pt" ("—" without a target)."""
+    if value is None:
+        return "—"
+    return (
+        ("+" if value >= 0 else "−")
+        + format_number(abs(value), 0 if abs(value) == round(abs(value)) else 1)
+        + ("\u00a0pt")
     )
 
 

@@ -78,3 +78,30 @@ def test_indicator_exports_carry_target_and_gap(client, territory):  # noqa: F81
     report = client.get(f"/indicateurs/export/rapport.csv?{query}").get_data(as_text=True)
     assert "Chiffre;Valeur;Sur;Part;Cible;Écart;Lecture" in report
     assert "Webinaires;" in report and ";12;" in report
+
+
+def test_the_map_shows_the_gap_to_the_target_and_the_heatmap_marks_its_cells(client, territory):  # noqa: F811
+    from sqlalchemy import select
+
+    from crm.platform.extensions import db
+    from crm.referential.models import Programme
+
+    t = territory
+    _scenario(t)
+    process_pending()
+    year = local_today().year
+    orientation = db.session.scalar(select(Programme.id).where(Programme.code == "ORIENTATION"))
+    _set(t.manager, {("participation", "31"): "20", ("participation", "46"): "100"})
+    services.save_target(
+        {"indicator": "engagement", "year": year, "department": "31", "programme_id": orientation, "value": "90"},
+        user=t.manager,
+    )
+    login(client, t.manager)
+    query = f"/tableau-de-bord?periode=annee&debut={year}-01-01&carte=participation"
+    html = _page(client, query)
+    assert "Écart à la cible</a>" in html and "Cible</th>" in html
+    gap = _page(client, query + "&ecart=1")
+    assert "écart à la cible par département" in gap
+    assert "+30\u00a0pt" in gap  # Haute-Garonne: 50 % against 20 %
+    assert "Écart = taux − cible du département" in gap
+    assert "cible 90\u00a0%, En retard sur la cible" in gap  # the heatmap's cell, for screen readers too
