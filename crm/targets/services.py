@@ -275,7 +275,9 @@ def clean_target(data: dict, *, region: list[str] | None = None, programmes: set
     region = region if region is not None else region_department_codes()
     department = blank(data.get("department"))
     if department is not None:
-        department = str(department).strip().upper()
+        department = str(department).strip().upper().removesuffix(".0")
+        if department.isdigit() and len(department) == 1:  # "9" typed in a spreadsheet for Ariège
+            department = "0" + department
         if department in ("REGION", "RÉGION"):
             department = None
         elif department not in region:

@@ -119,6 +119,11 @@ def test_a_target_is_written_with_its_audit_entry_and_event_and_is_unique(manage
     assert db.session.scalar(select(func.count()).where(OutboxEvent.type == "target.deleted")) == 1
     assert services.target_values(2026) == {("participation", "31", None): Decimal("45.00")}
     assert services.target_values(2026, "34") == {}
+    from workflows.dispatch import process_pending
+
+    process_pending()  # no consumer subscribes to them yet: the drain passes them without an error
+    assert _count(OutboxEvent, OutboxEvent.processed_at.is_(None)) == 0
+    assert _count(OutboxEvent, OutboxEvent.last_error.is_not(None)) == 0
 
 
 def test_refused_targets_say_why_in_french(manager):
