@@ -104,6 +104,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.pipeline.routes import bp as pipeline_bp
     from crm.platform.routes import bp as core_bp
     from crm.structures.routes import bp as structures_bp
+    from crm.targets.routes import bp as targets_bp
     from crm.tasks.routes import bp as tasks_bp
     from workflows.routes import bp as workflow_rules_bp
 
@@ -126,6 +127,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         survey_public_bp,
         indicators_bp,
         yearly_bp,
+        targets_bp,
         workflow_rules_bp,
         outbox_bp,
     ):

@@ -38,5 +38,6 @@ from crm.referential.models import (  # noqa: F401
     Sector,
 )
 from crm.structures.models import Contact, ImportRun, Structure  # noqa: F401
+from crm.targets.models import Target  # noqa: F401,E402
 from crm.tasks.models import Task  # noqa: F401,E402
 from workflows.models import RuleRun, WorkflowRuleState  # noqa: F401,E402

@@ -44,7 +44,17 @@ ANY_ROLE_WRITES = {
 }
 # What a role other than animateur/admin may write anyway, by endpoint (a role's own work).
 ROLE_WRITES = {
-    "manager": {"yearly.notes"},  # the notes of the yearly pack (issue 13) are the managers' own writing
+    # Managers set the targets of the yearly objectives note (issue 13).
+    "manager": {
+        "targets.grid",
+        "targets.programmes",
+        "targets.copy",
+        "targets.import_",
+        "api.put_target",
+        "api.post_target",
+        "api.delete_target",
+        "yearly.notes",  # the notes of the yearly pack are the managers' own writing
+    },
     # Organisers keep their own follow-ups and run the events.
     "organisateur": {
         "tasks.mine",
@@ -145,6 +155,7 @@ def records(make_user, make_structure):
         "series_id": event.series_id,
         "index": 0,
         "token_id": 1,
+        "target_id": 1,
         "message_id": db.session.scalars(select(EmailMessage.id)).first(),
         "slug": event.slug,
         "token": "x",

@@ -134,6 +134,20 @@ def test_demo_seed_fills_every_department_and_role(app):
     logins = (Path(app.instance_path) / "demo_logins.txt").read_text(encoding="utf-8")
     assert password in logins and animators[0].email in logins
 
+    # Targets (issue 13): this year's and last year's, for the region and each department.
+    from crm.targets.services import target_values
+
+    this_year = local_today().year
+    for year in (this_year - 1, this_year):
+        targets = target_values(year)
+        assert {department for _, department, _ in targets} == {None} | OCCITANIE, year
+        assert ("participation", None, None) in targets and ("territorial_events", "31", None) in targets
+        assert all(0 < value <= 100 for (code, _, _), value in targets.items() if code == "participation")
+    assert (
+        target_values(this_year)[("participation", None, None)]
+        > target_values(this_year - 1)[("participation", None, None)]
+    )
+
 
 def test_demo_seed_twice_leaves_the_same_counts():
     from crm.seed import run_seed

@@ -16,6 +16,7 @@ from crm.api.routes import bp
 from crm.api.serializers import iso
 from crm.indicators import queries
 from crm.indicators.event_report import EventGroup, events_by_programme, events_by_type, known_event_type
+from crm.indicators.goals import API_NAMES, goals_for, report_goals, row_goal
 from crm.indicators.queries import Figure, Scope
 from crm.indicators.report import report_figures
 from crm.indicators.scope import build_scope
@@ -115,13 +116,16 @@ def _key(figure: Figure, names: tuple[str, ...]) -> dict:
     return {name: _value(value) for name, value in zip(names, figure.key)}
 
 
-def _row(figure: Figure, names: tuple[str, ...]) -> dict:
+def _row(figure: Figure, names: tuple[str, ...], goal=None) -> dict:
     return {
         "key": _key(figure, names),
         "label": figure.label,
         "numerator": figure.numerator,
         "denominator": figure.denominator,
         "rate": figure.rate,
+        "target": goal.target if goal else None,
+        "gap": goal.gap if goal else None,
+        "target_status": goal.status if goal else None,
     }
 
 
@@ -133,7 +137,9 @@ def _answer(indicator: str, compute, groups: tuple[str, ...], params: list[Param
         names = ("programme",) + ((split,) if split else ())
     else:
         names = (group_by,) if group_by else ()
-    rows = [_row(figure, names) for figure in compute(scope, group_by)]
+    goals = goals_for(scope)
+    code = API_NAMES[indicator]
+    rows = [_row(figure, names, row_goal(goals, scope, code, names, figure)) for figure in compute(scope, group_by)]
     return jsonify(
         {
             "indicator": indicator,
@@ -247,7 +253,8 @@ def _event_group(group: EventGroup, name: str) -> dict:
     errors=(422,),
     description="Structures accompagnées (dont médico-sociales), offres présentées hors coordination (dans "
     "les activités et aux événements ayant eu lieu), événements territoriaux, webinaires, "
-    "participants et part les ayant jugés utiles. Les événements comptés sont ceux qui ont eu "
+    "participants et part les ayant jugés utiles ; targets : chaque chiffre face à sa cible de l'année "
+    "(target, gap, status ; voir docs/indicators.md). Les événements comptés sont ceux qui ont eu "
     "lieu (publiés ou clos) et commencent dans la période, selon les filtres programme, offre, "
     "département, animateur (l'organisateur) et event_type ; un événement sans département "
     "compte pour la région entière. Par type et par programme : événements, présents, "
@@ -268,6 +275,10 @@ def report():
     return jsonify(
         {
             "indicator": "report",
+            "targets": [
+                {"indicator": code, "value": goal.value, **goal.as_dict()}
+                for code, goal in report_goals(scope, figures, event_type).items()
+            ],
             "period": {"start": iso(scope.period.start), "end": iso(scope.period.end)},
             "filters": _filters(scope, args),
             "figures": {

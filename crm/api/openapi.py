@@ -54,6 +54,7 @@ TAG_ORDER = (
     "Événements",
     "Inscriptions",
     "Indicateurs",
+    "Cibles",
     "Documentation",
     "Opportunités",
     "Projets",

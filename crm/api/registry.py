@@ -249,6 +249,7 @@ def page_links(page, serialise) -> dict:
 TYPE_MESSAGES = {
     "string": "Texte attendu.",
     "integer": "Nombre entier attendu.",
+    "number": "Nombre attendu.",
     "boolean": "Valeur booléenne attendue (true ou false).",
     "array": "Liste attendue.",
     "object": "Objet JSON attendu.",
@@ -264,6 +265,8 @@ def _is_type(value, name: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if name == "boolean":
         return isinstance(value, bool)
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if name == "array":
         return isinstance(value, list)
     if name == "object":

@@ -76,4 +76,14 @@ def me():
 
 
 # The endpoints register themselves on ``bp`` when imported.
-from crm.api import activities, events, indicators, openapi, pipeline, reference, structures, tasks  # noqa: E402,F401
+from crm.api import (  # noqa: E402,F401
+    activities,
+    events,
+    indicators,
+    openapi,
+    pipeline,
+    reference,
+    structures,
+    targets,
+    tasks,
+)

@@ -548,6 +548,21 @@ INDICATOR_KEY = obj(
     description="Les dimensions de la ligne, nommées ; {} pour l'ensemble.",
 )
 RATIO = _out({"label": TEXT, "numerator": COUNT, "denominator": COUNT, "rate": RATE})
+# Targets (crm/targets): rates in % (37.5 for 37,5 %), counts in units; see docs/indicators.md.
+TARGET_VALUE = {
+    "type": ["number", "null"],
+    "description": "La cible de l'année pour cette ligne (taux en %, nombres en unités) ; null sans cible",
+}
+TARGET_GAP = {
+    "type": ["number", "null"],
+    "description": "Écart à la cible : taux × 100 − cible (points) ; pour un nombre, valeur − cible au prorata "
+    "des jours écoulés (unités) ; null sans cible ou sans valeur",
+}
+TARGET_STATUS = {
+    "type": ["string", "null"],
+    "enum": ["reached", "on_track", "behind", None],
+    "description": "reached : atteinte ; on_track : en bonne voie ; behind : en retard ; null sans cible",
+}
 
 COMPONENTS.update(
     {
@@ -582,7 +597,16 @@ COMPONENTS.update(
             "Fraîcheur des chiffres.",
         ),
         "IndicatorRow": _out(
-            {"key": INDICATOR_KEY, "label": TEXT, "numerator": COUNT, "denominator": COUNT, "rate": RATE}
+            {
+                "key": INDICATOR_KEY,
+                "label": TEXT,
+                "numerator": COUNT,
+                "denominator": COUNT,
+                "rate": RATE,
+                "target": TARGET_VALUE,
+                "gap": TARGET_GAP,
+                "target_status": TARGET_STATUS,
+            }
         ),
         "Ratio": RATIO,
     }
@@ -607,9 +631,32 @@ EVENT_GROUP = {
 }
 COMPONENTS["EventGroupByType"] = _out({"type": TEXT, **EVENT_GROUP}, "Les événements d'un type.")
 COMPONENTS["EventGroupByProgramme"] = _out({"programme": nullable(ID), **EVENT_GROUP}, "Les événements d'un programme.")
+COMPONENTS["TargetProgress"] = _out(
+    {
+        "indicator": TEXT,
+        "value": {"type": ["number", "null"], "description": "La valeur (taux en %, nombres en unités)"},
+        "target": TARGET_VALUE,
+        "expected": {
+            "type": ["number", "null"],
+            "description": "La cible au prorata des jours écoulés (un taux : la cible elle-même)",
+        },
+        "gap": TARGET_GAP,
+        "projection": {
+            "type": ["number", "null"],
+            "description": "Projection en fin de période d'après la même période de l'an dernier",
+        },
+        "status": TARGET_STATUS,
+    },
+    "Un chiffre face à sa cible.",
+)
 COMPONENTS["ReportResult"] = _out(
     {
         "indicator": {**TEXT, "enum": ["report"]},
+        "targets": {
+            "type": "array",
+            "items": ref("TargetProgress"),
+            "description": "Chaque chiffre du rapport face à sa cible de l'année",
+        },
         "period": ref("IndicatorPeriod"),
         "filters": ref("IndicatorFilters"),
         "figures": _out(
@@ -677,3 +724,41 @@ COMPONENTS.update(
         "LossReasonList": _list(_out({"id": ID, "label": TEXT, "active": BOOL}), "Les raisons de perte."),
     }
 )
+
+
+# --- targets -----------------------------------------------------------------------------------------
+
+from crm.targets.models import INDICATORS as TARGET_INDICATORS  # noqa: E402
+
+COMPONENTS.update(
+    {
+        "Target": _out(
+            {
+                "id": ID,
+                "url": URL,
+                "indicator": {**TEXT, "enum": list(TARGET_INDICATORS)},
+                "label": TEXT,
+                "unit": {**TEXT, "enum": ["percent", "count"]},
+                "year": {"type": "integer"},
+                "department": nullable({**TEXT, "description": "null : la région"}),
+                "programme_id": nullable({**ID, "description": "null : tous les programmes"}),
+                "value": {"type": "number", "description": "Taux en % (0 à 100), nombres en unités"},
+            },
+            "Une cible de la note d'objectifs annuelle.",
+        ),
+        "TargetInput": obj(
+            {
+                "indicator": {**TEXT, "enum": list(TARGET_INDICATORS)},
+                "year": {"type": "integer"},
+                "department": nullable({**TEXT, "maxLength": 6, "description": "null ou absent : la région"}),
+                "programme_id": nullable({**ID, "description": "null ou absent : tous les programmes"}),
+                "value": {
+                    "type": ["number", "string"],
+                    "description": "Taux en % (0 à 100), nombres entiers positifs ; « 12,5 » accepté",
+                },
+            },
+            ["indicator", "year", "value"],
+        ),
+    }
+)
+COMPONENTS["TargetPage"] = _page("Target")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from crm.indicators import dashboard, event_report
+from crm.indicators import dashboard, event_report, goals
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import describe
 from crm.platform.exports import ExportTable
 
 HEADER = ("Clé", "Libellé", "Numérateur", "Dénominateur", "Taux")
+# Targets area (issue 13): every rate's table carries its target (in %) and the gap (in points).
+TARGET_HEADER = ("Cible (%)", "Écart (points)", "Lecture")
+TARGET_CONTEXT = ("Cible", "cible de l'année en % ; écart = taux − cible, en points (docs/indicators.md)")
+
+
+def _goal_cells(goal) -> tuple:
+    if goal is None or goal.target is None:
+        return (None, None, None)
+    return (goal.target, goal.gap, goal.status_label)
+
+
 GROUP_LABELS = {
     "department": "département",
     "programme": "programme",
@@ -28,15 +39,22 @@ def _indicator(name: str):
 
     def table(scope: Scope, args) -> ExportTable:
         group_by = args.get("par") if args.get("par") in groups else None
+        if name == "engagement":
+            names = ("programme",) + ((group_by,) if group_by in ("department", "sector") else ())
+        else:
+            names = (group_by,) if group_by else ()
+        found = goals.goals_for(scope)
         rows = [
             (" / ".join(str(k) for k in f.key), f.label, f.numerator, f.denominator, _rate(f))
+            + _goal_cells(goals.row_goal(found, scope, name, names, f))
             for f in compute(scope, group_by)
         ]
         context = describe(scope) + [
             ("Ventilation", GROUP_LABELS.get(group_by, "ensemble")),
             ("Taux", "vide = pas de données (dénominateur nul)"),
+            TARGET_CONTEXT,
         ]
-        return ExportTable(title=title, header=HEADER, rows=rows, context=context)
+        return ExportTable(title=title, header=HEADER + TARGET_HEADER, rows=rows, context=context)
 
     return table
 
@@ -44,28 +62,35 @@ def _indicator(name: str):
 def _map(scope: Scope, args) -> ExportTable:
     indicator = args.get("carte") if args.get("carte") in dashboard.MAP_INDICATORS else "participation"
     figures = dashboard.department_figures(scope, indicator)
-    rows = [(code, f.label, f.numerator, f.denominator, _rate(f)) for code, f in figures.items()]
+    read = goals.department_goals(scope, indicator, figures)
+    rows = [
+        (code, f.label, f.numerator, f.denominator, _rate(f)) + _goal_cells(read.get(code))
+        for code, f in figures.items()
+    ]
     return ExportTable(
         title=f"{dashboard.MAP_INDICATORS[indicator]} par département",
-        header=HEADER,
+        header=HEADER + TARGET_HEADER,
         rows=rows,
-        context=describe(scope),
+        context=describe(scope) + [TARGET_CONTEXT],
     )
 
 
 def _heatmap(scope: Scope, args) -> ExportTable:
     heat = dashboard.engagement_heatmap(scope)
+    found = goals.goals_for(scope)
     rows = []
     for programme_id, label in heat.programmes:
         for code, name in heat.departments:
             f = heat.cells.get((programme_id, code))
             if f is not None:
-                rows.append((label, f"{code} – {name}", f.numerator, f.denominator, _rate(f)))
+                target = found.target(scope, "engagement", departments=(code,), programme_id=programme_id)
+                goal = found.read(scope, "engagement", f, target)
+                rows.append((label, f"{code} – {name}", f.numerator, f.denominator, _rate(f)) + _goal_cells(goal))
     return ExportTable(
         title="Engagement par programme et département",
-        header=("Programme", "Département", "Structures engagées", "Population cible", "Taux"),
+        header=("Programme", "Département", "Structures engagées", "Population cible", "Taux") + TARGET_HEADER,
         rows=rows,
-        context=describe(scope),
+        context=describe(scope) + [TARGET_CONTEXT],
     )
 
 
@@ -129,6 +154,7 @@ def _event_type_context(args) -> tuple[str | None, list[tuple[str, str]]]:
 def _report(scope: Scope, args) -> ExportTable:
     event_type, event_context = _event_type_context(args)
     r = report_figures(scope, event_type)
+    read = goals.report_goals(scope, r, event_type)
     rows = [
         ("Structures accompagnées", r.accompanied.numerator, None, None),
         ("dont médico-sociales", r.medico_social.numerator, r.medico_social.denominator, _rate(r.medico_social)),
@@ -143,11 +169,20 @@ def _report(scope: Scope, args) -> ExportTable:
         ("Participants aux webinaires", r.webinar_participants, None, None),
         ("Participants ayant trouvé le webinaire utile", r.useful.numerator, r.useful.denominator, _rate(r.useful)),
     ]
+    rows = [row + _goal_cells(read.get(code)) for row, code in zip(rows, goals.REPORT_CODES)]
     return ExportTable(
         title="Chiffres du rapport d'activité",
-        header=("Chiffre", "Valeur", "Sur", "Part"),
+        header=("Chiffre", "Valeur", "Sur", "Part", "Cible", "Écart", "Lecture"),
         rows=rows,
-        context=describe(scope) + event_context,
+        context=describe(scope)
+        + event_context
+        + [
+            (
+                "Cible",
+                "cible de l'année : les parts en %, écart en points ; les nombres en unités, écart à la cible "
+                "au prorata des jours écoulés (docs/indicators.md)",
+            )
+        ],
     )
 
 

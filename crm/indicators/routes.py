@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.accounts.permissions import roles_required
-from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports
+from crm.indicators import charts, dashboard, docs_page, drilldown, event_report, exports, goals
 from crm.indicators.event_report import known_event_type
 from crm.indicators.freshness import freshness
 from crm.indicators.queries import INDICATORS, Labels, engagement_programmes
@@ -18,7 +18,7 @@ from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts, own
 from crm.platform.errors import json_error
 from crm.platform.exports import FORMATS, export_response
 from crm.platform.extensions import db
-from crm.platform.formatting import format_percent
+from crm.platform.formatting import format_number, format_percent
 from crm.platform.validation import ValidationFailed
 from crm.referential.models import Programme, Sector
 from crm.referential.services import departments_for_select, region_department_codes
@@ -85,26 +85,46 @@ def manager():
     indicator = request.args.get("carte") if request.args.get("carte") in dashboard.MAP_INDICATORS else "participation"
     by_department = dashboard.department_figures(scope, indicator)
     selected = scope.departments[0] if len(scope.departments) == 1 else None
+    # Targets (issue 13): each department against its target; the map shows the gap when asked ("ecart=1").
+    map_goals = goals.department_goals(scope, indicator, by_department) if goals.has_targets(scope) else {}
+    show_gap = request.args.get("ecart") == "1" and bool(map_goals)
     map_svg = charts.choropleth_map(
-        {code: f.rate for code, f in by_department.items()},
+        {code: map_goals[code].gap for code in by_department}
+        if show_gap
+        else {code: f.rate for code, f in by_department.items()},
         codes=list(by_department),
-        title=f"{dashboard.MAP_INDICATORS[indicator]} par département – {scope.period.label}",
-        value_label=format_percent,
+        title=(
+            f"{dashboard.MAP_INDICATORS[indicator]} : écart à la cible par département – {scope.period.label}"
+            if show_gap
+            else f"{dashboard.MAP_INDICATORS[indicator]} par département – {scope.period.label}"
+        ),
+        value_label=format_gap if show_gap else format_percent,
         selected=selected,
-        link_for=lambda code: url_for("indicators.manager", **filter_params(departement=code, carte=indicator)),
+        link_for=lambda code: url_for(
+            "indicators.manager",
+            **filter_params(departement=code, carte=indicator, ecart="1" if show_gap else None),
+        ),
     )
     stages, outcomes = funnel(scope)
     trend = trends(scope)
     heatmap = dashboard.engagement_heatmap(scope)
+    headlines = dashboard.headlines(scope)
+    report = report_figures(scope, event_type)
     return render_template(
         "indicators/manager.html",
         scope=scope,
         scope_lines=describe(scope),
         indicator=indicator,
-        headlines=dashboard.headlines(scope),
+        headlines=headlines,
+        goals=goals.headline_goals(scope, {h.key: h.current for h in headlines}),
+        report_goals=goals.report_goals(scope, report, event_type),
+        targets_year=goals.scope_year(scope),
         by_department=by_department,
+        map_goals=map_goals,
+        show_gap=show_gap,
         map_svg=map_svg,
         heatmap=heatmap,
+        heatmap_goals=goals.heatmap_goals(scope, heatmap),
         heat_class=charts.heat_class,
         stages=stages,
         outcomes=outcomes,
@@ -118,7 +138,7 @@ def manager():
             ],
             percent=True,
         ),
-        report=report_figures(scope, event_type),
+        report=report,
         event_type=event_type,
         events_by_type=event_report.events_by_type(scope, event_type),
         events_by_programme=event_report.events_by_programme(scope, event_type),
@@ -140,11 +160,15 @@ def animator():
     except ValidationFailed as error:
         return _invalid(error)
     pipeline = column_counts(OpportunityFilters(owner=current_user.id))
+    headlines = dashboard.headlines(scope)
     return render_template(
         "indicators/animator.html",
         scope=scope,
         scope_lines=describe(scope),
-        headlines=dashboard.headlines(scope),
+        headlines=headlines,
+        goals=goals.headline_goals(scope, {h.key: h.current for h in headlines}),
+        department_goals=_department_goals(scope),
+        targets_year=goals.scope_year(scope),
         my_headlines=dashboard.headlines(scope.__class__(scope.period, scope.departments, animator_id=current_user.id)),
         pipeline=[(key, label, pipeline.get(key, 0)) for key, label, _ in COLUMNS],
         tasks=open_tasks_for(current_user.id),
@@ -152,6 +176,32 @@ def animator():
         params=filter_params(),
         **_choices(),
     )
+
+
+def format_gap(value: float | None) -> str:
+    """A gap in points: "+3,5 pt", "−12 pt" ("—" without a target)."""
+    if value is None:
+        return "—"
+    return (
+        ("+" if value >= 0 else "−")
+        + format_number(abs(value), 0 if abs(value) == round(abs(value)) else 1)
+        + ("\u00a0pt")
+    )
+
+
+def _department_goals(scope) -> list[tuple[str, str, dict]]:
+    """The animator's departments, each with its three rates against their targets."""
+    if not goals.has_targets(scope):
+        return []
+    labels = indicator_labels()
+    by_indicator = {
+        key: goals.department_goals(scope, key, dashboard.department_figures(scope, key))
+        for key in dashboard.MAP_INDICATORS
+    }
+    return [
+        (code, labels.of("department", code), {key: by_indicator[key].get(code) for key in dashboard.MAP_INDICATORS})
+        for code in scope.departments
+    ]
 
 
 @bp.route("/tableau-de-bord/donnees.json")

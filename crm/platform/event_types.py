@@ -111,6 +111,7 @@ REGISTRATION = (
     "attended_at",
 )
 USER = ("user_id", "role", "departments")
+TARGET = ("target_id", "indicator", "year", "department", "programme_id", "value", "previous_value")
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -198,6 +199,9 @@ EVENT_TYPES: dict[str, EventType] = {
         ("report_note_id", "year", "department", "section"),
         "A manager wrote, changed or emptied the note of one section of the yearly pack.",
     ),
+    # Targets (the yearly objectives note)
+    "target.set": EventType(TARGET, "A target was set or changed (grid, copy, import or API)."),
+    "target.deleted": EventType(TARGET, "A target was removed."),
 }
 
 

@@ -94,6 +94,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     from crm.seed.events import seed_events
     from crm.seed.partners import seed_partners
     from crm.seed.people import seed_contacts, seed_users
+    from crm.seed.targets import seed_targets
 
     if scale not in SCALES:
         raise ValueError(f"Échelle inconnue : {scale} (demo, region ou national).")
@@ -126,6 +127,8 @@ def run_seed(scale: str, echo=print) -> list[str]:
     report += seed_daily_work(scale, department_codes, echo)
     report += seed_events(region_department_codes(), echo)
     report += _settle_history(first_new_event, echo)
+    echo("Cibles…")
+    report += seed_targets(region_department_codes())
 
     report.append(f"Comptes : {len(users.created)} créés, {len(users.existing)} déjà présents (mot de passe inchangé).")
     if users.created:

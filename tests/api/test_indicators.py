@@ -123,7 +123,18 @@ def test_filters_are_applied_and_echoed(api_as, scenario):
     body = api.get(BASE + "transformation-rate?" + _range(t) + "&department=2a").get_json()
     assert body["filters"]["departments"] == ["2A"] and body["rows"][0]["rate"] is None
     mine = _rows(api, "transformation-rate", _range(t) + f"&animator={t.animator_46.id}")
-    assert mine == [{"key": {}, "label": "Ensemble", "numerator": 0, "denominator": 0, "rate": None}]
+    assert mine == [
+        {
+            "key": {},
+            "label": "Ensemble",
+            "numerator": 0,
+            "denominator": 0,
+            "rate": None,
+            "target": None,  # an animator's figures have no target of their own
+            "gap": None,
+            "target_status": None,
+        }
+    ]
 
 
 def test_none_values_are_null_in_the_keys(api_as, scenario):

@@ -315,30 +315,24 @@ def test_notes_are_kept_per_year_and_department_and_audited(client, make_user):
     assert db.session.scalar(select(ReportNote.text).where(ReportNote.year == 2026, ReportNote.department_code == ""))
 
 
-def test_targets_come_from_one_place_and_are_empty_without_them():
+def test_no_target_column_without_targets():
     assert _targets(2026, None) == {}
 
 
-def test_targets_when_present_add_target_and_gap_columns(monkeypatch, scenario):
-    """``crm.targets`` is built on another branch: its ``target_values`` stood in for here by a module of
-    the same name, to check the pack reads it through ``_targets`` and lays out target and gap."""
+def test_targets_add_target_and_gap_columns(scenario):
+    """The targets entered for the year (crm.targets) appear beside each figure with the gap."""
+    from crm.targets.services import upsert
+
     year = scenario.today.year
-    targets = types.ModuleType("crm.targets.services")
-    asked = []
-
-    def target_values(year_number, department_code=None):
-        asked.append((year_number, department_code))
-        return {
-            ("participation", None, None): Decimal("40"),
-            ("participation", "31", None): Decimal("50"),
-            ("webinars", None, None): Decimal("12"),
-        }
-
-    targets.target_values = target_values
-    monkeypatch.setitem(sys.modules, "crm.targets", types.ModuleType("crm.targets"))
-    monkeypatch.setitem(sys.modules, "crm.targets.services", targets)
+    for indicator, department, value in (
+        ("participation", None, "40"),
+        ("participation", "31", "50"),
+        ("webinars", None, "12"),
+    ):
+        values = {"indicator": indicator, "year": year, "department_code": department, "programme_id": None}
+        upsert({**values, "value": Decimal(value)}, user_id=None, origin="test")
+    db.session.commit()
     wb = _workbook(year)
-    assert asked == [(year, None)]
     rows = _table(wb["Par département"], "Indicateur")
     [region] = [r for r in rows if r["Département"].value == "Région" and r["Indicateur"].value.startswith("Partic")]
     target = region[f"Cible {year}"]

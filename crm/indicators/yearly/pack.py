@@ -21,6 +21,7 @@ from crm.indicators.scope import describe
 from crm.indicators.yearly.notes import notes_for
 from crm.platform.formatting import format_number, format_percent
 from crm.referential.services import region_department_codes
+from crm.targets.services import target_values
 
 INDICATORS = ("participation", "transformation", "engagement")
 SECTIONS = {
@@ -78,11 +79,7 @@ class Pack:
 
 def _targets(year_number: int, department: str | None) -> dict[tuple[str, str | None, int | None], Decimal]:
     """The targets of the yearly objectives note: (indicator, department or None, programme or None) -> value
-    (rates in %, counts in units). Empty until the targets are there (crm.targets, built beside this pack)."""
-    try:
-        from crm.targets.services import target_values  # noqa: PLC0415  (optional: merged from another branch)
-    except ImportError:
-        return {}
+    (rates in %, counts in units); empty when none was entered for the year."""
     return target_values(year_number, department) if department else target_values(year_number)
 
 
@@ -225,12 +222,12 @@ def _by_programme(scope: Scope, previous: Scope, department: str | None, targets
 
 REPORT_ROWS = (  # label, target code, the figure's attribute, what the target compares with
     ("Structures accompagnées", "structures_accompanied", "accompanied", "count"),
-    ("dont médico-sociales", "share_medico_social", "medico_social", "rate"),
-    ("Offres présentées hors coordination", "share_other_offers", "other_offers", "rate"),
+    ("dont médico-sociales", "medico_social", "medico_social", "rate"),
+    ("Offres présentées hors coordination", "other_offers", "other_offers", "rate"),
     ("Événements territoriaux organisés", "territorial_events", "territorial_events", "count"),
     ("Webinaires", "webinars", "webinars", "count"),
     ("Participants aux webinaires", "webinar_participants", "webinar_participants", "count"),
-    ("Participants ayant trouvé le webinaire utile", "share_useful", "useful", "rate"),
+    ("Participants ayant trouvé le webinaire utile", "webinar_useful", "useful", "rate"),
 )
 
 
