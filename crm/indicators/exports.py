@@ -6,7 +6,7 @@ from crm.indicators import dashboard, event_report
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import describe
-from crm.platform.exports import ExportTable
+from crm.platform.exports import ExportTable, Percent
 
 HEADER = ("Clé", "Libellé", "Numérateur", "Dénominateur", "Taux")
 GROUP_LABELS = {
@@ -19,8 +19,13 @@ GROUP_LABELS = {
 }
 
 
+def _share(value):
+    """A rate as the export writes it: a percentage in XLSX, the fraction in CSV (None: no data)."""
+    return None if value is None else Percent(round(value, 4))
+
+
 def _rate(figure):
-    return None if figure.rate is None else round(figure.rate, 4)
+    return _share(figure.rate)
 
 
 def _indicator(name: str):
@@ -161,7 +166,7 @@ def _event_groups(compute, title: str, first: str):
                 row.present,
                 row.useful,
                 row.answers,
-                None if row.useful_share is None else round(row.useful_share, 4),
+                _share(row.useful_share),
             )
             for row in compute(scope, event_type)
         ]
