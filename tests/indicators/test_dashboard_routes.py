@@ -129,3 +129,27 @@ def test_figures_json_moves_after_an_activity(client, data):
     process_pending()
     after = client.get("/tableau-de-bord/donnees.json?departement=31").get_json()
     assert after["figures"]["participation"]["numerator"] == 2 and after["freshness"]["text"] == "à jour"
+
+
+def test_heatmap_links_only_cells_with_structures_behind_and_shows_its_legend(client, data):
+    login(client, data.manager)
+    html = page(client, "/tableau-de-bord")
+    table = html[html.index('<table class="table compact heatmap">') : html.index("</table>", html.index("heatmap"))]
+    cells = re.findall(r"<td class=\"([^\"]*)\">(.*?)</td>", table, re.S)
+    assert cells
+    linked = [(cls, body) for cls, body in cells if "<a " in body]
+    assert linked, "the engaged cells lead to their structures"
+    for cls, body in cells:
+        rate = re.sub(r"<[^>]+>", "", body).split("(")[0].strip()
+        if rate in ("0\u00a0%", "—pas de données", "") or "heat-empty" in cls:
+            assert "<a " not in body, (cls, body)  # nothing behind: plain text, no link
+    assert all("heat-empty" not in cls for cls, _ in linked)
+    assert "Légende des couleurs de l'engagement" in html and 'class="heat-legend"' in html
+    assert 'role="region"' in html and "Ensemble" in table
+
+
+def test_report_counts_agree_with_their_noun(client, data):
+    login(client, data.manager)
+    html = page(client, "/tableau-de-bord")
+    assert re.search(r"Webinaires</dt><dd>\d+ \((\d+)\u00a0participants?\)", html)
+    assert not re.search(r"\((0|1)\u00a0participants\)", html)
