@@ -70,7 +70,7 @@ def plural(count, singular: str, plural_form: str | None = None, none: str | Non
     if count == 0 and none is not None:
         return none
     word = singular if abs(count) < 2 else (plural_form or singular + "s")
-    return f"{format_number(count)}\u00a0{word}"
+    return f"{format_number(count)} {word}"
 
 
 def _paris(value):
