@@ -44,7 +44,7 @@ from crm.indicators.charts_svg import (
     truncate,
 )
 from crm.indicators.geo import department_shapes, normalise_code
-from crm.platform.formatting import format_number
+from crm.platform.formatting import format_number, plural
 
 __all__ = [
     "bar_chart",
@@ -60,10 +60,6 @@ __all__ = [
 WIDTH = 640
 MAP_HEIGHT = 540
 MAX_SERIES = len(SERIES_STYLES)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _hatch(cid: str) -> str:
@@ -188,7 +184,7 @@ def _map_legend(shapes, extent, value_label, hatch_fill) -> tuple[str, float]:
 
 
 def _map_description(shapes, shown, extent, value_label) -> str:
-    parts = [f"Carte de {_plural(len(shapes), 'département')}."]
+    parts = [f"Carte de {plural(len(shapes), 'département')}."]
     if extent:
         names = {shape.code: shape.name for shape in shapes}
 
@@ -200,7 +196,7 @@ def _map_description(shapes, shown, extent, value_label) -> str:
         )
     unknown = sum(1 for value in shown.values() if value is None)
     if unknown:
-        parts.append(f"Pas de données pour {_plural(unknown, 'département')}.")
+        parts.append(f"Pas de données pour {plural(unknown, 'département')}.")
     if shapes.missing:
         parts.append(f"Non représentés sur la carte\u00a0: {', '.join(shapes.missing)}.")
     return " ".join(parts)
@@ -432,7 +428,7 @@ def bar_chart(
             + text(bar_x + width + 6, y + 14, shown, extra=' font-weight="700"')
             + "</g>"
         )
-    desc = f"{_plural(len(items), 'élément')}."
+    desc = f"{plural(len(items), 'élément')}."
     if known:
         high = max(items, key=lambda item: -math.inf if item[1] is None else item[1])
         low = min(items, key=lambda item: math.inf if item[1] is None else item[1])

@@ -6,7 +6,7 @@ from crm.indicators import dashboard, event_report, goals
 from crm.indicators.queries import INDICATORS, Scope
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import describe
-from crm.platform.exports import ExportTable
+from crm.platform.exports import ExportTable, Percent
 
 HEADER = ("Clé", "Libellé", "Numérateur", "Dénominateur", "Taux")
 # Targets area (issue 13): every rate's table carries its target (in %) and the gap (in points).
@@ -30,8 +30,13 @@ GROUP_LABELS = {
 }
 
 
+def _share(value):
+    """A rate as the export writes it: a percentage in XLSX, the fraction in CSV (None: no data)."""
+    return None if value is None else Percent(round(value, 4))
+
+
 def _rate(figure):
-    return None if figure.rate is None else round(figure.rate, 4)
+    return _share(figure.rate)
 
 
 def _indicator(name: str):
@@ -196,7 +201,7 @@ def _event_groups(compute, title: str, first: str):
                 row.present,
                 row.useful,
                 row.answers,
-                None if row.useful_share is None else round(row.useful_share, 4),
+                _share(row.useful_share),
             )
             for row in compute(scope, event_type)
         ]

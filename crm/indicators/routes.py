@@ -126,6 +126,9 @@ def manager():
         heatmap=heatmap,
         heatmap_goals=goals.heatmap_goals(scope, heatmap),
         heat_class=charts.heat_class,
+        heat_legend_svg=charts.heat_legend(
+            heatmap.low, heatmap.high, value_label=format_percent, title="Légende des couleurs de l'engagement"
+        ),
         stages=stages,
         outcomes=outcomes,
         funnel_svg=charts.funnel_chart([(s.label, s.count, s.average_days) for s in stages]),
@@ -146,6 +149,7 @@ def manager():
         freshness=freshness(),
         params=filter_params(),
         params_without_place={k: v for k, v in filter_params().items() if k not in ("programme", "departement")},
+        params_without_programme={k: v for k, v in filter_params().items() if k != "programme"},
         **_choices(),
     )
 

@@ -4,6 +4,11 @@ One :class:`ExportTable` (title, lines saying the period and the filters, a head
 by :func:`to_csv` or :func:`to_xlsx`. Text cells that a spreadsheet would read as a formula
 (starting with = + - @, a tab or a carriage return) are prefixed with an apostrophe: a registrant
 who types ``=HYPERLINK(...)`` as their name must not run anything on the organiser's computer.
+
+In XLSX every cell keeps its type: a share wrapped in :class:`Percent` is a number shown "4,8 %"
+(format ``0.0%``), counts are integers, dates are dates; the columns are as wide as their content
+(bounded) and the header row stays in view (frozen panes). CSV writes a share as the fraction
+("0,0476"), as it always did: the file is read by programs as much as by people.
 """
 
 from __future__ import annotations
@@ -30,6 +35,17 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXCEL_MAX_TEXT = 32767
 FORMATS = ("csv", "xlsx")
+PERCENT_FORMAT = "0.0%"
+INTEGER_FORMAT = "0"
+DATE_FORMAT = "DD/MM/YYYY"
+DATETIME_FORMAT = "DD/MM/YYYY HH:MM"
+# Column widths in characters: never narrower than a date, never wider than a laptop's half screen;
+# measured on the first rows only (a participants list of thousands needs no more to be fitted).
+MIN_WIDTH, MAX_WIDTH, WIDTH_SAMPLE = 8, 60, 2000
+
+
+class Percent(float):
+    """A share (0.0476) that a spreadsheet shows as a percentage (4,8 %); a float everywhere else."""
 
 
 @dataclass
@@ -85,13 +101,18 @@ def _xlsx_value(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(PARIS).replace(tzinfo=None), "DD/MM/YYYY HH:MM"
+        return value.astimezone(PARIS).replace(tzinfo=None), DATETIME_FORMAT
     if isinstance(value, date):
-        return value, "DD/MM/YYYY"
-    if isinstance(value, (int, float)):
-        return value, None
+        return value, DATE_FORMAT
+    if isinstance(value, Percent):
+        return float(value), PERCENT_FORMAT
+    if isinstance(value, int):
+        return value, INTEGER_FORMAT
     if isinstance(value, Decimal):
-        return float(value), None
+        # PostgreSQL sums come back as Decimal: a whole one is a count.
+        return (int(value), INTEGER_FORMAT) if value == value.to_integral_value() else (float(value), None)
+    if isinstance(value, float):
+        return value, None
     text = ILLEGAL_CHARACTERS_RE.sub("", neutralise(str(value)))
     return text[:EXCEL_MAX_TEXT], None
 
@@ -100,8 +121,36 @@ def _sheet_title(title: str) -> str:
     return (re.sub(r"[\[\]:*?/\\']", " ", title).strip() or "Export")[:31]
 
 
+def _width(value: Any) -> int:
+    """About how many characters the cell shows."""
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return 16
+    if isinstance(value, date):
+        return 10
+    if isinstance(value, Percent):
+        return 7
+    if isinstance(value, float):
+        return len(f"{value:.2f}")
+    text = str(value)
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def column_widths(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Each column's width in characters: its longest header or cell (of the first rows), bounded."""
+    widths = [_width(h) for h in header]
+    for row in rows[:WIDTH_SAMPLE]:
+        for index, value in enumerate(row):
+            if index >= len(widths):
+                widths.append(0)
+            widths[index] = max(widths[index], _width(value))
+    return [max(MIN_WIDTH, min(MAX_WIDTH, width + 2)) for width in widths]
+
+
 def to_xlsx(table: ExportTable) -> bytes:
-    """One sheet: the title and context lines, a blank line, the bold header, then the rows."""
+    """One sheet: the title and context lines, a blank line, the bold header (frozen), then the rows."""
+    rows = [list(row) for row in table.rows]
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_sheet_title(table.title))
     bold = Font(bold=True)
@@ -118,15 +167,17 @@ def to_xlsx(table: ExportTable) -> bytes:
             out.append(cell)
         return out
 
-    widths = [max(10, min(50, len(str(h)) + 2)) for h in table.header]
-    for index, width in enumerate(widths):
+    # A write-only sheet takes its widths and panes before its first row.
+    for index, width in enumerate(column_widths(table.header, rows)):
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
+    header_row = 1 + len(table.context) + 2
+    sheet.freeze_panes = f"A{header_row + 1}"
     sheet.append(cells([table.title], font=bold))
     for label, value in table.context:
         sheet.append(cells([label, value]))
     sheet.append([])
     sheet.append(cells(table.header, font=bold))
-    for row in table.rows:
+    for row in rows:
         sheet.append(cells(row))
     buffer = io.BytesIO()
     workbook.save(buffer)

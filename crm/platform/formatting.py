@@ -57,6 +57,47 @@ def format_age(seconds) -> str:
     return f"{seconds // 86400}\u00a0j"
 
 
+# --- ui-charts (issue 16): counts with their noun, dates as people write them -------------------------
+MONTHS_SHORT = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
+
+
+def plural(count, singular: str, plural_form: str | None = None, none: str | None = None) -> str:
+    """A count and its noun, agreed the French way: "1 participant", "2 participants", "0 participant"
+    (French keeps the singular under 2), or ``none`` for zero ("aucun participant") when given.
+    ``plural_form`` for irregular nouns ("1 journal", "2 journaux"); the count is formatted (1 234)."""
+    if count is None:
+        count = 0
+    if count == 0 and none is not None:
+        return none
+    word = singular if abs(count) < 2 else (plural_form or singular + "s")
+    return f"{format_number(count)} {word}"
+
+
+def _paris(value):
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(PARIS)
+    return value
+
+
+def format_day_long(value) -> str:
+    """7 déc. 2026 (a datetime is read as the Paris day)."""
+    if value is None:
+        return "—"
+    value = _paris(value)
+    return f"{value.day}\u00a0{MONTHS_SHORT[value.month - 1]} {value.year}"
+
+
+def format_datetime_long(value) -> str:
+    """7 déc. 2026 à 10:32, Paris time."""
+    if value is None:
+        return "—"
+    value = _paris(value)
+    return f"{format_day_long(value)} à {value:%H:%M}"
+
+
+# --- end ui-charts -------------------------------------------------------------------------------------
+
+
 def register(app) -> None:
     app.jinja_env.filters.update(
         number=format_number,
@@ -65,3 +106,4 @@ def register(app) -> None:
         datetime_fr=format_datetime,
         age=format_age,
     )
+    app.jinja_env.filters.update(plural=plural, day_long=format_day_long, datetime_long=format_datetime_long)

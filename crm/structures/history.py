@@ -1,12 +1,12 @@
-"""The change history of a record, as people read it: French field names, labels instead of ids."""
+"""A structure's change history (its own and its contacts'): the structures' words for the one renderer,
+crm.platform.history."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 
 from crm.platform.extensions import db
+from crm.platform.history import HistoryLine, Subject, Vocabulary, history_lines
 from crm.platform.models import AuditEntry
 from crm.referential.models import Category, Sector
 
@@ -42,41 +42,28 @@ FIELD_LABELS = {
     "consent": "Consentement",
     "nom": "Contact",
 }
-ACTION_LABELS = {
-    "create": "Création",
-    "update": "Modification",
-    "delete": "Suppression",
-    "erase": "Effacement RGPD",
-    "close": "Fermeture",
+SUBJECTS = {
+    "structure": Subject("", feminine=True),  # the page's own record: "Créée par …"
+    "contact": Subject("contact"),
 }
+# What a creation's line names first: what people recognise a structure (or a contact) by.
+SUMMARY_FIRST = (
+    "name",
+    "category_id",
+    "sector_id",
+    "commune",
+    "department_code",
+    "finess_et",
+    "first_name",
+    "last_name",
+    "function",
+)
+# Derived from the address: an edit of the address says it already.
+HIDDEN = frozenset({"commune_code", "latitude", "longitude"})
 
 
-@dataclass
-class Change:
-    label: str
-    before: str
-    after: str
-
-
-@dataclass
-class HistoryEntry:
-    entry: AuditEntry
-    action: str
-    changes: list[Change]
-
-
-def _format(value, names: dict[int, str]) -> str:
-    if value is None or value == "":
-        return "∅"
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if names and isinstance(value, int):
-        return names.get(value, str(value))
-    return str(value)
-
-
-def structure_history(structure_id: int, limit: int = 50) -> list[HistoryEntry]:
-    """The structure's audit entries and its contacts', newest first, ready to display."""
+def structure_history(structure_id: int, limit: int = 50) -> list[HistoryLine]:
+    """The structure's audit entries and its contacts', newest first, as history lines."""
     entries = db.session.scalars(
         select(AuditEntry)
         .where(
@@ -88,23 +75,14 @@ def structure_history(structure_id: int, limit: int = 50) -> list[HistoryEntry]:
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
     ).all()
-    lookups = {
-        "category_id": dict(db.session.execute(select(Category.id, Category.label)).all()),
-        "sector_id": dict(db.session.execute(select(Sector.id, Sector.label)).all()),
-    }
-    history = []
-    for entry in entries:
-        changes = [
-            Change(
-                FIELD_LABELS.get(field, field),
-                _format(values[0], lookups.get(field, {})),
-                _format(values[1], lookups.get(field, {})),
-            )
-            for field, values in (entry.changes or {}).items()
-            if isinstance(values, (list, tuple)) and len(values) == 2
-        ]
-        action = ACTION_LABELS.get(entry.action, entry.action)
-        if entry.entity_type == "contact":
-            action = f"{action} d'un contact"
-        history.append(HistoryEntry(entry, action, changes))
-    return history
+    words = Vocabulary(
+        subjects=SUBJECTS,
+        labels=FIELD_LABELS,
+        names={
+            "category_id": dict(db.session.execute(select(Category.id, Category.label)).all()),
+            "sector_id": dict(db.session.execute(select(Sector.id, Sector.label)).all()),
+        },
+        summary_first=SUMMARY_FIRST,
+        hidden=HIDDEN,
+    )
+    return history_lines(entries, words)

@@ -8,7 +8,15 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from crm.platform.exports import ExportTable, export_response, neutralise, to_csv, to_xlsx
+from crm.platform.exports import (
+    ExportTable,
+    Percent,
+    column_widths,
+    export_response,
+    neutralise,
+    to_csv,
+    to_xlsx,
+)
 
 DANGEROUS = ['=HYPERLINK("http://evil","clic")', "+33 5 61 00 00 00", "-2+3", "@SUM(A1)", "\tcmd", "\rx"]
 
@@ -91,3 +99,36 @@ def test_export_response_is_an_uncached_attachment(app, fmt, mimetype):
         assert f".{fmt}" in response.headers["Content-Disposition"]
         assert response.headers["Cache-Control"] == "no-store"
         assert len(response.get_data()) > 100
+
+
+def test_xlsx_shows_rates_as_percentages_counts_as_integers_and_dates_as_dates():
+    rows = [["Haute-Garonne", Percent(0.0476), 12, Decimal("7"), date(2026, 12, 7)], ["Gers", None, 0, None, None]]
+    data = to_xlsx(ExportTable(title="Taux", header=["Département", "Taux", "Structures", "Somme", "Jour"], rows=rows))
+    sheet = load_workbook(io.BytesIO(data)).active
+    rate, count, total, day = (sheet.cell(row=4, column=c) for c in (2, 3, 4, 5))
+    assert rate.value == 0.0476 and rate.number_format == "0.0%"
+    assert count.value == 12 and isinstance(count.value, int) and count.number_format == "0"
+    assert total.value == 7 and isinstance(total.value, int)
+    assert day.value == datetime(2026, 12, 7) and day.number_format == "DD/MM/YYYY"
+    # CSV keeps the fraction, as before (read by programs as well as people).
+    body = list(csv.reader(io.StringIO(to_csv(ExportTable("T", ["a", "b"], rows)).decode("utf-8-sig")), delimiter=";"))
+    assert body[3][:3] == ["Haute-Garonne", "0,0476", "12"]
+
+
+def test_xlsx_columns_fit_their_content_within_bounds_and_the_header_is_frozen_and_bold():
+    long_name = "EHPAD Les Tilleuls de la vallée de l'Ariège"
+    rows = [["EHPAD", Percent(0.5), "x" * 500], [long_name, Percent(0.25), "court"]]
+    data = to_xlsx(ExportTable("T", ["Structure", "Taux", "Notes"], rows, context=[("Période", "2026"), ("A", "b")]))
+    sheet = load_workbook(io.BytesIO(data)).active
+    widths = {letter: sheet.column_dimensions[letter].width for letter in "ABC"}
+    assert widths["A"] == len(long_name) + 2  # fitted to the longest cell
+    assert 8 <= widths["B"] < 13  # a percentage is narrow, but no narrower than the minimum
+    assert widths["C"] == 60  # bounded
+    header_row = 1 + 2 + 2  # title, two context lines, a blank line
+    assert [c.value for c in sheet[header_row]] == ["Structure", "Taux", "Notes"]
+    assert all(c.font.b for c in sheet[header_row])
+    assert sheet.freeze_panes == f"A{header_row + 1}"
+
+
+def test_column_widths_without_rows_follow_the_header():
+    assert column_widths(["Nom", "Une colonne au long titre"], []) == [8, 27]

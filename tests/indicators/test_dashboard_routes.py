@@ -98,6 +98,11 @@ def test_every_table_exports_with_its_period(client, data, name):
     sheet = load_workbook(io.BytesIO(response.data)).active
     text = " ".join(str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None)
     assert "Période" in text and str(data.today.year) in text and "Haute-Garonne" in text
+    rates = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, float) and c.number_format == "0.0%"]
+    if name not in ("entonnoir",):
+        assert rates, "the rates are numbers shown as percentages"
+    assert all(0 <= c.value <= 1 for c in rates)
+    assert sheet.freeze_panes and all(c.font.b for c in sheet[int(sheet.freeze_panes[1:]) - 1] if c.value)
     csv = client.get(f"/indicateurs/export/{name}.csv?departement=31").get_data(as_text=True)
     assert "Période" in csv
     assert client.get(f"/indicateurs/export/{name}.pdf").status_code == 404
@@ -124,3 +129,27 @@ def test_figures_json_moves_after_an_activity(client, data):
     process_pending()
     after = client.get("/tableau-de-bord/donnees.json?departement=31").get_json()
     assert after["figures"]["participation"]["numerator"] == 2 and after["freshness"]["text"] == "à jour"
+
+
+def test_heatmap_links_only_cells_with_structures_behind_and_shows_its_legend(client, data):
+    login(client, data.manager)
+    html = page(client, "/tableau-de-bord")
+    table = html[html.index('<table class="table compact heatmap">') : html.index("</table>", html.index("heatmap"))]
+    cells = re.findall(r"<td class=\"([^\"]*)\">(.*?)</td>", table, re.S)
+    assert cells
+    linked = [(cls, body) for cls, body in cells if "<a " in body]
+    assert linked, "the engaged cells lead to their structures"
+    for cls, body in cells:
+        rate = re.sub(r"<[^>]+>", "", body).split("(")[0].strip()
+        if rate in ("0\u00a0%", "—pas de données", "") or "heat-empty" in cls:
+            assert "<a " not in body, (cls, body)  # nothing behind: plain text, no link
+    assert all("heat-empty" not in cls for cls, _ in linked)
+    assert "Légende des couleurs de l'engagement" in html and 'class="heat-legend"' in html
+    assert 'role="region"' in html and "Ensemble" in table
+
+
+def test_report_counts_agree_with_their_noun(client, data):
+    login(client, data.manager)
+    html = page(client, "/tableau-de-bord")
+    assert re.search(r"Webinaires</dt><dd>\d+ \((\d+) participants?\)", html)
+    assert not re.search(r"\((0|1) participants\)", html)
