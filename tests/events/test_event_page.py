@@ -185,3 +185,10 @@ def test_cancelled_registrations_are_not_offered_actions(client, login_as, make_
     html = page_text(client.get(f"/evenements/{event.id}"))
     row = html[html.index(f'data-registration="{registration.id}"') :].split("</tr>")[0]
     assert "<select" not in row and db.session.get(Registration, registration.id).status == "annule"
+
+
+def test_the_check_in_offers_no_closing_before_the_day(client, login_as, make_event):
+    event = make_event(days=10)
+    login_as("organisateur")
+    html = page_text(client.get(f"/evenements/{event.id}/accueil"))
+    assert "La présence se note à partir du jour de l'événement" in html and "Clôturer l'accueil" not in html

@@ -12,7 +12,7 @@ from crm.mail.models import EmailMessage
 from crm.platform.extensions import db
 from tests.conftest import post
 from tests.events.calendars import parse_both
-from tests.events.conftest import event_type, make_event, organiser, person, personal_link  # noqa: F401
+from tests.events.conftest import event_type, make_event, organiser, person, personal_link, send_emails  # noqa: F401
 from tests.mail.conftest import run_mail_worker
 
 
@@ -34,8 +34,9 @@ def test_a_registrant_who_cancels_gets_a_confirmation(client, make_event, smtp_s
         event, person(1, first_name="Hélène", email="helene.dupre@ehpad-foix.fr"), source="public"
     )
     token = personal_link(registration)  # the confirmation (with the personal link) is written
-    db.session.query(EmailMessage).delete()
-    db.session.commit()
+    run_mail_worker(test_env)
+    assert [r["message"]["Subject"] for r in smtp_server.received] == ["Inscription confirmée : TOP e-santé Ariège"]
+    smtp_server.received.clear()
 
     assert post(client, f"/e/annuler/{token}").status_code == 200
     run_mail_worker(test_env)
@@ -65,9 +66,11 @@ def test_leaving_the_waiting_list_is_confirmed_without_an_invitation(make_event,
     registrations.register(event, person(1), source="public")
     waiting, outcome = registrations.register(event, person(2), source="public")
     assert outcome == "attente"
+    send_emails()  # the waiting-list email
     registrations.cancel(waiting)
     run_mail_worker(test_env)
-    [received] = [r for r in smtp_server.received if r["to"] == [waiting.email]]
+    [received] = [r for r in smtp_server.received if "quittée" in r["message"]["Subject"]]
+    assert received["to"] == [waiting.email]
     assert received["message"]["Subject"] == "Liste d'attente quittée : Webinaire DMP"
     assert "Vous avez quitté la liste d'attente de" in _body(received)
     assert list(received["message"].iter_attachments()) == []
@@ -76,11 +79,12 @@ def test_leaving_the_waiting_list_is_confirmed_without_an_invitation(make_event,
 def test_the_team_cancelling_someone_tells_them(client, login_as, make_event, smtp_server, test_env, redis_conn):
     event = make_event(title="TOP e-santé Lot")
     registration, _ = registrations.register(event, person(1, email="marc@ch-cahors.fr"), source="public")
+    send_emails()
     login_as("organisateur")
     url = f"/evenements/{event.id}/inscriptions/{registration.id}/statut"
     assert post(client, url, {"status": "annule"}).status_code == 302
     run_mail_worker(test_env)
-    [received] = smtp_server.received
+    [received] = [r for r in smtp_server.received if "annulée" in r["message"]["Subject"]]
     assert received["to"] == ["marc@ch-cahors.fr"]
     assert received["message"]["Subject"] == "Inscription annulée : TOP e-santé Lot"
     assert "Cette annulation a été faite par l'équipe organisatrice" in _body(received)
@@ -91,12 +95,23 @@ def test_the_team_cancelling_someone_tells_them(client, login_as, make_event, sm
 def test_one_email_per_cancellation_and_a_new_one_after_registering_again(make_event):
     event = make_event()
     registration, _ = registrations.register(event, person(1), source="public")
+    send_emails()
     registrations.cancel(registration)
     assert emails.cancellation(registration, from_status="inscrit") is None  # the same cancellation: once
     db.session.commit()
     registrations.register(event, person(1), source="public")
+    send_emails()
     registrations.cancel(registration)
     assert len(_cancellations()) == 2
+
+
+def test_no_cancellation_email_for_a_registration_never_confirmed(make_event):
+    """Cancelled before the worker wrote the confirmation: the rule writes none, and nothing is taken back."""
+    event = make_event()
+    registration, _ = registrations.register(event, person(1), source="public")
+    registrations.cancel(registration)
+    send_emails()
+    assert db.session.scalar(select(func.count()).select_from(EmailMessage)) == 0
 
 
 def test_a_cancelled_event_tells_each_registrant_once(make_event, organiser, smtp_server, test_env, redis_conn):

@@ -168,12 +168,32 @@ def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | N
     return _send(registration, "registration.reminder", f"Rappel : {event.title}", body, dedupe_key=dedupe_key)
 
 
+def _told_since(registration: Registration, since) -> bool:
+    """Whether an email about this registration was written since ``since`` (its latest registration)."""
+    return (
+        db.session.scalar(
+            select(EmailMessage.id)
+            .where(
+                EmailMessage.related_type == "registration",
+                EmailMessage.related_id == registration.id,
+                EmailMessage.created_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def cancellation(registration: Registration, *, from_status: str, user_id: int | None = None) -> EmailMessage | None:
     """The cancellation of a registration (or leaving the waiting list), by the person through their link or
     by the team (``user_id``), confirmed to them; who held a seat gets METHOD:CANCEL, which takes the
     event out of their agenda. Once per cancellation (``dedupe_key``): a person who registers again and
-    cancels again is told again."""
+    cancels again is told again. Nothing when no email told them of this registration yet (cancelled
+    before the ``registration_emails`` rule ran: it then writes none either)."""
     if registration.email_key.endswith("@" + ANONYMOUS_DOMAIN) or registration.cancelled_at is None:
+        return None
+    if not _told_since(registration, registration.registered_at):
+        # Cancelled before their confirmation was written (the rule then sends none): nothing to take back.
         return None
     event = registration.event
     waiting = from_status == "attente"
