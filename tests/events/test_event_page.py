@@ -192,3 +192,14 @@ def test_the_check_in_offers_no_closing_before_the_day(client, login_as, make_ev
     login_as("organisateur")
     html = page_text(client.get(f"/evenements/{event.id}/accueil"))
     assert "La présence se note à partir du jour de l'événement" in html and "Clôturer l'accueil" not in html
+
+
+def test_the_cancellation_page_of_an_event_that_cannot_be_cancelled_says_why(client, login_as):
+    login_as("organisateur")
+    for event, message in (
+        (event_row(status="annule", days_ago=-3), "L'événement est déjà au statut « Annulé »."),
+        (event_row(status="clos", days_ago=3), "Passage impossible du statut « Clos » au statut « Annulé »."),
+    ):
+        response = client.get(f"/evenements/{event.id}/annuler", follow_redirects=True)
+        html = page_text(response)
+        assert message in html and "Oui, annuler l'événement" not in html
