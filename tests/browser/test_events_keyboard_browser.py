@@ -79,6 +79,12 @@ def test_a_visitor_registers_with_the_keyboard_only(browser, live_server, make_u
     try:
         page.goto(f"{live_server}/e/{event.slug}")
         assert_accessible(page)
+        # Sent empty first: the refusal is announced and the page stays accessible.
+        tab_to(page, "button[type=submit]")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("[role=alert]")
+        assert page.get_by_text("Indiquez votre prénom.").is_visible()
+        assert_accessible(page)
         tab_to(page, "#first_name")
         assert focus_is_visible(page)
         page.keyboard.type("Élodie")
