@@ -168,6 +168,18 @@ class Event(db.Model):
     def is_online(self) -> bool:
         return bool(self.online_url) and not self.place_name
 
+    def phase(self, now: datetime | None = None) -> str:
+        """Where the event stands, for what its page shows: "brouillon", "annule", "a_venir", "en_cours"
+        (published, started, not ended) or "termine" (closed, or published and ended)."""
+        if self.status in ("brouillon", "annule"):
+            return self.status
+        if self.status == "clos":
+            return "termine"
+        now = now or utcnow()
+        if now >= as_utc(self.ends_at):
+            return "termine"
+        return "en_cours" if now >= as_utc(self.starts_at) else "a_venir"
+
 
 class Registration(db.Model):
     __tablename__ = "registrations"
@@ -218,6 +230,10 @@ class Registration(db.Model):
     @property
     def status_label(self) -> str:
         return REGISTRATION_STATUSES.get(self.status, self.status)
+
+    @property
+    def source_label(self) -> str:
+        return REGISTRATION_SOURCES.get(self.source, self.source)
 
     @property
     def display_name(self) -> str:

@@ -196,6 +196,9 @@ def change_status(event_id: int):
 def confirm_cancel(event_id: int):
     require_manager()
     event = event_or_404(event_id)
+    if message := services.transition_error(event, "annule"):  # already cancelled, or closed: no button to press
+        flash(message, "error")
+        return redirect(url_for("events.show", event_id=event.id))
     return render_template(
         "events/confirm_cancel.html", event=event, form=StatusForm(), counts=registration_counts(event.id)
     )

@@ -25,6 +25,24 @@ EMAIL_STATUSES = {
     "abandonne": "Échec définitif",
 }
 
+# What each kind of message is, in French, wherever a kind is shown (the admin's list, filter and message page).
+# A kind not listed here (a new one, a test's) is shown as its code.
+EMAIL_KINDS = {
+    "registration.confirmation": "Confirmation d'inscription",
+    "registration.waiting_list": "Inscription en liste d'attente",
+    "registration.promotion": "Place attribuée (liste d'attente)",
+    "registration.reminder": "Rappel avant l'événement",
+    "registration.cancellation": "Annulation d'inscription",
+    "event.cancelled": "Événement annulé",
+    "event.changed": "Événement modifié",
+    "survey.invitation": "Enquête de satisfaction",
+}
+
+
+def email_kind_label(kind: str | None) -> str:
+    """The French name of a kind of email; the code itself when it has none."""
+    return EMAIL_KINDS.get(kind or "", kind or "")
+
 
 class EmailMessage(db.Model):
     __tablename__ = "email_messages"
@@ -60,3 +78,7 @@ class EmailMessage(db.Model):
     @property
     def status_label(self) -> str:
         return EMAIL_STATUSES.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        return email_kind_label(self.kind)

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from crm.accounts.permissions import admin_required
 from crm.mail import services
-from crm.mail.models import EMAIL_STATUSES, EmailMessage
+from crm.mail.models import EMAIL_STATUSES, EmailMessage, email_kind_label
 from crm.platform.extensions import db
 from crm.platform.forms import Form
 from crm.platform.validation import as_id
@@ -34,7 +34,7 @@ def index():
         page=page,
         counts=services.status_counts(),
         statuses=EMAIL_STATUSES,
-        kinds=[(kind, kind) for kind in services.known_kinds()],
+        kinds=sorted(((kind, email_kind_label(kind)) for kind in services.known_kinds()), key=lambda item: item[1]),
         params={"statut": status, "type": kind},
         sweep_form=Form(),
     )

@@ -21,6 +21,7 @@ from crm.events.forms import RegistrationForm, StatusForm, apply_errors, departm
 from crm.events.models import REGISTRATION_STATUSES, Event, EventSeries
 from crm.events.registration import registrations
 from crm.events.registration.capacity import registration_counts
+from crm.events.registration.checkin import before_the_day_error
 from crm.indicators.attribution import attribution_days, event_attribution, series_attribution
 from crm.indicators.events import event_figures, series_figures
 from crm.platform.extensions import db
@@ -55,6 +56,8 @@ def _show(event: Event, registration_form: RegistrationForm | None = None, statu
         attribution_days=attribution_days(),
         can_open_opportunity=can_log_activity(current_user),
         public_url=url_for("public_events.show", slug=event.slug, _external=True),
+        # Attendance (present, absent) is noted from the event's day on: the check-in and its actions show then.
+        checkin_open=(event.status == "publie" and before_the_day_error(event) is None) or event.status == "clos",
     ), status
 
 

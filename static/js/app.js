@@ -600,3 +600,17 @@
   var timer = null;
   window.addEventListener("resize", function () { window.clearTimeout(timer); timer = window.setTimeout(mark, 150); });
 })();
+
+/* Events area (issue 16): a form whose chosen <option> carries data-confirm asks before it is sent
+   (the registrants table: "Annuler l'inscription" is one choice among attendance statuses). */
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !form.querySelectorAll) { return; }
+    var chosen = form.querySelectorAll("select option:checked[data-confirm]");
+    for (var i = 0; i < chosen.length; i++) {
+      if (!window.confirm(chosen[i].getAttribute("data-confirm"))) { event.preventDefault(); return; }
+    }
+  });
+})();

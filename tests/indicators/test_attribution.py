@@ -211,7 +211,7 @@ def test_the_event_page_says_what_it_produced(client, login_as, people, role):
 
 
 def test_an_event_that_produced_nothing_says_so(client, login_as):
-    event = make_event(days_ago=-5)
+    event = make_event(days_ago=5)  # over: an upcoming event shows this section only once it produced something
     login_as("manager")
     html = client.get(f"/evenements/{event.id}").get_data(as_text=True)
     assert 'data-produced="opportunities">0<' in html and "Aucune opportunité pour l'instant." in html

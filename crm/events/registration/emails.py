@@ -5,8 +5,8 @@ in the message sent.
 
 The emails with a personal link (confirmation, waiting list, promotion) are queued by the
 ``registration_emails`` workflow rule through :func:`crm.events.registration.links.send_personal_link`, the
-reminder by the ``event_reminder`` rule; an event's cancellation and change are told to the
-registrants in the organiser's own transaction.
+reminder by the ``event_reminder`` rule; an event's cancellation and change, and a registration's
+cancellation, are told to the people concerned in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from flask import current_app, has_request_context, url_for
 from sqlalchemy import select
 
 from crm.events.ics import event_calendar, location
-from crm.events.models import Event, Registration
+from crm.events.models import ANONYMOUS_DOMAIN, Event, Registration, as_utc
 from crm.mail.models import EmailMessage
 from crm.mail.personal_links import PLACEHOLDER
 from crm.mail.services import queue_email
 from crm.platform.extensions import db
 from crm.platform.formatting import format_datetime
+from crm.platform.models import utcnow
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -165,6 +166,65 @@ def reminder(registration: Registration, *, dedupe_key: str) -> EmailMessage | N
         f"{signature()}"
     )
     return _send(registration, "registration.reminder", f"Rappel : {event.title}", body, dedupe_key=dedupe_key)
+
+
+def _told_since(registration: Registration, since) -> bool:
+    """Whether an email about this registration was written since ``since`` (its latest registration)."""
+    return (
+        db.session.scalar(
+            select(EmailMessage.id)
+            .where(
+                EmailMessage.related_type == "registration",
+                EmailMessage.related_id == registration.id,
+                EmailMessage.created_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def cancellation(registration: Registration, *, from_status: str, user_id: int | None = None) -> EmailMessage | None:
+    """The cancellation of a registration (or leaving the waiting list), by the person through their link or
+    by the team (``user_id``), confirmed to them; who held a seat gets METHOD:CANCEL, which takes the
+    event out of their agenda. Once per cancellation (``dedupe_key``): a person who registers again and
+    cancels again is told again. Nothing when no email told them of this registration yet (cancelled
+    before the ``registration_emails`` rule ran: it then writes none either)."""
+    if registration.email_key.endswith("@" + ANONYMOUS_DOMAIN) or registration.cancelled_at is None:
+        return None
+    if not _told_since(registration, registration.registered_at):
+        # Cancelled before their confirmation was written (the rule then sends none): nothing to take back.
+        return None
+    event = registration.event
+    waiting = from_status == "attente"
+    lines = [f"Bonjour {registration.first_name},", ""]
+    if waiting:
+        lines.append("Vous avez quitté la liste d'attente de")
+    else:
+        lines.append("Votre inscription est annulée pour")
+    lines += [event_details(event), ""]
+    if user_id is not None:
+        lines.append(
+            "Cette annulation a été faite par l'équipe organisatrice. S'il s'agit d'une erreur, répondez à cet email."
+        )
+    else:
+        lines.append("C'est noté : merci de nous avoir prévenus." if waiting else "Votre place est libérée.")
+    attachments = []
+    if from_status == "inscrit":
+        attachments.append(_ics(event, "CANCEL", registration))
+        lines.append("L'annulation jointe retire l'événement de votre agenda.")
+    if event.status == "publie" and as_utc(event.ends_at) > utcnow():
+        lines += ["", f"Pour vous inscrire de nouveau : {external_url('public_events.show', slug=event.slug)}"]
+    subject = "Liste d'attente quittée" if waiting else "Inscription annulée"
+    return _send(
+        registration,
+        "registration.cancellation",
+        f"{subject} : {event.title}",
+        "\n".join(lines) + signature(),
+        attachments=attachments,
+        user_id=user_id,
+        dedupe_key=f"registration.cancellation:{registration.id}:{as_utc(registration.cancelled_at).isoformat()}",
+    )
 
 
 def _active_registrations(event: Event) -> list[Registration]:

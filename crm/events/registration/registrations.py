@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_SOURCES, Event, Registration, as_utc
 from crm.events.payloads import event_part, record_registration_change, registration_payload, structure_part
+from crm.events.registration import emails
 from crm.events.registration.capacity import lock_event, seats_and_existing, within_address_quota
 from crm.events.registration.checkin import mark_attendance
 from crm.events.registration.waiting_list import fill_free_seats
@@ -273,6 +274,8 @@ def cancel(registration: Registration, *, user_id: int | None = None, commit: bo
     record_registration_change(
         registration, "registration.cancelled", {"status": [from_status, "annule"]}, user_id, from_status=from_status
     )
+    # The person is told, in this transaction (sent by the mail queue after the commit), whoever cancelled.
+    emails.cancellation(registration, from_status=from_status, user_id=user_id)
     promoted = fill_free_seats(event, user_id=user_id) if from_status == "inscrit" else []
     if commit:
         db.session.commit()
@@ -287,6 +290,8 @@ def leave_waiting_list(registration: Registration, *, user_id: int | None = None
 
 def change_registration_status(registration: Registration, status: str, *, user_id: int | None) -> Registration:
     """Staff or API: annulé, présent, absent or excusé."""
+    if not (status or "").strip():  # the page's select starts on "— Choisir une action —": nothing chosen
+        raise ValidationFailed({"status": "Choisissez une action dans la liste avant d'appliquer."})
     if status == "annule":
         cancel(registration, user_id=user_id)
     elif status in ATTENDANCE_STATUSES:
