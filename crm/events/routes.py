@@ -24,6 +24,7 @@ from crm.platform.formatting import PARIS
 from crm.platform.validation import ValidationFailed
 from crm.platform.web import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
+from crm.referential.services import department_choices as referential_department_choices
 
 STATUS_MESSAGES = {
     "publie": "Événement publié : sa page publique est ouverte.",
@@ -118,7 +119,7 @@ def index():
         page=page,
         params=params,
         types=queries.event_types(False),
-        departments=department_choices("Tous")[1:],
+        departments=referential_department_choices(),
         statuses=EVENT_STATUSES,
         year_options=[(y, y) for y in queries.event_years()],
         errors=errors,
