@@ -104,6 +104,7 @@ def index():
         "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None,
         "annee": year,
         "programme": programme_id,
+        "mes": request.args.get("mes") == "1",
     }
     filters = queries.EventFilters(
         period=params["periode"],
@@ -112,6 +113,7 @@ def index():
         status=params["statut"],
         year=year,
         programme_id=programme_id,
+        organiser_id=current_user.id if params["mes"] else None,
     )
     page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
     return render_template(
