@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 
 from crm.accounts.permissions import roles_required
 from crm.activities.services import list_activities
-from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts
 from crm.pipeline.models import OPEN_STAGES
+from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts
 from crm.platform.dates import local_today
 from crm.platform.routes import bp
 from crm.referential.services import departments_for_select

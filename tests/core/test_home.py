@@ -34,7 +34,9 @@ def text_of(response) -> str:
 )
 def test_each_role_lands_on_its_home_after_login(client, make_user, role, landing):
     user = make_user(role)
-    response = client.post("/connexion", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/connexion", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)}
+    )
     assert response.headers["Location"] == "/"
     home = client.get("/")
     assert home.status_code == 302
@@ -81,9 +83,7 @@ def test_organiser_sees_only_their_own_upcoming_events(client, make_user):
     assert 'name="mes" value="1" checked' in html
 
 
-def test_my_day_shows_tasks_due_recent_activities_and_the_pipeline_of_my_departments(
-    client, make_user, make_structure
-):
+def test_my_day_shows_tasks_due_recent_activities_and_the_pipeline_of_my_departments(client, make_user, make_structure):
     animator = make_user("animateur", ["31", "81"])
     other = make_user("animateur", ["31"])
     ehpad = make_structure(name="EHPAD Les Tilleuls", department_code="31")
