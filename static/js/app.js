@@ -687,7 +687,8 @@
       }
     });
     input.addEventListener("click", open);
-    input.addEventListener("blur", function () { window.setTimeout(close, 150); });
+    // The text is only a filter: leaving the box empties it, so that it never looks like a value.
+    input.addEventListener("blur", function () { window.setTimeout(function () { close(); input.value = ""; }, 150); });
     renderChips();
     status.textContent = countText();
   }
