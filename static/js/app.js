@@ -558,7 +558,7 @@
     var wrap = document.createElement("div"); wrap.className = "autocomplete";
     var input = document.createElement("input");
     input.type = "text"; input.id = id + "-search"; input.className = "multiselect-input";
-    input.autocomplete = "off"; input.placeholder = "Tapez pour filtrer, flèche bas pour la liste";
+    input.autocomplete = "off"; input.placeholder = "Tapez pour filtrer";
     input.setAttribute("role", "combobox"); input.setAttribute("aria-autocomplete", "list");
     input.setAttribute("aria-expanded", "false");
     var list = document.createElement("div");
