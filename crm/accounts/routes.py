@@ -13,7 +13,7 @@ from crm.accounts.permissions import admin_required
 from crm.platform.extensions import db, login_manager
 from crm.platform.models import utcnow
 from crm.platform.security import is_safe_redirect
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices
 
 bp = Blueprint("accounts", __name__)
 
@@ -77,7 +77,7 @@ def users():
 
 def _user_form(user: User | None) -> UserForm:
     form = UserForm(obj=user)
-    form.departments.choices = [(d.code, d.label) for d in departments_for_select()]
+    form.departments.choices = department_choices()
     if user is not None and request.method == "GET":
         form.departments.data = sorted(user.department_codes)
     return form

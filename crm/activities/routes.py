@@ -19,7 +19,7 @@ from crm.platform.extensions import db
 from crm.platform.validation import ValidationFailed, parse_date
 from crm.platform.web import apply_errors, int_arg, list_page
 from crm.referential.models import Programme
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices, departments_for_select
 from crm.structures.forms import ConfirmForm
 from crm.structures.models import Structure
 from crm.structures.services import autocomplete
@@ -272,7 +272,7 @@ def index():
         page=page,
         params=params,
         errors=errors,
-        departments=departments,
+        departments=department_choices(),
         kinds=KINDS,
         structure=structure,
         authors=services.activity_authors(),

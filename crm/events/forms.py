@@ -8,7 +8,7 @@ from wtforms.widgets import EmailInput, NumberInput, TextInput
 from crm.events.models import ATTENDANCE_STATUSES, REGISTRATION_STATUSES
 from crm.platform import web
 from crm.platform.forms import Form
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices as referential_department_choices
 
 
 class DateTimeInput(TextInput):
@@ -66,8 +66,8 @@ class StatusForm(Form):
 ATTENDANCE_CHOICES = [(s, REGISTRATION_STATUSES[s]) for s in ATTENDANCE_STATUSES]
 
 
-def department_choices(blank: str = "— Département —") -> list[tuple[str, str]]:
-    return [("", blank)] + [(d.code, d.label) for d in departments_for_select()]
+def department_choices(blank: str = "— Département —") -> dict:
+    return referential_department_choices(blank)
 
 
 # The events' forms show a refused structure_id on the structure search field and list the other refusals

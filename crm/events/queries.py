@@ -47,6 +47,7 @@ class EventFilters:
     series_id: int | None = None
     year: int | None = None  # starting in that calendar year, in Paris
     programme_id: int | None = None  # about that programme, or one of its offers
+    organiser_id: int | None = None  # the organiser's own events (their home page)
 
     def clauses(self) -> list:
         now = utcnow()
@@ -69,6 +70,8 @@ class EventFilters:
             clauses.append(Event.status == self.status)
         if self.series_id:
             clauses.append(Event.series_id == self.series_id)
+        if self.organiser_id:
+            clauses.append(Event.organiser_id == self.organiser_id)
         return clauses
 
 

@@ -24,6 +24,7 @@ from crm.platform.formatting import PARIS
 from crm.platform.validation import ValidationFailed
 from crm.platform.web import department_arg, int_arg, version_of
 from crm.referential.models import Offer, Programme
+from crm.referential.services import department_choices as referential_department_choices
 
 STATUS_MESSAGES = {
     "publie": "Événement publié : sa page publique est ouverte.",
@@ -103,6 +104,7 @@ def index():
         "statut": request.args.get("statut") if request.args.get("statut") in EVENT_STATUSES else None,
         "annee": year,
         "programme": programme_id,
+        "mes": request.args.get("mes") == "1",
     }
     filters = queries.EventFilters(
         period=params["periode"],
@@ -111,6 +113,7 @@ def index():
         status=params["statut"],
         year=year,
         programme_id=programme_id,
+        organiser_id=current_user.id if params["mes"] else None,
     )
     page = queries.list_events(filters, page=int_arg("page", 1, maximum=1_000_000))
     return render_template(
@@ -118,7 +121,7 @@ def index():
         page=page,
         params=params,
         types=queries.event_types(False),
-        departments=department_choices("Tous")[1:],
+        departments=referential_department_choices(),
         statuses=EVENT_STATUSES,
         year_options=[(y, y) for y in queries.event_years()],
         errors=errors,

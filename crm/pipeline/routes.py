@@ -46,7 +46,7 @@ from crm.platform.web import (
     list_page,
     version_of,
 )
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices
 from crm.structures.models import Structure
 
 bp = Blueprint("pipeline", __name__)
@@ -79,7 +79,7 @@ def require_edit(structure: Structure) -> None:
 
 def filter_options() -> dict:
     return {
-        "departments": departments_for_select(),
+        "departments": department_choices(),
         "programmes": queries.programmes(),
         "owners": queries.owner_choices(),
     }

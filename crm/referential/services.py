@@ -170,3 +170,24 @@ def departments_for_select(region_only: bool = False) -> list[Department]:
     if region_only:
         query = query.where(Department.region_code == current_app.config["CRM_REGION_CODE"])
     return list(db.session.scalars(query))
+
+
+# The label of the group the department selects keep for the departments outside the region; static/js/app.js
+# hides that group behind "Afficher les autres départements" unless the value chosen is in it.
+OTHER_DEPARTMENTS = "Autres départements"
+
+
+def department_choices(blank: str | None = None, departments: list[Department] | None = None) -> dict:
+    """The choices of every department select: the region's departments first, the others in a group after them.
+
+    The shape is WTForms' grouped choices (``{None: [...], label: [...]}``), also read by the
+    ``department_options`` macro for the hand-written filter selects. Every department stays a valid
+    choice (a record outside the region keeps its value); the region's come first because they are
+    nearly always the answer. ``departments`` narrows the list (an animator's own departments).
+    """
+    region = current_app.config["CRM_REGION_CODE"]
+    departments = departments_for_select() if departments is None else departments
+    first = [("", blank)] if blank is not None else []
+    first += [(d.code, d.label) for d in departments if d.region_code == region]
+    others = [(d.code, d.label) for d in departments if d.region_code != region]
+    return {None: first, OTHER_DEPARTMENTS: others} if others else {None: first}

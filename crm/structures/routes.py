@@ -12,7 +12,7 @@ from crm.platform.extensions import db
 from crm.platform.validation import as_id
 from crm.platform.web import apply_errors, int_arg, list_page
 from crm.referential.models import Category, Sector
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices, departments_for_select
 from crm.structures import contacts as contact_services
 from crm.structures import services
 from crm.structures.forms import ConfirmForm, ContactForm, StructureForm
@@ -51,7 +51,7 @@ def index():
         page=page,
         page_error=page_error,
         params=params,
-        departments=departments_for_select(),
+        departments=department_choices(),
         sectors=db.session.scalars(select(Sector).order_by(Sector.position)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.label)).all(),
         sorts={
@@ -86,7 +86,7 @@ def _structure_form(structure: Structure | None) -> StructureForm:
         departments = [d for d in departments_for_select() if d.code in current_user.department_codes]
         if structure is not None and structure.department not in departments:
             departments.append(structure.department)
-    form.department_code.choices = [("", "— Choisir —")] + [(d.code, d.label) for d in departments]
+    form.department_code.choices = department_choices("— Choisir —", departments)
     form.sector_id.choices = [("", "— Déduit de la catégorie —")] + [
         (str(s.id), s.label) for s in db.session.scalars(select(Sector).order_by(Sector.position))
     ]

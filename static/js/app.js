@@ -614,3 +614,197 @@
     }
   });
 })();
+
+/* ---- ui-forms (issue 16): department selects scoped to the region, accessible multi-select ---- */
+(function () {
+  "use strict";
+
+  // Department selects list the region's departments first and the others in an <optgroup label=
+  // "Autres départements"> (crm/referential/services.py: department_choices). The group is taken out
+  // until asked for, unless the value chosen is in it; without JavaScript every option stays listed.
+  var OTHER_DEPARTMENTS = "Autres départements";
+  document.querySelectorAll("select:not([multiple])").forEach(function (select) {
+    var group = select.querySelector('optgroup[label="' + OTHER_DEPARTMENTS + '"]');
+    var chosen = select.selectedIndex >= 0 ? select.options[select.selectedIndex] : null;
+    if (!group || (chosen && group.contains(chosen))) { return; }
+    var button = document.createElement("button");
+    button.type = "button"; button.className = "button-link more-departments";
+    button.textContent = "Afficher les autres départements";
+    button.setAttribute("aria-controls", select.id);
+    select.removeChild(group);
+    select.insertAdjacentElement("afterend", button);
+    button.addEventListener("click", function () {
+      select.appendChild(group);
+      button.parentNode.removeChild(button);
+      select.focus();
+    });
+  });
+
+  // A form's error summary (templates/_macros/forms.html: form_errors): its links move the focus to the field.
+  document.querySelectorAll(".error-summary").forEach(function (summary) {
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var target = link ? document.getElementById(link.getAttribute("href").slice(1)) : null;
+      if (!target) { return; }
+      event.preventDefault();
+      target.scrollIntoView({ block: "center" });
+      target.focus();
+    });
+  });
+
+  // Multi-select with search (WAI-ARIA combobox + listbox with aria-multiselectable) over a native
+  // <select multiple data-multiselect>: the select stays the field the form submits, hidden once enhanced;
+  // chosen values show as chips with a remove button, typing filters, arrows/Enter/Escape work, and a
+  // polite live region says how many are chosen.
+  var counter = 0;
+  document.querySelectorAll("select[multiple][data-multiselect]").forEach(function (select) { enhance(select); });
+
+  function enhance(select) {
+    var id = select.id || ("multiselect-" + (++counter));
+    var label = document.querySelector('label[for="' + id + '"]');
+    var name = label ? label.textContent.trim() : (select.getAttribute("aria-label") || "Choix");
+    var box = document.createElement("div"); box.className = "multiselect";
+    select.parentNode.insertBefore(box, select);
+    box.appendChild(select);
+    select.hidden = true; select.tabIndex = -1;
+
+    var chips = document.createElement("ul");
+    chips.className = "chips"; chips.setAttribute("aria-label", name + " : choix");
+    var wrap = document.createElement("div"); wrap.className = "autocomplete";
+    var input = document.createElement("input");
+    input.type = "text"; input.id = id + "-search"; input.className = "multiselect-input";
+    input.autocomplete = "off"; input.placeholder = "Tapez pour filtrer";
+    input.setAttribute("role", "combobox"); input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-expanded", "false");
+    var list = document.createElement("div");
+    list.id = id + "-listbox"; list.className = "autocomplete-list multiselect-list";
+    list.setAttribute("role", "listbox"); list.setAttribute("aria-multiselectable", "true");
+    list.setAttribute("aria-label", name); list.hidden = true;
+    input.setAttribute("aria-controls", list.id);
+    var status = document.createElement("p");
+    status.className = "sr-only"; status.id = id + "-count"; status.setAttribute("aria-live", "polite");
+    var describedBy = [select.getAttribute("aria-describedby"), status.id].filter(Boolean).join(" ");
+    input.setAttribute("aria-describedby", describedBy);
+    if (select.getAttribute("aria-invalid")) { input.setAttribute("aria-invalid", select.getAttribute("aria-invalid")); }
+    if (label) { label.setAttribute("for", input.id); label.id = label.id || (id + "-label"); }
+    document.querySelectorAll('.error-summary a[href="#' + id + '"]').forEach(function (a) { a.href = "#" + input.id; });
+    wrap.appendChild(input); wrap.appendChild(list);
+    box.appendChild(chips); box.appendChild(wrap); box.appendChild(status);
+
+    var options = Array.prototype.slice.call(select.options);
+    var visible = [], active = -1;
+
+    function groupOf(option) {
+      return option.parentNode.tagName === "OPTGROUP" ? option.parentNode.label : "";
+    }
+    function countText() {
+      var n = options.filter(function (o) { return o.selected; }).length;
+      return n === 0 ? "Aucun choix." : n === 1 ? "1 choix." : n + " choix.";
+    }
+    function renderChips() {
+      chips.innerHTML = "";
+      options.forEach(function (option) {
+        if (!option.selected) { return; }
+        var li = document.createElement("li"); li.className = "chip";
+        var text = document.createElement("span"); text.textContent = option.text;
+        var remove = document.createElement("button");
+        remove.type = "button"; remove.className = "chip-remove"; remove.textContent = "×";
+        remove.setAttribute("aria-label", "Retirer " + option.text);
+        remove.addEventListener("click", function () { toggle(option); input.focus(); });
+        li.appendChild(text); li.appendChild(remove); chips.appendChild(li);
+      });
+    }
+    function renderList() {
+      var q = input.value.trim().toLowerCase();
+      list.innerHTML = ""; visible = [];
+      var currentGroup = null, container = list;
+      options.forEach(function (option) {
+        if (option.disabled || !option.value) { return; }
+        if (q && option.text.toLowerCase().indexOf(q) === -1) { return; }
+        var group = groupOf(option);
+        if (group !== currentGroup) {
+          currentGroup = group;
+          container = list;
+          if (group) {
+            container = document.createElement("div"); container.setAttribute("role", "group");
+            var heading = document.createElement("div");
+            heading.className = "multiselect-group"; heading.id = list.id + "-g" + list.children.length;
+            heading.setAttribute("role", "presentation"); heading.textContent = group;
+            container.setAttribute("aria-labelledby", heading.id);
+            container.appendChild(heading); list.appendChild(container);
+          }
+        }
+        var item = document.createElement("div");
+        item.id = list.id + "-" + visible.length; item.className = "multiselect-option";
+        item.setAttribute("role", "option");
+        item.setAttribute("aria-selected", option.selected ? "true" : "false");
+        item.textContent = option.text;
+        item.addEventListener("mousedown", function (e) { e.preventDefault(); });
+        item.addEventListener("click", function () {
+          active = visible.indexOf(option); toggle(option); input.focus();
+        });
+        container.appendChild(item);
+        visible.push(option);
+      });
+      if (!visible.length) {
+        var none = document.createElement("div"); none.className = "multiselect-empty";
+        none.setAttribute("role", "presentation"); none.textContent = "Aucun résultat.";
+        list.appendChild(none);
+      }
+      if (active >= visible.length) { active = visible.length - 1; }
+      markActive();
+    }
+    function markActive() {
+      Array.prototype.forEach.call(list.querySelectorAll("[role=option]"), function (item, i) {
+        item.classList.toggle("active", i === active);
+      });
+      if (active >= 0 && visible.length) {
+        var item = document.getElementById(list.id + "-" + active);
+        input.setAttribute("aria-activedescendant", item.id);
+        if (item.scrollIntoView) { item.scrollIntoView({ block: "nearest" }); }
+      } else { input.removeAttribute("aria-activedescendant"); }
+    }
+    function open() {
+      if (!list.hidden) { return; }
+      list.hidden = false; input.setAttribute("aria-expanded", "true"); renderList();
+    }
+    function close() {
+      list.hidden = true; input.setAttribute("aria-expanded", "false"); active = -1;
+      input.removeAttribute("aria-activedescendant");
+    }
+    function toggle(option) {
+      option.selected = !option.selected;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      renderChips();
+      if (!list.hidden) { renderList(); }
+      status.textContent = option.text + (option.selected ? " ajouté. " : " retiré. ") + countText();
+    }
+
+    input.addEventListener("input", function () { active = 0; if (list.hidden) { open(); } else { renderList(); } });
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "ArrowDown") {
+        e.preventDefault();
+        if (list.hidden) { open(); active = 0; } else { active = Math.min(active + 1, visible.length - 1); }
+        markActive();
+      } else if (e.key === "ArrowUp") {
+        e.preventDefault();
+        if (!list.hidden) { active = Math.max(active - 1, 0); markActive(); }
+      } else if (e.key === "Enter") {
+        // Enter chooses in the list; it never submits the form from this box.
+        e.preventDefault();
+        if (!list.hidden && active >= 0 && visible[active]) { toggle(visible[active]); }
+        else { open(); }
+      } else if (e.key === "Escape") {
+        if (!list.hidden) { e.preventDefault(); close(); } else if (input.value) { input.value = ""; }
+      } else if (e.key === "Backspace" && !input.value) {
+        var chosen = options.filter(function (o) { return o.selected; });
+        if (chosen.length) { toggle(chosen[chosen.length - 1]); }
+      }
+    });
+    input.addEventListener("click", open);
+    // The text is only a filter: leaving the box empties it, so that it never looks like a value.
+    input.addEventListener("blur", function () { window.setTimeout(function () { close(); input.value = ""; }, 150); });
+    renderChips();
+    status.textContent = countText();
+  }
+})();

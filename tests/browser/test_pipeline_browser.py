@@ -15,7 +15,7 @@ def log_in(page, live_server, user):
     page.get_by_label("Adresse e-mail").fill(user.email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/structures**")
+    page.wait_for_url("**/ma-journee")  # an animator's home
 
 
 def count_of(page, column: str) -> str:
@@ -32,7 +32,8 @@ def test_visit_to_opportunity_to_won_project(page, live_server, make_user, make_
     page.get_by_role("link", name="Déclarer une activité").first.click()
     page.wait_for_url("**/activites/nouvelle?structure_id=*")
     page.get_by_label("Type d'activité").select_option("visite")
-    page.get_by_label("ViaTrajectoire – Grand âge").check()
+    page.get_by_role("combobox", name="Offres présentées").fill("Grand âge")
+    page.get_by_role("option", name="ViaTrajectoire – Grand âge").click()
     page.get_by_label("Notes", exact=True).fill("La directrice veut orienter via ViaTrajectoire.")
     page.get_by_role("button", name="Enregistrer l'activité").click()
     page.wait_for_url(f"**/structures/{structure.id}**")

@@ -14,7 +14,7 @@ from crm.platform.extensions import db
 from crm.platform.security import is_safe_redirect
 from crm.platform.validation import ValidationFailed, as_id
 from crm.platform.web import get_or_404
-from crm.referential.services import departments_for_select
+from crm.referential.services import department_choices, departments_for_select
 
 bp = Blueprint("event_matching", __name__, url_prefix="/evenements/rapprochement")
 
@@ -50,7 +50,7 @@ def index():
         page=page,
         event=event,
         department=department,
-        departments=departments,
+        departments=department_choices(departments=departments),
         missing=missing,
         form=ResolveForm(),
         action_form=StatusForm(),
