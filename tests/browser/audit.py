@@ -138,3 +138,11 @@ def heading_problems(page) -> list[str]:
     if skipped:
         problems.append(f"titres : niveaux sautés {skipped[:3]}")
     return problems
+
+
+def click_nav(page, name: str) -> None:
+    """Follow a link of the main menu, opening it first where it is collapsed (under 900 px)."""
+    toggle = page.locator("[data-menu-toggle]")
+    if toggle.count() and toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    page.get_by_role("navigation", name="Navigation principale").get_by_role("link", name=name, exact=True).click()

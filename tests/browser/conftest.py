@@ -79,3 +79,10 @@ def page(browser):
     page.set_default_timeout(10000)
     yield page
     context.close()
+
+
+@pytest.fixture(params=[1280, 768], ids=["1280px", "768px"])
+def width(request, page):
+    """Each role's main journey runs at a laptop's width and a tablet's (issue 16): the page is resized."""
+    page.set_viewport_size({"width": request.param, "height": 900})
+    return request.param

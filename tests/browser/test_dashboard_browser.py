@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from crm.indicators.periods import MONTHS
+from tests.browser.audit import assert_accessible, assert_no_horizontal_scroll
 from tests.conftest import PASSWORD, ROOT
 from tests.indicators.conftest import territory  # noqa: F401  (fixture)
 from tests.indicators.test_maintenance import _activity
@@ -25,7 +26,8 @@ def log_in(page, live_server, user):
     page.wait_for_load_state()
 
 
-def test_manager_changes_period_and_department_then_clicks_a_rate(page, live_server, territory):
+def test_manager_changes_period_and_department_then_clicks_a_rate(page, width, live_server, territory):
+    """The manager's main journey, at 1280 and 768 px (``width``), every page checked by axe-core."""
     from playwright.sync_api import expect
 
     t = territory
@@ -38,6 +40,8 @@ def test_manager_changes_period_and_department_then_clicks_a_rate(page, live_ser
     expect(page.get_by_role("heading", level=1)).to_contain_text(str(t.today.year))
     # Region, this year: both EHPAD took part, out of the three ES/ESMS.
     expect(page.locator('[data-figure="participation"] [data-counts]')).to_contain_text("2 / 3")
+    assert_accessible(page)
+    assert_no_horizontal_scroll(page)
 
     page.get_by_label("Période", exact=True).select_option("mois")
     page.get_by_label("Début (ou un jour de la période)").fill(t.today.isoformat())
@@ -56,6 +60,8 @@ def test_manager_changes_period_and_department_then_clicks_a_rate(page, live_ser
     expect(counted.get_by_role("link", name="EHPAD Les Tilleuls")).to_be_visible()
     expect(not_reached.get_by_role("link", name="CH de Muret")).to_be_visible()
     expect(counted.get_by_role("link", name="CH de Muret")).to_have_count(0)
+    assert_accessible(page)
+    assert_no_horizontal_scroll(page)
 
 
 @pytest.fixture

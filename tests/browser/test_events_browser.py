@@ -9,10 +9,12 @@ from crm.events.models import Event, Registration
 from crm.platform.extensions import db
 from crm.platform.formatting import PARIS
 from crm.platform.models import utcnow
+from tests.browser.audit import assert_accessible, assert_no_horizontal_scroll, click_nav
 from tests.conftest import PASSWORD
 
 
-def test_publish_register_and_check_in(browser, page, live_server, make_user, make_structure):
+def test_publish_register_and_check_in(browser, page, width, live_server, make_user, make_structure):
+    """The organiser's main journey, at 1280 and 768 px (``width``), every page checked by axe-core."""
     organiser = make_user("organisateur")
     structure = make_structure(name="EHPAD Les Tilleuls", commune="Muret")
     page.on("dialog", lambda dialog: dialog.accept())
@@ -23,8 +25,10 @@ def test_publish_register_and_check_in(browser, page, live_server, make_user, ma
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_load_state()
-    page.get_by_role("link", name="Événements").click()
+    click_nav(page, "Événements")
+    assert_accessible(page)
     page.get_by_role("link", name="Nouvel événement").click()
+    assert_accessible(page)
     # Started a few minutes ago, so today in Paris at any hour (two hours ahead was tomorrow after 22:00).
     start = (utcnow() - timedelta(minutes=5)).astimezone(PARIS)
     page.get_by_label("Type").select_option(label="TOP e-santé")
@@ -39,12 +43,14 @@ def test_publish_register_and_check_in(browser, page, live_server, make_user, ma
     assert page.get_by_text("Événement créé (brouillon)").is_visible()
     page.get_by_role("button", name="Publier").click()
     page.wait_for_selector("text=Événement publié")
+    assert_accessible(page)
+    assert_no_horizontal_scroll(page)
     event = db.session.scalars(select(Event)).one()
     assert event.status == "publie"
     public_url = page.locator(f'a[href$="/e/{event.slug}"]').get_attribute("href")
 
     # 2. A visitor (no account, another browser context) registers on the public page.
-    visitor_context = browser.new_context(locale="fr-FR")
+    visitor_context = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 900})
     visitor = visitor_context.new_page()
     visitor.set_default_timeout(10000)
     visitor.goto(public_url)
@@ -72,5 +78,7 @@ def test_publish_register_and_check_in(browser, page, live_server, make_user, ma
     button.click()
     page.wait_for_selector("text=Élodie Dupont est noté(e) présent(e).")
     expect(page.locator('[data-count="present"]')).to_have_text("1")
+    assert_accessible(page)
+    assert_no_horizontal_scroll(page)
     db.session.refresh(registration)
     assert registration.status == "present" and registration.attended_at is not None

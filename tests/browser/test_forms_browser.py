@@ -33,7 +33,8 @@ def keyboard_login(page, live_server, user) -> None:
     page.wait_for_load_state()
 
 
-def test_animator_logs_an_activity_with_the_keyboard_only(page, live_server, make_user, make_structure):
+def test_animator_logs_an_activity_with_the_keyboard_only(page, width, live_server, make_user, make_structure):
+    """The animator's main journey, at 1280 and 768 px (``width``)."""
     animator = make_user("animateur", ["31"])
     structure = make_structure(name="EHPAD Les Tilleuls", commune="Muret")
     grand_age = db.session.scalars(select(Offer).where(Offer.code == "VT_GRAND_AGE")).one()

@@ -61,7 +61,10 @@ def test_the_page_offers_relancer_once_the_worker_died(
     assert page.get_by_text("Bilan").is_visible()
 
 
-def test_a_refused_import_is_confirmed_with_the_checkbox(page, live_server, make_user, tmp_path, test_env, redis_conn):
+def test_a_refused_import_is_confirmed_with_the_checkbox(
+    page, width, live_server, make_user, tmp_path, test_env, redis_conn
+):
+    """The admin's main journey, at 1280 and 768 px (``width``)."""
     from crm.seed.finess_file import generate_establishments, write_establishments
     from crm.structures.finess import import_finess
 
