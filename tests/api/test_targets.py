@@ -39,7 +39,9 @@ def test_managers_and_admins_upsert_and_delete_targets(api_as, role):
     deleted = api.request("DELETE", f"/api/v1/targets/{target['id']}")
     assert deleted.status_code == 200 and deleted.get_json() == {"id": target["id"], "deleted": True}
     assert api.get(f"/api/v1/targets/{target['id']}").status_code == 404
-    types = db.session.scalars(select(OutboxEvent.type).where(OutboxEvent.aggregate_type == "target")).all()
+    types = db.session.scalars(
+        select(OutboxEvent.type).where(OutboxEvent.aggregate_type == "target").order_by(OutboxEvent.id)
+    ).all()
     assert types == ["target.set", "target.set", "target.deleted"]
 
 
