@@ -83,7 +83,8 @@ def test_a_visitor_registers_with_the_keyboard_only(browser, live_server, make_u
         tab_to(page, "button[type=submit]")
         page.keyboard.press("Enter")
         page.wait_for_selector("[role=alert]")
-        assert page.get_by_text("Indiquez votre prénom.").is_visible()
+        assert page.get_by_text("Indiquez votre prénom.", exact=True).is_visible()  # beside the field
+        assert page.get_by_role("link", name="Prénom : Indiquez votre prénom.").is_visible()  # the summary
         assert_accessible(page)
         tab_to(page, "#first_name")
         assert focus_is_visible(page)
