@@ -154,7 +154,9 @@ reference_kinds.register(
         (StructureLinkType.position, StructureLinkType.label),
         position=80,
         seed=reference_kinds.Seed(
-            "structure_link_types", "code", lambda position, row: {"code": row[0], "label": row[1], "position": position}
+            "structure_link_types",
+            "code",
+            lambda position, row: {"code": row[0], "label": row[1], "position": position},
         ),
     ),
 )
