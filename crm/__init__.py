@@ -101,6 +101,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         home,
         structure,
     )
+    from crm.networks.routes import bp as networks_bp
     from crm.pipeline.routes import bp as pipeline_bp
     from crm.platform.routes import bp as core_bp
     from crm.structures.routes import bp as structures_bp
@@ -128,6 +129,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         indicators_bp,
         yearly_bp,
         targets_bp,
+        networks_bp,
         workflow_rules_bp,
         outbox_bp,
     ):

@@ -275,7 +275,7 @@ class CommunityFigures:
 
     @property
     def reach_rate(self) -> float | None:
-        return round(100 * self.reached / self.referents, 1) if self.referents else None
+        return self.reached / self.referents if self.referents else None
 
 
 def community_figures(department: str | None = None) -> list[CommunityFigures]:
@@ -351,10 +351,9 @@ def clean_grappe(data: dict) -> dict:
     name = text(
         data.get("name"), errors, "name", max_length=200, required=True, message="Nommez la grappe.", one_line=True
     )
-    lead_id = as_id(data.get("lead_structure_id"))
-    lead = db.session.get(Structure, lead_id) if lead_id else None
+    lead = _find_structure(str(data.get("lead_structure_id") or ""))
     if lead is None:
-        errors["lead_structure_id"] = "Choisissez la structure porteuse."
+        errors["lead_structure_id"] = "Structure porteuse introuvable : son n° FINESS ou son identifiant."
     status = str(data.get("status") or "en_constitution")
     if status not in GRAPPE_STATUSES:
         errors["status"] = "Statut inconnu."
@@ -362,12 +361,19 @@ def clean_grappe(data: dict) -> dict:
     raw_members = data.get("member_ids") or []
     if isinstance(raw_members, str):
         raw_members = raw_members.replace(";", ",").replace(" ", ",").split(",")
-    member_ids = {as_id(m) for m in raw_members} - {None}
-    if len(member_ids) > MAX_GRAPPE_MEMBERS:
+    tokens = [str(m).strip() for m in raw_members if str(m).strip()]
+    if len(tokens) > MAX_GRAPPE_MEMBERS:
         errors["member_ids"] = f"{MAX_GRAPPE_MEMBERS} membres au plus."
-    members = _structures(member_ids)
-    if len(members) != len(member_ids):
-        errors["member_ids"] = "Structure membre inconnue."
+        tokens = []
+    members, unknown = [], []
+    for token in tokens:
+        found = _find_structure(token)
+        if found is None:
+            unknown.append(token[:20])
+        elif found not in members:
+            members.append(found)
+    if unknown:
+        errors["member_ids"] = "Structure inconnue (FINESS ou identifiant) : " + ", ".join(unknown[:5]) + "."
     if errors:
         raise ValidationFailed(errors)
     if lead not in members:
@@ -465,10 +471,11 @@ class GrappeAttribution:
 
     @property
     def share(self) -> float | None:
-        return round(100 * self.via_rendez_vous / self.total, 1) if self.total else None
+        return self.via_rendez_vous / self.total if self.total else None
 
     def as_dict(self) -> dict:
-        return {"grappes": self.total, "formed_via_rendez_vous": self.via_rendez_vous, "share": self.share}
+        share = round(self.share, 4) if self.share is not None else None
+        return {"grappes": self.total, "formed_via_rendez_vous": self.via_rendez_vous, "share": share}
 
 
 def grappe_attribution(department: str | None = None, year: int | None = None) -> GrappeAttribution:
@@ -548,13 +555,20 @@ def save_application(application: ProgrammeApplication | None, data: dict, *, us
     if errors:
         raise ValidationFailed(errors)
     if creating:
-        application = ProgrammeApplication(structure=structure, grappe=grappe)
-        db.session.add(application)
-    _require(can_write_in(user, _application_department(application)))
+        department = grappe.lead.department_code if grappe is not None else structure.department_code
+    else:
+        department = _application_department(application)
+    _require(can_write_in(user, department))
     before = {} if creating else application_payload(application)
     from_status = None if creating else application.status
+    if creating:
+        application = ProgrammeApplication(
+            structure_id=structure.id if structure else None, grappe_id=grappe.id if grappe else None
+        )
     application.programme, application.call, application.status = programme, call, status
     application.amount_requested, application.amount_granted = requested, granted
+    if creating:
+        db.session.add(application)
     db.session.flush()
     after = application_payload(application)
     changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v and k != "application_id"}
@@ -866,3 +880,34 @@ def mesh_targets(offer_id: int, department: str | None = None) -> list[MeshTarge
         for p in partners
     ]
     return sorted(out, key=lambda t: (-len(t.via), t.structure.department_code, t.structure.name))
+
+
+# --- The structure's page --------------------------------------------------------------------------------
+
+
+@dataclass
+class StructureNetworks:
+    referents: list
+    links: list
+    applications: list
+    grappes: list
+    can_write: bool
+
+
+def structure_networks(structure: Structure, user) -> StructureNetworks:
+    """What the structure's 360° page shows of its networks (its section "Réseaux")."""
+    member_of = list(
+        db.session.scalars(
+            select(Grappe)
+            .join(grappe_members, grappe_members.c.grappe_id == Grappe.id)
+            .where(grappe_members.c.structure_id == structure.id)
+            .order_by(Grappe.name)
+        ).unique()
+    )
+    return StructureNetworks(
+        referents=referents_of_structure(structure.id),
+        links=links_of_structure(structure.id),
+        applications=applications(structure_id=structure.id),
+        grappes=member_of,
+        can_write=can_write_in(user, structure.department_code),
+    )
