@@ -96,12 +96,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.indicators.routes import bp as indicators_bp
     from crm.indicators.yearly.routes import bp as yearly_bp
     from crm.mail.routes import bp as mail_bp
+    from crm.networks.routes import bp as networks_bp
     from crm.pages import (  # noqa: F401  (add core.home and structures.show to their blueprints)
         event_results,  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
         home,
         structure,
     )
-    from crm.networks.routes import bp as networks_bp
     from crm.pipeline.routes import bp as pipeline_bp
     from crm.platform.routes import bp as core_bp
     from crm.structures.routes import bp as structures_bp

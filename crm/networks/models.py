@@ -82,7 +82,7 @@ class Grappe(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    lead_structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id"), index=True)
+    lead_structure_id: Mapped[int] = mapped_column(ForeignKey("structures.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="en_constitution")
     created_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -48,6 +48,12 @@ def _filters() -> tuple[int | None, str | None]:
     return offer_id, department
 
 
+def _require_writer() -> None:
+    """Writes are the animators' (in their departments, checked by the services) and the admins'."""
+    if not services.can_write_any(current_user):
+        abort(403)
+
+
 def _checked_form() -> bool:
     if CsrfForm().validate_on_submit():
         return True
@@ -86,6 +92,7 @@ def referents():
 @bp.route("/referents/ajouter", methods=["POST"])
 @reader_required
 def add_referent():
+    _require_writer()
     structure_id = as_id(request.form.get("structure_id"))
     if not _checked_form():
         return _back_to_structure(structure_id)
@@ -104,6 +111,7 @@ def add_referent():
 @bp.route("/referents/<int:referent_id>/fin", methods=["POST"])
 @reader_required
 def end_referent(referent_id: int):
+    _require_writer()
     referent = db.session.get(Referent, referent_id) or abort(404)
     if _checked_form():
         try:
@@ -250,6 +258,7 @@ def grappe(grappe_id: int):
 @bp.route("/candidatures", methods=["POST"])
 @reader_required
 def add_application():
+    _require_writer()
     grappe_id = as_id(request.form.get("grappe_id"))
     structure_id = as_id(request.form.get("structure_id"))
     found_grappe = db.session.get(Grappe, grappe_id) if grappe_id else None
@@ -278,6 +287,7 @@ def add_application():
 @bp.route("/candidatures/<int:application_id>", methods=["POST"])
 @reader_required
 def update_application(application_id: int):
+    _require_writer()
     application = db.session.get(ProgrammeApplication, application_id) or abort(404)
     back = (
         redirect(url_for("networks.grappe", grappe_id=application.grappe_id))
@@ -325,8 +335,7 @@ def mesh():
 @bp.route("/liens/import", methods=["POST"])
 @reader_required
 def import_links():
-    if not services.can_write_any(current_user):
-        abort(403)
+    _require_writer()
     upload = request.files.get("file")
     report = None
     if not _checked_form():
@@ -357,6 +366,7 @@ def import_links():
 @bp.route("/liens", methods=["POST"])
 @reader_required
 def add_link():
+    _require_writer()
     structure_id = as_id(request.form.get("structure_a_id"))
     if not _checked_form():
         return _back_to_structure(structure_id)
@@ -375,6 +385,7 @@ def add_link():
 @bp.route("/liens/<int:link_id>/supprimer", methods=["POST"])
 @reader_required
 def delete_link(link_id: int):
+    _require_writer()
     link = db.session.get(StructureLink, link_id) or abort(404)
     back_to = as_id(request.form.get("structure_id")) or link.structure_a_id
     if _checked_form():

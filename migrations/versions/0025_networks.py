@@ -42,7 +42,7 @@ def upgrade():
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_on", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["lead_structure_id"], ["structures.id"]),
+        sa.ForeignKeyConstraint(["lead_structure_id"], ["structures.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_grappes_lead_structure_id", "grappes", ["lead_structure_id"])
