@@ -478,8 +478,24 @@ class GrappeAttribution:
         return {"grappes": self.total, "formed_via_rendez_vous": self.via_rendez_vous, "share": share}
 
 
-def grappe_attribution(department: str | None = None, year: int | None = None) -> GrappeAttribution:
-    found = [g for g in grappes(department) if year is None or g.created_on.year == year]
+def grappe_attribution(
+    department: str | None = None,
+    year: int | None = None,
+    *,
+    departments=None,
+    start: date | None = None,
+    end: date | None = None,
+) -> GrappeAttribution:
+    """The grappes (of ``department`` or ``departments``, by their lead; created in ``year`` or between ``start``
+    and ``end``) and how many formed via a Rendez-vous ESMS numérique."""
+    found = [
+        g
+        for g in grappes(department)
+        if (year is None or g.created_on.year == year)
+        and (departments is None or g.lead.department_code in departments)
+        and (start is None or g.created_on >= start)
+        and (end is None or g.created_on <= end)
+    ]
     return GrappeAttribution(len(found), len(grappes_formed_via_rendez_vous(found)))
 
 
