@@ -353,3 +353,15 @@ def test_referent_grappe_application_rows_cascade_cleanly(make_structure, animat
     services.name_referent({"contact_id": _contact(structure).id, "offer_id": _offer().id}, user=animator)
     _grappe(structure, [], date(2026, 1, 1), animator)
     assert _count(Referent) == 1 and _count(Grappe) == 1 and _count(ProgrammeApplication) == 0
+
+
+def test_the_manager_dashboard_shows_the_grappes_share(client, make_structure, make_user, animator):
+    today = datetime.now(UTC).date()
+    a, b = make_structure(name="ESMS A"), make_structure(name="ESMS B")
+    _grappe(a, [], today - timedelta(days=5), animator, "Une")
+    _grappe(b, [], today - timedelta(days=5), animator, "Deux")
+    _attend(a, 30)
+    login(client, make_user("manager"))
+    html = client.get("/tableau-de-bord").get_data(as_text=True)
+    assert "Grappes formées via un Rendez-vous ESMS numérique" in html
+    assert "50\u00a0% (1 / 2)" in html
