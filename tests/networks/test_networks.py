@@ -365,3 +365,16 @@ def test_the_manager_dashboard_shows_the_grappes_share(client, make_structure, m
     html = client.get("/tableau-de-bord").get_data(as_text=True)
     assert "Grappes formées via un Rendez-vous ESMS numérique" in html
     assert "50\u00a0% (1 / 2)" in html
+
+
+def test_the_yearly_pack_has_the_grappes_share(make_structure, animator):
+    from crm.indicators.yearly.pack import build_pack
+
+    today = datetime.now(UTC).date()
+    a, b = make_structure(name="ESMS A"), make_structure(name="ESMS B")
+    _grappe(a, [], today, animator, "Une")
+    _grappe(b, [], today, animator, "Deux")
+    _attend(a, 3)
+    section = build_pack(today.year, None, with_charts=False).section("rapport")
+    row = next(r for r in section.rows if r[0] == "Grappes formées via un Rendez-vous ESMS numérique")
+    assert row[1:4] == [1, 2, 0.5]
