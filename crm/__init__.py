@@ -96,6 +96,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.indicators.routes import bp as indicators_bp
     from crm.indicators.yearly.routes import bp as yearly_bp
     from crm.mail.routes import bp as mail_bp
+    from crm.networks.routes import bp as networks_bp
     from crm.pages import (  # noqa: F401  (add core.home and structures.show to their blueprints)
         event_results,  # noqa: F401  (the event page and its figures, on events_bp and event_followup_bp)
         home,
@@ -128,6 +129,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         indicators_bp,
         yearly_bp,
         targets_bp,
+        networks_bp,
         workflow_rules_bp,
         outbox_bp,
     ):

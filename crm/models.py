@@ -26,6 +26,14 @@ from crm.indicators.readmodel.models import (  # noqa: F401,E402
 )
 from crm.indicators.yearly.models import ReportNote  # noqa: F401,E402
 from crm.mail.models import EmailMessage  # noqa: F401,E402
+from crm.networks.models import (  # noqa: F401,E402
+    Grappe,
+    ProgrammeApplication,
+    Referent,
+    StructureLink,
+    StructureLinkType,
+    grappe_members,
+)
 from crm.pipeline.models import LossReason, Milestone, Opportunity, Project, StageChange  # noqa: F401,E402
 from crm.platform.models import AuditEntry, OutboxEvent  # noqa: F401
 from crm.referential.models import (  # noqa: F401

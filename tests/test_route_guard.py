@@ -63,6 +63,7 @@ ROLE_WRITES = {
         "api.update_event",
         "api.create_registration",
         "api.update_registration",
+        "networks.invite",  # invite an offer's référents to their event (issue 14)
     },
 }
 # Blueprints whose writes are the organisers' own work.
@@ -133,6 +134,18 @@ def records(make_user, make_structure):
         source="public",
     )
     db.session.commit()
+    from crm.networks import services as networks  # issue 14: a référent, a grappe, an application, a link
+
+    referent = networks.name_referent({"contact_id": contact.id, "offer_id": offer.id}, user=animator)
+    grappe = networks.save_grappe(None, {"name": "Grappe", "lead_structure_id": structure.id}, user=animator)
+    application = networks.save_application(
+        None, {"programme": "esms_numerique", "call": "Vague 1"}, user=animator, grappe=grappe
+    )
+    partner = make_structure(name="DAC de la garde")
+    link = networks.add_link(
+        {"structure_a_id": structure.id, "structure_b_id": partner.id, "type_id": networks.link_types()[0].id},
+        user=animator,
+    )
     from workflows.dispatch import process_pending
 
     process_pending()  # the rules' work: the registration's email, the message_id below
@@ -164,6 +177,10 @@ def records(make_user, make_structure):
         "rule_name": "registration_emails",
         # The outbox admin (admin only: no entry in PUBLIC nor ROLE_WRITES).
         "outbox_event_id": db.session.scalars(select(OutboxEvent.id)).first(),
+        "referent_id": referent.id,
+        "grappe_id": grappe.id,
+        "application_id": application.id,
+        "link_id": link.id,
     }
 
 

@@ -80,6 +80,7 @@ from crm.api import (  # noqa: E402,F401
     activities,
     events,
     indicators,
+    networks,
     openapi,
     pipeline,
     reference,

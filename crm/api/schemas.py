@@ -762,3 +762,46 @@ COMPONENTS.update(
     }
 )
 COMPONENTS["TargetPage"] = _page("Target")
+
+
+# --- networks (issue 14) -----------------------------------------------------------------------------
+
+COMPONENTS.update(
+    {
+        "GrappeAttribution": _out(
+            {
+                "grappes": {"type": "integer"},
+                "formed_via_rendez_vous": {"type": "integer"},
+                "share": nullable({"type": "number", "description": "De 0 à 1 ; null sans grappe"}),
+            },
+            "Les grappes et celles formées via un Rendez-vous ESMS numérique.",
+        ),
+        "ReferentList": _list(
+            _out(
+                {
+                    "id": ID,
+                    "contact_id": ID,
+                    "structure_id": ID,
+                    "department": TEXT,
+                    "offer_id": ID,
+                    "started_on": DATE,
+                }
+            ),
+            "Les référents en fonction.",
+        ),
+        "MeshTargetList": _list(
+            _out(
+                {
+                    "structure_id": ID,
+                    "name": TEXT,
+                    "department": TEXT,
+                    "linked_users": {
+                        "type": "array",
+                        "items": _out({"structure_id": ID, "link_type": TEXT}),
+                    },
+                }
+            ),
+            "Les partenaires de structures utilisatrices de l'offre qui ne l'utilisent pas encore.",
+        ),
+    }
+)

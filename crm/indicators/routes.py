@@ -14,6 +14,7 @@ from crm.indicators.freshness import freshness
 from crm.indicators.queries import INDICATORS, Labels, engagement_programmes
 from crm.indicators.report import funnel, report_figures, trends
 from crm.indicators.scope import build_scope, describe
+from crm.networks.services import grappe_attribution
 from crm.pipeline.queries import COLUMNS, OpportunityFilters, column_counts, owner_choices
 from crm.platform.errors import json_error
 from crm.platform.exports import FORMATS, export_response
@@ -110,8 +111,11 @@ def manager():
     heatmap = dashboard.engagement_heatmap(scope)
     headlines = dashboard.headlines(scope)
     report = report_figures(scope, event_type)
+    # Networks (issue 14): the grappes of the period formed via a Rendez-vous ESMS numérique.
+    grappes = grappe_attribution(departments=set(scope.departments), start=scope.period.start, end=scope.period.end)
     return render_template(
         "indicators/manager.html",
+        grappes=grappes,
         scope=scope,
         scope_lines=describe(scope),
         indicator=indicator,

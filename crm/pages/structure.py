@@ -15,6 +15,7 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
+from crm.networks import routes as network_routes
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
 from crm.platform.dates import local_today
@@ -85,4 +86,5 @@ def show(structure_id: int):
         overview=structure_overview(structure.id),
         today=local_today(),
         confirm=ConfirmForm(),
+        **network_routes.structure_section(structure),  # the networks' section (issue 14)
     )

@@ -111,6 +111,19 @@ REGISTRATION = (
     "attended_at",
 )
 USER = ("user_id", "role", "departments")
+REFERENT = ("referent_id", "contact_id", "structure_id", "department", "offer_id", "started_on", "ended_on")
+GRAPPE = ("grappe_id", "name", "lead_structure_id", "department", "status", "created_on", "member_ids")
+APPLICATION = (
+    "application_id",
+    "programme",
+    "call",
+    "status",
+    "structure_id",
+    "grappe_id",
+    "amount_requested",
+    "amount_granted",
+)
+STRUCTURE_LINK = ("link_id", "structure_a_id", "structure_b_id", "type_id", "type")
 TARGET = ("target_id", "indicator", "year", "department", "programme_id", "value", "previous_value")
 
 
@@ -202,6 +215,17 @@ EVENT_TYPES: dict[str, EventType] = {
     # Targets (the yearly objectives note)
     "target.set": EventType(TARGET, "A target was set or changed (grid, copy, import or API)."),
     "target.deleted": EventType(TARGET, "A target was removed."),
+    # Networks (issue 14): référents, grappes, national programme applications, partner links
+    "referent.named": EventType(REFERENT, "A contact was named the référent of a structure for an offer."),
+    "referent.ended": EventType(REFERENT, "A référent's role ended (its end date was set)."),
+    "grappe.created": EventType(GRAPPE, "A grappe (ESMS applying together) was created."),
+    "grappe.updated": EventType(GRAPPE + ("changed",), "A grappe's name, lead, status or members changed."),
+    "application.created": EventType(APPLICATION, "An application to a national programme was recorded."),
+    "application.updated": EventType(
+        APPLICATION + ("from_status",), "An application's status or amounts changed (draft → submitted → funded)."
+    ),
+    "structure_link.created": EventType(STRUCTURE_LINK, "Two structures were linked (partner, member...)."),
+    "structure_link.deleted": EventType(STRUCTURE_LINK, "A link between two structures was removed."),
 }
 
 

@@ -92,6 +92,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     # Lazy, as in _load_establishments: the generators load only when seeding.
     from crm.seed.daily_work import seed_daily_work
     from crm.seed.events import seed_events
+    from crm.seed.networks import seed_networks
     from crm.seed.partners import seed_partners
     from crm.seed.people import seed_contacts, seed_users
     from crm.seed.targets import seed_targets
@@ -126,6 +127,11 @@ def run_seed(scale: str, echo=print) -> list[str]:
 
     report += seed_daily_work(scale, department_codes, echo)
     report += seed_events(region_department_codes(), echo)
+    echo("Réseaux (référents, partenaires, grappes)…")
+    step = time.perf_counter()
+    report += [
+        line + f" ({_fmt_seconds(time.perf_counter() - step)})" for line in seed_networks(region_department_codes())
+    ]
     report += _settle_history(first_new_event, echo)
     echo("Cibles…")
     report += seed_targets(region_department_codes())

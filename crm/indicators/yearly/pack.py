@@ -19,6 +19,7 @@ from crm.indicators.queries import Figure, Labels, Scope, engagement, informatio
 from crm.indicators.report import accompanied_by_sector, funnel, report_figures, trends
 from crm.indicators.scope import describe
 from crm.indicators.yearly.notes import notes_for
+from crm.networks.services import grappe_attribution
 from crm.platform.formatting import format_number, format_percent
 from crm.referential.services import region_department_codes
 from crm.targets.services import target_values
@@ -261,6 +262,22 @@ def _report(scope: Scope, previous: Scope, department: str | None, targets: _Tar
             target = targets.get(code, department, None, kind)
             row += [Value(target, kind), Value(_gap(value, target, kind), "points" if kind == "rate" else kind)]
         section.rows.append(row)
+    # Networks (issue 14): the grappes created in the year, and those formed via a Rendez-vous ESMS numérique.
+    grappes_now, grappes_before = (
+        grappe_attribution(departments=set(one.departments), start=one.period.start, end=one.period.end)
+        for one in (scope, previous)
+    )
+    row = [
+        "Grappes formées via un Rendez-vous ESMS numérique",
+        grappes_now.via_rendez_vous,
+        grappes_now.total,
+        grappes_now.share,
+        grappes_before.via_rendez_vous,
+        grappes_before.share,
+    ]
+    if targets.values:
+        row += [Value(None, "rate"), Value(None, "points")]
+    section.rows.append(row)
     return section
 
 

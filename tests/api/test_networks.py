@@ -1,0 +1,48 @@
+"""The networks' read endpoints (issue 14), checked against the OpenAPI document by the api clients."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from crm.networks import services
+from crm.networks.models import StructureLinkType
+from crm.pipeline.models import Opportunity
+from crm.platform.extensions import db
+from crm.structures.contacts import save_contact
+
+
+def test_networks_endpoints_answer_every_role(api_as, make_user, make_structure, offer):
+    animator = make_user("animateur", ["31"])
+    user_structure, partner = make_structure(name="DAC"), make_structure(name="EHPAD partenaire")
+    db.session.add(
+        Opportunity(
+            structure_id=user_structure.id,
+            offer_id=offer.id,
+            programme_id=offer.programme_id,
+            department_code="31",
+            title="VT",
+            stage="gagnee",
+            source="visite",
+            identified_on=date(2026, 1, 5),
+        )
+    )
+    db.session.commit()
+    link_type = db.session.scalar(select(StructureLinkType).where(StructureLinkType.code == "partenaire_dac"))
+    services.add_link(
+        {"structure_a_id": partner.id, "structure_b_id": user_structure.id, "type_id": link_type.id}, user=animator
+    )
+    contact = save_contact(partner, None, {"first_name": "A", "last_name": "B", "email": "a@example.org"})
+    services.name_referent({"contact_id": contact.id, "offer_id": offer.id}, user=animator)
+    services.save_grappe(None, {"name": "G", "lead_structure_id": partner.id}, user=animator)
+    api = api_as("manager")
+    body = api.get("/api/v1/networks/grappes/attribution?department=31").get_json()
+    assert body == {"grappes": 1, "formed_via_rendez_vous": 0, "share": 0.0}
+    referents = api.get(f"/api/v1/networks/referents?offer={offer.id}").get_json()["data"]
+    assert [r["contact_id"] for r in referents] == [contact.id]
+    mesh = api.get(f"/api/v1/networks/mesh?offer={offer.id}&department=31").get_json()["data"]
+    assert [m["structure_id"] for m in mesh] == [partner.id]
+    assert mesh[0]["linked_users"] == [{"structure_id": user_structure.id, "link_type": "Partenaire d'un DAC"}]
+    assert api.get("/api/v1/networks/mesh").status_code in (400, 422)
+    assert api.get("/api/v1/networks/referents?department=ZZ").status_code == 422
