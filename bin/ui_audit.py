@@ -69,19 +69,21 @@ def main() -> int:
                     violations = axe_violations(page)
                     box = layout(page)
                     failures += len(violations)
-                    flag = "" if not violations and not box["overflowing"] else "  <<"
+                    wide = box["scroll_width"] > box["width"] + 1 or box["overflowing"]
+                    flag = "" if not violations and not wide else "  <<"
                     print(f"{key:55} h={box['height']:5} sw={box['scroll_width']:5}{flag}")
                     for v in violations:
                         print("    axe", v)
-                    if box["overflowing"]:
-                        print("    overflow", box["overflowing"][:4])
+                    if wide:
+                        failures += 1
+                        print("    overflow", box["scroll_width"], box["overflowing"][:4])
                     if args.shots and key in SHOTS:
                         out = Path(args.shots) / f"{SHOTS[key]}-{role}-{width}.png"
                         out.parent.mkdir(parents=True, exist_ok=True)
                         page.screenshot(path=str(out), full_page=False)
                 context.close()
         browser.close()
-    print(f"\n{failures} violation(s) serious/critical")
+    print(f"\n{failures} violation(s) serious/critical or page(s) wider than the window")
     return 1 if failures else 0
 
 
