@@ -2,6 +2,13 @@
 
 from crm.accounts.models import ApiToken, LoginFailure, RememberToken, User, user_departments  # noqa: F401
 from crm.activities.models import Activity  # noqa: F401,E402
+from crm.deployment.models import (  # noqa: F401,E402
+    DeploymentStatus,
+    EligibilityOverride,
+    OfferDeploymentSettings,
+    StructureDeployment,
+    UsageFigure,
+)
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
 from crm.events.models import (  # noqa: F401,E402
     Event,
