@@ -97,6 +97,7 @@ REFERENCE_TABLES = (
     "offers",
     "loss_reasons",
     "event_types",
+    "deployment_statuses",
 )
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import render_template
-from flask_login import login_required
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
+from crm.deployment import services as deployment_services
+from crm.deployment.forms import ServiceStatusForm
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
 from crm.platform.dates import local_today
 from crm.platform.extensions import db
+from crm.platform.validation import ValidationFailed, as_id
 from crm.structures.forms import ConfirmForm
 from crm.structures.history import structure_history
 from crm.structures.routes import bp, structure_or_404
@@ -85,4 +88,35 @@ def show(structure_id: int):
         overview=structure_overview(structure.id),
         today=local_today(),
         confirm=ConfirmForm(),
+        services=deployment_services.structure_services(structure),
+        service_form=_service_form(),
     )
+
+
+def _service_form() -> ServiceStatusForm:
+    form = ServiceStatusForm()
+    form.offer_id.choices = [("", "—")] + [(str(o.id), o.label) for o in deployment_services.active_offers()]
+    form.status.choices = deployment_services.status_choices()
+    return form
+
+
+@bp.route("/<int:structure_id>/services", methods=["POST"])
+@login_required
+def set_service_status(structure_id: int):
+    """An animator sets the status of an offer in the structure (the page's "Services numériques")."""
+    structure = structure_or_404(structure_id)
+    if not deployment_services.can_set_status(current_user, structure):
+        abort(403)
+    form = _service_form()
+    if not form.validate_on_submit():
+        flash("Le formulaire a expiré : rechargez la page et recommencez.", "error")
+        return redirect(url_for("structures.show", structure_id=structure.id) + "#services")
+    try:
+        changed = deployment_services.set_status_by_hand(
+            structure, as_id(form.offer_id.data) or 0, form.status.data or "", user=current_user
+        )
+    except ValidationFailed as error:
+        flash(" ".join(error.errors.values()), "error")
+    else:
+        flash("Statut du service enregistré." if changed else "Statut inchangé.", "success")
+    return redirect(url_for("structures.show", structure_id=structure.id) + "#services")
