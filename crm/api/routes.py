@@ -86,4 +86,5 @@ from crm.api import (  # noqa: E402,F401
     structures,
     targets,
     tasks,
+    usage,
 )

@@ -762,3 +762,49 @@ COMPONENTS.update(
     }
 )
 COMPONENTS["TargetPage"] = _page("Target")
+
+
+# --- usage of the services (issue 14) -------------------------------------------------------------------
+
+COMPONENTS.update(
+    {
+        "UsageInput": obj(
+            {
+                "offer": {**TEXT, "maxLength": 60, "description": "Code de l'offre (SPICO_DOSSIERS, MSSANTE…)"},
+                "figures": {
+                    "type": "array",
+                    "maxItems": 10000,
+                    "items": obj(
+                        {
+                            "finess": {**TEXT, "description": "FINESS ET (9 caractères), ou siret"},
+                            "siret": {**TEXT, "description": "SIRET (14 chiffres), ou finess"},
+                            "month": {**TEXT, "description": "AAAA-MM"},
+                            "value": {"type": "integer", "minimum": 0},
+                        },
+                        ["month", "value"],
+                    ),
+                },
+            },
+            ["offer", "figures"],
+        ),
+        "UsageResult": _out(
+            {
+                "offer": TEXT,
+                "source": TEXT,
+                "total": {"type": "integer"},
+                "created": {"type": "integer"},
+                "updated": {"type": "integer"},
+                "unchanged": {"type": "integer"},
+                "rejected": {"type": "integer"},
+                "statuses": {"type": "integer", "description": "Structures passées en « usage actif »"},
+                "months": {"type": "array", "items": TEXT},
+                "rejects": {
+                    "type": "array",
+                    "items": _out({"line": {"type": "integer"}, "reason": TEXT}),
+                    "description": "Les éléments refusés : line est leur rang dans figures (à partir de 1)",
+                },
+            },
+            "Le bilan d'un envoi de chiffres d'usage.",
+        ),
+    }
+)
