@@ -85,6 +85,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.admin.outbox_routes import bp as outbox_bp
     from crm.admin.reference_routes import bp as referential_bp
     from crm.admin.routes import bp as admin_bp
+    from crm.admin.usage_routes import bp as usage_admin_bp
     from crm.api.routes import bp as api_bp
     from crm.events.calendar_routes import bp as calendar_bp
     from crm.events.followup.matching_routes import bp as event_matching_bp
@@ -130,6 +131,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         targets_bp,
         workflow_rules_bp,
         outbox_bp,
+        usage_admin_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -8,6 +8,7 @@ from crm.deployment.models import (  # noqa: F401,E402
     OfferDeploymentSettings,
     StructureDeployment,
     UsageFigure,
+    UsageImportRun,
 )
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
 from crm.events.models import (  # noqa: F401,E402

@@ -15,7 +15,7 @@ from crm.deployment.services import offer_by_code
 from crm.deployment.usage import push_usage
 
 TAG = "Usage des services"
-WRITE_ROLES = ("admin", "manager")
+WRITE_ROLES = ("admin",)
 
 
 @operation(
@@ -29,12 +29,12 @@ WRITE_ROLES = ("admin", "manager")
     errors=(403,),
     description="Chiffres d'usage d'une offre par structure (finess ou siret) et par mois (AAAA-MM). "
     "Les chiffres valides sont écrits en une transaction, les autres rendus dans rejects avec leur rang. "
-    "Un chiffre au-dessus de zéro passe la structure en « usage actif ». Administrateurs et managers.",
+    "Un chiffre au-dessus de zéro passe la structure en « usage actif ». Comptes administrateurs (le compte du service).",
 )
 def post_usage():
     user = api_user()
     if user.role not in WRITE_ROLES:
-        raise ApiError(403, "Seuls les administrateurs et les managers envoient des chiffres d'usage.")
+        raise ApiError(403, "Seul un compte administrateur (celui du service) envoie des chiffres d'usage.")
     body = json_body("UsageInput")
     offer = offer_by_code(body.get("offer") or "")
     if offer is None:

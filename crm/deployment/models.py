@@ -127,3 +127,36 @@ class UsageFigure(db.Model):
         UniqueConstraint("structure_id", "offer_id", "month", name="uq_usage_figures_structure_offer_month"),
         Index("ix_usage_figures_offer_month", "offer_id", "month"),
     )
+
+
+USAGE_RUN_STATUSES = {
+    "apercu": "Aperçu, en attente de confirmation",
+    "en_attente": "En attente",
+    "en_cours": "En cours",
+    "termine": "Terminé",
+    "echoue": "Échoué",
+}
+
+
+class UsageImportRun(db.Model):
+    """A statistics file uploaded on the admin page: previewed, then imported by a background job."""
+
+    __tablename__ = "usage_import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_path: Mapped[str | None] = mapped_column(String(500))
+    mapping: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="apercu")
+    preview: Mapped[dict | None] = mapped_column(JSON)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def status_label(self) -> str:
+        return USAGE_RUN_STATUSES.get(self.status, self.status)

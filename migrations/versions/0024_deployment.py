@@ -81,9 +81,29 @@ def upgrade():
         sa.UniqueConstraint("structure_id", "offer_id", "month", name="uq_usage_figures_structure_offer_month"),
     )
     op.create_index("ix_usage_figures_offer_month", "usage_figures", ["offer_id", "month"])
+    op.create_table(
+        "usage_import_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("offer_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("stored_path", sa.String(length=500), nullable=True),
+        sa.Column("mapping", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("preview", sa.JSON(), nullable=True),
+        sa.Column("summary", sa.JSON(), nullable=True),
+        sa.Column("error", sa.String(length=1000), nullable=True),
+        sa.Column("job_id", sa.String(length=64), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["offer_id"], ["offers.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade():
+    op.drop_table("usage_import_runs")
     op.drop_index("ix_usage_figures_offer_month", table_name="usage_figures")
     op.drop_table("usage_figures")
     op.drop_table("eligibility_overrides")

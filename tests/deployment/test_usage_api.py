@@ -47,7 +47,7 @@ def test_errors_are_json(api_as):  # noqa: F811
     assert empty.status_code == 422
     wrong = api.post("/api/v1/usage", json={"offer": "MSSANTE", "figures": "x"})
     assert wrong.status_code == 422
-    refused = api_as("animateur", ["31"]).post(
+    refused = api_as("manager").post(
         "/api/v1/usage", json={"offer": "MSSANTE", "figures": [{"finess": "1", "month": "2026-01", "value": 1}]}
     )
     assert refused.status_code == 403 and count() == 0
