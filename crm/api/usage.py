@@ -29,7 +29,8 @@ WRITE_ROLES = ("admin",)
     errors=(403,),
     description="Chiffres d'usage d'une offre par structure (finess ou siret) et par mois (AAAA-MM). "
     "Les chiffres valides sont écrits en une transaction, les autres rendus dans rejects avec leur rang. "
-    "Un chiffre au-dessus de zéro passe la structure en « usage actif ». Comptes administrateurs (le compte du service).",
+    "Un chiffre au-dessus de zéro passe la structure en « usage actif ». "
+    "Comptes administrateurs (le compte du service).",
 )
 def post_usage():
     user = api_user()
