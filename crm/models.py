@@ -19,6 +19,7 @@ from crm.events.models import (  # noqa: F401,E402
     event_offers,
     event_programmes,
 )
+from crm.indicators.readmodel.deployment import DeploymentCell  # noqa: F401,E402
 from crm.indicators.readmodel.models import (  # noqa: F401,E402
     Engagement,
     EventFact,

@@ -184,19 +184,21 @@ class Population:
     excluded: frozenset[int]
 
     def contains(self, structure_id: int, sector_id: int | None, category_id: int | None, is_open: bool) -> bool:
-        if structure_id in self.excluded:
+        """Open, not excluded, and added by hand or of an eligible sector or category."""
+        if not is_open or structure_id in self.excluded:
             return False
-        if structure_id in self.included:
-            return True
-        return bool(is_open) and (sector_id in self.sector_ids or category_id in self.category_ids)
+        return structure_id in self.included or sector_id in self.sector_ids or category_id in self.category_ids
 
     def condition(self):
         """The same test as a SQL condition on ``structures``."""
-        rule = and_(
+        condition = and_(
             Structure.is_open.is_(True),
-            or_(Structure.sector_id.in_(self.sector_ids or [-1]), Structure.category_id.in_(self.category_ids or [-1])),
+            or_(
+                Structure.sector_id.in_(self.sector_ids or [-1]),
+                Structure.category_id.in_(self.category_ids or [-1]),
+                Structure.id.in_(self.included or [-1]),
+            ),
         )
-        condition = or_(rule, Structure.id.in_(self.included or [-1]))
         if self.excluded:
             condition = and_(condition, Structure.id.not_in(self.excluded))
         return condition

@@ -100,9 +100,20 @@ def upgrade():
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "ind_deployment_cells",
+        sa.Column("offer_id", sa.Integer(), nullable=False),
+        sa.Column("department_code", sa.String(length=3), nullable=False),
+        sa.Column("eligible", sa.Integer(), nullable=False),
+        sa.Column("deployed", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("offer_id", "department_code"),
+    )
+    # The read model gains a table: mark it unbuilt, the worker rebuilds it before its next batch.
+    op.execute("DELETE FROM indicator_state WHERE key = 'built_at'")
 
 
 def downgrade():
+    op.drop_table("ind_deployment_cells")
     op.drop_table("usage_import_runs")
     op.drop_index("ix_usage_figures_offer_month", table_name="usage_figures")
     op.drop_table("usage_figures")
