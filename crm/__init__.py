@@ -94,6 +94,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.events.registration import checkin_routes  # noqa: F401  (the check-in pages, on events_bp)
     from crm.events.registration.routes import bp as public_events_bp
     from crm.events.routes import bp as events_bp
+    from crm.indicators import deployment_routes  # noqa: F401  (the services view, on indicators_bp)
     from crm.indicators.routes import bp as indicators_bp
     from crm.indicators.yearly.routes import bp as yearly_bp
     from crm.mail.routes import bp as mail_bp
