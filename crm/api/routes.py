@@ -78,6 +78,7 @@ def me():
 # The endpoints register themselves on ``bp`` when imported.
 from crm.api import (  # noqa: E402,F401
     activities,
+    deployment,
     events,
     indicators,
     openapi,

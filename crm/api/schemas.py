@@ -808,3 +808,29 @@ COMPONENTS.update(
         ),
     }
 )
+
+_DEPLOYMENT_ROW = {
+    "department": nullable({**TEXT, "description": "null : l'ensemble"}),
+    "label": TEXT,
+    "eligible": {"type": "integer", "description": "Structures éligibles ouvertes"},
+    "deployed": {"type": "integer", "description": "Éligibles au statut « déployé » ou au-delà"},
+    "deployment_rate": nullable({"type": "number", "description": "deployed / eligible (0 à 1)"}),
+    "active": {"type": "integer", "description": "Éligibles avec un usage au-dessus de zéro sur la période"},
+    "active_rate": nullable({"type": "number", "description": "active / eligible (0 à 1)"}),
+}
+COMPONENTS["DeploymentRow"] = _out(_DEPLOYMENT_ROW, "Le déploiement et l'usage d'une offre dans un département.")
+COMPONENTS["DeploymentOffer"] = _out(
+    {
+        "offer_id": ID,
+        "offer": TEXT,
+        "label": TEXT,
+        "start": nullable({**TEXT, "description": "Premier mois de la période d'usage (AAAA-MM)"}),
+        "end": nullable({**TEXT, "description": "Dernier mois de la période d'usage (AAAA-MM)"}),
+        "departments": {"type": "array", "items": ref("DeploymentRow")},
+        "total": ref("DeploymentRow"),
+    },
+    "Une offre : ses départements et l'ensemble.",
+)
+COMPONENTS["DeploymentIndicators"] = _out(
+    {"data": {"type": "array", "items": ref("DeploymentOffer")}}, "Taux de déploiement et d'usage actif par offre."
+)

@@ -51,3 +51,31 @@ def test_errors_are_json(api_as):  # noqa: F811
         "/api/v1/usage", json={"offer": "MSSANTE", "figures": [{"finess": "1", "month": "2026-01", "value": 1}]}
     )
     assert refused.status_code == 403 and count() == 0
+
+
+def test_deployment_indicators_in_the_api(api_as, make_structure):  # noqa: F811
+    from tests.workflows.conftest import process
+
+    structure = make_structure(finess_et="310000005", sector_id=_sector("sanitaire"))
+    admin = api_as("admin")
+    admin.post(
+        "/api/v1/usage",
+        json={"offer": "MSSANTE", "figures": [{"finess": "310000005", "month": "2026-11", "value": 3}]},
+    )
+    process()
+    reader = api_as("organisateur")
+    response = reader.get("/api/v1/indicators/deployment?offer=MSSANTE")
+    assert response.status_code == 200, response.get_json()
+    [offer] = response.get_json()["data"]
+    row = next(r for r in offer["departments"] if r["department"] == "31")
+    assert (row["eligible"], row["deployed"], row["deployment_rate"], row["active_rate"]) == (1, 1, 1.0, 1.0)
+    assert offer["end"] == "2026-11" and offer["start"] == "2026-09" and structure.id
+    assert len(reader.get("/api/v1/indicators/deployment").get_json()["data"]) > 10
+    bad = reader.get("/api/v1/indicators/deployment?offer=NOPE&month=13&department=75")
+    assert bad.status_code == 422 and set(bad.get_json()["error"]["fields"]) == {"offer", "month", "department"}
+
+
+def _sector(code):
+    from crm.referential.models import Sector
+
+    return db.session.scalars(select(Sector.id).where(Sector.code == code)).one()
