@@ -75,6 +75,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     mail_dispatch.register(db.session)
     structure_links.connect()  # the pipeline follows structures moving department, in their transaction
     activity_departments.connect()  # and so do the activities' departments (the list's filter)
+    from crm.deployment import targeting
+
+    targeting.connect()  # the structure list's "éligibles non équipées pour…" filter (issue 14)
     from workflows import dispatch as outbox_dispatch
 
     outbox_dispatch.register(db.session)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, nulls_first, select
+from sqlalchemy import and_, func, nulls_first, select
 
 from crm.activities.models import Activity, activity_structures
 from crm.deployment.models import DEFAULT_LABELS, RANKS, StructureDeployment
@@ -20,6 +20,7 @@ from crm.platform.exports import ExportTable
 from crm.platform.extensions import db
 from crm.referential.models import Category, Offer
 from crm.structures.models import Contact, Structure
+from crm.structures.services import ExtraFilter, register_filter
 
 NOT_EQUIPPED = tuple(code for code, rank in RANKS.items() if rank < RANKS["deploye"])
 SORTS = {"taille": "Taille (contacts)", "visite": "Dernière visite (la plus ancienne d'abord)", "nom": "Nom"}
@@ -157,4 +158,27 @@ def visit_list(offer: Offer, department: str | None, sort: str) -> ExportTable:
     )
 
 
-__all__ = ["SORTS", "not_equipped_condition", "targets", "visit_list"]
+def _not_equipped_filter(value: str):
+    """The structure list's "Non équipées pour…": eligible open structures of the offer, not equipped."""
+    offer = db.session.scalar(select(Offer).where(Offer.code == value, Offer.active.is_(True)))
+    if offer is None:
+        return None
+    return and_(population(offer).condition(), not_equipped_condition(offer))
+
+
+def connect() -> None:
+    """Add "Éligibles non équipées pour…" to the structure list's filters (called by create_app)."""
+    register_filter(
+        ExtraFilter(
+            arg="non_equipees",
+            label="Éligibles non équipées pour",
+            choices=lambda: [
+                (o.code, o.label)
+                for o in db.session.scalars(select(Offer).where(Offer.active.is_(True)).order_by(Offer.label))
+            ],
+            clause=_not_equipped_filter,
+        )
+    )
+
+
+__all__ = ["SORTS", "connect", "not_equipped_condition", "targets", "visit_list"]

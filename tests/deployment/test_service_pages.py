@@ -64,3 +64,12 @@ def test_targets_list_sorts_by_size_and_last_visit_and_exports(client, login_as,
     csv = client.get("/tableau-de-bord/services/cibles/export.csv?offre=MSSANTE&departement=31").get_data(as_text=True)
     assert "EHPAD Bravo" in csv and "EHPAD Charlie" in csv and "EHPAD Alpha" not in csv
     assert "EHPAD Delta" not in csv  # other department
+
+
+def test_structure_list_filters_the_eligible_not_equipped(client, login_as, make_user, make_structure):
+    scenario(make_user, make_structure)
+    login_as("animateur", ["31"])
+    html = client.get("/structures?non_equipees=MSSANTE&departement=31").get_data(as_text=True)
+    assert "Éligibles non équipées pour" in html
+    assert "EHPAD Bravo" in html and "EHPAD Charlie" in html and "EHPAD Alpha" not in html
+    assert "EHPAD Alpha" in client.get("/structures?non_equipees=INCONNUE").get_data(as_text=True)
