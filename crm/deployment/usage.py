@@ -127,6 +127,9 @@ def parse_month(raw: str) -> date | None:
 
 
 def parse_value(raw: str) -> int | None:
+    if raw.isdigit() and raw.isascii():  # the usual case, without a regular expression
+        value = int(raw)
+        return value if value <= MAX_VALUE else None
     text = (raw or "").strip().replace("\u00a0", "").replace(" ", "")
     if re.fullmatch(r"\d+([.,]0+)?", text):
         value = int(re.split(r"[.,]", text)[0])
@@ -135,6 +138,8 @@ def parse_value(raw: str) -> int | None:
 
 
 def _identifier(raw: str) -> str:
+    if raw.isdigit():
+        return raw
     return re.sub(r"[\s.]", "", (raw or "").strip())
 
 
@@ -178,6 +183,8 @@ def read_csv(data: bytes, *, saved_mapping: dict | None = None, mapping: dict | 
     index = {key: header.index(column) for key, column in chosen.items() if key in FIELDS}
     reading = Reading(header=header, mapping={k: chosen[k] for k in FIELDS})
     raw_lines: list[tuple[int, str, date, int]] = []
+    i_identifier, i_month, i_value = index["identifier"], index["month"], index["value"]
+    months: dict[str, date | None] = {}
     try:
         for number, row in enumerate(rows, start=2):
             if not any(cell.strip() for cell in row):
@@ -185,12 +192,15 @@ def read_csv(data: bytes, *, saved_mapping: dict | None = None, mapping: dict | 
             reading.total += 1
             if len(row) < len(header):
                 row = row + [""] * (len(header) - len(row))
-            identifier = _identifier(row[index["identifier"]])
-            month = parse_month(row[index["month"]])
-            value = parse_value(row[index["value"]])
+            identifier = _identifier(row[i_identifier])
+            raw_month = row[i_month]
+            month = months.get(raw_month, False)
+            if month is False:  # a file has few distinct months: each is parsed once
+                month = months[raw_month] = parse_month(raw_month)
+            value = parse_value(row[i_value])
             if not identifier:
                 reading.rejects.append((number, "Identifiant vide."))
-            elif not (identifier.isdigit() and len(identifier) in (9, 14)) and not re.fullmatch(
+            elif not (len(identifier) in (9, 14) and identifier.isdigit()) and not re.fullmatch(
                 r"\d[0-9AB]\d{7}", identifier
             ):
                 reading.rejects.append((number, f"« {identifier[:20]} » n'est ni un FINESS (9) ni un SIRET (14)."))
