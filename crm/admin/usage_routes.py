@@ -9,18 +9,19 @@ from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import select
-from wtforms import SelectField
+from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms.validators import Length
 
 from crm.accounts.permissions import admin_required
 from crm.deployment import runs
-from crm.deployment.models import UsageImportRun
-from crm.deployment.services import active_offers
+from crm.deployment.models import OfferDeploymentSettings, UsageImportRun
+from crm.deployment.services import active_offers, offer_settings, save_offer_settings
 from crm.deployment.usage import FIELDS, UsageFileError, preview
 from crm.platform.extensions import db
 from crm.platform.forms import Form
 from crm.platform.queue import QueueUnavailable, redis_connection
 from crm.platform.uploads import accepts_upload
-from crm.referential.models import Offer
+from crm.referential.models import Category, Offer, Sector
 
 bp = Blueprint("usage_admin", __name__, url_prefix="/admin/usages")
 
@@ -155,3 +156,57 @@ def state(run_id: int):
             "can_relaunch": False,
         }
     )
+
+
+class OfferSettingsForm(Form):
+    eligible_sectors = SelectMultipleField("Secteurs éligibles", choices=[], validate_choice=False)
+    eligible_categories = SelectMultipleField("Catégories éligibles", choices=[], validate_choice=False)
+    metric_name = StringField("Indicateur d'usage", validators=[Length(max=120)])
+    metric_unit = StringField("Unité", validators=[Length(max=40)])
+
+
+@bp.route("/offres", methods=["GET"])
+@admin_required
+def offers():
+    settings = {s.offer_id: s for s in db.session.scalars(select(OfferDeploymentSettings))}
+    return render_template("admin/usage_offers.html", offers=active_offers(), settings=settings)
+
+
+@bp.route("/offres/<int:offer_id>", methods=["GET", "POST"])
+@admin_required
+def offer_settings_page(offer_id: int):
+    """An offer's eligible population (sectors, categories) and usage metric (name, unit)."""
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        abort(404)
+    current = offer_settings(offer)
+    form = OfferSettingsForm(
+        data={
+            "eligible_sectors": [c for c in current.eligible_sectors.split(",") if c],
+            "eligible_categories": [c for c in current.eligible_categories.split(",") if c],
+            "metric_name": current.metric_name,
+            "metric_unit": current.metric_unit,
+        }
+    )
+    sectors = list(db.session.scalars(select(Sector).order_by(Sector.position)))
+    categories = list(db.session.scalars(select(Category).order_by(Category.label)))
+    form.eligible_sectors.choices = [(s.code, s.label) for s in sectors]
+    form.eligible_categories.choices = [(c.code, c.label) for c in categories]
+    if form.validate_on_submit():
+        known_sectors, known_categories = {s.code for s in sectors}, {c.code for c in categories}
+        values = {
+            "eligible_sectors": ",".join(c for c in form.eligible_sectors.data if c in known_sectors),
+            "eligible_categories": ",".join(c for c in form.eligible_categories.data if c in known_categories),
+            "metric_name": (form.metric_name.data or "").strip() or "Utilisateurs actifs",
+            "metric_unit": (form.metric_unit.data or "").strip() or "utilisateurs",
+        }
+        save_offer_settings(offer, values, user_id=current_user.id, origin="admin")
+        db.session.commit()
+        flash("Réglages de l'offre enregistrés.", "success")
+        return redirect(url_for("usage_admin.offer_settings_page", offer_id=offer.id))
+    return render_template(
+        "admin/usage_offer.html",
+        offer=offer,
+        form=form,
+        default_sectors=offer.programme.target_sectors,
+    ), 422 if form.errors else 200

@@ -8,3 +8,18 @@ class ServiceStatusForm(Form):
 
     offer_id = SelectField("Service", choices=[], validate_choice=False)
     status = SelectField("Statut", choices=[], validate_choice=False)
+
+
+class EligibilityForm(Form):
+    """Add a structure to an offer's population by hand, exclude it, or go back to the rule."""
+
+    offer_id = SelectField("Service", choices=[], validate_choice=False)
+    choice = SelectField(
+        "Éligibilité",
+        choices=[
+            ("regle", "Selon la règle de l'offre"),
+            ("ajoutee", "Ajoutée à la main"),
+            ("exclue", "Exclue à la main"),
+        ],
+        validate_choice=False,
+    )

@@ -271,6 +271,19 @@ def set_override(structure: Structure, offer: Offer, included: bool | None, *, u
     db.session.commit()
 
 
+def overrides_of(structure_id: int) -> list[tuple[Offer, bool]]:
+    """The offers a structure was added to (True) or excluded from (False) by hand."""
+    return [
+        (offer, included)
+        for offer, included in db.session.execute(
+            select(Offer, EligibilityOverride.included)
+            .join(EligibilityOverride, EligibilityOverride.offer_id == Offer.id)
+            .where(EligibilityOverride.structure_id == structure_id)
+            .order_by(Offer.label)
+        ).all()
+    ]
+
+
 def save_offer_settings(offer: Offer, values: dict, *, user_id: int | None, origin: str | None = None):
     """Save the eligibility rule, metric or column mapping of an offer; the caller commits."""
     settings = db.session.get(OfferDeploymentSettings, offer.id)

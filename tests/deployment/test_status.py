@@ -70,7 +70,6 @@ def test_only_who_edits_the_structure_sets_its_status(client, login_as, make_str
     structure = make_structure()
     response = post(client, f"/structures/{structure.id}/services", {"offer_id": offer().id, "status": "deploye"})
     assert response.status_code == 403 and status_of(structure) is None
-    client.get("/deconnexion")
 
 
 def test_a_project_puts_the_structure_en_projet(make_user, make_structure):
@@ -127,3 +126,30 @@ def test_admin_labels_show_on_the_page(client, login_as, make_structure):
     db.session.commit()
     assert services.status_labels()["deploye"] == "Installé"
     assert [code for code, _ in services.status_choices()][0] == "non_concerne"
+
+
+def test_eligibility_by_hand_on_the_structure_page_and_offer_settings_by_an_admin(client, login_as, make_structure):
+    from crm.deployment.models import EligibilityOverride, OfferDeploymentSettings
+
+    login_as("animateur", ["31"])
+    structure = make_structure()  # no sector: not eligible by rule
+    assert not services.is_eligible(structure, offer())
+    post(client, f"/structures/{structure.id}/services/eligibilite", {"offer_id": offer().id, "choice": "ajoutee"})
+    db.session.expire_all()
+    assert services.is_eligible(structure, offer())
+    assert "Éligibilité fixée à la main" in client.get(f"/structures/{structure.id}").get_data(as_text=True)
+    post(client, f"/structures/{structure.id}/services/eligibilite", {"offer_id": offer().id, "choice": "regle"})
+    assert db.session.scalar(select(EligibilityOverride.id)) is None
+    assert len(events("deployment.eligibility_changed")) == 2
+    post(client, "/deconnexion")
+    login_as("admin")
+    assert client.get("/admin/usages/offres").status_code == 200
+    response = post(
+        client,
+        f"/admin/usages/offres/{offer().id}",
+        {"eligible_categories": ["EHPAD", "INCONNUE"], "metric_name": "Orientations", "metric_unit": "demandes"},
+    )
+    assert response.status_code == 302
+    settings = db.session.get(OfferDeploymentSettings, offer().id)
+    assert (settings.eligible_categories, settings.metric_name) == ("EHPAD", "Orientations")
+    assert len(events("deployment.offer_settings_changed")) == 1
