@@ -14,12 +14,11 @@ class EligibilityForm(Form):
     """Add a structure to an offer's population by hand, exclude it, or go back to the rule."""
 
     offer_id = SelectField("Service", choices=[], validate_choice=False)
-    choice = SelectField(
-        "Éligibilité",
-        choices=[
-            ("regle", "Selon la règle de l'offre"),
-            ("ajoutee", "Ajoutée à la main"),
-            ("exclue", "Exclue à la main"),
-        ],
-        validate_choice=False,
-    )
+    choice = SelectField("Éligibilité", choices=[], validate_choice=False)
+
+
+ELIGIBILITY_CHOICES = [
+    ("regle", "Selon la règle de l'offre"),
+    ("ajoutee", "Ajoutée à la main"),
+    ("exclue", "Exclue à la main"),
+]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
 from crm.deployment import services as deployment_services
-from crm.deployment.forms import EligibilityForm, ServiceStatusForm
+from crm.deployment.forms import ELIGIBILITY_CHOICES, EligibilityForm, ServiceStatusForm
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
 from crm.platform.dates import local_today
@@ -98,6 +98,7 @@ def show(structure_id: int):
 
 def _eligibility_form() -> EligibilityForm:
     form = EligibilityForm()
+    form.choice.choices = ELIGIBILITY_CHOICES
     form.offer_id.choices = [("", "—")] + [(str(o.id), o.label) for o in deployment_services.active_offers()]
     return form
 
