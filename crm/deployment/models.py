@@ -53,7 +53,7 @@ reference_kinds.register(
         "id",
         [("label", "Libellé", "text", None)],
         (DeploymentStatus.rank,),
-        position=70,
+        position=80,
         seed=reference_kinds.Seed(
             "deployment_statuses",
             "code",

@@ -121,7 +121,16 @@ def test_odd_keys_and_values_are_refused_without_a_server_error(client, make_use
 
 
 def test_the_domains_above_register_their_kinds_and_seeds(client, make_user):
-    assert list(kinds()) == ["secteurs", "categories", "programmes", "offres", "finess", "raisons", "types-evenement"]
+    assert list(kinds()) == [
+        "secteurs",
+        "categories",
+        "programmes",
+        "offres",
+        "finess",
+        "raisons",
+        "types-evenement",
+        "statuts-deploiement",  # the services' deployment statuses (issue 14)
+    ]
     assert kinds()["raisons"].model is LossReason and kinds()["types-evenement"].model is EventType
     assert db.session.scalar(select(func.count()).select_from(LossReason)) > 0
     assert db.session.scalar(select(EventType.position).where(EventType.code == "webinaire")) == 1
