@@ -21,6 +21,7 @@ from crm.platform.extensions import db
 from crm.platform.forms import Form
 from crm.platform.queue import QueueUnavailable, redis_connection
 from crm.platform.uploads import accepts_upload
+from crm.platform.validation import as_id
 from crm.referential.models import Category, Offer, Sector
 
 bp = Blueprint("usage_admin", __name__, url_prefix="/admin/usages")
@@ -74,7 +75,8 @@ def index():
     form = UsageUploadForm()
     form.offer_id.choices = [("", "—")] + [(str(o.id), f"{o.label} ({o.code})") for o in active_offers()]
     if form.validate_on_submit():
-        offer = db.session.get(Offer, int(form.offer_id.data)) if (form.offer_id.data or "").isdigit() else None
+        offer_id = as_id(form.offer_id.data)
+        offer = db.session.get(Offer, offer_id) if offer_id else None
         if offer is None:
             form.offer_id.errors = ["Choisissez une offre."]
         else:
