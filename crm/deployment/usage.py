@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import JSON, bindparam, insert, select, update
 
 from crm.deployment import services
 from crm.deployment.models import StructureDeployment, UsageFigure
@@ -273,6 +273,27 @@ class UsageSummary:
         return out
 
 
+def bulk_insert(connection, table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in the connection's transaction. On PostgreSQL through ``COPY``:
+    psycopg's executemany sends one statement per row, several times slower for a national file."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        for start in range(0, len(rows), CHUNK):
+            connection.execute(insert(table), rows[start : start + CHUNK])
+        return
+    from psycopg.types.json import Json
+
+    columns = list(rows[0])
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    names = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([Json(row[name]) if name in json_columns else row[name] for name in columns])
+    cursor.close()
+
+
 def write_figures(
     offer: Offer,
     lines: list[Line],
@@ -322,8 +343,7 @@ def write_figures(
         if progress:
             progress(done, total)
     connection = db.session.connection()
-    for start in range(0, len(inserts), CHUNK):
-        connection.execute(insert(UsageFigure.__table__), inserts[start : start + CHUNK])
+    bulk_insert(connection, UsageFigure.__table__, inserts)
     if updates:
         table = UsageFigure.__table__
         connection.execute(
@@ -389,8 +409,7 @@ def mark_active(offer: Offer, active: dict[int, date], *, user_id: int | None, o
         for s in moving
         if s not in current
     ]
-    for start in range(0, len(new_rows), CHUNK):
-        connection.execute(insert(table), new_rows[start : start + CHUNK])
+    bulk_insert(connection, table, new_rows)
     moved_existing = [{"i": current[s][0]} for s in moving if s in current]
     if moved_existing:
         connection.execute(
@@ -451,9 +470,8 @@ def mark_active(offer: Offer, active: dict[int, date], *, user_id: int | None, o
                 "last_error": None,
             }
         )
-    for start in range(0, len(audits), CHUNK):
-        connection.execute(insert(AuditEntry.__table__), audits[start : start + CHUNK])
-        connection.execute(insert(OutboxEvent.__table__), events[start : start + CHUNK])
+    bulk_insert(connection, AuditEntry.__table__, audits)
+    bulk_insert(connection, OutboxEvent.__table__, events)
     note_outbox_written()
     return len(moving)
 
