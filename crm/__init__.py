@@ -75,6 +75,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     mail_dispatch.register(db.session)
     structure_links.connect()  # the pipeline follows structures moving department, in their transaction
     activity_departments.connect()  # and so do the activities' departments (the list's filter)
+    from crm.deployment import targeting
+
+    targeting.connect()  # the structure list's "éligibles non équipées pour…" filter (issue 14)
     from workflows import dispatch as outbox_dispatch
 
     outbox_dispatch.register(db.session)
@@ -85,6 +88,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.admin.outbox_routes import bp as outbox_bp
     from crm.admin.reference_routes import bp as referential_bp
     from crm.admin.routes import bp as admin_bp
+    from crm.admin.usage_routes import bp as usage_admin_bp
     from crm.api.routes import bp as api_bp
     from crm.events.calendar_routes import bp as calendar_bp
     from crm.events.followup.matching_routes import bp as event_matching_bp
@@ -93,6 +97,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from crm.events.registration import checkin_routes  # noqa: F401  (the check-in pages, on events_bp)
     from crm.events.registration.routes import bp as public_events_bp
     from crm.events.routes import bp as events_bp
+    from crm.indicators import deployment_routes  # noqa: F401  (the services view, on indicators_bp)
     from crm.indicators.routes import bp as indicators_bp
     from crm.indicators.yearly.routes import bp as yearly_bp
     from crm.mail.routes import bp as mail_bp
@@ -132,6 +137,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         networks_bp,
         workflow_rules_bp,
         outbox_bp,
+        usage_admin_bp,
     ):
         app.register_blueprint(blueprint)
 

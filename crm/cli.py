@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -22,6 +23,8 @@ from crm.accounts.services import (
     save_user,
 )
 from crm.backup import BackupCheckError, check_backup
+from crm.deployment.services import offer_by_code
+from crm.deployment.usage import UsageFileError, import_usage
 from crm.events.cli import events_cli
 from crm.indicators_cli import indicators_cli
 from crm.mail.services import sweep_pending_emails
@@ -187,6 +190,36 @@ def import_finess_command(path, all_regions, confirm_closures, as_json):
     if summary.refused:
         click.echo(f"Erreur : {summary.refusal_message()} Relancez avec --confirm-closures pour confirmer.", err=True)
         sys.exit(3)
+
+
+@crm_cli.command("import-usage")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--offer", "offer_code", required=True, help="Code de l'offre (ex. SPICO_DOSSIERS).")
+@click.option("--json", "as_json", is_flag=True, help="Afficher le bilan en un objet JSON.")
+def import_usage_command(path, offer_code, as_json):
+    """Import a service's usage statistics (FINESS or SIRET, month, value) for one offer.
+
+    The columns are those saved for the offer (or guessed from the header); importing the same file again
+    gives the same figures.
+    """
+    load_reference_data()
+    offer = offer_by_code(offer_code)
+    if offer is None:
+        if as_json:
+            click.echo(json.dumps({"error": f"Offre inconnue : {offer_code}"}, ensure_ascii=False))
+        _fail(f"Offre inconnue : {offer_code}.")
+    try:
+        with open(path, "rb") as handle:
+            summary = import_usage(handle.read(), offer, source=os.path.basename(str(path)), origin="cli")
+    except UsageFileError as error:
+        if as_json:
+            click.echo(json.dumps({"error": str(error)}, ensure_ascii=False))
+        _fail(str(error))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        for line in summary.lines():
+            click.echo(line)
 
 
 @mail_cli.command("sweep")

@@ -2,6 +2,14 @@
 
 from crm.accounts.models import ApiToken, LoginFailure, RememberToken, User, user_departments  # noqa: F401
 from crm.activities.models import Activity  # noqa: F401,E402
+from crm.deployment.models import (  # noqa: F401,E402
+    DeploymentStatus,
+    EligibilityOverride,
+    OfferDeploymentSettings,
+    StructureDeployment,
+    UsageFigure,
+    UsageImportRun,
+)
 from crm.events.followup.survey_models import SurveyInvitation, SurveyResponse  # noqa: F401,E402
 from crm.events.models import (  # noqa: F401,E402
     Event,
@@ -11,6 +19,7 @@ from crm.events.models import (  # noqa: F401,E402
     event_offers,
     event_programmes,
 )
+from crm.indicators.readmodel.deployment import DeploymentCell  # noqa: F401,E402
 from crm.indicators.readmodel.models import (  # noqa: F401,E402
     Engagement,
     EventFact,

@@ -98,6 +98,7 @@ REFERENCE_TABLES = (
     "loss_reasons",
     "event_types",
     "structure_link_types",  # networks (issue 14)
+    "deployment_statuses",
 )
 
 

@@ -159,6 +159,7 @@ def records(make_user, make_structure):
         "milestone_id": milestone.id,
         "task_id": task.id,
         "run_id": run.id,
+        "offer_id": offer.id,  # the services' offer settings page (issue 14)
         "user_id": animator.id,
         "name": "secteurs",
         "key": "1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from redis.exceptions import RedisError
 from rq import get_current_job
 
+from crm.deployment.runs import execute_run as execute_usage_run
 from crm.mail.delivery import deliver
 from crm.platform.queue import QueueUnavailable, redis_connection
 from crm.structures.imports import execute_import_run
@@ -28,6 +29,19 @@ def run_finess_import(import_run_id: int) -> dict:
 
     with app_context():
         return execute_import_run(import_run_id, progress=progress)
+
+
+def run_usage_import(run_id: int) -> dict:
+    """Import a previewed usage file, reporting progress in the job's meta for the progress bar."""
+    job = get_current_job()
+
+    def progress(done: int, total: int) -> None:
+        if job is not None:
+            job.meta["progress"] = {"done": done, "total": total}
+            job.save_meta()
+
+    with app_context():
+        return execute_usage_run(run_id, progress=progress)
 
 
 class EmailNotSent(Exception):

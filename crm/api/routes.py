@@ -78,6 +78,7 @@ def me():
 # The endpoints register themselves on ``bp`` when imported.
 from crm.api import (  # noqa: E402,F401
     activities,
+    deployment,
     events,
     indicators,
     networks,
@@ -87,4 +88,5 @@ from crm.api import (  # noqa: E402,F401
     structures,
     targets,
     tasks,
+    usage,
 )

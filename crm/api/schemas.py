@@ -805,3 +805,73 @@ COMPONENTS.update(
         ),
     }
 )
+# --- usage of the services (issue 14) -------------------------------------------------------------------
+
+COMPONENTS.update(
+    {
+        "UsageInput": obj(
+            {
+                "offer": {**TEXT, "maxLength": 60, "description": "Code de l'offre (SPICO_DOSSIERS, MSSANTE…)"},
+                "figures": {
+                    "type": "array",
+                    "maxItems": 10000,
+                    "items": obj(
+                        {
+                            "finess": {**TEXT, "description": "FINESS ET (9 caractères), ou siret"},
+                            "siret": {**TEXT, "description": "SIRET (14 chiffres), ou finess"},
+                            "month": {**TEXT, "description": "AAAA-MM"},
+                            "value": {"type": "integer", "minimum": 0},
+                        },
+                        ["month", "value"],
+                    ),
+                },
+            },
+            ["offer", "figures"],
+        ),
+        "UsageResult": _out(
+            {
+                "offer": TEXT,
+                "source": TEXT,
+                "total": {"type": "integer"},
+                "created": {"type": "integer"},
+                "updated": {"type": "integer"},
+                "unchanged": {"type": "integer"},
+                "rejected": {"type": "integer"},
+                "statuses": {"type": "integer", "description": "Structures passées en « usage actif »"},
+                "months": {"type": "array", "items": TEXT},
+                "rejects": {
+                    "type": "array",
+                    "items": _out({"line": {"type": "integer"}, "reason": TEXT}),
+                    "description": "Les éléments refusés : line est leur rang dans figures (à partir de 1)",
+                },
+            },
+            "Le bilan d'un envoi de chiffres d'usage.",
+        ),
+    }
+)
+
+_DEPLOYMENT_ROW = {
+    "department": nullable({**TEXT, "description": "null : l'ensemble"}),
+    "label": TEXT,
+    "eligible": {"type": "integer", "description": "Structures éligibles ouvertes"},
+    "deployed": {"type": "integer", "description": "Éligibles au statut « déployé » ou au-delà"},
+    "deployment_rate": nullable({"type": "number", "description": "deployed / eligible (0 à 1)"}),
+    "active": {"type": "integer", "description": "Éligibles avec un usage au-dessus de zéro sur la période"},
+    "active_rate": nullable({"type": "number", "description": "active / eligible (0 à 1)"}),
+}
+COMPONENTS["DeploymentRow"] = _out(_DEPLOYMENT_ROW, "Le déploiement et l'usage d'une offre dans un département.")
+COMPONENTS["DeploymentOffer"] = _out(
+    {
+        "offer_id": ID,
+        "offer": TEXT,
+        "label": TEXT,
+        "start": nullable({**TEXT, "description": "Premier mois de la période d'usage (AAAA-MM)"}),
+        "end": nullable({**TEXT, "description": "Dernier mois de la période d'usage (AAAA-MM)"}),
+        "departments": {"type": "array", "items": ref("DeploymentRow")},
+        "total": ref("DeploymentRow"),
+    },
+    "Une offre : ses départements et l'ensemble.",
+)
+COMPONENTS["DeploymentIndicators"] = _out(
+    {"data": {"type": "array", "items": ref("DeploymentOffer")}}, "Taux de déploiement et d'usage actif par offre."
+)

@@ -212,6 +212,33 @@ EVENT_TYPES: dict[str, EventType] = {
         ("report_note_id", "year", "department", "section"),
         "A manager wrote, changed or emptied the note of one section of the yearly pack.",
     ),
+    # Deployment and usage of the services (issue 14)
+    "deployment.status_changed": EventType(
+        (
+            "deployment_id",
+            "structure_id",
+            "offer_id",
+            "department",
+            "sector",
+            "category",
+            "from_status",
+            "to_status",
+            "status_on",
+            "source",
+        ),
+        "The deployment status of an offer in a structure changed (by hand, a rule or an import).",
+    ),
+    "deployment.eligibility_changed": EventType(
+        ("offer_id", "structure_id", "department", "included"),
+        "A structure was added to or excluded from an offer's eligible population by hand (None: back to the rule).",
+    ),
+    "deployment.offer_settings_changed": EventType(
+        ("offer_id", "changed"), "An offer's eligibility rule, usage metric or column mapping changed."
+    ),
+    "usage.imported": EventType(
+        ("offer_id", "source", "months", "written", "rejected", "structure_ids"),
+        "Usage figures of an offer were imported (CSV or API); `structure_ids` are the structures touched.",
+    ),
     # Targets (the yearly objectives note)
     "target.set": EventType(TARGET, "A target was set or changed (grid, copy, import or API)."),
     "target.deleted": EventType(TARGET, "A target was removed."),

@@ -91,6 +91,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     """Load the demo data of ``scale`` (demo, region or national); returns the French report lines."""
     # Lazy, as in _load_establishments: the generators load only when seeding.
     from crm.seed.daily_work import seed_daily_work
+    from crm.seed.deployment import seed_deployment
     from crm.seed.events import seed_events
     from crm.seed.networks import seed_networks
     from crm.seed.partners import seed_partners
@@ -127,6 +128,10 @@ def run_seed(scale: str, echo=print) -> list[str]:
 
     report += seed_daily_work(scale, department_codes, echo)
     report += seed_events(region_department_codes(), echo)
+    echo("Services numériques : statuts et usage…")
+    step = time.perf_counter()
+    report += seed_deployment(scale)
+    report.append(f"Services numériques : {_fmt_seconds(time.perf_counter() - step)}.")
     echo("Réseaux (référents, partenaires, grappes)…")
     step = time.perf_counter()
     report += [

@@ -30,6 +30,7 @@ def _list_params() -> dict:
         "category": int_arg("categorie"),
         "status": status if status in ("ouvertes", "fermees", "toutes") else "ouvertes",
         "sort": request.args.get("tri") if request.args.get("tri") in services.SORTS else "nom",
+        "extra": {f.arg: (request.args.get(f.arg) or "").strip()[:60] for f in services.EXTRA_FILTERS},
     }
 
 
@@ -45,6 +46,7 @@ def index():
         category=params["category"],
         status=None if params["status"] == "toutes" else params["status"],
         sort=params["sort"],
+        extra=params["extra"],
     )
     return render_template(
         "structures/index.html",
@@ -54,6 +56,7 @@ def index():
         departments=department_choices(),
         sectors=db.session.scalars(select(Sector).order_by(Sector.position)).all(),
         categories=db.session.scalars(select(Category).order_by(Category.label)).all(),
+        extra_filters=services.EXTRA_FILTERS,
         sorts={
             "nom": "Nom",
             "commune": "Commune",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from email_validator import validate_email
@@ -323,6 +325,25 @@ def structure_filters(
     return clauses
 
 
+@dataclass(frozen=True)
+class ExtraFilter:
+    """A filter of the structure list a domain above structures adds (the services' "non équipées pour…",
+    issue 14): its query argument, label, choices and SQL condition (None for a value it does not know)."""
+
+    arg: str
+    label: str
+    choices: Callable[[], list[tuple[str, str]]]
+    clause: Callable[[str], object]
+
+
+EXTRA_FILTERS: list[ExtraFilter] = []
+
+
+def register_filter(extra: ExtraFilter) -> None:
+    if all(f.arg != extra.arg for f in EXTRA_FILTERS):
+        EXTRA_FILTERS.append(extra)
+
+
 def search_structures(
     q: str | None = None,
     *,
@@ -334,6 +355,7 @@ def search_structures(
     page: int = 1,
     per_page: int = 25,
     cursor: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Page:
     """A page of the structure list. Numbered pages go as deep as MAX_OFFSET rows (the last page of
     100,000 structures skipped them all in a sort); beyond, PageTooDeep asks for a narrower filter.
@@ -343,6 +365,11 @@ def search_structures(
     if (max(1, page) - 1) * per_page > paging.MAX_OFFSET:
         raise PageTooDeep(page)
     clauses = structure_filters(q, department, sector, category, status)
+    for extra_filter in EXTRA_FILTERS:
+        value = (extra or {}).get(extra_filter.arg)
+        clause = extra_filter.clause(value) if value else None
+        if clause is not None:
+            clauses.append(clause)
     order = list(SORTS.get(sort, SORTS["nom"]))
     trigram = any(len(token) >= 3 for token in search_tokens(q))
     if trigram:

@@ -4,14 +4,14 @@ The reference rows (link types, the collectivité and représentants des usagers
 ``crm load-reference`` from reference.json, as every reference list.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ catch-ups. Order matters only for display (rules) and for the order consumers an
 from workflows.registry import CatchUp, Consumer, Rule, ScheduledRule
 from workflows.rules import (
     activity_next_step_task,
+    deployment_status,
     event_followup_tasks,
     event_reminder,
     event_survey,
@@ -22,6 +23,8 @@ RULES: list[Rule | ScheduledRule] = [
     won_opportunity_project.RULE,
     idle_opportunity_task.RULE,
     activity_next_step_task.RULE,
+    deployment_status.PROJECT_RULE,
+    deployment_status.WON_RULE,
 ]
 
 CONSUMERS: list[Consumer] = [

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import insert
 
 from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel.deployment import DeploymentCell
 from crm.platform.extensions import db
 from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock, advisory_lock_shared
 
@@ -25,6 +26,7 @@ FACT_AND_CELL_TABLES = (
     m.EventOfferPresentation,
     m.OfferPresentationCell,
     m.EventFact,
+    DeploymentCell,  # the services' deployment (issue 14)
 )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.indicators.definitions import was_open_during
 from crm.indicators.periods import month, quarter, year
+from crm.indicators.readmodel import deployment as deployment_cells
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.rebuild import rebuild_all
@@ -43,6 +44,7 @@ class Touched:
     opportunities: set[int] = field(default_factory=set)
     projects: set[int] = field(default_factory=set)
     structures: set[int] = field(default_factory=set)
+    deployment: list = field(default_factory=list)  # the services' deployment events (issue 14)
     rebuild: bool = False
 
     @property
@@ -71,6 +73,9 @@ class Touched:
                 self.opportunities.add(payload["opportunity_id"])
         elif kind == "structure":
             self.structures.add(record_id)
+            self.deployment.append(event)
+        elif kind in ("structure_deployment", "eligibility_override", "offer_deployment_settings"):
+            self.deployment.append(event)
         for name in ("from_opportunity_id",):  # a project moved between opportunities
             if payload.get(name):
                 self.opportunities.add(payload[name])
@@ -416,6 +421,37 @@ def _structures(touched: Touched) -> None:
         insert_derived(m.StructureFact, d.STRUCTURE_FACT_COLUMNS, d.structure_facts(structure_ids=ids))
 
 
+def _structure_departments(touched: Touched) -> dict[int, set[str]]:
+    """Each touched structure's department as the read model knew it (a move leaves its old department)."""
+    departments: dict[int, set[str]] = {}
+    facts = m.StructureFact.__table__
+    for ids in chunks(touched.structures):
+        for structure_id, department in db.session.execute(
+            select(facts.c.structure_id, facts.c.department_code).where(d.among(facts.c.structure_id, ids))
+        ):
+            departments.setdefault(structure_id, set()).add(department)
+    return departments
+
+
+def _deployment(touched: Touched, departments_before: dict[int, set[str]]) -> None:
+    """Recompute the deployment cells the batch touched (the services' deployment, issue 14)."""
+    if not touched.deployment:
+        return
+    facts = m.StructureFact.__table__
+    departments = {k: set(v) for k, v in departments_before.items()}
+    for ids in chunks(touched.structures):
+        for structure_id, department in db.session.execute(
+            select(facts.c.structure_id, facts.c.department_code).where(d.among(facts.c.structure_id, ids))
+        ):
+            departments.setdefault(structure_id, set()).add(department)
+    keys: set = set()
+    for event in touched.deployment:
+        if event.aggregate_type == "structure" and (event.payload or {}).get("department"):
+            departments.setdefault(event.aggregate_id, set()).add(event.payload["department"])
+        keys |= deployment_cells.keys_of_event(event, departments)
+    deployment_cells.recompute(keys)
+
+
 # --- the entry points ----------------------------------------------------------------------------------
 
 
@@ -432,6 +468,7 @@ def apply_events(events) -> Touched:
         or touched.opportunities
         or touched.projects
         or touched.structures
+        or touched.deployment
     ):
         return touched
     if touched.activities_only:
@@ -445,7 +482,9 @@ def apply_events(events) -> Touched:
     if touched.rebuild:
         rebuild_all()
         return touched
+    departments_before = _structure_departments(touched)  # before _structures re-derives them
     _structures(touched)
+    _deployment(touched, departments_before)
     _participations(touched)
     _opportunities(touched)
     _projects(touched)

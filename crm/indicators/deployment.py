@@ -1,0 +1,140 @@
+"""The services view: per offer, the deployment rate and the active usage rate of each department.
+
+* Deployment rate = eligible open structures at or beyond "déployé" / eligible open structures, read from the
+  read model's cells (``ind_deployment_cells``, kept by the outbox consumer).
+* Active usage rate = eligible open structures with usage above zero in the period / eligible open structures.
+  The period is three months ending with the month asked, by default the offer's latest month with figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import distinct, func, select
+
+from crm.deployment.models import UsageFigure
+from crm.deployment.services import FEATURED_OFFERS, month_label, population
+from crm.indicators.readmodel.deployment import DeploymentCell
+from crm.platform.dates import local_today
+from crm.platform.extensions import db
+from crm.referential.models import Department, Offer
+from crm.referential.services import region_department_codes
+from crm.structures.models import Structure
+
+PERIOD_MONTHS = 3
+
+
+@dataclass
+class Row:
+    code: str
+    label: str
+    eligible: int
+    deployed: int
+    active: int
+
+    @property
+    def deployment_rate(self) -> float | None:
+        return self.deployed / self.eligible if self.eligible else None
+
+    @property
+    def active_rate(self) -> float | None:
+        return self.active / self.eligible if self.eligible else None
+
+    def as_dict(self) -> dict:
+        return {
+            "department": self.code,
+            "label": self.label,
+            "eligible": self.eligible,
+            "deployed": self.deployed,
+            "deployment_rate": None if self.deployment_rate is None else round(self.deployment_rate, 4),
+            "active": self.active,
+            "active_rate": None if self.active_rate is None else round(self.active_rate, 4),
+        }
+
+
+@dataclass
+class OfferFigures:
+    offer: Offer
+    start: date | None
+    end: date | None
+    rows: list[Row]
+    total: Row
+
+    @property
+    def period_label(self) -> str:
+        if self.start is None:
+            return "aucun chiffre d'usage"
+        return f"{month_label(self.start)} – {month_label(self.end)}"
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def parse_month(raw: str | None) -> date | None:
+    try:
+        year, month = (raw or "").split("-")
+        return date(int(year), int(month), 1)
+    except ValueError:
+        return None
+
+
+def offers_followed() -> list[Offer]:
+    """The active offers, the featured services first."""
+    offers = list(db.session.scalars(select(Offer).where(Offer.active.is_(True))))
+    rank = {code: i for i, code in enumerate(FEATURED_OFFERS)}
+    return sorted(offers, key=lambda o: (rank.get(o.code, len(rank)), o.label))
+
+
+def latest_month(offer: Offer) -> date | None:
+    return db.session.scalar(select(func.max(UsageFigure.month)).where(UsageFigure.offer_id == offer.id))
+
+
+def offer_figures(offer: Offer, end: date | None = None, departments: list[str] | None = None) -> OfferFigures:
+    departments = departments or region_department_codes()
+    names = dict(db.session.execute(select(Department.code, Department.name)).all())
+    cells = {
+        c.department_code: c
+        for c in db.session.scalars(
+            select(DeploymentCell).where(
+                DeploymentCell.offer_id == offer.id, DeploymentCell.department_code.in_(departments)
+            )
+        )
+    }
+    end = end or latest_month(offer) or date(local_today().year, local_today().month, 1)
+    start = add_months(end, -(PERIOD_MONTHS - 1))
+    active = dict(
+        db.session.execute(
+            select(Structure.department_code, func.count(distinct(UsageFigure.structure_id)))
+            .join(Structure, Structure.id == UsageFigure.structure_id)
+            .where(
+                UsageFigure.offer_id == offer.id,
+                UsageFigure.month >= start,
+                UsageFigure.month <= end,
+                UsageFigure.value > 0,
+                Structure.department_code.in_(departments),
+                population(offer).condition(),
+            )
+            .group_by(Structure.department_code)
+        ).all()
+    )
+    rows = [
+        Row(
+            code,
+            f"{code} – {names.get(code, code)}",
+            cells[code].eligible if code in cells else 0,
+            cells[code].deployed if code in cells else 0,
+            active.get(code, 0),
+        )
+        for code in departments
+    ]
+    total = Row(
+        "",
+        "Ensemble",
+        sum(r.eligible for r in rows),
+        sum(r.deployed for r in rows),
+        sum(r.active for r in rows),
+    )
+    return OfferFigures(offer, start, end, rows, total)
