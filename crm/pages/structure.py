@@ -15,9 +15,9 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import lazyload
 
 from crm.activities import services as activity_services
-from crm.networks import routes as network_routes
 from crm.deployment import services as deployment_services
 from crm.deployment.forms import ELIGIBILITY_CHOICES, EligibilityForm, ServiceStatusForm
+from crm.networks import routes as network_routes
 from crm.pipeline import services as pipeline_services
 from crm.pipeline.models import ENGAGED_STATUSES, OPEN_STAGES, Opportunity, Project
 from crm.platform.dates import local_today
