@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.accounts.permissions import can_edit_department, can_manage_events
+from crm.deployment.models import DEPLOYED, RANKS, StructureDeployment
 from crm.events.models import Event, EventType, Registration
 from crm.events.registration.registrations import RegistrationClosed, register
 from crm.networks.models import (
@@ -32,7 +33,6 @@ from crm.networks.models import (
     StructureLinkType,
     grappe_members,
 )
-from crm.pipeline.models import Opportunity, Project
 from crm.platform.dates import local_date, local_today
 from crm.platform.events import record_change
 from crm.platform.extensions import db
@@ -78,20 +78,18 @@ def _require(allowed: bool) -> None:
 
 
 def uses_offer(structure_ids, offer_id: int) -> set[int]:
-    """The structures among ``structure_ids`` (None: all) that use the offer.
-
-    For now: a won opportunity or a started project for the offer. Once the deployment statuses of issue 14
-    are merged, this should read them (at or beyond "déployé") instead.
-    """
+    """The structures among ``structure_ids`` (None: all) that use the offer: their deployment status for it
+    is at or beyond "déployé" (the deployment rate's numerator, crm/deployment)."""
     ids = None if structure_ids is None else set(structure_ids)
     if ids is not None and not ids:
         return set()
-    won = select(Opportunity.structure_id).where(Opportunity.offer_id == offer_id, Opportunity.stage == "gagnee")
-    started = select(Project.structure_id).where(Project.offer_id == offer_id)
+    using = [code for code, rank in RANKS.items() if rank >= RANKS[DEPLOYED]]
+    query = select(StructureDeployment.structure_id).where(
+        StructureDeployment.offer_id == offer_id, StructureDeployment.status.in_(using)
+    )
     if ids is not None and len(ids) <= 5000:
-        won = won.where(Opportunity.structure_id.in_(ids))
-        started = started.where(Project.structure_id.in_(ids))
-    found = set(db.session.scalars(won)) | set(db.session.scalars(started))
+        query = query.where(StructureDeployment.structure_id.in_(ids))
+    found = set(db.session.scalars(query))
     return found if ids is None else found & ids
 
 

@@ -43,21 +43,6 @@ def _contact(structure, email="referente@example.org", first="Claire", last="Dup
     return save_contact(structure, None, {"first_name": first, "last_name": last, "email": email})
 
 
-def _won(structure, offer):
-    opportunity = Opportunity(
-        structure_id=structure.id,
-        offer_id=offer.id,
-        programme_id=offer.programme_id,
-        department_code=structure.department_code,
-        title="SPICO",
-        stage="gagnee",
-        source="visite",
-        identified_on=date(2026, 1, 5),
-    )
-    db.session.add(opportunity)
-    db.session.commit()
-
-
 @pytest.fixture
 def animator(make_user):
     return make_user("animateur", ["31"])
@@ -250,6 +235,13 @@ def test_application_status_moves_draft_to_funded(make_structure, animator):
 # --- Links, the import and the mesh strategy -------------------------------------------------------------
 
 
+def _deployed(structure, offer, status):
+    from crm.deployment.services import set_status
+
+    set_status(structure, offer.id, status, source="manuel")
+    db.session.commit()
+
+
 def test_mesh_targets_are_the_partners_of_users_that_do_not_use_the_offer(make_structure, animator):
     offer = _offer()
     dac = make_structure(name="DAC 31")
@@ -258,8 +250,9 @@ def test_mesh_targets_are_the_partners_of_users_that_do_not_use_the_offer(make_s
     ehpad_09 = make_structure(name="EHPAD Ariège", department_code="09")
     equipped = make_structure(name="EHPAD équipé")
     lonely = make_structure(name="Sans lien")
-    _won(dac, offer)
-    _won(equipped, offer)
+    _deployed(dac, offer, "usage_actif")
+    _deployed(equipped, offer, "deploye")
+    _deployed(ehpad, offer, "en_projet")  # a project is not using it yet: still a target
     admin_like = animator
     for a, b, kind in (
         (ehpad, dac, "partenaire_dac"),
