@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import select
 
+from crm.deployment.services import set_status
 from crm.networks import services
 from crm.networks.models import StructureLinkType
-from crm.pipeline.models import Opportunity
 from crm.platform.extensions import db
 from crm.structures.contacts import save_contact
 
@@ -16,18 +14,7 @@ from crm.structures.contacts import save_contact
 def test_networks_endpoints_answer_every_role(api_as, make_user, make_structure, offer):
     animator = make_user("animateur", ["31"])
     user_structure, partner = make_structure(name="DAC"), make_structure(name="EHPAD partenaire")
-    db.session.add(
-        Opportunity(
-            structure_id=user_structure.id,
-            offer_id=offer.id,
-            programme_id=offer.programme_id,
-            department_code="31",
-            title="VT",
-            stage="gagnee",
-            source="visite",
-            identified_on=date(2026, 1, 5),
-        )
-    )
+    set_status(user_structure, offer.id, "en_production", source="manuel")  # the DAC uses the offer
     db.session.commit()
     link_type = db.session.scalar(select(StructureLinkType).where(StructureLinkType.code == "partenaire_dac"))
     services.add_link(
