@@ -129,8 +129,8 @@ def test_the_domains_above_register_their_kinds_and_seeds(client, make_user):
         "finess",
         "raisons",
         "types-evenement",
-        "types-lien",  # networks (issue 14)
         "statuts-deploiement",  # the services' deployment statuses (issue 14)
+        "types-lien",  # networks (issue 14)
     ]
     assert kinds()["raisons"].model is LossReason and kinds()["types-evenement"].model is EventType
     assert db.session.scalar(select(func.count()).select_from(LossReason)) > 0
