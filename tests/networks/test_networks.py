@@ -60,7 +60,12 @@ def test_naming_and_ending_a_referent_writes_audit_and_event(make_structure, ani
         services.name_referent({"contact_id": contact.id, "offer_id": _offer().id}, user=animator)
     services.end_referent(referent, user=animator)
     assert referent.ended_on is not None
-    types = [e.type for e in db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "referent"))]
+    types = [
+        e.type
+        for e in db.session.scalars(
+            select(OutboxEvent).where(OutboxEvent.aggregate_type == "referent").order_by(OutboxEvent.id)
+        )
+    ]
     assert types == ["referent.named", "referent.ended"]
     assert _count(AuditEntry, AuditEntry.entity_type == "referent") == 2
 
@@ -185,7 +190,12 @@ def test_grappe_crud_records_changes_and_respects_roles(make_structure, animator
         user=animator,
     )
     assert [s.id for s in grappe.members] == [lead.id]
-    types = [e.type for e in db.session.scalars(select(OutboxEvent).where(OutboxEvent.aggregate_type == "grappe"))]
+    types = [
+        e.type
+        for e in db.session.scalars(
+            select(OutboxEvent).where(OutboxEvent.aggregate_type == "grappe").order_by(OutboxEvent.id)
+        )
+    ]
     assert types == ["grappe.created", "grappe.updated"]
     outside = make_structure(name="Ariège", department_code="09")
     with pytest.raises(services.Forbidden):
