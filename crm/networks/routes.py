@@ -65,6 +65,20 @@ def _flash_errors(error: ValidationFailed) -> None:
     flash("Rien n'a été enregistré : " + " ".join(error.errors.values()), "error")
 
 
+def _write(change, success: str) -> None:
+    """Run a service write of a form posted from a page: 403 when it is not the user's to do, the French
+    errors flashed (nothing written) when the input is refused, ``success`` flashed otherwise."""
+    try:
+        change()
+    except services.Forbidden:
+        abort(403)
+    except ValidationFailed as error:
+        db.session.rollback()
+        _flash_errors(error)
+    else:
+        flash(success, "success")
+
+
 def _back_to_structure(structure_id: int | None):
     if structure_id:
         return redirect(url_for("structures.show", structure_id=structure_id) + "#reseaux")
@@ -96,15 +110,7 @@ def add_referent():
     structure_id = as_id(request.form.get("structure_id"))
     if not _checked_form():
         return _back_to_structure(structure_id)
-    try:
-        services.name_referent(request.form, user=current_user)
-    except services.Forbidden:
-        abort(403)
-    except ValidationFailed as error:
-        db.session.rollback()
-        _flash_errors(error)
-    else:
-        flash("Référent enregistré.", "success")
+    _write(lambda: services.name_referent(request.form, user=current_user), "Référent enregistré.")
     return _back_to_structure(structure_id)
 
 
@@ -114,15 +120,7 @@ def end_referent(referent_id: int):
     _require_writer()
     referent = db.session.get(Referent, referent_id) or abort(404)
     if _checked_form():
-        try:
-            services.end_referent(referent, user=current_user)
-        except services.Forbidden:
-            abort(403)
-        except ValidationFailed as error:
-            db.session.rollback()
-            _flash_errors(error)
-        else:
-            flash("Fin du rôle de référent enregistrée.", "success")
+        _write(lambda: services.end_referent(referent, user=current_user), "Fin du rôle de référent enregistrée.")
     return _back_to_structure(referent.structure_id)
 
 
@@ -272,15 +270,12 @@ def add_application():
     )
     if not _checked_form():
         return back
-    try:
-        services.save_application(None, request.form, user=current_user, structure=structure, grappe=found_grappe)
-    except services.Forbidden:
-        abort(403)
-    except ValidationFailed as error:
-        db.session.rollback()
-        _flash_errors(error)
-    else:
-        flash("Candidature enregistrée.", "success")
+    _write(
+        lambda: services.save_application(
+            None, request.form, user=current_user, structure=structure, grappe=found_grappe
+        ),
+        "Candidature enregistrée.",
+    )
     return back
 
 
@@ -296,15 +291,7 @@ def update_application(application_id: int):
     )
     if not _checked_form():
         return back
-    try:
-        services.save_application(application, request.form, user=current_user)
-    except services.Forbidden:
-        abort(403)
-    except ValidationFailed as error:
-        db.session.rollback()
-        _flash_errors(error)
-    else:
-        flash("Candidature mise à jour.", "success")
+    _write(lambda: services.save_application(application, request.form, user=current_user), "Candidature mise à jour.")
     return back
 
 
@@ -370,15 +357,7 @@ def add_link():
     structure_id = as_id(request.form.get("structure_a_id"))
     if not _checked_form():
         return _back_to_structure(structure_id)
-    try:
-        services.add_link(request.form, user=current_user)
-    except services.Forbidden:
-        abort(403)
-    except ValidationFailed as error:
-        db.session.rollback()
-        _flash_errors(error)
-    else:
-        flash("Lien enregistré.", "success")
+    _write(lambda: services.add_link(request.form, user=current_user), "Lien enregistré.")
     return _back_to_structure(structure_id)
 
 
