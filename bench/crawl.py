@@ -122,6 +122,9 @@ VARIANTS = {
     "api.information_participation": ["group_by=department"],
     "api.engagement": ["group_by=department"],
     "api.report": ["department={dep}"],
+    "indicators.services_view": ["offre=MSSANTE", "offre=DMP", "offre=SPICO_DOSSIERS"],
+    "indicators.service_targets": ["offre=MSSANTE&departement={dep}", "offre=MSSANTE&departement={dep}&tri=visite"],
+    "api.deployment_indicators": ["offer=MSSANTE", "department={dep}"],
     "mail.index": ["LAST"],
     "outbox.index": [],
 }

@@ -12,7 +12,9 @@ its audit entry and event), a re-import of the same file (every figure unchanged
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import secrets
 import sys
 import tempfile
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--structures", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--profile", action="store_true", help="print where each import spends its time (cProfile)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-usage-"))
@@ -86,12 +89,21 @@ def main() -> None:
         data = ("\n".join(lines) + "\n").encode()
         offer = offer_by_code("MSSANTE")
 
-        started = time.perf_counter()
-        first = import_usage(data, offer, source="bench.csv", origin="bench")
-        first_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        again = import_usage(data, offer, source="bench.csv", origin="bench")
-        again_seconds = time.perf_counter() - started
+        def timed(name):
+            profiler = cProfile.Profile() if args.profile else None
+            started = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            summary = import_usage(data, offer, source="bench.csv", origin="bench")
+            seconds = time.perf_counter() - started
+            if profiler:
+                profiler.disable()
+                print(f"--- {name} import, {seconds:.1f} s")
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            return summary, seconds
+
+        first, first_seconds = timed("first")
+        again, again_seconds = timed("again")
         stored = db.session.scalar(select(func.count()).select_from(UsageFigure))
 
     print(f"Database: {url.split('@')[-1] if '@' in url else 'SQLite (temporary file)'}")

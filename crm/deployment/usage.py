@@ -19,15 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import JSON, bindparam, insert, select, update
+from sqlalchemy import Date, DateTime, bindparam, select, text
 
 from crm.deployment import services
-from crm.deployment.models import StructureDeployment, UsageFigure
+from crm.platform.bulk import Stage, bulk_insert
 from crm.platform.dates import local_today
 from crm.platform.event_types import require_known
-from crm.platform.events import _jsonable, note_outbox_written, record_change
+from crm.platform.events import note_outbox_written, record_change
 from crm.platform.extensions import db
+from crm.platform.locking import USAGE_IMPORT, advisory_lock
 from crm.platform.models import AuditEntry, OutboxEvent, utcnow
+from crm.platform.sql import among
 from crm.referential.models import Offer
 from crm.structures.models import Structure
 
@@ -39,14 +41,14 @@ GUESSES = {
 }
 MAX_VALUE = 2_000_000_000
 MAX_REJECTS_SHOWN = 200
-CHUNK = 5_000
+LOOKUP_CHUNK = 20_000  # identifiers looked up at once (one array parameter on PostgreSQL)
 
 
 class UsageFileError(ValueError):
     """The file cannot be read at all (not text, no header, a mapped column missing): a French message."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     number: int
     identifier: str
@@ -148,15 +150,15 @@ def structure_ids(finess: Iterable[str], sirets: Iterable[str]) -> tuple[dict[st
     by_finess: dict[str, int] = {}
     by_siret: dict[str, int] = {}
     finess, sirets = list(set(finess)), list(set(sirets))
-    for start in range(0, len(finess), CHUNK):
-        chunk = finess[start : start + CHUNK]
+    for start in range(0, len(finess), LOOKUP_CHUNK):
+        chunk = finess[start : start + LOOKUP_CHUNK]
         by_finess.update(
-            db.session.execute(select(Structure.finess_et, Structure.id).where(Structure.finess_et.in_(chunk))).all()
+            db.session.execute(select(Structure.finess_et, Structure.id).where(among(Structure.finess_et, chunk))).all()
         )
-    for start in range(0, len(sirets), CHUNK):
-        chunk = sirets[start : start + CHUNK]
+    for start in range(0, len(sirets), LOOKUP_CHUNK):
+        chunk = sirets[start : start + LOOKUP_CHUNK]
         for siret, structure_id in db.session.execute(
-            select(Structure.siret, Structure.id).where(Structure.siret.in_(chunk)).order_by(Structure.id)
+            select(Structure.siret, Structure.id).where(among(Structure.siret, chunk)).order_by(Structure.id)
         ):
             by_siret.setdefault(siret, structure_id)
     return by_finess, by_siret
@@ -187,7 +189,7 @@ def read_csv(data: bytes, *, saved_mapping: dict | None = None, mapping: dict | 
     months: dict[str, date | None] = {}
     try:
         for number, row in enumerate(rows, start=2):
-            if not any(cell.strip() for cell in row):
+            if not "".join(row).strip():  # a blank line (or only separators)
                 continue
             reading.total += 1
             if len(row) < len(header):
@@ -273,25 +275,14 @@ class UsageSummary:
         return out
 
 
-def bulk_insert(connection, table, rows: list[dict]) -> None:
-    """Insert ``rows`` (dicts with the same keys) in the connection's transaction. On PostgreSQL through ``COPY``:
-    psycopg's executemany sends one statement per row, several times slower for a national file."""
-    if not rows:
-        return
-    if connection.dialect.name != "postgresql":
-        for start in range(0, len(rows), CHUNK):
-            connection.execute(insert(table), rows[start : start + CHUNK])
-        return
-    from psycopg.types.json import Json
+STAGE = "usage_import_stage"
 
-    columns = list(rows[0])
-    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
-    names = ", ".join(f'"{name}"' for name in columns)
-    cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([Json(row[name]) if name in json_columns else row[name] for name in columns])
-    cursor.close()
+
+def _sql(statement: str):
+    """A statement on the staged lines, its dates typed (SQLite stores them as SQLAlchemy's text forms)."""
+    query = text(statement)
+    binds = [bindparam(name, type_=kind) for name, kind in (("now", DateTime(timezone=True)), ("today", Date))]
+    return query.bindparams(*[b for b in binds if f":{b.key}" in statement])
 
 
 def write_figures(
@@ -304,137 +295,124 @@ def write_figures(
     summary: UsageSummary,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Upsert the figures and move the statuses, in the session's transaction (the caller commits)."""
-    now = utcnow()
-    by_month: dict[date, list[Line]] = {}
-    for line in lines:
-        by_month.setdefault(line.month, []).append(line)
-    done, total = 0, len(lines)
-    inserts: list[dict] = []
-    updates: list[dict] = []
-    for month, month_lines in sorted(by_month.items()):
-        existing = dict(
-            db.session.execute(
-                select(UsageFigure.structure_id, UsageFigure.value).where(
-                    UsageFigure.offer_id == offer.id, UsageFigure.month == month
-                )
-            ).all()
-        )
-        for line in month_lines:
-            before = existing.get(line.structure_id)
-            if before is None:
-                inserts.append(
-                    {
-                        "structure_id": line.structure_id,
-                        "offer_id": offer.id,
-                        "month": month,
-                        "value": line.value,
-                        "source": source[:120],
-                        "updated_at": now,
-                    }
-                )
-                summary.created += 1
-            elif before != line.value:
-                updates.append({"s": line.structure_id, "m": month, "v": line.value, "src": source[:120], "at": now})
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-        done += len(month_lines)
-        if progress:
-            progress(done, total)
+    """Upsert the figures and move the statuses, in the session's transaction (the caller commits).
+
+    The lines are staged in a temporary table, compared with the stored figures and written in SQL: a national
+    file is 1.2 M lines, which fetching the stored values into Python and sending back row by row made slow."""
+    total = len(lines)
+    if not total:
+        return
+    # One import of an offer at a time: two at once would both count a figure as new and move a status twice.
+    advisory_lock(USAGE_IMPORT, offer.id, on_sqlite=False)
     connection = db.session.connection()
-    bulk_insert(connection, UsageFigure.__table__, inserts)
-    if updates:
-        table = UsageFigure.__table__
-        connection.execute(
-            update(table)
-            .where(
-                table.c.structure_id == bindparam("s"),
-                table.c.offer_id == offer.id,
-                table.c.month == bindparam("m"),
+    stage = Stage(connection, STAGE, (("structure_id", "INTEGER"), ("month", "DATE"), ("value", "INTEGER")))
+    try:
+        stage.load((line.structure_id, line.month, line.value) for line in lines)
+        if progress:
+            progress(total // 3, total)
+        params = {"offer": offer.id, "source": source[:120], "now": utcnow()}
+        created, updated = connection.execute(
+            text(
+                f"SELECT coalesce(sum(CASE WHEN f.id IS NULL THEN 1 ELSE 0 END), 0),"
+                f" coalesce(sum(CASE WHEN f.value <> s.value THEN 1 ELSE 0 END), 0)"
+                f" FROM {STAGE} s LEFT JOIN usage_figures f"
+                f" ON f.structure_id = s.structure_id AND f.offer_id = :offer AND f.month = s.month"
+            ),
+            params,
+        ).one()
+        summary.created, summary.updated = int(created), int(updated)
+        summary.unchanged = total - summary.created - summary.updated
+        if summary.updated:
+            # "WHERE true": SQLite's parser needs it to tell the SELECT's end from the ON CONFLICT clause.
+            connection.execute(
+                _sql(
+                    f"INSERT INTO usage_figures (structure_id, offer_id, month, value, source, updated_at)"
+                    f" SELECT structure_id, :offer, month, value, :source, :now FROM {STAGE} WHERE true"
+                    f" ON CONFLICT (structure_id, offer_id, month) DO UPDATE"
+                    f" SET value = excluded.value, source = excluded.source, updated_at = excluded.updated_at"
+                    f" WHERE usage_figures.value <> excluded.value"
+                ),
+                params,
             )
-            .values(value=bindparam("v"), source=bindparam("src"), updated_at=bindparam("at")),
-            updates,
-        )
-    active = {line.structure_id: line.month for line in lines if line.value > 0}
-    summary.statuses = mark_active(offer, active, user_id=user_id, origin=origin)
-
-
-def mark_active(offer: Offer, active: dict[int, date], *, user_id: int | None, origin: str | None) -> int:
-    """Put the structures with usage "usage actif" (source: import), in bulk: one audit entry and one event
-    per structure whose status moves. Returns how many moved."""
-    if not active:
-        return 0
-    require_known("deployment.status_changed")
-    ids = list(active)
-    current: dict[int, tuple[int, str]] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        current.update(
-            {
-                s: (d, st)
-                for d, s, st in db.session.execute(
-                    select(StructureDeployment.id, StructureDeployment.structure_id, StructureDeployment.status).where(
-                        StructureDeployment.offer_id == offer.id, StructureDeployment.structure_id.in_(chunk)
-                    )
+        elif summary.created:
+            # Only new figures (a first import, or new months): a plain INSERT, with no conflict to look for
+            # beyond the figures already there (the offer's lock keeps another import from adding any).
+            only_new = (
+                ""
+                if summary.created == total
+                else (
+                    " WHERE NOT EXISTS (SELECT 1 FROM usage_figures f WHERE f.structure_id = s.structure_id"
+                    " AND f.offer_id = :offer AND f.month = s.month)"
                 )
-            }
-        )
-    moving = [s for s in ids if current.get(s, (None, None))[1] != "usage_actif"]
+            )
+            connection.execute(
+                _sql(
+                    f"INSERT INTO usage_figures (structure_id, offer_id, month, value, source, updated_at)"
+                    f" SELECT s.structure_id, :offer, s.month, s.value, :source, :now FROM {STAGE} s{only_new}"
+                ),
+                params,
+            )
+        if progress:
+            progress(total * 2 // 3, total)
+        summary.statuses = mark_active(offer, user_id=user_id, origin=origin)
+        if progress:
+            progress(total, total)
+    finally:
+        stage.drop()
+
+
+def mark_active(offer: Offer, *, user_id: int | None, origin: str | None) -> int:
+    """Put the staged structures with usage above zero "usage actif" (source: import), in SQL: one audit entry
+    and one event per structure whose status moves. Returns how many moved."""
+    require_known("deployment.status_changed")
+    connection = db.session.connection()
+    active = f"SELECT DISTINCT structure_id FROM {STAGE} WHERE value > 0"
+    moving = connection.execute(
+        text(
+            f"SELECT a.structure_id, d.status, st.department_code, st.sector_id, st.category_id"
+            f" FROM ({active}) a JOIN structures st ON st.id = a.structure_id"
+            f" LEFT JOIN structure_deployments d ON d.structure_id = a.structure_id AND d.offer_id = :offer"
+            f" WHERE d.status IS NULL OR d.status <> 'usage_actif'"
+        ),
+        {"offer": offer.id},
+    ).all()
     if not moving:
         return 0
-    facts: dict[int, tuple] = {}
-    for start in range(0, len(moving), CHUNK):
-        chunk = moving[start : start + CHUNK]
-        for row in db.session.execute(
-            select(Structure.id, Structure.department_code, Structure.sector_id, Structure.category_id).where(
-                Structure.id.in_(chunk)
-            )
-        ):
-            facts[row[0]] = row[1:]
-    sector_codes, category_codes = _codes()
     now, today = utcnow(), local_today()
-    connection = db.session.connection()
-    table = StructureDeployment.__table__
-    new_rows = [
-        {
-            "structure_id": s,
-            "offer_id": offer.id,
-            "status": "usage_actif",
-            "status_on": today,
-            "source": "import",
-            "author_id": user_id,
-            "updated_at": now,
-        }
-        for s in moving
-        if s not in current
-    ]
-    bulk_insert(connection, table, new_rows)
-    moved_existing = [{"i": current[s][0]} for s in moving if s in current]
-    if moved_existing:
+    params = {"offer": offer.id, "today": today, "user": user_id, "now": now}
+    connection.execute(
+        _sql(
+            f"UPDATE structure_deployments SET status = 'usage_actif', status_on = :today, source = 'import',"
+            f" author_id = :user, updated_at = :now"
+            f" WHERE offer_id = :offer AND status <> 'usage_actif' AND structure_id IN ({active})"
+        ),
+        params,
+    )
+    connection.execute(
+        _sql(
+            f"INSERT INTO structure_deployments (structure_id, offer_id, status, status_on, source, author_id,"
+            f" updated_at) SELECT a.structure_id, :offer, 'usage_actif', :today, 'import', :user, :now"
+            f" FROM ({active}) a WHERE NOT EXISTS (SELECT 1 FROM structure_deployments d"
+            f" WHERE d.structure_id = a.structure_id AND d.offer_id = :offer)"
+        ),
+        params,
+    )
+    ids = dict(
         connection.execute(
-            update(table)
-            .where(table.c.id == bindparam("i"))
-            .values(status="usage_actif", status_on=today, source="import", author_id=user_id, updated_at=now),
-            moved_existing,
-        )
-    ids_now = {}
-    for start in range(0, len(moving), CHUNK):
-        chunk = moving[start : start + CHUNK]
-        ids_now.update(
-            db.session.execute(
-                select(table.c.structure_id, table.c.id).where(
-                    table.c.offer_id == offer.id, table.c.structure_id.in_(chunk)
-                )
-            ).all()
-        )
+            text(
+                f"SELECT d.structure_id, d.id FROM structure_deployments d JOIN ({active}) a"
+                f" ON a.structure_id = d.structure_id WHERE d.offer_id = :offer"
+            ),
+            {"offer": offer.id},
+        ).all()
+    )
+    sector_codes, category_codes = _codes()
     audits, events = [], []
-    for s in moving:
-        from_status = current.get(s, (None, None))[1]
-        department, sector_id, category_id = facts.get(s, (None, None, None))
+    for structure_id, from_status, department, sector_id, category_id in moving:
+        deployment_id = ids[structure_id]
         payload = {
-            "deployment_id": ids_now[s],
-            "structure_id": s,
+            "deployment_id": deployment_id,
+            "structure_id": structure_id,
             "offer_id": offer.id,
             "department": department,
             "sector": sector_codes.get(sector_id),
@@ -450,19 +428,19 @@ def mark_active(offer: Offer, active: dict[int, date], *, user_id: int | None, o
                 "user_id": user_id,
                 "origin": origin,
                 "entity_type": "structure_deployment",
-                "entity_id": ids_now[s],
+                "entity_id": deployment_id,
                 "action": "create" if from_status is None else "update",
                 "changes": {"status": [from_status, "usage_actif"], "source": [None, "import"]},
                 "parent_type": "structure",
-                "parent_id": s,
+                "parent_id": structure_id,
             }
         )
         events.append(
             {
                 "type": "deployment.status_changed",
                 "aggregate_type": "structure_deployment",
-                "aggregate_id": ids_now[s],
-                "payload": _jsonable(payload),
+                "aggregate_id": deployment_id,
+                "payload": payload,
                 "actor_id": user_id,
                 "created_at": now,
                 "processed_at": None,
@@ -526,6 +504,7 @@ def import_usage(
     summary.rejects = [{"line": n, "reason": r} for n, r in reading.rejects]
     summary.months = [m.strftime("%Y-%m") for m in reading.months]
     try:
+        advisory_lock(USAGE_IMPORT, offer.id, on_sqlite=False)  # before the mapping's first save, too
         if reading.mapping != services.offer_settings(offer).column_mapping:
             services.save_offer_settings(offer, {"column_mapping": reading.mapping}, user_id=user_id, origin=origin)
         write_figures(

@@ -22,6 +22,7 @@ LOGIN_ADDRESS = 762_441  # the login attempts from one client address
 REGISTRATION_ADDRESS = 762_441_101  # the public registrations from one client address
 INDICATOR_ACTIVITY = 762_441_201  # the read model's facts of one activity (batches of activity events only)
 INDICATOR_STRUCTURE = 762_441_202  # the read model's participation days of one structure (same)
+USAGE_IMPORT = 762_441_301  # the usage figures of one offer: one import or push at a time
 
 
 def is_postgresql(bind=None) -> bool:

@@ -40,15 +40,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import JSON, and_, bindparam, insert, select
+from sqlalchemy import and_, bindparam, select
 
 from crm.platform import signals
+from crm.platform.bulk import bulk_insert
 from crm.platform.dates import local_today
 from crm.platform.event_types import require_known
 from crm.platform.events import note_outbox_written
 from crm.platform.extensions import db
 from crm.platform.formatting import format_number
-from crm.platform.locking import FINESS_IMPORT, advisory_lock, is_postgresql
+from crm.platform.locking import FINESS_IMPORT, advisory_lock
 from crm.platform.models import AuditEntry, OutboxEvent, utcnow
 from crm.referential.models import Category, Department, FinessCategoryMapping, Sector
 from crm.referential.services import region_department_codes
@@ -325,28 +326,8 @@ def _plain(value):
 
 
 def _bulk_insert(table, rows: list[dict]) -> None:
-    """INSERT the rows (all with the same keys) in the session's transaction; COPY on PostgreSQL.
-
-    COPY skips Python-side column defaults: rows must carry every column that has one.
-    """
-    if not rows:
-        return
-    connection = db.session.connection()
-    if not is_postgresql(connection):
-        db.session.execute(insert(table), rows)
-        return
-    # Lazy: only the PostgreSQL path needs the driver (an SQLite install never loads it).
-    from psycopg import sql
-    from psycopg.types.json import Json
-
-    columns = list(rows[0])
-    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([Json(row[c]) if c in as_json else row[c] for c in columns])
+    """INSERT the rows (all with the same keys) in the session's transaction; COPY on PostgreSQL."""
+    bulk_insert(db.session.connection(), table, rows)
 
 
 def _search_text(row: dict) -> str:

@@ -10,7 +10,7 @@ from crm.deployment import services
 from crm.deployment.models import OfferDeploymentSettings, UsageFigure
 from crm.deployment.usage import UsageFileError, import_usage, preview
 from crm.platform.extensions import db
-from crm.platform.models import OutboxEvent
+from crm.platform.models import AuditEntry, OutboxEvent
 from crm.referential.models import Offer
 
 
@@ -125,3 +125,87 @@ def test_cli_imports_and_reports_in_json(app, offer, structures, tmp_path):
     assert report["created"] == 3 and report["rejected"] == 5 and report["rejects"][0]["line"] == 4
     result = runner.invoke(args=["crm", "import-usage", str(path), "--offer", "NOPE"])
     assert result.exit_code == 2 and "Offre inconnue" in result.output
+
+
+def test_statuses_moved_by_an_import_carry_their_audit_entry_and_event(offer, structures, make_structure):
+    """The statuses are moved in SQL from the staged lines: each moved one has its entry and its event with
+    the status it left, the structure's facts, and nothing for a structure already in active use."""
+    a, b = structures
+    c = make_structure(name="SSIAD C", finess_et="310000021")
+    services.set_status(a, offer.id, "deploye", source="manuel")
+    services.set_status(c, offer.id, "usage_actif", source="manuel")
+    db.session.commit()
+    first_event = db.session.scalar(select(func.max(OutboxEvent.id)))
+    data = "finess;mois;valeur\n310000005;2026-10;3\n310000013;2026-10;4\n310000021;2026-10;5\n310000013;2026-11;0\n"
+    summary = import_usage(data.encode(), offer, source="spico.csv")
+    assert (summary.created, summary.statuses) == (4, 2)
+    events = db.session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.id > first_event, OutboxEvent.type == "deployment.status_changed")
+        .order_by(OutboxEvent.id)
+    ).all()
+    moved = {event.payload["structure_id"]: event.payload for event in events}
+    assert set(moved) == {a.id, b.id}
+    assert moved[a.id]["from_status"] == "deploye" and moved[b.id]["from_status"] is None
+    assert moved[b.id]["department"] == b.department_code and moved[b.id]["source"] == "import"
+    for structure in (a, b):
+        deployment = services.get_deployment(structure.id, offer.id)
+        assert moved[structure.id]["deployment_id"] == deployment.id
+        entry = db.session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "structure_deployment", AuditEntry.entity_id == deployment.id)
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry.changes["status"][1] == "usage_actif" and entry.parent_id == structure.id
+
+
+def test_a_value_back_to_zero_is_an_update_and_leaves_the_status(offer, structures):
+    a, _ = structures
+    import_usage(b"finess;mois;valeur\n310000005;2026-10;8\n", offer, source="a.csv")
+    summary = import_usage(b"finess;mois;valeur\n310000005;2026-10;0\n", offer, source="b.csv")
+    assert (summary.created, summary.updated, summary.unchanged, summary.statuses) == (0, 1, 0, 0)
+    assert figures(offer) == [(a.id, "2026-10-01", 0)]
+    db.session.expire_all()
+    assert services.get_deployment(a.id, offer.id).status == "usage_actif"
+
+
+def test_a_file_name_with_tabs_and_quotes_is_stored_as_sent(offer, structures):
+    """The source travels through COPY's text format on PostgreSQL: its escapes must round-trip."""
+    source = 'stats\t"oct"\\nov\n2026.csv'
+    import_usage(b"finess;mois;valeur\n310000005;2026-10;8\n", offer, source=source)
+    db.session.expire_all()
+    assert db.session.scalars(select(UsageFigure.source)).one() == source
+
+
+def test_two_imports_of_one_offer_at_once_write_each_figure_and_move_each_status_once(app, offer, structures):
+    """The offer's lock (PostgreSQL) makes the second import wait for the first and find its figures."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises every writer")
+    import threading
+
+    offer_id = offer.id
+    db.session.commit()
+    data = b"finess;mois;valeur\n310000005;2026-10;3\n310000013;2026-10;4\n310000013;2026-11;5\n"
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        with app.app_context():
+            try:
+                mine = db.session.get(Offer, offer_id)
+                barrier.wait(timeout=30)
+                results.append(import_usage(data, mine, source="race.csv"))
+            except Exception as error:  # reported by the assertion below
+                results.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert sorted((r.created, r.unchanged, r.statuses) for r in results) == [(0, 3, 0), (3, 0, 2)]
+    assert len(figures(offer)) == 3
+    moved = db.session.scalars(select(OutboxEvent).where(OutboxEvent.type == "deployment.status_changed")).all()
+    assert len(moved) == 2
