@@ -9,14 +9,17 @@ from sqlalchemy import distinct, func, select
 from crm.deployment import services
 from crm.deployment.models import UsageFigure
 from crm.deployment.usage import import_usage, push_usage
+from crm.indicators.readmodel import usage as usage_readmodel
 from crm.indicators.readmodel.check import check
-from crm.indicators.readmodel.deployment import DeploymentCell
-from crm.indicators.readmodel.usage import PERIOD_MONTHS, UsageCell, add_months, window_ends
+from crm.indicators.readmodel.deployment import DeploymentCell, keys_of_event
+from crm.indicators.readmodel.usage import ALL, PERIOD_MONTHS, UsageCell, add_months, scopes_of_event, window_ends
 from crm.platform.extensions import db
+from crm.platform.models import OutboxEvent
 from crm.referential.models import Category, Offer
 from crm.structures.identifiers import luhn_check_digit
 from crm.structures.models import Structure
 from crm.structures.services import delete_structure, update_structure
+from tests.api.conftest import api_as, openapi_document  # noqa: F401  (fixtures)
 from tests.workflows.conftest import process, process_again
 
 
@@ -240,3 +243,117 @@ def test_usage_cells_equal_a_full_recomputation(make_user, make_structure):
     delete_structure(outsider)
     process()
     assert_consistent(merged(windows("31", "2026-09", "2026-10"), windows("81", "2026-12")))
+
+
+def test_a_usage_event_recomputes_its_periods_in_its_departments_only(make_user, make_structure, monkeypatch):
+    """The consumer's work for an import is bounded by it: the periods containing its months, in the departments of
+    its structures (every department once the import is large); a stored cell outside them is left alone, and
+    ``check`` then names it."""
+    ehpad = db.session.scalars(select(Category).where(Category.code == "EHPAD")).one()
+    kw = {"category_id": ehpad.id, "sector_id": ehpad.sector_id}
+    admin = make_user("admin")
+    fa, fc = finess("31000050"), finess("81000060")
+    structure_a = make_structure(name="A", finess_et=fa, **kw)
+    make_structure(name="C", department_code="81", finess_et=fc, **kw)
+    process()
+    stale = UsageCell(offer_id=offer().id, department_code="81", month=date(2026, 11, 1), active=9)
+    db.session.add(stale)
+    db.session.commit()
+
+    import_usage(f"finess;mois;valeur\n{fa};2026-11;2\n".encode(), offer(), source="a.csv")
+    [event] = db.session.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "usage.imported").order_by(OutboxEvent.id)
+    ).all()
+    ends = frozenset(window_ends({date(2026, 11, 1)}))
+    assert scopes_of_event(event, {}) == {(offer().id, frozenset({"31"}), ends)}
+    process()
+    assert usage_cells() == {**windows("31", "2026-11"), ("81", "2026-11"): 9}
+    [difference] = check()
+    assert (difference.table, difference.missing, difference.extra) == (
+        "ind_usage_cells",
+        0,
+        1,
+    )  # stored, not recomputed
+
+    # A large import: every department, for its periods only (the stale cell is in them this time).
+    monkeypatch.setattr(usage_readmodel, "MANY_STRUCTURES", 1)
+    import_usage(f"finess;mois;valeur\n{fa};2026-10;1\n{fc};2026-10;0\n".encode(), offer(), source="b.csv")
+    event = db.session.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "usage.imported").order_by(OutboxEvent.id.desc())
+    ).first()
+    assert scopes_of_event(event, {}) == {(offer().id, ALL, frozenset(window_ends({date(2026, 10, 1)})))}
+    process()
+    assert usage_cells() == windows("31", "2026-10", "2026-11") == direct_cells() and check() == []
+
+    # The metric or the CSV's mapping change no population: no cell to recompute.
+    services.save_offer_settings(offer(), {"metric_name": "Messages"}, user_id=admin.id)
+    db.session.commit()
+    event = db.session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.type == "deployment.offer_settings_changed")
+        .order_by(OutboxEvent.id.desc())
+    ).first()
+    assert event.payload["changed"] == ["metric_name"]
+    assert scopes_of_event(event, {}) == set() and keys_of_event(event, {}) == set()
+    process()
+    assert usage_cells() == direct_cells() and check() == []
+
+    # A structure created has no figures yet (its eligible count moves, not its usage); one renamed moves none.
+    created = make_structure(name="D", **kw)
+    renamed = update_structure(structure_a, {**_data(structure_a), "name": "A bis"})
+    events = {
+        e.type: e
+        for e in db.session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.aggregate_id.in_([created.id, renamed.id]), OutboxEvent.aggregate_type == "structure")
+            .order_by(OutboxEvent.id)
+        )
+    }
+    assert events["structure.updated"].payload["changed"] == ["name"]
+    assert scopes_of_event(events["structure.created"], {created.id: {"31"}}) == set()
+    assert keys_of_event(events["structure.created"], {created.id: {"31"}}) == {(ALL, "31")}
+    assert scopes_of_event(events["structure.updated"], {renamed.id: {"31"}}) == set()
+    assert keys_of_event(events["structure.updated"], {renamed.id: {"31"}}) == set()
+    process()
+    assert usage_cells() == direct_cells() and check() == []
+
+
+def test_services_view_and_api_read_the_cells_and_equal_a_direct_count(
+    client, login_as, api_as, make_user, make_structure
+):
+    ehpad = db.session.scalars(select(Category).where(Category.code == "EHPAD")).one()
+    kw = {"category_id": ehpad.id, "sector_id": ehpad.sector_id}
+    fa, fb, fc = finess("31000070"), finess("31000080"), finess("81000090")
+    make_structure(name="A", finess_et=fa, **kw)
+    make_structure(name="B", finess_et=fb, **kw)
+    make_structure(name="B2", **kw)  # eligible, no figures
+    make_structure(name="C", department_code="81", finess_et=fc, **kw)
+    data = f"finess;mois;valeur\n{fa};2026-08;5\n{fb};2026-10;0\n{fb};2026-11;3\n{fc};2026-09;1\n"
+    import_usage(data.encode(), offer(), source="mss.csv")
+    process()
+    reader = api_as("organisateur")
+    # Every period from before the figures to after them: the API's active counts equal a direct count.
+    for k in range(-2, 6):
+        end = add_months(date(2026, 8, 1), k)
+        body = reader.get(f"/api/v1/indicators/deployment?offer=MSSANTE&month={end:%Y-%m}").get_json()
+        [figures] = body["data"]
+        rows = {row["department"]: row for row in figures["departments"]}
+        for department in ("31", "81"):
+            expected = direct_active(offer(), department, end)
+            assert rows[department]["active"] == expected, (end, department)
+        assert figures["total"]["active"] == sum(row["active"] for row in rows.values())
+    # By default the period ends with the latest month: A (August) is out, B (November) in; C (September) in.
+    [figures] = reader.get("/api/v1/indicators/deployment?offer=MSSANTE").get_json()["data"]
+    rows = {row["department"]: row for row in figures["departments"]}
+    assert (figures["start"], figures["end"]) == ("2026-09", "2026-11")
+    assert (rows["31"]["eligible"], rows["31"]["active"], rows["31"]["active_rate"]) == (3, 1, 0.3333)
+    assert (rows["81"]["active"], rows["81"]["active_rate"]) == (1, 1.0)
+    # The page shows the same, the French way.
+    login_as("manager")
+    html = client.get("/tableau-de-bord/services?offre=MSSANTE").get_data(as_text=True)
+    assert "33\u00a0%" in html and "sept. 2026 – nov. 2026" in html
+    # A period that ends after the figures: C's September still counts in November, no longer in December.
+    html = client.get("/tableau-de-bord/services?offre=MSSANTE&mois=2027-01").get_data(as_text=True)
+    assert "nov. 2026 – janv. 2027" in html
+    [later] = reader.get("/api/v1/indicators/deployment?offer=MSSANTE&month=2027-02").get_json()["data"]
+    assert later["total"]["active"] == 0 and later["total"]["active_rate"] == 0.0

@@ -23,6 +23,9 @@ DEPLOYED_STATUSES = tuple(code for code, rank in RANKS.items() if rank >= RANKS[
 ALL = None  # every offer, or every department
 # The settings an offer's population depends on; the metric and the CSV's column mapping change no cell.
 ELIGIBILITY_SETTINGS = frozenset({"eligible_sectors", "eligible_categories"})
+# A structure's fields the cells depend on (its place in an offer's population, its department): an update of
+# its name, address or FINESS dates (most of a FINESS import's) changes no cell.
+POPULATION_FIELDS = frozenset({"department_code", "is_open", "sector_id", "category_id"})
 
 
 class DeploymentCell(db.Model):
@@ -112,6 +115,12 @@ def eligibility_changed(payload: dict) -> bool:
     return changed is None or bool(ELIGIBILITY_SETTINGS & set(changed))
 
 
+def population_fields_changed(event) -> bool:
+    """A structure's event may move it in or out of a cell (an event that does not say what changed: yes)."""
+    changed = (event.payload or {}).get("changed")
+    return changed is None or bool(POPULATION_FIELDS & set(changed))
+
+
 def keys_of_event(event, structure_departments: dict[int, set[str]]) -> set[tuple[int | None, str | None]]:
     """The cells an event may change; ``structure_departments``: a structure's departments before and after."""
     payload = event.payload or {}
@@ -120,6 +129,6 @@ def keys_of_event(event, structure_departments: dict[int, set[str]]) -> set[tupl
         return {(payload.get("offer_id"), payload.get("department"))}
     if kind == "offer_deployment_settings" and eligibility_changed(payload):
         return {(payload.get("offer_id"), ALL)}
-    if kind == "structure" and event.aggregate_id is not None:
+    if kind == "structure" and event.aggregate_id is not None and population_fields_changed(event):
         return {(ALL, department) for department in structure_departments.get(event.aggregate_id, set())}
     return set()

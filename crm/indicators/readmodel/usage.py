@@ -17,7 +17,7 @@ all) from the records with one set-based query each:
 * an eligibility override: the offer and the structure's department, every month;
 * an offer's eligibility rule: the whole offer;
 * a structure that moved, opened, closed, changed sector or category, or was deleted: its departments before
-  and after, every offer, every month.
+  and after, every offer, every month (one created has no figures yet; a change of its name, address... none).
 
 The rebuild derives every cell with the same query, so ``crm indicators check`` compares like with like.
 """
@@ -46,7 +46,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.deployment.models import UsageFigure
 from crm.deployment.services import population
-from crm.indicators.readmodel.deployment import eligibility_changed
+from crm.indicators.readmodel.deployment import eligibility_changed, population_fields_changed
 from crm.platform.extensions import db
 from crm.referential.models import Offer
 from crm.structures.models import Structure
@@ -209,7 +209,9 @@ def scopes_of_event(event, structure_departments: dict[int, set[str]]) -> set[tu
         return {(payload.get("offer_id"), frozenset({payload["department"]}), ALL)}
     if kind == "offer_deployment_settings" and eligibility_changed(payload):
         return {(payload.get("offer_id"), ALL, ALL)}
-    if kind == "structure" and event.aggregate_id is not None:
+    if kind == "structure" and event.aggregate_id is not None and population_fields_changed(event):
+        if event.type == "structure.created":  # no figure yet
+            return set()
         departments = structure_departments.get(event.aggregate_id, set())
         return {(ALL, frozenset(departments), ALL)} if departments else set()
     return set()
