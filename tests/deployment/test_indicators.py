@@ -282,6 +282,12 @@ def test_a_usage_event_recomputes_its_periods_in_its_departments_only(make_user,
         select(OutboxEvent).where(OutboxEvent.type == "usage.imported").order_by(OutboxEvent.id.desc())
     ).first()
     assert scopes_of_event(event, {}) == {(offer().id, ALL, frozenset(window_ends({date(2026, 10, 1)})))}
+    # An import that leaves its structures out of the event: every department too; one that wrote none: nothing.
+    unlisted = {k: v for k, v in event.payload.items() if k != "structure_ids"}
+    whole = {(offer().id, ALL, frozenset(window_ends({date(2026, 10, 1)})))}
+    assert scopes_of_event(OutboxEvent(aggregate_type="offer_usage", payload=unlisted), {}) == whole
+    empty = {**event.payload, "structure_ids": []}
+    assert scopes_of_event(OutboxEvent(aggregate_type="offer_usage", payload=empty), {}) == set()
     process()
     assert usage_cells() == windows("31", "2026-10", "2026-11") == direct_cells() and check() == []
 

@@ -198,10 +198,11 @@ def scopes_of_event(event, structure_departments: dict[int, set[str]]) -> set[tu
     kind = event.aggregate_type
     if kind == "offer_usage":
         months = {_month(raw) for raw in payload.get("months") or ()} - {None}
-        structure_ids = [int(s) for s in payload.get("structure_ids") or ()]
-        if not months or not structure_ids or payload.get("offer_id") is None:
+        if not months or payload.get("offer_id") is None:
             return set()
-        departments = _departments_of(structure_ids)
+        # Without the structures' list (an import may leave it out when it is huge): every department.
+        listed = payload.get("structure_ids")
+        departments = ALL if listed is None else _departments_of([int(s) for s in listed])
         if departments is not ALL and not departments:
             return set()
         return {(payload["offer_id"], departments, frozenset(window_ends(months)))}
