@@ -323,6 +323,15 @@ def test_a_usage_event_recomputes_its_periods_in_its_departments_only(make_user,
     process()
     assert usage_cells() == direct_cells() and check() == []
 
+    # A department too large to read structure by structure: the same cells, from the offer's figures.
+    monkeypatch.setattr(usage_readmodel, "MANY_STRUCTURES", 0)
+    services.set_override(structure_a, offer(), False, user=admin)
+    process()
+    assert usage_cells() == direct_cells() == {} and check() == []
+    services.set_override(structure_a, offer(), None, user=admin)
+    process()
+    assert usage_cells() == direct_cells() == windows("31", "2026-10", "2026-11") and check() == []
+
 
 def test_services_view_and_api_read_the_cells_and_equal_a_direct_count(
     client, login_as, api_as, make_user, make_structure

@@ -48,6 +48,7 @@ from crm.deployment.models import UsageFigure
 from crm.deployment.services import population
 from crm.indicators.readmodel.deployment import eligibility_changed, population_fields_changed
 from crm.platform.extensions import db
+from crm.platform.sql import among
 from crm.referential.models import Offer
 from crm.structures.models import Structure
 
@@ -90,9 +91,19 @@ def _shifted(column, shift, dialect: str):
     return func.date(column, func.printf(literal_column("'+%d months'"), shift), type_=Date)
 
 
-def cells_query(offer: Offer, departments: set[str] | None = None, months: set[date] | None = None):
+def cells_query(
+    offer: Offer,
+    departments: set[str] | None = None,
+    months: set[date] | None = None,
+    structure_ids: list[int] | None = None,
+):
     """One offer's cells, from the records: per department and window end, the distinct eligible structures with
-    a figure above zero in the window; ``departments``, ``months``: only those cells."""
+    a figure above zero in the window; ``departments``, ``months``: only those cells.
+
+    ``structure_ids``: the eligible structures of ``departments``, when the caller has them. The cells are the
+    same (the condition is implied), but PostgreSQL then reads their figures structure by structure through
+    the (structure, offer, month) index: counting on the departments alone, it read every figure of the offer
+    (600,000 at national scale, 0.8 s) to keep those of two departments' 2,000 structures."""
     dialect = db.session.get_bind().dialect.name
     shifts = union_all(*[select(literal_column(str(shift)).label("shift")) for shift in range(PERIOD_MONTHS)]).subquery(
         "shifts"
@@ -113,6 +124,8 @@ def cells_query(offer: Offer, departments: set[str] | None = None, months: set[d
     )
     if departments is not None:
         query = query.where(Structure.department_code.in_(sorted(departments)))
+    if structure_ids is not None:
+        query = query.where(among(UsageFigure.structure_id, structure_ids))
     if months is not None:
         # The figures' months first (the (offer, month) index reads that range), then the windows themselves.
         query = query.where(
@@ -153,6 +166,9 @@ def recompute(scopes: set[tuple]) -> None:
             by_months[months] = ALL if departments is ALL else (by_months.get(months) or set()) | departments
         if by_months.get(ALL, ()) is ALL:  # the whole offer
             by_months = {ALL: ALL}
+        # min(): one step down the (offer, month) index (a LIMIT 1 made PostgreSQL scan the table for an offer
+        # without figures, a second at national scale).
+        has_figures = db.session.scalar(select(func.min(UsageFigure.month)).where(UsageFigure.offer_id == offer.id))
         for months, departments in sorted(by_months.items(), key=lambda item: (item[0] is not ALL, str(item[0]))):
             statement = delete(table).where(table.c.offer_id == offer.id)
             if departments is not ALL:
@@ -160,10 +176,31 @@ def recompute(scopes: set[tuple]) -> None:
             if months is not ALL:
                 statement = statement.where(table.c.month.in_(sorted(months)))
             db.session.execute(statement)
-            db.session.execute(insert(table).from_select(list(COLUMNS), cells_query(offer, departments, months)))
+            if has_figures is None:  # most offers: no figures, no cells
+                continue
+            structure_ids = None
+            if departments is not ALL:
+                structure_ids = _eligible_structures(offer, departments)
+                if structure_ids == []:  # no eligible structure there: no cell
+                    continue
+            query = cells_query(offer, departments, months, structure_ids)
+            db.session.execute(insert(table).from_select(list(COLUMNS), query))
     # An offer no longer active keeps no cells.
     inactive = select(Offer.id).where(Offer.active.is_(False))
     db.session.execute(delete(table).where(table.c.offer_id.in_(inactive)))
+
+
+def _eligible_structures(offer: Offer, departments: set[str]) -> list[int] | None:
+    """The eligible structures of these departments, for :func:`cells_query`; None when they are too many to
+    read one by one (then the offer's figures are read whole)."""
+    ids = list(
+        db.session.scalars(
+            select(Structure.id)
+            .where(Structure.department_code.in_(sorted(departments)), population(offer).condition())
+            .limit(MANY_STRUCTURES * 4 + 1)
+        )
+    )
+    return None if len(ids) > MANY_STRUCTURES * 4 else ids
 
 
 def rebuild() -> None:
