@@ -33,6 +33,7 @@ from crm.indicators.readmodel.models import (  # noqa: F401,E402
     ProjectFact,
     StructureFact,
 )
+from crm.indicators.readmodel.usage import UsageCell  # noqa: F401,E402
 from crm.indicators.yearly.models import ReportNote  # noqa: F401,E402
 from crm.mail.models import EmailMessage  # noqa: F401,E402
 from crm.networks.models import (  # noqa: F401,E402

@@ -3,7 +3,9 @@
 * Deployment rate = eligible open structures at or beyond "déployé" / eligible open structures, read from the
   read model's cells (``ind_deployment_cells``, kept by the outbox consumer).
 * Active usage rate = eligible open structures with usage above zero in the period / eligible open structures.
-  The period is three months ending with the month asked, by default the offer's latest month with figures.
+  The period is three months ending with the month asked, by default the offer's latest month with figures;
+  the numerator is read from the read model's cells too (``ind_usage_cells``, one per offer, department and
+  month ending a period), so the page costs a few index lookups at any scale.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 
 from crm.deployment.models import UsageFigure
-from crm.deployment.services import FEATURED_OFFERS, month_label, population
+from crm.deployment.services import FEATURED_OFFERS, month_label
 from crm.indicators.readmodel.deployment import DeploymentCell
+from crm.indicators.readmodel.usage import PERIOD_MONTHS, active_counts, add_months
 from crm.platform.dates import local_today
 from crm.platform.extensions import db
 from crm.referential.models import Department, Offer
 from crm.referential.services import region_department_codes
-from crm.structures.models import Structure
 
-PERIOD_MONTHS = 3
+__all__ = ["PERIOD_MONTHS", "OfferFigures", "Row", "add_months", "offer_figures", "offers_followed", "parse_month"]
 
 
 @dataclass
@@ -68,11 +70,6 @@ class OfferFigures:
         return f"{month_label(self.start)} – {month_label(self.end)}"
 
 
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def parse_month(raw: str | None) -> date | None:
     try:
         year, month = (raw or "").split("-")
@@ -105,21 +102,7 @@ def offer_figures(offer: Offer, end: date | None = None, departments: list[str] 
     }
     end = end or latest_month(offer) or date(local_today().year, local_today().month, 1)
     start = add_months(end, -(PERIOD_MONTHS - 1))
-    active = dict(
-        db.session.execute(
-            select(Structure.department_code, func.count(distinct(UsageFigure.structure_id)))
-            .join(Structure, Structure.id == UsageFigure.structure_id)
-            .where(
-                UsageFigure.offer_id == offer.id,
-                UsageFigure.month >= start,
-                UsageFigure.month <= end,
-                UsageFigure.value > 0,
-                Structure.department_code.in_(departments),
-                population(offer).condition(),
-            )
-            .group_by(Structure.department_code)
-        ).all()
-    )
+    active = active_counts(offer.id, departments, end)
     rows = [
         Row(
             code,

@@ -1,11 +1,12 @@
 """The demo seed: statuses and a year of usage for SPICO, ViaTrajectoire and MSSanté, the deployment cells
-built, the new pages showing data; seeding again adds nothing."""
+built (deployment and usage), the new pages showing data; seeding again adds nothing."""
 
 from sqlalchemy import distinct, func, select
 
 from crm.deployment.models import StructureDeployment, UsageFigure
 from crm.indicators.readmodel.check import check
 from crm.indicators.readmodel.deployment import DeploymentCell
+from crm.indicators.readmodel.usage import UsageCell
 from crm.platform.extensions import db
 from crm.referential.models import Offer
 
@@ -31,6 +32,10 @@ def test_demo_seed_has_statuses_and_a_year_of_usage_for_three_services(client, l
     statuses = set(db.session.scalars(select(distinct(StructureDeployment.status))))
     assert {"a_sensibiliser", "en_projet", "deploye", "usage_actif"} <= statuses
     assert db.session.scalar(select(func.sum(DeploymentCell.deployed))) > 0
+    with_usage = db.session.scalars(
+        select(distinct(Offer.code)).join(UsageCell, UsageCell.offer_id == Offer.id).where(UsageCell.active > 0)
+    )
+    assert set(with_usage) == {"SPICO_DOSSIERS", "VT_SANITAIRE", "MSSANTE"}
     assert check() == []
     first = counts()
     run_seed("demo", echo=lambda *a, **k: None)

@@ -4,7 +4,8 @@ those of them at or beyond "déployé" (``ind_deployment_cells``).
 Kept like the other cells: the outbox consumer recomputes the (offer, department) cells a batch touched
 (a status, an eligibility override, an offer's rule, a structure that moved, opened, closed or changed sector)
 from the records; the rebuild derives them all with the same query, so ``crm indicators check`` compares
-like with like. The active usage rate reads the usage figures of the period against these eligible counts.
+like with like. The active usage rate's cells (:mod:`.usage`) count, among these eligible structures, those with
+usage in a period.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from crm.structures.models import Structure
 
 DEPLOYED_STATUSES = tuple(code for code, rank in RANKS.items() if rank >= RANKS["deploye"])
 ALL = None  # every offer, or every department
+# The settings an offer's population depends on; the metric and the CSV's column mapping change no cell.
+ELIGIBILITY_SETTINGS = frozenset({"eligible_sectors", "eligible_categories"})
+# A structure's fields the cells depend on (its place in an offer's population, its department): an update of
+# its name, address or FINESS dates (most of a FINESS import's) changes no cell.
+POPULATION_FIELDS = frozenset({"department_code", "is_open", "sector_id", "category_id"})
 
 
 class DeploymentCell(db.Model):
@@ -103,14 +109,26 @@ def rebuild() -> None:
         db.session.execute(insert(table).from_select(list(COLUMNS), cells_query(offer)))
 
 
+def eligibility_changed(payload: dict) -> bool:
+    """An offer's settings event changed its population (an event that does not say what changed: yes)."""
+    changed = payload.get("changed")
+    return changed is None or bool(ELIGIBILITY_SETTINGS & set(changed))
+
+
+def population_fields_changed(event) -> bool:
+    """A structure's event may move it in or out of a cell (an event that does not say what changed: yes)."""
+    changed = (event.payload or {}).get("changed")
+    return changed is None or bool(POPULATION_FIELDS & set(changed))
+
+
 def keys_of_event(event, structure_departments: dict[int, set[str]]) -> set[tuple[int | None, str | None]]:
     """The cells an event may change; ``structure_departments``: a structure's departments before and after."""
     payload = event.payload or {}
     kind = event.aggregate_type
     if kind in ("structure_deployment", "eligibility_override"):
         return {(payload.get("offer_id"), payload.get("department"))}
-    if kind == "offer_deployment_settings":
+    if kind == "offer_deployment_settings" and eligibility_changed(payload):
         return {(payload.get("offer_id"), ALL)}
-    if kind == "structure" and event.aggregate_id is not None:
+    if kind == "structure" and event.aggregate_id is not None and population_fields_changed(event):
         return {(ALL, department) for department in structure_departments.get(event.aggregate_id, set())}
     return set()

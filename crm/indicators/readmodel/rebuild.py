@@ -15,7 +15,7 @@ import time
 from flask import current_app
 from sqlalchemy import delete, func, select, text
 
-from crm.indicators.readmodel import deployment
+from crm.indicators.readmodel import deployment, usage
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.indexes import create_indexes, drop_indexes
@@ -76,6 +76,7 @@ def _rebuild_steps(dialect: str) -> list[tuple[str, object]]:
         ),
         ("event_facts", lambda: insert_derived(m.EventFact, d.EVENT_FACT_COLUMNS, d.event_facts(dialect))),
         ("deployment_cells", deployment.rebuild),  # the services' deployment (issue 14)
+        ("usage_cells", usage.rebuild),  # their active usage
     ]
     return steps
 

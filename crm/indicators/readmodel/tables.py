@@ -8,6 +8,7 @@ from sqlalchemy import insert
 
 from crm.indicators.readmodel import models as m
 from crm.indicators.readmodel.deployment import DeploymentCell
+from crm.indicators.readmodel.usage import UsageCell
 from crm.platform.extensions import db
 from crm.platform.locking import INDICATOR_MAINTENANCE, advisory_lock, advisory_lock_shared
 
@@ -27,6 +28,7 @@ FACT_AND_CELL_TABLES = (
     m.OfferPresentationCell,
     m.EventFact,
     DeploymentCell,  # the services' deployment (issue 14)
+    UsageCell,  # the services' active usage (issue 14)
 )
 
 

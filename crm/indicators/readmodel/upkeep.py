@@ -27,6 +27,7 @@ from crm.indicators.periods import month, quarter, year
 from crm.indicators.readmodel import deployment as deployment_cells
 from crm.indicators.readmodel import derivations as d
 from crm.indicators.readmodel import models as m
+from crm.indicators.readmodel import usage as usage_cells
 from crm.indicators.readmodel.rebuild import rebuild_all
 from crm.indicators.readmodel.tables import CHUNK, chunks, dialect_name, insert_derived, lock
 from crm.platform.extensions import db
@@ -44,7 +45,7 @@ class Touched:
     opportunities: set[int] = field(default_factory=set)
     projects: set[int] = field(default_factory=set)
     structures: set[int] = field(default_factory=set)
-    deployment: list = field(default_factory=list)  # the services' deployment events (issue 14)
+    deployment: list = field(default_factory=list)  # the services' deployment and usage events (issue 14)
     rebuild: bool = False
 
     @property
@@ -74,7 +75,7 @@ class Touched:
         elif kind == "structure":
             self.structures.add(record_id)
             self.deployment.append(event)
-        elif kind in ("structure_deployment", "eligibility_override", "offer_deployment_settings"):
+        elif kind in ("structure_deployment", "eligibility_override", "offer_deployment_settings", "offer_usage"):
             self.deployment.append(event)
         for name in ("from_opportunity_id",):  # a project moved between opportunities
             if payload.get(name):
@@ -434,7 +435,7 @@ def _structure_departments(touched: Touched) -> dict[int, set[str]]:
 
 
 def _deployment(touched: Touched, departments_before: dict[int, set[str]]) -> None:
-    """Recompute the deployment cells the batch touched (the services' deployment, issue 14)."""
+    """Recompute the deployment and usage cells the batch touched (the services' deployment, issue 14)."""
     if not touched.deployment:
         return
     facts = m.StructureFact.__table__
@@ -445,11 +446,14 @@ def _deployment(touched: Touched, departments_before: dict[int, set[str]]) -> No
         ):
             departments.setdefault(structure_id, set()).add(department)
     keys: set = set()
+    scopes: set = set()
     for event in touched.deployment:
         if event.aggregate_type == "structure" and (event.payload or {}).get("department"):
             departments.setdefault(event.aggregate_id, set()).add(event.payload["department"])
         keys |= deployment_cells.keys_of_event(event, departments)
+        scopes |= usage_cells.scopes_of_event(event, departments)
     deployment_cells.recompute(keys)
+    usage_cells.recompute(scopes)
 
 
 # --- the entry points ----------------------------------------------------------------------------------
