@@ -144,9 +144,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     echo("Réseaux (référents, partenaires, grappes)…")
     step = time.perf_counter()
     # The demo's small network in the region; at larger scales, every department of the scale in bulk.
-    networks = (
-        seed_networks(region_department_codes()) if scale == "demo" else seed_networks_at_scale(department_codes, scale)
-    )
+    networks = seed_networks(region_department_codes()) if scale == "demo" else seed_networks_at_scale(department_codes)
     report += [line + f" ({_fmt_seconds(time.perf_counter() - step)})" for line in networks]
     report += _settle_history(first_new_event, echo)
     echo("Cibles…")

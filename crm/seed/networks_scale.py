@@ -237,20 +237,19 @@ def seed_network_partners(department_codes: list[str]) -> int:
     return len(rows)
 
 
-def seed_networks_at_scale(department_codes: list[str], scale: str) -> list[str]:
+def seed_networks_at_scale(department_codes: list[str]) -> list[str]:
     todo = sorted(set(department_codes) - seeded_departments(department_codes))
     if not todo:
         return ["Réseaux : déjà présents."]
-    seeder = NetworkSeeder(todo, scale)
+    seeder = NetworkSeeder(todo)
     seeder.run()
     db.session.commit()
     return seeder.report()
 
 
 class NetworkSeeder:
-    def __init__(self, department_codes: list[str], scale: str):
+    def __init__(self, department_codes: list[str]):
         self.departments = department_codes
-        self.scale = scale
         self.today = local_today()
         self.journal = Journal(utcnow())
         self.counts: dict[str, int] = defaultdict(int)

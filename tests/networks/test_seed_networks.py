@@ -192,7 +192,7 @@ def test_region_seed_scales_the_networks_over_the_regions_departments(monkeypatc
     first = _network_counts()
     again = run_seed("region", echo=lambda *a, **k: None)
     assert "Réseaux : déjà présents." in " ".join(again)
-    assert seed_networks_at_scale(sorted(region), "region") == ["Réseaux : déjà présents."]
+    assert seed_networks_at_scale(sorted(region)) == ["Réseaux : déjà présents."]
     assert _network_counts() == first
 
 
@@ -227,7 +227,7 @@ def test_national_seed_scales_the_networks_over_every_department_without_attribu
     _assert_events_and_audit_as_the_services_write_them()
 
     # Per department: a department whose networks are gone is seeded again, the others are left as they are.
-    assert seed_networks_at_scale(all_department_codes(), "national") == ["Réseaux : déjà présents."]
+    assert seed_networks_at_scale(all_department_codes()) == ["Réseaux : déjà présents."]
     department = "33"
     in_department = select(Structure.id).where(Structure.department_code == department)
 
@@ -247,7 +247,7 @@ def test_national_seed_scales_the_networks_over_every_department_without_attribu
         )
     )
     db.session.commit()
-    lines = seed_networks_at_scale(all_department_codes(), "national")
+    lines = seed_networks_at_scale(all_department_codes())
     assert lines[0].startswith("Réseaux (1 département)"), lines
     after = links_per_department()
     assert after[department] > 0 and {d: n for d, n in after.items() if d != department} == kept
