@@ -94,6 +94,7 @@ def run_seed(scale: str, echo=print) -> list[str]:
     from crm.seed.deployment import seed_deployment
     from crm.seed.events import seed_events
     from crm.seed.networks import seed_networks
+    from crm.seed.networks_scale import seed_network_partners, seed_networks_at_scale
     from crm.seed.partners import seed_partners
     from crm.seed.people import seed_contacts, seed_users
     from crm.seed.targets import seed_targets
@@ -121,6 +122,14 @@ def run_seed(scale: str, echo=print) -> list[str]:
         f"{partners} créés ({_fmt_seconds(time.perf_counter() - step)})."
     )
 
+    if scale != "demo":
+        step = time.perf_counter()
+        created = seed_network_partners(department_codes)
+        report.append(
+            f"Partenaires des réseaux (collectivités, associations d'usagers) : {created} créés "
+            f"({_fmt_seconds(time.perf_counter() - step)})."
+        )
+
     echo("Contacts…")
     step = time.perf_counter()
     contacts = seed_contacts(contact_share)
@@ -134,9 +143,9 @@ def run_seed(scale: str, echo=print) -> list[str]:
     report.append(f"Services numériques : {_fmt_seconds(time.perf_counter() - step)}.")
     echo("Réseaux (référents, partenaires, grappes)…")
     step = time.perf_counter()
-    report += [
-        line + f" ({_fmt_seconds(time.perf_counter() - step)})" for line in seed_networks(region_department_codes())
-    ]
+    # The demo's small network in the region; at larger scales, every department of the scale in bulk.
+    networks = seed_networks(region_department_codes()) if scale == "demo" else seed_networks_at_scale(department_codes)
+    report += [line + f" ({_fmt_seconds(time.perf_counter() - step)})" for line in networks]
     report += _settle_history(first_new_event, echo)
     echo("Cibles…")
     report += seed_targets(region_department_codes())
