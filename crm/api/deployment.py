@@ -7,7 +7,7 @@ from flask import jsonify
 from crm.api.registry import ApiError, Param, operation, query_args
 from crm.api.routes import bp
 from crm.deployment.services import offer_by_code
-from crm.indicators.deployment import offer_figures, offers_followed, parse_month
+from crm.indicators.deployment import offers_figures, offers_followed, parse_month
 from crm.referential.services import region_department_codes
 
 PARAMS = [
@@ -65,8 +65,7 @@ def deployment_indicators():
     if errors:
         raise ApiError(422, "Paramètres invalides.", errors)
     data = []
-    for offer in offers:
-        figures = offer_figures(offer, month, departments)
+    for offer, figures in zip(offers, offers_figures(offers, month, departments), strict=True):
         data.append(
             {
                 "offer_id": offer.id,

@@ -24,7 +24,16 @@ from crm.platform.extensions import db
 from crm.referential.models import Department, Offer
 from crm.referential.services import region_department_codes
 
-__all__ = ["PERIOD_MONTHS", "OfferFigures", "Row", "add_months", "offer_figures", "offers_followed", "parse_month"]
+__all__ = [
+    "PERIOD_MONTHS",
+    "OfferFigures",
+    "Row",
+    "add_months",
+    "offer_figures",
+    "offers_figures",
+    "offers_followed",
+    "parse_month",
+]
 
 
 @dataclass
@@ -85,39 +94,58 @@ def offers_followed() -> list[Offer]:
     return sorted(offers, key=lambda o: (rank.get(o.code, len(rank)), o.label))
 
 
-def latest_month(offer: Offer) -> date | None:
-    return db.session.scalar(select(func.max(UsageFigure.month)).where(UsageFigure.offer_id == offer.id))
+def latest_months(offer_ids: list[int]) -> dict[int, date | None]:
+    """Each offer's latest month with figures: one statement, an index lookup per offer."""
+    if not offer_ids:
+        return {}
+    latest = (
+        select(func.max(UsageFigure.month)).where(UsageFigure.offer_id == Offer.id).correlate(Offer).scalar_subquery()
+    )
+    return dict(db.session.execute(select(Offer.id, latest).where(Offer.id.in_(offer_ids))).all())
 
 
 def offer_figures(offer: Offer, end: date | None = None, departments: list[str] | None = None) -> OfferFigures:
+    return offers_figures([offer], end, departments)[0]
+
+
+def offers_figures(
+    offers: list[Offer], end: date | None = None, departments: list[str] | None = None
+) -> list[OfferFigures]:
+    """The figures of several offers, in a fixed number of statements (the API asks for every offer at once)."""
     departments = departments or region_department_codes()
     names = dict(db.session.execute(select(Department.code, Department.name)).all())
-    cells = {
-        c.department_code: c
+    ids = [offer.id for offer in offers]
+    cells: dict[tuple[int, str], DeploymentCell] = {
+        (c.offer_id, c.department_code): c
         for c in db.session.scalars(
             select(DeploymentCell).where(
-                DeploymentCell.offer_id == offer.id, DeploymentCell.department_code.in_(departments)
+                DeploymentCell.offer_id.in_(ids), DeploymentCell.department_code.in_(departments)
             )
         )
     }
-    end = end or latest_month(offer) or date(local_today().year, local_today().month, 1)
-    start = add_months(end, -(PERIOD_MONTHS - 1))
-    active = active_counts(offer.id, departments, end)
-    rows = [
-        Row(
-            code,
-            f"{code} – {names.get(code, code)}",
-            cells[code].eligible if code in cells else 0,
-            cells[code].deployed if code in cells else 0,
-            active.get(code, 0),
+    this_month = date(local_today().year, local_today().month, 1)
+    latest = {} if end else latest_months(ids)
+    ends = {offer.id: end or latest.get(offer.id) or this_month for offer in offers}
+    active = active_counts(ends, departments)
+    out = []
+    for offer in offers:
+        offer_end = ends[offer.id]
+        rows = [
+            Row(
+                code,
+                f"{code} – {names.get(code, code)}",
+                cells[(offer.id, code)].eligible if (offer.id, code) in cells else 0,
+                cells[(offer.id, code)].deployed if (offer.id, code) in cells else 0,
+                active.get((offer.id, code), 0),
+            )
+            for code in departments
+        ]
+        total = Row(
+            "",
+            "Ensemble",
+            sum(r.eligible for r in rows),
+            sum(r.deployed for r in rows),
+            sum(r.active for r in rows),
         )
-        for code in departments
-    ]
-    total = Row(
-        "",
-        "Ensemble",
-        sum(r.eligible for r in rows),
-        sum(r.deployed for r in rows),
-        sum(r.active for r in rows),
-    )
-    return OfferFigures(offer, start, end, rows, total)
+        out.append(OfferFigures(offer, add_months(offer_end, -(PERIOD_MONTHS - 1)), offer_end, rows, total))
+    return out

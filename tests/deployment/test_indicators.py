@@ -372,3 +372,15 @@ def test_services_view_and_api_read_the_cells_and_equal_a_direct_count(
     assert "nov. 2026 – janv. 2027" in html
     [later] = reader.get("/api/v1/indicators/deployment?offer=MSSANTE&month=2027-02").get_json()["data"]
     assert later["total"]["active"] == 0 and later["total"]["active_rate"] == 0.0
+    # Every offer at once (one set of statements for all of them) gives each offer what it gives alone,
+    # each with its own default period.
+    spico = db.session.scalars(select(Offer).where(Offer.code == "SPICO_DOSSIERS")).one()
+    import_usage(f"finess;mois;valeur\n{fa};2026-06;9\n".encode(), spico, source="spico.csv")
+    process()
+    every = reader.get("/api/v1/indicators/deployment").get_json()["data"]
+    assert len(every) > 2
+    by_code = {item["offer"]: item for item in every}
+    for code in ("MSSANTE", "SPICO_DOSSIERS", every[-1]["offer"]):
+        [alone] = reader.get(f"/api/v1/indicators/deployment?offer={code}").get_json()["data"]
+        assert by_code[code] == alone
+    assert (by_code["SPICO_DOSSIERS"]["end"], by_code["MSSANTE"]["end"]) == ("2026-06", "2026-11")

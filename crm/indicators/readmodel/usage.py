@@ -38,6 +38,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     true,
     union_all,
@@ -255,16 +256,17 @@ def scopes_of_event(event, structure_departments: dict[int, set[str]]) -> set[tu
     return set()
 
 
-def active_counts(offer_id: int, departments: list[str], month: date) -> dict[str, int]:
-    """The stored counts of one window, per department (a department without a cell: none active)."""
-    return dict(
-        db.session.execute(
-            select(UsageCell.department_code, UsageCell.active).where(
-                and_(
-                    UsageCell.offer_id == offer_id,
-                    UsageCell.department_code.in_(departments),
-                    UsageCell.month == month,
-                )
+def active_counts(ends: dict[int, date], departments: list[str]) -> dict[tuple[int, str], int]:
+    """The stored counts of each offer's window (offer id -> the window's last month), per (offer, department)
+    (a department without a cell: none active). One statement, a primary-key range per offer."""
+    if not ends:
+        return {}
+    windows = or_(*(and_(UsageCell.offer_id == offer_id, UsageCell.month == month) for offer_id, month in ends.items()))
+    return {
+        (offer_id, department): active
+        for offer_id, department, active in db.session.execute(
+            select(UsageCell.offer_id, UsageCell.department_code, UsageCell.active).where(
+                windows, UsageCell.department_code.in_(departments)
             )
-        ).all()
-    )
+        )
+    }
