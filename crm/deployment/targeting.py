@@ -3,7 +3,11 @@
 
 Size: the structures carry no capacity, so a structure's size is read as its number of contacts in the CRM
 (the people the team knows there). Last visit: the latest activity of kind "visite" with the structure.
-Partners already equipped: not here (the partner networks come with their own module).
+Partners already equipped: the number of structures linked to it that use the offer. The links live in a
+higher floor (crm/networks), so the caller passes their count as a subquery (``partners``); without it the
+column and its sort are absent.
+
+At national scale the last visits are read for the page's rows only, unless the list is sorted by them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, func, nulls_first, select
+from sqlalchemy import Subquery, and_, func, nulls_first, select
 
 from crm.activities.models import Activity, activity_structures
 from crm.deployment.models import DEFAULT_LABELS, RANKS, StructureDeployment
@@ -23,7 +27,12 @@ from crm.structures.models import Contact, Structure
 from crm.structures.services import ExtraFilter, register_filter
 
 NOT_EQUIPPED = tuple(code for code, rank in RANKS.items() if rank < RANKS["deploye"])
-SORTS = {"taille": "Taille (contacts)", "visite": "Dernière visite (la plus ancienne d'abord)", "nom": "Nom"}
+SORTS = {
+    "taille": "Taille (contacts)",
+    "visite": "Dernière visite (la plus ancienne d'abord)",
+    "partenaires": "Partenaires déjà équipés",
+    "nom": "Nom",
+}
 LIMIT = 500
 
 
@@ -39,6 +48,11 @@ class Target:
     status_label: str
     contacts: int
     last_visit: date | None
+    partners: int | None = None  # linked structures that use the offer (None: links not read)
+
+
+def sorts(with_partners: bool) -> dict[str, str]:
+    return SORTS if with_partners else {k: v for k, v in SORTS.items() if k != "partenaires"}
 
 
 def not_equipped_condition(offer: Offer):
@@ -51,19 +65,30 @@ def not_equipped_condition(offer: Offer):
     return Structure.id.not_in(deployed)
 
 
-def targets(offer: Offer, department: str | None = None, sort: str = "taille", limit: int | None = LIMIT):
-    """(rows, total): the eligible open structures not equipped with ``offer``, sorted by ``sort``."""
-    contacts = (
-        select(Contact.structure_id, func.count().label("n"))
-        .where(Contact.erased_at.is_(None))
-        .group_by(Contact.structure_id)
-        .subquery()
-    )
-    visits = (
+def _visits():
+    """(structure_id, last): the latest visit of each structure."""
+    return (
         select(activity_structures.c.structure_id, func.max(Activity.occurred_on).label("last"))
         .join(Activity, Activity.id == activity_structures.c.activity_id)
         .where(Activity.kind == "visite")
         .group_by(activity_structures.c.structure_id)
+    )
+
+
+def targets(
+    offer: Offer,
+    department: str | None = None,
+    sort: str = "taille",
+    limit: int | None = LIMIT,
+    partners: Subquery | None = None,
+):
+    """(rows, total): the eligible open structures not equipped with ``offer``, sorted by ``sort``.
+
+    ``partners``: a subquery (structure_id, n) of each structure's partners that use the offer."""
+    contacts = (
+        select(Contact.structure_id, func.count().label("n"))
+        .where(Contact.erased_at.is_(None))
+        .group_by(Contact.structure_id)
         .subquery()
     )
     deployment = (
@@ -76,32 +101,53 @@ def targets(offer: Offer, department: str | None = None, sort: str = "taille", l
         condition.append(Structure.department_code == department)
     total = db.session.scalar(select(func.count()).select_from(Structure).where(*condition)) or 0
     size = func.coalesce(contacts.c.n, 0)
-    order = {
-        "taille": (size.desc(), Structure.name),
-        "visite": (nulls_first(visits.c.last.asc()), Structure.name),
-        "nom": (Structure.name,),
-    }.get(sort, (size.desc(), Structure.name))
+    columns = [
+        Structure.id,
+        Structure.name,
+        Structure.commune,
+        Structure.department_code,
+        Structure.finess_et,
+        Structure.category_id,
+        deployment.c.status,
+        size.label("contacts"),
+    ]
     query = (
-        select(
-            Structure.id,
-            Structure.name,
-            Structure.commune,
-            Structure.department_code,
-            Structure.finess_et,
-            Structure.category_id,
-            deployment.c.status,
-            size.label("contacts"),
-            visits.c.last,
-        )
+        select(*columns)
         .outerjoin(contacts, contacts.c.structure_id == Structure.id)
-        .outerjoin(visits, visits.c.structure_id == Structure.id)
         .outerjoin(deployment, deployment.c.structure_id == Structure.id)
         .where(*condition)
-        .order_by(*order, Structure.id)
     )
+    # Whole lists (exports) and the sort by last visit read every visit in one aggregate; a page reads
+    # only its own rows' visits afterwards.
+    visits_in_query = sort == "visite" or not limit
+    if visits_in_query:
+        visits = _visits().subquery()
+        query = query.add_columns(visits.c.last).outerjoin(visits, visits.c.structure_id == Structure.id)
+    if partners is not None:
+        equipped = func.coalesce(partners.c.n, 0)
+        query = query.add_columns(equipped.label("partners")).outerjoin(
+            partners, partners.c.structure_id == Structure.id
+        )
+    if sort == "partenaires" and partners is not None:
+        order = (equipped.desc(), size.desc(), Structure.name)
+    elif sort == "visite":
+        order = (nulls_first(visits.c.last.asc()), Structure.name)
+    elif sort == "nom":
+        order = (Structure.name,)
+    else:
+        order = (size.desc(), Structure.name)
+    query = query.order_by(*order, Structure.id)
     if limit:
         query = query.limit(limit)
 
+    found = db.session.execute(query).all()
+    if visits_in_query:
+        last_visits = {r.id: r.last for r in found}
+    else:
+        last_visits = {}
+        ids = [r.id for r in found]
+        if ids:
+            last_visits = dict(db.session.execute(_visits().where(activity_structures.c.structure_id.in_(ids))).all())
     categories = dict(db.session.execute(select(Category.id, Category.label)).all())
     labels = status_labels()
     rows = [
@@ -115,15 +161,17 @@ def targets(offer: Offer, department: str | None = None, sort: str = "taille", l
             r.status,
             labels.get(r.status, DEFAULT_LABELS.get(r.status or "", "")) if r.status else "Non renseigné",
             r.contacts,
-            r.last,
+            last_visits.get(r.id),
+            r.partners if partners is not None else None,
         )
-        for r in db.session.execute(query)
+        for r in found
     ]
     return rows, total
 
 
-def visit_list(offer: Offer, department: str | None, sort: str) -> ExportTable:
-    rows, _total = targets(offer, department, sort, limit=None)
+def visit_list(offer: Offer, department: str | None, sort: str, partners: Subquery | None = None) -> ExportTable:
+    rows, _total = targets(offer, department, sort, limit=None, partners=partners)
+    with_partners = partners is not None
     return ExportTable(
         title=f"Structures éligibles non équipées – {offer.label}",
         header=(
@@ -135,7 +183,8 @@ def visit_list(offer: Offer, department: str | None, sort: str) -> ExportTable:
             "Statut",
             "Contacts",
             "Dernière visite",
-        ),
+        )
+        + (("Partenaires déjà équipés",) if with_partners else ()),
         rows=[
             (
                 t.finess_et or "",
@@ -147,12 +196,13 @@ def visit_list(offer: Offer, department: str | None, sort: str) -> ExportTable:
                 t.contacts,
                 t.last_visit,
             )
+            + ((t.partners,) if with_partners else ())
             for t in rows
         ],
         context=[
             ("Offre", offer.label),
             ("Département", department or "tous"),
-            ("Tri", SORTS.get(sort, SORTS["taille"])),
+            ("Tri", sorts(with_partners).get(sort, SORTS["taille"])),
             ("Taille", "nombre de contacts connus dans le CRM (les structures n'ont pas de capacité renseignée)"),
         ],
     )
@@ -181,4 +231,4 @@ def connect() -> None:
     )
 
 
-__all__ = ["SORTS", "connect", "not_equipped_condition", "targets", "visit_list"]
+__all__ = ["SORTS", "connect", "not_equipped_condition", "sorts", "targets", "visit_list"]

@@ -10,6 +10,7 @@ from crm.deployment.services import offer_by_code
 from crm.indicators import charts
 from crm.indicators.deployment import offer_figures, offers_followed, parse_month
 from crm.indicators.routes import bp, reader_required
+from crm.networks.services import equipped_partners
 from crm.platform.exports import FORMATS, ExportTable, Percent, export_response
 from crm.platform.formatting import format_percent
 from crm.referential.services import departments_for_select, region_department_codes
@@ -81,13 +82,17 @@ def services_export(fmt: str):
     return export_response(_figures_table(offer, figures), fmt, f"services-{offer.code.lower()}")
 
 
+def _sort() -> str:
+    return request.args.get("tri") if request.args.get("tri") in targeting.SORTS else "taille"
+
+
 @bp.route("/tableau-de-bord/services/cibles")
 @reader_required
 def service_targets():
     offer, offers = _offer()
     department = _department()
-    sort = request.args.get("tri") if request.args.get("tri") in targeting.SORTS else "taille"
-    rows, total = targeting.targets(offer, department, sort)
+    sort = _sort()
+    rows, total = targeting.targets(offer, department, sort, partners=equipped_partners(offer.id))
     return render_template(
         "indicators/service_targets.html",
         offer=offer,
@@ -109,6 +114,6 @@ def service_targets_export(fmt: str):
         abort(404)
     offer, _offers = _offer()
     department = _department()
-    sort = request.args.get("tri") if request.args.get("tri") in targeting.SORTS else "taille"
-    table = targeting.visit_list(offer, department, sort)
+    sort = _sort()
+    table = targeting.visit_list(offer, department, sort, partners=equipped_partners(offer.id))
     return export_response(table, fmt, f"visites-{offer.code.lower()}-{department or 'region'}")

@@ -21,6 +21,7 @@ from crm.networks.models import (
     Referent,
     StructureLink,
 )
+from crm.platform.exports import FORMATS, export_response
 from crm.platform.extensions import db
 from crm.platform.forms import Form
 from crm.platform.validation import ValidationFailed, as_id
@@ -101,6 +102,18 @@ def referents():
         offer_id=offer_id,
         department=department,
     )
+
+
+@bp.route("/referents/export.<fmt>")
+@reader_required
+def referents_export(fmt: str):
+    if fmt not in FORMATS:
+        abort(404)
+    offer_id, department = _filters()
+    offer = db.session.get(Offer, offer_id) if offer_id else None
+    table = services.referents_table(offer, department)
+    name = "referents-" + (offer.code.lower() if offer else "toutes-offres") + (f"-{department}" if department else "")
+    return export_response(table, fmt, name)
 
 
 @bp.route("/referents/ajouter", methods=["POST"])
@@ -298,18 +311,39 @@ def update_application(application_id: int):
 # --- Partner links and the mesh strategy -----------------------------------------------------------------
 
 
+def _mesh_filters() -> tuple[int | None, str | None]:
+    """The mesh strategy's offer (SPICO by default, the seed 004's example) and department."""
+    offer_id, department = _filters()
+    offers = _offers()
+    if offer_id not in {o.id for o in offers}:
+        offer_id = next((o.id for o in offers if o.code == "SPICO_DOSSIERS"), offers[0].id if offers else None)
+    return offer_id, department
+
+
+@bp.route("/maillage/export.<fmt>")
+@reader_required
+def mesh_export(fmt: str):
+    if fmt not in FORMATS:
+        abort(404)
+    offer_id, department = _mesh_filters()
+    if offer_id is None:
+        abort(404)
+    offer = db.session.get(Offer, offer_id)
+    name = f"maillage-{offer.code.lower()}" + (f"-{department}" if department else "")
+    return export_response(services.mesh_table(offer, department), fmt, name)
+
+
 @bp.route("/maillage")
 @reader_required
 def mesh():
-    offer_id, department = _filters()
-    offers = _offers()
-    if offer_id is None and offers:
-        spico = next((o for o in offers if o.code == "SPICO_DOSSIERS"), offers[0])
-        offer_id = spico.id
+    offer_id, department = _mesh_filters()
+    targets, total = services.mesh_targets(offer_id, department) if offer_id else ([], 0)
     return render_template(
         "networks/mesh.html",
-        targets=services.mesh_targets(offer_id, department) if offer_id else [],
-        offers=offers,
+        targets=targets,
+        total=total,
+        limit=services.MESH_LIMIT,
+        offers=_offers(),
         offer_id=offer_id,
         departments=department_choices(),
         department=department,
@@ -340,6 +374,8 @@ def import_links():
     return render_template(
         "networks/mesh.html",
         targets=[],
+        total=0,
+        limit=services.MESH_LIMIT,
         offers=_offers(),
         offer_id=None,
         departments=department_choices(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Subquery, and_, distinct, func, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from crm.accounts.permissions import can_edit_department, can_manage_events
@@ -35,6 +35,7 @@ from crm.networks.models import (
 )
 from crm.platform.dates import local_date, local_today
 from crm.platform.events import record_change
+from crm.platform.exports import ExportTable
 from crm.platform.extensions import db
 from crm.platform.uploads import UploadRefused, check_cells
 from crm.platform.validation import ValidationFailed, as_id, blank, parse_date, text
@@ -77,20 +78,49 @@ def _require(allowed: bool) -> None:
 # --- Using an offer --------------------------------------------------------------------------------------
 
 
+def _using_offer(offer_id: int):
+    """SQL: the ids of the structures that use the offer: their deployment status for it is at or beyond
+    "déployé" (the deployment rate's numerator, crm/deployment)."""
+    using = [code for code, rank in RANKS.items() if rank >= RANKS[DEPLOYED]]
+    return select(StructureDeployment.structure_id).where(
+        StructureDeployment.offer_id == offer_id, StructureDeployment.status.in_(using)
+    )
+
+
 def uses_offer(structure_ids, offer_id: int) -> set[int]:
-    """The structures among ``structure_ids`` (None: all) that use the offer: their deployment status for it
-    is at or beyond "déployé" (the deployment rate's numerator, crm/deployment)."""
+    """The structures among ``structure_ids`` (None: all) that use the offer."""
     ids = None if structure_ids is None else set(structure_ids)
     if ids is not None and not ids:
         return set()
-    using = [code for code, rank in RANKS.items() if rank >= RANKS[DEPLOYED]]
-    query = select(StructureDeployment.structure_id).where(
-        StructureDeployment.offer_id == offer_id, StructureDeployment.status.in_(using)
-    )
+    query = _using_offer(offer_id)
     if ids is not None and len(ids) <= 5000:
         query = query.where(StructureDeployment.structure_id.in_(ids))
     found = set(db.session.scalars(query))
     return found if ids is None else found & ids
+
+
+def _pairs():
+    """Each link seen from both ends: (structure_id, partner_id, type_id)."""
+    return union_all(
+        select(
+            StructureLink.structure_a_id.label("structure_id"),
+            StructureLink.structure_b_id.label("partner_id"),
+            StructureLink.type_id.label("type_id"),
+        ),
+        select(StructureLink.structure_b_id, StructureLink.structure_a_id, StructureLink.type_id),
+    ).subquery("pairs")
+
+
+def equipped_partners(offer_id: int) -> Subquery:
+    """SQL (structure_id, n): for each structure, its number of distinct linked structures that use the offer
+    (the targeting list's "partenaires déjà équipés", crm/deployment/targeting.py)."""
+    pairs = _pairs()
+    return (
+        select(pairs.c.structure_id, func.count(distinct(pairs.c.partner_id)).label("n"))
+        .where(pairs.c.partner_id.in_(_using_offer(offer_id)))
+        .group_by(pairs.c.structure_id)
+        .subquery("equipped_partners")
+    )
 
 
 # --- Référents -------------------------------------------------------------------------------------------
@@ -860,40 +890,131 @@ def import_links(data: bytes, *, user) -> LinkImport:
 # --- Mesh strategy ---------------------------------------------------------------------------------------
 
 
+MESH_LIMIT = 500
+
+
 @dataclass
 class MeshTarget:
     structure: Structure
     via: list[tuple[Structure, str]]  # the linked structures using the offer, with the link's type label
 
 
-def mesh_targets(offer_id: int, department: str | None = None) -> list[MeshTarget]:
-    """The partners of the structures using the offer that do not use it yet (in ``department`` if given)."""
-    users = uses_offer(None, offer_id)
-    if not users:
-        return []
-    links = db.session.execute(
-        select(StructureLink.structure_a_id, StructureLink.structure_b_id, StructureLinkType.label)
-        .join(StructureLinkType, StructureLinkType.id == StructureLink.type_id)
-        .where(or_(StructureLink.structure_a_id.in_(users), StructureLink.structure_b_id.in_(users)))
-    ).all()
-    via: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for a_id, b_id, label in links:
-        if a_id in users and b_id not in users:
-            via[b_id].append((a_id, label))
-        if b_id in users and a_id not in users:
-            via[a_id].append((b_id, label))
-    if not via:
-        return []
-    query = select(Structure).where(Structure.id.in_(via), Structure.is_open.is_(True))
-    if department:
-        query = query.where(Structure.department_code == department)
-    partners = list(db.session.scalars(query))
-    named = {s.id: s for s in _structures({u for pairs in via.values() for u, _ in pairs})}
-    out = [
-        MeshTarget(p, sorted(((named[u], label) for u, label in via[p.id] if u in named), key=lambda x: x[0].name))
-        for p in partners
+def mesh_targets(offer_id: int, department: str | None = None, limit: int | None = MESH_LIMIT):
+    """(targets, total): the open partners of the structures using the offer that do not use it yet (in
+    ``department`` if given), those linked to the most users first; ``limit`` rows at most (None: all).
+
+    Set-based: the users stay in SQL (a subquery), never a list of ids sent back as parameters."""
+    pairs = _pairs()
+    using = _using_offer(offer_id)
+    condition = [
+        pairs.c.partner_id.in_(using),
+        pairs.c.structure_id.not_in(using),
+        Structure.is_open.is_(True),
     ]
-    return sorted(out, key=lambda t: (-len(t.via), t.structure.department_code, t.structure.name))
+    if department:
+        condition.append(Structure.department_code == department)
+    n_users = func.count(distinct(pairs.c.partner_id))
+    ranked = (
+        select(Structure.id, n_users.label("n"))
+        .join(pairs, pairs.c.structure_id == Structure.id)
+        .where(*condition)
+        .group_by(Structure.id, Structure.department_code, Structure.name)
+        .order_by(n_users.desc(), Structure.department_code, Structure.name, Structure.id)
+    )
+    total = (
+        db.session.scalar(
+            select(func.count(distinct(Structure.id)))
+            .join(pairs, pairs.c.structure_id == Structure.id)
+            .where(*condition)
+        )
+        or 0
+    )
+    if limit:
+        ranked = ranked.limit(limit)
+    ids = [row.id for row in db.session.execute(ranked)]
+    if not ids:
+        return [], total
+    via: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    page_pairs = _pairs()
+    for structure_id, partner_id, label in db.session.execute(
+        select(page_pairs.c.structure_id, page_pairs.c.partner_id, StructureLinkType.label)
+        .join(StructureLinkType, StructureLinkType.id == page_pairs.c.type_id)
+        .where(page_pairs.c.structure_id.in_(ids), page_pairs.c.partner_id.in_(_using_offer(offer_id)))
+    ):
+        via[structure_id].append((partner_id, label))
+    named = {s.id: s for s in _structures(set(ids) | {u for pairs_ in via.values() for u, _ in pairs_})}
+    out = [
+        MeshTarget(named[i], sorted(((named[u], label) for u, label in via[i] if u in named), key=lambda x: x[0].name))
+        for i in ids
+        if i in named
+    ]
+    return out, total
+
+
+def mesh_table(offer: Offer, department: str | None) -> ExportTable:
+    """The mesh strategy's whole list as an export (a visit list)."""
+    targets, _total = mesh_targets(offer.id, department, limit=None)
+    return ExportTable(
+        title=f"Stratégie de maillage – {offer.label}",
+        header=(
+            "FINESS",
+            "Structure",
+            "Commune",
+            "Département",
+            "Catégorie",
+            "Structures utilisatrices liées",
+            "Liée à",
+        ),
+        rows=[
+            (
+                t.structure.finess_et or "",
+                t.structure.name,
+                t.structure.commune or "",
+                t.structure.department_code,
+                t.structure.category.label if t.structure.category else "",
+                len(t.via),
+                ", ".join(f"{s.name} ({label})" for s, label in t.via),
+            )
+            for t in targets
+        ],
+        context=[("Offre", offer.label), ("Département du partenaire", department or "tous")],
+    )
+
+
+def referents_table(offer: Offer | None, department: str | None) -> ExportTable:
+    """The référents list as an export."""
+    rows = referents(offer_id=offer.id if offer else None, department=department)
+    return ExportTable(
+        title="Référents" + (f" – {offer.label}" if offer else ""),
+        header=(
+            "Offre",
+            "Nom",
+            "Prénom",
+            "Fonction",
+            "E-mail",
+            "Téléphone",
+            "Structure",
+            "FINESS",
+            "Département",
+            "Depuis",
+        ),
+        rows=[
+            (
+                r.offer.label,
+                r.contact.last_name,
+                r.contact.first_name,
+                r.contact.function or "",
+                r.contact.email or "",
+                r.contact.phone or "",
+                r.structure.name,
+                r.structure.finess_et or "",
+                r.structure.department_code,
+                r.started_on,
+            )
+            for r in rows
+        ],
+        context=[("Offre", offer.label if offer else "toutes"), ("Département", department or "tous")],
+    )
 
 
 # --- The structure's page --------------------------------------------------------------------------------

@@ -73,3 +73,40 @@ def test_structure_list_filters_the_eligible_not_equipped(client, login_as, make
     assert "Éligibles non équipées pour" in html
     assert "EHPAD Bravo" in html and "EHPAD Charlie" in html and "EHPAD Alpha" not in html
     assert "EHPAD Alpha" in client.get("/structures?non_equipees=INCONNUE").get_data(as_text=True)
+
+
+def test_targets_sort_by_partners_already_equipped_and_read_last_visits_of_the_page(
+    client, login_as, make_user, make_structure
+):
+    from crm.deployment import targeting
+    from crm.networks import services as networks
+    from crm.networks.models import StructureLinkType
+
+    a, b, c = scenario(make_user, make_structure)
+    admin = make_user("admin")
+    dac = db.session.scalars(select(StructureLinkType).where(StructureLinkType.code == "partenaire_dac")).one()
+    cpts = db.session.scalars(select(StructureLinkType).where(StructureLinkType.code == "partenaire_cpts")).one()
+    # Bravo is linked to the equipped Alpha (twice, under two types: one partner) and to Charlie (not equipped).
+    for a_id, b_id, type_id in ((b.id, a.id, dac.id), (a.id, b.id, cpts.id), (b.id, c.id, dac.id)):
+        networks.add_link({"structure_a_id": a_id, "structure_b_id": b_id, "type_id": type_id}, user=admin)
+    db.session.commit()
+
+    rows, total = targeting.targets(offer(), "31", "partenaires", partners=networks.equipped_partners(offer().id))
+    assert [(r.name, r.partners) for r in rows] == [("EHPAD Bravo", 1), ("EHPAD Charlie", 0)] and total == 2
+    # A page reads its rows' last visits alone; the whole list reads them in one aggregate: the same dates.
+    page, _ = targeting.targets(offer(), "31", "taille", limit=1)
+    whole, _ = targeting.targets(offer(), "31", "taille", limit=None)
+    assert [r.name for r in page] == ["EHPAD Charlie"] and page[0].last_visit is None
+    assert {r.name: r.last_visit for r in whole} == {"EHPAD Charlie": None, "EHPAD Bravo": date(2026, 9, 1)}
+    assert targeting.targets(offer(), "31", "nom")[0][0].last_visit == date(2026, 9, 1)
+    assert targeting.targets(offer(), "31", "partenaires")[0][0].partners is None  # links not read: no column
+
+    login_as("animateur", ["31"])
+    html = client.get("/tableau-de-bord/services/cibles?offre=MSSANTE&departement=31&tri=partenaires").get_data(
+        as_text=True
+    )
+    assert "Partenaires déjà équipés" in html and html.index("EHPAD Bravo") < html.index("EHPAD Charlie")
+    csv = client.get(
+        "/tableau-de-bord/services/cibles/export.csv?offre=MSSANTE&departement=31&tri=partenaires"
+    ).get_data(as_text=True)
+    assert "Partenaires déjà équipés" in csv and csv.index("EHPAD Bravo") < csv.index("EHPAD Charlie")

@@ -275,14 +275,80 @@ def test_mesh_targets_are_the_partners_of_users_that_do_not_use_the_offer(make_s
         {"structure_a_id": ehpad_09.id, "structure_b_id": dac.id, "type_id": _type().id}, user=admin_like
     )  # one side in the animator's departments is enough
     assert services.uses_offer([dac.id, ehpad.id, equipped.id], offer.id) == {dac.id, equipped.id}
-    targets = services.mesh_targets(offer.id)
-    assert {t.structure.id for t in targets} == {ehpad.id, cpts.id, ehpad_09.id}
+    targets, total = services.mesh_targets(offer.id)
+    assert {t.structure.id for t in targets} == {ehpad.id, cpts.id, ehpad_09.id} and total == 3
     assert lonely.id not in {t.structure.id for t in targets}
     assert [s.id for s, _ in next(t for t in targets if t.structure.id == ehpad.id).via] == [dac.id]
-    assert {t.structure.id for t in services.mesh_targets(offer.id, "09")} == {ehpad_09.id}
-    assert services.mesh_targets(_offer("INS").id) == []
+    targets_09, total_09 = services.mesh_targets(offer.id, "09")
+    assert {t.structure.id for t in targets_09} == {ehpad_09.id} and total_09 == 1
+    assert services.mesh_targets(_offer("INS").id) == ([], 0)
     with pytest.raises(ValidationFailed):
         services.add_link({"structure_a_id": dac.id, "structure_b_id": ehpad.id, "type_id": _type().id}, user=animator)
+
+
+def test_mesh_ranks_partners_by_users_caps_the_page_and_exports_every_row(client, make_structure, make_user, animator):
+    offer = _offer()
+    users = [make_structure(name=f"Utilisatrice {i}") for i in range(3)]
+    for user in users:
+        _deployed(user, offer, "usage_actif")
+    three = make_structure(name="Zz liée à trois")  # last by name, first by links to users
+    one_a, one_b = make_structure(name="Aa liée à une"), make_structure(name="Ab liée à une")
+    closed = make_structure(name="Fermée liée")
+    closed.is_open = False
+    for user in users:
+        services.add_link({"structure_a_id": three.id, "structure_b_id": user.id, "type_id": _type().id}, user=animator)
+    # the same pair twice under two types counts once; links from either end count
+    for kind in ("partenaire_dac", "partenaire_cpts"):
+        services.add_link(
+            {"structure_a_id": one_a.id, "structure_b_id": users[0].id, "type_id": _type(kind).id}, user=animator
+        )
+    services.add_link({"structure_a_id": users[1].id, "structure_b_id": one_b.id, "type_id": _type().id}, user=animator)
+    services.add_link(
+        {"structure_a_id": closed.id, "structure_b_id": users[2].id, "type_id": _type().id}, user=animator
+    )
+    db.session.commit()
+
+    targets, total = services.mesh_targets(offer.id)
+    assert [t.structure.id for t in targets] == [three.id, one_a.id, one_b.id] and total == 3
+    assert len(targets[0].via) == 3 and len(targets[1].via) == 2  # both link types are shown
+    page, total = services.mesh_targets(offer.id, limit=2)
+    assert [t.structure.id for t in page] == [three.id, one_a.id] and total == 3
+
+    login(client, make_user("manager"))
+    html = client.get(f"/reseaux/maillage?offre={offer.id}").get_data(as_text=True)
+    assert "Partenaires à rencontrer (3)" in html and "maillage/export.csv" in html
+    response = client.get(f"/reseaux/maillage/export.csv?offre={offer.id}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    body = response.get_data(as_text=True)
+    assert body.index("Zz liée à trois") < body.index("Aa liée à une") and "Fermée liée" not in body
+    assert "Utilisatrice 0 (" in body
+    xlsx = client.get(f"/reseaux/maillage/export.xlsx?offre={offer.id}&departement=31")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    assert client.get(f"/reseaux/maillage/export.pdf?offre={offer.id}").status_code == 404
+    post(client, "/deconnexion")
+    assert client.get(f"/reseaux/maillage/export.csv?offre={offer.id}").status_code in (302, 401)
+
+
+def test_referents_export_lists_the_active_referents_of_the_filter(client, make_structure, make_user, animator):
+    toulouse = make_structure(name="CH Toulouse")
+    foix = make_structure(name="CH Foix", department_code="09")
+    claire = _contact(toulouse)
+    paul = _contact(foix, email="paul@example.org", first="Paul", last="Martin")
+    ended = _contact(toulouse, email="ancienne@example.org", first="Anne", last="Ancienne")
+    services.name_referent({"contact_id": claire.id, "offer_id": _offer().id}, user=animator)
+    services.name_referent({"contact_id": paul.id, "offer_id": _offer().id}, user=make_user("admin"))
+    gone = services.name_referent({"contact_id": ended.id, "offer_id": _offer("INS").id}, user=animator)
+    services.end_referent(gone, user=animator)
+
+    login(client, make_user("manager"))
+    assert "referents/export.csv" in client.get("/reseaux/referents").get_data(as_text=True)
+    body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}").get_data(as_text=True)
+    assert "referente@example.org" in body and "paul@example.org" in body and "ancienne@example.org" not in body
+    body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}&departement=09").get_data(as_text=True)
+    assert "paul@example.org" in body and "referente@example.org" not in body
+    response = client.get("/reseaux/referents/export.xlsx")
+    assert response.status_code == 200 and response.data[:2] == b"PK"
+    assert client.get("/reseaux/referents/export.json").status_code == 404
 
 
 def test_links_import_lists_rejects_by_line_and_is_idempotent(make_structure, animator):

@@ -27,7 +27,7 @@ def test_demo_seed_has_referents_grappes_applications_and_a_partner_network():
     attribution = services.grappe_attribution()
     assert (attribution.total, attribution.via_rendez_vous) == (2, 1)
     spico = db.session.scalar(select(Offer.id).where(Offer.code == "SPICO_DOSSIERS"))
-    assert services.mesh_targets(spico)
+    assert services.mesh_targets(spico)[0]
     assert services.community_figures()
     again = run_seed("demo", echo=lambda *a, **k: None)
     assert any("déjà présents" in line for line in again) and count(Grappe) == 2
@@ -181,7 +181,7 @@ def test_region_seed_scales_the_networks_over_the_regions_departments(monkeypatc
         via = services.grappe_attribution(department).via_rendez_vous
         assert (via > 0) == (department in RDV_DEPARTMENTS), department
     spico = db.session.scalar(select(Offer.id).where(Offer.code == "SPICO_DOSSIERS"))
-    targets = services.mesh_targets(spico)
+    targets, _total = services.mesh_targets(spico, limit=None)
     assert len({t.structure.department_code for t in targets}) >= 5
     users = services.uses_offer(None, spico)
     assert all(t.structure.id not in users and t.via and all(v.id in users for v, _ in t.via) for t in targets)
@@ -222,7 +222,7 @@ def test_national_seed_scales_the_networks_over_every_department_without_attribu
     via = services.grappes_formed_via_rendez_vous(grappes)
     assert via and {g.lead.department_code for g in grappes if g.id in via} <= RDV_DEPARTMENTS
     spico = db.session.scalar(select(Offer.id).where(Offer.code == "SPICO_DOSSIERS"))
-    targets = services.mesh_targets(spico)
+    targets, _total = services.mesh_targets(spico, limit=None)
     assert len({t.structure.department_code for t in targets} - region) >= 20, len(targets)
     _assert_events_and_audit_as_the_services_write_them()
 
