@@ -101,9 +101,11 @@ def mesh():
     args = query_args(MESH_PARAMS)
     if args["offer"] is None:
         raise ValidationFailed({"offer": "L'offre est obligatoire."})
-    targets = services.mesh_targets(args["offer"], _department(args))
+    targets, total = services.mesh_targets(args["offer"], _department(args))
     return jsonify(
         {
+            "total": total,
+            "limit": services.MESH_LIMIT,
             "data": [
                 {
                     "structure_id": t.structure.id,
@@ -112,6 +114,6 @@ def mesh():
                     "linked_users": [{"structure_id": s.id, "link_type": label} for s, label in t.via],
                 }
                 for t in targets
-            ]
+            ],
         }
     )

@@ -789,19 +789,27 @@ COMPONENTS.update(
             ),
             "Les référents en fonction.",
         ),
-        "MeshTargetList": _list(
-            _out(
-                {
-                    "structure_id": ID,
-                    "name": TEXT,
-                    "department": TEXT,
-                    "linked_users": {
-                        "type": "array",
-                        "items": _out({"structure_id": ID, "link_type": TEXT}),
-                    },
-                }
-            ),
-            "Les partenaires de structures utilisatrices de l'offre qui ne l'utilisent pas encore.",
+        "MeshTargetList": _out(
+            {
+                "data": {
+                    "type": "array",
+                    "items": _out(
+                        {
+                            "structure_id": ID,
+                            "name": TEXT,
+                            "department": TEXT,
+                            "linked_users": {
+                                "type": "array",
+                                "items": _out({"structure_id": ID, "link_type": TEXT}),
+                            },
+                        }
+                    ),
+                },
+                "total": {"type": "integer", "minimum": 0, "description": "Partenaires à rencontrer en tout."},
+                "limit": {"type": "integer", "description": "Au plus ce nombre dans data, les plus liés d'abord."},
+            },
+            "Les partenaires de structures utilisatrices de l'offre qui ne l'utilisent pas encore, les plus liés à "
+            "des structures utilisatrices d'abord.",
         ),
     }
 )

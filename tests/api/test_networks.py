@@ -28,7 +28,9 @@ def test_networks_endpoints_answer_every_role(api_as, make_user, make_structure,
     assert body == {"grappes": 1, "formed_via_rendez_vous": 0, "share": 0.0}
     referents = api.get(f"/api/v1/networks/referents?offer={offer.id}").get_json()["data"]
     assert [r["contact_id"] for r in referents] == [contact.id]
-    mesh = api.get(f"/api/v1/networks/mesh?offer={offer.id}&department=31").get_json()["data"]
+    body = api.get(f"/api/v1/networks/mesh?offer={offer.id}&department=31").get_json()
+    assert body["total"] == 1 and body["limit"] == services.MESH_LIMIT
+    mesh = body["data"]
     assert [m["structure_id"] for m in mesh] == [partner.id]
     assert mesh[0]["linked_users"] == [{"structure_id": user_structure.id, "link_type": "Partenaire d'un DAC"}]
     assert api.get("/api/v1/networks/mesh").status_code in (400, 422)
