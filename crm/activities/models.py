@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.platform.extensions import db
@@ -66,6 +66,9 @@ activity_departments = Table(
 )
 
 
+VISITS = "kind = 'visite'"
+
+
 class Activity(db.Model):
     __tablename__ = "activities"
 
@@ -93,6 +96,14 @@ class Activity(db.Model):
         # The list's order (newest first, id to break ties) and its cursor: one index range.
         Index("ix_activities_occurred_on_id", "occurred_on", "id"),
         Index("ix_activities_author_occurred", "author_id", "occurred_on"),
+        # The visits alone (a third of the activities), for the targeting list's last visit per structure.
+        Index(
+            "ix_activities_visits",
+            "id",
+            "occurred_on",
+            postgresql_where=text(VISITS),
+            sqlite_where=text(VISITS),
+        ),
     )
 
     @property

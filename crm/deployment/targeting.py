@@ -4,14 +4,16 @@
 Size: the structures carry no capacity, so a structure's size is read as its number of contacts in the CRM
 (the people the team knows there). Last visit: the latest activity of kind "visite" with the structure.
 Partners already equipped: the number of structures linked to it that use the offer. The links live in a
-higher floor (crm/networks), so the caller passes their count as a subquery (``partners``); without it the
-column and its sort are absent.
+higher floor (crm/networks), so the caller passes a function giving their count as a subquery
+(``partners``); without it the column and its sort are absent.
 
-At national scale the last visits are read for the page's rows only, unless the list is sorted by them.
+At national scale a page reads the last visits and the partners of its own rows only, unless it is sorted by
+them, and its total in the same statement (a window count).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -66,7 +68,7 @@ def not_equipped_condition(offer: Offer):
 
 
 def _visits():
-    """(structure_id, last): the latest visit of each structure."""
+    """(structure_id, last): the latest visit of each structure (ix_activities_visits: the visits alone)."""
     return (
         select(activity_structures.c.structure_id, func.max(Activity.occurred_on).label("last"))
         .join(Activity, Activity.id == activity_structures.c.activity_id)
@@ -75,60 +77,57 @@ def _visits():
     )
 
 
+def _last_visit_of(structure_id):
+    """SQL scalar: the latest visit of one structure, read through its links (a page's few rows)."""
+    return (
+        select(func.max(Activity.occurred_on))
+        .join(activity_structures, Activity.id == activity_structures.c.activity_id)
+        .where(activity_structures.c.structure_id == structure_id, Activity.kind == "visite")
+        .scalar_subquery()
+    )
+
+
+PartnersOf = Callable[[list[int] | None], Subquery]
+
+
 def targets(
     offer: Offer,
     department: str | None = None,
     sort: str = "taille",
     limit: int | None = LIMIT,
-    partners: Subquery | None = None,
+    partners: PartnersOf | None = None,
 ):
     """(rows, total): the eligible open structures not equipped with ``offer``, sorted by ``sort``.
 
-    ``partners``: a subquery (structure_id, n) of each structure's partners that use the offer."""
+    ``partners(ids)``: a subquery (structure_id, n) of the partners using the offer of the structures ``ids``
+    (None: of every structure). A page (``limit``) reads the last visits and partners of its own rows only,
+    unless it is sorted by them; a whole list (an export) reads each in one aggregate."""
     contacts = (
         select(Contact.structure_id, func.count().label("n"))
         .where(Contact.erased_at.is_(None))
         .group_by(Contact.structure_id)
         .subquery()
     )
-    deployment = (
-        select(StructureDeployment.structure_id, StructureDeployment.status)
-        .where(StructureDeployment.offer_id == offer.id)
-        .subquery()
-    )
     condition = [population(offer).condition(), not_equipped_condition(offer)]
     if department:
         condition.append(Structure.department_code == department)
-    total = db.session.scalar(select(func.count()).select_from(Structure).where(*condition)) or 0
     size = func.coalesce(contacts.c.n, 0)
-    columns = [
-        Structure.id,
-        Structure.name,
-        Structure.commune,
-        Structure.department_code,
-        Structure.finess_et,
-        Structure.category_id,
-        deployment.c.status,
-        size.label("contacts"),
-    ]
     query = (
-        select(*columns)
+        select(Structure.id, size.label("contacts"), func.count().over().label("total"))
         .outerjoin(contacts, contacts.c.structure_id == Structure.id)
-        .outerjoin(deployment, deployment.c.structure_id == Structure.id)
         .where(*condition)
     )
-    # Whole lists (exports) and the sort by last visit read every visit in one aggregate; a page reads
-    # only its own rows' visits afterwards.
-    visits_in_query = sort == "visite" or not limit
+    whole = not limit
+    visits_in_query = sort == "visite" or whole
     if visits_in_query:
         visits = _visits().subquery()
         query = query.add_columns(visits.c.last).outerjoin(visits, visits.c.structure_id == Structure.id)
-    if partners is not None:
-        equipped = func.coalesce(partners.c.n, 0)
-        query = query.add_columns(equipped.label("partners")).outerjoin(
-            partners, partners.c.structure_id == Structure.id
-        )
-    if sort == "partenaires" and partners is not None:
+    partners_in_query = partners is not None and (sort == "partenaires" or whole)
+    if partners_in_query:
+        every = partners(None)
+        equipped = func.coalesce(every.c.n, 0)
+        query = query.add_columns(equipped.label("partners")).outerjoin(every, every.c.structure_id == Structure.id)
+    if sort == "partenaires" and partners_in_query:
         order = (equipped.desc(), size.desc(), Structure.name)
     elif sort == "visite":
         order = (nulls_first(visits.c.last.asc()), Structure.name)
@@ -139,37 +138,73 @@ def targets(
     query = query.order_by(*order, Structure.id)
     if limit:
         query = query.limit(limit)
-
     found = db.session.execute(query).all()
+    total = found[0].total if found else 0
+    ids = [r.id for r in found]
+
+    # The rows' own columns, for these ids only.
+    details = (
+        {
+            r.id: r
+            for r in db.session.execute(
+                select(
+                    Structure.id,
+                    Structure.name,
+                    Structure.commune,
+                    Structure.department_code,
+                    Structure.finess_et,
+                    Structure.category_id,
+                    StructureDeployment.status,
+                )
+                .outerjoin(
+                    StructureDeployment,
+                    and_(StructureDeployment.structure_id == Structure.id, StructureDeployment.offer_id == offer.id),
+                )
+                .where(Structure.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
     if visits_in_query:
         last_visits = {r.id: r.last for r in found}
+    elif ids:
+        page = select(Structure.id, _last_visit_of(Structure.id).label("last")).where(Structure.id.in_(ids))
+        last_visits = dict(db.session.execute(page).all())
     else:
         last_visits = {}
-        ids = [r.id for r in found]
-        if ids:
-            last_visits = dict(db.session.execute(_visits().where(activity_structures.c.structure_id.in_(ids))).all())
+    if partners_in_query:
+        equipped_of = {r.id: r.partners for r in found}
+    elif partners is not None and ids:
+        of_page = partners(ids)
+        equipped_of = dict(db.session.execute(select(of_page.c.structure_id, of_page.c.n)).all())
+    else:
+        equipped_of = {}
+
     categories = dict(db.session.execute(select(Category.id, Category.label)).all())
     labels = status_labels()
-    rows = [
-        Target(
-            r.id,
-            r.name,
-            r.commune,
-            r.department_code,
-            r.finess_et,
-            categories.get(r.category_id),
-            r.status,
-            labels.get(r.status, DEFAULT_LABELS.get(r.status or "", "")) if r.status else "Non renseigné",
-            r.contacts,
-            last_visits.get(r.id),
-            r.partners if partners is not None else None,
+    rows = []
+    for r in found:
+        d = details[r.id]
+        rows.append(
+            Target(
+                d.id,
+                d.name,
+                d.commune,
+                d.department_code,
+                d.finess_et,
+                categories.get(d.category_id),
+                d.status,
+                labels.get(d.status, DEFAULT_LABELS.get(d.status or "", "")) if d.status else "Non renseigné",
+                r.contacts,
+                last_visits.get(r.id),
+                equipped_of.get(r.id, 0) if partners is not None else None,
+            )
         )
-        for r in found
-    ]
     return rows, total
 
 
-def visit_list(offer: Offer, department: str | None, sort: str, partners: Subquery | None = None) -> ExportTable:
+def visit_list(offer: Offer, department: str | None, sort: str, partners: PartnersOf | None = None) -> ExportTable:
     rows, _total = targets(offer, department, sort, limit=None, partners=partners)
     with_partners = partners is not None
     return ExportTable(

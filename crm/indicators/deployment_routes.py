@@ -3,6 +3,8 @@ exports) and the targeting list ("structures éligibles non équipées"), on the
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import abort, render_template, request, url_for
 
 from crm.deployment import targeting
@@ -92,7 +94,7 @@ def service_targets():
     offer, offers = _offer()
     department = _department()
     sort = _sort()
-    rows, total = targeting.targets(offer, department, sort, partners=equipped_partners(offer.id))
+    rows, total = targeting.targets(offer, department, sort, partners=partial(equipped_partners, offer.id))
     return render_template(
         "indicators/service_targets.html",
         offer=offer,
@@ -115,5 +117,5 @@ def service_targets_export(fmt: str):
     offer, _offers = _offer()
     department = _department()
     sort = _sort()
-    table = targeting.visit_list(offer, department, sort, partners=equipped_partners(offer.id))
+    table = targeting.visit_list(offer, department, sort, partners=partial(equipped_partners, offer.id))
     return export_response(table, fmt, f"visites-{offer.code.lower()}-{department or 'region'}")

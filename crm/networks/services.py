@@ -111,16 +111,17 @@ def _pairs():
     ).subquery("pairs")
 
 
-def equipped_partners(offer_id: int) -> Subquery:
-    """SQL (structure_id, n): for each structure, its number of distinct linked structures that use the offer
-    (the targeting list's "partenaires déjà équipés", crm/deployment/targeting.py)."""
+def equipped_partners(offer_id: int, structure_ids: list[int] | None = None) -> Subquery:
+    """SQL (structure_id, n): for each structure (of ``structure_ids``, a page's few; None: every one), its
+    number of distinct linked structures that use the offer (the targeting list's "partenaires déjà
+    équipés", crm/deployment/targeting.py)."""
     pairs = _pairs()
-    return (
-        select(pairs.c.structure_id, func.count(distinct(pairs.c.partner_id)).label("n"))
-        .where(pairs.c.partner_id.in_(_using_offer(offer_id)))
-        .group_by(pairs.c.structure_id)
-        .subquery("equipped_partners")
+    query = select(pairs.c.structure_id, func.count(distinct(pairs.c.partner_id)).label("n")).where(
+        pairs.c.partner_id.in_(_using_offer(offer_id))
     )
+    if structure_ids is not None:
+        query = query.where(pairs.c.structure_id.in_(structure_ids))
+    return query.group_by(pairs.c.structure_id).subquery("equipped_partners")
 
 
 # --- Référents -------------------------------------------------------------------------------------------

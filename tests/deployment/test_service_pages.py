@@ -1,6 +1,7 @@
 """The services view (rates per department, map, exports) and the targeting list (sort, export)."""
 
 from datetime import date
+from functools import partial
 
 from sqlalchemy import select
 
@@ -91,7 +92,12 @@ def test_targets_sort_by_partners_already_equipped_and_read_last_visits_of_the_p
         networks.add_link({"structure_a_id": a_id, "structure_b_id": b_id, "type_id": type_id}, user=admin)
     db.session.commit()
 
-    rows, total = targeting.targets(offer(), "31", "partenaires", partners=networks.equipped_partners(offer().id))
+    partners = partial(networks.equipped_partners, offer().id)
+    rows, total = targeting.targets(offer(), "31", "partenaires", partners=partners)
+    assert [(r.name, r.partners) for r in targeting.targets(offer(), "31", "nom", partners=partners)[0]] == [
+        ("EHPAD Bravo", 1),
+        ("EHPAD Charlie", 0),
+    ]  # the page's own partners, counted for its rows alone
     assert [(r.name, r.partners) for r in rows] == [("EHPAD Bravo", 1), ("EHPAD Charlie", 0)] and total == 2
     # A page reads its rows' last visits alone; the whole list reads them in one aggregate: the same dates.
     page, _ = targeting.targets(offer(), "31", "taille", limit=1)
