@@ -27,7 +27,9 @@ activity_structures = Table(
     "activity_structures",
     db.metadata,
     Column("activity_id", ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True),
-    Column("structure_id", ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("structure_id", ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True),
+    # A structure's activities: the ids in the index itself (index-only), e.g. a page's last visits.
+    Index("ix_activity_structures_structure_activity", "structure_id", "activity_id"),
 )
 activity_contacts = Table(
     "activity_contacts",

@@ -120,7 +120,10 @@ def targets(
     whole = not limit
     visits_in_query = sort == "visite" or whole
     if visits_in_query:
-        visits = _visits().subquery()
+        # Only the candidates' visits: a department's few hundred read through their links, the whole
+        # country's by one aggregate; the planner chooses.
+        candidates = select(Structure.id).where(*condition)
+        visits = _visits().where(activity_structures.c.structure_id.in_(candidates)).subquery()
         query = query.add_columns(visits.c.last).outerjoin(visits, visits.c.structure_id == Structure.id)
     partners_in_query = partners is not None and (sort == "partenaires" or whole)
     if partners_in_query:
