@@ -95,7 +95,8 @@ def referents():
     offer_id, department = _filters()
     return render_template(
         "networks/referents.html",
-        referents=services.referents(offer_id=offer_id, department=department),
+        referents=services.referents(offer_id=offer_id, department=department, limit=services.REFERENTS_PAGE),
+        total=services.count_referents(offer_id=offer_id, department=department),
         figures=services.community_figures(department),
         offers=_offers(),
         departments=department_choices(),

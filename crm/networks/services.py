@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Subquery, and_, distinct, func, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from crm.accounts.permissions import can_edit_department, can_manage_events
 from crm.deployment.models import DEPLOYED, RANKS, StructureDeployment
@@ -202,13 +203,15 @@ def end_referent(referent: Referent, *, user, ended_on: date | None = None) -> R
     return referent
 
 
-def referents(*, offer_id: int | None = None, department: str | None = None, active_only: bool = True):
+REFERENTS_PAGE = 500
+
+
+def _referents_query(offer_id: int | None, department: str | None, active_only: bool):
     query = (
         select(Referent)
         .join(Structure, Structure.id == Referent.structure_id)
         .join(Contact, Contact.id == Referent.contact_id)
         .where(Contact.erased_at.is_(None))
-        .order_by(Structure.department_code, Structure.name, Contact.last_name)
     )
     if offer_id:
         query = query.where(Referent.offer_id == offer_id)
@@ -216,7 +219,25 @@ def referents(*, offer_id: int | None = None, department: str | None = None, act
         query = query.where(Structure.department_code == department)
     if active_only:
         query = query.where(Referent.ended_on.is_(None))
+    return query
+
+
+def referents(
+    *, offer_id: int | None = None, department: str | None = None, active_only: bool = True, limit: int | None = None
+):
+    query = _referents_query(offer_id, department, active_only).order_by(
+        Structure.department_code, Structure.name, Contact.last_name, Referent.id
+    )
+    if limit:
+        query = query.limit(limit)
     return list(db.session.scalars(query).unique())
+
+
+def count_referents(*, offer_id: int | None = None, department: str | None = None, active_only: bool = True) -> int:
+    query = _referents_query(offer_id, department, active_only).with_only_columns(
+        func.count(Referent.id), maintain_column_froms=True
+    )
+    return db.session.scalar(query) or 0
 
 
 def referents_of_structure(structure_id: int) -> list[Referent]:
@@ -447,6 +468,7 @@ def grappes(department: str | None = None) -> list[Grappe]:
     query = (
         select(Grappe)
         .join(Structure, Structure.id == Grappe.lead_structure_id)
+        .options(selectinload(Grappe.members))  # the list shows each grappe's size: one statement for all
         .order_by(Grappe.created_on.desc(), Grappe.name)
     )
     if department:
@@ -891,7 +913,7 @@ def import_links(data: bytes, *, user) -> LinkImport:
 # --- Mesh strategy ---------------------------------------------------------------------------------------
 
 
-MESH_LIMIT = 500
+MESH_LIMIT = 200
 
 
 @dataclass
@@ -916,25 +938,18 @@ def mesh_targets(offer_id: int, department: str | None = None, limit: int | None
         condition.append(Structure.department_code == department)
     n_users = func.count(distinct(pairs.c.partner_id))
     ranked = (
-        select(Structure.id, n_users.label("n"))
+        select(Structure.id, n_users.label("n"), func.count().over().label("total"))
         .join(pairs, pairs.c.structure_id == Structure.id)
         .where(*condition)
         .group_by(Structure.id, Structure.department_code, Structure.name)
         .order_by(n_users.desc(), Structure.department_code, Structure.name, Structure.id)
     )
-    total = (
-        db.session.scalar(
-            select(func.count(distinct(Structure.id)))
-            .join(pairs, pairs.c.structure_id == Structure.id)
-            .where(*condition)
-        )
-        or 0
-    )
     if limit:
         ranked = ranked.limit(limit)
-    ids = [row.id for row in db.session.execute(ranked)]
-    if not ids:
-        return [], total
+    found = db.session.execute(ranked).all()
+    if not found:
+        return [], 0
+    ids, total = [row.id for row in found], found[0].total
     via: dict[int, list[tuple[int, str]]] = defaultdict(list)
     page_pairs = _pairs()
     for structure_id, partner_id, label in db.session.execute(

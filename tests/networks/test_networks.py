@@ -341,7 +341,10 @@ def test_referents_export_lists_the_active_referents_of_the_filter(client, make_
     services.end_referent(gone, user=animator)
 
     login(client, make_user("manager"))
-    assert "referents/export.csv" in client.get("/reseaux/referents").get_data(as_text=True)
+    html = client.get("/reseaux/referents").get_data(as_text=True)
+    assert "referents/export.csv" in html and "Référents en fonction (2)" in html
+    assert services.count_referents(offer_id=_offer().id, department="09") == 1
+    assert [r.contact_id for r in services.referents(limit=1)] == [paul.id]  # 09 before 31
     body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}").get_data(as_text=True)
     assert "referente@example.org" in body and "paul@example.org" in body and "ancienne@example.org" not in body
     body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}&departement=09").get_data(as_text=True)
@@ -447,3 +450,37 @@ def test_the_yearly_pack_has_the_grappes_share(make_structure, animator):
     section = build_pack(today.year, None, with_charts=False).section("rapport")
     row = next(r for r in section.rows if r[0] == "Grappes formées via un Rendez-vous ESMS numérique")
     assert row[1:4] == [1, 2, 0.5]
+
+
+def test_the_grappes_list_reads_every_grappe_in_a_fixed_number_of_statements(
+    client, make_structure, make_user, animator
+):
+    from sqlalchemy import event as sa_event
+
+    def grappe(i):
+        lead, member = make_structure(name=f"Tête {i}"), make_structure(name=f"Membre {i}")
+        services.save_grappe(
+            None, {"name": f"Grappe {i}", "lead_structure_id": lead.id, "member_ids": [member.id]}, user=animator
+        )
+
+    def statements_for_the_page() -> int:
+        statements = []
+
+        def count(*args):
+            statements.append(args[2])
+
+        db.session.expire_all()
+        sa_event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            html = client.get("/reseaux/grappes").get_data(as_text=True)
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", count)
+        assert "Grappe 0" in html
+        return len(statements)
+
+    login(client, make_user("manager"))
+    grappe(0)
+    one = statements_for_the_page()
+    for i in range(1, 6):
+        grappe(i)
+    assert statements_for_the_page() == one
