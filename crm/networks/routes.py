@@ -177,6 +177,7 @@ def grappes():
     return render_template(
         "networks/grappes.html",
         grappes=found,
+        sizes=services.grappe_sizes(found),
         via=via,
         attribution=services.GrappeAttribution(len(found), len(via)),
         departments=department_choices(),

@@ -484,3 +484,5 @@ def test_the_grappes_list_reads_every_grappe_in_a_fixed_number_of_statements(
     for i in range(1, 6):
         grappe(i)
     assert statements_for_the_page() == one
+    found = services.grappes()
+    assert services.grappe_sizes(found) == {g.id: 2 for g in found} and len(found) == 6  # the lead is a member
