@@ -87,6 +87,21 @@ def _last_visit_of(structure_id):
     )
 
 
+def _with_details(query, offer: Offer):
+    """``query`` with the columns a row shows: the structure's and its status for the offer."""
+    return query.add_columns(
+        Structure.name,
+        Structure.commune,
+        Structure.department_code,
+        Structure.finess_et,
+        Structure.category_id,
+        StructureDeployment.status,
+    ).outerjoin(
+        StructureDeployment,
+        and_(StructureDeployment.structure_id == Structure.id, StructureDeployment.offer_id == offer.id),
+    )
+
+
 PartnersOf = Callable[[list[int] | None], Subquery]
 
 
@@ -118,6 +133,8 @@ def targets(
         .where(*condition)
     )
     whole = not limit
+    if whole:
+        query = _with_details(query, offer)
     visits_in_query = sort == "visite" or whole
     if visits_in_query:
         # Only the candidates' visits: a department's few hundred read through their links, the whole
@@ -145,30 +162,15 @@ def targets(
     total = found[0].total if found else 0
     ids = [r.id for r in found]
 
-    # The rows' own columns, for these ids only.
-    details = (
-        {
-            r.id: r
-            for r in db.session.execute(
-                select(
-                    Structure.id,
-                    Structure.name,
-                    Structure.commune,
-                    Structure.department_code,
-                    Structure.finess_et,
-                    Structure.category_id,
-                    StructureDeployment.status,
-                )
-                .outerjoin(
-                    StructureDeployment,
-                    and_(StructureDeployment.structure_id == Structure.id, StructureDeployment.offer_id == offer.id),
-                )
-                .where(Structure.id.in_(ids))
-            )
+    # The rows' own columns: in the same statement for a whole list, for the page's ids otherwise.
+    if whole:
+        details = {r.id: r for r in found}
+    elif ids:
+        details = {
+            r.id: r for r in db.session.execute(_with_details(select(Structure.id), offer).where(Structure.id.in_(ids)))
         }
-        if ids
-        else {}
-    )
+    else:
+        details = {}
     if visits_in_query:
         last_visits = {r.id: r.last for r in found}
     elif ids:
@@ -191,7 +193,7 @@ def targets(
         d = details[r.id]
         rows.append(
             Target(
-                d.id,
+                r.id,
                 d.name,
                 d.commune,
                 d.department_code,
