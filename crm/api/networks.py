@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import jsonify
 
 from crm.api.helpers import department_code
-from crm.api.registry import Param, id_param, operation, query_args
+from crm.api.registry import PAGE_PARAMS, Param, id_param, operation, page_links, query_args
 from crm.api.routes import bp
 from crm.api.serializers import iso
 from crm.networks import services
+from crm.platform.paging import Page
 from crm.platform.validation import ValidationFailed
 from crm.referential.services import known_department
 
@@ -82,7 +83,7 @@ def list_referents():
     )
 
 
-MESH_PARAMS = [Param("offer", {"type": "integer", "minimum": 1}, "Offre.", required=True), DEPARTMENT]
+MESH_PARAMS = [Param("offer", {"type": "integer", "minimum": 1}, "Offre.", required=True), DEPARTMENT, *PAGE_PARAMS]
 
 
 @operation(
@@ -91,29 +92,29 @@ MESH_PARAMS = [Param("offer", {"type": "integer", "minimum": 1}, "Offre.", requi
     "GET",
     summary="Stratégie de maillage",
     tag=TAG,
-    ok=(200, "MeshTargetList"),
+    ok=(200, "MeshTargetPage"),
     params=MESH_PARAMS,
     errors=(422,),
     description="Les partenaires des structures utilisant l'offre qui ne l'utilisent pas encore (dans le "
-    "département s'il est donné), avec les structures utilisatrices auxquelles ils sont liés.",
+    "département s'il est donné), avec les structures utilisatrices auxquelles ils sont liés, les plus liés "
+    "à des utilisatrices d'abord (paginé).",
 )
 def mesh():
     args = query_args(MESH_PARAMS)
     if args["offer"] is None:
         raise ValidationFailed({"offer": "L'offre est obligatoire."})
-    targets, total = services.mesh_targets(args["offer"], _department(args))
-    return jsonify(
-        {
-            "total": total,
-            "limit": services.MESH_LIMIT,
-            "data": [
-                {
-                    "structure_id": t.structure.id,
-                    "name": t.structure.name,
-                    "department": t.structure.department_code,
-                    "linked_users": [{"structure_id": s.id, "link_type": label} for s, label in t.via],
-                }
-                for t in targets
-            ],
-        }
+    per_page, page = args["per_page"], args["page"]
+    targets, total = services.mesh_targets(
+        args["offer"], _department(args), limit=per_page, offset=(page - 1) * per_page
     )
+
+    def serialise(t):
+        return {
+            "structure_id": t.structure.id,
+            "name": t.structure.name,
+            "department": t.structure.department_code,
+            "users": t.users,
+            "linked_users": [{"structure_id": s.id, "link_type": label} for s, label in t.via],
+        }
+
+    return jsonify(page_links(Page(items=targets, total=total, page=page, per_page=per_page), serialise))

@@ -789,28 +789,20 @@ COMPONENTS.update(
             ),
             "Les référents en fonction.",
         ),
-        "MeshTargetList": _out(
+        "MeshTarget": _out(
             {
-                "data": {
+                "structure_id": ID,
+                "name": TEXT,
+                "department": TEXT,
+                "users": {"type": "integer", "minimum": 1, "description": "Structures utilisatrices liées."},
+                "linked_users": {
                     "type": "array",
-                    "items": _out(
-                        {
-                            "structure_id": ID,
-                            "name": TEXT,
-                            "department": TEXT,
-                            "linked_users": {
-                                "type": "array",
-                                "items": _out({"structure_id": ID, "link_type": TEXT}),
-                            },
-                        }
-                    ),
+                    "items": _out({"structure_id": ID, "link_type": TEXT}),
                 },
-                "total": {"type": "integer", "minimum": 0, "description": "Partenaires à rencontrer en tout."},
-                "limit": {"type": "integer", "description": "Au plus ce nombre dans data, les plus liés d'abord."},
             },
-            "Les partenaires de structures utilisatrices de l'offre qui ne l'utilisent pas encore, les plus liés à "
-            "des structures utilisatrices d'abord.",
+            "Un partenaire de structures utilisatrices de l'offre qui ne l'utilise pas encore.",
         ),
+        "MeshTargetPage": _page("MeshTarget"),
     }
 )
 # --- usage of the services (issue 14) -------------------------------------------------------------------

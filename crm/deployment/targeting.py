@@ -32,7 +32,7 @@ NOT_EQUIPPED = tuple(code for code, rank in RANKS.items() if rank < RANKS["deplo
 SORTS = {
     "taille": "Taille (contacts)",
     "visite": "Dernière visite (la plus ancienne d'abord)",
-    "partenaires": "Partenaires déjà équipés",
+    "partenaires": "Partenaires déjà équipés (les plus nombreux d'abord)",
     "nom": "Nom",
 }
 LIMIT = 500
@@ -190,7 +190,9 @@ def targets(
     labels = status_labels()
     rows = []
     for r in found:
-        d = details[r.id]
+        d = details.get(r.id)
+        if d is None:  # deleted between the two statements
+            continue
         rows.append(
             Target(
                 r.id,

@@ -112,6 +112,8 @@ def referents_export(fmt: str):
         abort(404)
     offer_id, department = _filters()
     offer = db.session.get(Offer, offer_id) if offer_id else None
+    if offer_id and offer is None:
+        abort(404)
     table = services.referents_table(offer, department)
     name = "referents-" + (offer.code.lower() if offer else "toutes-offres") + (f"-{department}" if department else "")
     return export_response(table, fmt, name)

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Subquery, and_, distinct, func, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from crm.accounts.permissions import can_edit_department, can_manage_events
 from crm.deployment.models import DEPLOYED, RANKS, StructureDeployment
@@ -388,11 +389,6 @@ def grappe_payload(grappe: Grappe) -> dict:
         "created_on": grappe.created_on,
         "member_ids": sorted(s.id for s in grappe.members),
     }
-
-
-def _structures(ids) -> list[Structure]:
-    ids = {i for i in ids if i}
-    return list(db.session.scalars(select(Structure).where(Structure.id.in_(ids)))) if ids else []
 
 
 def clean_grappe(data: dict) -> dict:
@@ -932,13 +928,16 @@ MESH_LIMIT = 200
 class MeshTarget:
     structure: Structure
     via: list[tuple[Structure, str]]  # the linked structures using the offer, with the link's type label
+    users: int = 0  # distinct structures using the offer among them (a pair linked twice counts once)
 
 
-def mesh_targets(offer_id: int, department: str | None = None, limit: int | None = MESH_LIMIT):
+def mesh_targets(offer_id: int, department: str | None = None, limit: int | None = MESH_LIMIT, offset: int = 0):
     """(targets, total): the open partners of the structures using the offer that do not use it yet (in
-    ``department`` if given), those linked to the most users first; ``limit`` rows at most (None: all).
+    ``department`` if given), those linked to the most users first; ``limit`` rows at most (None: all) from
+    ``offset``.
 
-    Set-based: the users stay in SQL (a subquery), never a list of ids sent back as parameters."""
+    Set-based: the users stay in SQL (a subquery), and a whole list's targets too: no list of ids is sent back
+    as parameters, whatever the number of users or targets."""
     pairs = _pairs()
     using = _using_offer(offer_id)
     condition = [
@@ -957,25 +956,31 @@ def mesh_targets(offer_id: int, department: str | None = None, limit: int | None
         .order_by(n_users.desc(), Structure.department_code, Structure.name, Structure.id)
     )
     if limit:
-        ranked = ranked.limit(limit)
+        ranked = ranked.limit(limit).offset(offset)
     found = db.session.execute(ranked).all()
     if not found:
+        if offset:  # past the last page: the total still says how many there are
+            return [], db.session.scalar(select(func.count()).select_from(ranked.limit(None).offset(None).subquery()))
         return [], 0
-    ids, total = [row.id for row in found], found[0].total
-    via: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    page_pairs = _pairs()
-    for structure_id, partner_id, label in db.session.execute(
-        select(page_pairs.c.structure_id, page_pairs.c.partner_id, StructureLinkType.label)
-        .join(StructureLinkType, StructureLinkType.id == page_pairs.c.type_id)
-        .where(page_pairs.c.structure_id.in_(ids), page_pairs.c.partner_id.in_(_using_offer(offer_id)))
+    total = found[0].total
+    order = [row.id for row in found]
+    users = {row.id: row.n for row in found}
+    # The targets' rows and their links to users: by the page's ids (a few hundred), or for a whole list by
+    # the ranking itself as a subquery.
+    chosen = order if limit else select(ranked.subquery().c.id)
+    targets = {s.id: s for s in db.session.scalars(select(Structure).where(Structure.id.in_(chosen)))}
+    via: dict[int, list[tuple[Structure, str]]] = defaultdict(list)
+    link_pairs = _pairs()
+    user = aliased(Structure)
+    for structure_id, label, partner in db.session.execute(
+        select(link_pairs.c.structure_id, StructureLinkType.label, user)
+        .join(StructureLinkType, StructureLinkType.id == link_pairs.c.type_id)
+        .join(user, user.id == link_pairs.c.partner_id)
+        .where(link_pairs.c.structure_id.in_(chosen), link_pairs.c.partner_id.in_(_using_offer(offer_id)))
+        .order_by(user.name, user.id, StructureLinkType.label)
     ):
-        via[structure_id].append((partner_id, label))
-    named = {s.id: s for s in _structures(set(ids) | {u for pairs_ in via.values() for u, _ in pairs_})}
-    out = [
-        MeshTarget(named[i], sorted(((named[u], label) for u, label in via[i] if u in named), key=lambda x: x[0].name))
-        for i in ids
-        if i in named
-    ]
+        via[structure_id].append((partner, label))
+    out = [MeshTarget(targets[i], via[i], users[i]) for i in order if i in targets]
     return out, total
 
 
@@ -1000,7 +1005,7 @@ def mesh_table(offer: Offer, department: str | None) -> ExportTable:
                 t.structure.commune or "",
                 t.structure.department_code,
                 t.structure.category.label if t.structure.category else "",
-                len(t.via),
+                t.users,
                 ", ".join(f"{s.name} ({label})" for s, label in t.via),
             )
             for t in targets
@@ -1010,15 +1015,17 @@ def mesh_table(offer: Offer, department: str | None) -> ExportTable:
 
 
 def referents_table(offer: Offer | None, department: str | None) -> ExportTable:
-    """The référents list as an export."""
+    """The active référents as an export. Their e-mail and phone only where they accept to be contacted
+    (the contact's consent, RGPD): the list is for reaching them."""
     rows = referents(offer_id=offer.id if offer else None, department=department)
     return ExportTable(
-        title="Référents" + (f" – {offer.label}" if offer else ""),
+        title="Référents en fonction" + (f" – {offer.label}" if offer else ""),
         header=(
             "Offre",
             "Nom",
             "Prénom",
             "Fonction",
+            "Accepte d'être contacté(e)",
             "E-mail",
             "Téléphone",
             "Structure",
@@ -1032,8 +1039,9 @@ def referents_table(offer: Offer | None, department: str | None) -> ExportTable:
                 r.contact.last_name,
                 r.contact.first_name,
                 r.contact.function or "",
-                r.contact.email or "",
-                r.contact.phone or "",
+                "oui" if r.contact.consent else "non",
+                (r.contact.email or "") if r.contact.consent else "",
+                (r.contact.phone or "") if r.contact.consent else "",
                 r.structure.name,
                 r.structure.finess_et or "",
                 r.structure.department_code,
@@ -1041,7 +1049,11 @@ def referents_table(offer: Offer | None, department: str | None) -> ExportTable:
             )
             for r in rows
         ],
-        context=[("Offre", offer.label if offer else "toutes"), ("Département", department or "tous")],
+        context=[
+            ("Offre", offer.label if offer else "toutes"),
+            ("Département", department or "tous"),
+            ("Coordonnées", "seulement des référents qui acceptent d'être contactés (RGPD)"),
+        ],
     )
 
 

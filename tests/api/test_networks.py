@@ -29,8 +29,9 @@ def test_networks_endpoints_answer_every_role(api_as, make_user, make_structure,
     referents = api.get(f"/api/v1/networks/referents?offer={offer.id}").get_json()["data"]
     assert [r["contact_id"] for r in referents] == [contact.id]
     body = api.get(f"/api/v1/networks/mesh?offer={offer.id}&department=31").get_json()
-    assert body["total"] == 1 and body["limit"] == services.MESH_LIMIT
+    assert body["meta"]["total"] == 1 and body["meta"]["per_page"] == 50 and body["links"]["next"] is None
     mesh = body["data"]
+    assert mesh[0]["users"] == 1
     assert [m["structure_id"] for m in mesh] == [partner.id]
     assert mesh[0]["linked_users"] == [{"structure_id": user_structure.id, "link_type": "Partenaire d'un DAC"}]
     assert api.get("/api/v1/networks/mesh").status_code in (400, 422)

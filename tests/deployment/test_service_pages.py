@@ -100,7 +100,8 @@ def test_targets_sort_by_partners_already_equipped_and_read_last_visits_of_the_p
     ]  # the page's own partners, counted for its rows alone
     assert [(r.name, r.partners) for r in rows] == [("EHPAD Bravo", 1), ("EHPAD Charlie", 0)] and total == 2
     # A page reads its rows' last visits alone; the whole list reads them in one aggregate: the same dates.
-    page, _ = targeting.targets(offer(), "31", "taille", limit=1)
+    page, total = targeting.targets(offer(), "31", "taille", limit=1)
+    assert total == 2  # the window count is the list's, not the page's
     whole, _ = targeting.targets(offer(), "31", "taille", limit=None)
     assert [r.name for r in page] == ["EHPAD Charlie"] and page[0].last_visit is None
     assert {r.name: r.last_visit for r in whole} == {"EHPAD Charlie": None, "EHPAD Bravo": date(2026, 9, 1)}
@@ -116,3 +117,5 @@ def test_targets_sort_by_partners_already_equipped_and_read_last_visits_of_the_p
         "/tableau-de-bord/services/cibles/export.csv?offre=MSSANTE&departement=31&tri=partenaires"
     ).get_data(as_text=True)
     assert "Partenaires déjà équipés" in csv and csv.index("EHPAD Bravo") < csv.index("EHPAD Charlie")
+    lines = {line.split(";")[1]: line.split(";") for line in csv.splitlines() if "EHPAD" in line}
+    assert lines["EHPAD Bravo"][-1] == "1" and lines["EHPAD Charlie"][-1] == "0", lines

@@ -311,8 +311,18 @@ def test_mesh_ranks_partners_by_users_caps_the_page_and_exports_every_row(client
     targets, total = services.mesh_targets(offer.id)
     assert [t.structure.id for t in targets] == [three.id, one_a.id, one_b.id] and total == 3
     assert len(targets[0].via) == 3 and len(targets[1].via) == 2  # both link types are shown
+    assert [t.users for t in targets] == [3, 1, 1]  # ...but the same user counts once
     page, total = services.mesh_targets(offer.id, limit=2)
     assert [t.structure.id for t in page] == [three.id, one_a.id] and total == 3
+    page, total = services.mesh_targets(offer.id, limit=2, offset=2)
+    assert [t.structure.id for t in page] == [one_b.id] and total == 3
+    assert services.mesh_targets(offer.id, limit=2, offset=4) == ([], 3)  # past the end: the total still
+    everything, total = services.mesh_targets(offer.id, limit=None)  # a whole list: no ids sent back
+    assert [t.structure.id for t in everything] == [three.id, one_a.id, one_b.id] and total == 3
+    assert [(s.id, label) for s, label in everything[1].via] == sorted(
+        [(users[0].id, _type("partenaire_dac").label), (users[0].id, _type("partenaire_cpts").label)],
+        key=lambda pair: pair[1],
+    )
 
     login(client, make_user("manager"))
     html = client.get(f"/reseaux/maillage?offre={offer.id}").get_data(as_text=True)
@@ -322,6 +332,8 @@ def test_mesh_ranks_partners_by_users_caps_the_page_and_exports_every_row(client
     body = response.get_data(as_text=True)
     assert body.index("Zz liée à trois") < body.index("Aa liée à une") and "Fermée liée" not in body
     assert "Utilisatrice 0 (" in body
+    aa_line = next(line for line in body.splitlines() if "Aa liée à une" in line)
+    assert ";1;" in aa_line or ",1," in aa_line  # one user, linked under two types
     xlsx = client.get(f"/reseaux/maillage/export.xlsx?offre={offer.id}&departement=31")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     assert client.get(f"/reseaux/maillage/export.pdf?offre={offer.id}").status_code == 404
@@ -334,24 +346,31 @@ def test_referents_export_lists_the_active_referents_of_the_filter(client, make_
     foix = make_structure(name="CH Foix", department_code="09")
     claire = _contact(toulouse)
     paul = _contact(foix, email="paul@example.org", first="Paul", last="Martin")
+    silent = _contact(toulouse, email="discret@example.org", first="Luc", last="Discret")
+    for consenting in (claire, paul):
+        consenting.consent = True
+    db.session.commit()
     ended = _contact(toulouse, email="ancienne@example.org", first="Anne", last="Ancienne")
     services.name_referent({"contact_id": claire.id, "offer_id": _offer().id}, user=animator)
     services.name_referent({"contact_id": paul.id, "offer_id": _offer().id}, user=make_user("admin"))
     gone = services.name_referent({"contact_id": ended.id, "offer_id": _offer("INS").id}, user=animator)
     services.end_referent(gone, user=animator)
+    services.name_referent({"contact_id": silent.id, "offer_id": _offer().id}, user=animator)
 
     login(client, make_user("manager"))
     html = client.get("/reseaux/referents").get_data(as_text=True)
-    assert "referents/export.csv" in html and "Référents en fonction (2)" in html
+    assert "referents/export.csv" in html and "Référents en fonction (3)" in html
     assert services.count_referents(offer_id=_offer().id, department="09") == 1
     assert [r.contact_id for r in services.referents(limit=1)] == [paul.id]  # 09 before 31
     body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}").get_data(as_text=True)
     assert "referente@example.org" in body and "paul@example.org" in body and "ancienne@example.org" not in body
+    assert "Discret" in body and "discret@example.org" not in body  # no consent: listed, no coordinates
     body = client.get(f"/reseaux/referents/export.csv?offre={_offer().id}&departement=09").get_data(as_text=True)
     assert "paul@example.org" in body and "referente@example.org" not in body
     response = client.get("/reseaux/referents/export.xlsx")
     assert response.status_code == 200 and response.data[:2] == b"PK"
     assert client.get("/reseaux/referents/export.json").status_code == 404
+    assert client.get("/reseaux/referents/export.csv?offre=999999").status_code == 404
 
 
 def test_links_import_lists_rejects_by_line_and_is_idempotent(make_structure, animator):
