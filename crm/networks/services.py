@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from sqlalchemy import Subquery, and_, distinct, func, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
@@ -924,10 +925,17 @@ def import_links(data: bytes, *, user) -> LinkImport:
 MESH_LIMIT = 200
 
 
+class Linked(NamedTuple):
+    """A structure using the offer, as the mesh shows it (its id and name: no whole row per link)."""
+
+    id: int
+    name: str
+
+
 @dataclass
 class MeshTarget:
     structure: Structure
-    via: list[tuple[Structure, str]]  # the linked structures using the offer, with the link's type label
+    via: list[tuple[Linked, str]]  # the linked structures using the offer, with the link's type label
     users: int = 0  # distinct structures using the offer among them (a pair linked twice counts once)
 
 
@@ -969,17 +977,17 @@ def mesh_targets(offer_id: int, department: str | None = None, limit: int | None
     # the ranking itself as a subquery.
     chosen = order if limit else select(ranked.subquery().c.id)
     targets = {s.id: s for s in db.session.scalars(select(Structure).where(Structure.id.in_(chosen)))}
-    via: dict[int, list[tuple[Structure, str]]] = defaultdict(list)
+    via: dict[int, list[tuple[Linked, str]]] = defaultdict(list)
     link_pairs = _pairs()
     user = aliased(Structure)
-    for structure_id, label, partner in db.session.execute(
-        select(link_pairs.c.structure_id, StructureLinkType.label, user)
+    for structure_id, label, user_id, user_name in db.session.execute(
+        select(link_pairs.c.structure_id, StructureLinkType.label, user.id, user.name)
         .join(StructureLinkType, StructureLinkType.id == link_pairs.c.type_id)
         .join(user, user.id == link_pairs.c.partner_id)
         .where(link_pairs.c.structure_id.in_(chosen), link_pairs.c.partner_id.in_(_using_offer(offer_id)))
         .order_by(user.name, user.id, StructureLinkType.label)
     ):
-        via[structure_id].append((partner, label))
+        via[structure_id].append((Linked(user_id, user_name), label))
     out = [MeshTarget(targets[i], via[i], users[i]) for i in order if i in targets]
     return out, total
 
