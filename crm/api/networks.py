@@ -49,7 +49,7 @@ def grappe_attribution():
     return jsonify(attribution.as_dict())
 
 
-REFERENT_PARAMS = [id_param("offer", "Offre."), DEPARTMENT]
+REFERENT_PARAMS = [id_param("offer", "Offre."), DEPARTMENT, *PAGE_PARAMS]
 
 
 @operation(
@@ -58,29 +58,30 @@ REFERENT_PARAMS = [id_param("offer", "Offre."), DEPARTMENT]
     "GET",
     summary="Référents en fonction",
     tag=TAG,
-    ok=(200, "ReferentList"),
+    ok=(200, "ReferentPage"),
     params=REFERENT_PARAMS,
     errors=(422,),
-    description="Les référents en fonction, par offre et département de leur structure.",
+    description="Les référents en fonction, par offre et département de leur structure (paginé, par "
+    "département, structure et nom).",
 )
 def list_referents():
     args = query_args(REFERENT_PARAMS)
-    found = services.referents(offer_id=args["offer"], department=_department(args))
-    return jsonify(
-        {
-            "data": [
-                {
-                    "id": r.id,
-                    "contact_id": r.contact_id,
-                    "structure_id": r.structure_id,
-                    "department": r.structure.department_code,
-                    "offer_id": r.offer_id,
-                    "started_on": iso(r.started_on),
-                }
-                for r in found
-            ]
+    per_page, page = args["per_page"], args["page"]
+    filters = {"offer_id": args["offer"], "department": _department(args)}
+    found = services.referents(**filters, limit=per_page, offset=(page - 1) * per_page)
+
+    def serialise(r):
+        return {
+            "id": r.id,
+            "contact_id": r.contact_id,
+            "structure_id": r.structure_id,
+            "department": r.structure.department_code,
+            "offer_id": r.offer_id,
+            "started_on": iso(r.started_on),
         }
-    )
+
+    page_of = Page(items=found, total=services.count_referents(**filters), page=page, per_page=per_page)
+    return jsonify(page_links(page_of, serialise))
 
 
 MESH_PARAMS = [Param("offer", {"type": "integer", "minimum": 1}, "Offre.", required=True), DEPARTMENT, *PAGE_PARAMS]

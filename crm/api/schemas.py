@@ -776,19 +776,18 @@ COMPONENTS.update(
             },
             "Les grappes et celles formées via un Rendez-vous ESMS numérique.",
         ),
-        "ReferentList": _list(
-            _out(
-                {
-                    "id": ID,
-                    "contact_id": ID,
-                    "structure_id": ID,
-                    "department": TEXT,
-                    "offer_id": ID,
-                    "started_on": DATE,
-                }
-            ),
-            "Les référents en fonction.",
+        "Referent": _out(
+            {
+                "id": ID,
+                "contact_id": ID,
+                "structure_id": ID,
+                "department": TEXT,
+                "offer_id": ID,
+                "started_on": DATE,
+            },
+            "Un référent en fonction.",
         ),
+        "ReferentPage": _page("Referent"),
         "MeshTarget": _out(
             {
                 "structure_id": ID,

@@ -204,7 +204,7 @@ def end_referent(referent: Referent, *, user, ended_on: date | None = None) -> R
     return referent
 
 
-REFERENTS_PAGE = 500
+REFERENTS_PAGE = 200
 
 
 def _referents_query(offer_id: int | None, department: str | None, active_only: bool):
@@ -224,13 +224,18 @@ def _referents_query(offer_id: int | None, department: str | None, active_only: 
 
 
 def referents(
-    *, offer_id: int | None = None, department: str | None = None, active_only: bool = True, limit: int | None = None
+    *,
+    offer_id: int | None = None,
+    department: str | None = None,
+    active_only: bool = True,
+    limit: int | None = None,
+    offset: int = 0,
 ):
     query = _referents_query(offer_id, department, active_only).order_by(
         Structure.department_code, Structure.name, Contact.last_name, Referent.id
     )
     if limit:
-        query = query.limit(limit)
+        query = query.limit(limit).offset(offset)
     return list(db.session.scalars(query).unique())
 
 

@@ -26,8 +26,14 @@ def test_networks_endpoints_answer_every_role(api_as, make_user, make_structure,
     api = api_as("manager")
     body = api.get("/api/v1/networks/grappes/attribution?department=31").get_json()
     assert body == {"grappes": 1, "formed_via_rendez_vous": 0, "share": 0.0}
-    referents = api.get(f"/api/v1/networks/referents?offer={offer.id}").get_json()["data"]
-    assert [r["contact_id"] for r in referents] == [contact.id]
+    body = api.get(f"/api/v1/networks/referents?offer={offer.id}").get_json()
+    assert [r["contact_id"] for r in body["data"]] == [contact.id] and body["meta"]["total"] == 1
+    other = save_contact(user_structure, None, {"first_name": "C", "last_name": "D", "email": "c@example.org"})
+    services.name_referent({"contact_id": other.id, "offer_id": offer.id}, user=animator)
+    first = api.get(f"/api/v1/networks/referents?offer={offer.id}&per_page=1").get_json()
+    second = api.get(first["links"]["next"]).get_json()
+    assert first["meta"]["total"] == 2 and second["links"]["next"] is None
+    assert {first["data"][0]["contact_id"], second["data"][0]["contact_id"]} == {contact.id, other.id}
     body = api.get(f"/api/v1/networks/mesh?offer={offer.id}&department=31").get_json()
     assert body["meta"]["total"] == 1 and body["meta"]["per_page"] == 50 and body["links"]["next"] is None
     mesh = body["data"]
