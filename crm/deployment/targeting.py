@@ -35,7 +35,7 @@ SORTS = {
     "partenaires": "Partenaires déjà équipés (les plus nombreux d'abord)",
     "nom": "Nom",
 }
-LIMIT = 500
+LIMIT = 200
 
 
 @dataclass
