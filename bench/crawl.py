@@ -123,8 +123,17 @@ VARIANTS = {
     "api.engagement": ["group_by=department"],
     "api.report": ["department={dep}"],
     "indicators.services_view": ["offre=MSSANTE", "offre=DMP", "offre=SPICO_DOSSIERS"],
-    "indicators.service_targets": ["offre=MSSANTE&departement={dep}", "offre=MSSANTE&departement={dep}&tri=visite"],
+    "indicators.service_targets": [
+        "offre=MSSANTE&departement={dep}",
+        "offre=MSSANTE&departement={dep}&tri=visite",
+        "offre=MSSANTE&departement={dep}&tri=partenaires",
+        "offre=SPICO_DOSSIERS&tri=partenaires",
+    ],
     "api.deployment_indicators": ["offer=MSSANTE", "department={dep}"],
+    "networks.mesh": ["offre={spico}&departement={dep}"],
+    "networks.referents": ["departement={dep}", "offre={spico}"],
+    "api.mesh": ["ONLY:offer={spico}", "ONLY:offer={spico}&department={dep}", "ONLY:offer={spico}&page=20"],
+    "api.list_referents": ["department={dep}", "page=10"],
     "mail.index": ["LAST"],
     "outbox.index": [],
 }
@@ -196,6 +205,7 @@ def real_ids(db, department: str) -> dict:
         "message_id": scalar(db, "SELECT max(id) FROM email_messages"),
         "run_id": scalar(db, "SELECT max(id) FROM import_runs"),
         "programme": scalar(db, "SELECT min(id) FROM programmes"),
+        "spico": scalar(db, "SELECT id FROM offers WHERE code = 'SPICO_DOSSIERS'"),
     }
     ids["slug"] = scalar(db, "SELECT slug FROM events WHERE id = :id", id=ids["event_id"])
     ids["contact_id"], ids["contact_structure_id"] = db.session.execute(
@@ -281,7 +291,9 @@ def paths_for(rule, ids: dict, users: dict, department: str) -> tuple[list[str],
         else:
             return [], f"pas de valeur réelle pour <{arg}>"
     bases = [url_for(endpoint, **values, **choice) for choice in choices]
-    queries = [q.format(dep=department, programme=ids["programme"]) for q in VARIANTS.get(endpoint, [])]
+    queries = [
+        q.format(dep=department, programme=ids["programme"], spico=ids["spico"]) for q in VARIANTS.get(endpoint, [])
+    ]
     if any(q.startswith("ONLY:") for q in queries):
         return [f"{base}?{q[5:]}" for base in bases for q in queries], None
     return [f"{base}?{q}" if q else base for base in bases for q in [""] + queries], None
