@@ -105,7 +105,6 @@ def service_targets():
         sorts=targeting.SORTS,
         rows=rows,
         total=total,
-        limit=targeting.LIMIT,
     )
 
 

@@ -315,13 +315,15 @@ def update_application(application_id: int):
 # --- Partner links and the mesh strategy -----------------------------------------------------------------
 
 
-def _mesh_filters() -> tuple[int | None, str | None]:
-    """The mesh strategy's offer (SPICO by default, the seed 004's example) and department."""
+def _mesh_filters() -> tuple[list[Offer], Offer | None, str | None]:
+    """The active offers, the mesh strategy's offer among them (SPICO by default, the seed 004's example) and
+    the department."""
     offer_id, department = _filters()
     offers = _offers()
-    if offer_id not in {o.id for o in offers}:
-        offer_id = next((o.id for o in offers if o.code == "SPICO_DOSSIERS"), offers[0].id if offers else None)
-    return offer_id, department
+    offer = next((o for o in offers if o.id == offer_id), None)
+    if offer is None:
+        offer = next((o for o in offers if o.code == "SPICO_DOSSIERS"), offers[0] if offers else None)
+    return offers, offer, department
 
 
 @bp.route("/maillage/export.<fmt>")
@@ -329,10 +331,9 @@ def _mesh_filters() -> tuple[int | None, str | None]:
 def mesh_export(fmt: str):
     if fmt not in FORMATS:
         abort(404)
-    offer_id, department = _mesh_filters()
-    if offer_id is None:
+    _offers_list, offer, department = _mesh_filters()
+    if offer is None:
         abort(404)
-    offer = db.session.get(Offer, offer_id)
     name = f"maillage-{offer.code.lower()}" + (f"-{department}" if department else "")
     return export_response(services.mesh_table(offer, department), fmt, name)
 
@@ -340,15 +341,14 @@ def mesh_export(fmt: str):
 @bp.route("/maillage")
 @reader_required
 def mesh():
-    offer_id, department = _mesh_filters()
-    targets, total = services.mesh_targets(offer_id, department) if offer_id else ([], 0)
+    offers, offer, department = _mesh_filters()
+    targets, total = services.mesh_targets(offer.id, department) if offer else ([], 0)
     return render_template(
         "networks/mesh.html",
         targets=targets,
         total=total,
-        limit=services.MESH_LIMIT,
-        offers=_offers(),
-        offer_id=offer_id,
+        offers=offers,
+        offer_id=offer.id if offer else None,
         departments=department_choices(),
         department=department,
         can_import=services.can_write_any(current_user),
@@ -379,7 +379,6 @@ def import_links():
         "networks/mesh.html",
         targets=[],
         total=0,
-        limit=services.MESH_LIMIT,
         offers=_offers(),
         offer_id=None,
         departments=department_choices(),
